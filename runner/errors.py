@@ -1,0 +1,72 @@
+"""Exceptions that say what went wrong: in a job file, in one attempt of a job, or in a command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a job file, located as precisely as we can."""
+
+    path: Path
+    message: str
+    line: int | None = None
+    column: int | None = None
+    job: str | None = None
+    key: str | None = None
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = str(self.path)
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        subject = []
+        if self.job is not None:
+            subject.append(f"job {self.job!r}")
+        if self.key is not None:
+            subject.append(f"key {self.key!r}")
+        text = f"{where}: "
+        if subject:
+            text += ", ".join(subject) + ": "
+        text += self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class DeckError(Exception):
+    """A job file that cannot be loaded; `problems` lists every reason found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(problem) for problem in problems))
+
+
+class JobError(Exception):
+    """One attempt of a job failed.
+
+    `retryable` says whether the job's retries apply; `retry_after` (seconds) overrides the backoff delay
+    when the other side asked for one (HTTP Retry-After).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        traceback: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.traceback = traceback
+
+
+class CommandError(Exception):
+    """A command the engine cannot carry out, such as retrying a job that is still running."""

@@ -1,0 +1,210 @@
+"""The value types of jobdeck: decks and job specs as parsed from files, and job state as the engine keeps it."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED_STATES
+
+
+FINISHED_STATES = frozenset(
+    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.SKIPPED}
+)
+
+
+class Kind(StrEnum):
+    FETCH = "fetch"
+    CALL = "call"
+    SHELL = "shell"
+
+
+def default_cpu_limit() -> int:
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The `[deck]` table of a job file, with defaults filled in."""
+
+    name: str
+    fetch_limit: int = 10
+    process_limit: int = field(default_factory=default_cpu_limit)
+    thread_limit: int = 8
+    shell_limit: int = field(default_factory=default_cpu_limit)
+    retries: int = 0
+    backoff: float = 1.0
+    timeout: float = 0.0
+    out_dir: Path = Path(".")
+
+
+@dataclass(frozen=True)
+class FetchSpec:
+    url: str
+    method: str = "GET"
+    headers: dict[str, str] = field(default_factory=dict)
+    """Header templates as written; `${VAR}` is expanded from the environment only when the request is sent."""
+    body: str | None = None
+    save: Path | None = None
+    """Absolute path inside the deck's out_dir, or None to discard the body."""
+    expect: frozenset[int] | None = None
+    """Statuses that count as success; None means any 2xx."""
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    module: str
+    function: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    on: str = "process"
+    """"process" or "thread"."""
+    base_dir: Path = Path(".")
+    """The job file's folder: the module is looked up here before sys.path."""
+
+    @property
+    def target(self) -> str:
+        return f"{self.module}:{self.function}"
+
+
+@dataclass(frozen=True)
+class ShellSpec:
+    command: str
+    cwd: Path = Path(".")
+
+
+WorkSpec = FetchSpec | CallSpec | ShellSpec
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job as the file describes it, after fan-out: `page[2]` is its own JobSpec."""
+
+    name: str
+    kind: Kind
+    work: WorkSpec
+    after: tuple[str, ...] = ()
+    """Names of the concrete jobs this one waits for (a fan-out name is already expanded to its items)."""
+    retries: int = 0
+    backoff: float = 1.0
+    timeout: float = 0.0
+    """Per-attempt limit in seconds of active (unpaused) time; 0 means none."""
+    line: int | None = None
+    """Line of the job's `[[job]]` header in the file, for messages."""
+    group: str | None = None
+    """The fan-out name (`page` for `page[2]`), or None."""
+    item: Any = None
+
+
+@dataclass(frozen=True)
+class Deck:
+    name: str
+    path: Path
+    settings: Settings
+    jobs: tuple[JobSpec, ...]
+
+
+@dataclass
+class Attempt:
+    number: int
+    started_at: float
+    """Wall-clock time (time.time())."""
+    ended_at: float | None = None
+    outcome: JobState | None = None
+    error: str | None = None
+    active_s: float = 0.0
+    """Seconds the attempt spent running, not paused."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "outcome": self.outcome.value if self.outcome else None,
+            "error": self.error,
+            "active_s": round(self.active_s, 6),
+        }
+
+
+@dataclass
+class Progress:
+    done: float
+    total: float | None = None
+    unit: str = ""
+    """"bytes" for fetches, "" for a plain count or fraction."""
+
+    @property
+    def fraction(self) -> float | None:
+        if not self.total:
+            return None
+        return min(1.0, self.done / self.total)
+
+
+OUTPUT_TAIL_LINES = 2000
+OUTPUT_LINE_CHARS = 4000
+
+
+@dataclass
+class OutputLine:
+    stream: str
+    """"stdout" or "stderr" (or "log" for engine notes)."""
+    text: str
+
+
+@dataclass
+class Job:
+    """A job as the engine runs it. Only the engine mutates it; observers read or copy."""
+
+    id: str
+    deck: str
+    spec: JobSpec
+    state: JobState = JobState.QUEUED
+    attempts: list[Attempt] = field(default_factory=list)
+    result: Any = None
+    error: str | None = None
+    traceback: str | None = None
+    progress: Progress | None = None
+    output: deque[OutputLine] = field(default_factory=lambda: deque(maxlen=OUTPUT_TAIL_LINES))
+    note: str | None = None
+    """A short honest remark for the UI, e.g. that a thread job stops only at its next checkpoint."""
+    order: int = 0
+    """Position in load order across all decks."""
+    finished_seq: int = 0
+    """Order in which the job last finished (0 while not finished)."""
+    revision: int = 0
+    """The engine revision at this job's last change."""
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def kind(self) -> Kind:
+        return self.spec.kind
+
+    @property
+    def current_attempt(self) -> Attempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+    @property
+    def duration_s(self) -> float | None:
+        """Active seconds of the last attempt (so far, if it is still running)."""
+        attempt = self.current_attempt
+        return attempt.active_s if attempt else None

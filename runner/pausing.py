@@ -1,0 +1,110 @@
+"""Pause state of one running attempt, shared by the engine (which pauses) and the job kind (which obeys).
+
+A kind obeys in the way it can: a shell or process job attaches a suspender (SIGSTOP/SIGCONT of its
+process group), a fetch awaits `wait_resumed()` between chunks, a thread job's context blocks on `gate`.
+The same object keeps the attempt's active clock, which stops while paused, so timeouts count only
+active time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import anyio
+
+
+@dataclass
+class _Suspender:
+    suspend: Callable[[], None]
+    resume: Callable[[], None]
+
+
+class PauseControl:
+    def __init__(self) -> None:
+        self._paused = False
+        self._resumed = anyio.Event()
+        self._resumed.set()
+        self._changed = anyio.Event()
+        self._suspenders: list[_Suspender] = []
+        self.gate = threading.Event()
+        """Set while running, cleared while paused: for code on other threads."""
+        self.gate.set()
+        self._active_before = 0.0
+        self._running_since: float | None = time.monotonic()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def active_seconds(self) -> float:
+        running = 0.0 if self._running_since is None else time.monotonic() - self._running_since
+        return self._active_before + running
+
+    def stop_clock(self) -> None:
+        """Freeze the active clock for good (the attempt ended)."""
+        if self._running_since is not None:
+            self._active_before += time.monotonic() - self._running_since
+            self._running_since = None
+
+    def attach(self, suspend: Callable[[], None], resume: Callable[[], None]) -> Callable[[], None]:
+        """Register how to suspend the work; returns a function that detaches it again.
+
+        If the attempt is already paused, `suspend` is called at once.
+        """
+        suspender = _Suspender(suspend, resume)
+        self._suspenders.append(suspender)
+        if self._paused:
+            suspend()
+
+        def detach() -> None:
+            if suspender in self._suspenders:
+                self._suspenders.remove(suspender)
+
+        return detach
+
+    def pause(self) -> None:
+        if self._paused:
+            return
+        self._paused = True
+        self.stop_clock()
+        self._resumed = anyio.Event()
+        self.gate.clear()
+        for suspender in list(self._suspenders):
+            suspender.suspend()
+        self._notify()
+
+    def resume(self) -> None:
+        if not self._paused:
+            return
+        self._paused = False
+        self._running_since = time.monotonic()
+        for suspender in list(self._suspenders):
+            suspender.resume()
+        self.gate.set()
+        self._resumed.set()
+        self._notify()
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, anyio.Event()
+        changed.set()
+
+    async def wait_resumed(self) -> None:
+        """Return at once when running; otherwise wait until resumed."""
+        while self._paused:
+            await self._resumed.wait()
+
+    async def sleep_active(self, seconds: float) -> None:
+        """Sleep until `seconds` of active time have passed since the attempt started."""
+        while True:
+            if self._paused:
+                await self._resumed.wait()
+                continue
+            remaining = seconds - self.active_seconds()
+            if remaining <= 0:
+                return
+            changed = self._changed
+            with anyio.move_on_after(remaining):
+                await changed.wait()
