@@ -1,0 +1,64 @@
+"""The one interface every job kind implements, so that adding a kind never touches the scheduler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from runner.model import Deck, Job, JobSpec, Settings
+from runner.pausing import PauseControl
+
+
+@dataclass
+class AttemptContext:
+    """What a kind gets for one attempt of one job: how to report, and how to obey pause."""
+
+    job: Job
+    settings: Settings
+    pause: PauseControl
+    environ: Mapping[str, str]
+    report_progress: Callable[[float, float | None, str], None]
+    """(done, total or None, unit) — the engine throttles what it forwards to observers."""
+    report_output: Callable[[str, str], None]
+    """(stream, line) — one line of output, without its newline."""
+    grace_period: float = 5.0
+    """Seconds between SIGTERM and SIGKILL when a process group is cancelled."""
+
+
+class JobKind:
+    """Base of the job kinds. A kind runs one attempt; the engine owns states, retries, limits and timeouts.
+
+    `run` returns the job's result or raises `JobError`; it must stop promptly when its task is cancelled
+    (cleaning up whatever it started, shielded where that needs awaiting) and obey `attempt.pause`.
+    """
+
+    async def __aenter__(self) -> JobKind:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        return None
+
+    def slot(self, spec: JobSpec, settings: Settings) -> tuple[str, int]:
+        """Which per-deck limiter this job takes a place in, and that limiter's size."""
+        raise NotImplementedError
+
+    async def deck_loaded(self, deck: Deck) -> None:
+        """A deck with jobs of this kind arrived (e.g. to start workers ahead of time)."""
+
+    def pause_note(self, spec: JobSpec) -> str | None:
+        """An honest remark shown when a running job of this kind is paused, if pausing is not immediate."""
+        return None
+
+    def cancel_note(self, spec: JobSpec) -> str | None:
+        """Likewise for cancel."""
+        return None
+
+    async def run(self, attempt: AttemptContext) -> Any:
+        raise NotImplementedError

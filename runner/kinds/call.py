@@ -1,0 +1,124 @@
+"""Call jobs: a Python function run on a worker process (default) or on a worker thread."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from typing import Any
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+
+from runner.callables import resolve_callable
+from runner.context import JobContext, reset_job_context, set_job_context
+from runner.errors import JobError
+from runner.kinds.base import AttemptContext, JobKind
+from runner.model import CallSpec, Deck, JobSpec, Kind, Settings
+from runner.pausing import PauseControl
+from runner.workers import WorkerPool
+
+THREAD_NOTE = "thread jobs cannot be interrupted: this takes effect at the job's next checkpoint"
+PROGRESS_INTERVAL_S = 0.05
+
+
+class CallKind(JobKind):
+    def __init__(self) -> None:
+        self.pool = WorkerPool()
+        self._thread_limiters: dict[int, anyio.CapacityLimiter] = {}
+
+    async def __aenter__(self) -> CallKind:
+        await self.pool.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.pool.__aexit__(*exc_info)
+
+    def slot(self, spec: JobSpec, settings: Settings) -> tuple[str, int]:
+        if _call_spec(spec).on == "thread":
+            return "thread", settings.thread_limit
+        return "process", settings.process_limit
+
+    async def deck_loaded(self, deck: Deck) -> None:
+        wanted = sum(1 for job in deck.jobs if job.kind is Kind.CALL and _call_spec(job).on == "process")
+        if wanted:
+            workers = min(wanted, deck.settings.process_limit)
+            self.pool.keep_idle = max(self.pool.keep_idle, workers)
+            await self.pool.warm_up(workers)
+
+    def pause_note(self, spec: JobSpec) -> str | None:
+        return THREAD_NOTE if _call_spec(spec).on == "thread" else None
+
+    def cancel_note(self, spec: JobSpec) -> str | None:
+        return THREAD_NOTE if _call_spec(spec).on == "thread" else None
+
+    async def run(self, attempt: AttemptContext) -> Any:
+        spec = _call_spec(attempt.job.spec)
+        if spec.on == "thread":
+            return await self._run_on_thread(spec, attempt)
+        return await self.pool.call(
+            spec,
+            job_name=attempt.job.name,
+            pause=attempt.pause,
+            on_progress=lambda done, total: attempt.report_progress(done, total, ""),
+            on_output=attempt.report_output,
+        )
+
+    async def _run_on_thread(self, spec: CallSpec, attempt: AttemptContext) -> Any:
+        context = ThreadJobContext(attempt)
+
+        def call() -> Any:
+            token = set_job_context(context)
+            try:
+                function = resolve_callable(spec.module, spec.function, spec.base_dir)
+                try:
+                    return function(*spec.args, **spec.kwargs)
+                except anyio.get_cancelled_exc_class():
+                    raise
+                except Exception as error:
+                    raise JobError(
+                        f"{type(error).__name__}: {error}", retryable=True, traceback=traceback.format_exc()
+                    ) from None
+            finally:
+                reset_job_context(token)
+
+        limiter = self._thread_limiters.get(attempt.settings.thread_limit)
+        if limiter is None:
+            limiter = anyio.CapacityLimiter(attempt.settings.thread_limit)
+            self._thread_limiters[attempt.settings.thread_limit] = limiter
+        return await anyio.to_thread.run_sync(call, limiter=limiter)
+
+
+def _call_spec(spec: JobSpec) -> CallSpec:
+    assert isinstance(spec.work, CallSpec)
+    return spec.work
+
+
+class ThreadJobContext(JobContext):
+    """The job context of a call running on a worker thread: pause and cancel wait for `checkpoint()`."""
+
+    def __init__(self, attempt: AttemptContext) -> None:
+        self.job_name = attempt.job.name
+        self._attempt = attempt
+        self._pause: PauseControl = attempt.pause
+        self._last_progress = 0.0
+
+    def progress(self, done: float, total: float | None = None) -> None:
+        now = time.monotonic()
+        if now - self._last_progress < PROGRESS_INTERVAL_S and (total is None or done < total):
+            return
+        self._last_progress = now
+        anyio.from_thread.run_sync(self._attempt.report_progress, done, total, "")
+
+    def checkpoint(self) -> None:
+        anyio.from_thread.check_cancelled()
+        while not self._pause.gate.wait(0.1):
+            anyio.from_thread.check_cancelled()
+
+    @property
+    def cancelled(self) -> bool:
+        try:
+            anyio.from_thread.check_cancelled()
+        except anyio.get_cancelled_exc_class():
+            return True
+        return False

@@ -1,0 +1,135 @@
+"""Shell jobs: a command run by /bin/sh in its own process group, its output kept line by line."""
+
+from __future__ import annotations
+
+import codecs
+import os
+import signal
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+from anyio.abc import ByteReceiveStream, Process
+
+from runner.errors import JobError
+from runner.kinds.base import AttemptContext, JobKind
+from runner.model import OUTPUT_LINE_CHARS, JobSpec, Settings, ShellSpec
+
+LEFTOVER_GRACE_S = 0.5
+"""How long processes a finished shell left behind in its group get between SIGTERM and SIGKILL."""
+
+
+class ShellKind(JobKind):
+    def slot(self, spec: JobSpec, settings: Settings) -> tuple[str, int]:
+        return "shell", settings.shell_limit
+
+    async def run(self, attempt: AttemptContext) -> Any:
+        spec = attempt.job.spec.work
+        assert isinstance(spec, ShellSpec)
+        process = await anyio.open_process(
+            ["/bin/sh", "-c", spec.command],
+            cwd=spec.cwd,
+            env=_job_environment(attempt),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        group = process.pid
+        detach = attempt.pause.attach(
+            suspend=lambda: signal_group(group, signal.SIGSTOP),
+            resume=lambda: signal_group(group, signal.SIGCONT),
+        )
+        try:
+            returncode = await _wait_with_output(process, attempt.report_output)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await terminate_group(process, attempt.grace_period)
+            raise
+        finally:
+            detach()
+        if returncode != 0:
+            raise JobError(describe_exit(returncode), retryable=True)
+        return None
+
+
+async def _wait_with_output(process: Process, report_output: Callable[[str, str], None]) -> int:
+    async with anyio.create_task_group() as pumps:
+        assert process.stdout is not None and process.stderr is not None
+        pumps.start_soon(pump_lines, process.stdout, "stdout", report_output)
+        pumps.start_soon(pump_lines, process.stderr, "stderr", report_output)
+        returncode = await process.wait()
+        # Background children the command left running still hold the pipes open; end them so the
+        # job finishes and nothing outlives it.
+        if group_exists(process.pid):
+            await terminate_group(process, LEFTOVER_GRACE_S)
+    return returncode
+
+
+def _job_environment(attempt: AttemptContext) -> dict[str, str]:
+    environment = dict(attempt.environ)
+    environment["JOBDECK_JOB"] = attempt.job.name
+    environment["JOBDECK_DECK"] = attempt.job.deck
+    if attempt.job.spec.group is not None:
+        environment["JOBDECK_ITEM"] = str(attempt.job.spec.item)
+    return environment
+
+
+async def pump_lines(stream: ByteReceiveStream, name: str, report_output: Callable[[str, str], None]) -> None:
+    """Forward a byte stream as text lines (carriage returns also end a line, as progress bars use them)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""
+    async for chunk in stream:
+        pending += decoder.decode(chunk)
+        *lines, pending = pending.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        for line in lines:
+            report_output(name, line[:OUTPUT_LINE_CHARS])
+        if len(pending) > OUTPUT_LINE_CHARS:
+            report_output(name, pending[:OUTPUT_LINE_CHARS])
+            pending = ""
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        report_output(name, pending[:OUTPUT_LINE_CHARS])
+
+
+def signal_group(group: int, signum: int) -> None:
+    try:
+        os.killpg(group, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def group_exists(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+async def terminate_group(process: Process, grace_period: float) -> None:
+    """SIGTERM the process group (waking it if stopped), then SIGKILL whatever is left after the grace period."""
+    group = process.pid
+    signal_group(group, signal.SIGTERM)
+    signal_group(group, signal.SIGCONT)
+    with anyio.move_on_after(grace_period):
+        await process.wait()
+        while group_exists(group):
+            await anyio.sleep(0.02)
+    signal_group(group, signal.SIGKILL)
+    with anyio.move_on_after(5):
+        await process.wait()
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        return f"killed by signal {-returncode} ({_signal_name(-returncode)})"
+    return f"exited with status {returncode}"
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return "unknown signal"
