@@ -25,7 +25,9 @@ PROGRESS_INTERVAL_S = 0.05
 class CallKind(JobKind):
     def __init__(self) -> None:
         self.pool = WorkerPool()
-        self._thread_limiters: dict[int, anyio.CapacityLimiter] = {}
+        # The engine's per-deck limiter decides which thread jobs run; this one only has to be large enough
+        # never to hold them back (anyio's default thread limiter has 40 places for the whole process).
+        self._threads = anyio.CapacityLimiter(1)
 
     async def __aenter__(self) -> CallKind:
         await self.pool.__aenter__()
@@ -40,6 +42,8 @@ class CallKind(JobKind):
         return "process", settings.process_limit
 
     async def deck_loaded(self, deck: Deck) -> None:
+        if any(job.kind is Kind.CALL and _call_spec(job).on == "thread" for job in deck.jobs):
+            self._threads.total_tokens += deck.settings.thread_limit
         wanted = sum(1 for job in deck.jobs if job.kind is Kind.CALL and _call_spec(job).on == "process")
         if wanted:
             workers = min(wanted, deck.settings.process_limit)
@@ -66,6 +70,7 @@ class CallKind(JobKind):
 
     async def _run_on_thread(self, spec: CallSpec, attempt: AttemptContext) -> Any:
         context = ThreadJobContext(attempt)
+        cancelled_class = anyio.get_cancelled_exc_class()  # asks the event loop, so not from the thread
 
         def call() -> Any:
             token = set_job_context(context)
@@ -73,7 +78,7 @@ class CallKind(JobKind):
                 function = resolve_callable(spec.module, spec.function, spec.base_dir)
                 try:
                     return function(*spec.args, **spec.kwargs)
-                except anyio.get_cancelled_exc_class():
+                except cancelled_class:
                     raise
                 except Exception as error:
                     raise JobError(
@@ -82,11 +87,7 @@ class CallKind(JobKind):
             finally:
                 reset_job_context(token)
 
-        limiter = self._thread_limiters.get(attempt.settings.thread_limit)
-        if limiter is None:
-            limiter = anyio.CapacityLimiter(attempt.settings.thread_limit)
-            self._thread_limiters[attempt.settings.thread_limit] = limiter
-        return await anyio.to_thread.run_sync(call, limiter=limiter)
+        return await anyio.to_thread.run_sync(call, limiter=self._threads)
 
 
 def _call_spec(spec: JobSpec) -> CallSpec:
@@ -99,6 +100,7 @@ class ThreadJobContext(JobContext):
 
     def __init__(self, attempt: AttemptContext) -> None:
         self.job_name = attempt.job.name
+        self._cancelled_class = anyio.get_cancelled_exc_class()
         self._attempt = attempt
         self._pause: PauseControl = attempt.pause
         self._last_progress = 0.0
@@ -119,6 +121,6 @@ class ThreadJobContext(JobContext):
     def cancelled(self) -> bool:
         try:
             anyio.from_thread.check_cancelled()
-        except anyio.get_cancelled_exc_class():
+        except self._cancelled_class:
             return True
         return False

@@ -65,9 +65,12 @@ class FetchKind(JobKind):
 
 
 async def _fetch(client: httpx.AsyncClient, spec: FetchSpec, attempt: AttemptContext) -> dict[str, Any]:
-    url = expand_env(spec.url, attempt.environ)
-    headers = {name: expand_env(value, attempt.environ) for name, value in spec.headers.items()}
-    body = expand_env(spec.body, attempt.environ) if spec.body is not None else None
+    try:
+        url = expand_env(spec.url, attempt.environ)
+        headers = {name: expand_env(value, attempt.environ) for name, value in spec.headers.items()}
+        body = expand_env(spec.body, attempt.environ) if spec.body is not None else None
+    except KeyError as missing:
+        raise JobError(f"environment variable {missing.args[0]} is not set") from None
     try:
         async with client.stream(spec.method, url, headers=headers, content=body) as response:
             _check_status(response, spec)
