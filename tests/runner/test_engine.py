@@ -10,7 +10,7 @@ import pytest
 
 from runner.engine import Engine
 from runner.errors import CommandError
-from runner.events import DeckLoaded, StateChanged
+from runner.events import DeckLoaded, OutputAdded, ProgressChanged, StateChanged
 from runner.model import JobState
 from tests.runner.waiting import wait_for, wait_state
 
@@ -396,3 +396,29 @@ async def test_loading_the_same_deck_twice_keeps_both(write_deck: WriteDeck) -> 
         await engine.wait_until_settled()
     assert second.name == "twice#2"
     assert sorted(engine.jobs) == ["twice#2/a", "twice/a"]
+
+
+async def test_a_process_job_reports_progress_and_output(write_deck: WriteDeck) -> None:
+    async with Engine() as engine:
+        events = engine.subscribe()
+        await engine.load(write_deck('[[job]]\nname = "steps"\ncall = "tasks:report_progress"\nargs = [50]'))
+        await engine.wait_until_settled()
+        job = engine.job("steps")
+        assert job.result == "done"
+        assert job.progress is not None and (job.progress.done, job.progress.total) == (50, 50)
+        assert [line.text for line in job.output] == ["all steps reported"]
+        received = []
+        while True:
+            try:
+                received.append(events.receive_nowait())
+            except anyio.WouldBlock:
+                break
+        assert any(isinstance(event, ProgressChanged) and event.done == 50 for event in received)
+        assert any(isinstance(event, OutputAdded) and event.text == "all steps reported" for event in received)
+
+
+async def test_an_unpicklable_result_is_kept_as_its_repr(write_deck: WriteDeck) -> None:
+    engine = await run_deck(write_deck('[[job]]\nname = "odd"\ncall = "tasks:unpicklable"'))
+    job = engine.job("odd")
+    assert job.state is JobState.SUCCEEDED
+    assert repr(job.result).startswith("<function unpicklable.<locals>.<lambda>")
