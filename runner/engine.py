@@ -24,7 +24,15 @@ from anyio.abc import TaskGroup
 
 from runner.deck import load_deck
 from runner.errors import CommandError, JobError
-from runner.events import DeckLoaded, DispatchChanged, EventHub, OutputAdded, ProgressChanged, StateChanged, Subscription
+from runner.events import (
+    DeckLoaded,
+    DispatchChanged,
+    EventHub,
+    OutputAdded,
+    ProgressChanged,
+    StateChanged,
+    Subscription,
+)
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.call import CallKind
 from runner.kinds.fetch import FetchKind

@@ -25,9 +25,7 @@ class JobState(StrEnum):
         return self in FINISHED_STATES
 
 
-FINISHED_STATES = frozenset(
-    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.SKIPPED}
-)
+FINISHED_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.SKIPPED})
 
 
 class Kind(StrEnum):

@@ -28,10 +28,7 @@ def _is_prime(number: int) -> bool:
         return False
     if number % 2 == 0:
         return number == 2
-    for divisor in range(3, math.isqrt(number) + 1, 2):
-        if number % divisor == 0:
-            return False
-    return True
+    return all(number % divisor for divisor in range(3, math.isqrt(number) + 1, 2))
 
 
 def estimate_pi(samples: int, seed: int) -> dict[str, float]:

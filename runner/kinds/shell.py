@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import signal
 import subprocess
@@ -94,10 +95,8 @@ async def pump_lines(stream: ByteReceiveStream, name: str, report_output: Callab
 
 
 def signal_group(group: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(group, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def group_exists(group: int) -> bool:

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.anyio
 
 WriteDeck = Callable[..., Path]
 
-SHELL_WRITER = 'echo $$ > {pid}; while true; do echo x >> {out}; sleep 0.02; done'
+SHELL_WRITER = "echo $$ > {pid}; while true; do echo x >> {out}; sleep 0.02; done"
 
 
 async def read_pid(path: Path) -> int:
@@ -40,7 +40,9 @@ async def test_pausing_a_shell_job_stops_its_processes_and_resume_continues(
 ) -> None:
     out, pid_file = tmp_path / "out.txt", tmp_path / "pid"
     async with Engine() as engine:
-        await engine.load(write_deck(f'[[job]]\nname = "writer"\nshell = "{SHELL_WRITER.format(pid=pid_file, out=out)}"'))
+        await engine.load(
+            write_deck(f'[[job]]\nname = "writer"\nshell = "{SHELL_WRITER.format(pid=pid_file, out=out)}"')
+        )
         await wait_state(engine, "writer", JobState.RUNNING)
         await read_pid(pid_file)
         await assert_grows(out)
@@ -126,8 +128,9 @@ async def test_a_thread_job_pauses_and_cancels_at_its_checkpoints(write_deck: Wr
     out = tmp_path / "out.txt"
     async with Engine() as engine:
         await engine.load(
-            write_deck(f'[[job]]\nname = "counter"\ncall = "tasks:count_with_checkpoints"\nargs = ["{out}"]\n'
-                       'on = "thread"')
+            write_deck(
+                f'[[job]]\nname = "counter"\ncall = "tasks:count_with_checkpoints"\nargs = ["{out}"]\non = "thread"'
+            )
         )
         job = await wait_state(engine, "counter", JobState.RUNNING)
         await assert_grows(out)
@@ -155,8 +158,9 @@ async def test_cancelling_a_running_fetch_stops_it_at_once(write_deck: WriteDeck
 
 async def test_a_timeout_fails_the_attempt_and_retries_apply(write_deck: WriteDeck) -> None:
     async with Engine() as engine:
-        await engine.load(write_deck('[[job]]\nname = "slow"\nshell = "sleep 10"\ntimeout = 0.3\nretries = 1\n'
-                                     "backoff = 0.01"))
+        await engine.load(
+            write_deck('[[job]]\nname = "slow"\nshell = "sleep 10"\ntimeout = 0.3\nretries = 1\nbackoff = 0.01')
+        )
         with anyio.fail_after(5):
             await engine.wait_until_settled()
         job = engine.job("slow")

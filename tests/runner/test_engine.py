@@ -55,7 +55,10 @@ async def test_every_kind_succeeds_with_its_result(write_deck: WriteDeck, server
     assert states == dict.fromkeys(["sum", "sum-on-thread", "hello", "page"], JobState.SUCCEEDED)
     assert engine.job("sum").result == 50
     assert engine.job("sum-on-thread").result == 2
-    assert [(line.stream, line.text) for line in engine.job("hello").output] == [("stdout", "hello"), ("stderr", "oops")]
+    assert [(line.stream, line.text) for line in engine.job("hello").output] == [
+        ("stdout", "hello"),
+        ("stderr", "oops"),
+    ]
     assert engine.job("page").result["status"] == 200
     assert all(len(job.attempts) == 1 for job in engine.jobs.values())
 
@@ -287,8 +290,11 @@ async def test_a_held_queued_job_waits_until_resumed(write_deck: WriteDeck) -> N
 
 async def test_a_held_job_can_be_cancelled(write_deck: WriteDeck) -> None:
     async with Engine() as engine:
-        await engine.load(write_deck('[deck]\nshell_limit = 1\n[[job]]\nname = "a"\nshell = "sleep 0.2"\n'
-                                     '[[job]]\nname = "b"\nshell = "true"'))
+        await engine.load(
+            write_deck(
+                '[deck]\nshell_limit = 1\n[[job]]\nname = "a"\nshell = "sleep 0.2"\n[[job]]\nname = "b"\nshell = "true"'
+            )
+        )
         await engine.pause("b")
         await engine.cancel("b")
         await engine.wait_until_settled()
@@ -336,8 +342,9 @@ async def test_limits_bound_how_many_jobs_of_a_kind_run_at_once(write_deck: Writ
 
 async def test_queued_jobs_start_in_deck_order(write_deck: WriteDeck) -> None:
     async with Engine() as engine:
-        await engine.load(write_deck('[deck]\nshell_limit = 1\n[[job]]\nname = "n"\nshell = "true"\n'
-                                     'each = [1, 2, 3, 4, 5, 6]'))
+        await engine.load(
+            write_deck('[deck]\nshell_limit = 1\n[[job]]\nname = "n"\nshell = "true"\neach = [1, 2, 3, 4, 5, 6]')
+        )
         await engine.wait_until_settled()
         started = sorted(engine.jobs.values(), key=lambda job: job.attempts[0].started_at)
         assert [job.name for job in started] == [f"n[{i}]" for i in range(1, 7)]

@@ -97,8 +97,10 @@ async def test_request_timeout_and_too_many_requests_are_retried(
     write_deck: WriteDeck, server_url: str, status: int
 ) -> None:
     engine = await run_deck(
-        write_deck(f'[[job]]\nname = "busy"\nfetch = "{server_url}/flaky/s{status}?fail=1&code={status}"\n'
-                   "retries = 1\nbackoff = 0.01")
+        write_deck(
+            f'[[job]]\nname = "busy"\nfetch = "{server_url}/flaky/s{status}?fail=1&code={status}"\n'
+            "retries = 1\nbackoff = 0.01"
+        )
     )
     assert engine.job("busy").state is JobState.SUCCEEDED
     assert len(engine.job("busy").attempts) == 2
@@ -106,8 +108,10 @@ async def test_request_timeout_and_too_many_requests_are_retried(
 
 async def test_retry_after_is_honoured(write_deck: WriteDeck, server_url: str, http_server: DemoServer) -> None:
     engine = await run_deck(
-        write_deck(f'[[job]]\nname = "limited"\nfetch = "{server_url}/retry-after/ra?fail=1&after=1"\n'
-                   "retries = 1\nbackoff = 0.01")
+        write_deck(
+            f'[[job]]\nname = "limited"\nfetch = "{server_url}/retry-after/ra?fail=1&after=1"\n'
+            "retries = 1\nbackoff = 0.01"
+        )
     )
     assert engine.job("limited").state is JobState.SUCCEEDED
     first, second = http_server.hits("ra")
