@@ -215,6 +215,8 @@ class Engine:
             self._set_state(job, JobState.PAUSED)
         elif job.state is JobState.RUNNING and run.pause is not None:
             run.pause.pause()
+            attempt = job.attempts[-1]
+            attempt.active_s, attempt.running_since = run.pause.active_seconds(), None
             job.note = self._kinds[job.kind].pause_note(job.spec)
             self._set_state(job, JobState.PAUSED)
         else:
@@ -231,6 +233,7 @@ class Engine:
             self._set_state(job, run.state_before_hold)
         elif run.pause is not None:
             run.pause.resume()
+            job.attempts[-1].running_since = time.time()
             job.note = None
             self._set_state(job, JobState.RUNNING)
 
@@ -376,7 +379,8 @@ class Engine:
     async def _attempt(self, job: Job, run: _Run) -> JobError | None:
         """Run one attempt; returns its error, or None when it succeeded."""
         kind = self._kinds[job.kind]
-        attempt = Attempt(number=len(job.attempts) + 1, started_at=time.time())
+        now = time.time()
+        attempt = Attempt(number=len(job.attempts) + 1, started_at=now, running_since=now)
         job.attempts.append(attempt)
         pause = PauseControl()
         run.pause = pause
@@ -407,6 +411,7 @@ class Engine:
         finally:
             pause.stop_clock()
             attempt.active_s = pause.active_seconds()
+            attempt.running_since = None
             attempt.ended_at = time.time()
             run.pause = None
             if pause.paused and job.state is JobState.PAUSED:

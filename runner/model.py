@@ -128,7 +128,15 @@ class Attempt:
     outcome: JobState | None = None
     error: str | None = None
     active_s: float = 0.0
-    """Seconds the attempt spent running, not paused."""
+    """Seconds the attempt spent running, not paused, up to its last pause (or its end)."""
+    running_since: float | None = None
+    """Wall-clock time the attempt last started or resumed running; None while paused and once ended."""
+
+    def active_seconds(self, now: float) -> float:
+        """Active seconds so far, counting the current stretch of running if there is one."""
+        if self.running_since is None:
+            return self.active_s
+        return self.active_s + max(0.0, now - self.running_since)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -200,6 +208,12 @@ class Job:
     @property
     def current_attempt(self) -> Attempt | None:
         return self.attempts[-1] if self.attempts else None
+
+    @property
+    def attempt_running(self) -> bool:
+        """An attempt is under way (running or suspended), as opposed to the job waiting its turn."""
+        attempt = self.current_attempt
+        return attempt is not None and attempt.ended_at is None
 
     @property
     def duration_s(self) -> float | None:
