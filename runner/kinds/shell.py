@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import subprocess
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -100,11 +101,30 @@ def signal_group(group: int, signum: int) -> None:
 
 
 def group_exists(group: int) -> bool:
+    """True while a live (not zombie) process is left in the process group."""
     try:
         os.killpg(group, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    return True
+    return _has_live_member(group)
+
+
+def _has_live_member(group: int) -> bool:
+    # Orphans that already exited stay zombies until init reaps them, which in a container may be late
+    # or never; they count as gone. Without /proc, trust kill(0).
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[2] == str(group) and fields[0] != "Z":
+            return True
+    return False
 
 
 async def terminate_group(process: Process, grace_period: float) -> None:
