@@ -7,8 +7,8 @@ import contextlib
 import os
 import signal
 import subprocess
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
