@@ -1,0 +1,375 @@
+"""The jobdeck dashboard: three panes of jobs over the engine, every action on a key.
+
+The app talks to the engine only through its public interface: it sends commands and pulls the jobs
+that changed since the last revision at a steady 10 Hz, so a flood of job events never floods the UI.
+The engine's task group lives in one app-level worker that owns the whole `async with`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import anyio
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from runner.engine import Engine
+from runner.errors import CommandError, DeckError
+from runner.model import Deck, Job, JobState
+from tui.formatting import STATE_GLYPHS, format_eta
+from tui.panes import Pane, PaneModel
+from tui.screens.dialogs import HelpScreen, QuitScreen
+from tui.widgets.job_list import JobList
+
+PULL_INTERVAL_S = 0.1
+THROUGHPUT_WINDOW_S = 20.0
+MIN_WIDTH = 60
+MIN_HEIGHT = 14
+PANE_IDS = {Pane.QUEUED: "queued", Pane.RUNNING: "running", Pane.FINISHED: "finished"}
+
+
+class JobdeckApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "jobdeck"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("tab", "focus_pane(1)", "next pane", show=False, id="next-pane"),
+        Binding("shift+tab", "focus_pane(-1)", "previous pane", show=False, id="previous-pane"),
+        Binding("enter", "show_detail", "detail", id="detail"),
+        Binding("p", "toggle_pause", "pause", id="pause"),
+        Binding("c", "cancel_job", "cancel", id="cancel"),
+        Binding("r", "retry_job", "retry", id="retry"),
+        Binding("P", "toggle_dispatch", "all", id="pause-all"),
+        Binding("R", "retry_failed", "failed", id="retry-failed"),
+        Binding("o", "open_deck", "open", id="open"),
+        Binding("slash", "start_filter", "filter", id="filter"),
+        Binding("question_mark", "help", "keys", id="help"),
+        Binding("q", "quit", "quit", id="quit"),
+    ]
+
+    def __init__(
+        self,
+        decks: Sequence[Deck] = (),
+        *,
+        engine_factory: Callable[[], Engine] = Engine,
+        start_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self._initial_decks = list(decks)
+        self._engine_factory = engine_factory
+        self.start_dir = start_dir or Path.cwd()
+        self.engine: Engine | None = None
+        self.model = PaneModel()
+        self._revision = -1
+        self._stop_engine = anyio.Event()
+        self._engine_stopped = anyio.Event()
+        self._finished_samples: deque[tuple[float, int]] = deque()
+        self._selected_revision: tuple[str, int] | None = None
+        self._quitting = False
+
+    # --- layout ----------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="summary")
+        with Vertical(id="panes"):
+            for pane in Pane:
+                job_list = JobList(id=PANE_IDS[pane], follow_end=pane is Pane.FINISHED)
+                job_list.border_title = f"{pane.value} (0)"
+                yield job_list
+        yield Static(
+            f"The terminal is too small for jobdeck: make it at least {MIN_WIDTH}x{MIN_HEIGHT}.", id="too-small"
+        )
+        yield Input(placeholder="filter by name or state; escape clears", id="filter")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self.job_list(Pane.RUNNING).focus()
+        self._check_size()
+        self.run_engine()
+        self.set_interval(PULL_INTERVAL_S, self.pull_changes)
+
+    def job_list(self, pane: Pane) -> JobList:
+        return self.query_one(f"#{PANE_IDS[pane]}", JobList)
+
+    def on_resize(self) -> None:
+        self._check_size()
+
+    def _check_size(self) -> None:
+        too_small = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
+        self.screen.set_class(too_small, "-too-small")
+
+    # --- the engine ------------------------------------------------------------------------------------
+
+    @work(group="engine", exit_on_error=False)
+    async def run_engine(self) -> None:
+        try:
+            async with self._engine_factory() as engine:
+                self.engine = engine
+                for deck in self._initial_decks:
+                    await engine.add_deck(deck)
+                self.pull_changes()
+                await self._stop_engine.wait()
+                await engine.cancel_all()
+                with anyio.move_on_after(engine.grace_period + 5):
+                    await engine.wait_until_settled()
+        finally:
+            self._engine_stopped.set()
+
+    async def stop_engine(self) -> None:
+        """Cancel every job and wait until the engine has cleaned up (no child process left)."""
+        self._stop_engine.set()
+        if self.engine is not None:
+            await self._engine_stopped.wait()
+
+    async def load_deck(self, path: Path) -> Deck:
+        """Load a job file into the engine; DeckError (changing nothing) when it is bad."""
+        if self.engine is None:
+            raise DeckError([])
+        deck = await self.engine.load(path)
+        self.notify(f"loaded {deck.name}: {len(deck.jobs)} jobs", timeout=3)
+        return deck
+
+    # --- pulling changes -------------------------------------------------------------------------------
+
+    def pull_changes(self) -> None:
+        engine = self.engine
+        if engine is None or not self.screen_stack:
+            return
+        if engine.revision != self._revision:
+            changed = engine.changed_since(self._revision)
+            self._revision = engine.revision
+            touched = self.model.apply(changed)
+            changed_ids = {job.id for job in changed}
+        else:
+            touched, changed_ids = set(), set()
+        for pane in Pane:
+            job_list = self.job_list(pane)
+            if pane in touched:
+                job_list.set_jobs(self.model.rows[pane].jobs)
+                job_list.border_title = f"{pane.value} ({self.model.count(pane)})"
+            else:
+                job_list.refresh_changed(changed_ids)
+        self._update_summary(engine)
+        selected = self.selected_job
+        revision = (selected.id, selected.revision) if selected else None
+        if revision != self._selected_revision:
+            self._selected_revision = revision
+            self.refresh_bindings()
+
+    def _update_summary(self, engine: Engine) -> None:
+        counts = engine.counts()
+        now = time.monotonic()
+        finished = sum(counts[state] for state in JobState if state.finished)
+        self._finished_samples.append((now, finished))
+        while now - self._finished_samples[0][0] > THROUGHPUT_WINDOW_S:
+            self._finished_samples.popleft()
+        first_time, first_finished = self._finished_samples[0]
+        span = now - first_time
+        rate = (finished - first_finished) / span if span >= 1.0 else 0.0
+        remaining = sum(counts[state] for state in JobState if not state.finished)
+        eta = remaining / rate if rate > 0 else None
+        decks = ", ".join(engine.decks) or "no deck loaded: press o to open a job file"
+        wide = self.size.width >= 100
+        totals = "  ".join(
+            f"{STATE_GLYPHS[state]} {counts[state]}" + (f" {state.value}" if wide else "")
+            for state in JobState
+            if counts[state]
+        )
+        parts = [f"[b]{decks}[/b]", totals or "no jobs"]
+        if engine.jobs:
+            parts.append(f"{rate:.1f}/s")
+            parts.append(f"ETA {format_eta(eta) if remaining else 'done'}")
+        if not engine.dispatching:
+            parts.append("[reverse] dispatching paused: P resumes [/reverse]")
+        if self.model.filter_text:
+            parts.append(f"filter: {self.model.filter_text!r}")
+        self.query_one("#summary", Static).update(" │ ".join(parts))
+
+    # --- selection -------------------------------------------------------------------------------------
+
+    @property
+    def focused_list(self) -> JobList | None:
+        focused = self.screen.focused if self.screen is self.screen_stack[0] else None
+        return focused if isinstance(focused, JobList) else None
+
+    @property
+    def selected_job(self) -> Job | None:
+        job_list = self.focused_list
+        return job_list.selected if job_list else None
+
+    @on(JobList.CursorMoved)
+    def _selection_moved(self) -> None:
+        if self.screen_stack:
+            self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys that do not apply to the selected job stay in the footer, greyed out."""
+        if self.engine is None and action not in ("quit", "help", "focus_pane"):
+            return None
+        job = self.selected_job
+        if action == "toggle_pause":
+            return True if job and not job.state.finished else None
+        if action == "cancel_job":
+            return True if job and not job.state.finished else None
+        if action == "retry_job":
+            return True if job and job.state.finished else None
+        if action == "show_detail":
+            return True if job else None
+        if action == "retry_failed":
+            return (
+                True
+                if self.engine and any(j.state is JobState.FAILED for j in self.model.rows[Pane.FINISHED].jobs)
+                else None
+            )
+        return True
+
+    # --- actions ---------------------------------------------------------------------------------------
+
+    def action_focus_pane(self, step: int) -> None:
+        order = [self.job_list(pane) for pane in Pane]
+        current = self.focused_list
+        index = order.index(current) if current in order else 1
+        order[(index + step) % len(order)].focus()
+
+    async def _command(self, command: Callable[[str], object], job: Job | None) -> None:
+        if job is None:
+            return
+        try:
+            await command(job.id)  # type: ignore[misc]
+        except CommandError as error:
+            self.notify(str(error), severity="warning", timeout=4)
+        self.pull_changes()
+
+    async def action_toggle_pause(self) -> None:
+        job = self.selected_job
+        if self.engine is None or job is None:
+            return
+        command = self.engine.resume if job.state is JobState.PAUSED else self.engine.pause
+        await self._command(command, job)
+
+    async def action_cancel_job(self) -> None:
+        if self.engine is not None:
+            await self._command(self.engine.cancel, self.selected_job)
+
+    async def action_retry_job(self) -> None:
+        if self.engine is not None:
+            await self._command(self.engine.retry, self.selected_job)
+
+    async def action_retry_failed(self) -> None:
+        if self.engine is None:
+            return
+        count = await self.engine.retry_failed()
+        self.notify(f"retrying {count} failed job{'s' if count != 1 else ''}", timeout=3)
+        self.pull_changes()
+
+    async def action_toggle_dispatch(self) -> None:
+        if self.engine is None:
+            return
+        if self.engine.dispatching:
+            await self.engine.pause_all()
+        else:
+            await self.engine.resume_all()
+        self.pull_changes()
+
+    def action_show_detail(self) -> None:
+        job = self.selected_job
+        if job is None:
+            return
+        from tui.screens.job_detail import JobDetailScreen
+
+        self.push_screen(JobDetailScreen(job))
+
+    def action_open_deck(self) -> None:
+        from tui.screens.open_deck import OpenDeckScreen
+
+        self.push_screen(OpenDeckScreen(self.load_deck, start_dir=self.start_dir))
+
+    def action_start_filter(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        filter_input.display = True
+        filter_input.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._apply_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        self.job_list(Pane.RUNNING).focus() if self.model.count(Pane.RUNNING) else self._focus_first_nonempty()
+
+    def _focus_first_nonempty(self) -> None:
+        for pane in (Pane.RUNNING, Pane.QUEUED, Pane.FINISHED):
+            if self.model.count(pane):
+                self.job_list(pane).focus()
+                return
+        self.job_list(Pane.RUNNING).focus()
+
+    def _apply_filter(self, text: str) -> None:
+        self.model.set_filter(text.strip())
+        for pane in Pane:
+            job_list = self.job_list(pane)
+            job_list.set_jobs(self.model.rows[pane].jobs)
+            job_list.border_title = f"{pane.value} ({self.model.count(pane)})"
+        if self.engine is not None:
+            self._update_summary(self.engine)
+
+    def on_key(self, event: object) -> None:
+        key = getattr(event, "key", None)
+        filter_input = self.query_one("#filter", Input)
+        if key == "escape" and (filter_input.display or self.model.filter_text):
+            filter_input.value = ""
+            filter_input.display = False
+            self._apply_filter("")
+            self.job_list(Pane.RUNNING).focus()
+            getattr(event, "stop", lambda: None)()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        if self._quitting:
+            return
+        unfinished = 0 if self.engine is None else sum(1 for job in self.engine.jobs.values() if not job.state.finished)
+        if unfinished:
+            self.push_screen(QuitScreen(unfinished), self._quit_answered)
+        else:
+            await self._shut_down()
+
+    async def _quit_answered(self, stop: bool | None) -> None:
+        if stop:
+            await self._shut_down()
+
+    async def _shut_down(self) -> None:
+        self._quitting = True
+        self.query_one("#summary", Static).update("[b]stopping jobs…[/b]")
+        await self.stop_engine()
+        self.exit()
+
+    async def on_unmount(self) -> None:
+        # Whatever way the app ends, the engine's jobs and processes end with it.
+        if not self._engine_stopped.is_set():
+            await self.stop_engine()
+
+    # --- command palette -------------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Pause or resume job", "Pause or resume the selected job (p)", self.action_toggle_pause)
+        yield SystemCommand(
+            "Pause or resume dispatching", "Hold back every queued job (P)", self.action_toggle_dispatch
+        )
+        yield SystemCommand("Cancel job", "Cancel the selected job (c)", self.action_cancel_job)
+        yield SystemCommand("Retry job", "Queue the selected finished job again (r)", self.action_retry_job)
+        yield SystemCommand("Retry failed jobs", "Queue every failed job again (R)", self.action_retry_failed)
+        yield SystemCommand("Open job file", "Load a deck from a TOML job file (o)", self.action_open_deck)
+        yield SystemCommand("Filter jobs", "Show only jobs matching a name or state (/)", self.action_start_filter)
+        yield SystemCommand("Keys", "Show every key (?)", self.action_help)

@@ -1,0 +1,81 @@
+"""Small modal dialogs of the dashboard: the quit question and the key help."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEY_HELP: tuple[tuple[str, str], ...] = (
+    ("tab / shift+tab", "next / previous pane"),
+    ("↑ ↓  j k  home end  pgup pgdn", "move the selection"),
+    ("enter", "job detail"),
+    ("p", "pause or resume the selected job"),
+    ("P", "pause or resume dispatching for everything"),
+    ("c", "cancel the selected job"),
+    ("r", "retry the selected finished job"),
+    ("R", "retry every failed job"),
+    ("o", "open a job file"),
+    ("/", "filter rows by name or state (escape clears)"),
+    ("ctrl+p", "command palette"),
+    ("?", "this help"),
+    ("q", "quit (asks first while jobs run)"),
+)
+
+
+class QuitScreen(ModalScreen[bool]):
+    """Asks before quitting while jobs are unfinished: `y` stops them and quits, `n` stays."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "yes, stop jobs and quit"),
+        Binding("n,escape", "answer(False)", "no, stay"),
+    ]
+
+    DEFAULT_CSS = """
+    QuitScreen { align: center middle; }
+    QuitScreen > Vertical {
+        width: 60; height: auto; padding: 1 2;
+        border: thick $warning; background: $panel;
+    }
+    QuitScreen .question { text-style: bold; }
+    QuitScreen .keys { color: $text-muted; margin-top: 1; }
+    """
+
+    def __init__(self, unfinished: int) -> None:
+        super().__init__()
+        self.unfinished = unfinished
+
+    def compose(self) -> ComposeResult:
+        jobs = "job is" if self.unfinished == 1 else "jobs are"
+        with Vertical():
+            yield Static(f"{self.unfinished} {jobs} not finished. Quit and stop them?", classes="question")
+            yield Static("Running jobs are cancelled cleanly; nothing is left running.")
+            yield Static("[b]y[/b] stop jobs and quit    [b]n[/b] stay", classes="keys")
+
+    def action_answer(self, quit_: bool) -> None:
+        self.dismiss(quit_)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,question_mark,q", "dismiss", "close")]
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical {
+        width: 72; height: auto; max-height: 100%; padding: 1 2;
+        border: thick $primary; background: $panel;
+    }
+    HelpScreen .title { text-style: bold; margin-bottom: 1; }
+    HelpScreen .keys { color: $text-muted; margin-top: 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        lines = "\n".join(f"[b]{keys:<30}[/b] {what}" for keys, what in KEY_HELP)
+        with Vertical():
+            yield Static("jobdeck keys", classes="title")
+            yield Static(lines, markup=True)
+            yield Static("escape closes", classes="keys")

@@ -1,0 +1,271 @@
+"""A pane of jobs: a Line-API view that renders only the rows on screen and caches them per job revision."""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from runner.model import Job, JobState
+from tui.formatting import (
+    STATE_GLYPHS,
+    format_attempt,
+    format_progress,
+    format_seconds,
+    progress_bar,
+    row_seconds,
+)
+
+KIND_WIDTH = 6
+STATE_WIDTH = 11
+ATTEMPT_WIDTH = 4
+TIME_WIDTH = 8
+PROGRESS_WIDTH = 24
+BAR_WIDTH = 8
+MIN_NAME_WIDTH = 12
+
+
+class JobList(ScrollView, can_focus=True):
+    """The rows of one pane. The app hands it its jobs; it keeps a cursor and renders what is visible."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor_up", "up", show=False),
+        Binding("down,j", "cursor_down", "down", show=False),
+        Binding("home", "cursor_home", "first", show=False),
+        Binding("end", "cursor_end", "last", show=False),
+        Binding("pageup", "page_up", "page up", show=False),
+        Binding("pagedown", "page_down", "page down", show=False),
+    ]
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "job-list--cursor",
+        "job-list--header",
+        "job-list--queued",
+        "job-list--running",
+        "job-list--paused",
+        "job-list--retrying",
+        "job-list--succeeded",
+        "job-list--failed",
+        "job-list--cancelled",
+        "job-list--skipped",
+        "job-list--dim",
+    }
+
+    DEFAULT_CSS = """
+    JobList {
+        background: $surface;
+        overflow-x: hidden;
+        scrollbar-size-vertical: 1;
+    }
+    JobList > .job-list--cursor { background: $block-cursor-blurred-background; }
+    JobList:focus > .job-list--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+        text-style: bold;
+    }
+    JobList > .job-list--header { color: $text-muted; text-style: bold; }
+    JobList > .job-list--queued { color: $text-muted; }
+    JobList > .job-list--running { color: $accent; }
+    JobList > .job-list--paused { color: $warning; }
+    JobList > .job-list--retrying { color: $warning; }
+    JobList > .job-list--succeeded { color: $success; }
+    JobList > .job-list--failed { color: $error; text-style: bold; }
+    JobList > .job-list--cancelled { color: $secondary; }
+    JobList > .job-list--skipped { color: $text-muted; }
+    JobList > .job-list--dim { color: $text-muted; }
+    """
+
+    class CursorMoved(Message):
+        """The selected job of a pane changed (or the pane's rows did)."""
+
+        def __init__(self, job_list: JobList, job: Job | None) -> None:
+            super().__init__()
+            self.job_list = job_list
+            self.job = job
+
+        @property
+        def control(self) -> JobList:
+            return self.job_list
+
+    def __init__(self, *, id: str | None = None, follow_end: bool = False) -> None:
+        super().__init__(id=id)
+        self.follow_end = follow_end
+        """Keep the newest (last) row in view, like `tail -f`, unless the user moved the cursor up."""
+        self.jobs: list[Job] = []
+        self.cursor = 0
+        self._cache: dict[str, tuple[tuple[object, ...], Strip]] = {}
+        self._selected_id: str | None = None
+
+    # --- data ------------------------------------------------------------------------------------------
+
+    @property
+    def selected(self) -> Job | None:
+        if 0 <= self.cursor < len(self.jobs):
+            return self.jobs[self.cursor]
+        return None
+
+    def set_jobs(self, jobs: list[Job]) -> None:
+        """Replace the rows (the list is the pane model's own; it is not copied). The cursor stays on its job."""
+        following = self.follow_end and (not self.has_focus or self.cursor >= len(self.jobs) - 1)
+        self.jobs = jobs
+        if following:
+            self._selected_id = jobs[-1].id if jobs else None
+        if self._selected_id is not None:
+            for index, job in enumerate(jobs):
+                if job.id == self._selected_id:
+                    self.cursor = index
+                    break
+        self.cursor = max(0, min(self.cursor, len(jobs) - 1))
+        self.virtual_size = Size(0, len(jobs) + 1)
+        self._remember_selection()
+        if following:
+            self.scroll_end(animate=False, immediate=True)
+        self.refresh()
+
+    def refresh_changed(self, changed_ids: set[str]) -> None:
+        """Re-render only the visible rows whose jobs changed (and rows showing a running clock)."""
+        top = self.scroll_offset.y
+        for y in range(self.size.height):
+            index = top + y - 1
+            if 0 <= index < len(self.jobs):
+                job = self.jobs[index]
+                if job.id in changed_ids or job.state in (JobState.RUNNING, JobState.PAUSED, JobState.RETRYING):
+                    self.refresh_line(top + y)
+
+    def _remember_selection(self) -> None:
+        selected = self.selected
+        new_id = selected.id if selected else None
+        if new_id != self._selected_id:
+            self._selected_id = new_id
+        self.post_message(self.CursorMoved(self, selected))
+
+    # --- cursor ----------------------------------------------------------------------------------------
+
+    def _move_cursor(self, index: int) -> None:
+        if not self.jobs:
+            return
+        index = max(0, min(index, len(self.jobs) - 1))
+        old = self.cursor
+        self.cursor = index
+        self._remember_selection()
+        self.refresh_line(old + 1)
+        self.refresh_line(index + 1)
+        self.scroll_to_region(Region(0, index + 1, 1, 1), animate=False, spacing=None, immediate=True)
+        if index == 0:
+            self.scroll_to(y=0, animate=False, immediate=True)
+
+    def action_cursor_up(self) -> None:
+        self._move_cursor(self.cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        self._move_cursor(self.cursor + 1)
+
+    def action_cursor_home(self) -> None:
+        self._move_cursor(0)
+
+    def action_cursor_end(self) -> None:
+        self._move_cursor(len(self.jobs) - 1)
+
+    def action_page_up(self) -> None:
+        self._move_cursor(self.cursor - max(1, self.size.height - 2))
+
+    def action_page_down(self) -> None:
+        self._move_cursor(self.cursor + max(1, self.size.height - 2))
+
+    def on_focus(self) -> None:
+        self.refresh()
+        self.post_message(self.CursorMoved(self, self.selected))
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    # --- rendering -------------------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        scroll_y = self.scroll_offset.y
+        row = scroll_y + y
+        width = self.scrollable_content_region.width
+        if row == 0:
+            return self._header_strip(width)
+        index = row - 1
+        if index >= len(self.jobs):
+            return Strip.blank(width, self.rich_style)
+        job = self.jobs[index]
+        selected = index == self.cursor
+        now = time.time()
+        clock = int(row_seconds(job, now) * 2) if job.state in (JobState.RUNNING, JobState.RETRYING) else 0
+        key = (job.revision, width, selected, self.has_focus, clock)
+        cached = self._cache.get(job.id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        strip = self._row_strip(job, width, selected, now)
+        if len(self._cache) > 4 * max(100, self.size.height):
+            self._cache.clear()
+        self._cache[job.id] = (key, strip)
+        return strip
+
+    def _columns(self, width: int) -> tuple[int, bool]:
+        """The name column's width, and whether the progress column fits."""
+        fixed = 2 + KIND_WIDTH + STATE_WIDTH + ATTEMPT_WIDTH + TIME_WIDTH
+        show_progress = width - fixed - PROGRESS_WIDTH >= MIN_NAME_WIDTH
+        name_width = width - fixed - (PROGRESS_WIDTH if show_progress else 0)
+        return max(MIN_NAME_WIDTH, name_width), show_progress
+
+    def _header_strip(self, width: int) -> Strip:
+        name_width, show_progress = self._columns(width)
+        text = (
+            "  "
+            + "name".ljust(name_width)
+            + "kind".ljust(KIND_WIDTH)
+            + "state".ljust(STATE_WIDTH)
+            + "try".ljust(ATTEMPT_WIDTH)
+            + "time".rjust(TIME_WIDTH - 1)
+            + " "
+        )
+        if show_progress:
+            text += " progress / outcome"
+        style = self.rich_style + self.get_component_rich_style("job-list--header")
+        return Strip([Segment(text[:width].ljust(width), style)], width)
+
+    def _row_strip(self, job: Job, width: int, selected: bool, now: float) -> Strip:
+        name_width, show_progress = self._columns(width)
+        base = self.rich_style
+        state_style = self.get_component_rich_style(f"job-list--{job.state.value}")
+        dim = self.get_component_rich_style("job-list--dim")
+        glyph = STATE_GLYPHS[job.state]
+        name = job.name if len(job.name) <= name_width - 1 else job.name[: name_width - 2] + "…"
+        segments = [
+            Segment(f"{glyph} ", state_style),
+            Segment(name.ljust(name_width), Style()),
+            Segment(job.kind.value.ljust(KIND_WIDTH), dim),
+            Segment(job.state.value.ljust(STATE_WIDTH), state_style),
+            Segment(format_attempt(job).ljust(ATTEMPT_WIDTH), dim),
+            Segment(format_seconds(row_seconds(job, now)).rjust(TIME_WIDTH - 1) + " ", Style()),
+        ]
+        if show_progress:
+            segments.extend(self._progress_segments(job, state_style, dim))
+        line = Strip(Segment.apply_style(segments, base), None)
+        if selected:
+            line = line.apply_style(self.get_component_rich_style("job-list--cursor"))
+        return line.adjust_cell_length(width, base).crop(0, width)
+
+    def _progress_segments(self, job: Job, state_style: Style, dim: Style) -> list[Segment]:
+        if job.state.finished or job.state is JobState.RETRYING:
+            remark = job.error or job.note or ""
+            if job.state is JobState.SUCCEEDED and job.progress and job.progress.unit == "bytes":
+                remark = format_progress(job.progress)
+            return [Segment(" " + remark, state_style if job.state is JobState.FAILED else dim)]
+        if job.note:
+            return [Segment(" " + job.note, self.get_component_rich_style("job-list--paused"))]
+        if job.progress is None:
+            return []
+        fraction = job.progress.fraction
+        bar = progress_bar(fraction, BAR_WIDTH) if fraction is not None else ""
+        return [Segment(" " + bar, state_style), Segment(" " + format_progress(job.progress), dim)]
