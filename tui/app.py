@@ -61,8 +61,11 @@ class JobdeckApp(App[None]):
         *,
         engine_factory: Callable[[], Engine] = Engine,
         start_dir: Path | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
+        self.clock = clock
+        """Wall-clock time for elapsed times and throughput; fixed in snapshot tests."""
         self._initial_decks = list(decks)
         self._engine_factory = engine_factory
         self.start_dir = start_dir or Path.cwd()
@@ -78,34 +81,41 @@ class JobdeckApp(App[None]):
     # --- layout ----------------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="summary")
+        # The app keeps its own references: App.query_one searches the active screen, which may be a
+        # dialog or the detail view while the panes keep updating underneath.
+        self._summary = Static("", id="summary")
+        self._filter_input = Input(placeholder="filter by name or state; escape clears", id="filter")
+        self._lists = {
+            pane: JobList(id=PANE_IDS[pane], follow_end=pane is Pane.FINISHED, clock=self.clock) for pane in Pane
+        }
+        yield self._summary
         with Vertical(id="panes"):
-            for pane in Pane:
-                job_list = JobList(id=PANE_IDS[pane], follow_end=pane is Pane.FINISHED)
+            for pane, job_list in self._lists.items():
                 job_list.border_title = f"{pane.value} (0)"
                 yield job_list
         yield Static(
             f"The terminal is too small for jobdeck: make it at least {MIN_WIDTH}x{MIN_HEIGHT}.", id="too-small"
         )
-        yield Input(placeholder="filter by name or state; escape clears", id="filter")
+        yield self._filter_input
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.query_one("#filter", Input).display = False
+        self._filter_input.display = False
         self.job_list(Pane.RUNNING).focus()
         self._check_size()
         self.run_engine()
         self.set_interval(PULL_INTERVAL_S, self.pull_changes)
 
     def job_list(self, pane: Pane) -> JobList:
-        return self.query_one(f"#{PANE_IDS[pane]}", JobList)
+        return self._lists[pane]
 
     def on_resize(self) -> None:
         self._check_size()
 
     def _check_size(self) -> None:
         too_small = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
-        self.screen.set_class(too_small, "-too-small")
+        if self.screen_stack:
+            self.screen_stack[0].set_class(too_small, "-too-small")
 
     # --- the engine ------------------------------------------------------------------------------------
 
@@ -167,7 +177,7 @@ class JobdeckApp(App[None]):
 
     def _update_summary(self, engine: Engine) -> None:
         counts = engine.counts()
-        now = time.monotonic()
+        now = self.clock()
         finished = sum(counts[state] for state in JobState if state.finished)
         self._finished_samples.append((now, finished))
         while now - self._finished_samples[0][0] > THROUGHPUT_WINDOW_S:
@@ -192,7 +202,7 @@ class JobdeckApp(App[None]):
             parts.append("[reverse] dispatching paused: P resumes [/reverse]")
         if self.model.filter_text:
             parts.append(f"filter: {self.model.filter_text!r}")
-        self.query_one("#summary", Static).update(" │ ".join(parts))
+        self._summary.update(" │ ".join(parts))
 
     # --- selection -------------------------------------------------------------------------------------
 
@@ -286,7 +296,19 @@ class JobdeckApp(App[None]):
             return
         from tui.screens.job_detail import JobDetailScreen
 
-        self.push_screen(JobDetailScreen(job))
+        self.push_screen(JobDetailScreen(job, clock=self.clock))
+
+    async def on_job_detail_screen_command_requested(self, message: object) -> None:
+        """p, c and r on the detail screen act on that screen's job."""
+        engine = self.engine
+        job_id = getattr(message, "job_id", None)
+        command_name = getattr(message, "command", None)
+        if engine is None or job_id not in engine.jobs:
+            return
+        commands = {"pause": engine.pause, "resume": engine.resume, "cancel": engine.cancel, "retry": engine.retry}
+        command = commands.get(str(command_name))
+        if command is not None:
+            await self._command(command, engine.jobs[job_id])
 
     def action_open_deck(self) -> None:
         from tui.screens.open_deck import OpenDeckScreen
@@ -294,7 +316,7 @@ class JobdeckApp(App[None]):
         self.push_screen(OpenDeckScreen(self.load_deck, start_dir=self.start_dir))
 
     def action_start_filter(self) -> None:
-        filter_input = self.query_one("#filter", Input)
+        filter_input = self._filter_input
         filter_input.display = True
         filter_input.focus()
 
@@ -324,7 +346,7 @@ class JobdeckApp(App[None]):
 
     def on_key(self, event: object) -> None:
         key = getattr(event, "key", None)
-        filter_input = self.query_one("#filter", Input)
+        filter_input = self._filter_input
         if key == "escape" and (filter_input.display or self.model.filter_text):
             filter_input.value = ""
             filter_input.display = False
@@ -350,7 +372,7 @@ class JobdeckApp(App[None]):
 
     async def _shut_down(self) -> None:
         self._quitting = True
-        self.query_one("#summary", Static).update("[b]stopping jobs…[/b]")
+        self._summary.update("[b]stopping jobs…[/b]")
         await self.stop_engine()
         self.exit()
 

@@ -299,3 +299,16 @@ async def test_the_dashboard_opens_empty_without_files() -> None:
         assert "press o to open a job file" in str(app.query_one("#summary").render())
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running)
+
+
+async def test_keys_on_the_detail_screen_act_on_its_job(deck_path: Path) -> None:
+    from tui.screens.job_detail import JobDetailScreen
+
+    async with dashboard(deck_path) as (app, pilot):
+        await until(pilot, lambda: sleeper_selected(app))
+        await pilot.press("enter")
+        assert isinstance(app.screen, JobDetailScreen)
+        await pilot.press("p")
+        await until(pilot, lambda: state(app, "sleeper") is JobState.PAUSED)
+        await pilot.press("c")
+        await until(pilot, lambda: state(app, "sleeper") is JobState.CANCELLED)

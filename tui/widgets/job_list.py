@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import ClassVar
 
 from rich.segment import Segment
@@ -30,6 +31,7 @@ TIME_WIDTH = 8
 PROGRESS_WIDTH = 24
 BAR_WIDTH = 8
 MIN_NAME_WIDTH = 12
+MAX_NAME_WIDTH = 36
 
 
 class JobList(ScrollView, can_focus=True):
@@ -94,8 +96,11 @@ class JobList(ScrollView, can_focus=True):
         def control(self) -> JobList:
             return self.job_list
 
-    def __init__(self, *, id: str | None = None, follow_end: bool = False) -> None:
+    def __init__(
+        self, *, id: str | None = None, follow_end: bool = False, clock: Callable[[], float] = time.time
+    ) -> None:
         super().__init__(id=id)
+        self.clock = clock
         self.follow_end = follow_end
         """Keep the newest (last) row in view, like `tail -f`, unless the user moved the cursor up."""
         self.jobs: list[Job] = []
@@ -199,7 +204,7 @@ class JobList(ScrollView, can_focus=True):
             return Strip.blank(width, self.rich_style)
         job = self.jobs[index]
         selected = index == self.cursor
-        now = time.time()
+        now = self.clock()
         clock = int(row_seconds(job, now) * 2) if job.state in (JobState.RUNNING, JobState.RETRYING) else 0
         key = (job.revision, width, selected, self.has_focus, clock)
         cached = self._cache.get(job.id)
@@ -212,10 +217,12 @@ class JobList(ScrollView, can_focus=True):
         return strip
 
     def _columns(self, width: int) -> tuple[int, bool]:
-        """The name column's width, and whether the progress column fits."""
+        """The name column's width, and whether the progress column fits; wide panes give the rest to progress."""
         fixed = 2 + KIND_WIDTH + STATE_WIDTH + ATTEMPT_WIDTH + TIME_WIDTH
         show_progress = width - fixed - PROGRESS_WIDTH >= MIN_NAME_WIDTH
         name_width = width - fixed - (PROGRESS_WIDTH if show_progress else 0)
+        if show_progress:
+            name_width = min(name_width, MAX_NAME_WIDTH)
         return max(MIN_NAME_WIDTH, name_width), show_progress
 
     def _header_strip(self, width: int) -> Strip:
