@@ -1,53 +1,133 @@
 """The `jobdeck` command line.
 
-`run` and `check` never import Textual: start-up stays quick and process workers stay light.
+`run` and `check` never import Textual: start-up stays quick and process workers stay light. Everything
+heavier than argparse is imported inside the command that needs it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskStatus
+
+    from runner.console import ProgressView
+    from runner.engine import Engine
+    from runner.errors import Problem
+    from runner.model import Deck, Job
 
 EXIT_OK = 0
 EXIT_JOBS_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 SUBCOMMANDS = ("run", "check")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+DEFAULT_GRACE_S = 5.0
+DEBUG_VARIABLE = "JOBDECK_DEBUG"
+DASHBOARD_NOT_READY = (
+    "jobdeck: the dashboard is not available yet.\n"
+    "  to run job files without it:  jobdeck run FILE...\n"
+    "  to only check them:           jobdeck check FILE..."
+)
 
 
-def build_parser() -> argparse.ArgumentParser:
+# --- arguments ----------------------------------------------------------------------------------------------
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a finite, non-negative number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds, 0 or more")
+    return value
+
+
+def installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("jobdeck")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser and each subcommand's parser (to report an error against the right usage)."""
     parser = argparse.ArgumentParser(
         prog="jobdeck",
         description="Run decks of jobs (fetch URLs, call Python functions, run shell commands) with pause, "
         "cancel and retry.",
+        epilog="Exit status: 0 when every job succeeded, 1 when any did not (or jobdeck was interrupted), "
+        "2 for a bad job file or bad usage.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    run = commands.add_parser("run", help="run job files headless until every job has finished")
-    run.add_argument("files", nargs="+", metavar="FILE", type=Path, help="job files (TOML)")
-    run.add_argument("--json", action="store_true", help="print a JSON report on stdout at the end")
-    run.add_argument(
-        "--grace", type=float, default=5.0, metavar="S", help="seconds between SIGTERM and SIGKILL on cancel"
+    run = commands.add_parser(
+        "run",
+        help="run job files headless until every job has finished",
+        description="Run every job of the given files to the end, showing progress; Ctrl-C cancels the jobs "
+        "still running and reports. Files are all checked first: if any is bad, nothing runs.",
     )
-    check = commands.add_parser("check", help="validate job files without running anything")
+    run.add_argument("files", nargs="+", metavar="FILE", type=Path, help="job files (TOML)")
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="at the end, print one JSON object per deck on stdout (progress then goes to stderr)",
+    )
+    run.add_argument(
+        "--grace",
+        type=seconds,
+        default=DEFAULT_GRACE_S,
+        metavar="S",
+        help=f"on cancel, seconds a shell job gets between SIGTERM and SIGKILL (default {DEFAULT_GRACE_S:g})",
+    )
+    check = commands.add_parser(
+        "check", help="validate job files without running anything", description="Check job files; run nothing."
+    )
     check.add_argument("files", nargs="+", metavar="FILE", type=Path, help="job files (TOML)")
-    return parser
+    return parser, {"run": run, "check": check}
+
+
+def parse_arguments(arguments: list[str]) -> argparse.Namespace:
+    """Parsed options; raises SystemExit (with argparse's message printed) for usage errors, --help, --version."""
+    parser, subparsers = build_parser()
+    options, unknown = parser.parse_known_args(arguments)
+    if unknown:
+        subparsers.get(options.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+    if options.command is None:
+        parser.error("give a COMMAND: run or check")
+    return options
+
+
+def wants_dashboard(arguments: Sequence[str]) -> bool:
+    """`jobdeck` alone or `jobdeck FILE...`: what will open the dashboard."""
+    return not arguments or (arguments[0] not in SUBCOMMANDS and not arguments[0].startswith("-"))
+
+
+# --- entry point ------------------------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    if not arguments or arguments[0] not in (*SUBCOMMANDS, "-h", "--help"):
-        print("jobdeck: the dashboard is not available yet; use 'jobdeck run FILE...'", file=sys.stderr)
-        parser.print_usage(sys.stderr)
+    if wants_dashboard(arguments):
+        print(DASHBOARD_NOT_READY, file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        options = parser.parse_args(arguments)
+        options = parse_arguments(arguments)
     except SystemExit as exit_request:
         return EXIT_BAD_INPUT if exit_request.code else EXIT_OK
     try:
@@ -57,90 +137,213 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("jobdeck: interrupted", file=sys.stderr)
         return EXIT_JOBS_FAILED
+    except Exception as error:
+        return report_unexpected_error(error)
 
 
-def load_all(files: Sequence[Path], err: TextIO) -> list | None:
-    """Parse every file; print every problem and return None if any file is bad."""
+def report_unexpected_error(error: BaseException) -> int:
+    """A bug or a closed output: one clear line instead of a traceback (the traceback on request)."""
+    if is_broken_pipe(error):
+        silence_stdout()
+        return EXIT_JOBS_FAILED
+    cause = innermost(error)
+    print(f"jobdeck: internal error: {type(cause).__name__}: {cause}", file=sys.stderr)
+    if os.environ.get(DEBUG_VARIABLE):
+        traceback.print_exception(error, file=sys.stderr)
+    else:
+        print(
+            f"jobdeck: this is a bug; set {DEBUG_VARIABLE}=1 to see the traceback and please report it", file=sys.stderr
+        )
+    return EXIT_JOBS_FAILED
+
+
+def innermost(error: BaseException) -> BaseException:
+    """The exception inside groups of one (task groups wrap what their tasks raise)."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
+
+
+def is_broken_pipe(error: BaseException) -> bool:
+    """True when the error is, or only consists of, the reader of our output going away (`jobdeck run x | head`)."""
+    if isinstance(error, BaseExceptionGroup):
+        return all(is_broken_pipe(inner) for inner in error.exceptions)
+    return isinstance(error, BrokenPipeError)
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null so Python's final flush does not complain about the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+# --- loading ----------------------------------------------------------------------------------------------------
+
+
+def load_all(files: Sequence[Path], err: TextIO) -> list[Deck] | None:
+    """Parse every file; print every problem of every file and return None if any file is bad."""
     from runner.deck import load_deck
     from runner.errors import DeckError
 
-    decks = []
-    bad = False
+    decks: list[Deck] = []
+    bad_files = 0
     for path in files:
         try:
             decks.append(load_deck(path))
         except DeckError as error:
-            bad = True
+            bad_files += 1
             for problem in error.problems:
-                print(f"error: {problem}", file=err)
-    return None if bad else decks
+                print(f"error: {as_given(problem, path)}", file=err)
+    if bad_files and len(files) > 1:
+        verb = "has" if bad_files == 1 else "have"
+        print(f"jobdeck: {bad_files} of {len(files)} job files {verb} problems", file=err)
+    return None if bad_files else decks
+
+
+def as_given(problem: Problem, given: Path) -> Problem:
+    """The problem located by the path as the user typed it (`deck.toml:3:5`), not the resolved one."""
+    try:
+        if problem.path == given.expanduser().resolve():
+            return replace(problem, path=given)
+    except (OSError, RuntimeError, ValueError):
+        pass
+    return problem
+
+
+# --- check ------------------------------------------------------------------------------------------------------
 
 
 def check_command(files: Sequence[Path]) -> int:
     decks = load_all(files, sys.stderr)
     if decks is None:
         return EXIT_BAD_INPUT
-    for deck in decks:
+    for given, deck in zip(files, decks, strict=True):
         kinds = sorted({job.kind.value for job in deck.jobs})
-        print(f"ok: {deck.path}: deck {deck.name!r}, {len(deck.jobs)} jobs ({', '.join(kinds)})")
+        jobs = f"{len(deck.jobs)} job{'' if len(deck.jobs) == 1 else 's'}"
+        print(f"ok: {given}: deck {deck.name!r}, {jobs} ({', '.join(kinds) or 'nothing to run'})")
     return EXIT_OK
+
+
+# --- run --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunOutcome:
+    """What happened to a `run` besides the jobs' own states."""
+
+    started: float = field(default_factory=time.monotonic)
+    started_at: float = field(default_factory=time.time)
+    """Wall-clock start, to compare with the jobs' attempt times."""
+    stop_signal: str | None = None
+    """The name of the first SIGINT/SIGTERM received, if any."""
+    stopped_at_once: bool = False
+    """A second signal came: jobdeck exits without waiting for the cancelled jobs to end."""
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+    def deck_elapsed_s(self, jobs: Sequence[Job]) -> float:
+        """Seconds until the deck's last attempt ended, if every job has finished; else the time so far."""
+        ends = [attempt.ended_at for job in jobs for attempt in job.attempts if attempt.ended_at is not None]
+        if ends and all(job.state.finished for job in jobs):
+            return max(0.0, max(ends) - self.started_at)
+        return self.elapsed_s
 
 
 def run_command(files: Sequence[Path], *, as_json: bool, grace_period: float) -> int:
     decks = load_all(files, sys.stderr)
     if decks is None:
+        print("jobdeck: nothing was run; fix the problems above and run again", file=sys.stderr)
         return EXIT_BAD_INPUT
     import anyio
 
-    return anyio.run(_run_decks, decks, as_json, grace_period)
+    progress_out = sys.stderr if as_json else sys.stdout
+    return anyio.run(run_decks, decks, as_json, grace_period, progress_out)
 
 
-async def _run_decks(decks: list, as_json: bool, grace_period: float) -> int:
+async def run_decks(decks: Sequence[Deck], as_json: bool, grace_period: float, progress_out: TextIO) -> int:
+    """Run the decks to the end (or until SIGINT/SIGTERM), showing progress; then report and return the exit code."""
     import anyio
 
-    from runner.console import is_terminal, print_state_changes, show_live_progress
+    from runner.console import progress_view
     from runner.engine import Engine
-    from runner.model import JobState
-    from runner.report import deck_report, state_counts_text
 
-    progress_out = sys.stderr if as_json else sys.stdout
-    started = time.monotonic()
-    interrupted = False
+    outcome = RunOutcome()
     async with Engine(grace_period=grace_period) as engine:
-        async with anyio.create_task_group() as watchers:
+        with progress_view(engine, progress_out) as view:
+            async with anyio.create_task_group() as watchers:
+                await watchers.start(cancel_on_signals, engine, view, outcome, as_json, progress_out)
+                watchers.start_soon(view.follow)
+                for deck in decks:
+                    await engine.add_deck(deck)
+                await engine.wait_until_settled()
+                watchers.cancel_scope.cancel()
+        return write_report(engine, outcome, as_json, progress_out)
 
-            async def cancel_on_signal() -> None:
-                nonlocal interrupted
-                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                    async for _ in signals:
-                        interrupted = True
-                        await engine.cancel_all()
 
-            watchers.start_soon(cancel_on_signal)
-            follow = show_live_progress if is_terminal(progress_out) else print_state_changes
-            watchers.start_soon(follow, engine, progress_out)
-            await anyio.sleep(0)  # let the followers subscribe before the first event
-            for deck in decks:
-                await engine.add_deck(deck)
-            await engine.wait_until_settled()
-            watchers.cancel_scope.cancel()
-        jobs = list(engine.jobs.values())
-        elapsed = time.monotonic() - started
-        if as_json:
-            for deck_name in engine.decks:
-                print(json.dumps(deck_report(deck_name, engine.jobs_of(deck_name))), flush=True)
-        for deck_name in engine.decks:
-            print(
-                f"{deck_name}: {state_counts_text(engine.jobs_of(deck_name))} in {elapsed:.1f} s",
-                file=progress_out,
-            )
-        for job in jobs:
-            if job.state is JobState.FAILED:
-                print(f"  failed: {job.id}: {job.error}", file=progress_out)
-        if interrupted:
-            print("jobdeck: interrupted; running jobs were cancelled", file=progress_out)
-        all_succeeded = all(job.state is JobState.SUCCEEDED for job in jobs)
-    return EXIT_OK if all_succeeded and not interrupted else EXIT_JOBS_FAILED
+async def cancel_on_signals(
+    engine: Engine,
+    view: ProgressView,
+    outcome: RunOutcome,
+    as_json: bool,
+    progress_out: TextIO,
+    *,
+    task_status: TaskStatus[None],
+) -> None:
+    """The first SIGINT/SIGTERM cancels every unfinished job; a second one reports and exits at once."""
+    import anyio
+
+    with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        task_status.started()
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if outcome.stop_signal is None:
+                outcome.stop_signal = name
+                view.announce(f"jobdeck: {name}: cancelling unfinished jobs ({how_to_repeat(name)} to quit at once)")
+                await engine.cancel_all()
+            else:
+                stop_at_once(engine, view, outcome, as_json, progress_out)
+
+
+def how_to_repeat(signal_name: str) -> str:
+    return "press Ctrl-C again" if signal_name == "SIGINT" else f"send {signal_name} again"
+
+
+def stop_at_once(engine: Engine, view: ProgressView, outcome: RunOutcome, as_json: bool, progress_out: TextIO) -> None:
+    """Report the jobs as they are and exit without waiting for cancelled jobs that do not stop (a thread job
+    without checkpoints cannot be interrupted)."""
+    outcome.stopped_at_once = True
+    view.announce("jobdeck: quitting without waiting for the jobs still running")
+    view.close()
+    write_report(engine, outcome, as_json, progress_out)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_JOBS_FAILED)
+
+
+def write_report(engine: Engine, outcome: RunOutcome, as_json: bool, progress_out: TextIO) -> int:
+    """The JSON report (if asked) on stdout, the summary on the progress stream; returns the exit code."""
+    from runner.model import JobState
+    from runner.report import deck_report, deck_summary_lines
+
+    if as_json:
+        for deck in engine.decks:
+            print(json.dumps(deck_report(deck, engine.jobs_of(deck))), flush=True)
+    for deck in engine.decks:
+        jobs = list(engine.jobs_of(deck))
+        for line in deck_summary_lines(deck, jobs, outcome.deck_elapsed_s(jobs)):
+            print(line, file=progress_out)
+    if outcome.stopped_at_once:
+        print("jobdeck: stopped at once by a second signal; jobs still running were left unfinished", file=progress_out)
+    elif outcome.stop_signal is not None:
+        print(f"jobdeck: stopped by {outcome.stop_signal}; unfinished jobs were cancelled", file=progress_out)
+    progress_out.flush()
+    all_succeeded = all(job.state is JobState.SUCCEEDED for job in engine.jobs.values())
+    return EXIT_OK if all_succeeded and outcome.stop_signal is None else EXIT_JOBS_FAILED
 
 
 if __name__ == "__main__":
