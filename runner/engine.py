@@ -1,9 +1,11 @@
 """The engine: the single source of truth about jobs. Commands in, events out.
 
-Every job is driven by one task in the engine's task group, started when its deck loads: it waits for
-its dependencies, for dispatching to be open and for a place in its deck's limiter for its kind, then
-runs attempts until one succeeds, retries run out, or it is cancelled. Only this module changes job
-state; observers read jobs, pull what changed since a revision, or subscribe to events.
+Jobs wait as data, not as tasks: each deck has a lane per limit (its fetches, its shell jobs, its worker
+processes, its threads), holding its ready jobs in deck order. When a lane has room and dispatching is
+open, the engine starts the next ready job as a task in its task group; that task runs one attempt and,
+on a retryable failure, waits out the backoff and puts the job back in its lane. A job whose
+dependencies have not all succeeded waits outside any lane until they settle. Only this module changes
+job state; observers read jobs, pull what changed since a revision, or subscribe to events.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import random
 import time
 from collections.abc import Iterable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -37,6 +39,7 @@ from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.call import CallKind
 from runner.kinds.fetch import FetchKind
 from runner.kinds.shell import ShellKind
+from runner.lanes import Lane
 from runner.model import Attempt, Deck, Job, JobState, Kind, OutputLine, Progress
 from runner.pausing import PauseControl
 
@@ -51,20 +54,22 @@ def default_kinds() -> dict[Kind, JobKind]:
     return {Kind.FETCH: FetchKind(), Kind.CALL: CallKind(), Kind.SHELL: ShellKind()}
 
 
-@dataclass
+@dataclass(slots=True)
 class _Run:
     """The engine's private bookkeeping for one job."""
 
-    active: bool = False
-    """A driver task exists for the job."""
-    settled: anyio.Event = field(default_factory=anyio.Event)
-    """Set when the current driver ends; replaced when a new one starts."""
+    retries_left: int = 0
+    task_started: bool = False
+    """A task runs (or is about to run) this job: an attempt or its backoff."""
+    ready: bool = False
+    """Its dependencies have all succeeded."""
+    held: bool = False
+    """Paused by the user while not running: it is not started until resumed."""
+    state_before_hold: JobState = JobState.QUEUED
+    in_backoff: bool = False
     scope: anyio.CancelScope | None = None
     pause: PauseControl | None = None
     """The running attempt's pause control, if an attempt is running."""
-    held: bool = False
-    unheld: anyio.Event = field(default_factory=anyio.Event)
-    state_before_hold: JobState = JobState.QUEUED
     cancel_requested: bool = False
     last_progress_event: float = 0.0
 
@@ -91,16 +96,17 @@ class Engine:
         self.decks: dict[str, Deck] = {}
         self.revision = 0
         self.dispatching = True
-        self._dispatch_open = anyio.Event()
-        self._dispatch_open.set()
         self._runs: dict[str, _Run] = {}
         self._dependents: dict[str, list[str]] = {}
-        self._limiters: dict[tuple[str, str], anyio.CapacityLimiter] = {}
+        self._lanes: dict[tuple[str, str], Lane] = {}
+        self._job_lanes: dict[str, Lane] = {}
         self._events = EventHub()
-        self._active_drivers = 0
+        self._unfinished = 0
+        self._state_counts = dict.fromkeys(JobState, 0)
         self._idle = anyio.Event()
         self._idle.set()
         self._finished_count = 0
+        self._closing = False
         self._task_group: TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
 
@@ -126,6 +132,11 @@ class Engine:
         traceback: TracebackType | None,
     ) -> bool | None:
         assert self._task_group is not None and self._exit_stack is not None
+        self._closing = True
+        for job in self.jobs.values():
+            if not job.state.finished and not self._runs[job.id].task_started:
+                job.error = "cancelled: jobdeck stopped"
+                self._finish(job, JobState.CANCELLED)
         self._task_group.cancel_scope.cancel()
         try:
             return await self._exit_stack.__aexit__(exc_type, exc, traceback)
@@ -158,18 +169,16 @@ class Engine:
         return [job for job in self.jobs.values() if job.revision > revision]
 
     def counts(self) -> dict[JobState, int]:
-        totals = dict.fromkeys(JobState, 0)
-        for job in self.jobs.values():
-            totals[job.state] += 1
-        return totals
+        """How many jobs are in each state (kept up to date as states change, so this is cheap)."""
+        return dict(self._state_counts)
 
     @property
     def settled(self) -> bool:
-        return self._active_drivers == 0
+        return self._unfinished == 0
 
     async def wait_until_settled(self) -> None:
         """Wait until no job is queued, running, paused or retrying."""
-        while self._active_drivers:
+        while self._unfinished:
             await self._idle.wait()
 
     # --- commands --------------------------------------------------------------------------------------
@@ -190,8 +199,10 @@ class Engine:
         for spec in deck.jobs:
             job = Job(id=f"{name}/{spec.name}", deck=name, spec=spec, order=len(self.jobs))
             self.jobs[job.id] = job
-            self._runs[job.id] = _Run()
+            self._runs[job.id] = _Run(retries_left=spec.retries)
+            self._state_counts[job.state] += 1
             self._dependents[job.id] = []
+            self._job_lanes[job.id] = self._lane_for(job, deck)
             self._touch(job)
             new_jobs.append(job)
         for job in new_jobs:
@@ -200,8 +211,9 @@ class Engine:
         for kind in {spec.kind for spec in deck.jobs}:
             task_group.start_soon(self._kinds[kind].deck_loaded, deck)
         self._events.publish(DeckLoaded(name, str(deck.path), tuple(job.id for job in new_jobs)))
+        self._count_unfinished(len(new_jobs))
         for job in new_jobs:
-            self._start_driver(job)
+            self._queue(job)
         return deck
 
     async def pause(self, ref: JobRef) -> None:
@@ -210,8 +222,8 @@ class Engine:
         run = self._runs[job.id]
         if job.state in (JobState.QUEUED, JobState.RETRYING):
             run.held = True
-            run.unheld = anyio.Event()
             run.state_before_hold = job.state
+            self._job_lanes[job.id].discard(job)
             self._set_state(job, JobState.PAUSED)
         elif job.state is JobState.RUNNING and run.pause is not None:
             run.pause.pause()
@@ -229,8 +241,9 @@ class Engine:
             raise CommandError(f"cannot resume {job.name}: it is {job.state}, not paused")
         if run.held:
             run.held = False
-            run.unheld.set()
             self._set_state(job, run.state_before_hold)
+            if run.ready and not run.in_backoff:
+                self._offer(job)
         elif run.pause is not None:
             run.pause.resume()
             job.attempts[-1].running_since = time.time()
@@ -264,16 +277,16 @@ class Engine:
         """Stop dispatching: queued jobs stay queued; running ones go on."""
         if self.dispatching:
             self.dispatching = False
-            self._dispatch_open = anyio.Event()
             self.revision += 1
             self._events.publish(DispatchChanged(False))
 
     async def resume_all(self) -> None:
         if not self.dispatching:
             self.dispatching = True
-            self._dispatch_open.set()
             self.revision += 1
             self._events.publish(DispatchChanged(True))
+            for lane in self._lanes.values():
+                self._dispatch(lane)
 
     async def cancel_all(self) -> None:
         """Cancel every job that has not finished."""
@@ -281,83 +294,114 @@ class Engine:
             if not job.state.finished:
                 self._cancel(job)
 
-    # --- driving one job -------------------------------------------------------------------------------
+    # --- scheduling ------------------------------------------------------------------------------------
 
     def _require_running(self) -> TaskGroup:
         if self._task_group is None:
             raise CommandError("the engine is not running")
         return self._task_group
 
-    def _start_driver(self, job: Job) -> None:
-        run = self._runs[job.id]
-        run.active = True
-        run.settled = anyio.Event()
-        run.cancel_requested = False
-        if self._active_drivers == 0:
-            self._idle = anyio.Event()
-        self._active_drivers += 1
-        self._require_running().start_soon(self._drive, job, name=f"job {job.id}")
+    def _lane_for(self, job: Job, deck: Deck) -> Lane:
+        key, size = self._kinds[job.kind].slot(job.spec, deck.settings)
+        lane = self._lanes.get((deck.name, key))
+        if lane is None:
+            lane = self._lanes[(deck.name, key)] = Lane(size)
+        return lane
 
-    async def _drive(self, job: Job) -> None:
+    def _count_unfinished(self, change: int) -> None:
+        if self._unfinished == 0 and change > 0:
+            self._idle = anyio.Event()
+        self._unfinished += change
+        if self._unfinished == 0:
+            self._idle.set()
+
+    def _queue(self, job: Job) -> None:
+        """A job just loaded or queued again: skip it, wait for its dependencies, or offer it to its lane."""
         run = self._runs[job.id]
-        outcome: JobState = JobState.CANCELLED
+        verdict = self._dependency_verdict(job)
+        if verdict is None:
+            run.ready = False
+        elif verdict is not JobState.SUCCEEDED:
+            self._finish(job, JobState.SKIPPED)
+        else:
+            run.ready = True
+            if not run.held:
+                self._offer(job)
+
+    def _dependency_verdict(self, job: Job) -> JobState | None:
+        """SUCCEEDED when every dependency succeeded, SKIPPED (with the reason in job.error) when one ended
+        otherwise, None while some are still to finish."""
+        waiting = False
+        for name in job.spec.after:
+            dependency = self.jobs[f"{job.deck}/{name}"]
+            if dependency.state is JobState.SUCCEEDED:
+                continue
+            if dependency.state.finished:
+                job.error = f"not run: {dependency.name} {dependency.state}"
+                return JobState.SKIPPED
+            waiting = True
+        return None if waiting else JobState.SUCCEEDED
+
+    def _offer(self, job: Job) -> None:
+        lane = self._job_lanes[job.id]
+        lane.push(job)
+        self._dispatch(lane)
+
+    def _dispatch(self, lane: Lane) -> None:
+        """Start ready jobs of the lane while it has room and dispatching is open."""
+        while lane.has_room and self.dispatching and not self._closing:
+            job = lane.pop_startable(self._startable)
+            if job is None:
+                return
+            run = self._runs[job.id]
+            run.task_started = True
+            lane.running += 1
+            self._require_running().start_soon(self._run_job, job, lane, name=f"job {job.id}")
+
+    def _startable(self, job: Job) -> bool:
+        run = self._runs[job.id]
+        return job.state is JobState.QUEUED and run.ready and not run.held and not run.task_started
+
+    async def _run_job(self, job: Job, lane: Lane) -> None:
+        """Run one attempt holding a place in the lane; on a retryable failure, back off and queue again."""
+        run = self._runs[job.id]
+        outcome: JobState | None = None
+        requeued = False
+        holds_place = True
         try:
             with anyio.CancelScope() as scope:
                 run.scope = scope
                 if run.cancel_requested:
                     scope.cancel()
-                outcome = await self._run_to_outcome(job, run)
+                error = await self._attempt(job, run)
+                lane.running -= 1
+                holds_place = False
+                self._dispatch(lane)
+                if error is None:
+                    outcome = JobState.SUCCEEDED
+                elif not error.retryable or run.retries_left <= 0:
+                    outcome = JobState.FAILED
+                else:
+                    run.retries_left -= 1
+                    await self._back_off(job, run, error, job.spec.retries - run.retries_left)
+                    requeued = True
         finally:
             run.scope = None
             run.pause = None
-            if run.held:
-                run.held = False
-                run.unheld.set()
-            if outcome is JobState.CANCELLED:
-                job.error = "cancelled" if run.cancel_requested else "cancelled: jobdeck stopped"
-            self._finish(job, outcome)
-            run.active = False
-            run.settled.set()
-            self._active_drivers -= 1
-            if self._active_drivers == 0:
-                self._idle.set()
-
-    async def _run_to_outcome(self, job: Job, run: _Run) -> JobState:
-        if not await self._dependencies_succeeded(job):
-            return JobState.SKIPPED
-        retries_left = job.spec.retries
-        limiter = self._limiter(job)
-        while True:
-            await self._wait_until_dispatchable(run)
-            async with limiter:
-                if run.held or not self.dispatching:
-                    continue
-                error = await self._attempt(job, run)
-            if error is None:
-                return JobState.SUCCEEDED
-            if not error.retryable or retries_left <= 0:
-                return JobState.FAILED
-            retries_left -= 1
-            retry_number = job.spec.retries - retries_left
-            await self._back_off(job, run, error, retry_number)
-
-    async def _dependencies_succeeded(self, job: Job) -> bool:
-        for name in job.spec.after:
-            dependency = self.jobs[f"{job.deck}/{name}"]
-            dependency_run = self._runs[dependency.id]
-            while dependency_run.active:
-                await dependency_run.settled.wait()
-            if dependency.state is not JobState.SUCCEEDED:
-                job.error = f"not run: {dependency.name} {dependency.state}"
-                return False
-        return True
-
-    async def _wait_until_dispatchable(self, run: _Run) -> None:
-        while run.held or not self.dispatching:
-            if run.held:
-                await run.unheld.wait()
+            run.in_backoff = False
+            run.task_started = False
+            if holds_place:
+                lane.running -= 1
+                self._dispatch(lane)
+            if requeued:
+                self._set_state(job, JobState.PAUSED if run.held else JobState.QUEUED)
+                if not run.held:
+                    self._offer(job)
             else:
-                await self._dispatch_open.wait()
+                if outcome is None:
+                    outcome = JobState.CANCELLED
+                    job.error = "cancelled" if run.cancel_requested else "cancelled: jobdeck stopped"
+                self._finish(job, outcome)
 
     async def _back_off(self, job: Job, run: _Run, error: JobError, retry_number: int) -> None:
         if error.retry_after is not None:
@@ -365,15 +409,14 @@ class Engine:
         else:
             delay = job.spec.backoff * 2 ** (retry_number - 1) * random.uniform(1 - JITTER, 1 + JITTER)
         job.note = f"retry {retry_number} of {job.spec.retries} in {delay:.1f} s"
-        if not run.held:
-            self._set_state(job, JobState.RETRYING)
-        else:
+        run.in_backoff = True
+        if run.held:
             run.state_before_hold = JobState.RETRYING
+        else:
+            self._set_state(job, JobState.RETRYING)
         await anyio.sleep(delay)
         job.note = None
-        if not run.held:
-            self._set_state(job, JobState.QUEUED)
-        else:
+        if run.held:
             run.state_before_hold = JobState.QUEUED
 
     async def _attempt(self, job: Job, run: _Run) -> JobError | None:
@@ -417,7 +460,7 @@ class Engine:
             if pause.paused and job.state is JobState.PAUSED:
                 # Paused by the user, the attempt ended anyway: a retry stays held until resumed.
                 run.held = True
-                run.unheld = anyio.Event()
+                run.state_before_hold = JobState.QUEUED
         if error is None:
             attempt.outcome = JobState.SUCCEEDED
             job.result = result
@@ -439,40 +482,60 @@ class Engine:
         if old is state:
             return
         job.state = state
+        self._state_counts[old] -= 1
+        self._state_counts[state] += 1
         self._touch(job)
         if self._events.has_subscribers:
             attempt = len(job.attempts)
             self._events.publish(StateChanged(job.id, old, state, attempt, job.error))
 
     def _finish(self, job: Job, outcome: JobState) -> None:
+        run = self._runs[job.id]
+        run.held = False
+        run.ready = False
+        self._job_lanes[job.id].discard(job)
         self._finished_count += 1
         job.finished_seq = self._finished_count
         job.note = None
         self._set_state(job, outcome)
+        self._count_unfinished(-1)
+        if self._closing:
+            return  # everything left is being cancelled; nothing new is queued or skipped
+        for dependent_id in self._dependents[job.id]:
+            dependent = self.jobs[dependent_id]
+            dependent_run = self._runs[dependent_id]
+            if not dependent.state.finished and not dependent_run.ready and not dependent_run.task_started:
+                self._queue(dependent)
 
     def _cancel(self, job: Job) -> None:
         run = self._runs[job.id]
         run.cancel_requested = True
+        if not run.task_started:
+            job.error = "cancelled"
+            self._finish(job, JobState.CANCELLED)
+            return
         if job.state in (JobState.RUNNING, JobState.PAUSED) and run.pause is not None:
-            job.note = self._kinds[job.kind].cancel_note(job.spec)
-            if job.note:
-                job.note = "cancelling: " + job.note
+            note = self._kinds[job.kind].cancel_note(job.spec)
+            job.note = f"cancelling: {note}" if note else None
             self._touch(job)
         if run.scope is not None:
             run.scope.cancel()
 
     def _requeue(self, job: Job) -> None:
+        run = self._runs[job.id]
+        run.retries_left = job.spec.retries
+        run.cancel_requested = False
         job.error = None
         job.traceback = None
         job.note = None
         job.finished_seq = 0
-        self._runs[job.id].held = False
+        self._count_unfinished(1)
         self._set_state(job, JobState.QUEUED)
-        self._start_driver(job)
         for dependent_id in self._dependents[job.id]:
             dependent = self.jobs[dependent_id]
             if dependent.state is JobState.SKIPPED:
                 self._requeue(dependent)
+        self._queue(job)
 
     def _report_progress(self, job: Job, done: float, total: float | None, unit: str) -> None:
         if job.progress is None:
@@ -493,15 +556,6 @@ class Engine:
         self._touch(job)
         if self._events.has_subscribers:
             self._events.publish(OutputAdded(job.id, stream, text))
-
-    def _limiter(self, job: Job) -> anyio.CapacityLimiter:
-        settings = self.decks[job.deck].settings
-        key, size = self._kinds[job.kind].slot(job.spec, settings)
-        limiter = self._limiters.get((job.deck, key))
-        if limiter is None:
-            limiter = anyio.CapacityLimiter(size)
-            self._limiters[(job.deck, key)] = limiter
-        return limiter
 
     def _unique_deck_name(self, name: str) -> str:
         if name not in self.decks:
