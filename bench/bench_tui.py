@@ -28,7 +28,7 @@ from runner.model import JobState
 from tui.app import JobdeckApp
 from tui.panes import Pane
 
-TASKS = '''
+TASKS = """
 import time
 
 
@@ -39,7 +39,7 @@ def tiny(value):
 def nap(seconds):
     time.sleep(seconds)
     return seconds
-'''
+"""
 
 
 def write_deck(folder: Path, name: str, body: str) -> Path:
@@ -233,7 +233,7 @@ def bench_startup(folder: Path) -> None:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="jobdeck-bench-tui-") as folder:
-        # bench_run_in_tui(Path(folder))
+        bench_run_in_tui(Path(folder))
         bench_key_latency(Path(folder))
         bench_startup(Path(folder))
 

@@ -19,7 +19,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from runner.engine import Engine
 from runner.errors import CommandError, DeckError
@@ -28,11 +28,13 @@ from tui.formatting import STATE_GLYPHS, format_eta
 from tui.panes import Pane, PaneModel
 from tui.screens.dialogs import HelpScreen, QuitScreen
 from tui.widgets.job_list import JobList
+from tui.widgets.key_bar import KeyBar, KeyHint
 
 PULL_INTERVAL_S = 0.1
 THROUGHPUT_WINDOW_S = 20.0
 MIN_WIDTH = 60
 MIN_HEIGHT = 14
+KEY_LABELS = {"enter": "⏎", "slash": "/", "question_mark": "?"}
 PANE_IDS = {Pane.QUEUED: "queued", Pane.RUNNING: "running", Pane.FINISHED: "finished"}
 
 
@@ -75,7 +77,6 @@ class JobdeckApp(App[None]):
         self._stop_engine = anyio.Event()
         self._engine_stopped = anyio.Event()
         self._finished_samples: deque[tuple[float, int]] = deque()
-        self._selected_revision: tuple[str, int] | None = None
         self._quitting = False
 
     # --- layout ----------------------------------------------------------------------------------------
@@ -97,12 +98,14 @@ class JobdeckApp(App[None]):
             f"The terminal is too small for jobdeck: make it at least {MIN_WIDTH}x{MIN_HEIGHT}.", id="too-small"
         )
         yield self._filter_input
-        yield Footer(compact=True, show_command_palette=False)
+        self._key_bar = KeyBar(id="keys")
+        yield self._key_bar
 
     def on_mount(self) -> None:
         self._filter_input.display = False
         self.job_list(Pane.RUNNING).focus()
         self._check_size()
+        self._refresh_keys_if_changed()
         self.run_engine()
         self.set_interval(PULL_INTERVAL_S, self.pull_changes)
 
@@ -169,11 +172,7 @@ class JobdeckApp(App[None]):
             else:
                 job_list.refresh_changed(changed_ids)
         self._update_summary(engine)
-        selected = self.selected_job
-        revision = (selected.id, selected.revision) if selected else None
-        if revision != self._selected_revision:
-            self._selected_revision = revision
-            self.refresh_bindings()
+        self._refresh_keys_if_changed()
 
     def _update_summary(self, engine: Engine) -> None:
         counts = engine.counts()
@@ -218,8 +217,19 @@ class JobdeckApp(App[None]):
 
     @on(JobList.CursorMoved)
     def _selection_moved(self) -> None:
-        if self.screen_stack:
-            self.refresh_bindings()
+        self._refresh_keys_if_changed()
+
+    def _refresh_keys_if_changed(self) -> None:
+        """Show the keys in the bar, greyed where they do not apply; the bar re-draws only on a change."""
+        if not self.screen_stack:
+            return
+        hints = []
+        for binding in self.BINDINGS:
+            if isinstance(binding, Binding) and binding.show:
+                key = binding.key_display or KEY_LABELS.get(binding.key, binding.key)
+                enabled = self.check_action(binding.action.split("(")[0], ()) is True
+                hints.append(KeyHint(key, binding.description, enabled))
+        self._key_bar.show_keys(hints)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys that do not apply to the selected job stay in the footer, greyed out."""
@@ -235,11 +245,7 @@ class JobdeckApp(App[None]):
         if action == "show_detail":
             return True if job else None
         if action == "retry_failed":
-            return (
-                True
-                if self.engine and any(j.state is JobState.FAILED for j in self.model.rows[Pane.FINISHED].jobs)
-                else None
-            )
+            return True if self.engine and self.engine.counts()[JobState.FAILED] else None
         return True
 
     # --- actions ---------------------------------------------------------------------------------------

@@ -187,6 +187,7 @@ async def test_shift_r_retries_every_failed_job(deck_path: Path) -> None:
     async with dashboard(deck_path) as (app, pilot):
         await until(pilot, lambda: sleeper_selected(app))
         await pilot.press("c")  # make room: cancel the sleeper so "broken" runs
+        await until(pilot, lambda: state(app, "sleeper") is JobState.CANCELLED)
         await until(pilot, lambda: state(app, "broken") is JobState.FAILED)
         await pilot.press("R")
         await until(pilot, lambda: len(app.engine.job("broken").attempts) == 2)  # type: ignore[union-attr]

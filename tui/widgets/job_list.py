@@ -149,7 +149,7 @@ class JobList(ScrollView, can_focus=True):
         new_id = selected.id if selected else None
         if new_id != self._selected_id:
             self._selected_id = new_id
-        self.post_message(self.CursorMoved(self, selected))
+            self.post_message(self.CursorMoved(self, selected))
 
     # --- cursor ----------------------------------------------------------------------------------------
 

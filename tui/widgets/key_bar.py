@@ -1,0 +1,62 @@
+"""The dashboard's footer: one line of keys, those that do not apply to the selection greyed out.
+
+Textual's Footer rebuilds a widget per key on every binding refresh (tens of milliseconds); under a
+steady stream of job changes that refresh runs often, so this bar renders one line of text instead and
+only when what it shows has changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.text import Text
+from textual.widgets import Static
+
+
+@dataclass(frozen=True)
+class KeyHint:
+    key: str
+    description: str
+    enabled: bool
+
+
+class KeyBar(Static):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"key-bar--key", "key-bar--disabled"}
+
+    DEFAULT_CSS = """
+    KeyBar {
+        dock: bottom;
+        height: 1;
+        background: $footer-background;
+        color: $footer-foreground;
+    }
+    KeyBar > .key-bar--key { color: $footer-key-foreground; text-style: bold; }
+    KeyBar > .key-bar--disabled { color: $text-disabled; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self._shown: tuple[KeyHint, ...] = ()
+
+    def show_keys(self, hints: Sequence[KeyHint]) -> None:
+        """Show these keys; does nothing when they are what the bar already shows."""
+        hints = tuple(hints)
+        if hints == self._shown:
+            return
+        self._shown = hints
+        key_style = self.get_component_rich_style("key-bar--key", partial=True)
+        disabled_style = self.get_component_rich_style("key-bar--disabled", partial=True)
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for hint in hints:
+            if hint.enabled:
+                text.append(f" {hint.key}", style=key_style)
+                text.append(f" {hint.description} ")
+            else:
+                text.append(f" {hint.key} {hint.description} ", style=disabled_style)
+        self.update(text)
+
+    @property
+    def plain(self) -> str:
+        return " ".join(f"{hint.key} {hint.description}" for hint in self._shown)
