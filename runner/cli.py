@@ -31,15 +31,11 @@ EXIT_OK = 0
 EXIT_JOBS_FAILED = 1
 EXIT_BAD_INPUT = 2
 
-SUBCOMMANDS = ("run", "check")
+SUBCOMMANDS = ("run", "check", "demo")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 DEFAULT_GRACE_S = 5.0
 DEBUG_VARIABLE = "JOBDECK_DEBUG"
-DASHBOARD_NOT_READY = (
-    "jobdeck: the dashboard is not available yet.\n"
-    "  to run job files without it:  jobdeck run FILE...\n"
-    "  to only check them:           jobdeck check FILE..."
-)
+DASHBOARD_USAGE = "usage: jobdeck [FILE...]  (the dashboard), or jobdeck {run,check,demo} ...; see jobdeck --help"
 
 
 # --- arguments ----------------------------------------------------------------------------------------------
@@ -70,7 +66,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     parser = argparse.ArgumentParser(
         prog="jobdeck",
         description="Run decks of jobs (fetch URLs, call Python functions, run shell commands) with pause, "
-        "cancel and retry.",
+        "cancel and retry. `jobdeck [FILE...]` opens the dashboard with those job files loaded.",
         epilog="Exit status: 0 when every job succeeded, 1 when any did not (or jobdeck was interrupted), "
         "2 for a bad job file or bad usage.",
     )
@@ -99,6 +95,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "check", help="validate job files without running anything", description="Check job files; run nothing."
     )
     check.add_argument("files", nargs="+", metavar="FILE", type=Path, help="job files (TOML)")
+    commands.add_parser(
+        "demo",
+        help="open the dashboard on a demo deck, against a small HTTP server on 127.0.0.1 (works offline)",
+        description="Open the dashboard on sample_jobs/demo.toml: downloads, retries, CPU jobs on processes "
+        "and threads, shell jobs, a fan-out and a dependency chain. Its files go to a temporary folder.",
+    )
     return parser, {"run": run, "check": check}
 
 
@@ -109,7 +111,7 @@ def parse_arguments(arguments: list[str]) -> argparse.Namespace:
     if unknown:
         subparsers.get(options.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if options.command is None:
-        parser.error("give a COMMAND: run or check")
+        parser.error("give a COMMAND (run, check, demo), or job files to open the dashboard")
     return options
 
 
@@ -123,16 +125,19 @@ def wants_dashboard(arguments: Sequence[str]) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if wants_dashboard(arguments):
-        print(DASHBOARD_NOT_READY, file=sys.stderr)
-        return EXIT_BAD_INPUT
     try:
+        if wants_dashboard(arguments):
+            return dashboard_command([Path(argument) for argument in arguments])
         options = parse_arguments(arguments)
     except SystemExit as exit_request:
         return EXIT_BAD_INPUT if exit_request.code else EXIT_OK
     try:
         if options.command == "check":
             return check_command(options.files)
+        if options.command == "demo":
+            from tui.demo import run_demo
+
+            return run_demo()
         return run_command(options.files, as_json=options.json, grace_period=options.grace)
     except KeyboardInterrupt:
         print("jobdeck: interrupted", file=sys.stderr)
@@ -211,6 +216,24 @@ def as_given(problem: Problem, given: Path) -> Problem:
     except (OSError, RuntimeError, ValueError):
         pass
     return problem
+
+
+# --- the dashboard ----------------------------------------------------------------------------------------------
+
+
+def dashboard_command(files: Sequence[Path]) -> int:
+    """Open the dashboard with these job files loaded; bad files are refused before it opens."""
+    decks = load_all(files, sys.stderr)
+    if decks is None:
+        print(
+            "jobdeck: the dashboard was not opened; fix the problems above, or open files from it with o",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    from tui.app import JobdeckApp
+
+    JobdeckApp(decks).run()
+    return EXIT_OK
 
 
 # --- check ------------------------------------------------------------------------------------------------------

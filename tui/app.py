@@ -233,6 +233,8 @@ class JobdeckApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys that do not apply to the selected job stay in the footer, greyed out."""
+        if self.screen_stack and self.screen is not self.screen_stack[0] and action not in ("quit", "help"):
+            return False  # a dialog or the detail view is in front: its own keys apply
         if self.engine is None and action not in ("quit", "help", "focus_pane"):
             return None
         job = self.selected_job

@@ -42,11 +42,12 @@ def format_attempt(job: Job) -> str:
 
 
 def format_bytes(count: float) -> str:
+    """At most four significant characters and a unit: `983 kB`, `3.0 MB`."""
     for unit in ("B", "kB", "MB", "GB"):
-        if count < 1000 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        if count < 999.5 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" or count >= 99.5 else f"{count:.1f} {unit}"
         count /= 1000
-    return f"{count:.1f} GB"
+    return f"{count:.0f} GB"
 
 
 def format_progress(progress: Progress) -> str:

@@ -231,8 +231,7 @@ def test_check_reports_each_good_file_and_runs_nothing(write_deck: WriteDeck, tm
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
-        pytest.param([], "jobdeck run FILE", id="nothing"),
-        pytest.param(["deck.toml"], "dashboard is not available yet", id="dashboard"),
+        pytest.param(["missing.toml"], "the dashboard was not opened", id="dashboard-with-a-missing-file"),
         pytest.param(["run"], "the following arguments are required: FILE", id="run-without-file"),
         pytest.param(["check"], "the following arguments are required: FILE", id="check-without-file"),
         pytest.param(

@@ -9,7 +9,7 @@ from typing import ClassVar
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding, BindingType
-from textual.geometry import Region, Size
+from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -137,7 +137,7 @@ class JobList(ScrollView, can_focus=True):
     def refresh_changed(self, changed_ids: set[str]) -> None:
         """Re-render only the visible rows whose jobs changed (and rows showing a running clock)."""
         top = self.scroll_offset.y
-        for y in range(self.size.height):
+        for y in range(1, self.size.height):
             index = top + y - 1
             if 0 <= index < len(self.jobs):
                 job = self.jobs[index]
@@ -162,9 +162,16 @@ class JobList(ScrollView, can_focus=True):
         self._remember_selection()
         self.refresh_line(old + 1)
         self.refresh_line(index + 1)
-        self.scroll_to_region(Region(0, index + 1, 1, 1), animate=False, spacing=None, immediate=True)
-        if index == 0:
-            self.scroll_to(y=0, animate=False, immediate=True)
+        self._scroll_to_row(index)
+
+    def _scroll_to_row(self, index: int) -> None:
+        """Scroll the least that shows row `index` below the header line."""
+        top = self.scroll_offset.y
+        rows_shown = max(1, self.scrollable_content_region.height - 1)
+        if index < top:
+            self.scroll_to(y=index, animate=False, immediate=True)
+        elif index >= top + rows_shown:
+            self.scroll_to(y=index - rows_shown + 1, animate=False, immediate=True)
 
     def action_cursor_up(self) -> None:
         self._move_cursor(self.cursor - 1)
@@ -194,12 +201,11 @@ class JobList(ScrollView, can_focus=True):
     # --- rendering -------------------------------------------------------------------------------------
 
     def render_line(self, y: int) -> Strip:
-        scroll_y = self.scroll_offset.y
-        row = scroll_y + y
+        # The header stays on the first line; rows scroll beneath it.
         width = self.scrollable_content_region.width
-        if row == 0:
+        if y == 0:
             return self._header_strip(width)
-        index = row - 1
+        index = self.scroll_offset.y + y - 1
         if index >= len(self.jobs):
             return Strip.blank(width, self.rich_style)
         job = self.jobs[index]
