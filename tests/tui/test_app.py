@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -127,6 +128,8 @@ async def test_selection_moves_with_arrows_vim_keys_home_and_end(deck_path: Path
         assert running.cursor == 1
         await pilot.press("pageup")
         assert running.cursor == 0
+        await pilot.press("pagedown")
+        assert running.cursor == 1
 
 
 async def test_p_pauses_and_resumes_the_selected_job(deck_path: Path) -> None:
@@ -313,3 +316,37 @@ async def test_keys_on_the_detail_screen_act_on_its_job(deck_path: Path) -> None
         await until(pilot, lambda: state(app, "sleeper") is JobState.PAUSED)
         await pilot.press("c")
         await until(pilot, lambda: state(app, "sleeper") is JobState.CANCELLED)
+
+
+async def test_ctrl_p_offers_the_dashboard_commands(deck_path: Path) -> None:
+    from textual.command import CommandPalette
+
+    async with dashboard(deck_path) as (app, pilot):
+        await until(pilot, lambda: sleeper_selected(app))
+        await pilot.press("ctrl+p")
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"pause or resume job", "enter")
+        await until(pilot, lambda: state(app, "sleeper") is JobState.PAUSED)
+
+
+async def test_the_demo_deck_fills_every_pane(tmp_path: Path) -> None:
+    from runner.demo_server import DemoServer
+    from tui.demo import prepare_workspace
+
+    workspace = prepare_workspace()
+    try:
+        with DemoServer() as server:
+            os.environ["JOBDECK_DEMO_URL"] = server.url
+            app = JobdeckApp([load_deck(workspace / "demo.toml")], start_dir=workspace)
+            async with app.run_test(size=(80, 24)) as pilot:
+                seen: set[Pane] = set()
+                for _ in range(100):
+                    seen |= {pane for pane in Pane if app.job_list(pane).jobs}
+                    if len(seen) == 3:
+                        break
+                    await pilot.pause(0.05)
+                assert seen == set(Pane)
+                await app.stop_engine()
+    finally:
+        os.environ.pop("JOBDECK_DEMO_URL", None)
+        shutil.rmtree(workspace, ignore_errors=True)
