@@ -23,21 +23,29 @@ class _Suspender:
 
 
 class PauseControl:
+    """Events are made only when needed: most attempts are never paused, and a deck may hold 10,000."""
+
     def __init__(self) -> None:
         self._paused = False
-        self._resumed = anyio.Event()
-        self._resumed.set()
-        self._changed = anyio.Event()
+        self._resumed: anyio.Event | None = None
+        self._changed: anyio.Event | None = None
+        self._gate: threading.Event | None = None
         self._suspenders: list[_Suspender] = []
-        self.gate = threading.Event()
-        """Set while running, cleared while paused: for code on other threads."""
-        self.gate.set()
         self._active_before = 0.0
         self._running_since: float | None = time.monotonic()
 
     @property
     def paused(self) -> bool:
         return self._paused
+
+    @property
+    def gate(self) -> threading.Event:
+        """Set while running, cleared while paused: for code on other threads. Make it on the event loop."""
+        if self._gate is None:
+            self._gate = threading.Event()
+            if not self._paused:
+                self._gate.set()
+        return self._gate
 
     def active_seconds(self) -> float:
         running = 0.0 if self._running_since is None else time.monotonic() - self._running_since
@@ -71,7 +79,8 @@ class PauseControl:
         self._paused = True
         self.stop_clock()
         self._resumed = anyio.Event()
-        self.gate.clear()
+        if self._gate is not None:
+            self._gate.clear()
         for suspender in list(self._suspenders):
             suspender.suspend()
         self._notify()
@@ -83,28 +92,33 @@ class PauseControl:
         self._running_since = time.monotonic()
         for suspender in list(self._suspenders):
             suspender.resume()
-        self.gate.set()
-        self._resumed.set()
+        if self._gate is not None:
+            self._gate.set()
+        if self._resumed is not None:
+            self._resumed.set()
         self._notify()
 
     def _notify(self) -> None:
-        changed, self._changed = self._changed, anyio.Event()
-        changed.set()
+        if self._changed is not None:
+            changed, self._changed = self._changed, None
+            changed.set()
 
     async def wait_resumed(self) -> None:
         """Return at once when running; otherwise wait until resumed."""
-        while self._paused:
+        while self._paused and self._resumed is not None:
             await self._resumed.wait()
 
     async def sleep_active(self, seconds: float) -> None:
         """Sleep until `seconds` of active time have passed since the attempt started."""
         while True:
-            if self._paused:
+            if self._paused and self._resumed is not None:
                 await self._resumed.wait()
                 continue
             remaining = seconds - self.active_seconds()
             if remaining <= 0:
                 return
+            if self._changed is None:
+                self._changed = anyio.Event()
             changed = self._changed
             with anyio.move_on_after(remaining):
                 await changed.wait()
