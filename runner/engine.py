@@ -348,76 +348,104 @@ class Engine:
         self._dispatch(lane)
 
     def _dispatch(self, lane: Lane) -> None:
-        """Start ready jobs of the lane while it has room and dispatching is open."""
+        """Start a lane worker for each ready job while the lane has room and dispatching is open."""
         while lane.has_room and self.dispatching and not self._closing:
-            job = lane.pop_startable(self._startable)
+            job = self._take_next(lane)
             if job is None:
                 return
-            run = self._runs[job.id]
-            run.task_started = True
             lane.running += 1
-            self._require_running().start_soon(self._run_job, job, lane, name=f"job {job.id}")
+            self._require_running().start_soon(self._work_lane, lane, job, name=f"lane of {job.id}")
+
+    def _take_next(self, lane: Lane) -> Job | None:
+        job = lane.pop_startable(self._startable)
+        if job is not None:
+            self._runs[job.id].task_started = True
+        return job
 
     def _startable(self, job: Job) -> bool:
         run = self._runs[job.id]
         return job.state is JobState.QUEUED and run.ready and not run.held and not run.task_started
 
-    async def _run_job(self, job: Job, lane: Lane) -> None:
-        """Run one attempt holding a place in the lane; on a retryable failure, back off and queue again."""
+    async def _work_lane(self, lane: Lane, job: Job | None) -> None:
+        """Hold one place in the lane and run its ready jobs one after another; starting a task per job
+        would cost more than a tiny job itself."""
+        try:
+            while job is not None:
+                await self._run_attempt(job)
+                job = self._take_next(lane) if self.dispatching and not self._closing else None
+        finally:
+            lane.running -= 1
+            if not self._closing:
+                self._dispatch(lane)
+
+    async def _run_attempt(self, job: Job) -> None:
+        """One attempt; then the job succeeds, fails, or waits out its backoff in a task of its own."""
         run = self._runs[job.id]
         outcome: JobState | None = None
-        requeued = False
-        holds_place = True
         try:
             with anyio.CancelScope() as scope:
                 run.scope = scope
                 if run.cancel_requested:
                     scope.cancel()
                 error = await self._attempt(job, run)
-                lane.running -= 1
-                holds_place = False
-                self._dispatch(lane)
                 if error is None:
                     outcome = JobState.SUCCEEDED
                 elif not error.retryable or run.retries_left <= 0:
                     outcome = JobState.FAILED
                 else:
                     run.retries_left -= 1
-                    await self._back_off(job, run, error, job.spec.retries - run.retries_left)
-                    requeued = True
+                    retry_number = job.spec.retries - run.retries_left
+                    run.in_backoff = True
+                    self._require_running().start_soon(self._back_off, job, error, retry_number)
+                    return
         finally:
             run.scope = None
             run.pause = None
-            run.in_backoff = False
-            run.task_started = False
-            if holds_place:
-                lane.running -= 1
-                self._dispatch(lane)
-            if requeued:
-                self._set_state(job, JobState.PAUSED if run.held else JobState.QUEUED)
-                if not run.held:
-                    self._offer(job)
-            else:
-                if outcome is None:
-                    outcome = JobState.CANCELLED
-                    job.error = "cancelled" if run.cancel_requested else "cancelled: jobdeck stopped"
-                self._finish(job, outcome)
+            if not run.in_backoff:
+                self._settle(job, outcome)
 
-    async def _back_off(self, job: Job, run: _Run, error: JobError, retry_number: int) -> None:
+    def _settle(self, job: Job, outcome: JobState | None) -> None:
+        """The job's task ended: it finished with `outcome`, or (None) it was cancelled."""
+        run = self._runs[job.id]
+        run.task_started = False
+        if outcome is None:
+            outcome = JobState.CANCELLED
+            job.error = "cancelled" if run.cancel_requested else "cancelled: jobdeck stopped"
+        self._finish(job, outcome)
+
+    async def _back_off(self, job: Job, error: JobError, retry_number: int) -> None:
+        """Wait before the next attempt, outside the lane; then queue the job again (unless held)."""
+        run = self._runs[job.id]
         if error.retry_after is not None:
             delay = error.retry_after
         else:
             delay = job.spec.backoff * 2 ** (retry_number - 1) * random.uniform(1 - JITTER, 1 + JITTER)
         job.note = f"retry {retry_number} of {job.spec.retries} in {delay:.1f} s"
-        run.in_backoff = True
         if run.held:
             run.state_before_hold = JobState.RETRYING
         else:
             self._set_state(job, JobState.RETRYING)
-        await anyio.sleep(delay)
-        job.note = None
-        if run.held:
-            run.state_before_hold = JobState.QUEUED
+        waited = False
+        try:
+            with anyio.CancelScope() as scope:
+                run.scope = scope
+                if run.cancel_requested:
+                    scope.cancel()
+                await anyio.sleep(delay)
+                waited = True
+        finally:
+            run.scope = None
+            run.in_backoff = False
+            job.note = None
+            if not waited:
+                self._settle(job, None)
+            else:
+                run.task_started = False
+                if run.held:
+                    run.state_before_hold = JobState.QUEUED
+                else:
+                    self._set_state(job, JobState.QUEUED)
+                    self._offer(job)
 
     async def _attempt(self, job: Job, run: _Run) -> JobError | None:
         """Run one attempt; returns its error, or None when it succeeded."""
