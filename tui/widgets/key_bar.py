@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
@@ -46,8 +47,11 @@ class KeyBar(Static):
         if hints == self._shown:
             return
         self._shown = hints
-        key_style = self.get_component_rich_style("key-bar--key", partial=True)
-        disabled_style = self.get_component_rich_style("key-bar--disabled", partial=True)
+        try:
+            key_style = self.get_component_rich_style("key-bar--key", partial=True)
+            disabled_style = self.get_component_rich_style("key-bar--disabled", partial=True)
+        except KeyError:  # styles not ready: the bar is not mounted yet, or going away
+            key_style, disabled_style = Style(bold=True), Style(dim=True)
         text = Text(no_wrap=True, overflow="ellipsis")
         for hint in hints:
             if hint.enabled:
