@@ -7,6 +7,8 @@ import and is safe to call from several threads at once.
 from __future__ import annotations
 
 import importlib
+import os
+import stat
 import sys
 import threading
 from collections.abc import Callable
@@ -18,26 +20,58 @@ from runner.errors import JobError
 
 _import_lock = threading.RLock()
 
-_loaded_from_job_dirs: dict[str, tuple[str, float]] = {}
-"""Module name -> (file, modification time) for every module this file imported from a job file's folder."""
+Signature = tuple[int, int] | None
+"""A file's (modification time in ns, size), or None when it is not a regular file (or not there)."""
+
+_loaded_from_job_dirs: dict[str, tuple[str, Signature]] = {}
+"""Module name -> (file, signature) for every module this file imported from a job file's folder."""
+
+_resolved: dict[tuple[str, str], tuple[ModuleType, tuple[tuple[str, Signature], ...]]] = {}
+"""(module name, job file's folder) -> (module, checks): the module an earlier call found, valid while it is
+still the one in sys.modules and every (path, signature) check still holds. Read without the lock."""
 
 
-def resolve_callable(module: str, function: str, base_dir: Path) -> Callable[..., Any]:
+def resolve_callable(module: str, function: str, base_dir: Path | str) -> Callable[..., Any]:
     """Return `module.function`, importing the module from `base_dir` if it lives there, else from sys.path.
 
     A module of the same name already loaded from another file (another deck's `tasks.py`), or from the
     same file before it was edited, is evicted with its submodules first, so the job always gets the file
     it names. Every failure raises a non-retryable JobError that says what to fix.
+
+    Repeated calls are cheap and take no lock: the module found last time is reused while it is still the
+    one in sys.modules and its file (or, for a module from sys.path, the absence of one beside the job
+    file) is unchanged, which costs one or two `os.stat` calls.
     """
+    key = (module, os.fspath(base_dir))
+    cached = _resolved.get(key)
+    if cached is not None:
+        loaded, checks = cached
+        if sys.modules.get(module) is loaded and all(_signature(path) == expected for path, expected in checks):
+            return _find_function(loaded, module, function)
     with _import_lock:
-        loaded = _import(module, base_dir)
-        return _find_function(loaded, module, function)
+        loaded = _import(module, Path(base_dir), key)
+    return _find_function(loaded, module, function)
 
 
-def _import(module: str, base_dir: Path) -> ModuleType:
-    local_file = _file_beside(module, base_dir)
-    if local_file is not None:
-        return _import_from_job_dir(module, local_file, base_dir)
+def _import(module: str, base_dir: Path, key: tuple[str, str]) -> ModuleType:
+    plain, package = _candidates(module, base_dir)
+    plain_signature = _signature(plain)
+    if plain_signature is not None:
+        checks: tuple[tuple[str, Signature], ...] = ((plain, plain_signature),)
+        loaded = _import_from_job_dir(module, Path(plain).resolve(), plain_signature, base_dir)
+    else:
+        package_signature = _signature(package)
+        # Watch for the plain module too: if one appears, it is what the job names from then on.
+        checks = ((plain, None), (package, package_signature))
+        if package_signature is not None:
+            loaded = _import_from_job_dir(module, Path(package).resolve(), package_signature, base_dir)
+        else:
+            loaded = _import_from_path(module, base_dir)
+    _resolved[key] = (loaded, checks)
+    return loaded
+
+
+def _import_from_path(module: str, base_dir: Path) -> ModuleType:
     if module in _loaded_from_job_dirs:
         # Loaded from another deck's folder earlier; this job wants the one on sys.path.
         _evict(module)
@@ -53,11 +87,12 @@ def _import(module: str, base_dir: Path) -> ModuleType:
         raise _import_failed(module, error) from None
 
 
-def _import_from_job_dir(module: str, local_file: Path, base_dir: Path) -> ModuleType:
-    stamp = (str(local_file), _mtime(local_file))
+def _import_from_job_dir(module: str, local_file: Path, signature: Signature, base_dir: Path) -> ModuleType:
+    stamp = (str(local_file), signature)
     current = sys.modules.get(module)
     if current is not None:
-        if _loaded_from_job_dirs.get(module, (_file_of(current), stamp[1])) == stamp:
+        recorded = _loaded_from_job_dirs.get(module)
+        if recorded == stamp or (recorded is None and _file_of(current) == stamp[0]):
             _loaded_from_job_dirs[module] = stamp  # adopt a module someone else imported from this very file
             return current
         _evict(module)
@@ -87,13 +122,18 @@ def _import_failed(module: str, error: BaseException) -> JobError:
     )
 
 
-def _file_beside(module: str, base_dir: Path) -> Path | None:
-    """The file that defines `module` inside `base_dir` (a plain module or a package), if there is one."""
+def _candidates(module: str, base_dir: Path) -> tuple[str, str]:
+    """The files that would define `module` inside `base_dir`: a plain module, then a package."""
     stem = base_dir.joinpath(*module.split("."))
-    for candidate in (stem.with_name(stem.name + ".py"), stem / "__init__.py"):
-        if candidate.is_file():
-            return candidate.resolve()
-    return None
+    return str(stem.with_name(stem.name + ".py")), str(stem / "__init__.py")
+
+
+def _signature(path: str) -> Signature:
+    try:
+        status = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (status.st_mtime_ns, status.st_size) if stat.S_ISREG(status.st_mode) else None
 
 
 def _evict(top_level: str) -> None:
@@ -102,6 +142,8 @@ def _evict(top_level: str) -> None:
     for name in [name for name in sys.modules if name == top_level or name.startswith(prefix)]:
         del sys.modules[name]
         _loaded_from_job_dirs.pop(name, None)
+    for key in [key for key in _resolved if key[0] == top_level or key[0].startswith(prefix)]:
+        _resolved.pop(key, None)
 
 
 def _find_function(loaded: ModuleType, module: str, function: str) -> Callable[..., Any]:
@@ -132,13 +174,6 @@ def _closest_callable(loaded: ModuleType, function: str) -> str | None:
 
 def _is_same_or_parent(name: str, module: str) -> bool:
     return module == name or module.startswith(name + ".")
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
 
 
 def _file_of(module: ModuleType) -> str | None:

@@ -34,7 +34,6 @@ import struct
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from runner.callables import resolve_callable
@@ -241,7 +240,7 @@ class Worker:
         sys.stderr = self.stderr
         self.output.in_call = True
         try:
-            outcome = self._run(module, function, args, kwargs, Path(base_dir))
+            outcome = self._run(module, function, args, kwargs, base_dir)
         finally:
             context.finish()
             self.stdout.finish()
@@ -256,7 +255,7 @@ class Worker:
         self.channel.send(outcome)
 
     def _run(
-        self, module: str, function: str, args: tuple[Any, ...], kwargs: dict[str, Any], base_dir: Path
+        self, module: str, function: str, args: tuple[Any, ...], kwargs: dict[str, Any], base_dir: str
     ) -> tuple[Any, ...]:
         try:
             target = resolve_callable(module, function, base_dir)

@@ -158,17 +158,33 @@ class _Worker:
             logger.exception("on_output failed for a stderr line of worker %d", self.pid)
 
 
+@dataclass(eq=False)
+class _Waiter:
+    """A call waiting for a worker that warm_up is starting (or for one another call gives back)."""
+
+    ready: anyio.Event = field(default_factory=anyio.Event)
+    worker: _Worker | None = None
+    """The worker handed over; None when woken without one (its start failed, or the pool is closing)."""
+
+
 class WorkerPool:
     """Runs call jobs in worker processes it supervises. Use as `async with WorkerPool() as pool:`.
 
-    The pool does not limit concurrency: each `call` takes an idle worker or starts one. Afterwards the
-    worker is kept for reuse if fewer than `keep_idle` are idle, else it is stopped.
+    The pool does not limit concurrency: each `call` takes an idle worker, or waits for one that warm_up is
+    starting and no other call has claimed, or else starts one. Afterwards the worker goes to a waiting
+    call, or is kept for reuse if fewer than `keep_idle` are idle, else it is stopped.
     """
 
     def __init__(self, *, keep_idle: int = 0) -> None:
         self.keep_idle = keep_idle
         self._idle: list[_Worker] = []
         self._workers: set[_Worker] = set()
+        self._starting = 0
+        """Workers being started, by warm_up or by a call for itself."""
+        self._starting_for_pool = 0
+        """Of those, the ones warm_up started: each goes to a waiting call, or else to the idle list."""
+        self._waiters: deque[_Waiter] = deque()
+        """Calls waiting for a worker; never more than `_starting_for_pool`, so each has one coming."""
         self._task_group: TaskGroup | None = None
         self._closed = False
         self._all_reaped = anyio.Event()
@@ -189,6 +205,8 @@ class WorkerPool:
         assert self._task_group is not None
         self._closed = True
         self._idle.clear()
+        while self._waiters:
+            self._waiters.popleft().ready.set()  # woken without a worker: their calls fail
         for worker in list(self._workers):
             worker.kill()
         if not self._workers:
@@ -205,21 +223,36 @@ class WorkerPool:
     async def warm_up(self, count: int) -> None:
         """Start workers concurrently until `count` are idle, so the first calls don't wait for start-up.
 
-        Raises JobError if a worker cannot be started. Does not change `keep_idle`.
+        Workers already starting count towards `count` unless a waiting call has claimed them, so calls
+        that began just before (each starting its own worker) or just after (waiting for these) do not
+        make the pool start more workers than `count`. Calls arriving meanwhile take these workers as
+        they become ready. Raises JobError if a worker cannot be started. Does not change `keep_idle`.
         """
         self._check_open()
         errors: list[JobError] = []
+        wanted = count - self.idle_count - (self._starting - len(self._waiters))
+        if wanted <= 0:
+            return
+        # Counted now, before any task runs, so a call arriving in the meantime waits for one of these.
+        self._starting += wanted
+        self._starting_for_pool += wanted
 
         async def start_one() -> None:
+            worker: _Worker | None = None
             try:
                 worker = await self._spawn()
             except JobError as error:
                 errors.append(error)
-                return
-            self._idle.append(worker)
+            finally:
+                self._starting -= 1
+                self._starting_for_pool -= 1
+                if worker is None:
+                    self._wake_unprovided_waiters()
+            if worker is not None:
+                self._hand_over(worker)
 
         async with anyio.create_task_group() as task_group:
-            for _ in range(count - self.idle_count):
+            for _ in range(wanted):
                 task_group.start_soon(start_one)
         if errors:
             raise errors[0]
@@ -325,19 +358,62 @@ class WorkerPool:
         )
 
     async def _take_worker(self) -> _Worker:
-        while self._idle:
-            worker = self._idle.pop()
-            if worker.alive:
-                return worker
-        return await self._spawn()
+        while True:
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.alive:
+                    return worker
+            if self._starting_for_pool <= len(self._waiters):
+                break  # every worker warm_up is starting is spoken for: start one for this call
+            waiter = _Waiter()
+            self._waiters.append(waiter)
+            try:
+                await waiter.ready.wait()
+            except BaseException:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                elif waiter.worker is not None:
+                    self._hand_over(waiter.worker)  # handed over just as this call was cancelled
+                raise
+            if waiter.worker is not None:
+                return waiter.worker
+            if self._closed:
+                raise JobError("worker process was stopped: the worker pool is shutting down")
+            # The worker it waited for did not start: look again, and start one if none is coming.
+        self._starting += 1
+        try:
+            return await self._spawn()
+        finally:
+            self._starting -= 1
 
     def _give_back(self, worker: _Worker) -> None:
         if not worker.alive or self._closed:
             worker.kill()
             return
+        if self._waiters:
+            self._hand_over(worker)
+            return
         self._idle.append(worker)
         while len(self._idle) > max(self.keep_idle, 0):
             self._idle.pop(0).kill()  # the supervisor reaps it
+
+    def _hand_over(self, worker: _Worker) -> None:
+        """Give a ready worker to the longest-waiting call, or else to the idle list."""
+        if not worker.alive or self._closed:
+            worker.kill()
+            self._wake_unprovided_waiters()
+            return
+        if self._waiters:
+            waiter = self._waiters.popleft()
+            waiter.worker = worker
+            waiter.ready.set()
+        else:
+            self._idle.append(worker)
+
+    def _wake_unprovided_waiters(self) -> None:
+        """Wake (without a worker) the calls that no starting worker is coming for any more."""
+        while len(self._waiters) > self._starting_for_pool:
+            self._waiters.pop().ready.set()
 
     async def _discard(self, worker: _Worker) -> None:
         """Kill the worker's process group and wait (bounded) until it is reaped."""

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import textwrap
+import threading
 import time
 import types
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from typing import Any
 import anyio
 import pytest
 
-from runner import workers
+from runner import callables, workers
 from runner.callables import resolve_callable
 from runner.errors import JobError
 from runner.model import CallSpec
@@ -372,6 +373,159 @@ async def test_a_worker_that_cannot_start_fails_the_call_with_its_last_stderr_li
     )
 
 
+@dataclass
+class SpawnRecorder:
+    """Counts the workers a pool starts; while `hold` is not set, a started worker is not handed on yet."""
+
+    attempts: int = 0
+    pids: list[int] = field(default_factory=list)
+    """Of the workers that started."""
+    hold: anyio.Event | None = None
+
+
+@pytest.fixture
+def record_spawns(monkeypatch: pytest.MonkeyPatch) -> Callable[[WorkerPool], SpawnRecorder]:
+    def record(pool: WorkerPool) -> SpawnRecorder:
+        recorder = SpawnRecorder()
+        spawn = pool._spawn
+
+        async def recording_spawn() -> Any:
+            recorder.attempts += 1
+            worker = await spawn()
+            recorder.pids.append(worker.pid)
+            if recorder.hold is not None:
+                await recorder.hold.wait()
+            return worker
+
+        monkeypatch.setattr(pool, "_spawn", recording_spawn)
+        return recorder
+
+    return record
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("warm_up_first", [True, False], ids=["warm-up-first", "calls-first"])
+async def test_warm_up_and_the_first_calls_together_start_only_the_workers_warm_up_asked_for(
+    warm_up_first: bool, record_spawns: Callable[[WorkerPool], SpawnRecorder]
+) -> None:
+    pids: list[int] = []
+
+    async def call() -> None:
+        pids.append(await run(pool, task("whoami", 0.2)))
+
+    async with WorkerPool(keep_idle=2) as pool:
+        spawns = record_spawns(pool)
+        async with anyio.create_task_group() as task_group:
+            if warm_up_first:
+                task_group.start_soon(pool.warm_up, 2)
+            task_group.start_soon(call)
+            task_group.start_soon(call)
+            if not warm_up_first:
+                task_group.start_soon(pool.warm_up, 2)
+        assert pool.idle_count == 2
+    assert len(spawns.pids) == 2
+    assert sorted(pids) == sorted(spawns.pids)  # the two calls ran at the same time, in the two workers
+
+
+@pytest.mark.anyio
+async def test_a_call_cancelled_while_waiting_for_a_starting_worker_leaves_that_worker_to_the_pool(
+    record_spawns: Callable[[WorkerPool], SpawnRecorder],
+) -> None:
+    async with WorkerPool(keep_idle=1) as pool:
+        spawns = record_spawns(pool)
+        spawns.hold = anyio.Event()
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(pool.warm_up, 1)
+            with anyio.CancelScope() as waiting_call:
+                task_group.start_soon(run, pool, task("whoami"))
+                await wait_until(lambda: len(pool._waiters) == 1)
+                waiting_call.cancel()
+                await wait_until(lambda: not pool._waiters)
+            spawns.hold.set()
+        assert pool.idle_count == 1
+        assert await run(pool, task("whoami")) == spawns.pids[0]
+    assert len(spawns.pids) == 1
+
+
+@pytest.mark.anyio
+async def test_a_worker_handed_to_a_call_as_it_is_cancelled_goes_back_to_the_pool(
+    record_spawns: Callable[[WorkerPool], SpawnRecorder],
+) -> None:
+    async with WorkerPool(keep_idle=2) as pool:
+        spawn = pool._spawn
+        spawns = record_spawns(pool)
+        spawns.hold = anyio.Event()
+        given_back = await spawn()
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(pool.warm_up, 1)
+            await wait_until(lambda: len(spawns.pids) == 1)
+            with anyio.CancelScope() as scope:
+                task_group.start_soon(run, pool, task("whoami"))
+                await wait_until(lambda: len(pool._waiters) == 1)
+                pool._give_back(given_back)  # hands it to the waiting call...
+                scope.cancel()  # ...which is cancelled before it could run anything on it
+            await wait_until(lambda: pool.idle_count == 1)
+            spawns.hold.set()
+        assert pool.idle_count == 2
+        assert given_back.alive
+        assert await run(pool, task("whoami")) in {given_back.pid, spawns.pids[0]}
+
+
+@pytest.mark.anyio
+async def test_a_call_waiting_for_a_worker_that_fails_to_start_starts_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record_spawns: Callable[[WorkerPool], SpawnRecorder]
+) -> None:
+    write_broken_runner_package(tmp_path)
+    monkeypatch.setattr(workers, "_RUNNER_ROOT", str(tmp_path))
+    errors: list[JobError] = []
+
+    async def catching(start: Callable[[], Any]) -> None:
+        try:
+            await start()
+        except JobError as error:
+            errors.append(error)
+
+    async with WorkerPool() as pool:
+        spawns = record_spawns(pool)
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(catching, lambda: pool.warm_up(1))
+            task_group.start_soon(catching, lambda: run(pool, task("add", 1, 1)))
+    assert spawns.attempts == 2  # the one warm_up started, then the call's own
+    expected = "could not start a worker process (exited with status 1: ImportError: broken install)"
+    assert [error.message for error in errors] == [expected, expected]
+
+
+@pytest.mark.anyio
+async def test_a_call_waiting_for_a_worker_when_the_pool_closes_fails(
+    record_spawns: Callable[[WorkerPool], SpawnRecorder],
+) -> None:
+    call_errors: list[JobError] = []
+    warm_up_errors: list[JobError] = []
+
+    async def call() -> None:
+        try:
+            await run(pool, task("whoami"))
+        except JobError as error:
+            call_errors.append(error)
+
+    async def warm_up() -> None:
+        try:
+            await pool.warm_up(1)
+        except JobError as error:
+            warm_up_errors.append(error)
+
+    async with anyio.create_task_group() as task_group:
+        async with WorkerPool() as pool:
+            spawns = record_spawns(pool)
+            spawns.hold = anyio.Event()
+            task_group.start_soon(warm_up)
+            task_group.start_soon(call)
+            await wait_until(lambda: len(pool._waiters) == 1)
+        spawns.hold.set()
+    assert [error.message for error in call_errors] == ["worker process was stopped: the worker pool is shutting down"]
+    assert spawns.attempts == 1
+
+
 @pytest.mark.anyio
 async def test_a_closed_pool_refuses_calls() -> None:
     async with WorkerPool() as pool:
@@ -464,3 +618,97 @@ def test_resolve_reads_a_module_again_after_it_was_edited(tmp_path: Path, forget
     later = path.stat().st_mtime + 5
     os.utime(path, (later, later))
     assert resolve_callable("jobdeck_probe_edited", "version", tmp_path)() == 2
+
+
+def counting_module_source(counter: Path, version: int) -> str:
+    """A module that appends a line to `counter` each time it is executed (imported)."""
+    count = f"with open({str(counter)!r}, 'a') as file:\n    file.write('run\\n')\n"
+    return f"{count}\n\ndef version():\n    return {version}\n"
+
+
+def test_resolve_imports_a_module_once_and_again_only_after_it_was_edited(
+    tmp_path: Path, forget_modules: list[str]
+) -> None:
+    forget_modules.append("jobdeck_probe_counted")
+    counter = tmp_path / "imports"
+    path = write_module(tmp_path, "jobdeck_probe_counted", counting_module_source(counter, 1))
+
+    def imports() -> int:
+        return len(counter.read_text().splitlines())
+
+    for _ in range(3):
+        assert resolve_callable("jobdeck_probe_counted", "version", tmp_path)() == 1
+    assert imports() == 1
+
+    write_module(tmp_path, "jobdeck_probe_counted", counting_module_source(counter, 2))
+    later = path.stat().st_mtime + 5
+    os.utime(path, (later, later))
+    for _ in range(3):
+        assert resolve_callable("jobdeck_probe_counted", "version", tmp_path)() == 2
+    assert imports() == 2
+
+
+def test_resolve_notices_an_edit_that_keeps_the_modification_time_but_not_the_size(
+    tmp_path: Path, forget_modules: list[str]
+) -> None:
+    forget_modules.append("jobdeck_probe_same_time")
+    path = write_module(tmp_path, "jobdeck_probe_same_time", "def version():\n    return 1\n")
+    assert resolve_callable("jobdeck_probe_same_time", "version", tmp_path)() == 1
+    before = path.stat()
+    write_module(tmp_path, "jobdeck_probe_same_time", "def version():\n    return 22\n")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert resolve_callable("jobdeck_probe_same_time", "version", tmp_path)() == 22
+
+
+def test_resolve_takes_a_module_that_appears_beside_the_job_file_over_the_one_on_the_path(
+    tmp_path: Path, forget_modules: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forget_modules.append("jobdeck_probe_shadow")
+    write_module(tmp_path / "on_path", "jobdeck_probe_shadow", "def where():\n    return 'path'\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "on_path"))
+    deck = tmp_path / "deck"
+    deck.mkdir()
+    assert resolve_callable("jobdeck_probe_shadow", "where", deck)() == "path"
+    assert resolve_callable("jobdeck_probe_shadow", "where", deck)() == "path"
+    write_module(deck, "jobdeck_probe_shadow", "def where():\n    return 'deck'\n")
+    assert resolve_callable("jobdeck_probe_shadow", "where", deck)() == "deck"
+
+
+def test_resolve_sees_a_function_rebound_on_an_already_loaded_module(
+    tmp_path: Path, forget_modules: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forget_modules.append("jobdeck_probe_rebound")
+    write_module(tmp_path, "jobdeck_probe_rebound", "def which():\n    return 'original'\n")
+    loaded = resolve_callable("jobdeck_probe_rebound", "which", tmp_path).__module__
+    monkeypatch.setattr(sys.modules[loaded], "which", lambda: "patched")
+    assert resolve_callable("jobdeck_probe_rebound", "which", tmp_path)() == "patched"
+
+
+def test_resolve_of_a_loaded_module_does_not_wait_for_the_import_lock(
+    tmp_path: Path, forget_modules: list[str]
+) -> None:
+    forget_modules.append("jobdeck_probe_unlocked")
+    write_module(tmp_path, "jobdeck_probe_unlocked", "def ok():\n    return 'ok'\n")
+    assert resolve_callable("jobdeck_probe_unlocked", "ok", tmp_path)() == "ok"
+
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        with callables._import_lock:  # as a thread importing some other module would
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    try:
+        assert holding.wait(5)
+        results: list[str] = []
+        resolver = threading.Thread(
+            target=lambda: results.append(resolve_callable("jobdeck_probe_unlocked", "ok", tmp_path)())
+        )
+        resolver.start()
+        resolver.join(5)
+        assert results == ["ok"]
+    finally:
+        release.set()
+        holder.join()
