@@ -1,19 +1,38 @@
 """jobdeck's engine: job files in, jobs run concurrently, commands and events for whoever watches.
 
-Kept light on purpose: process workers import this package, so the heavier parts load on first use.
+Everything here loads on first use: process workers import this package, and each import they do not
+need slows the start of every worker.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from runner.context import JobContext, job_context
-from runner.errors import CommandError, DeckError, JobError, Problem
-from runner.model import Attempt, Deck, Job, JobSpec, JobState, Kind, Settings
-
 if TYPE_CHECKING:
+    from runner.context import JobContext, job_context
     from runner.deck import load_deck
     from runner.engine import Engine
+    from runner.errors import CommandError, DeckError, JobError, Problem
+    from runner.model import Attempt, Deck, Job, JobSpec, JobState, Kind, Settings
+
+_HOMES = {
+    "Attempt": "runner.model",
+    "CommandError": "runner.errors",
+    "Deck": "runner.model",
+    "DeckError": "runner.errors",
+    "Engine": "runner.engine",
+    "Job": "runner.model",
+    "JobContext": "runner.context",
+    "JobError": "runner.errors",
+    "JobSpec": "runner.model",
+    "JobState": "runner.model",
+    "Kind": "runner.model",
+    "Problem": "runner.errors",
+    "Settings": "runner.model",
+    "job_context": "runner.context",
+    "load_deck": "runner.deck",
+}
 
 __all__ = [
     "Attempt",
@@ -33,13 +52,9 @@ __all__ = [
     "load_deck",
 ]
 
-_LAZY = {"Engine": "runner.engine", "load_deck": "runner.deck"}
-
 
 def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
+    home = _HOMES.get(name)
+    if home is None:
         raise AttributeError(f"module 'runner' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module_name), name)
+    return getattr(importlib.import_module(home), name)
