@@ -177,11 +177,13 @@ def _toml_files_hint(folder: Path) -> str:
 
 
 def _similar_file_hint(path: Path) -> str | None:
+    # Compare stems: a shared ".toml" would make any two short names look alike.
     try:
-        siblings = [child.name for child in path.parent.iterdir()]
+        siblings = {child.stem: child.name for child in path.parent.iterdir() if child.suffix == path.suffix}
     except OSError:
         return None
-    return _did_you_mean(path.name, siblings)
+    matches = difflib.get_close_matches(path.stem, list(siblings), n=1)
+    return f"did you mean {siblings[matches[0]]!r}?" if matches else None
 
 
 def _did_you_mean(word: str, choices: Iterable[str]) -> str | None:

@@ -878,3 +878,14 @@ def test_url_from_a_set_variable_is_checked_and_kept(tmp_path: Path) -> None:
     deck = load(tmp_path, '[[job]]\nname = "a"\nfetch = "${SITE}/x"\n', environ={"SITE": "https://x.org"})
     assert isinstance(deck.jobs[0].work, FetchSpec)
     assert deck.jobs[0].work.url == "${SITE}/x"
+
+
+def test_a_missing_file_is_not_matched_to_an_unrelated_one_by_its_suffix(tmp_path: Path) -> None:
+    (tmp_path / "primes.toml").write_text('[[job]]\nname = "a"\nshell = "true"\n')
+    (tmp_path / "nightly.toml").write_text('[[job]]\nname = "a"\nshell = "true"\n')
+    with pytest.raises(DeckError) as missing:
+        load_deck(tmp_path / "nope.toml")
+    assert "did you mean" not in str(missing.value)
+    with pytest.raises(DeckError) as misspelt:
+        load_deck(tmp_path / "nigthly.toml")
+    assert "did you mean 'nightly.toml'?" in str(misspelt.value)
