@@ -35,6 +35,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from runner.errors import JobError
 from runner.model import CallSpec
 from runner.pausing import PauseControl
+from runner.process_groups import describe_exit
 from runner.worker_main import CALL_END_MARKER, HEADER, encode_message
 
 logger = logging.getLogger(__name__)
@@ -529,16 +530,3 @@ def _worker_env() -> dict[str, str]:
     paths = [_RUNNER_ROOT, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     return env
-
-
-def describe_exit(status: int | None) -> str:
-    """How a process ended, from its return code: "exited with status 3", "killed by signal 11 (SIGSEGV)"."""
-    if status is None:
-        return "exit status unknown"
-    if status < 0:
-        try:
-            name = signal.Signals(-status).name
-        except ValueError:
-            return f"killed by signal {-status}"
-        return f"killed by signal {-status} ({name})"
-    return f"exited with status {status}"

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import codecs
-import contextlib
-import os
 import signal
 import subprocess
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -17,6 +14,7 @@ from anyio.abc import ByteReceiveStream, Process
 from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
 from runner.model import OUTPUT_LINE_CHARS, JobSpec, Settings, ShellSpec
+from runner.process_groups import describe_exit, group_exists, signal_group, terminate_group
 
 LEFTOVER_GRACE_S = 0.5
 """How long processes a finished shell left behind in its group get between SIGTERM and SIGKILL."""
@@ -93,62 +91,3 @@ async def pump_lines(stream: ByteReceiveStream, name: str, report_output: Callab
     pending += decoder.decode(b"", final=True)
     if pending:
         report_output(name, pending[:OUTPUT_LINE_CHARS])
-
-
-def signal_group(group: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, signum)
-
-
-def group_exists(group: int) -> bool:
-    """True while a live (not zombie) process is left in the process group."""
-    try:
-        os.killpg(group, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return _has_live_member(group)
-
-
-def _has_live_member(group: int) -> bool:
-    # Orphans that already exited stay zombies until init reaps them, which in a container may be late
-    # or never; they count as gone. Without /proc, trust kill(0).
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return True
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[2] == str(group) and fields[0] != "Z":
-            return True
-    return False
-
-
-async def terminate_group(process: Process, grace_period: float) -> None:
-    """SIGTERM the process group (waking it if stopped), then SIGKILL whatever is left after the grace period."""
-    group = process.pid
-    signal_group(group, signal.SIGTERM)
-    signal_group(group, signal.SIGCONT)
-    with anyio.move_on_after(grace_period):
-        await process.wait()
-        while group_exists(group):
-            await anyio.sleep(0.02)
-    signal_group(group, signal.SIGKILL)
-    with anyio.move_on_after(5):
-        await process.wait()
-
-
-def describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        return f"killed by signal {-returncode} ({_signal_name(-returncode)})"
-    return f"exited with status {returncode}"
-
-
-def _signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return "unknown signal"
