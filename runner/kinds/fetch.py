@@ -43,6 +43,7 @@ from runner.deck import expand_env
 from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
 from runner.model import FetchSpec, JobSpec, Settings
+from runner.redaction import redact_url
 
 RETRYABLE_STATUSES = frozenset({408, 429})
 CLIENT_TIMEOUT = httpx.Timeout(30.0, read=60.0, pool=None)
@@ -217,14 +218,3 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-def redact_url(url: str) -> str:
-    """The URL without any password in it."""
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        return url
-    if parsed.password:
-        return str(parsed.copy_with(password="***"))
-    return url
