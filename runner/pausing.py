@@ -1,7 +1,8 @@
 """Pause state of one running attempt, shared by the engine (which pauses) and the job kind (which obeys).
 
 A kind obeys in the way it can: a shell or process job attaches a suspender (SIGSTOP/SIGCONT of its
-process group), a fetch awaits `wait_resumed()` between chunks, a thread job's context blocks on `gate`.
+process group), a fetch awaits `wait_resumed()` between chunks, a thread job's context blocks in
+`wait_running()`.
 The same object keeps the attempt's active clock, which stops while paused, so timeouts count only
 active time.
 """
@@ -38,14 +39,10 @@ class PauseControl:
     def paused(self) -> bool:
         return self._paused
 
-    @property
-    def gate(self) -> threading.Event:
-        """Set while running, cleared while paused: for code on other threads. Make it on the event loop."""
-        if self._gate is None:
-            self._gate = threading.Event()
-            if not self._paused:
-                self._gate.set()
-        return self._gate
+    def wait_running(self, timeout: float) -> bool:
+        """From another thread: wait up to `timeout` seconds while paused; True once running."""
+        gate = self._gate  # made by the first pause(), on the event loop
+        return True if gate is None else gate.wait(timeout)
 
     def active_seconds(self) -> float:
         running = 0.0 if self._running_since is None else time.monotonic() - self._running_since
@@ -79,8 +76,9 @@ class PauseControl:
         self._paused = True
         self.stop_clock()
         self._resumed = anyio.Event()
-        if self._gate is not None:
-            self._gate.clear()
+        if self._gate is None:
+            self._gate = threading.Event()  # created unset: paused
+        self._gate.clear()
         for suspender in list(self._suspenders):
             suspender.suspend()
         self._notify()

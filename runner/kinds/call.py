@@ -103,7 +103,6 @@ class ThreadJobContext(JobContext):
         self._cancelled_class = anyio.get_cancelled_exc_class()
         self._attempt = attempt
         self._pause: PauseControl = attempt.pause
-        self._gate = attempt.pause.gate  # made here, on the event loop, before the thread starts
         self._last_progress = 0.0
 
     def progress(self, done: float, total: float | None = None) -> None:
@@ -115,7 +114,7 @@ class ThreadJobContext(JobContext):
 
     def checkpoint(self) -> None:
         anyio.from_thread.check_cancelled()
-        while not self._gate.wait(0.1):
+        while not self._pause.wait_running(0.1):
             anyio.from_thread.check_cancelled()
 
     @property
