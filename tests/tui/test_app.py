@@ -350,3 +350,17 @@ async def test_the_demo_deck_fills_every_pane(tmp_path: Path) -> None:
     finally:
         os.environ.pop("JOBDECK_DEMO_URL", None)
         shutil.rmtree(workspace, ignore_errors=True)
+
+
+async def test_no_color_keeps_every_state_readable(deck_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    async with dashboard(deck_path) as (app, pilot):
+        assert app.no_color
+        await until(pilot, lambda: sleeper_selected(app))
+        await pilot.press("c")  # cancel the sleeper: a cancelled row, then "waiting" and "broken" finish
+        await until(pilot, lambda: state(app, "broken") is JobState.FAILED)
+        await pilot.pause(0.3)
+        rows = [app.job_list(Pane.FINISHED).render_line(y).text for y in range(1, 4)]
+        assert any(row.startswith("⊘ sleeper") and "cancelled" in row for row in rows)
+        assert any(row.startswith("✗ broken") and "failed" in row for row in rows)
+        assert any(row.startswith("✓ waiting") and "succeeded" in row for row in rows)
