@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
 import anyio
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -27,6 +27,7 @@ from runner.model import Deck, Job, JobState
 from tui.formatting import STATE_GLYPHS, format_eta
 from tui.panes import Pane, PaneModel
 from tui.screens.dialogs import HelpScreen, QuitScreen
+from tui.screens.job_detail import JobDetailScreen
 from tui.widgets.job_list import JobList
 from tui.widgets.key_bar import KeyBar, KeyHint
 
@@ -258,11 +259,11 @@ class JobdeckApp(App[None]):
         index = order.index(current) if current in order else 1
         order[(index + step) % len(order)].focus()
 
-    async def _command(self, command: Callable[[str], object], job: Job | None) -> None:
+    async def _command(self, command: Callable[[str], Awaitable[None]], job: Job | None) -> None:
         if job is None:
             return
         try:
-            await command(job.id)  # type: ignore[misc]
+            await command(job.id)
         except CommandError as error:
             self.notify(str(error), severity="warning", timeout=4)
         self.pull_changes()
@@ -302,21 +303,17 @@ class JobdeckApp(App[None]):
         job = self.selected_job
         if job is None:
             return
-        from tui.screens.job_detail import JobDetailScreen
-
         self.push_screen(JobDetailScreen(job, clock=self.clock))
 
-    async def on_job_detail_screen_command_requested(self, message: object) -> None:
+    async def on_job_detail_screen_command_requested(self, message: JobDetailScreen.CommandRequested) -> None:
         """p, c and r on the detail screen act on that screen's job."""
         engine = self.engine
-        job_id = getattr(message, "job_id", None)
-        command_name = getattr(message, "command", None)
-        if engine is None or job_id not in engine.jobs:
+        if engine is None or message.job_id not in engine.jobs:
             return
         commands = {"pause": engine.pause, "resume": engine.resume, "cancel": engine.cancel, "retry": engine.retry}
-        command = commands.get(str(command_name))
+        command = commands.get(message.command)
         if command is not None:
-            await self._command(command, engine.jobs[job_id])
+            await self._command(command, engine.jobs[message.job_id])
 
     def action_open_deck(self) -> None:
         from tui.screens.open_deck import OpenDeckScreen
@@ -352,15 +349,15 @@ class JobdeckApp(App[None]):
         if self.engine is not None:
             self._update_summary(self.engine)
 
-    def on_key(self, event: object) -> None:
-        key = getattr(event, "key", None)
+    def on_key(self, event: events.Key) -> None:
+        """Escape clears the filter (from the filter field or from the panes)."""
         filter_input = self._filter_input
-        if key == "escape" and (filter_input.display or self.model.filter_text):
+        if event.key == "escape" and (filter_input.display or self.model.filter_text):
             filter_input.value = ""
             filter_input.display = False
             self._apply_filter("")
             self.job_list(Pane.RUNNING).focus()
-            getattr(event, "stop", lambda: None)()
+            event.stop()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
