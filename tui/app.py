@@ -7,6 +7,9 @@ The engine's task group lives in one app-level worker that owns the whole `async
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -109,6 +112,19 @@ class JobdeckApp(App[None]):
         self._refresh_keys_if_changed()
         self.run_engine()
         self.set_interval(PULL_INTERVAL_S, self.pull_changes)
+        self._quit_on_signals()
+
+    def _quit_on_signals(self) -> None:
+        """A closed terminal (SIGHUP) or a plain `kill` (SIGTERM) quits cleanly: jobs are cancelled and no
+        child process is left behind, as with `q` then `y`."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGHUP, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self._quit_now)
+
+    def _quit_now(self) -> None:
+        if not self._quitting:
+            self.run_worker(self._shut_down(), group="quit")
 
     def job_list(self, pane: Pane) -> JobList:
         return self._lists[pane]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -364,3 +365,45 @@ async def test_no_color_keeps_every_state_readable(deck_path: Path, monkeypatch:
         assert any(row.startswith("⊘ sleeper") and "cancelled" in row for row in rows)
         assert any(row.startswith("✗ broken") and "failed" in row for row in rows)
         assert any(row.startswith("✓ waiting") and "succeeded" in row for row in rows)
+
+
+def test_a_closed_terminal_stops_jobs_and_leaves_no_process(deck_path: Path, tmp_path: Path) -> None:
+    """SIGHUP to a real `jobdeck FILE` in a pseudo-terminal: the dashboard quits and cancels its shell jobs."""
+    import pty
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    main_side, terminal_side = pty.openpty()
+    jobdeck = Path(sys.executable).with_name("jobdeck")
+    process = subprocess.Popen(
+        [str(jobdeck), str(deck_path)],
+        stdin=terminal_side,
+        stdout=terminal_side,
+        stderr=terminal_side,
+        cwd=tmp_path,
+        start_new_session=True,
+        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"},
+    )
+    os.close(terminal_side)
+    try:
+        pid_file = tmp_path / "sleeper.pid"
+        deadline = time.monotonic() + 15
+        while not pid_file.exists() and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                os.read(main_side, 65536)  # keep the terminal drained
+            time.sleep(0.05)
+        sleep_pid = int(pid_file.read_text())
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 15
+        while process.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                os.read(main_side, 65536)
+            time.sleep(0.05)
+        assert process.poll() is not None, "the dashboard should quit on SIGHUP"
+        assert not process_alive(sleep_pid)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(main_side)
