@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from runner.model import Attempt, Job, JobSpec, JobState, Kind, OutputLine, Progress, ShellSpec
+from runner.protocol import (
+    HEADER,
+    MAX_MESSAGE_BYTES,
+    PROTOCOL_VERSION,
+    JobView,
+    ProtocolError,
+    decode,
+    encode,
+    job_to_dict,
+    output_lines,
+    receive_message,
+    version_mismatch,
+)
+
+
+def make_job() -> Job:
+    spec = JobSpec(name="build", kind=Kind.SHELL, work=ShellSpec(command="make", cwd=Path("/src")), retries=2)
+    job = Job(id="deck/build", deck="deck", spec=spec, state=JobState.RUNNING, order=3, revision=7)
+    job.attempts.append(Attempt(number=1, started_at=time.time() - 2, running_since=time.time() - 1, active_s=1.0))
+    job.progress = Progress(5, 10, "")
+    job.result = {1, 2}  # not JSON: carried as its repr
+    job.output.extend([OutputLine("stdout", "one"), OutputLine("stderr", "two"), OutputLine("stdout", "three")])
+    return job
+
+
+def test_a_job_round_trips_into_a_job_view_with_the_attributes_the_tui_reads() -> None:
+    job = make_job()
+    data = json.loads(json.dumps(job_to_dict(job)))
+    view = JobView.from_dict(data)
+    assert (view.id, view.deck, view.name, view.kind, view.state) == ("deck/build", "deck", "build", "shell", "running")
+    assert (view.order, view.revision, view.finished_seq, view.output_lines) == (3, 7, 0, 3)
+    assert view.progress == Progress(5, 10, "")
+    assert view.result == repr({1, 2})
+    assert view.spec["command"] == "make" and view.spec["retries"] == 2
+    attempt = view.attempts[0]
+    assert attempt.number == 1 and attempt.running_since == job.attempts[0].running_since
+    assert view.attempt_running and view.duration_s == 1.0
+    view.merge_output(output_lines(job, 1))
+    assert [line.text for line in view.output] == ["two", "three"]
+    job.state = JobState.SUCCEEDED
+    view.update(job_to_dict(job))
+    assert view.state is JobState.SUCCEEDED and len(view.output) == 2
+
+
+def test_frames_round_trip_and_refuse_what_is_not_a_json_object() -> None:
+    frame = encode({"id": 1, "op": "hello"})
+    assert HEADER.unpack(frame[:4])[0] == len(frame) - 4
+    assert decode(frame[4:]) == {"id": 1, "op": "hello"}
+    for bad in (b"\xff\xfe", b"[1, 2]", b"{nope"):
+        with pytest.raises(ProtocolError) as refused:
+            decode(bad)
+        assert refused.value.kind == "bad_message"
+    with pytest.raises(ProtocolError, match="message too large"):
+        encode({"blob": "x" * MAX_MESSAGE_BYTES})
+
+
+@pytest.mark.anyio
+async def test_an_oversized_frame_is_refused_before_its_payload_is_read() -> None:
+    send, receive = anyio.create_memory_object_stream[bytes](10)
+    await send.send(HEADER.pack(MAX_MESSAGE_BYTES + 1))
+    with pytest.raises(ProtocolError, match="message too large") as refused:
+        await receive_message(BufferedByteReceiveStream(receive))
+    assert refused.value.fatal
+    send.close()
+    receive.close()
+
+
+def test_the_version_mismatch_message_names_both_versions_and_what_to_do() -> None:
+    text = version_mismatch(99, "9.9")
+    assert f"protocol {PROTOCOL_VERSION}" in text and "protocol 99" in text and "jobdeck 9.9" in text
+    assert "stop-server" in text
