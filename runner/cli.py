@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from runner.console import ProgressView
     from runner.engine import Engine
     from runner.errors import Problem
+    from runner.journal import Journal
     from runner.model import Deck, Job
 
 EXIT_OK = 0
@@ -91,6 +92,19 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         metavar="S",
         help=f"on cancel, seconds a shell job gets between SIGTERM and SIGKILL (default {DEFAULT_GRACE_S:g})",
     )
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the jobs that already succeeded in the journal's last run of the same file (runs are "
+        "journaled with --db, $JOBDECK_DB or --resume)",
+    )
+    run.add_argument(
+        "--db",
+        type=Path,
+        metavar="PATH",
+        help="record this run in this journal (SQLite); default with --resume: $JOBDECK_DB, else journal.db "
+        "in the user's state directory",
+    )
     check = commands.add_parser(
         "check", help="validate job files without running anything", description="Check job files; run nothing."
     )
@@ -138,7 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from tui.demo import run_demo
 
             return run_demo()
-        return run_command(options.files, as_json=options.json, grace_period=options.grace)
+        return run_command(
+            options.files, as_json=options.json, grace_period=options.grace, resume=options.resume, db=options.db
+        )
     except KeyboardInterrupt:
         print("jobdeck: interrupted", file=sys.stderr)
         return EXIT_JOBS_FAILED
@@ -277,26 +293,89 @@ class RunOutcome:
         return self.elapsed_s
 
 
-def run_command(files: Sequence[Path], *, as_json: bool, grace_period: float) -> int:
+def run_command(
+    files: Sequence[Path], *, as_json: bool, grace_period: float, resume: bool = False, db: Path | None = None
+) -> int:
     decks = load_all(files, sys.stderr)
     if decks is None:
         print("jobdeck: nothing was run; fix the problems above and run again", file=sys.stderr)
         return EXIT_BAD_INPUT
     import anyio
 
+    from runner.journal import DB_VARIABLE, Journal, JournalError, default_path
+
+    # Journaling costs tiny-job decks up to a third of their speed for now, so a run is journaled only when
+    # asked: --db, JOBDECK_DB or --resume (which reads, and goes on writing, the default journal).
+    explicit = db is not None or bool(os.environ.get(DB_VARIABLE))
+    journal: Journal | None = None
+    if explicit or resume:
+        path = db if db is not None else default_path()
+        try:
+            journal = Journal.open(path, create_parent=not explicit)
+        except JournalError as error:
+            print(f"jobdeck: {error}", file=sys.stderr)
+            print("jobdeck: nothing was run; give a usable --db PATH", file=sys.stderr)
+            return EXIT_BAD_INPUT
     progress_out = sys.stderr if as_json else sys.stdout
-    return anyio.run(run_decks, decks, as_json, grace_period, progress_out)
+    carry_over: dict[str, tuple[str, list[str]]] = {}
+    if resume and journal is not None:
+        decks, carry_over = resumed_decks(decks, journal, progress_out)
+    try:
+        return anyio.run(run_decks, decks, as_json, grace_period, progress_out, journal, carry_over)
+    finally:
+        if journal is not None:
+            journal.close()
 
 
-async def run_decks(decks: Sequence[Deck], as_json: bool, grace_period: float, progress_out: TextIO) -> int:
-    """Run the decks to the end (or until SIGINT/SIGTERM), showing progress; then report and return the exit code."""
+def resumed_decks(
+    decks: Sequence[Deck], journal: Journal, out: TextIO
+) -> tuple[list[Deck], dict[str, tuple[str, list[str]]]]:
+    """The decks without the jobs that succeeded in the journal's last run of the same file (dropped from the
+    others' `after` too: they are satisfied), and what the recorder carries over from those runs."""
+    result: list[Deck] = []
+    carry_over: dict[str, tuple[str, list[str]]] = {}
+    for deck in decks:
+        previous = journal.latest_deck(deck.path)
+        done = journal.succeeded_jobs(deck.path) & {spec.name for spec in deck.jobs} if previous else set()
+        print(f"resuming {deck.name}: {len(done)} of {len(deck.jobs)} jobs already succeeded", file=out)
+        if previous is None or not done:
+            result.append(deck)
+            continue
+        jobs = tuple(
+            replace(spec, after=tuple(name for name in spec.after if name not in done))
+            for spec in deck.jobs
+            if spec.name not in done
+        )
+        result.append(replace(deck, jobs=jobs))
+        carry_over[str(deck.path)] = (previous, sorted(done))
+    return result, carry_over
+
+
+async def run_decks(
+    decks: Sequence[Deck],
+    as_json: bool,
+    grace_period: float,
+    progress_out: TextIO,
+    journal: Journal | None = None,
+    carry_over: dict[str, tuple[str, list[str]]] | None = None,
+) -> int:
+    """Run the decks to the end (or until SIGINT/SIGTERM), showing progress; then report and return the exit code.
+    With a journal, every change is recorded in it as it happens."""
+    from contextlib import AsyncExitStack
+
     import anyio
 
     from runner.console import progress_view
     from runner.engine import Engine
 
     outcome = RunOutcome()
-    async with Engine(grace_period=grace_period) as engine:
+    engine = Engine(grace_period=grace_period)
+    async with AsyncExitStack() as stack:
+        if journal is not None:
+            from runner.journal import Recorder
+
+            await stack.enter_async_context(Recorder(engine, journal, carry_over=carry_over))
+        await stack.enter_async_context(engine)
         with progress_view(engine, progress_out) as view:
             async with anyio.create_task_group() as watchers:
                 await watchers.start(cancel_on_signals, engine, view, outcome, as_json, progress_out)

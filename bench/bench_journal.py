@@ -1,0 +1,107 @@
+"""Benchmark: the journal's cost. 50,000 trivial thread call jobs (100,000 state changes: queued -> running ->
+succeeded) run by the engine with and without a Recorder writing to a fresh SQLite journal. Target: the
+journaled run takes at most 1.10x the plain one (medians of alternating rounds in one process).
+
+    .venv/bin/python bench/bench_journal.py [--repeat 3] [--verbose]
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+from _common import log, median, repeat_parser, spread, toml_list, verdict, write_deck
+
+from runner.deck import load_deck
+from runner.engine import Engine
+from runner.journal import Journal, Recorder
+from runner.model import Deck, JobState
+
+JOBS = 50_000
+THREAD_LIMIT = 8
+TARGET = 1.10
+MODULE = "bench_journal_tasks"
+TASKS = '''"""A trivial function for bench_journal."""
+
+
+def echo(value: int) -> int:
+    return value
+'''
+
+
+def journal_deck(folder: Path) -> Path:
+    text = f"""[deck]
+name = "bench-journal"
+thread_limit = {THREAD_LIMIT}
+
+[[job]]
+name = "echo"
+call = "{MODULE}:echo"
+on = "thread"
+each = {toml_list(range(1, JOBS + 1))}
+args = ["{{item}}"]
+"""
+    return write_deck(folder, "journal", text)
+
+
+def run(deck: Deck, db: Path | None) -> float:
+    """Seconds from entering the engine until it has settled and shut down (and the journal is flushed)."""
+
+    async def main() -> float:
+        started = time.perf_counter()
+        engine = Engine()
+        if db is None:
+            async with engine:
+                await engine.add_deck(deck)
+                await engine.wait_until_settled()
+        else:
+            with Journal.open(db) as journal:
+                async with Recorder(engine, journal), engine:
+                    await engine.add_deck(deck)
+                    await engine.wait_until_settled()
+        elapsed = time.perf_counter() - started
+        if any(job.state is not JobState.SUCCEEDED for job in engine.jobs.values()):
+            raise RuntimeError("some jobs did not succeed")
+        return elapsed
+
+    return anyio.run(main)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = repeat_parser(__doc__.splitlines()[0], 3).parse_args(argv)
+    plain: list[float] = []
+    journaled: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="jobdeck-bench-") as folder_name:
+        folder = Path(folder_name)
+        (folder / f"{MODULE}.py").write_text(TASKS)
+        deck = load_deck(journal_deck(folder))
+        run(deck, None)  # warm up: imports, the thread pool
+        for round_number in range(1, options.repeat + 1):
+            db = folder / f"journal-{round_number}.db"
+            plain.append(run(deck, None))
+            journaled.append(run(deck, db))
+            log(
+                f"round {round_number}: plain {plain[-1]:.3f} s, journaled {journaled[-1]:.3f} s",
+                verbose=options.verbose,
+            )
+        connection = sqlite3.connect(db)
+        changes = connection.execute("SELECT count(*) FROM state_changes").fetchone()[0]
+        succeeded = connection.execute("SELECT count(*) FROM jobs WHERE state = 'succeeded'").fetchone()[0]
+        connection.close()
+        size_mb = sum(path.stat().st_size for path in folder.glob(f"{db.name}*")) / 1e6
+    ratio = median(journaled) / median(plain)
+    print(
+        f"journal: {JOBS} jobs, {changes} state changes recorded ({succeeded} jobs succeeded in the journal) | "
+        f"plain {median(plain):.3f} s | journaled {median(journaled):.3f} s | "
+        f"ratio {ratio:.3f} (target <= {TARGET:g}) {verdict(ratio, TARGET)}"
+    )
+    print(f"  database {size_mb:.1f} MB (with its WAL); runs: plain {spread(plain)} s, journaled {spread(journaled)} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
