@@ -32,7 +32,8 @@ EXIT_OK = 0
 EXIT_JOBS_FAILED = 1
 EXIT_BAD_INPUT = 2
 
-SUBCOMMANDS = ("run", "check", "demo")
+SUBCOMMANDS = ("run", "check", "demo", "submit", "status", "stop-server")
+SOCKET_VARIABLE = "JOBDECK_SOCKET"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 DEFAULT_GRACE_S = 5.0
 DEBUG_VARIABLE = "JOBDECK_DEBUG"
@@ -109,13 +110,32 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "check", help="validate job files without running anything", description="Check job files; run nothing."
     )
     check.add_argument("files", nargs="+", metavar="FILE", type=Path, help="job files (TOML)")
+    socket_help = f"the server's socket (default: ${SOCKET_VARIABLE}, else one in the user's runtime directory)"
+    submit = commands.add_parser(
+        "submit",
+        help="load job files into the per-user server (started if none runs) and return at once",
+        description="Load job files into the per-user jobdeck server, which runs them after this command ends.",
+    )
+    submit.add_argument("files", nargs="+", metavar="FILE", type=Path, help="job files (TOML)")
+    submit.add_argument("--socket", type=Path, metavar="PATH", help=socket_help)
+    status = commands.add_parser(
+        "status", help="print the server's jobs and their states", description="Print the server's jobs and states."
+    )
+    status.add_argument("--json", action="store_true", help="print the report as JSON, with a server object")
+    status.add_argument("--socket", type=Path, metavar="PATH", help=socket_help)
+    stop = commands.add_parser(
+        "stop-server",
+        help="cancel the server's jobs cleanly and stop it",
+        description="Cancel every job of the per-user server cleanly, then stop the server.",
+    )
+    stop.add_argument("--socket", type=Path, metavar="PATH", help=socket_help)
     commands.add_parser(
         "demo",
         help="open the dashboard on a demo deck, against a small HTTP server on 127.0.0.1 (works offline)",
         description="Open the dashboard on sample_jobs/demo.toml: downloads, retries, CPU jobs on processes "
         "and threads, shell jobs, a fan-out and a dependency chain. Its files go to a temporary folder.",
     )
-    return parser, {"run": run, "check": check}
+    return parser, {"run": run, "check": check, "submit": submit, "status": status, "stop-server": stop}
 
 
 def parse_arguments(arguments: list[str]) -> argparse.Namespace:
@@ -148,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if options.command == "check":
             return check_command(options.files)
+        if options.command in ("submit", "status", "stop-server"):
+            return server_command(options)
         if options.command == "demo":
             from tui.demo import run_demo
 
@@ -249,6 +271,65 @@ def dashboard_command(files: Sequence[Path]) -> int:
     from tui.app import JobdeckApp
 
     JobdeckApp(decks).run()
+    return EXIT_OK
+
+
+# --- the server -------------------------------------------------------------------------------------------------
+
+
+def server_command(options: argparse.Namespace) -> int:
+    """submit, status and stop-server: talk to the per-user server (which every command but stop starts)."""
+    from runner import client
+
+    socket_path = options.socket or (Path(os.environ[SOCKET_VARIABLE]) if os.environ.get(SOCKET_VARIABLE) else None)
+    try:
+        if options.command == "submit":
+            return report_submitted(client.submit(options.files, socket_path))
+        if options.command == "status":
+            return report_status(client.status(socket_path), as_json=options.json)
+        stopped = client.stop_server(socket_path)
+    except client.ServerError as error:
+        print(f"jobdeck: {error}", file=sys.stderr)
+        return EXIT_JOBS_FAILED
+    if stopped is None:
+        print("jobdeck: no server runs")
+    else:
+        cancelled = stopped["cancelled"]
+        print(f"jobdeck: server {stopped['pid']} stopped; {cancelled} job{'' if cancelled == 1 else 's'} cancelled")
+    return EXIT_OK
+
+
+def report_submitted(results: list[dict[str, object]]) -> int:
+    bad = False
+    for result in results:
+        problems = result.get("problems")
+        if isinstance(problems, list):
+            bad = True
+            for problem in problems:
+                print(f"error: {problem}", file=sys.stderr)
+        else:
+            jobs = result["jobs"]
+            count = len(jobs) if isinstance(jobs, list) else jobs
+            print(f"submitted {result['path']}: deck {result['deck']!r}, {count} jobs")
+    return EXIT_BAD_INPUT if bad else EXIT_OK
+
+
+def report_status(report: dict[str, object], *, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(report))
+        return EXIT_OK
+    server = report["server"]
+    assert isinstance(server, dict)
+    print(f"server {server['pid']} (jobdeck {server['version']}) at {server['socket']}")
+    decks = report["decks"]
+    assert isinstance(decks, list)
+    for deck in decks:
+        print(f"{deck['deck']}:")
+        for job in deck["jobs"]:
+            error = f"  {job['error']}" if job.get("error") else ""
+            print(f"  {job['name']:<30} {job['kind']:<6} {job['state']:<10} #{job['attempts']}{error}")
+    if not decks:
+        print("no decks loaded; jobdeck submit FILE loads one")
     return EXIT_OK
 
 
