@@ -34,7 +34,7 @@ EXIT_BAD_INPUT = 2
 
 SUBCOMMANDS = ("run", "check", "demo", "submit", "status", "stop-server")
 SOCKET_VARIABLE = "JOBDECK_SOCKET"
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: the terminal went away
 DEFAULT_GRACE_S = 5.0
 DEBUG_VARIABLE = "JOBDECK_DEBUG"
 DASHBOARD_USAGE = "usage: jobdeck [FILE...]  (the dashboard), or jobdeck {run,check,demo} ...; see jobdeck --help"
