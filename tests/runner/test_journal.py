@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -145,6 +146,7 @@ def wait_for(check: Callable[[], bool], timeout: float = 15.0) -> None:
 
 def test_kill_9_then_resume(write_deck: WriteDeck, tmp_path: Path) -> None:
     marker = tmp_path / "a-ran"
+    b_pid = tmp_path / "b.pid"
     deck = write_deck(
         f"""
 [deck]
@@ -156,7 +158,7 @@ shell = "echo ran >> '{marker}'"
 
 [[job]]
 name = "b"
-shell = "sleep 60"
+shell = "echo $$ > '{b_pid}'; exec sleep 60"
 
 [[job]]
 name = "c"
@@ -186,6 +188,10 @@ after = ["a", "b"]
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+        # b's shell runs in its own process group, which a kill -9 of jobdeck leaves behind: end it here.
+        if b_pid.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.killpg(int(b_pid.read_text()), signal.SIGKILL)
     assert process.returncode == -signal.SIGKILL
 
     with Journal.open(db) as journal:
