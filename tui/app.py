@@ -25,7 +25,7 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from runner.engine import Engine
-from runner.errors import CommandError, DeckError
+from runner.errors import CommandError, DeckError, Problem
 from runner.model import Deck, Job, JobState
 from tui.formatting import STATE_GLYPHS, format_eta
 from tui.panes import Pane, PaneModel
@@ -163,7 +163,7 @@ class JobdeckApp(App[None]):
     async def load_deck(self, path: Path) -> Deck:
         """Load a job file into the engine; DeckError (changing nothing) when it is bad."""
         if self.engine is None:
-            raise DeckError([])
+            raise DeckError([Problem(path, "jobdeck is still starting; press enter again in a moment")])
         deck = await self.engine.load(path)
         self.notify(f"loaded {deck.name}: {len(deck.jobs)} jobs", timeout=3)
         return deck
@@ -347,7 +347,7 @@ class JobdeckApp(App[None]):
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self) -> None:
-        self.job_list(Pane.RUNNING).focus() if self.model.count(Pane.RUNNING) else self._focus_first_nonempty()
+        self._focus_first_nonempty()
 
     def _focus_first_nonempty(self) -> None:
         for pane in (Pane.RUNNING, Pane.QUEUED, Pane.FINISHED):
