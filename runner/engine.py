@@ -109,6 +109,7 @@ class Engine:
         self._closing = False
         self._task_group: TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
+        self._change_log: list[tuple[str, JobState, JobState, int, str | None, float]] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -149,6 +150,23 @@ class Engine:
     def subscribe(self) -> Subscription:
         """A stream of every event from now on."""
         return self._events.subscribe()
+
+    def enable_change_log(self) -> None:
+        """Start keeping every change of state in a plain list, for `take_changes`: far cheaper per change
+        than an event (no event object, no stream), for an observer such as the journal that must see every
+        change but can read the rest of what it needs from `jobs` when it gets round to it."""
+        if self._change_log is None:
+            self._change_log = []
+
+    def take_changes(self) -> list[tuple[str, JobState, JobState, int, str | None, float]]:
+        """The changes of state since the last call, oldest first, as (job id, old state, new state, attempt
+        number, job error, time.time()); empty unless `enable_change_log` was called. The states are
+        JobState members, which are str (and JSON-encode) as their values."""
+        changes = self._change_log
+        if not changes:
+            return []
+        self._change_log = []
+        return changes
 
     def job(self, ref: JobRef) -> Job:
         """The job with this id (`deck/name`), or a unique job of that name; CommandError if none."""
@@ -513,6 +531,9 @@ class Engine:
         self._state_counts[old] -= 1
         self._state_counts[state] += 1
         self._touch(job)
+        change_log = self._change_log
+        if change_log is not None:
+            change_log.append((job.id, old, state, len(job.attempts), job.error, time.time()))
         if self._events.has_subscribers:
             attempt = len(job.attempts)
             self._events.publish(StateChanged(job.id, old, state, attempt, job.error))

@@ -24,8 +24,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from runner.events import DeckLoaded, StateChanged
-from runner.model import JobSpec, JobState
+from runner.model import Deck, JobSpec, JobState
 from runner.redaction import spec_summary
 from runner.report import json_safe
 
@@ -180,56 +179,18 @@ class Journal:
     # --- writing (called on a worker thread by the Recorder) ------------------------------------------
 
     def write(self, batch: Batch) -> None:
-        """Write one batch in one transaction.
+        """Write one batch in one transaction (`encode` then `write_statements`)."""
+        self.write_statements(encode(batch))
 
-        Each kind of row goes in as one JSON array, unpacked by SQLite (`json_each`): one statement per kind
-        instead of one per row. That matters beyond SQLite's own speed: Python's sqlite3 releases the GIL
-        around every step of a statement, and on a busy engine each of those hand-overs costs the event loop
-        and the job threads a switch; a handful of long steps per batch leaves them alone.
-        """
+    def write_statements(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """Run already encoded statements (see `encode`) in one transaction. Little Python runs here, so it
+        suits a worker thread: SQLite does the work with the GIL released."""
         with self._lock:
             connection = self.connection
             connection.execute("BEGIN")
             try:
-                if batch.decks:
-                    connection.executemany(
-                        "INSERT INTO decks (id, name, path, loaded_at, pid) VALUES (?, ?, ?, ?, ?)", batch.decks
-                    )
-                if batch.new_jobs:
-                    connection.execute(
-                        "INSERT INTO jobs (deck_id, name, kind, spec, state, updated_at) "
-                        f"SELECT {_columns(6)} FROM json_each(?)",
-                        # The specs are rendered here, off the event loop (a JobSpec is immutable).
-                        (json.dumps([(*row[:3], spec_json(spec), *row[4:]) for *row, spec in batch.new_jobs]),),
-                    )
-                for from_deck, to_deck, names in batch.carried:
-                    connection.execute(
-                        "INSERT OR REPLACE INTO jobs (deck_id, name, kind, spec, state, attempts, error, result, "
-                        "output_tail, updated_at, carried_over) SELECT ?, name, kind, spec, state, attempts, error, "
-                        "result, output_tail, updated_at, 1 FROM jobs "
-                        "WHERE deck_id = ? AND name IN (SELECT value FROM json_each(?))",
-                        (to_deck, from_deck, json.dumps(names)),
-                    )
-                if batch.changes:
-                    connection.execute(
-                        "INSERT INTO state_changes (deck_id, job, old, new, attempt, error, at) "
-                        f"SELECT {_columns(7)} FROM json_each(?)",
-                        (json.dumps(batch.changes),),
-                    )
-                if batch.attempts:
-                    connection.execute(
-                        "INSERT OR REPLACE INTO attempts (deck_id, job, number, started_at, ended_at, outcome, error) "
-                        f"SELECT {_columns(7)} FROM json_each(?)",
-                        (json.dumps(batch.attempts),),
-                    )
-                if batch.jobs:
-                    connection.execute(
-                        "UPDATE jobs SET state = u.value ->> 0, attempts = u.value ->> 1, error = u.value ->> 2, "
-                        "result = u.value ->> 3, output_tail = COALESCE(u.value ->> 4, output_tail), "
-                        "updated_at = u.value ->> 5 FROM json_each(?) AS u "
-                        "WHERE jobs.deck_id = u.value ->> 6 AND jobs.name = u.value ->> 7",
-                        (json.dumps(batch.jobs),),
-                    )
+                for sql, parameters in statements:
+                    connection.execute(sql, parameters)
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
@@ -321,9 +282,92 @@ def result_json(value: Any) -> str:
         return json.dumps(repr(value))
 
 
+def _result_text(value: Any) -> str:
+    """result_json, with a shortcut for the commonest results."""
+    if type(value) is int:
+        return str(value)
+    if value is None:
+        return "null"
+    return result_json(value)
+
+
 def _columns(count: int) -> str:
     """`value ->> 0, value ->> 1, ...`: the fields of each JSON array row from json_each."""
     return ", ".join(f"value ->> {index}" for index in range(count))
+
+
+def encode(batch: Batch) -> list[tuple[str, tuple[Any, ...]]]:
+    """The statements that write one batch, in order, with their parameters.
+
+    Each kind of row goes in as one JSON array, unpacked by SQLite (`json_each`): one statement per kind
+    instead of one per row. That matters beyond SQLite's own speed: Python's sqlite3 releases the GIL around
+    every step of a statement, and on a busy engine each of those hand-overs costs the event loop and the job
+    threads a switch; a handful of long steps per batch leaves them alone.
+    """
+    statements: list[tuple[str, tuple[Any, ...]]] = []
+    if batch.decks:
+        statements.extend(
+            ("INSERT INTO decks (id, name, path, loaded_at, pid) VALUES (?, ?, ?, ?, ?)", deck) for deck in batch.decks
+        )
+    if batch.new_jobs:
+        statements.append(
+            (
+                "INSERT INTO jobs (deck_id, name, kind, spec, state, updated_at) "
+                "SELECT value ->> 0, value ->> 1, value ->> 2, json(value -> 3), value ->> 4, value ->> 5 "
+                "FROM json_each(?)",
+                # One encoding for every row: each spec goes in as a JSON object, and `json()` gives back its
+                # text (the same JSON as spec_json's, without the spaces).
+                (json.dumps([(*row[:3], spec_value(spec), *row[4:]) for *row, spec in batch.new_jobs]),),
+            )
+        )
+    for from_deck, to_deck, names in batch.carried:
+        statements.append(
+            (
+                "INSERT OR REPLACE INTO jobs (deck_id, name, kind, spec, state, attempts, error, result, "
+                "output_tail, updated_at, carried_over) SELECT ?, name, kind, spec, state, attempts, error, "
+                "result, output_tail, updated_at, 1 FROM jobs "
+                "WHERE deck_id = ? AND name IN (SELECT value FROM json_each(?))",
+                (to_deck, from_deck, json.dumps(names)),
+            )
+        )
+    if batch.changes:
+        statements.append(
+            (
+                "INSERT INTO state_changes (deck_id, job, old, new, attempt, error, at) "
+                f"SELECT {_columns(7)} FROM json_each(?)",
+                (json.dumps(batch.changes),),
+            )
+        )
+    if batch.attempts:
+        statements.append(
+            (
+                "INSERT OR REPLACE INTO attempts (deck_id, job, number, started_at, ended_at, outcome, error) "
+                f"SELECT {_columns(7)} FROM json_each(?)",
+                (json.dumps(batch.attempts),),
+            )
+        )
+    if batch.jobs:
+        rows = json.dumps(batch.jobs)
+        statements.append(
+            (
+                "UPDATE jobs SET state = u.value ->> 0, attempts = u.value ->> 1, error = u.value ->> 2, "
+                "result = u.value ->> 3, output_tail = COALESCE(u.value ->> 4, output_tail), "
+                "updated_at = u.value ->> 5 FROM json_each(?) AS u "
+                "WHERE jobs.deck_id = u.value ->> 6 AND jobs.name = u.value ->> 7",
+                (rows,),
+            )
+        )
+        # A job row may carry its attempts' rows too (number, started_at, ended_at, outcome, error), as its
+        # ninth field: one encoding of the job's keys for both tables.
+        statements.append(
+            (
+                "INSERT OR REPLACE INTO attempts (deck_id, job, number, started_at, ended_at, outcome, error) "
+                "SELECT u.value ->> 6, u.value ->> 7, a.value ->> 0, a.value ->> 1, a.value ->> 2, a.value ->> 3, "
+                "a.value ->> 4 FROM json_each(?) AS u, json_each(u.value, '$[8]') AS a",
+                (rows,),
+            )
+        )
+    return statements
 
 
 def resolved(path: str | Path) -> str:
@@ -343,28 +387,43 @@ class Batch:
     changes: list[tuple[Any, ...]] = field(default_factory=list)
     attempts: list[tuple[Any, ...]] = field(default_factory=list)
     jobs: list[tuple[Any, ...]] = field(default_factory=list)
+    """(state, attempts, error, result, output_tail, updated_at, deck_id, name[, attempt rows])."""
+
+
+_PLAIN_TYPES = (str, int, bool, type(None))
+"""Types JSON carries unchanged (a float may be NaN or infinite, so it is not among them)."""
+
+
+def spec_value(spec: JobSpec) -> dict[str, Any]:
+    """The job's spec as the dashboard shows it, secrets redacted, ready for JSON."""
+    item = spec.item
+    return {
+        "summary": dict(spec_summary(spec)),
+        "after": list(spec.after),
+        "group": spec.group,
+        # json_safe encodes the value to see whether it can: the common plain ones need no such test.
+        "item": item if type(item) in _PLAIN_TYPES else json_safe(item),
+        "line": spec.line,
+    }
 
 
 def spec_json(spec: JobSpec) -> str:
     """The job's spec as the dashboard shows it: secrets redacted."""
-    return json.dumps(
-        {
-            "summary": dict(spec_summary(spec)),
-            "after": list(spec.after),
-            "group": spec.group,
-            "item": json_safe(spec.item),
-            "line": spec.line,
-        }
-    )
+    return json.dumps(spec_value(spec))
 
 
 class Recorder:
     """Follows an engine and journals what it does. Enter it around the engine's own block, so it sees the
-    engine's last events too:
+    engine's last changes too:
 
         engine = Engine()
         async with Recorder(engine, journal), engine:
             ...
+
+    It reads the engine's change log (`Engine.enable_change_log`), not its events: every FLUSH_INTERVAL_S it
+    takes the changes of state made since the last flush, notices decks loaded meanwhile (`engine.decks`),
+    and writes those changes plus the current rows of the jobs (and attempts) they touched, in one
+    transaction on a worker thread. Decks loaded before the recorder was made are not recorded.
 
     `carry_over` maps a deck's resolved path to (journal id of the run it resumes, names of the jobs that
     succeeded there and are not run again): they are recorded as succeeded in the new run as well.
@@ -384,11 +443,14 @@ class Recorder:
         self.deck_ids: dict[str, str] = {}
         """Engine deck name -> journal deck id."""
         self._carry_over = {path: (old, list(names)) for path, (old, names) in (carry_over or {}).items()}
-        self._subscription = engine.subscribe()
+        self._unrecorded_decks = set(engine.decks)
+        """Decks loaded before the recorder: not journaled."""
+        self._decks_seen = len(engine.decks)
+        self._job_keys: dict[str, tuple[str, str]] = {}
+        """Engine job id -> (journal deck id, job name), for the jobs of recorded decks."""
+        engine.enable_change_log()
+        engine.take_changes()  # changes made before the recorder concern unrecorded decks
         self._batch = Batch()
-        self._pending = 0
-        self._dirty_jobs: set[str] = set()
-        self._dirty_attempts: set[tuple[str, int]] = set()
         self._task_group: anyio.abc.TaskGroup | None = None
         self.flushes = 0
         self.error: BaseException | None = None
@@ -411,107 +473,109 @@ class Recorder:
             return await self._task_group.__aexit__(exc_type, exc, traceback)
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(FINAL_FLUSH_TIMEOUT_S):
-                self._drain()
                 await self.flush()
-            self._subscription.close()
 
     # --- following the engine ----------------------------------------------------------------------------
 
-    def _drain(self) -> None:
-        """Take every event already waiting, without waiting for more."""
-        while True:
-            try:
-                event = self._subscription.receive_nowait()
-            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                return
-            self._take(event)
+    def _new_decks(self) -> None:
+        """Record the decks loaded since the last look (`engine.decks` only grows)."""
+        decks = self.engine.decks
+        if len(decks) == self._decks_seen:
+            return
+        self._decks_seen = len(decks)
+        for name, deck in list(decks.items()):
+            if name not in self.deck_ids and name not in self._unrecorded_decks:
+                self._deck_loaded(name, deck)
 
-    def _take(self, event: object) -> None:
-        if isinstance(event, StateChanged):
-            self._state_changed(event)
-        elif isinstance(event, DeckLoaded):
-            self._deck_loaded(event)
-
-    def _deck_loaded(self, event: DeckLoaded) -> None:
+    def _deck_loaded(self, name: str, deck: Deck) -> None:
         deck_id = uuid.uuid4().hex
-        self.deck_ids[event.deck] = deck_id
+        self.deck_ids[name] = deck_id
         now = time.time()
-        path = resolved(event.path)
-        self._batch.decks.append((deck_id, event.deck, path, now, os.getpid()))
+        path = resolved(deck.path)
+        self._batch.decks.append((deck_id, name, path, now, os.getpid()))
         jobs = self.engine.jobs
-        for job_id in event.job_ids:
+        job_keys = self._job_keys
+        for spec in deck.jobs:
+            job_id = f"{name}/{spec.name}"
             job = jobs[job_id]
-            self._batch.new_jobs.append((deck_id, job.name, job.kind.value, None, job.state.value, now, job.spec))
+            job_keys[job_id] = (deck_id, job.name)
+            # The state it was loaded in: any change since is in the change log, and is written after this.
+            self._batch.new_jobs.append((deck_id, job.name, job.kind.value, None, JobState.QUEUED.value, now, job.spec))
         carried = self._carry_over.pop(path, None)
         if carried is not None:
             self._batch.carried.append((carried[0], deck_id, carried[1]))
-        self._pending += 1 + len(event.job_ids)
 
-    def _state_changed(self, event: StateChanged) -> None:
-        job = self.engine.jobs[event.job_id]
-        deck_id = self.deck_ids.get(job.deck)
-        if deck_id is None:  # loaded before the recorder subscribed
-            return
-        self._batch.changes.append(
-            (deck_id, job.name, event.old.value, event.new.value, event.attempt, event.error, time.time())
-        )
-        self._dirty_jobs.add(event.job_id)
-        if event.attempt:
-            self._dirty_attempts.add((event.job_id, event.attempt))
-        # No flush of its own for a success: every row, a success included, is committed at most
-        # FLUSH_INTERVAL_S (plus the transaction before it) after the first row waiting.
-        self._pending += 1
-
-    def _collect(self) -> Batch:
-        """The batch to write, with the jobs' and attempts' rows as they are now; a fresh batch takes its place."""
-        batch, self._batch = self._batch, Batch()
+    def _collect(self) -> tuple[Batch, list[tuple[Any, ...]]] | None:
+        """The batch to write and the engine's raw changes, with the
+        touched jobs' and attempts' rows as they are now; a fresh batch takes its place. None if nothing to write."""
+        self._new_decks()
+        changes = self.engine.take_changes()
+        batch = self._batch
+        if not changes and not batch.decks:
+            return None
+        self._batch = Batch()
+        if not changes:
+            return batch, changes
         jobs = self.engine.jobs
-        for job_id, number in self._dirty_attempts:
-            job = jobs[job_id]
-            attempt = job.attempts[number - 1]
-            outcome = attempt.outcome.value if attempt.outcome is not None else None
-            batch.attempts.append(
-                (
-                    self.deck_ids[job.deck],
-                    job.name,
-                    number,
-                    attempt.started_at,
-                    attempt.ended_at,
-                    outcome,
-                    attempt.error,
-                )
-            )
+        job_keys = self._job_keys
+        touched = {change[0] for change in changes}
+        jobs_append = batch.jobs.append
+        succeeded = JobState.SUCCEEDED
         now = time.time()
-        for job_id in self._dirty_jobs:
+        for job_id in touched:
+            keys = job_keys.get(job_id)
+            if keys is None:  # a job of a deck loaded before the recorder
+                continue
             job = jobs[job_id]
-            finished = job.state.finished
-            result = result_json(job.result) if job.state is JobState.SUCCEEDED else None
+            state = job.state
+            attempts = job.attempts
+            result = _result_text(job.result) if state is succeeded else None
             tail = None
-            if finished and job.output:
+            if state.finished and job.output:
                 lines = list(job.output)[-OUTPUT_TAIL_LINES:]
                 tail = json.dumps([[line.stream, line.text] for line in lines])
-            batch.jobs.append(
-                (job.state.value, len(job.attempts), job.error, result, tail, now, self.deck_ids[job.deck], job.name)
+            # Its attempts, all of them (a job has few): the changes in this batch may span several.
+            jobs_append(
+                (
+                    state,
+                    len(attempts),
+                    job.error,
+                    result,
+                    tail,
+                    now,
+                    *keys,
+                    [
+                        (attempt.number, attempt.started_at, attempt.ended_at, attempt.outcome, attempt.error)
+                        for attempt in attempts
+                    ],
+                )
             )
-        self._dirty_jobs = set()
-        self._dirty_attempts = set()
-        self._pending = 0
-        return batch
+        return batch, changes
 
     async def flush(self) -> None:
         """Write what is waiting, now, on a worker thread."""
-        if not self._pending:
+        collected = self._collect()
+        if collected is None:
             return
-        batch = self._collect()
-        await anyio.to_thread.run_sync(self.journal.write, batch)
+        batch, changes = collected
+        if changes:
+            job_keys = self._job_keys
+            batch.changes = [
+                (*keys, old, new, attempt, error, at)
+                for job_id, old, new, attempt, error, at in changes
+                if (keys := job_keys.get(job_id)) is not None
+            ]
+        # Shielded: once taken from the engine, the rows must be written; a cancellation arriving before the
+        # worker thread starts (the recorder closing) would otherwise drop them.
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self.journal.write, batch)
         self.flushes += 1
 
     async def _flush_loop(self) -> None:
-        # The recorder wakes on a clock, not on each event: waking a task per event would cost the event loop
-        # a task switch per state change (most of the journal's overhead in bench/bench_journal.py). Events
-        # wait meanwhile in the subscription's buffer; each tick takes them all and writes them in one
-        # transaction, so a change is committed at most FLUSH_INTERVAL_S (plus the previous write) after it.
+        # The recorder wakes on a clock, not on each change: waking a task per change would cost the event
+        # loop a task switch per state change. Changes wait meanwhile in the engine's change log; each tick
+        # takes them all and writes them in one transaction, so a change is committed at most
+        # FLUSH_INTERVAL_S (plus the previous write) after it.
         while True:
             await anyio.sleep(self.flush_interval)
-            self._drain()
             await self.flush()

@@ -429,3 +429,36 @@ async def test_an_unpicklable_result_is_kept_as_its_repr(write_deck: WriteDeck) 
     job = engine.job("odd")
     assert job.state is JobState.SUCCEEDED
     assert repr(job.result).startswith("<function unpicklable.<locals>.<lambda>")
+
+
+async def test_the_change_log_keeps_every_change_of_state_until_taken(write_deck: WriteDeck) -> None:
+    deck = write_deck("""
+        [[job]]
+        name = "first"
+        shell = "true"
+
+        [[job]]
+        name = "second"
+        shell = "false"
+        after = ["first"]
+    """)
+    async with Engine() as engine:
+        assert engine.take_changes() == []  # off until enabled
+        engine.enable_change_log()
+        await engine.load(deck)
+        with anyio.fail_after(30):
+            await engine.wait_until_settled()
+        changes = engine.take_changes()
+        assert engine.take_changes() == []
+    assert [change[:4] for change in changes if change[0].endswith("/first")] == [
+        (engine.job("first").id, JobState.QUEUED, JobState.RUNNING, 1),
+        (engine.job("first").id, JobState.RUNNING, JobState.SUCCEEDED, 1),
+    ]
+    second = [change for change in changes if change[0].endswith("/second")]
+    assert [change[1:4] for change in second] == [
+        (JobState.QUEUED, JobState.RUNNING, 1),
+        (JobState.RUNNING, JobState.FAILED, 1),
+    ]
+    assert second[-1][4] == engine.job("second").error
+    times = [change[5] for change in changes]
+    assert times == sorted(times)
