@@ -106,5 +106,30 @@ def write_deck(folder: Path, name: str, text: str) -> Path:
     return path
 
 
+ECHO_TASKS = '''"""A trivial function for the thread benchmarks."""
+
+
+def echo(value: int) -> int:
+    return value
+'''
+
+
+def write_echo_deck(folder: Path, name: str, module: str, jobs: int, thread_limit: int) -> Path:
+    """A deck of `jobs` trivial thread calls to `module:echo`, with that module written beside it."""
+    (folder / f"{module}.py").write_text(ECHO_TASKS)
+    text = f"""[deck]
+name = "{name}"
+thread_limit = {thread_limit}
+
+[[job]]
+name = "echo"
+call = "{module}:echo"
+on = "thread"
+each = {toml_list(range(1, jobs + 1))}
+args = ["{{item}}"]
+"""
+    return write_deck(folder, name, text)
+
+
 def toml_list(items: Sequence[int]) -> str:
     return "[" + ", ".join(str(item) for item in items) + "]"

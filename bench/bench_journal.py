@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import anyio
-from _common import log, median, repeat_parser, spread, toml_list, verdict, write_deck
+from _common import log, median, repeat_parser, spread, verdict, write_echo_deck
 
 from runner.deck import load_deck
 from runner.engine import Engine
@@ -25,27 +25,6 @@ JOBS = 50_000
 THREAD_LIMIT = 8
 TARGET = 1.10
 MODULE = "bench_journal_tasks"
-TASKS = '''"""A trivial function for bench_journal."""
-
-
-def echo(value: int) -> int:
-    return value
-'''
-
-
-def journal_deck(folder: Path) -> Path:
-    text = f"""[deck]
-name = "bench-journal"
-thread_limit = {THREAD_LIMIT}
-
-[[job]]
-name = "echo"
-call = "{MODULE}:echo"
-on = "thread"
-each = {toml_list(range(1, JOBS + 1))}
-args = ["{{item}}"]
-"""
-    return write_deck(folder, "journal", text)
 
 
 def run(deck: Deck, db: Path | None) -> float:
@@ -77,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     journaled: list[float] = []
     with tempfile.TemporaryDirectory(prefix="jobdeck-bench-") as folder_name:
         folder = Path(folder_name)
-        (folder / f"{MODULE}.py").write_text(TASKS)
-        deck = load_deck(journal_deck(folder))
+        deck = load_deck(write_echo_deck(folder, "bench-journal", MODULE, JOBS, THREAD_LIMIT))
         run(deck, None)  # warm up: imports, the thread pool
         for round_number in range(1, options.repeat + 1):
             db = folder / f"journal-{round_number}.db"

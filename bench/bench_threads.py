@@ -25,35 +25,23 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from _common import PYTHON, log, median, repeat_parser, report_line, run_deck, spread, toml_list, write_deck
+from _common import (
+    PYTHON,
+    log,
+    median,
+    repeat_parser,
+    report_line,
+    run_deck,
+    spread,
+    write_echo_deck,
+)
 
 JOBS = 10_000
 THREAD_LIMIT = 8
 TARGET = 2.0
 MEMORY_LIMIT_MB = 250.0
 MODULE = "bench_thread_tasks"
-TASKS = '''"""A trivial function for bench_threads."""
-
-
-def echo(value: int) -> int:
-    return value
-'''
 SIDES = ("jobdeck", "concurrent", "sequential")
-
-
-def thread_deck(folder: Path) -> Path:
-    text = f"""[deck]
-name = "bench-threads"
-thread_limit = {THREAD_LIMIT}
-
-[[job]]
-name = "echo"
-call = "{MODULE}:echo"
-on = "thread"
-each = {toml_list(range(1, JOBS + 1))}
-args = ["{{item}}"]
-"""
-    return write_deck(folder, "threads", text)
 
 
 async def concurrent_baseline(echo: Callable[[int], int]) -> None:
@@ -77,7 +65,7 @@ async def sequential_baseline(echo: Callable[[int], int]) -> None:
 def child(side: str, folder: Path) -> dict[str, Any]:
     """One measurement in this (fresh) process: wall seconds and peak RSS in MB."""
     if side == "jobdeck":
-        timing = run_deck(folder / "threads.toml")
+        timing = run_deck(folder / "bench-threads.toml")
         elapsed, parse = timing.total_s, timing.parse_s
     else:
         sys.path.insert(0, str(folder))
@@ -108,8 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
     with tempfile.TemporaryDirectory(prefix="jobdeck-bench-") as folder_name:
         folder = Path(folder_name)
-        (folder / f"{MODULE}.py").write_text(TASKS)
-        thread_deck(folder)
+        write_echo_deck(folder, "bench-threads", MODULE, JOBS, THREAD_LIMIT)
         for round_number in range(1, options.repeat + 1):
             for side in SIDES:
                 runs[side].append(measure(side, folder))

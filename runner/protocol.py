@@ -22,7 +22,7 @@ from typing import Any
 from anyio.abc import ByteSendStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from runner.model import CallSpec, FetchSpec, Job, JobState, OutputLine, Progress, ShellSpec
+from runner.model import Attempt, CallSpec, FetchSpec, Job, JobState, OutputLine, Progress, ShellSpec
 from runner.report import json_safe
 
 PROTOCOL_VERSION = 1
@@ -152,22 +152,6 @@ def job_to_dict(job: Job) -> dict[str, Any]:
 
 
 @dataclass
-class AttemptView:
-    number: int
-    started_at: float
-    ended_at: float | None = None
-    outcome: JobState | None = None
-    error: str | None = None
-    active_s: float = 0.0
-    running_since: float | None = None
-
-    def active_seconds(self, now: float) -> float:
-        if self.running_since is None:
-            return self.active_s
-        return self.active_s + max(0.0, now - self.running_since)
-
-
-@dataclass
 class JobView:
     """A client's mirror of a server job, with the attribute names the TUI reads from a Job.
 
@@ -180,7 +164,7 @@ class JobView:
     name: str
     kind: str
     state: JobState
-    attempts: list[AttemptView] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
     progress: Progress | None = None
     error: str | None = None
     traceback: str | None = None
@@ -203,7 +187,7 @@ class JobView:
             kind=data["kind"],
             state=JobState(data["state"]),
             attempts=[
-                AttemptView(
+                Attempt(
                     number=a["number"],
                     started_at=a["started_at"],
                     ended_at=a.get("ended_at"),
@@ -236,7 +220,7 @@ class JobView:
         self.output.extend(OutputLine(line["stream"], line["text"]) for line in lines)
 
     @property
-    def current_attempt(self) -> AttemptView | None:
+    def current_attempt(self) -> Attempt | None:
         return self.attempts[-1] if self.attempts else None
 
     @property
