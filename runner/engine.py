@@ -186,6 +186,10 @@ class Engine:
         """Jobs changed after `revision`, in load order: pull this at a steady rate instead of redrawing per event."""
         return [job for job in self.jobs.values() if job.revision > revision]
 
+    def kind_status(self) -> list[str]:
+        """One line per thing the job kinds run on, e.g. a Dask cluster's address, workers and threads."""
+        return [line for kind in self._kinds.values() for line in kind.describe()]
+
     def counts(self) -> dict[JobState, int]:
         """How many jobs are in each state (kept up to date as states change, so this is cheap)."""
         return dict(self._state_counts)
@@ -485,6 +489,7 @@ class Engine:
             report_progress=lambda done, total, unit: self._report_progress(job, done, total, unit),
             report_output=lambda stream, text: self._report_output(job, stream, text),
             grace_period=self.grace_period,
+            report_place=lambda place: self._report_place(job, attempt, place),
         )
         error: JobError | None = None
         try:
@@ -599,6 +604,10 @@ class Engine:
         if now - run.last_progress_event >= PROGRESS_EVENT_INTERVAL_S or (total is not None and done >= total):
             run.last_progress_event = now
             self._events.publish(ProgressChanged(job.id, done, total, unit))
+
+    def _report_place(self, job: Job, attempt: Attempt, place: str) -> None:
+        attempt.worker = place
+        self._touch(job)
 
     def _report_output(self, job: Job, stream: str, text: str) -> None:
         job.output.append(OutputLine(stream, text))

@@ -51,6 +51,14 @@ class Settings:
     backoff: float = 1.0
     timeout: float = 0.0
     out_dir: Path = Path(".")
+    dask: str | None = None
+    """The deck's Dask cluster for `on = "dask"` calls: a scheduler address ("tcp://host:8786") or "local"."""
+    dask_limit: int | None = None
+    """Dask calls of this deck submitted at once; None means `process_limit`."""
+
+    @property
+    def dask_slots(self) -> int:
+        return self.dask_limit if self.dask_limit is not None else self.process_limit
 
 
 @dataclass(frozen=True)
@@ -73,9 +81,11 @@ class CallSpec:
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     on: str = "process"
-    """"process" or "thread"."""
+    """"process", "thread" or "dask"."""
     base_dir: Path = Path(".")
     """The job file's folder: the module is looked up here before sys.path."""
+    cluster: str | None = None
+    """For `on = "dask://host:port"`: that scheduler's address ("tcp://host:port"); None means the deck's cluster."""
 
     @property
     def target(self) -> str:
@@ -131,6 +141,8 @@ class Attempt:
     """Seconds the attempt spent running, not paused, up to its last pause (or its end)."""
     running_since: float | None = None
     """Wall-clock time the attempt last started or resumed running; None while paused and once ended."""
+    worker: str | None = None
+    """Where the attempt runs, for kinds that run jobs elsewhere (a Dask worker's address); None otherwise."""
 
     def active_seconds(self, now: float) -> float:
         """Active seconds so far, counting the current stretch of running if there is one."""
@@ -146,6 +158,7 @@ class Attempt:
             "outcome": self.outcome.value if self.outcome else None,
             "error": self.error,
             "active_s": round(self.active_s, 6),
+            "worker": self.worker,
         }
 
 

@@ -11,6 +11,10 @@ from runner.model import Deck, Job, JobSpec, Settings
 from runner.pausing import PauseControl
 
 
+def _nowhere(place: str) -> None:
+    """The default `report_place`: the kind runs jobs right here."""
+
+
 @dataclass
 class AttemptContext:
     """What a kind gets for one attempt of one job: how to report, and how to obey pause."""
@@ -25,6 +29,8 @@ class AttemptContext:
     """(stream, line) — one line of output, without its newline."""
     grace_period: float = 5.0
     """Seconds between SIGTERM and SIGKILL when a process group is cancelled."""
+    report_place: Callable[[str], None] = _nowhere
+    """(where) — the attempt started there, e.g. on the Dask worker at that address."""
 
 
 class JobKind:
@@ -59,6 +65,10 @@ class JobKind:
     def cancel_note(self, spec: JobSpec) -> str | None:
         """Likewise for cancel."""
         return None
+
+    def describe(self) -> list[str]:
+        """One-line statuses of what this kind runs jobs on, for the dashboard (e.g. a cluster's workers)."""
+        return []
 
     async def run(self, attempt: AttemptContext) -> Any:
         raise NotImplementedError
