@@ -47,8 +47,10 @@ DECK_KEYS = (
     "backoff",
     "timeout",
     "out_dir",
+    "dask",
+    "dask_limit",
 )
-LIMIT_KEYS = ("fetch_limit", "process_limit", "thread_limit", "shell_limit")
+LIMIT_KEYS = ("fetch_limit", "process_limit", "thread_limit", "shell_limit", "dask_limit")
 COMMON_JOB_KEYS = ("name", "after", "retries", "backoff", "timeout", "each")
 KIND_KEYS: dict[Kind, tuple[str, ...]] = {
     Kind.FETCH: ("fetch", "method", "headers", "body", "save", "expect"),
@@ -58,7 +60,10 @@ KIND_KEYS: dict[Kind, tuple[str, ...]] = {
 ALL_JOB_KEYS = COMMON_JOB_KEYS + tuple(key for keys in KIND_KEYS.values() for key in keys)
 KIND_OF_KEY = {key: kind for kind, keys in KIND_KEYS.items() for key in keys}
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-CALL_PLACES = ("process", "thread")
+CALL_PLACES = ("process", "thread", "dask")
+DASK_INLINE = "dask://"
+LOCAL_CLUSTER = "local"
+SCHEDULER_SCHEMES = ("tcp", "tls")
 FORBIDDEN_NAME_CHARS = ("/", "[", "]")
 KIND_NAMES = frozenset(kind.value for kind in Kind)
 ITEM = "{item}"
@@ -542,8 +547,22 @@ class _DeckParser:
         given["retries"] = deck.whole_number("retries", minimum=0)
         given["backoff"] = deck.number("backoff", minimum=0)
         given["timeout"] = deck.number("timeout", minimum=0, hint="use 0 for no timeout")
+        given["dask"] = self._deck_cluster(deck)
         settings_fields = {key: value for key, value in given.items() if value is not None}
         return Settings(name=self._deck_name(deck), out_dir=self._out_dir(deck), **settings_fields)
+
+    def _deck_cluster(self, deck: _Table) -> str | None:
+        written = deck.text("dask", example='"tcp://10.0.0.5:8786"')
+        if written is None or written.strip() == LOCAL_CLUSTER:
+            return None if written is None else LOCAL_CLUSTER
+        address, problem = scheduler_address(written.strip())
+        if problem is not None:
+            deck.report(
+                "dask",
+                f'must be "local" or a Dask scheduler address, not {written!r}: {problem}',
+                'e.g. dask = "tcp://10.0.0.5:8786", or dask = "local" for a cluster on this machine',
+            )
+        return address
 
     def _deck_name(self, deck: _Table) -> str:
         name = deck.text("name", example='"nightly"')
@@ -753,7 +772,7 @@ class _DeckParser:
         target = table.text("call", example='"tasks:count_primes"')
         args = table.array("args", example="[1, 2]")
         kwargs = table.table("kwargs", example="{ limit = 10 }")
-        on = self._call_place(table)
+        on, cluster = self._call_place(table)
         split = self._call_target(table, target) if target is not None else None
         if split is None:
             return None
@@ -766,17 +785,29 @@ class _DeckParser:
             kwargs=kwargs or {},
             on=on,
             base_dir=self.folder,
+            cluster=cluster,
         )
 
-    def _call_place(self, table: _Table) -> str:
+    def _call_place(self, table: _Table) -> tuple[str, str | None]:
+        """Where the call runs, and for `on = "dask://host:port"` that scheduler's address."""
         on = table.raw("on")
         if on is _MISSING:
-            return "process"
+            return "process", None
+        if isinstance(on, str) and on.startswith(DASK_INLINE):
+            address, problem = scheduler_address(on.strip()[len(DASK_INLINE) :], schemes=())
+            if problem is not None:
+                table.report(
+                    "on",
+                    f"{on!r} is not a Dask scheduler address: {problem}",
+                    'e.g. on = "dask://10.0.0.5:8786", or on = "dask" for the deck\'s cluster',
+                )
+            return "dask", address
         if on not in CALL_PLACES:
             hint = _did_you_mean(str(on).lower(), CALL_PLACES) if isinstance(on, str) else None
-            table.report("on", f'must be "process" or "thread", not {_describe(on)}', hint)
-            return "process"
-        return str(on)
+            places = '"process", "thread", "dask" or "dask://host:port"'
+            table.report("on", f"must be {places}, not {_describe(on)}", hint)
+            return "process", None
+        return str(on), None
 
     def _call_target(self, table: _Table, target: str) -> tuple[str, str] | None:
         module, colon, function = target.strip().partition(":")
@@ -1005,6 +1036,34 @@ def _fill_value(value: Any, item: Any) -> Any:
     if isinstance(value, dict):
         return {key: _fill_value(element, item) for key, element in value.items()}
     return value
+
+
+def scheduler_address(text: str, *, schemes: Sequence[str] = SCHEDULER_SCHEMES) -> tuple[str | None, str | None]:
+    """("tcp://host:port", None) for a Dask scheduler address, or (None, what is wrong with it).
+
+    `host:port` alone means tcp; `schemes` are the ones that may be written (none after `dask://`).
+    """
+    scheme, separator, rest = text.partition("://")
+    if not separator:
+        scheme, rest = "tcp", text
+    elif scheme not in schemes:
+        if not schemes:
+            return None, "write only host:port after dask://"
+        return None, f"{scheme}:// is not a scheduler protocol jobdeck can use (use {' or '.join(schemes)})"
+    try:
+        parts = urlsplit(f"{scheme}://{rest}")
+        port = parts.port
+    except ValueError:
+        return None, "the port must be a number from 1 to 65535"
+    if not parts.hostname or any(char.isspace() for char in rest):
+        return None, "it has no host name" if not parts.hostname else "it contains a space"
+    if port is None:
+        return None, "it has no port (the scheduler's default is 8786)"
+    if port == 0:
+        return None, "the port must be a number from 1 to 65535"
+    if parts.path or parts.query or parts.fragment:
+        return None, "a scheduler address is only host:port"
+    return f"{scheme}://{parts.netloc}", None
 
 
 def _url_problem(url: str) -> str | None:
