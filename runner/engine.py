@@ -40,7 +40,7 @@ from runner.kinds.call import CallKind
 from runner.kinds.fetch import FetchKind
 from runner.kinds.shell import ShellKind
 from runner.lanes import Lane
-from runner.model import Attempt, Deck, Job, JobState, Kind, OutputLine, Progress
+from runner.model import Attempt, Deck, Job, JobState, Kind, OutputLine, Progress, RestoredJob
 from runner.pausing import PauseControl
 
 PROGRESS_EVENT_INTERVAL_S = 0.1
@@ -110,6 +110,7 @@ class Engine:
         self._task_group: TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
         self._change_log: list[tuple[str, JobState, JobState, int, str | None, float]] | None = None
+        self._deck_environ: dict[str, Mapping[str, str]] = {}
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -205,23 +206,42 @@ class Engine:
 
     # --- commands --------------------------------------------------------------------------------------
 
-    async def load(self, path: str | Path) -> Deck:
-        """Parse a job file and start its jobs. Raises DeckError, changing nothing, when the file is bad."""
-        deck = await anyio.to_thread.run_sync(lambda: load_deck(path, environ=self.environ))
-        return await self.add_deck(deck)
+    async def load(self, path: str | Path, *, environ: Mapping[str, str] | None = None) -> Deck:
+        """Parse a job file and start its jobs. Raises DeckError, changing nothing, when the file is bad.
 
-    async def add_deck(self, deck: Deck) -> Deck:
-        """Start the jobs of an already parsed deck. Its name is made unique among loaded decks."""
+        `environ` (default: the engine's) expands the file's `${VAR}`s and is the environment its jobs run in:
+        a server loads each client's decks with that client's environment."""
+        environ = self.environ if environ is None else dict(environ)
+        deck = await anyio.to_thread.run_sync(lambda: load_deck(path, environ=environ))
+        return await self.add_deck(deck, environ=environ)
+
+    async def add_deck(
+        self,
+        deck: Deck,
+        *,
+        environ: Mapping[str, str] | None = None,
+        restored: Mapping[str, RestoredJob] | None = None,
+    ) -> Deck:
+        """Start the jobs of an already parsed deck. Its name is made unique among loaded decks.
+
+        `restored` (by job name) brings back what a journal recorded: finished jobs stay finished (and count
+        for their dependents), the others are queued again with their earlier attempts kept."""
         task_group = self._require_running()
         name = self._unique_deck_name(deck.name)
         if name != deck.name:
             deck = Deck(name=name, path=deck.path, settings=deck.settings, jobs=deck.jobs)
         self.decks[name] = deck
+        if environ is not None:
+            self._deck_environ[name] = environ
+        restored = restored or {}
         new_jobs = []
         for spec in deck.jobs:
             job = Job(id=f"{name}/{spec.name}", deck=name, spec=spec, order=len(self.jobs))
             self.jobs[job.id] = job
             self._runs[job.id] = _Run(retries_left=spec.retries)
+            earlier = restored.get(spec.name)
+            if earlier is not None:
+                self._restore(job, earlier)
             self._state_counts[job.state] += 1
             self._dependents[job.id] = []
             self._job_lanes[job.id] = self._lane_for(job, deck)
@@ -233,10 +253,24 @@ class Engine:
         for kind in {spec.kind for spec in deck.jobs}:
             task_group.start_soon(self._kinds[kind].deck_loaded, deck)
         self._events.publish(DeckLoaded(name, str(deck.path), tuple(job.id for job in new_jobs)))
-        self._count_unfinished(len(new_jobs))
-        for job in new_jobs:
-            self._queue(job)
+        to_run = [job for job in new_jobs if not job.state.finished]
+        self._count_unfinished(len(to_run))
+        for job in to_run:
+            if not job.state.finished:  # a restored failure may already have skipped it
+                self._queue(job)
         return deck
+
+    def _restore(self, job: Job, earlier: RestoredJob) -> None:
+        job.attempts = list(earlier.attempts)
+        job.output.extend(earlier.output)
+        job.output_total = len(earlier.output)
+        job.note = earlier.note
+        if earlier.state.finished:
+            job.state = earlier.state
+            job.error = earlier.error
+            job.result = earlier.result
+            self._finished_count += 1
+            job.finished_seq = self._finished_count
 
     async def pause(self, ref: JobRef) -> None:
         """Hold back a queued or retrying job, or suspend a running one (its processes really stop)."""
@@ -485,7 +519,7 @@ class Engine:
             job=job,
             settings=self.decks[job.deck].settings,
             pause=pause,
-            environ=self.environ,
+            environ=self._deck_environ.get(job.deck, self.environ),
             report_progress=lambda done, total, unit: self._report_progress(job, done, total, unit),
             report_output=lambda stream, text: self._report_output(job, stream, text),
             grace_period=self.grace_period,
@@ -611,6 +645,7 @@ class Engine:
 
     def _report_output(self, job: Job, stream: str, text: str) -> None:
         job.output.append(OutputLine(stream, text))
+        job.output_total += 1
         self._touch(job)
         if self._events.has_subscribers:
             self._events.publish(OutputAdded(job.id, stream, text))

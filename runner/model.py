@@ -163,6 +163,19 @@ class Attempt:
 
 
 @dataclass
+class RestoredJob:
+    """A job's state as a journal recorded it, for a deck restored after a restart."""
+
+    state: JobState
+    """A finished state stays as it is; any other means the job is queued again."""
+    attempts: list[Attempt] = field(default_factory=list)
+    error: str | None = None
+    result: Any = None
+    output: list[OutputLine] = field(default_factory=list)
+    note: str | None = None
+
+
+@dataclass
 class Progress:
     done: float
     total: float | None = None
@@ -209,10 +222,16 @@ class Job:
     """Order in which the job last finished (0 while not finished)."""
     revision: int = 0
     """The engine revision at this job's last change."""
+    output_total: int = 0
+    """Lines of output ever added (the tail keeps the last OUTPUT_TAIL_LINES): a viewer's cursor into it."""
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def result_type(self) -> str:
+        return type(self.result).__name__
 
     @property
     def kind(self) -> Kind:
