@@ -777,7 +777,8 @@ class _DeckParser:
         if split is None:
             return None
         module, function = split
-        self._check_module_findable(table, module)
+        if on != "dask":  # a Dask job's module need only exist on the workers, which check it before it runs
+            self._check_module_findable(table, module)
         return CallSpec(
             module=module,
             function=function,

@@ -1,4 +1,5 @@
-"""Call jobs: a Python function run on a worker process (default) or on a worker thread."""
+"""Call jobs: a Python function run on a worker process (default), on a worker thread, or on a Dask cluster
+(`on = "dask"`, handed to runner.kinds.dask, which imports Dask only when such a job arrives)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from runner.callables import resolve_callable
 from runner.context import JobContext, reset_job_context, set_job_context
 from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
+from runner.kinds.dask import CANCEL_NOTE, PAUSE_NOTE, DaskCalls, address_from_environment
 from runner.model import CallSpec, Deck, JobSpec, Kind, Settings
 from runner.pausing import PauseControl
 from runner.workers import WorkerPool
@@ -23,25 +25,43 @@ PROGRESS_INTERVAL_S = 0.05
 
 
 class CallKind(JobKind):
-    def __init__(self) -> None:
+    def __init__(self, dask_address: str | None = None) -> None:
+        """`dask_address` is the cluster for `on = "dask"` jobs that overrides their deck's (`--dask`);
+        None means the JOBDECK_DASK variable's, if set."""
         self.pool = WorkerPool()
+        self.dask = DaskCalls(dask_address or address_from_environment())
         # The engine's per-deck limiter decides which thread jobs run; this one only has to be large enough
         # never to hold them back (anyio's default thread limiter has 40 places for the whole process).
         self._threads = anyio.CapacityLimiter(1)
 
     async def __aenter__(self) -> CallKind:
         await self.pool.__aenter__()
+        try:
+            await self.dask.__aenter__()
+        except BaseException:
+            await self.pool.__aexit__(None, None, None)
+            raise
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        await self.pool.__aexit__(*exc_info)
+        try:
+            await self.dask.__aexit__(*exc_info)
+        finally:
+            await self.pool.__aexit__(*exc_info)
 
     def slot(self, spec: JobSpec, settings: Settings) -> tuple[str, int]:
-        if _call_spec(spec).on == "thread":
+        call = _call_spec(spec)
+        if call.on == "dask":
+            return self.dask.slot(call, settings)
+        if call.on == "thread":
             return "thread", settings.thread_limit
         return "process", settings.process_limit
 
+    def describe(self) -> list[str]:
+        return self.dask.describe()
+
     async def deck_loaded(self, deck: Deck) -> None:
+        await self.dask.deck_loaded(deck)
         if any(job.kind is Kind.CALL and _call_spec(job).on == "thread" for job in deck.jobs):
             self._threads.total_tokens += deck.settings.thread_limit
         wanted = sum(1 for job in deck.jobs if job.kind is Kind.CALL and _call_spec(job).on == "process")
@@ -51,13 +71,15 @@ class CallKind(JobKind):
             await self.pool.warm_up(workers)
 
     def pause_note(self, spec: JobSpec) -> str | None:
-        return THREAD_NOTE if _call_spec(spec).on == "thread" else None
+        return {"thread": THREAD_NOTE, "dask": PAUSE_NOTE}.get(_call_spec(spec).on)
 
     def cancel_note(self, spec: JobSpec) -> str | None:
-        return THREAD_NOTE if _call_spec(spec).on == "thread" else None
+        return {"thread": THREAD_NOTE, "dask": CANCEL_NOTE}.get(_call_spec(spec).on)
 
     async def run(self, attempt: AttemptContext) -> Any:
         spec = _call_spec(attempt.job.spec)
+        if spec.on == "dask":
+            return await self.dask.run(attempt)
         if spec.on == "thread":
             return await self._run_on_thread(spec, attempt)
         return await self.pool.call(
