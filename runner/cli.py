@@ -2,6 +2,11 @@
 
 `run` and `check` never import Textual: start-up stays quick and process workers stay light. Everything
 heavier than argparse is imported inside the command that needs it.
+
+Which Dask cluster an `on = "dask"` job uses, most specific first: `--dask ADDRESS` (of `jobdeck run`, or
+leading the dashboard's files: `jobdeck --dask ADDRESS FILE...`), then `$JOBDECK_DASK`, then the deck's
+`[deck] dask`. The option is passed on as `JOBDECK_DASK`, so every engine of this process sees it. A job's
+own `on = "dask://host:port"` always uses that cluster.
 """
 
 from __future__ import annotations
@@ -52,6 +57,33 @@ def seconds(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds, 0 or more")
     return value
+
+
+def dask_address(text: str) -> str:
+    """An argparse type: "local" or a Dask scheduler address, as "tcp://host:port"."""
+    from runner.kinds.dask import normalized_address
+
+    try:
+        return normalized_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def take_dask_option(arguments: list[str]) -> tuple[list[str], str | None]:
+    """A leading `--dask ADDRESS` (or `--dask=ADDRESS`) before the dashboard's files, taken off; else as given."""
+    if arguments[:1] == ["--dask"] and len(arguments) > 1:
+        written, rest = arguments[1], arguments[2:]
+    elif arguments[:1] and arguments[0].startswith("--dask="):
+        written, rest = arguments[0].removeprefix("--dask="), arguments[1:]
+    else:
+        return arguments, None
+    return (rest, written) if wants_dashboard(rest) else (arguments, None)
+
+
+def use_dask_cluster(address: str) -> None:
+    from runner.kinds.dask import DASK_VARIABLE
+
+    os.environ[DASK_VARIABLE] = address
 
 
 def installed_version() -> str:
@@ -106,6 +138,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         help="record this run in this journal (SQLite); default with --resume: $JOBDECK_DB, else journal.db "
         "in the user's state directory",
     )
+    run.add_argument(
+        "--dask",
+        type=dask_address,
+        metavar="ADDRESS",
+        help='the Dask cluster of on = "dask" jobs: "tcp://host:8786", or "local" for one on this machine; '
+        "overrides $JOBDECK_DASK and the deck's dask setting",
+    )
     check = commands.add_parser(
         "check", help="validate job files without running anything", description="Check job files; run nothing."
     )
@@ -158,13 +197,20 @@ def wants_dashboard(arguments: Sequence[str]) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = list(sys.argv[1:] if argv is None else argv)
+    arguments, dashboard_dask = take_dask_option(list(sys.argv[1:] if argv is None else argv))
     try:
         if wants_dashboard(arguments):
+            if dashboard_dask is not None:
+                use_dask_cluster(dask_address(dashboard_dask))
             return dashboard_command([Path(argument) for argument in arguments])
         options = parse_arguments(arguments)
+    except argparse.ArgumentTypeError as error:
+        print(f"jobdeck: --dask: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except SystemExit as exit_request:
         return EXIT_BAD_INPUT if exit_request.code else EXIT_OK
+    if getattr(options, "dask", None) is not None:
+        use_dask_cluster(options.dask)
     try:
         if options.command == "check":
             return check_command(options.files)
