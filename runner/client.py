@@ -21,7 +21,7 @@ import anyio
 from anyio.abc import SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from runner.protocol import hello_args, receive_message, send_message
+from runner.protocol import hello_args, problem_from_dict, receive_message, send_message
 from runner.server import default_socket_path
 
 START_TIMEOUT_S = 5.0
@@ -146,11 +146,12 @@ def submit(paths: Sequence[str | os.PathLike[str]], socket_path: Path | None = N
             for raw in paths:
                 path = str(Path(raw).resolve())
                 try:
-                    loaded = await client.request("load", path=path)
+                    loaded = await client.request("load", path=path, environ=dict(os.environ))
                 except ServerError as refused:
                     if refused.kind != "deck":
                         raise
-                    results.append({"path": path, "problems": refused.details.get("problems", [refused.message])})
+                    problems = [str(problem_from_dict(problem)) for problem in refused.details.get("problems", [])]
+                    results.append({"path": path, "problems": problems or [refused.message]})
                 else:
                     results.append({"path": path, **loaded})
         return results

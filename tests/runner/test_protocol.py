@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from pathlib import Path
 
 import anyio
@@ -18,8 +19,9 @@ from runner.protocol import (
     decode,
     encode,
     job_to_dict,
-    output_lines,
+    output_since,
     receive_message,
+    snapshot_jobs,
     version_mismatch,
 )
 
@@ -36,21 +38,65 @@ def make_job() -> Job:
 
 def test_a_job_round_trips_into_a_job_view_with_the_attributes_the_tui_reads() -> None:
     job = make_job()
+    job.output_total = 3
     data = json.loads(json.dumps(job_to_dict(job)))
     view = JobView.from_dict(data)
     assert (view.id, view.deck, view.name, view.kind, view.state) == ("deck/build", "deck", "build", "shell", "running")
-    assert (view.order, view.revision, view.finished_seq, view.output_lines) == (3, 7, 0, 3)
+    assert view.kind is Kind.SHELL
+    assert (view.order, view.revision, view.finished_seq, view.output_total) == (3, 7, 0, 3)
     assert view.progress == Progress(5, 10, "")
-    assert view.result == repr({1, 2})
-    assert view.spec["command"] == "make" and view.spec["retries"] == 2
+    assert view.result == repr({1, 2}) and view.result_type == "set"
+    assert view.spec.target == "make" and view.spec.retries == 2 and view.spec.lines is None
     attempt = view.attempts[0]
     assert attempt.number == 1 and attempt.running_since == job.attempts[0].running_since
     assert view.attempt_running and view.duration_s == 1.0
-    view.merge_output(output_lines(job, 1))
-    assert [line.text for line in view.output] == ["two", "three"]
+    view.merge_output(output_since(job, 1))
+    assert [line.text for line in view.output] == ["two", "three"] and view.output_seen == 3
+    view.spec.lines = [("kind", "shell")]
     job.state = JobState.SUCCEEDED
     view.update(job_to_dict(job))
-    assert view.state is JobState.SUCCEEDED and len(view.output) == 2
+    assert view.state is JobState.SUCCEEDED and len(view.output) == 2 and view.spec.lines == [("kind", "shell")]
+
+
+def test_output_is_asked_for_by_line_number_and_survives_the_tail_dropping_lines() -> None:
+    job = make_job()
+    job.output_total = 3
+    view = JobView.from_dict(job_to_dict(job))
+    view.merge_output(output_since(job, 0))
+    assert [line.text for line in view.output] == ["one", "two", "three"]
+    assert output_since(job, 3)["lines"] == []
+    # Five more lines while the tail keeps only four: the view had seen 3 lines, the tail now starts at line 4.
+    job.output = deque(maxlen=4)
+    job.output.extend(OutputLine("stdout", f"line {number}") for number in range(4, 8))
+    job.output_total = 8
+    reply = output_since(job, view.output_seen)
+    assert reply["first"] == 4 and reply["total"] == 8
+    view.merge_output(reply)
+    assert [line.text for line in view.output] == ["line 4", "line 5", "line 6", "line 7"]
+    assert view.output_seen == 8
+
+
+def test_snapshots_are_cut_at_a_size_and_continue_from_the_last_revision_sent() -> None:
+    jobs = []
+    for number in range(1, 6):
+        job = make_job()
+        job.id, job.revision = f"deck/job{number}", number * 10
+        job.traceback = "x" * 300
+        jobs.append(job)
+    first, more = snapshot_jobs(list(reversed(jobs)), budget=1500)
+    assert 1 <= len(first) < 5 and more == first[-1]["revision"]
+    assert [data["revision"] for data in first] == sorted(data["revision"] for data in first)
+    rest, done = snapshot_jobs([job for job in jobs if job.revision > more], budget=10**6)
+    assert done is None
+    assert [data["id"] for data in first + rest] == [job.id for job in jobs]
+
+
+def test_huge_texts_are_cut_from_the_front() -> None:
+    job = make_job()
+    job.traceback = "start " + "y" * 200_000 + " the end"
+    data = job_to_dict(job)
+    assert len(data["traceback"]) < 70_000 and data["traceback"].endswith("the end")
+    assert "characters cut" in data["traceback"]
 
 
 def test_frames_round_trip_and_refuse_what_is_not_a_json_object() -> None:
