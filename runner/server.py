@@ -20,9 +20,10 @@ import socket
 import struct
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import SocketAttribute, SocketStream, TaskStatus
@@ -36,14 +37,20 @@ from runner.protocol import (
     OPS,
     PROTOCOL_VERSION,
     ProtocolError,
-    job_to_dict,
     jobdeck_version,
-    output_lines,
+    output_since,
+    problem_to_dict,
     receive_message,
     send_message,
+    snapshot_jobs,
     version_mismatch,
 )
+from runner.recovery import run_jobs_to_list, run_to_dict
+from runner.redaction import spec_summary
 from runner.report import deck_report
+
+if TYPE_CHECKING:
+    from runner.journal import Journal
 
 log = logging.getLogger("jobdeck.server")
 STOP_WAIT_S = 10.0
@@ -112,11 +119,16 @@ def acquire_lock(socket_path: Path) -> int:
 
 
 class Server:
-    def __init__(self, engine: Engine, socket_path: Path, expected_uid: int) -> None:
+    def __init__(
+        self, engine: Engine, socket_path: Path, expected_uid: int, journal: Journal | None = None
+    ) -> None:
         self.engine = engine
         self.socket_path = socket_path
         self.expected_uid = expected_uid
+        self.journal = journal
         self.stop_requested = anyio.Event()
+        self.restored: list[str] = []
+        """What start-up brought back from the journal, or could not, as lines for the status."""
 
     def info(self) -> dict[str, Any]:
         return {
@@ -124,6 +136,7 @@ class Server:
             "version": jobdeck_version(),
             "protocol": PROTOCOL_VERSION,
             "socket": str(self.socket_path),
+            "journal": None if self.journal is None else str(self.journal.path),
         }
 
     async def handle(self, stream: SocketStream) -> None:
@@ -174,13 +187,17 @@ class Server:
                     return
                 continue
             except DeckError as bad_deck:
-                problems = [str(problem) for problem in bad_deck.problems]
+                problems = [problem_to_dict(problem) for problem in bad_deck.problems]
                 error = {"kind": "deck", "message": str(bad_deck), "problems": problems}
                 reply = {"id": request_id, "ok": False, "error": error}
             except CommandError as refused:
                 reply = {"id": request_id, "ok": False, "error": {"kind": "command", "message": str(refused)}}
             except (KeyError, TypeError, ValueError, OSError) as bad:
                 reply = {"id": request_id, "ok": False, "error": {"kind": "bad_request", "message": repr(bad)}}
+            except Exception as bug:  # a fault in one request must not cost the client its connection
+                log.exception("request %r failed", op)
+                message = f"internal error in the server: {type(bug).__name__}: {bug} (see the server's log)"
+                reply = {"id": request_id, "ok": False, "error": {"kind": "internal", "message": message}}
             try:
                 await send_message(stream, reply)
             except ProtocolError as problem:
@@ -201,7 +218,12 @@ class Server:
             path = args["path"]
             if not isinstance(path, str) or not os.path.isabs(path):
                 raise ProtocolError("bad_request", "load needs an absolute path")
-            deck = await engine.load(path)
+            environ = args.get("environ")
+            if environ is not None and not (
+                isinstance(environ, dict) and all(isinstance(v, str) for v in environ.values())
+            ):
+                raise ProtocolError("bad_request", "environ must map names to strings")
+            deck = await engine.load(path, environ=environ)
             return {"deck": deck.name, "jobs": [job.id for job in engine.jobs_of(deck.name)]}
         if op == "command":
             name = args["command"]
@@ -216,19 +238,39 @@ class Server:
             return await getattr(engine, name)()
         if op == "snapshot":
             since = int(args.get("since", 0))
+            jobs, more = snapshot_jobs(engine.changed_since(since))
             return {
-                "jobs": [job_to_dict(job) for job in engine.changed_since(since)],
-                "decks": list(engine.decks),
+                "jobs": jobs,
+                "more": more is not None,
+                "revision": engine.revision if more is None else more,
+                "decks": {name: str(deck.path) for name, deck in engine.decks.items()},
                 "dispatching": engine.dispatching,
                 "counts": {state.value: count for state, count in engine.counts().items()},
-                "revision": engine.revision,
+                "kinds": engine.kind_status(),
             }
         if op == "output":
-            job = engine.job(args["job"])
-            return {"lines": output_lines(job, int(args.get("start", 0))), "total": len(job.output)}
+            return output_since(engine.job(args["job"]), int(args.get("after", 0)))
+        if op == "spec":
+            return {"lines": spec_summary(engine.job(args["job"]).spec)}
+        if op == "history":
+            return await self.history(args)
         if op == "status":
             return {"server": self.info(), "decks": [deck_report(deck, engine.jobs_of(deck)) for deck in engine.decks]}
         raise ProtocolError("bad_request", f"unknown op {op!r}")
+
+    async def history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Earlier deck runs from the journal (`runs`), or one run's jobs (`jobs`, with `run` set)."""
+        journal = self.journal
+        if journal is None:
+            return {"runs": [], "journal": None}
+        run_id = args.get("run")
+        if run_id is None:
+            runs = await anyio.to_thread.run_sync(journal.history)
+            return {"runs": [run_to_dict(run) for run in runs], "journal": str(journal.path)}
+        if not isinstance(run_id, str):
+            raise ProtocolError("bad_request", "run must be a journal run id")
+        rows = await anyio.to_thread.run_sync(journal.jobs, run_id)
+        return {"jobs": run_jobs_to_list(rows)}
 
     async def stop(self) -> dict[str, Any]:
         """Cancel every job, wait (bounded) until they have ended, then let the server exit."""
@@ -243,11 +285,14 @@ class Server:
 async def serve(
     socket_path: Path,
     *,
+    journal_path: Path | None = None,
     engine_factory: Callable[[], Engine] = Engine,
     expected_uid: int | None = None,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until stopped (the `stop` op, SIGTERM or SIGINT); the socket is gone afterwards and the lock released."""
+    """Serve until stopped (the `stop` op, SIGTERM or SIGINT); the socket is gone afterwards and the lock released.
+
+    With a journal, every change is recorded, and the runs a dead server left unfinished are restored first."""
     socket_path = Path(socket_path)
     prepare_directory(socket_path.parent)
     lock_fd = acquire_lock(socket_path)
@@ -256,23 +301,61 @@ async def serve(
             if socket_answers(socket_path):
                 raise ServerAlreadyRunning(f"something already answers on {socket_path}")
             socket_path.unlink()  # stale, from a server that crashed
-        listener = await anyio.create_unix_listener(socket_path, mode=0o600)
-        try:
-            async with engine_factory() as engine, listener, anyio.create_task_group() as group:
-                server = Server(engine, socket_path, os.getuid() if expected_uid is None else expected_uid)
-                group.start_soon(listener.serve, server.handle)
-                group.start_soon(_stop_on_signals, server)
-                log.info("jobdeck server %s listening on %s (pid %d)", jobdeck_version(), socket_path, os.getpid())
-                task_status.started()
-                await server.stop_requested.wait()
-                group.cancel_scope.cancel()
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                socket_path.unlink()
+        async with contextlib.AsyncExitStack() as stack:
+            engine = engine_factory()
+            journal: Journal | None = None
+            recorder = None
+            if journal_path is not None:
+                from runner.journal import Journal, Recorder
+
+                Path(journal_path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                stack.enter_context(journal_lock(Path(journal_path)))
+                journal = stack.enter_context(Journal.open(journal_path, create_parent=True))
+                recorder = await stack.enter_async_context(Recorder(engine, journal))
+            await stack.enter_async_context(engine)
+            server = Server(engine, socket_path, os.getuid() if expected_uid is None else expected_uid, journal)
+            if journal is not None and recorder is not None:
+                from runner.recovery import restore_unfinished
+
+                server.restored = await restore_unfinished(engine, journal, recorder)
+            await _serve_until_stopped(server, task_status)
     finally:
         os.ftruncate(lock_fd, 0)
         os.close(lock_fd)
     log.info("jobdeck server stopped")
+
+
+@contextlib.contextmanager
+def journal_lock(journal_path: Path) -> Iterator[None]:
+    """One server per journal: a second one would mark the first one's running jobs interrupted."""
+    lock_path = journal_path.with_name(journal_path.name + ".server-lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ServerAlreadyRunning(
+                f"another jobdeck server uses the journal {journal_path}; stop it, or give this one --db"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+async def _serve_until_stopped(server: Server, task_status: TaskStatus[None]) -> None:
+    socket_path = server.socket_path
+    listener = await anyio.create_unix_listener(socket_path, mode=0o600)
+    try:
+        async with listener, anyio.create_task_group() as group:
+            group.start_soon(listener.serve, server.handle)
+            group.start_soon(_stop_on_signals, server)
+            log.info("jobdeck server %s listening on %s (pid %d)", jobdeck_version(), socket_path, os.getpid())
+            task_status.started()
+            await server.stop_requested.wait()
+            group.cancel_scope.cancel()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            socket_path.unlink()
 
 
 async def _linger(stream: SocketStream) -> None:
@@ -299,15 +382,31 @@ async def _stop_on_signals(server: Server) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runner.server", description="Run the jobdeck server.")
     parser.add_argument("--socket", type=Path, default=None, help="socket path (default: in the runtime dir)")
+    parser.add_argument(
+        "--db", type=Path, default=None, help="the journal (default: $JOBDECK_DB, else journal.db in the state dir)"
+    )
+    parser.add_argument("--no-journal", action="store_true", help="record nothing (nothing survives a crash)")
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     os.umask(0o077)
     socket_path = options.socket or default_socket_path()
+    journal_path: Path | None = None
+    if not options.no_journal:
+        from runner.journal import default_path
+
+        journal_path = options.db or default_path()
     try:
-        anyio.run(serve, socket_path)
+        anyio.run(partial(serve, socket_path, journal_path=journal_path))
     except ServerAlreadyRunning as already:
         print(f"jobdeck server: {already}", file=sys.stderr)
+        return 1
+    except Exception as failure:  # the log is the only place a detached server can say why
+        from runner.journal import JournalError
+
+        if not isinstance(failure, JournalError):
+            log.exception("the jobdeck server failed")
+        print(f"jobdeck server: {failure}", file=sys.stderr)
         return 1
     return 0
 

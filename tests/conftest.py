@@ -1,8 +1,22 @@
+import os
+import shutil
+import signal
+import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
+from runner.client import stop_server
 from runner.demo_server import DemoServer
+from tests.runner.waiting import process_alive
+
+
+@pytest.fixture(autouse=True)
+def private_journal(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Servers that tests start (and their children) journal to a file of the test's own, never the user's."""
+    monkeypatch.setenv("JOBDECK_DB", str(tmp_path_factory.mktemp("journal") / "journal.db"))
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +34,27 @@ def http_server() -> Iterator[DemoServer]:
 def server_url(http_server: DemoServer) -> str:
     http_server.reset()
     return http_server.url
+
+
+@dataclass
+class Place:
+    root: Path
+    socket: Path
+    log: Path
+
+
+@pytest.fixture
+def place() -> Iterator[Place]:
+    """A socket path short enough for AF_UNIX; afterwards any server left there is stopped."""
+    root = Path(tempfile.mkdtemp(prefix="jd", dir="/tmp"))
+    here = Place(root, root / "run" / "s.sock", root / "server.log")
+    yield here
+    try:
+        stop_server(here.socket, timeout=5)
+    finally:
+        lock = here.socket.with_name("s.sock.lock")
+        if lock.exists() and (text := lock.read_text().strip()):
+            pid = int(text)
+            if pid != os.getpid() and process_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(root, ignore_errors=True)

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import stat
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,33 +18,10 @@ import pytest
 from runner.client import Client, ServerError, ensure_server, stop_server
 from runner.protocol import HEADER, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, encode
 from runner.server import ServerAlreadyRunning, serve
+from tests.conftest import Place
 from tests.runner.waiting import wait_for
 
 pytestmark = pytest.mark.anyio
-
-
-@dataclass
-class Place:
-    root: Path
-    socket: Path
-    log: Path
-
-
-@pytest.fixture
-def place() -> Iterator[Place]:
-    """A socket path short enough for AF_UNIX; afterwards any server left there is stopped."""
-    root = Path(tempfile.mkdtemp(prefix="jd", dir="/tmp"))
-    here = Place(root, root / "run" / "s.sock", root / "server.log")
-    yield here
-    try:
-        stop_server(here.socket, timeout=5)
-    finally:
-        lock = here.socket.with_name("s.sock.lock")
-        if lock.exists() and (text := lock.read_text().strip()):
-            pid = int(text)
-            if pid != os.getpid() and process_alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def process_alive(pid: int) -> bool:
@@ -130,7 +103,7 @@ async def test_clients_in_several_processes_share_and_steer_the_same_jobs(place:
             await wait_job_state(first, "sleepers/nap", "cancelled")
             await wait_for(lambda: not process_alive(sleep_pid), timeout=5)
             snapshot = await first.request("snapshot", since=0)
-            assert snapshot["counts"]["cancelled"] == 1 and snapshot["decks"] == ["sleepers"]
+            assert snapshot["counts"]["cancelled"] == 1 and list(snapshot["decks"]) == ["sleepers"]
             assert snapshot["jobs"][0]["attempts"][0]["outcome"] == "cancelled"
             assert (await first.request("snapshot", since=snapshot["revision"]))["jobs"] == []
 
