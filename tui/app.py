@@ -3,6 +3,10 @@
 The app talks to the engine only through its public interface: it sends commands and pulls the jobs
 that changed since the last revision at a steady 10 Hz, so a flood of job events never floods the UI.
 The engine's task group lives in one app-level worker that owns the whole `async with`.
+
+The engine is either in this process (`Engine`, `--local`) or in the user's server (`RemoteEngine`, which
+mirrors the server's jobs behind the same interface). Attached to a server, quitting may detach instead
+(the jobs go on) and a closed terminal always detaches.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ import signal
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import anyio
+from rich.markup import escape
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -27,9 +33,10 @@ from textual.widgets import Input, Static
 from runner.engine import Engine
 from runner.errors import CommandError, DeckError, Problem
 from runner.model import Deck, Job, JobState
+from runner.remote import RemoteDeck, RemoteEngine
 from tui.formatting import STATE_GLYPHS, format_eta
 from tui.panes import Pane, PaneModel
-from tui.screens.dialogs import HelpScreen, QuitScreen
+from tui.screens.dialogs import HelpScreen, QuitAnswer, QuitScreen
 from tui.screens.job_detail import JobDetailScreen
 from tui.widgets.job_list import JobList
 from tui.widgets.key_bar import KeyBar, KeyHint
@@ -40,6 +47,10 @@ MIN_WIDTH = 60
 MIN_HEIGHT = 14
 KEY_LABELS = {"enter": "⏎", "slash": "/", "question_mark": "?"}
 PANE_IDS = {Pane.QUEUED: "queued", Pane.RUNNING: "running", Pane.FINISHED: "finished"}
+ATTACHED_ONLY = frozenset({"detach"})
+"""Actions that only mean something when attached to a server: their keys are not shown otherwise."""
+
+AnyEngine = Engine | RemoteEngine
 
 
 class JobdeckApp(App[None]):
@@ -57,7 +68,9 @@ class JobdeckApp(App[None]):
         Binding("R", "retry_failed", "failed", id="retry-failed"),
         Binding("o", "open_deck", "open", id="open"),
         Binding("slash", "start_filter", "filter", id="filter"),
+        Binding("h", "history", "history", id="history"),
         Binding("question_mark", "help", "keys", id="help"),
+        Binding("d", "detach", "detach", id="detach"),
         Binding("q", "quit", "quit", id="quit"),
     ]
 
@@ -65,17 +78,29 @@ class JobdeckApp(App[None]):
         self,
         decks: Sequence[Deck] = (),
         *,
-        engine_factory: Callable[[], Engine] = Engine,
+        files: Sequence[Path] = (),
+        engine_factory: Callable[[], AbstractAsyncContextManager[AnyEngine]] = Engine,
         start_dir: Path | None = None,
+        journal_path: Path | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
         self.clock = clock
         """Wall-clock time for elapsed times and throughput; fixed in snapshot tests."""
         self._initial_decks = list(decks)
+        self._initial_files = list(files)
+        self.journal_path = journal_path
+        """In-process, the journal whose history `h` shows (attached, the server's own)."""
+        """Job files the engine loads itself once it runs (a server, with this client's environment)."""
         self._engine_factory = engine_factory
         self.start_dir = start_dir or Path.cwd()
-        self.engine: Engine | None = None
+        self.engine: AnyEngine | None = None
+        self.attached = False
+        """Set once the engine is a server's: quitting may detach, and a closed terminal does."""
+        self.detached = False
+        """The app ended by detaching: the server's jobs go on."""
+        self._stop_jobs = True
+        self._lost_shown = False
         self.model = PaneModel()
         self._revision = -1
         self._stop_engine = anyio.Event()
@@ -115,8 +140,9 @@ class JobdeckApp(App[None]):
         self._quit_on_signals()
 
     def _quit_on_signals(self) -> None:
-        """A closed terminal (SIGHUP) or a plain `kill` (SIGTERM) quits cleanly: jobs are cancelled and no
-        child process is left behind, as with `q` then `y`."""
+        """A closed terminal (SIGHUP) or a plain `kill` (SIGTERM) ends the app cleanly. Attached to a server,
+        that is a detach: the jobs go on. In-process, jobs are cancelled and no child process is left
+        behind, as with `q` then `y`."""
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGHUP, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -124,7 +150,7 @@ class JobdeckApp(App[None]):
 
     def _quit_now(self) -> None:
         if not self._quitting:
-            self.run_worker(self._shut_down(), group="quit")
+            self.run_worker(self._shut_down(stop_jobs=not self.attached), group="quit")
 
     def job_list(self, pane: Pane) -> JobList:
         return self._lists[pane]
@@ -141,26 +167,53 @@ class JobdeckApp(App[None]):
 
     @work(group="engine", exit_on_error=False)
     async def run_engine(self) -> None:
+        from runner.client import ServerError
+
         try:
             async with self._engine_factory() as engine:
                 self.engine = engine
+                self.attached = isinstance(engine, RemoteEngine)
                 for deck in self._initial_decks:
-                    await engine.add_deck(deck)
+                    if isinstance(engine, Engine):
+                        await engine.add_deck(deck)
+                for path in self._initial_files:
+                    await self._load_initial(engine, path)
                 self.pull_changes()
+                self._refresh_keys_if_changed()
                 await self._stop_engine.wait()
+                if not self._stop_jobs:
+                    return
+                if isinstance(engine, RemoteEngine):
+                    with contextlib.suppress(ServerError):
+                        await engine.stop_server()
+                    return
                 await engine.cancel_all()
                 with anyio.move_on_after(engine.grace_period + 5):
                     await engine.wait_until_settled()
+        except (ServerError, OSError) as unreachable:
+            message = getattr(unreachable, "message", None) or str(unreachable)
+            self.exit(return_code=1, message=f"jobdeck: cannot reach the jobdeck server: {message}")
         finally:
             self._engine_stopped.set()
 
-    async def stop_engine(self) -> None:
-        """Cancel every job and wait until the engine has cleaned up (no child process left)."""
+    async def _load_initial(self, engine: AnyEngine, path: Path) -> None:
+        try:
+            deck = await engine.load(path)
+        except DeckError as bad:
+            problems = "\n".join(str(problem) for problem in bad.problems[:5])
+            self.notify(f"{path} was not loaded:\n{problems}", severity="error", timeout=15)
+        else:
+            self.notify(f"loaded {deck.name}: {len(deck.jobs)} jobs", timeout=3)
+
+    async def stop_engine(self, *, stop_jobs: bool = True) -> None:
+        """Leave the engine: cancel every job and wait until it has cleaned up (no child process left), or,
+        attached to a server, stop the server that way, or (stop_jobs=False) just detach from it."""
+        self._stop_jobs = stop_jobs
         self._stop_engine.set()
         if self.engine is not None:
             await self._engine_stopped.wait()
 
-    async def load_deck(self, path: Path) -> Deck:
+    async def load_deck(self, path: Path) -> Deck | RemoteDeck:
         """Load a job file into the engine; DeckError (changing nothing) when it is bad."""
         if self.engine is None:
             raise DeckError([Problem(path, "jobdeck is still starting; press enter again in a moment")])
@@ -174,6 +227,9 @@ class JobdeckApp(App[None]):
         engine = self.engine
         if engine is None or not self.screen_stack:
             return
+        if isinstance(engine, RemoteEngine) and engine.lost and not self._lost_shown:
+            self._lost_shown = True
+            self.notify(f"lost the jobdeck server: {engine.lost}", severity="error", timeout=30)
         if engine.revision != self._revision:
             changed = engine.changed_since(self._revision)
             self._revision = engine.revision
@@ -191,7 +247,7 @@ class JobdeckApp(App[None]):
         self._update_summary(engine)
         self._refresh_keys_if_changed()
 
-    def _update_summary(self, engine: Engine) -> None:
+    def _update_summary(self, engine: AnyEngine) -> None:
         counts = engine.counts()
         now = self.clock()
         finished = sum(counts[state] for state in JobState if state.finished)
@@ -214,8 +270,11 @@ class JobdeckApp(App[None]):
         if engine.jobs:
             parts.append(f"{rate:.1f}/s")
             parts.append(f"ETA {format_eta(eta) if remaining else 'done'}")
+        parts.extend(escape(line) for line in engine.kind_status())
         if not engine.dispatching:
             parts.append("[reverse] dispatching paused: P resumes [/reverse]")
+        if isinstance(engine, RemoteEngine) and engine.lost:
+            parts.append("[reverse] server gone: q quits [/reverse]")
         if self.model.filter_text:
             parts.append(f"filter: {self.model.filter_text!r}")
         self._summary.update(" │ ".join(parts))
@@ -242,7 +301,7 @@ class JobdeckApp(App[None]):
             return
         hints = []
         for binding in self.BINDINGS:
-            if isinstance(binding, Binding) and binding.show:
+            if isinstance(binding, Binding) and binding.show and (binding.action not in ATTACHED_ONLY or self.attached):
                 key = binding.key_display or KEY_LABELS.get(binding.key, binding.key)
                 enabled = self.check_action(binding.action.split("(")[0], ()) is True
                 hints.append(KeyHint(key, binding.description, enabled))
@@ -250,6 +309,8 @@ class JobdeckApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys that do not apply to the selected job stay in the footer, greyed out."""
+        if action in ATTACHED_ONLY and not self.attached:
+            return False
         if self.screen_stack and self.screen is not self.screen_stack[0] and action not in ("quit", "help"):
             return False  # a dialog or the detail view is in front: its own keys apply
         if self.engine is None and action not in ("quit", "help", "focus_pane"):
@@ -319,7 +380,12 @@ class JobdeckApp(App[None]):
         job = self.selected_job
         if job is None:
             return
-        self.push_screen(JobDetailScreen(job, clock=self.clock))
+        engine = self.engine
+        if isinstance(engine, RemoteEngine):
+            engine.watch(job.id)
+            self.push_screen(JobDetailScreen(job, clock=self.clock), lambda _: engine.unwatch(job.id))
+        else:
+            self.push_screen(JobDetailScreen(job, clock=self.clock))
 
     async def on_job_detail_screen_command_requested(self, message: JobDetailScreen.CommandRequested) -> None:
         """p, c and r on the detail screen act on that screen's job."""
@@ -375,32 +441,85 @@ class JobdeckApp(App[None]):
             self.job_list(Pane.RUNNING).focus()
             event.stop()
 
+    def action_history(self) -> None:
+        from tui.screens.history import HistoryScreen
+
+        engine = self.engine
+        if isinstance(engine, RemoteEngine):
+
+            async def runs() -> list[dict[str, Any]]:
+                return list((await engine.history())["runs"])
+
+            async def jobs(run_id: str) -> list[dict[str, Any]]:
+                return list((await engine.history(run_id))["jobs"])
+
+        elif self.journal_path is not None and self.journal_path.exists():
+            from tui.local_history import local_history
+
+            runs, jobs = local_history(self.journal_path)
+        else:
+            self.notify(
+                "history comes from the journal: run jobdeck without --local (or with --db FILE)",
+                severity="warning",
+                timeout=5,
+            )
+            return
+        self.push_screen(HistoryScreen(runs, jobs), self._history_closed)
+
+    async def _history_closed(self, path: Path | None) -> None:
+        if path is None or self.engine is None:
+            return
+        try:
+            await self.load_deck(path)
+        except DeckError as bad:
+            problems = "\n".join(str(problem) for problem in bad.problems[:5])
+            self.notify(f"{path} was not loaded:\n{problems}", severity="error", timeout=15)
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
     async def action_quit(self) -> None:
         if self._quitting:
             return
-        unfinished = 0 if self.engine is None else sum(1 for job in self.engine.jobs.values() if not job.state.finished)
-        if unfinished:
-            self.push_screen(QuitScreen(unfinished), self._quit_answered)
+        engine = self.engine
+        unfinished = self._unfinished_count()
+        if isinstance(engine, RemoteEngine) and engine.lost:
+            await self._shut_down(stop_jobs=False)
+        elif unfinished:
+            self.push_screen(QuitScreen(unfinished, attached=self.attached), self._quit_answered)
         else:
-            await self._shut_down()
+            # Attached with nothing left to run: leave the idle server for the next attach.
+            await self._shut_down(stop_jobs=not self.attached)
 
-    async def _quit_answered(self, stop: bool | None) -> None:
-        if stop:
-            await self._shut_down()
+    def _unfinished_count(self) -> int:
+        if self.engine is None:
+            return 0
+        counts = self.engine.counts()
+        return sum(count for state, count in counts.items() if not state.finished)
 
-    async def _shut_down(self) -> None:
+    async def _quit_answered(self, answer: QuitAnswer | None) -> None:
+        if answer is QuitAnswer.STOP:
+            await self._shut_down(stop_jobs=True)
+        elif answer is QuitAnswer.DETACH:
+            await self._shut_down(stop_jobs=False)
+
+    async def action_detach(self) -> None:
+        """Leave the server's jobs running and end this dashboard; `jobdeck attach` comes back to them."""
+        if self.attached and not self._quitting:
+            await self._shut_down(stop_jobs=False)
+
+    async def _shut_down(self, *, stop_jobs: bool = True) -> None:
         self._quitting = True
-        self._summary.update("[b]stopping jobs…[/b]")
-        await self.stop_engine()
+        if stop_jobs:
+            self._summary.update("[b]stopping jobs…[/b]")
+        self.detached = self.attached and not stop_jobs
+        await self.stop_engine(stop_jobs=stop_jobs)
         self.exit()
 
     async def on_unmount(self) -> None:
-        # Whatever way the app ends, the engine's jobs and processes end with it.
+        # Whatever way the app ends, an in-process engine's jobs and processes end with it; a server's go on.
         if not self._engine_stopped.is_set():
-            await self.stop_engine()
+            await self.stop_engine(stop_jobs=not self.attached)
 
     # --- command palette -------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -23,41 +24,61 @@ KEY_HELP: tuple[tuple[str, str], ...] = (
     ("/", "filter rows by name or state (escape clears)"),
     ("ctrl+p", "command palette"),
     ("?", "this help"),
+    ("h", "history: earlier decks from the journal, and re-running one"),
+    ("d", "detach: leave the jobs running in the server (when attached)"),
     ("q", "quit (asks first while jobs run)"),
 )
 
 
-class QuitScreen(ModalScreen[bool]):
-    """Asks before quitting while jobs are unfinished: `y` stops them and quits, `n` stays."""
+class QuitAnswer(Enum):
+    STOP = "stop"
+    DETACH = "detach"
+
+
+class QuitScreen(ModalScreen[QuitAnswer | None]):
+    """Asks before quitting while jobs are unfinished: `y` stops them and quits, `n` stays; attached to a
+    server, `d` detaches (the jobs go on) and `y` stops the server too."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "yes, stop jobs and quit"),
-        Binding("n,escape", "answer(False)", "no, stay"),
+        Binding("y", "answer('stop')", "yes, stop jobs and quit"),
+        Binding("d", "answer('detach')", "detach, jobs go on"),
+        Binding("n,escape", "answer('stay')", "no, stay"),
     ]
 
     DEFAULT_CSS = """
     QuitScreen { align: center middle; }
     QuitScreen > Vertical {
-        width: 60; height: auto; padding: 1 2;
+        width: 64; height: auto; padding: 1 2;
         border: thick $warning; background: $panel;
     }
     QuitScreen .question { text-style: bold; }
     QuitScreen .keys { color: $text-muted; margin-top: 1; }
     """
 
-    def __init__(self, unfinished: int) -> None:
+    def __init__(self, unfinished: int, *, attached: bool = False) -> None:
         super().__init__()
         self.unfinished = unfinished
+        self.attached = attached
 
     def compose(self) -> ComposeResult:
         jobs = "job is" if self.unfinished == 1 else "jobs are"
         with Vertical():
-            yield Static(f"{self.unfinished} {jobs} not finished. Quit and stop them?", classes="question")
-            yield Static("Running jobs are cancelled cleanly; nothing is left running.")
-            yield Static("[b]y[/b] stop jobs and quit    [b]n[/b] stay", classes="keys")
+            if self.attached:
+                yield Static(f"{self.unfinished} {jobs} not finished.", classes="question")
+                yield Static("Detach to leave them running in the jobdeck server (jobdeck attach comes back).")
+                yield Static(
+                    "[b]y[/b] stop jobs and the server, quit    [b]d[/b] detach    [b]n[/b] stay", classes="keys"
+                )
+            else:
+                yield Static(f"{self.unfinished} {jobs} not finished. Quit and stop them?", classes="question")
+                yield Static("Running jobs are cancelled cleanly; nothing is left running.")
+                yield Static("[b]y[/b] stop jobs and quit    [b]n[/b] stay", classes="keys")
 
-    def action_answer(self, quit_: bool) -> None:
-        self.dismiss(quit_)
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.attached or parameters != ("detach",)
+
+    def action_answer(self, answer: str) -> None:
+        self.dismiss(None if answer == "stay" else QuitAnswer(answer))
 
 
 class HelpScreen(ModalScreen[None]):

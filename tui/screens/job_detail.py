@@ -38,6 +38,7 @@ from textual.strip import Strip
 from textual.widgets import Footer, Input, Label, Static
 
 from runner.model import OUTPUT_TAIL_LINES, Attempt, Job, JobState, Kind, OutputLine, Progress
+from runner.protocol import SpecView
 from runner.redaction import spec_summary
 from tui.formatting import STATE_GLYPHS
 
@@ -691,7 +692,7 @@ class JobDetailScreen(Screen[None]):
         content = self._highlight(text, "python")
         if more > 0:
             content = Content("\n").join([content, Content.styled(f"… {more} more lines", "$text-muted")])
-        heading.update(f"RESULT  {type(job.result).__name__}")
+        heading.update(f"RESULT  {job.result_type}")
         result.update(content)
 
     def _show_attempts(self) -> None:
@@ -727,12 +728,18 @@ class JobDetailScreen(Screen[None]):
         self.query_one("#attempts", Static).update(table)
 
     def _show_spec(self) -> None:
-        if not self._section_changed("spec", id(self.job.spec)):
+        spec = self.job.spec
+        # A server's job carries its spec's lines once fetched (SpecView.lines), not the spec itself.
+        lines = spec.lines if isinstance(spec, SpecView) else spec_summary(spec)
+        if not self._section_changed("spec", (id(spec), lines is None)):
+            return
+        if lines is None:
+            self.query_one("#spec", Static).update(Text("loading…", style=self._style("muted")))
             return
         table = Table.grid(padding=(0, 2, 0, 0))
         table.add_column(style=self._style("key"), no_wrap=True)
         table.add_column(overflow="fold", ratio=1)
-        for key, value in spec_summary(self.job.spec):
+        for key, value in lines:
             table.add_row(key, value)
         self.query_one("#spec", Static).update(table)
 
