@@ -52,7 +52,9 @@ class DaskJobContext(JobContext):
         self._worker = get_worker()
         self._cancel = Event(cancel_event_name(key))
         self._cancelled = False
-        self._last_check = 0.0
+        # The first ask waits an interval too: a short task then costs no round trip at all, and one cancelled
+        # before it started is cancelled in Dask by the client.
+        self._last_check = time.monotonic()
         self._last_progress = 0.0
 
     @property
@@ -93,8 +95,6 @@ def run_call(request: tuple[str, str, str, str, tuple[Any, ...], dict[str, Any],
     context.announce_start()
     token = set_job_context(context)
     try:
-        if context.cancelled:  # cancelled while Dask was starting it
-            return ("cancelled",)
         target = resolve_callable(module, function, base_dir)
         value = target(*args, **kwargs)
     except JobCancelled:
