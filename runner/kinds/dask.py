@@ -370,9 +370,12 @@ def _task_error(cluster: _Cluster, error: Exception) -> JobError:
             f"the Dask worker running this job died ({worker}); Dask gave up on the task (KilledWorker)",
             retryable=True,
         )
-    if isinstance(error, FutureCancelledError) and cluster.usable:
-        return JobError(f"Dask cancelled the task: {error.reason}", retryable=True)
-    if isinstance(error, FutureCancelledError | OSError) or not cluster.usable:
+    if isinstance(error, FutureCancelledError):
+        connected = cluster.client is not None and cluster.client.status == "running"
+        if connected and "connection" not in error.reason:
+            return JobError(f"Dask cancelled the task ({error.reason})", retryable=True)
+        return _lost(cluster)
+    if isinstance(error, OSError) or not cluster.usable:
         return _lost(cluster, error)
     import traceback
 
@@ -383,8 +386,9 @@ def _task_error(cluster: _Cluster, error: Exception) -> JobError:
     )
 
 
-def _lost(cluster: _Cluster, error: BaseException) -> JobError:
-    return JobError(f"lost the connection to the Dask scheduler at {cluster.label}: {_describe(error)}", retryable=True)
+def _lost(cluster: _Cluster, error: BaseException | None = None) -> JobError:
+    detail = f": {_describe(error)}" if error is not None else ""
+    return JobError(f"lost the connection to the Dask scheduler at {cluster.label}{detail}", retryable=True)
 
 
 async def _start_local_cluster(workers: int) -> LocalCluster:
@@ -401,6 +405,7 @@ async def _start_local_cluster(workers: int) -> LocalCluster:
         asynchronous=True,
         silence_logs=logging.ERROR,
         scheduler_kwargs={"allowed_failures": 0},
+        preload=["runner.dask_preload"],
     )
 
 
