@@ -37,8 +37,10 @@ EXIT_OK = 0
 EXIT_JOBS_FAILED = 1
 EXIT_BAD_INPUT = 2
 
-SUBCOMMANDS = ("run", "check", "demo", "submit", "status", "stop-server")
+SUBCOMMANDS = ("run", "check", "demo", "submit", "status", "stop-server", "attach")
+DASHBOARD_OPTIONS = ("--local", "--socket", "--dask")
 SOCKET_VARIABLE = "JOBDECK_SOCKET"
+SOCKET_HELP = f"the server's socket (default: ${SOCKET_VARIABLE}, else one in the user's runtime directory)"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: the terminal went away
 DEFAULT_GRACE_S = 5.0
 DEBUG_VARIABLE = "JOBDECK_DEBUG"
@@ -69,17 +71,6 @@ def dask_address(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def take_dask_option(arguments: list[str]) -> tuple[list[str], str | None]:
-    """A leading `--dask ADDRESS` (or `--dask=ADDRESS`) before the dashboard's files, taken off; else as given."""
-    if arguments[:1] == ["--dask"] and len(arguments) > 1:
-        written, rest = arguments[1], arguments[2:]
-    elif arguments[:1] and arguments[0].startswith("--dask="):
-        written, rest = arguments[0].removeprefix("--dask="), arguments[1:]
-    else:
-        return arguments, None
-    return (rest, written) if wants_dashboard(rest) else (arguments, None)
-
-
 def use_dask_cluster(address: str) -> None:
     from runner.kinds.dask import DASK_VARIABLE
 
@@ -100,7 +91,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     parser = argparse.ArgumentParser(
         prog="jobdeck",
         description="Run decks of jobs (fetch URLs, call Python functions, run shell commands) with pause, "
-        "cancel and retry. `jobdeck [FILE...]` opens the dashboard with those job files loaded.",
+        "cancel and retry. `jobdeck [FILE...]` opens the dashboard, attached to your jobdeck server (started in "
+        "the background if none runs), and loads those job files into it; the jobs go on when you detach (d). "
+        "`jobdeck --local [FILE...]` runs them in the dashboard's own process instead. "
+        "See `jobdeck --local --help`.",
         epilog="Exit status: 0 when every job succeeded, 1 when any did not (or jobdeck was interrupted), "
         "2 for a bad job file or bad usage.",
     )
@@ -149,32 +143,44 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "check", help="validate job files without running anything", description="Check job files; run nothing."
     )
     check.add_argument("files", nargs="+", metavar="FILE", type=Path, help="job files (TOML)")
-    socket_help = f"the server's socket (default: ${SOCKET_VARIABLE}, else one in the user's runtime directory)"
     submit = commands.add_parser(
         "submit",
         help="load job files into the per-user server (started if none runs) and return at once",
         description="Load job files into the per-user jobdeck server, which runs them after this command ends.",
     )
     submit.add_argument("files", nargs="+", metavar="FILE", type=Path, help="job files (TOML)")
-    submit.add_argument("--socket", type=Path, metavar="PATH", help=socket_help)
+    submit.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
     status = commands.add_parser(
         "status", help="print the server's jobs and their states", description="Print the server's jobs and states."
     )
     status.add_argument("--json", action="store_true", help="print the report as JSON, with a server object")
-    status.add_argument("--socket", type=Path, metavar="PATH", help=socket_help)
+    status.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
     stop = commands.add_parser(
         "stop-server",
         help="cancel the server's jobs cleanly and stop it",
         description="Cancel every job of the per-user server cleanly, then stop the server.",
     )
-    stop.add_argument("--socket", type=Path, metavar="PATH", help=socket_help)
+    stop.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    attach = commands.add_parser(
+        "attach",
+        help="open the dashboard on the server's jobs, loading nothing (the server is started if none runs)",
+        description="Open the dashboard attached to the per-user jobdeck server.",
+    )
+    attach.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
     commands.add_parser(
         "demo",
         help="open the dashboard on a demo deck, against a small HTTP server on 127.0.0.1 (works offline)",
         description="Open the dashboard on sample_jobs/demo.toml: downloads, retries, CPU jobs on processes "
         "and threads, shell jobs, a fan-out and a dependency chain. Its files go to a temporary folder.",
     )
-    return parser, {"run": run, "check": check, "submit": submit, "status": status, "stop-server": stop}
+    return parser, {
+        "run": run,
+        "check": check,
+        "submit": submit,
+        "status": status,
+        "stop-server": stop,
+        "attach": attach,
+    }
 
 
 def parse_arguments(arguments: list[str]) -> argparse.Namespace:
@@ -189,29 +195,50 @@ def parse_arguments(arguments: list[str]) -> argparse.Namespace:
 
 
 def wants_dashboard(arguments: Sequence[str]) -> bool:
-    """`jobdeck` alone or `jobdeck FILE...`: what will open the dashboard."""
-    return not arguments or (arguments[0] not in SUBCOMMANDS and not arguments[0].startswith("-"))
+    """`jobdeck` alone, `jobdeck FILE...` or `jobdeck --local FILE...` (any dashboard option first): what will
+    open the dashboard. A subcommand, `--help` or `--version` goes to the main parser."""
+    if not arguments:
+        return True
+    first = arguments[0]
+    if first.startswith("-"):
+        return first.partition("=")[0] in DASHBOARD_OPTIONS
+    return first not in SUBCOMMANDS
+
+
+def dashboard_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jobdeck",
+        usage="jobdeck [--local] [--socket PATH] [--dask ADDRESS] [FILE ...]",
+        description="Open the dashboard, attached to your jobdeck server (started if none runs), and load FILEs.",
+    )
+    parser.add_argument("files", nargs="*", metavar="FILE", type=Path, help="job files (TOML) to load")
+    parser.add_argument(
+        "--local", action="store_true", help="run the jobs in this process instead: they end when it quits"
+    )
+    parser.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    parser.add_argument(
+        "--dask", type=dask_address, metavar="ADDRESS", help='the Dask cluster of on = "dask" jobs, or "local"'
+    )
+    return parser
 
 
 # --- entry point ------------------------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments, dashboard_dask = take_dask_option(list(sys.argv[1:] if argv is None else argv))
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    dashboard = wants_dashboard(arguments)
     try:
-        if wants_dashboard(arguments):
-            if dashboard_dask is not None:
-                use_dask_cluster(dask_address(dashboard_dask))
-            return dashboard_command([Path(argument) for argument in arguments])
-        options = parse_arguments(arguments)
-    except argparse.ArgumentTypeError as error:
-        print(f"jobdeck: --dask: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        options = dashboard_parser().parse_args(arguments) if dashboard else parse_arguments(arguments)
     except SystemExit as exit_request:
         return EXIT_BAD_INPUT if exit_request.code else EXIT_OK
     if getattr(options, "dask", None) is not None:
         use_dask_cluster(options.dask)
     try:
+        if dashboard:
+            return dashboard_command(options.files, local=options.local, socket_path=chosen_socket(options))
+        if options.command == "attach":
+            return dashboard_command([], local=False, socket_path=chosen_socket(options))
         if options.command == "check":
             return check_command(options.files)
         if options.command in ("submit", "status", "stop-server"):
@@ -305,8 +332,11 @@ def as_given(problem: Problem, given: Path) -> Problem:
 # --- the dashboard ----------------------------------------------------------------------------------------------
 
 
-def dashboard_command(files: Sequence[Path]) -> int:
-    """Open the dashboard with these job files loaded; bad files are refused before it opens."""
+def dashboard_command(files: Sequence[Path], *, local: bool, socket_path: Path | None) -> int:
+    """Open the dashboard with these job files loaded; bad files are refused before it opens.
+
+    Attached (the default), the server loads the files and runs the jobs; they go on after a detach.
+    With `local`, the engine runs in this process and its jobs end with it."""
     decks = load_all(files, sys.stderr)
     if decks is None:
         print(
@@ -316,18 +346,35 @@ def dashboard_command(files: Sequence[Path]) -> int:
         return EXIT_BAD_INPUT
     from tui.app import JobdeckApp
 
-    JobdeckApp(decks).run()
-    return EXIT_OK
+    if local:
+        JobdeckApp(decks).run()
+        return EXIT_OK
+    from runner.remote import RemoteEngine
+
+    app = JobdeckApp(
+        files=[Path(file).resolve() for file in files], engine_factory=lambda: RemoteEngine(socket_path)
+    )
+    app.run()
+    if app.detached:
+        unfinished = app.unfinished_count()
+        jobs = f"{unfinished} job{'' if unfinished == 1 else 's'} go on" if unfinished else "nothing is running"
+        print(f"jobdeck: detached; {jobs} in the server. `jobdeck attach` comes back.")
+    return app.return_code or EXIT_OK
 
 
 # --- the server -------------------------------------------------------------------------------------------------
+
+
+def chosen_socket(options: argparse.Namespace) -> Path | None:
+    """--socket, else $JOBDECK_SOCKET, else None (the default path in the user's runtime directory)."""
+    return options.socket or (Path(os.environ[SOCKET_VARIABLE]) if os.environ.get(SOCKET_VARIABLE) else None)
 
 
 def server_command(options: argparse.Namespace) -> int:
     """submit, status and stop-server: talk to the per-user server (which every command but stop starts)."""
     from runner import client
 
-    socket_path = options.socket or (Path(os.environ[SOCKET_VARIABLE]) if os.environ.get(SOCKET_VARIABLE) else None)
+    socket_path = chosen_socket(options)
     try:
         if options.command == "submit":
             return report_submitted(client.submit(options.files, socket_path))

@@ -48,6 +48,21 @@ MIN_HEIGHT = 14
 KEY_LABELS = {"enter": "⏎", "slash": "/", "question_mark": "?"}
 PANE_IDS = {Pane.QUEUED: "queued", Pane.RUNNING: "running", Pane.FINISHED: "finished"}
 ATTACHED_ONLY = frozenset({"detach"})
+KEY_PRIORITIES = {
+    "quit": 10,
+    "help": 9,
+    "detach": 9,
+    "pause": 7,
+    "cancel": 7,
+    "detail": 6,
+    "retry": 6,
+    "open": 5,
+    "filter": 4,
+    "history": 3,
+    "pause-all": 2,
+    "retry-failed": 1,
+}
+"""Which keys the bar keeps longest when it is too narrow for all (others: 0)."""
 """Actions that only mean something when attached to a server: their keys are not shown otherwise."""
 
 AnyEngine = Engine | RemoteEngine
@@ -304,7 +319,7 @@ class JobdeckApp(App[None]):
             if isinstance(binding, Binding) and binding.show and (binding.action not in ATTACHED_ONLY or self.attached):
                 key = binding.key_display or KEY_LABELS.get(binding.key, binding.key)
                 enabled = self.check_action(binding.action.split("(")[0], ()) is True
-                hints.append(KeyHint(key, binding.description, enabled))
+                hints.append(KeyHint(key, binding.description, enabled, KEY_PRIORITIES.get(binding.id or "", 0)))
         self._key_bar.show_keys(hints)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -482,7 +497,7 @@ class JobdeckApp(App[None]):
         if self._quitting:
             return
         engine = self.engine
-        unfinished = self._unfinished_count()
+        unfinished = self.unfinished_count()
         if isinstance(engine, RemoteEngine) and engine.lost:
             await self._shut_down(stop_jobs=False)
         elif unfinished:
@@ -491,7 +506,7 @@ class JobdeckApp(App[None]):
             # Attached with nothing left to run: leave the idle server for the next attach.
             await self._shut_down(stop_jobs=not self.attached)
 
-    def _unfinished_count(self) -> int:
+    def unfinished_count(self) -> int:
         if self.engine is None:
             return 0
         counts = self.engine.counts()

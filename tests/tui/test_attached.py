@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pty
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -138,3 +145,47 @@ async def test_history_lists_earlier_runs_and_reruns_one(place: Place, tmp_path:
         assert sorted(app.engine.decks) == ["quick", "quick#2"]
         await until(pilot, lambda: app.model.count(Pane.FINISHED) == 2, what="ran again")
         assert app.engine.counts()[JobState.SUCCEEDED] == 2
+
+
+def test_a_closed_terminal_detaches_and_the_server_job_goes_on(place: Place) -> None:
+    """SIGHUP to a real `jobdeck FILE` in a pseudo-terminal: a detach. The server started for it runs on."""
+    deck, grown = growing_deck(place)
+    main_side, terminal_side = pty.openpty()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("jobdeck")), str(deck)],
+        stdin=terminal_side,
+        stdout=terminal_side,
+        stderr=terminal_side,
+        cwd=place.root,
+        start_new_session=True,
+        env={
+            **os.environ,
+            "TERM": "xterm-256color",
+            "COLUMNS": "100",
+            "LINES": "30",
+            "JOBDECK_SOCKET": str(place.socket),
+        },
+    )
+    os.close(terminal_side)
+    try:
+        drain_until(main_side, lambda: grown.exists() and grown.stat().st_size > 0)
+        process.send_signal(signal.SIGHUP)
+        drain_until(main_side, lambda: process.poll() is not None)
+        assert process.returncode == 0
+        size = grown.stat().st_size
+        time.sleep(0.4)
+        assert grown.stat().st_size > size, "the job should go on in the server"
+        assert place.socket.exists()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(main_side)
+
+
+def drain_until(terminal: int, condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not reached in time"
+        with contextlib.suppress(OSError):
+            os.read(terminal, 65536)  # keep the terminal drained
+        time.sleep(0.05)

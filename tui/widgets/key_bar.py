@@ -2,7 +2,8 @@
 
 Textual's Footer rebuilds a widget per key on every binding refresh (tens of milliseconds); under a
 steady stream of job changes that refresh runs often, so this bar renders one line of text instead and
-only when what it shows has changed.
+only when what it shows has changed. When the keys do not fit the width, the least important go first
+(`KeyHint.priority`), so quit and help stay visible on a narrow terminal.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ class KeyHint:
     key: str
     description: str
     enabled: bool
+    priority: int = 5
+    """Higher stays longer when the bar is too narrow for every key."""
 
 
 class KeyBar(Static):
@@ -47,13 +50,31 @@ class KeyBar(Static):
         if hints == self._shown:
             return
         self._shown = hints
+        self._draw()
+
+    def on_resize(self) -> None:
+        self._draw()
+
+    def _fitting(self) -> list[KeyHint]:
+        """The hints that fit the width, in their order, dropping the lowest priorities first."""
+        kept = list(self._shown)
+        width = self.size.width
+        if width <= 0:
+            return kept
+        for dropped in sorted(self._shown, key=lambda hint: hint.priority):
+            if sum(len(hint.key) + len(hint.description) + 3 for hint in kept) <= width:
+                break
+            kept.remove(dropped)
+        return kept
+
+    def _draw(self) -> None:
         try:
             key_style = self.get_component_rich_style("key-bar--key", partial=True)
             disabled_style = self.get_component_rich_style("key-bar--disabled", partial=True)
         except KeyError:  # styles not ready: the bar is not mounted yet, or going away
             key_style, disabled_style = Style(bold=True), Style(dim=True)
         text = Text(no_wrap=True, overflow="ellipsis")
-        for hint in hints:
+        for hint in self._fitting():
             if hint.enabled:
                 text.append(f" {hint.key}", style=key_style)
                 text.append(f" {hint.description} ")
