@@ -357,7 +357,7 @@ def dashboard_command(files: Sequence[Path], *, local: bool, socket_path: Path |
     app.run()
     if app.detached:
         unfinished = app.unfinished_count()
-        jobs = f"{unfinished} job{'' if unfinished == 1 else 's'} go on" if unfinished else "nothing is running"
+        jobs = {0: "nothing is running", 1: "1 job goes on"}.get(unfinished, f"{unfinished} jobs go on")
         print(f"jobdeck: detached; {jobs} in the server. `jobdeck attach` comes back.")
     return app.return_code or EXIT_OK
 

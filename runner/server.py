@@ -137,6 +137,7 @@ class Server:
             "protocol": PROTOCOL_VERSION,
             "socket": str(self.socket_path),
             "journal": None if self.journal is None else str(self.journal.path),
+            "restored": list(self.restored),
         }
 
     async def handle(self, stream: SocketStream) -> None:

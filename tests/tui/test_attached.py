@@ -181,11 +181,46 @@ def test_a_closed_terminal_detaches_and_the_server_job_goes_on(place: Place) -> 
             process.kill()
         os.close(main_side)
 
+    # `jobdeck attach` from another process finds the job still running; d detaches again.
+    main_side, terminal_side = pty.openpty()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("jobdeck")), "attach"],
+        stdin=terminal_side,
+        stdout=terminal_side,
+        stderr=terminal_side,
+        cwd=place.root,
+        start_new_session=True,
+        env={
+            **os.environ,
+            "TERM": "xterm-256color",
+            "COLUMNS": "100",
+            "LINES": "30",
+            "JOBDECK_SOCKET": str(place.socket),
+        },
+    )
+    os.close(terminal_side)
+    screen = bytearray()
+    try:
+        drain_until(main_side, lambda: b"writer" in screen, into=screen)
+        os.write(main_side, b"d")
+        drain_until(main_side, lambda: process.poll() is not None, into=screen)
+        assert process.returncode == 0
+        assert b"detached; 1 job goes on in the server" in screen
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(main_side)
 
-def drain_until(terminal: int, condition: Callable[[], bool], timeout: float = 15.0) -> None:
+
+def drain_until(
+    terminal: int, condition: Callable[[], bool], timeout: float = 15.0, into: bytearray | None = None
+) -> None:
+    """Read the terminal (it must not fill up) until the condition holds, keeping what was read in `into`."""
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "not reached in time"
         with contextlib.suppress(OSError):
-            os.read(terminal, 65536)  # keep the terminal drained
+            output = os.read(terminal, 65536)
+            if into is not None:
+                into.extend(output)
         time.sleep(0.05)
