@@ -89,6 +89,12 @@ def steps(total):
 '''
 
 
+@pytest.fixture(autouse=True)
+def no_dask_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JOBDECK_DASK of the environment the tests run in would override the clusters they name."""
+    monkeypatch.delenv("JOBDECK_DASK", raising=False)
+
+
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
     with LocalCluster(

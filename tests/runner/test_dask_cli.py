@@ -1,6 +1,6 @@
-"""`jobdeck run` with Dask: against `dask scheduler` and `dask worker` started as real processes, with
-`dask = "local"`, which cluster the option, the variable and the deck name, and Dask never loaded for
-decks that do not use it."""
+"""`jobdeck run` with Dask: against `dask scheduler` and `dask worker` started as real processes (and the
+scheduler going away), with `dask = "local"`, which cluster the option, the variable and the deck name,
+and Dask never loaded for decks that do not use it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
+
+from runner.engine import Engine
+from runner.model import JobState
+from tests.runner.waiting import wait_for, wait_state
 
 WriteDeck = Callable[..., Path]
 
@@ -41,14 +46,19 @@ def reports(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any
     return {job["name"]: job for job in deck["jobs"]}
 
 
+@pytest.fixture(autouse=True)
+def no_dask_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JOBDECK_DASK of the environment the tests run in would override the clusters they name."""
+    monkeypatch.delenv("JOBDECK_DASK", raising=False)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def scheduler_address() -> Iterator[str]:
+def start_cluster() -> tuple[str, list[subprocess.Popen[bytes]]]:
     """A `dask scheduler` and a one-thread `dask worker`, each a real process group on 127.0.0.1."""
     distributed = pytest.importorskip("distributed")
     address = f"tcp://127.0.0.1:{free_port()}"
@@ -64,10 +74,24 @@ def scheduler_address() -> Iterator[str]:
             )
         with distributed.Client(address, timeout=30) as client:
             client.wait_for_workers(1, timeout=30)
+    except BaseException:
+        stop_all(processes)
+        raise
+    return address, processes
+
+
+@pytest.fixture(scope="module")
+def scheduler_address() -> Iterator[str]:
+    address, processes = start_cluster()
+    try:
         yield address
     finally:
-        for process in reversed(processes):
-            stop_group(process)
+        stop_all(processes)
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in reversed(processes):
+        stop_group(process)
 
 
 def stop_group(process: subprocess.Popen[bytes]) -> None:
@@ -115,6 +139,37 @@ def test_run_sends_jobs_to_the_cluster_the_option_or_the_variable_names(
     # JOBDECK_DASK wins over the deck's dask.
     result = jobdeck("run", "--json", deck, environ={"JOBDECK_DASK": scheduler_address.removeprefix("tcp://")})
     assert reports(result)["sum"]["result"] == 5, result.stderr
+
+
+@pytest.mark.anyio
+async def test_losing_the_scheduler_fails_the_attempt_as_retryable(write_deck: WriteDeck) -> None:
+    address, processes = start_cluster()
+    try:
+        async with Engine(environ={}) as engine:
+            await engine.load(
+                write_deck(f"""
+                    [deck]
+                    dask = "{address}"
+
+                    [[job]]
+                    name = "long"
+                    call = "tasks:sleep_for"
+                    args = [30]
+                    on = "dask"
+                    retries = 1
+                    backoff = 60
+                """)
+            )
+            job = engine.job("long")
+            await wait_for(lambda: job.current_attempt is not None and job.current_attempt.worker is not None)
+            stop_group(processes[0])  # the scheduler
+            await wait_state(engine, "long", JobState.RETRYING, timeout=30)
+            await engine.cancel(job)
+            with anyio.fail_after(30):
+                await engine.wait_until_settled()
+    finally:
+        stop_all(processes)
+    assert job.attempts[0].error == f"lost the connection to the Dask scheduler at {address}"
 
 
 def test_a_bad_dask_address_is_a_usage_error(write_deck: WriteDeck) -> None:
