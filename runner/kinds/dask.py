@@ -33,7 +33,7 @@ import os
 import uuid
 from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -94,6 +94,14 @@ class _Watch:
             self.attempt.report_progress(float(message["done"]), None if total is None else float(total), "")
 
 
+@dataclass(eq=False)
+class _Asking:
+    """Workers being asked to find a function, for the jobs that wait for the answer."""
+
+    done: anyio.Event = field(default_factory=anyio.Event)
+    error: JobError | None = None
+
+
 class _Cluster:
     """One scheduler (or the local cluster): its client, connected once and shared by the engine's jobs."""
 
@@ -110,7 +118,7 @@ class _Cluster:
         self.watches: dict[str, _Watch] = {}
         self.found: set[tuple[str, str, str]] = set()
         """(module, function, job file's folder) that every worker found."""
-        self.finding: dict[tuple[str, str, str], anyio.Event] = {}
+        self.finding: dict[tuple[str, str, str], _Asking] = {}
 
     @property
     def label(self) -> str:
@@ -227,31 +235,12 @@ class DaskCalls:
     async def _connect(self, cluster: _Cluster, done: anyio.Event) -> None:
         """Connect (starting the local cluster first if need be), check versions, subscribe to events.
 
-        The starts are shielded: a LocalCluster or Client cancelled half-way can leave processes or tasks
-        behind, and each start is bounded by its own timeout anyway."""
+        Shielded from start to end: a LocalCluster or Client cancelled half-way can leave processes or tasks
+        behind, and each step is bounded by its own timeout anyway (jobdeck's exit waits for it)."""
         try:
             _require_asyncio()
-            from distributed import Client
-
             with anyio.CancelScope(shield=True):
-                old, cluster.client = cluster.client, None
-                if old is not None:
-                    await _close_client(old)
-                if cluster.address == LOCAL_CLUSTER and cluster.local is None:
-                    cluster.local = await _start_local_cluster(cluster.local_workers)
-                address = cluster.local.scheduler_address if cluster.local is not None else cluster.address
-                client = await Client(address, asynchronous=True, set_as_default=False, timeout=CONNECT_TIMEOUT_S)
-            mismatch = await _version_mismatch(client)
-            if mismatch is not None:
-                with anyio.CancelScope(shield=True):
-                    await _close_client(client)
-                cluster.lasting_error = True
-                raise JobError(
-                    f"the Dask cluster at {cluster.label} runs other versions than jobdeck here: {mismatch} "
-                    "(install the same versions of python, dask, distributed and cloudpickle everywhere)"
-                )
-            client.subscribe_topic(_topic(), cluster.on_event)
-            cluster.client, cluster.error = client, None
+                await self._connect_shielded(cluster)
         except JobError as error:
             cluster.error = error
         except Exception as error:
@@ -262,21 +251,52 @@ class DaskCalls:
             cluster.connecting = None
             done.set()
 
+    async def _connect_shielded(self, cluster: _Cluster) -> None:
+        from distributed import Client
+
+        old, cluster.client = cluster.client, None
+        if old is not None:
+            await _close_client(old)
+        if cluster.address == LOCAL_CLUSTER and cluster.local is None:
+            cluster.local = await _start_local_cluster(cluster.local_workers)
+        address = cluster.local.scheduler_address if cluster.local is not None else cluster.address
+        client = await Client(address, asynchronous=True, set_as_default=False, timeout=CONNECT_TIMEOUT_S)
+        try:
+            mismatch = await _version_mismatch(client)
+        except BaseException:
+            await _close_client(client)
+            raise
+        if mismatch is not None:
+            await _close_client(client)
+            cluster.lasting_error = True
+            raise JobError(
+                f"the Dask cluster at {cluster.label} runs other versions than jobdeck here: {mismatch} "
+                "(install the same versions of python, dask, distributed and cloudpickle everywhere)"
+            )
+        client.subscribe_topic(_topic(), cluster.on_event)
+        cluster.client, cluster.error = client, None
+
     async def _find_everywhere(self, cluster: _Cluster, spec: CallSpec) -> None:
-        """Ask every worker once to find the job's function; fail with their answer if one cannot."""
+        """Ask every worker once to find the job's function; fail with their answer if one cannot. Jobs that
+        ask while the workers are being asked share the answer."""
         wanted = (spec.module, spec.function, str(spec.base_dir))
         while wanted not in cluster.found:
-            finding = cluster.finding.get(wanted)
-            if finding is not None:
-                await finding.wait()
+            asking = cluster.finding.get(wanted)
+            if asking is not None:
+                await asking.done.wait()
+                if asking.error is not None:
+                    raise JobError(asking.error.message, retryable=asking.error.retryable)
                 continue
-            finding = cluster.finding[wanted] = anyio.Event()
+            asking = cluster.finding[wanted] = _Asking()
             try:
                 await self._ask_workers(cluster, spec)
                 cluster.found.add(wanted)
+            except JobError as error:
+                asking.error = error
+                raise
             finally:
                 del cluster.finding[wanted]
-                finding.set()
+                asking.done.set()
 
     async def _ask_workers(self, cluster: _Cluster, spec: CallSpec) -> None:
         from runner.dask_worker import check_callable
