@@ -434,7 +434,7 @@ class WorkerPool:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
-                env=_worker_env(),
+                env=python_child_environment(),
             )
         except OSError as error:
             raise JobError(f"could not start a worker process: {error}", retryable=True) from error
@@ -524,7 +524,7 @@ def _encode_request(spec: CallSpec, job_name: str) -> bytes:
         raise JobError(f"cannot send the arguments of {spec.target} to a worker process: {error}") from None
 
 
-def _worker_env() -> dict[str, str]:
+def python_child_environment() -> dict[str, str]:
     """The parent's environment, with the folder holding the runner package first on PYTHONPATH."""
     env = dict(os.environ)
     paths = [_RUNNER_ROOT, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]

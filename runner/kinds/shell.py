@@ -9,11 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+import anyio.to_thread
 from anyio.abc import ByteReceiveStream, Process
 
 from runner.errors import JobError
+from runner.guardian import GroupGuardian
 from runner.kinds.base import AttemptContext, JobKind
-from runner.model import OUTPUT_LINE_CHARS, JobSpec, Settings, ShellSpec
+from runner.model import OUTPUT_LINE_CHARS, Deck, JobSpec, Settings, ShellSpec
 from runner.process_groups import describe_exit, group_exists, signal_group, terminate_group
 
 LEFTOVER_GRACE_S = 0.5
@@ -21,12 +23,31 @@ LEFTOVER_GRACE_S = 0.5
 
 
 class ShellKind(JobKind):
+    def __init__(self) -> None:
+        self.guardian = GroupGuardian()
+        """Ends the jobs' groups should this process be killed before it can (see runner.guardian)."""
+        self._guardian_starting = anyio.Lock()
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self.guardian.close)
+
     def slot(self, spec: JobSpec, settings: Settings) -> tuple[str, int]:
         return "shell", settings.shell_limit
+
+    async def deck_loaded(self, deck: Deck) -> None:
+        await self._start_guardian()
+
+    async def _start_guardian(self) -> None:
+        if self.guardian.running:
+            return
+        async with self._guardian_starting:
+            await anyio.to_thread.run_sync(self.guardian.start)
 
     async def run(self, attempt: AttemptContext) -> Any:
         spec = attempt.job.spec.work
         assert isinstance(spec, ShellSpec)
+        await self._start_guardian()
         process = await anyio.open_process(
             ["/bin/sh", "-c", spec.command],
             cwd=spec.cwd,
@@ -37,6 +58,7 @@ class ShellKind(JobKind):
             start_new_session=True,
         )
         group = process.pid
+        self.guardian.track(group)
         detach = attempt.pause.attach(
             suspend=lambda: signal_group(group, signal.SIGSTOP),
             resume=lambda: signal_group(group, signal.SIGCONT),
@@ -49,6 +71,7 @@ class ShellKind(JobKind):
             raise
         finally:
             detach()
+            self.guardian.untrack(group)
         if returncode != 0:
             raise JobError(describe_exit(returncode), retryable=True)
         return None

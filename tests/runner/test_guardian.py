@@ -1,0 +1,62 @@
+"""Shell jobs do not outlive a jobdeck killed with SIGKILL: the guardian process ends their groups."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from tests.runner.waiting import process_alive
+
+JOBDECK = [sys.executable, "-m", "runner.cli"]
+
+
+def wait_until(condition: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "not reached in time"
+        time.sleep(0.05)
+
+
+def test_a_killed_jobdeck_leaves_no_shell_job_behind(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    deck = tmp_path / "deck.toml"
+    # A background child in a pipeline-like shape: the shell's whole group, not just the shell, must go.
+    deck.write_text(f'[[job]]\nname = "nap"\nshell = "sleep 60 & echo $! > {pid_file}; wait"\n')
+    process = subprocess.Popen([*JOBDECK, "run", str(deck)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: pid_file.exists() and pid_file.read_text().strip())
+        sleeper = int(pid_file.read_text())
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=5)
+        wait_until(lambda: not process_alive(sleeper), timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_a_clean_end_says_goodbye_and_the_guardian_exits(tmp_path: Path) -> None:
+    deck = tmp_path / "deck.toml"
+    deck.write_text('[[job]]\nname = "hello"\nshell = "echo hello"\n')
+    mark = f"JOBDECK_TEST_MARK={uuid.uuid4().hex}".encode()
+    environment = {**os.environ, "JOBDECK_TEST_MARK": mark.decode().partition("=")[2]}
+    done = subprocess.run([*JOBDECK, "run", str(deck)], capture_output=True, text=True, timeout=30, env=environment)
+    assert done.returncode == 0, done.stderr
+    assert processes_marked(mark) == []
+
+
+def processes_marked(mark: bytes) -> list[str]:
+    """Live processes (the guardian among them) whose environment holds `mark`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and process_alive(int(entry.name)):
+            try:
+                if mark in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(entry.name)
+            except OSError:
+                continue
+    return found
