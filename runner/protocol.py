@@ -279,6 +279,7 @@ class JobView:
                     error=a.get("error"),
                     active_s=a.get("active_s", 0.0),
                     running_since=a.get("running_since"),
+                    worker=a.get("worker"),
                 )
                 for a in data.get("attempts", [])
             ],

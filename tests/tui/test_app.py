@@ -415,3 +415,21 @@ def test_a_closed_terminal_stops_local_jobs_and_leaves_no_process(deck_path: Pat
         if process.poll() is None:
             process.kill()
         os.close(main_side)
+
+
+async def test_the_header_shows_what_the_job_kinds_run_on(deck_path: Path) -> None:
+    from runner.engine import Engine, default_kinds
+    from runner.kinds.shell import ShellKind
+    from runner.model import Kind
+
+    class ClusterShell(ShellKind):
+        def describe(self) -> list[str]:
+            return ["dask tcp://127.0.0.1:8786 · 2 workers · 4 threads"]
+
+    app = JobdeckApp(
+        [load_deck(deck_path)], engine_factory=lambda: Engine(kinds={**default_kinds(), Kind.SHELL: ClusterShell()})
+    )
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: "2 workers" in str(app.query_one("#summary").render()))
+        assert "dask tcp://127.0.0.1:8786 · 2 workers · 4 threads" in str(app.query_one("#summary").render())
+        await app.stop_engine()

@@ -209,6 +209,27 @@ async def test_the_note_of_a_thread_job_is_shown_prominently() -> None:
         assert "12 s so far" in lines[0]
 
 
+async def test_the_worker_of_each_attempt_is_shown_for_jobs_that_run_elsewhere() -> None:
+    spec = JobSpec(name="crunch", kind=Kind.CALL, work=CallSpec(module="heavy", function="crunch", on="dask"))
+    job = Job(id="lab/crunch", deck="lab", spec=spec, state=JobState.RUNNING, revision=4)
+    job.attempts = [
+        Attempt(
+            1, T0 - 5, ended_at=T0 - 4, outcome=JobState.FAILED, error="KilledWorker", worker="tcp://10.0.0.7:4101"
+        ),
+        Attempt(2, T0, running_since=T0, worker="tcp://10.0.0.8:4102"),
+    ]
+    app = DetailApp(job)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        assert "on tcp://10.0.0.8:4102" in text.splitlines()[0]
+        assert "worker" in text
+        assert [line.split()[6] for line in text.splitlines() if line.split()[:1] in (["1"], ["2"])] == [
+            "tcp://10.0.0.7:4101",
+            "tcp://10.0.0.8:4102",
+        ]
+
+
 # --- keeping up with the job -----------------------------------------------------------------------------------
 
 

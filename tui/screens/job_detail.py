@@ -624,6 +624,8 @@ class JobDetailScreen(Screen[None]):
             details.append(f"attempt {attempt_count(job)}")
             elapsed = format_duration(self._elapsed(attempt))
             details.append(f"{elapsed} so far" if attempt.ended_at is None else f"took {elapsed}")
+            if attempt.worker:
+                details.append(f"on {attempt.worker}")
         title.append("  " + " · ".join(details), style=self._style("muted"))
         renderable: RenderableType = title
         if job.progress is not None and not job.state.finished:
@@ -709,6 +711,9 @@ class JobDetailScreen(Screen[None]):
         table.add_column("started", header_style=header_style, no_wrap=True)
         table.add_column("took", justify="right", header_style=header_style, no_wrap=True)
         table.add_column("outcome", header_style=header_style, no_wrap=True)
+        placed = any(attempt.worker for attempt in job.attempts)
+        if placed:
+            table.add_column("worker", header_style=header_style, no_wrap=True)
         table.add_column("error", header_style=header_style, overflow="fold", ratio=1)
         for attempt in job.attempts:
             if attempt.outcome is not None:
@@ -718,11 +723,13 @@ class JobDetailScreen(Screen[None]):
             else:
                 outcome = Text("—", style=self._style("muted"))
             took = format_duration(self._elapsed(attempt)) + ("…" if attempt.ended_at is None else "")
+            where = [Text(attempt.worker or "—", style=self._style("muted"))] if placed else []
             table.add_row(
                 str(attempt.number),
                 format_clock(attempt.started_at, self.tz),
                 took,
                 outcome,
+                *where,
                 Text(attempt.error or "", style=self._style("error")),
             )
         self.query_one("#attempts", Static).update(table)

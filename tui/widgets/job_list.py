@@ -277,8 +277,10 @@ class JobList(ScrollView, can_focus=True):
             return [Segment(" " + remark, state_style if job.state is JobState.FAILED else dim)]
         if job.note:
             return [Segment(" " + job.note, self.get_component_rich_style("job-list--paused"))]
+        attempt = job.current_attempt
+        where = [Segment(f" on {attempt.worker}", dim)] if attempt is not None and attempt.worker else []
         if job.progress is None:
-            return []
+            return where
         fraction = job.progress.fraction
         bar = progress_bar(fraction, BAR_WIDTH) if fraction is not None else ""
-        return [Segment(" " + bar, state_style), Segment(" " + format_progress(job.progress), dim)]
+        return [Segment(" " + bar, state_style), Segment(" " + format_progress(job.progress), dim), *where]
