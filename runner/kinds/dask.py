@@ -140,8 +140,10 @@ class _Cluster:
     def describe(self) -> str:
         if self.usable:
             assert self.client is not None
-            info = self.client.scheduler_info()
-            workers, threads = info.get("n_workers", len(info.get("workers", {}))), info.get("total_threads", 0)
+            info = self.client.scheduler_info()  # cached by the client, refreshed every few seconds
+            listed = info.get("workers") or {}
+            workers = info.get("n_workers", len(listed))
+            threads = info.get("total_threads", sum(worker.get("nthreads", 0) for worker in listed.values()))
             return f"dask {self.label} · {_count(workers, 'worker')} · {_count(threads, 'thread')}"
         if self.connecting is not None:
             return f"dask {self.label} · connecting"
@@ -381,8 +383,9 @@ def _result(outcome: tuple[Any, ...]) -> Any:
 
 def _task_error(cluster: _Cluster, error: Exception) -> JobError:
     """A failure of Dask rather than of the function (which reports its own in the outcome)."""
+    from concurrent.futures import CancelledError  # distributed's FutureCancelledError, and older versions' own
+
     from distributed import KilledWorker
-    from distributed.client import FutureCancelledError
 
     if isinstance(error, KilledWorker):
         worker = getattr(error.last_worker, "address", error.last_worker)
@@ -390,10 +393,11 @@ def _task_error(cluster: _Cluster, error: Exception) -> JobError:
             f"the Dask worker running this job died ({worker}); Dask gave up on the task (KilledWorker)",
             retryable=True,
         )
-    if isinstance(error, FutureCancelledError):
+    if isinstance(error, CancelledError):
+        reason = str(getattr(error, "reason", "") or "")
         connected = cluster.client is not None and cluster.client.status == "running"
-        if connected and "connection" not in error.reason:
-            return JobError(f"Dask cancelled the task ({error.reason})", retryable=True)
+        if connected and "connection" not in reason:
+            return JobError(f"Dask cancelled the task ({reason or 'no reason given'})", retryable=True)
         return _lost(cluster)
     if isinstance(error, OSError) or not cluster.usable:
         return _lost(cluster, error)
