@@ -11,29 +11,43 @@ from collections.abc import Mapping
 from typing import Any
 
 COMPARED = ("python", "dask", "distributed", "cloudpickle")
-
-
-def _comparable(package: str, version: Any) -> str:
-    text = str(version)
-    return ".".join(text.split(".")[:2]) if package == "python" else text
+LISTED_WORKERS = 3
+"""More workers than this with one version are counted, not listed."""
 
 
 def version_mismatch(versions: Mapping[str, Any]) -> str | None:
     """What differs between the client, scheduler and workers of `Client.get_versions()`, or None.
 
-    E.g. "distributed 2026.8.0 here, 2026.7.1 on the scheduler and on worker tcp://10.0.0.5:40123".
+    E.g. "distributed 2026.8.0 here and on the scheduler, 2026.7.1 on worker tcp://10.0.0.5:40123".
     """
     places: dict[str, Mapping[str, Any]] = {"here": versions.get("client") or {}}
     places["on the scheduler"] = versions.get("scheduler") or {}
     for address, worker in sorted((versions.get("workers") or {}).items()):
-        places[f"on worker {address}"] = worker if isinstance(worker, Mapping) else {}
+        places[address] = worker if isinstance(worker, Mapping) else {}
     differences = []
     for package in COMPARED:
         by_version: dict[str, list[str]] = {}
         for place, info in places.items():
-            packages = info.get("packages") or {}
-            version = _comparable(package, packages.get(package) or "missing")
+            version = _comparable(package, (info.get("packages") or {}).get(package))
             by_version.setdefault(version, []).append(place)
         if len(by_version) > 1:
-            differences.append(f"{package} " + ", ".join(f"{v} {' and '.join(p)}" for v, p in by_version.items()))
+            found = ", ".join(f"{version} {_where(where)}" for version, where in by_version.items())
+            differences.append(f"{package} {found}")
     return "; ".join(differences) or None
+
+
+def _comparable(package: str, version: Any) -> str:
+    if not version:
+        return "missing"
+    text = str(version)
+    return ".".join(text.split(".")[:2]) if package == "python" else text
+
+
+def _where(places: list[str]) -> str:
+    named = [place for place in places if place in ("here", "on the scheduler")]
+    workers = [place for place in places if place not in named]
+    if len(workers) > LISTED_WORKERS:
+        named.append(f"on {len(workers)} workers")
+    else:
+        named += [f"on worker {address}" for address in workers]
+    return " and ".join(named)
