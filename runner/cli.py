@@ -5,8 +5,9 @@ heavier than argparse is imported inside the command that needs it.
 
 Which Dask cluster an `on = "dask"` job uses, most specific first: `--dask ADDRESS` (of `jobdeck run`, or
 leading the dashboard's files: `jobdeck --dask ADDRESS FILE...`), then `$JOBDECK_DASK`, then the deck's
-`[deck] dask`. The option is passed on as `JOBDECK_DASK`, so every engine of this process sees it. A job's
-own `on = "dask://host:port"` always uses that cluster.
+`[deck] dask`. The option is passed on as `JOBDECK_DASK` in this process's environment, which decks loaded
+from here run in (in this process's engine, or in the server's). A job's own `on = "dask://host:port"` always
+uses that cluster.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from runner.callables import resolve_callable
 from runner.context import JobContext, reset_job_context, set_job_context
 from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
-from runner.kinds.dask import CANCEL_NOTE, PAUSE_NOTE, DaskCalls, address_from_environment
+from runner.kinds.dask import CANCEL_NOTE, PAUSE_NOTE, DaskCalls
 from runner.model import CallSpec, Deck, JobSpec, Kind, Settings
 from runner.pausing import PauseControl
 from runner.workers import WorkerPool
@@ -26,10 +26,10 @@ PROGRESS_INTERVAL_S = 0.05
 
 class CallKind(JobKind):
     def __init__(self, dask_address: str | None = None) -> None:
-        """`dask_address` is the cluster for `on = "dask"` jobs that overrides their deck's (`--dask`);
-        None means the JOBDECK_DASK variable's, if set."""
+        """`dask_address`, if given, is the cluster of every `on = "dask"` job; by default each job's deck
+        names it, or JOBDECK_DASK in the deck's environment (see runner.kinds.dask)."""
         self.pool = WorkerPool()
-        self.dask = DaskCalls(dask_address or address_from_environment())
+        self.dask = DaskCalls(dask_address)
         # The engine's per-deck limiter decides which thread jobs run; this one only has to be large enough
         # never to hold them back (anyio's default thread limiter has 40 places for the whole process).
         self._threads = anyio.CapacityLimiter(1)
@@ -61,7 +61,6 @@ class CallKind(JobKind):
         return self.dask.describe()
 
     async def deck_loaded(self, deck: Deck) -> None:
-        await self.dask.deck_loaded(deck)
         if any(job.kind is Kind.CALL and _call_spec(job).on == "thread" for job in deck.jobs):
             self._threads.total_tokens += deck.settings.thread_limit
         wanted = sum(1 for job in deck.jobs if job.kind is Kind.CALL and _call_spec(job).on == "process")

@@ -1,8 +1,9 @@
 """Call jobs on a Dask cluster: `on = "dask"` (the deck's cluster) or `on = "dask://host:8786"` (that one).
 
-Which cluster an `on = "dask"` job uses, most specific first: the `--dask ADDRESS` option, else the
-`JOBDECK_DASK` variable (both given to `DaskCalls` as `address`), else the deck's `[deck] dask`; an inline
-`dask://host:port` always names its own. `"local"` means one `LocalCluster` on 127.0.0.1 per engine,
+Which cluster an `on = "dask"` job uses, most specific first: the `address` given to `DaskCalls`, else
+`JOBDECK_DASK` in the deck's environment (the loader's: `--dask ADDRESS` sets it, and a server runs each
+client's decks in that client's environment), else the deck's `[deck] dask`; an inline `dask://host:port`
+always names its own. `"local"` means one `LocalCluster` on 127.0.0.1 per engine,
 started on first use and closed with the engine (runner.dask_cluster connects, checks and closes).
 
 What jobdeck keeps, and what it leaves to Dask:
@@ -23,7 +24,6 @@ What jobdeck keeps, and what it leaves to Dask:
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Mapping
 from contextlib import suppress
@@ -37,7 +37,7 @@ from runner.dask_cluster import CLOSE_TIMEOUT_S, DaskCluster
 from runner.deck import LOCAL_CLUSTER, scheduler_address
 from runner.errors import JobError
 from runner.kinds.base import AttemptContext
-from runner.model import CallSpec, Deck, Kind, Settings
+from runner.model import CallSpec, Settings
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -51,9 +51,8 @@ NO_CLUSTER = (
 )
 
 
-def address_from_environment(environ: Mapping[str, str] | None = None) -> str | None:
-    value = (os.environ if environ is None else environ).get(DASK_VARIABLE, "").strip()
-    return value or None
+def address_from_environment(environ: Mapping[str, str]) -> str | None:
+    return environ.get(DASK_VARIABLE, "").strip() or None
 
 
 def normalized_address(written: str) -> str:
@@ -92,8 +91,8 @@ class DaskCalls:
     closes every client and the local cluster, if one was started."""
 
     def __init__(self, address: str | None = None) -> None:
-        """`address` is the cluster of `on = "dask"` jobs that overrides their deck's (--dask,
-        JOBDECK_DASK): "local" or a scheduler address."""
+        """`address`, if given, is the cluster of every `on = "dask"` job, whatever its deck and environment
+        say: "local" or a scheduler address."""
         self.address = address
         self._clusters: dict[str, DaskCluster] = {}
         self._task_group: TaskGroup | None = None
@@ -119,20 +118,13 @@ class DaskCalls:
     def slot(self, spec: CallSpec, settings: Settings) -> tuple[str, int]:
         return ("dask" if spec.cluster is None else f"dask {spec.cluster}"), settings.dask_slots
 
-    async def deck_loaded(self, deck: Deck) -> None:
-        """Start connecting (or the local cluster) while the first jobs are dispatched; errors wait for them."""
-        for spec in deck.jobs:
-            if spec.kind is Kind.CALL and isinstance(spec.work, CallSpec) and spec.work.on == "dask":
-                with suppress(JobError):
-                    self._cluster_for(spec.work, deck.settings).start_connecting(self._open_task_group())
-
     def describe(self) -> list[str]:
         return [cluster.describe() for cluster in self._clusters.values()]
 
     async def run(self, attempt: AttemptContext) -> Any:
         spec = attempt.job.spec.work
         assert isinstance(spec, CallSpec)
-        cluster = self._cluster_for(spec, attempt.settings)
+        cluster = self._cluster_for(spec, attempt.settings, attempt.environ)
         await cluster.connected(self._open_task_group())
         await cluster.find_everywhere(spec)
         await attempt.pause.wait_resumed()  # paused while connecting: submit nothing until resumed
@@ -146,8 +138,8 @@ class DaskCalls:
             raise JobError("the Dask connection is closed: jobdeck is stopping")
         return self._task_group
 
-    def _cluster_for(self, spec: CallSpec, settings: Settings) -> DaskCluster:
-        written = spec.cluster or self.address or settings.dask
+    def _cluster_for(self, spec: CallSpec, settings: Settings, environ: Mapping[str, str]) -> DaskCluster:
+        written = spec.cluster or self.address or address_from_environment(environ) or settings.dask
         if written is None:
             raise JobError(NO_CLUSTER)
         try:

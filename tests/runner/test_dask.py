@@ -122,14 +122,14 @@ def dask_deck(write_deck: WriteDeck, tmp_path: Path) -> WriteDeck:
     return write_deck
 
 
-def engine_for(dask_address: str | None = None, grace_period: float = 5.0) -> Engine:
+def engine_for(dask_address: str | None = None, environ: dict[str, str] | None = None) -> Engine:
     kinds = default_kinds()
     kinds[Kind.CALL] = CallKind(dask_address=dask_address)
-    return Engine(kinds=kinds, grace_period=grace_period, environ={})
+    return Engine(kinds=kinds, environ=environ or {})
 
 
-async def run_to_end(path: Path, *, dask_address: str | None = None) -> Engine:
-    async with engine_for(dask_address) as engine:
+async def run_to_end(path: Path, *, dask_address: str | None = None, environ: dict[str, str] | None = None) -> Engine:
+    async with engine_for(dask_address, environ) as engine:
         await engine.load(path)
         with anyio.fail_after(60):
             await engine.wait_until_settled()
@@ -429,8 +429,11 @@ async def test_which_cluster_a_job_uses(dask_deck: WriteDeck, address: str) -> N
         args = [2, 2]
         on = "dask://{address.removeprefix("tcp://")}"
     """)
-    # The engine's address (--dask, JOBDECK_DASK) overrides the deck's; an inline address wins over both.
-    engine = await run_to_end(deck, dask_address=address)
+    # JOBDECK_DASK in the deck's environment (which --dask sets) overrides the deck's dask; an inline
+    # address wins over both; so does an address given to the kind, over all but the inline one.
+    engine = await run_to_end(deck, environ={"JOBDECK_DASK": address})
+    assert {job.name: job.result for job in engine.jobs.values()} == {"deck-cluster": 2, "inline": 4}
+    engine = await run_to_end(deck, dask_address=address, environ={"JOBDECK_DASK": unreachable})
     assert {job.name: job.result for job in engine.jobs.values()} == {"deck-cluster": 2, "inline": 4}
     engine = await run_to_end(
         dask_deck("""
