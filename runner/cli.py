@@ -352,9 +352,7 @@ def dashboard_command(files: Sequence[Path], *, local: bool, socket_path: Path |
         return EXIT_OK
     from runner.remote import RemoteEngine
 
-    app = JobdeckApp(
-        files=[Path(file).resolve() for file in files], engine_factory=lambda: RemoteEngine(socket_path)
-    )
+    app = JobdeckApp(files=[Path(file).resolve() for file in files], engine_factory=lambda: RemoteEngine(socket_path))
     app.run()
     if app.detached:
         unfinished = app.unfinished_count()

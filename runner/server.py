@@ -119,9 +119,7 @@ def acquire_lock(socket_path: Path) -> int:
 
 
 class Server:
-    def __init__(
-        self, engine: Engine, socket_path: Path, expected_uid: int, journal: Journal | None = None
-    ) -> None:
+    def __init__(self, engine: Engine, socket_path: Path, expected_uid: int, journal: Journal | None = None) -> None:
         self.engine = engine
         self.socket_path = socket_path
         self.expected_uid = expected_uid
