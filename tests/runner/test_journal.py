@@ -18,7 +18,9 @@ import pytest
 
 from runner.deck import load_deck
 from runner.engine import Engine
-from runner.journal import INTERRUPTED, Journal, Recorder
+from runner.journal import INTERRUPTED, SCHEMA_VERSION, Journal, JournalError, Recorder
+from runner.journal_writes import GROUP_SPEC_MIN_MEMBERS
+from runner.model import JobState, RestoredJob
 
 WriteDeck = Callable[..., Path]
 
@@ -83,7 +85,7 @@ args = [2, 3]
     db = tmp_path / "journal.db"
     record_run(deck, db)
 
-    assert rows(db, "SELECT version FROM schema_version") == [(1,)]
+    assert rows(db, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
     assert rows(db, "PRAGMA journal_mode") == [("wal",)]
     [(deck_id, name, path)] = rows(db, "SELECT id, name, path FROM decks")
     assert (name, path) == ("rec", str(deck.resolve()))
@@ -257,3 +259,238 @@ def test_a_bad_db_is_refused_clearly(write_deck: WriteDeck, tmp_path: Path, bad:
     assert f"cannot open the journal {db}" in result.stderr
     assert "nothing was run" in result.stderr
     assert not marker.exists()
+
+
+# --- history, recovery and continuing a run ----------------------------------------------------------------------
+
+
+def test_history_counts_each_run_by_state_newest_first(write_deck: WriteDeck, tmp_path: Path) -> None:
+    good = write_deck('[deck]\nname = "good"\n\n[[job]]\nname = "a"\nshell = "true"\n', name="good.toml")
+    mixed = write_deck(
+        '[deck]\nname = "mixed"\n\n[[job]]\nname = "ok"\nshell = "true"\n\n'
+        '[[job]]\nname = "bad"\nshell = "exit 1"\n\n[[job]]\nname = "after_bad"\nshell = "true"\nafter = ["bad"]\n',
+        name="mixed.toml",
+    )
+    db = tmp_path / "journal.db"
+    for deck in (good, mixed, good):
+        record_run(deck, db)
+
+    with Journal.open(db) as journal:
+        runs = journal.history()
+        assert [run.name for run in runs] == ["good", "mixed", "good"]
+        assert runs[0].id == journal.latest_deck(good) != runs[2].id
+        assert runs[1].counts == {"succeeded": 1, "failed": 1, "skipped": 1}
+        assert (runs[1].total, runs[1].unfinished) == (3, 0)
+        assert runs[1].path == str(mixed.resolve()) and runs[1].pid == os.getpid()
+        assert [run.name for run in journal.history(limit=2)] == ["good", "mixed"]
+        assert journal.run(runs[1].id) == runs[1]
+        assert journal.run("no-such-run") is None
+        assert journal.unfinished_runs() == []
+
+
+CRASHING = """
+[deck]
+name = "crashing"
+
+[[job]]
+name = "done"
+shell = "true"
+
+[[job]]
+name = "long"
+shell = "{long}"
+
+[[job]]
+name = "waiting"
+shell = "true"
+after = ["long"]
+
+[[job]]
+name = "flaky"
+shell = "{flaky}"
+retries = 1
+backoff = 60
+"""
+
+
+def crashed_journal(write_deck: WriteDeck, tmp_path: Path) -> tuple[Path, Path]:
+    """A journal as a jobdeck killed mid-run leaves it: `done` succeeded, `long` running, `waiting` queued,
+    `flaky` waiting to retry. (A snapshot of the committed database, taken while the run goes on.)"""
+    deck = write_deck(CRASHING.format(long="sleep 30", flaky="echo no >&2; exit 3"))
+    live, snapshot = tmp_path / "live.db", tmp_path / "crashed.db"
+
+    async def main() -> None:
+        with Journal.open(live) as journal:
+            engine = Engine()
+            async with Recorder(engine, journal, flush_interval=0.01), engine:
+                await engine.add_deck(load_deck(deck))
+                wanted = {"done": "succeeded", "long": "running", "waiting": "queued", "flaky": "retrying"}
+                with anyio.fail_after(10):
+                    while dict(rows(live, "SELECT name, state FROM jobs")) != wanted:
+                        await anyio.sleep(0.01)
+                source, target = sqlite3.connect(live), sqlite3.connect(snapshot)
+                source.backup(target)
+                source.close(), target.close()
+                await engine.cancel_all()
+
+    anyio.run(main)
+    return deck, snapshot
+
+
+def test_mark_interrupted_then_the_unfinished_runs(write_deck: WriteDeck, tmp_path: Path) -> None:
+    _, db = crashed_journal(write_deck, tmp_path)
+    with Journal.open(db) as journal:
+        [run] = journal.unfinished_runs()
+        assert run.counts == {"succeeded": 1, "running": 1, "queued": 1, "retrying": 1}
+        assert sorted(job.name for job in journal.interrupted()) == ["flaky", "long"]
+
+        assert journal.mark_interrupted() == 2
+        assert journal.interrupted() == []
+        assert journal.mark_interrupted() == 0
+        [after] = journal.unfinished_runs()
+        assert after.id == run.id and after.unfinished == 3
+        assert after.counts == {"succeeded": 1, INTERRUPTED: 2, "queued": 1}
+        jobs = journal.jobs(run.id)
+    assert jobs["long"]["error"] == "interrupted: jobdeck stopped"
+    assert (
+        jobs["flaky"]["error"]
+        == "interrupted: jobdeck stopped while it waited to retry (last attempt: exited with status 3)"
+    )
+    assert rows(db, "SELECT outcome FROM attempts WHERE job = 'long'") == [(INTERRUPTED,)]
+    assert rows(db, "SELECT outcome FROM attempts WHERE job = 'flaky'") == [("failed",)], "an ended attempt stays"
+    assert rows(db, "SELECT old, new FROM state_changes WHERE job = 'flaky' ORDER BY rowid DESC LIMIT 1") == [
+        ("retrying", INTERRUPTED)
+    ]
+
+
+def test_a_continued_run_keeps_its_history(write_deck: WriteDeck, tmp_path: Path) -> None:
+    deck, db = crashed_journal(write_deck, tmp_path)
+    deck.write_text(CRASHING.format(long="true", flaky="true") + '\n[[job]]\nname = "new"\nshell = "true"\n')
+    with Journal.open(db) as journal:
+        journal.mark_interrupted()
+        [run] = journal.unfinished_runs()
+
+    async def main() -> None:
+        with Journal.open(db) as journal:
+            engine = Engine()
+            async with Recorder(engine, journal) as recorder, engine:
+                recorder.continue_run("crashing", run.id)
+                restored = {"done": RestoredJob(JobState.SUCCEEDED)}
+                await engine.add_deck(load_deck(deck), restored=restored)
+                await engine.wait_until_settled()
+
+    anyio.run(main)
+    assert rows(db, "SELECT count(*) FROM decks") == [(1,)]
+    with Journal.open(db) as journal:
+        assert journal.unfinished_runs() == []
+        assert journal.run(run.id).counts == {"succeeded": 5}  # type: ignore[union-attr]
+        jobs = journal.jobs(run.id)
+    assert {name: (job["attempts"], job["error"]) for name, job in jobs.items()} == {
+        "done": (1, None),
+        "long": (2, None),
+        "waiting": (1, None),
+        "flaky": (2, None),
+        "new": (1, None),
+    }
+    assert rows(db, "SELECT number, outcome FROM attempts WHERE job = 'long' ORDER BY number") == [
+        (1, INTERRUPTED),
+        (2, "succeeded"),
+    ]
+    assert rows(db, "SELECT old, new, attempt FROM state_changes WHERE job = 'long' ORDER BY rowid") == [
+        ("queued", "running", 1),
+        ("running", INTERRUPTED, 1),
+        (INTERRUPTED, "queued", 1),
+        ("queued", "running", 2),
+        ("running", "succeeded", 2),
+    ]
+    assert rows(db, "SELECT count(*) FROM state_changes WHERE job = 'done'") == [(2,)], "done did not run again"
+
+
+def test_a_big_fan_out_keeps_one_spec_for_its_group(write_deck: WriteDeck, tmp_path: Path) -> None:
+    deck = write_deck(
+        '[deck]\nname = "fan"\n\n[[job]]\nname = "big"\ncall = "tasks:identity"\non = "thread"\n'
+        f'each = {list(range(GROUP_SPEC_MIN_MEMBERS))}\nargs = ["{{item}}"]\n\n'
+        '[[job]]\nname = "small"\nshell = "echo {item}"\neach = ["x", "y"]\n'
+    )
+    db = tmp_path / "journal.db"
+    record_run(deck, db)
+    assert rows(db, "SELECT grp FROM group_specs") == [("big",)]
+    with Journal.open(db) as journal:
+        jobs = journal.jobs(journal.latest_deck(deck) or "")
+    assert len(jobs) == GROUP_SPEC_MIN_MEMBERS + 2
+    assert jobs["big[7]"]["result"] == 7
+    first, other = jobs["big[0]"]["spec"], jobs["big[7]"]["spec"]
+    assert first["summary"]["args"] == "0"
+    assert other["summary"]["args"] == "(varies with the item; for big[0]: 0)"
+    assert other["summary"]["item"] == "7 (of big)"
+    assert other["summary"]["target"] == first["summary"]["target"] == "tasks:identity"
+    assert (other["item"], other["group"], other["line"]) == (7, "big", 4)
+    assert jobs["small[y]"]["spec"]["summary"]["command"] == "echo y"
+
+
+def test_committed_revision_says_what_the_journal_has(write_deck: WriteDeck, tmp_path: Path) -> None:
+    deck = write_deck('[deck]\nname = "rev"\n\n[[job]]\nname = "quick"\nshell = "true"\n')
+    db = tmp_path / "journal.db"
+
+    async def main() -> None:
+        with Journal.open(db) as journal:
+            engine = Engine()
+            async with Recorder(engine, journal, flush_interval=60) as recorder, engine:
+                await engine.add_deck(load_deck(deck))
+                await engine.wait_until_settled()
+                job = engine.jobs["rev/quick"]
+                assert recorder.committed_revision < job.revision
+                assert rows(db, "SELECT state FROM jobs") == []
+                await recorder.flush()
+                assert recorder.committed_revision >= job.revision
+                assert rows(db, "SELECT state FROM jobs") == [("succeeded",)]
+
+    anyio.run(main)
+
+
+def test_a_version_1_journal_is_brought_up_to_date(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    connection = sqlite3.connect(db)
+    connection.executescript(VERSION_1_SCHEMA)
+    connection.executescript(
+        "INSERT INTO schema_version VALUES (1);"
+        "INSERT INTO decks VALUES ('d1', 'old', '/x/old.toml', 1.0, 7);"
+        """INSERT INTO jobs (deck_id, name, kind, spec, state, updated_at) VALUES ('d1', 'a', 'shell', """
+        """'{"summary": {"kind": "shell"}, "after": [], "group": null, "item": null, "line": 3}', 'running', 1.0);"""
+    )
+    connection.close()
+    with Journal.open(db) as journal:
+        assert journal.jobs("d1")["a"]["spec"]["line"] == 3
+        assert journal.mark_interrupted() == 1
+        [run] = journal.unfinished_runs()
+        assert (run.name, run.counts) == ("old", {INTERRUPTED: 1})
+    assert rows(db, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    assert rows(db, "SELECT name FROM sqlite_master WHERE name = 'jobs_by_state'") == []
+
+    connection = sqlite3.connect(db)
+    connection.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    connection.commit()
+    connection.close()
+    with pytest.raises(JournalError, match="written by a newer jobdeck"):
+        Journal.open(db)
+
+
+VERSION_1_SCHEMA = """
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+CREATE TABLE decks (id TEXT PRIMARY KEY, name TEXT NOT NULL, path TEXT NOT NULL, loaded_at REAL NOT NULL, pid INTEGER);
+CREATE INDEX decks_by_path ON decks (path, loaded_at);
+CREATE TABLE jobs (
+    deck_id TEXT NOT NULL REFERENCES decks (id), name TEXT NOT NULL, kind TEXT NOT NULL, spec TEXT NOT NULL,
+    state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, error TEXT, result TEXT, output_tail TEXT,
+    updated_at REAL NOT NULL, carried_over INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (deck_id, name)
+) WITHOUT ROWID;
+CREATE INDEX jobs_by_state ON jobs (state);
+CREATE TABLE attempts (
+    deck_id TEXT NOT NULL, job TEXT NOT NULL, number INTEGER NOT NULL, started_at REAL NOT NULL, ended_at REAL,
+    outcome TEXT, error TEXT, PRIMARY KEY (deck_id, job, number)
+) WITHOUT ROWID;
+CREATE TABLE state_changes (
+    deck_id TEXT NOT NULL, job TEXT NOT NULL, old TEXT NOT NULL, new TEXT NOT NULL, attempt INTEGER NOT NULL,
+    error TEXT, at REAL NOT NULL
+);
+"""

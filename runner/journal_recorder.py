@@ -1,0 +1,291 @@
+"""The Recorder: follows an engine and writes what it does to a Journal, in batches, off the event loop."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+
+from runner.journal_writes import (
+    GROUP_SPEC_MIN_MEMBERS,
+    Batch,
+    DeckLoad,
+    group_spec,
+    plain_item,
+    result_text,
+    spec_value,
+)
+from runner.model import Deck, Job, JobSpec, JobState
+
+if TYPE_CHECKING:
+    from runner.journal import Journal
+
+FLUSH_INTERVAL_S = 0.05
+"""The recorder looks for changes this often while the engine is quiet."""
+MAX_FLUSH_INTERVAL_S = 0.25
+"""The longest it waits between looks, however busy the engine: a change is committed at most this long (plus
+the write of the batch it is in) after the engine made it."""
+BUSY_WRITE_SHARE = 0.2
+"""Under load the recorder waits so that writing takes at most about this share of the time (bigger batches,
+fewer transactions), up to MAX_FLUSH_INTERVAL_S."""
+OUTPUT_TAIL_LINES = 200
+FINAL_FLUSH_TIMEOUT_S = 10.0
+
+_recorder_ids = itertools.count(1)
+
+
+def resolved(path: str | Path) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+class Recorder:
+    """Follows an engine and journals what it does. Enter it around the engine's own block, so it sees the
+    engine's last changes too:
+
+        engine = Engine()
+        async with Recorder(engine, journal), engine:
+            ...
+
+    It reads the engine's change log (`Engine.enable_change_log`), not its events: every flush interval it
+    takes the changes of state made since the last flush, notices decks loaded meanwhile (`engine.decks`),
+    and writes those changes plus the current rows of the jobs (and attempts) they touched, in one
+    transaction on a worker thread. Decks loaded before the recorder was made are not recorded.
+
+    What is committed, and when: a flush takes every change the engine made up to its current `revision`
+    and commits them together; `committed_revision` is then that revision. The engine (and so a screen that
+    polls it) is ahead of the journal by at most one flush interval (FLUSH_INTERVAL_S when quiet, up to
+    MAX_FLUSH_INTERVAL_S under load) plus one write. A screen that must show as succeeded only what would
+    survive `kill -9` shows a job's success once `committed_revision >= job.revision`.
+
+    `carry_over` maps a deck's resolved path to (journal id of the run it resumes, names of the jobs that
+    succeeded there and are not run again): they are recorded as succeeded in the new run as well.
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        journal: Journal,
+        *,
+        carry_over: Mapping[str, tuple[str, Iterable[str]]] | None = None,
+        flush_interval: float = FLUSH_INTERVAL_S,
+    ) -> None:
+        self.engine = engine
+        self.journal = journal
+        self.flush_interval = flush_interval
+        self.deck_ids: dict[str, str] = {}
+        """Engine deck name -> journal deck id."""
+        self.committed_revision = 0
+        """The engine revision up to which every change is committed to the journal."""
+        self.flushes = 0
+        self._id = next(_recorder_ids)
+        self._carry_over = {path: (old, list(names)) for path, (old, names) in (carry_over or {}).items()}
+        self._continued: dict[str, str] = {}
+        self._unrecorded_decks = set(engine.decks)
+        """Decks loaded before the recorder: not journaled."""
+        self._decks_seen = len(engine.decks)
+        engine.enable_change_log()
+        engine.take_changes()  # changes made before the recorder concern unrecorded decks
+        self._batch = Batch(self._id)
+        self._write_lock = anyio.Lock()
+        self._last_write_s = 0.0
+        self._task_group: anyio.abc.TaskGroup | None = None
+
+    def continue_run(self, engine_deck_name: str, deck_id: str) -> None:
+        """Record the deck the engine is about to load as `engine_deck_name` into the journal's existing run
+        `deck_id` instead of a new run: its jobs already in the run keep their history (attempts go on being
+        numbered after theirs) and are queued again; jobs new to it are added. For a restarted server that
+        restores an interrupted run."""
+        self._continued[engine_deck_name] = deck_id
+
+    async def __aenter__(self) -> Recorder:
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        self._task_group.start_soon(self._flush_loop)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        assert self._task_group is not None
+        self._task_group.cancel_scope.cancel()
+        try:
+            return await self._task_group.__aexit__(exc_type, exc, traceback)
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(FINAL_FLUSH_TIMEOUT_S):
+                await self.flush(last=True)
+
+    # --- following the engine ----------------------------------------------------------------------------
+
+    def _new_decks(self, changes: list[tuple[Any, ...]]) -> None:
+        """Record the decks loaded since the last look (`engine.decks` only grows). `changes`: the changes
+        taken from the engine since the last look, which may concern their jobs."""
+        decks = self.engine.decks
+        if len(decks) == self._decks_seen:
+            return
+        self._decks_seen = len(decks)
+        for name, deck in list(decks.items()):
+            if name not in self.deck_ids and name not in self._unrecorded_decks:
+                self._deck_loaded(name, deck, changes)
+
+    def _deck_loaded(self, name: str, deck: Deck, changes: list[tuple[Any, ...]]) -> None:
+        continued = self._continued.pop(name, None)
+        deck_id = continued or uuid.uuid4().hex
+        self.deck_ids[name] = deck_id
+        now = time.time()
+        path = resolved(deck.path)
+        if continued is None:
+            self._batch.decks.append((deck_id, name, path, now, os.getpid()))
+        jobs = [self.engine.jobs[f"{name}/{spec.name}"] for spec in deck.jobs]
+        load = _deck_load(deck_id, name, jobs, now)
+        if continued is not None:
+            load.continued = True
+            _add_states_at_load(load, jobs, changes)
+        self._batch.loads.append(load)
+        carried = self._carry_over.pop(path, None)
+        if carried is not None and continued is None:
+            self._batch.carried.append((carried[0], deck_id, carried[1]))
+
+    def _collect(self) -> Batch | None:
+        """The batch to write, with the touched jobs' and attempts' rows as they are now; a fresh batch takes
+        its place. None if there is nothing to write."""
+        changes = self.engine.take_changes()
+        self._new_decks(changes)
+        batch = self._batch
+        if not changes and not batch.loads:
+            return None
+        self._batch = Batch(self._id)
+        batch.now = time.time()
+        if changes:
+            batch.changes = changes
+            _add_job_rows(batch, self.engine.jobs, changes)
+        return batch
+
+    async def flush(self, *, last: bool = False) -> None:
+        """Write what is waiting, now, on a worker thread. `last`: the recorder is done with the journal."""
+        async with self._write_lock:  # one batch at a time, in order
+            revision = self.engine.revision
+            batch = self._collect()
+            if batch is None:
+                if not last:
+                    self.committed_revision = revision
+                    return
+                batch = Batch(self._id)
+            batch.forget = last
+            started = time.perf_counter()
+            # Shielded: once taken from the engine, the rows must be written; a cancellation arriving before the
+            # worker thread starts (the recorder closing) would otherwise drop them.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self.journal.write, batch)
+            self._last_write_s = time.perf_counter() - started
+            self.committed_revision = revision
+            self.flushes += 1
+
+    def _interval(self) -> float:
+        """How long to wait before the next flush: the flush interval, or longer while writes take long (a
+        busy engine), so that fewer, bigger transactions cost it less; never more than MAX_FLUSH_INTERVAL_S."""
+        return min(max(self.flush_interval, self._last_write_s / BUSY_WRITE_SHARE), MAX_FLUSH_INTERVAL_S)
+
+    async def _flush_loop(self) -> None:
+        # The recorder wakes on a clock, not on each change: waking a task per change would cost the event
+        # loop a task switch per state change. Changes wait meanwhile in the engine's change log; each tick
+        # takes them all and writes them in one transaction.
+        while True:
+            await anyio.sleep(self._interval())
+            await self.flush()
+
+
+def _deck_load(deck_id: str, engine_name: str, jobs: list[Job], now: float) -> DeckLoad:
+    """The rows of a newly loaded deck's jobs, in their current state (the changes that led there are written
+    in the same transaction). A big fan-out's jobs share their group's spec."""
+    sizes = Counter(job.spec.group for job in jobs if job.spec.group is not None)
+    big = {group for group, size in sizes.items() if size >= GROUP_SPEC_MIN_MEMBERS}
+    firsts: dict[str, JobSpec] = {}
+    lasts: dict[str, JobSpec] = {}
+    rows: list[list[Any]] = []
+    for job in jobs:
+        spec = job.spec
+        group = spec.group
+        if group in big:
+            assert group is not None
+            firsts.setdefault(group, spec)
+            lasts[group] = spec
+            rows.append([spec.name, spec.kind.value, job.state, None, group, plain_item(spec.item)])
+        else:
+            rows.append([spec.name, spec.kind.value, job.state, spec_value(spec)])
+    group_specs = [(group, json.dumps(group_spec(first, lasts[group]))) for group, first in firsts.items()]
+    return DeckLoad(deck_id, engine_name, now, rows, group_specs)
+
+
+def _add_states_at_load(load: DeckLoad, jobs: list[Job], changes: list[tuple[Any, ...]]) -> None:
+    """For a continued run: each job's state when the engine loaded it (before the changes since), and how many
+    attempts the engine brought back with it (rows 6 and 7), so that the journal can say how each job went on
+    and number new attempts after those it has."""
+    first_old = {change[0]: change[1] for change in reversed(changes)}
+    started = Counter(
+        change[0] for change in changes if change[2] is JobState.RUNNING and change[1] is not JobState.PAUSED
+    )
+    for row, job in zip(load.jobs, jobs, strict=True):
+        row[2] = first_old.get(job.id, job.state)
+        row.extend([None] * (6 - len(row)))
+        row.append(len(job.attempts) - started[job.id])
+
+
+def _add_job_rows(batch: Batch, jobs: Mapping[str, Any], changes: list[tuple[Any, ...]]) -> None:
+    """Add the current rows of the jobs these changes touched (and of their attempts) to the batch."""
+    rows = batch.jobs
+    append = rows.append
+    succeeded = JobState.SUCCEEDED
+    first_attempts: dict[str, int] | None = None
+    for job_id in {change[0] for change in changes}:
+        job = jobs[job_id]
+        state = job.state
+        attempts = job.attempts
+        result = result_text(job.result) if state is succeeded else None
+        tail = None
+        if job.output and state.finished:
+            lines = list(job.output)[-OUTPUT_TAIL_LINES:]
+            tail = json.dumps([[line.stream, line.text] for line in lines])
+        if not attempts:
+            append((job_id, state, 0, job.error, result, tail, None, None, None, None, None))
+            continue
+        attempt = attempts[-1]
+        append(
+            (
+                job_id,
+                state,
+                len(attempts),
+                job.error,
+                result,
+                tail,
+                attempt.number,
+                attempt.started_at,
+                attempt.ended_at,
+                attempt.outcome,
+                attempt.error,
+            )
+        )
+        if len(attempts) > 1:
+            # Earlier attempts that may have changed since the last flush: those from the one the job was on at
+            # its first change in this batch (an attempt ends with a change of state, written with it).
+            if first_attempts is None:
+                first_attempts = {change[0]: change[3] for change in reversed(changes)}
+            first = first_attempts[job_id]
+            batch.earlier_attempts.extend(
+                (job_id, earlier.number, earlier.started_at, earlier.ended_at, earlier.outcome, earlier.error)
+                for earlier in attempts[:-1]
+                if earlier.number >= first
+            )

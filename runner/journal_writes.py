@@ -1,0 +1,264 @@
+"""What the Recorder hands to the journal's writer thread (`Batch`), and the SQL that writes it (`encode`).
+
+Each kind of row goes in as one JSON array, unpacked by SQLite (`json_each`): one statement per kind of row
+instead of one per row, and a single C-level `json.dumps` per array instead of Python work per row. That
+matters beyond SQLite's own speed: Python's sqlite3 releases the GIL around every step of a statement, and on
+a busy engine each of those hand-overs costs the event loop and the job threads a switch; a handful of long
+steps per batch leaves them alone.
+
+The engine's changes go in as the engine logged them, keyed by engine job id (`deck/name`): a temporary
+table on the journal's connection (`recorded_jobs`) maps those ids to journal rows, so that SQLite, not
+Python, does the mapping.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.model import JobSpec, JobState
+from runner.redaction import VALUE_PREVIEW_CHARS, shorten, spec_summary
+from runner.report import json_safe
+
+GROUP_SPEC_MIN_MEMBERS = 50
+"""A fan-out of at least this many jobs keeps one spec for the whole group (see `group_spec`); smaller ones
+keep each job's own, like jobs that are not fanned out."""
+
+_PLAIN_TYPES = (str, int, bool, type(None))
+"""Types JSON carries unchanged (a float may be NaN or infinite, so it is not among them)."""
+
+MAP_TABLE = """
+CREATE TEMP TABLE IF NOT EXISTS recorded_jobs (
+    recorder INTEGER NOT NULL,
+    engine_id TEXT NOT NULL,
+    deck_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    attempt_offset INTEGER NOT NULL,
+    PRIMARY KEY (recorder, engine_id)
+) WITHOUT ROWID
+"""
+_MAPPED = "CROSS JOIN temp.recorded_jobs AS m ON m.recorder = :recorder AND m.engine_id = {}.value ->> 0"
+
+
+@dataclass
+class DeckLoad:
+    """A deck the engine loaded: its jobs, to insert (or, for a continued run, to queue again)."""
+
+    deck_id: str
+    engine_name: str
+    now: float
+    jobs: list[list[Any]]
+    """[name, kind, state, spec value] for a job with its own spec, [name, kind, state, None, group, item] for a
+    member of a big fan-out (whose spec is its group's); in a continued run, each padded to six fields and
+    followed by the number of attempts the engine brought back for it."""
+    group_specs: list[tuple[str, str]] = field(default_factory=list)
+    """(group, spec JSON)."""
+    continued: bool = False
+    """Rows of this deck run may exist already: they keep their history and are queued again."""
+
+
+@dataclass
+class Batch:
+    """Rows waiting to be written, in the order the transaction writes them."""
+
+    recorder: int
+    decks: list[tuple[Any, ...]] = field(default_factory=list)
+    """(id, name, path, loaded_at, pid) of new runs."""
+    loads: list[DeckLoad] = field(default_factory=list)
+    carried: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    """(journal id of the run resumed, journal id of the new run, names of the jobs carried over)."""
+    changes: list[tuple[Any, ...]] = field(default_factory=list)
+    """The engine's change log entries: (engine job id, old, new, attempt, error, at)."""
+    jobs: list[tuple[Any, ...]] = field(default_factory=list)
+    """(engine job id, state, attempts, error, result JSON, output tail JSON, and the last attempt's number,
+    started_at, ended_at, outcome, error, or five Nones)."""
+    earlier_attempts: list[tuple[Any, ...]] = field(default_factory=list)
+    """(engine job id, number, started_at, ended_at, outcome, error) of attempts before a job's last."""
+    now: float = 0.0
+    forget: bool = False
+    """The recorder is done: drop its rows of `recorded_jobs`."""
+
+
+def plain_item(item: Any) -> Any:
+    """A fan-out item as JSON can carry it: itself when it can, else its repr."""
+    return item if type(item) in _PLAIN_TYPES else json_safe(item)
+
+
+def spec_value(spec: JobSpec) -> dict[str, Any]:
+    """The job's spec as the dashboard shows it, secrets redacted, ready for JSON."""
+    return {
+        "summary": dict(spec_summary(spec)),
+        "after": list(spec.after),
+        "group": spec.group,
+        "item": plain_item(spec.item),
+        "line": spec.line,
+    }
+
+
+def spec_json(spec: JobSpec) -> str:
+    """The job's spec as the dashboard shows it: secrets redacted."""
+    return json.dumps(spec_value(spec))
+
+
+def group_spec(first: JobSpec, last: JobSpec) -> dict[str, Any]:
+    """One spec for a big fan-out: its first job's, plus the summary lines that differ in its last job
+    (`varies`). Redacting and summarising each of 50,000 jobs would cost the engine more than running them."""
+    value = spec_value(first)
+    other = dict(spec_summary(last))
+    value["varies"] = [key for key, text in value["summary"].items() if key != "item" and other.get(key) != text]
+    value["first"] = first.name
+    return value
+
+
+def member_spec(group: dict[str, Any], item: Any) -> dict[str, Any]:
+    """A big fan-out's job's spec, rebuilt from its group's spec and its own item: the lines that vary with
+    the item say so, and show the group's first job's."""
+    summary = dict(group["summary"])
+    if item != group["item"]:
+        for key in group["varies"]:
+            summary[key] = f"(varies with the item; for {group['first']}: {summary[key]})"
+        if "item" in summary:
+            summary["item"] = f"{shorten(repr(item), VALUE_PREVIEW_CHARS)} (of {group['group']})"
+    return {"summary": summary, "after": group["after"], "group": group["group"], "item": item, "line": group["line"]}
+
+
+def result_json(value: Any) -> str:
+    """The value as JSON when JSON can carry it unchanged, else its repr as a JSON string (as report.json_safe
+    decides, with one encoding instead of two)."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps(repr(value))
+
+
+def result_text(value: Any) -> str:
+    """result_json, with a shortcut for the commonest results."""
+    if type(value) is int:
+        return str(value)
+    if value is None:
+        return "null"
+    return result_json(value)
+
+
+def _columns(name: str, first: int, count: int) -> str:
+    """`name.value ->> first, ...`: fields of each JSON array row from json_each."""
+    return ", ".join(f"{name}.value ->> {index}" for index in range(first, first + count))
+
+
+def encode(batch: Batch) -> list[tuple[str, Any]]:
+    """The statements that write one batch, in order, with their parameters."""
+    statements: list[tuple[str, Any]] = []
+    recorder = {"recorder": batch.recorder}
+    statements.extend(
+        ("INSERT INTO decks (id, name, path, loaded_at, pid) VALUES (?, ?, ?, ?, ?)", deck) for deck in batch.decks
+    )
+    if batch.loads:
+        statements.append((MAP_TABLE, ()))
+    for load in batch.loads:
+        statements.extend(_load_statements(load, batch.recorder))
+    for from_deck, to_deck, names in batch.carried:
+        statements.append(
+            (
+                "INSERT OR REPLACE INTO jobs (deck_id, name, kind, spec, state, attempts, error, result, "
+                "output_tail, updated_at, carried_over) SELECT ?, name, kind, spec, state, attempts, error, "
+                "result, output_tail, updated_at, 1 FROM jobs "
+                "WHERE deck_id = ? AND name IN (SELECT value FROM json_each(?))",
+                (to_deck, from_deck, json.dumps(names)),
+            )
+        )
+    if batch.changes:
+        statements.append(
+            (
+                "INSERT INTO state_changes (deck_id, job, old, new, attempt, error, at) "
+                "SELECT m.deck_id, m.name, c.value ->> 1, c.value ->> 2, (c.value ->> 3) + m.attempt_offset, "
+                f"c.value ->> 4, c.value ->> 5 FROM json_each(:changes) AS c {_MAPPED.format('c')} ORDER BY c.key",
+                {**recorder, "changes": json.dumps(batch.changes)},
+            )
+        )
+    if batch.jobs:
+        rows = {**recorder, "rows": json.dumps(batch.jobs), "now": batch.now}
+        statements.append(
+            (
+                # The rows to update are gathered first, then each found in jobs by its primary key: left to
+                # itself the planner may scan jobs and search the JSON array for each.
+                "WITH u AS MATERIALIZED (SELECT m.deck_id, m.name, r.value ->> 1 AS state, "
+                "(r.value ->> 2) + m.attempt_offset AS attempts, r.value ->> 3 AS error, r.value ->> 4 AS result, "
+                f"r.value ->> 5 AS tail FROM json_each(:rows) AS r {_MAPPED.format('r')}) "
+                "UPDATE jobs SET state = u.state, attempts = u.attempts, error = u.error, result = u.result, "
+                "output_tail = COALESCE(u.tail, output_tail), updated_at = :now FROM u "
+                "WHERE jobs.deck_id = u.deck_id AND jobs.name = u.name",
+                rows,
+            )
+        )
+        statements.append(
+            (
+                "INSERT OR REPLACE INTO attempts (deck_id, job, number, started_at, ended_at, outcome, error) "
+                f"SELECT m.deck_id, m.name, (r.value ->> 6) + m.attempt_offset, {_columns('r', 7, 4)} "
+                f"FROM json_each(:rows) AS r {_MAPPED.format('r')} WHERE r.value ->> 6 IS NOT NULL",
+                rows,
+            )
+        )
+    if batch.earlier_attempts:
+        statements.append(
+            (
+                "INSERT OR REPLACE INTO attempts (deck_id, job, number, started_at, ended_at, outcome, error) "
+                f"SELECT m.deck_id, m.name, (a.value ->> 1) + m.attempt_offset, {_columns('a', 2, 4)} "
+                f"FROM json_each(:attempts) AS a {_MAPPED.format('a')}",
+                {**recorder, "attempts": json.dumps(batch.earlier_attempts)},
+            )
+        )
+    if batch.forget:
+        statements.append(("DELETE FROM temp.recorded_jobs WHERE recorder = ?", (batch.recorder,)))
+    return statements
+
+
+def _load_statements(load: DeckLoad, recorder: int) -> list[tuple[str, Any]]:
+    parameters = {
+        "recorder": recorder,
+        "deck_id": load.deck_id,
+        "prefix": f"{load.engine_name}/",
+        "jobs": json.dumps(load.jobs),
+        "now": load.now,
+        "queued": JobState.QUEUED.value,
+    }
+    statements: list[tuple[str, Any]] = [
+        (
+            # A continued run's jobs go on numbering attempts after the journal's, unless the engine brought
+            # those back (then it numbers after them itself).
+            "INSERT OR REPLACE INTO temp.recorded_jobs (recorder, engine_id, deck_id, name, attempt_offset) "
+            "SELECT :recorder, :prefix || (v.value ->> 0), :deck_id, v.value ->> 0, "
+            "max(0, COALESCE(j.attempts, 0) - COALESCE(v.value ->> 6, 0)) "
+            "FROM json_each(:jobs) AS v LEFT JOIN jobs AS j ON j.deck_id = :deck_id AND j.name = v.value ->> 0",
+            parameters,
+        )
+    ]
+    statements.extend(
+        ("INSERT OR REPLACE INTO group_specs (deck_id, grp, spec) VALUES (?, ?, ?)", (load.deck_id, group, spec))
+        for group, spec in load.group_specs
+    )
+    if load.continued:
+        statements.append(
+            (
+                "INSERT INTO state_changes (deck_id, job, old, new, attempt, error, at) "
+                "SELECT :deck_id, j.name, j.state, v.value ->> 2, j.attempts, NULL, :now FROM json_each(:jobs) AS v "
+                "CROSS JOIN jobs AS j ON j.deck_id = :deck_id AND j.name = v.value ->> 0 "
+                "WHERE j.state <> v.value ->> 2 ORDER BY v.key",
+                parameters,
+            )
+        )
+    statements.append(
+        (
+            # A continued run's job keeps its history; its error and result only while it stays finished.
+            "INSERT INTO jobs (deck_id, name, kind, spec, state, updated_at) "
+            "SELECT :deck_id, value ->> 0, value ->> 1, CASE WHEN value ->> 3 IS NULL "
+            "THEN json_object('group', value ->> 4, 'item', value -> 5) ELSE json(value -> 3) END, value ->> 2, :now "
+            "FROM json_each(:jobs) WHERE true "
+            "ON CONFLICT (deck_id, name) DO UPDATE SET kind = excluded.kind, spec = excluded.spec, "
+            "error = CASE WHEN excluded.state = state THEN error END, "
+            "result = CASE WHEN excluded.state = state THEN result END, "
+            "state = excluded.state, updated_at = excluded.updated_at",
+            parameters,
+        )
+    )
+    return statements
