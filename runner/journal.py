@@ -32,7 +32,7 @@ from runner.journal_schema import (
     FINISHED_STATES,
     INTERRUPTED,
     SCHEMA_VERSION,
-    UNFINISHED_STATES,
+    UNFINISHED_SQL,
     migrate,
 )
 from runner.journal_writes import Batch, encode, member_spec, result_json, spec_json, spec_value
@@ -112,7 +112,8 @@ _INTERRUPTED_ERROR_SQL = (
     f"THEN '{INTERRUPTED_ERROR} while it waited to retry (last attempt: ' || error || ')' "
     f"ELSE '{INTERRUPTED_ERROR}' END"
 )
-_CUT_SHORT = f"state IN ({', '.join('?' * len(CUT_SHORT_STATES))})"
+_CUT_SHORT = f"{UNFINISHED_SQL} AND state IN ({', '.join(repr(state) for state in CUT_SHORT_STATES)})"
+"""Jobs left running, paused or retrying (found through the index of unfinished jobs)."""
 _RUN_COLUMNS = "runs.id, runs.name, runs.path, runs.loaded_at, runs.pid"
 
 
@@ -205,8 +206,7 @@ class Journal:
         cut short. (Call it only when no jobdeck is writing to this journal, or it lists that one's jobs too.)"""
         rows = self._query(
             "SELECT jobs.deck_id, decks.name, decks.path, jobs.name, jobs.state FROM jobs "
-            f"JOIN decks ON decks.id = jobs.deck_id WHERE jobs.{_CUT_SHORT} ORDER BY decks.loaded_at, jobs.name",
-            CUT_SHORT_STATES,
+            f"JOIN decks ON decks.id = jobs.deck_id WHERE {_CUT_SHORT} ORDER BY decks.loaded_at, jobs.name",
         )
         return [JournalJob(*row) for row in rows]
 
@@ -224,16 +224,16 @@ class Journal:
                     "INSERT INTO state_changes (deck_id, job, old, new, attempt, error, at) "
                     f"SELECT deck_id, name, state, ?, attempts, {_INTERRUPTED_ERROR_SQL}, ? FROM jobs "
                     f"WHERE {_CUT_SHORT} ORDER BY deck_id, name",
-                    (INTERRUPTED, now, *CUT_SHORT_STATES),
+                    (INTERRUPTED, now),
                 )
                 connection.execute(
                     "UPDATE attempts SET ended_at = ?, outcome = ?, error = ? WHERE ended_at IS NULL AND "
                     f"(deck_id, job) IN (SELECT deck_id, name FROM jobs WHERE {_CUT_SHORT})",
-                    (now, INTERRUPTED, INTERRUPTED_ERROR, *CUT_SHORT_STATES),
+                    (now, INTERRUPTED, INTERRUPTED_ERROR),
                 )
                 marked = connection.execute(
                     f"UPDATE jobs SET state = ?, error = {_INTERRUPTED_ERROR_SQL}, updated_at = ? WHERE {_CUT_SHORT}",
-                    (INTERRUPTED, now, *CUT_SHORT_STATES),
+                    (INTERRUPTED, now),
                 ).rowcount
                 connection.execute("COMMIT")
             except BaseException:
@@ -272,10 +272,9 @@ class Journal:
         """Runs with a job queued, running, paused, retrying or interrupted, oldest first: after
         `mark_interrupted`, the runs a restarted server has to restore. (Runs a live jobdeck is writing to this
         journal are among them too.)"""
-        marks = ", ".join("?" * len(UNFINISHED_STATES))
         return self._runs(
-            f"SELECT rowid AS seq, * FROM decks WHERE id IN (SELECT deck_id FROM jobs WHERE state IN ({marks}))",
-            UNFINISHED_STATES,
+            f"SELECT rowid AS seq, * FROM decks WHERE id IN (SELECT deck_id FROM jobs WHERE {UNFINISHED_SQL})",
+            (),
             "runs.loaded_at, runs.seq",
         )
 

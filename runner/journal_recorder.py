@@ -143,7 +143,7 @@ class Recorder:
 
     def _deck_loaded(self, name: str, deck: Deck, changes: list[tuple[Any, ...]]) -> None:
         continued = self._continued.pop(name, None)
-        deck_id = continued or uuid.uuid4().hex
+        deck_id = continued or uuid.uuid4().hex[:16]  # short: it is in every row
         self.deck_ids[name] = deck_id
         now = time.time()
         path = resolved(deck.path)

@@ -38,7 +38,14 @@ CREATE TEMP TABLE IF NOT EXISTS recorded_jobs (
     PRIMARY KEY (recorder, engine_id)
 ) WITHOUT ROWID
 """
+# CROSS JOIN: the JSON array is read first, in order (so rows go in in the order the engine logged them), and
+# each of its rows is looked up in the map; left to itself the planner may do it the other way round.
 _MAPPED = "CROSS JOIN temp.recorded_jobs AS m ON m.recorder = :recorder AND m.engine_id = {}.value ->> 0"
+
+_ATTEMPT_UPSERT = (
+    "ON CONFLICT (deck_id, job, number) DO UPDATE SET "
+    "ended_at = excluded.ended_at, outcome = excluded.outcome, error = excluded.error"
+)
 
 
 @dataclass
@@ -172,7 +179,7 @@ def encode(batch: Batch) -> list[tuple[str, Any]]:
             (
                 "INSERT INTO state_changes (deck_id, job, old, new, attempt, error, at) "
                 "SELECT m.deck_id, m.name, c.value ->> 1, c.value ->> 2, (c.value ->> 3) + m.attempt_offset, "
-                f"c.value ->> 4, c.value ->> 5 FROM json_each(:changes) AS c {_MAPPED.format('c')} ORDER BY c.key",
+                f"c.value ->> 4, c.value ->> 5 FROM json_each(:changes) AS c {_MAPPED.format('c')}",
                 {**recorder, "changes": json.dumps(batch.changes)},
             )
         )
@@ -193,18 +200,18 @@ def encode(batch: Batch) -> list[tuple[str, Any]]:
         )
         statements.append(
             (
-                "INSERT OR REPLACE INTO attempts (deck_id, job, number, started_at, ended_at, outcome, error) "
+                "INSERT INTO attempts (deck_id, job, number, started_at, ended_at, outcome, error) "
                 f"SELECT m.deck_id, m.name, (r.value ->> 6) + m.attempt_offset, {_columns('r', 7, 4)} "
-                f"FROM json_each(:rows) AS r {_MAPPED.format('r')} WHERE r.value ->> 6 IS NOT NULL",
+                f"FROM json_each(:rows) AS r {_MAPPED.format('r')} WHERE r.value ->> 6 IS NOT NULL {_ATTEMPT_UPSERT}",
                 rows,
             )
         )
     if batch.earlier_attempts:
         statements.append(
             (
-                "INSERT OR REPLACE INTO attempts (deck_id, job, number, started_at, ended_at, outcome, error) "
+                "INSERT INTO attempts (deck_id, job, number, started_at, ended_at, outcome, error) "
                 f"SELECT m.deck_id, m.name, (a.value ->> 1) + m.attempt_offset, {_columns('a', 2, 4)} "
-                f"FROM json_each(:attempts) AS a {_MAPPED.format('a')}",
+                f"FROM json_each(:attempts) AS a {_MAPPED.format('a')} WHERE true {_ATTEMPT_UPSERT}",
                 {**recorder, "attempts": json.dumps(batch.earlier_attempts)},
             )
         )
