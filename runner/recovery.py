@@ -46,8 +46,6 @@ def restored_job(row: dict[str, Any]) -> RestoredJob:
 async def restore_unfinished(engine: Engine, journal: Journal, recorder: Recorder) -> list[str]:
     """Mark what a dead server left running as interrupted, then load each unfinished run again and continue
     it in the journal. Returns one line per run, for the log and `status`."""
-    if not hasattr(journal, "unfinished_runs"):  # TEMPORARY until the journal queries land
-        return []
     interrupted = await anyio.to_thread.run_sync(journal.mark_interrupted)
     runs: list[DeckRun] = await anyio.to_thread.run_sync(journal.unfinished_runs)
     lines: list[str] = []
