@@ -1,6 +1,7 @@
 """Benchmark: the journal's cost. 50,000 trivial thread call jobs (100,000 state changes: queued -> running ->
 succeeded) run by the engine with and without a Recorder writing to a fresh SQLite journal. Target: the
-journaled run takes at most 1.10x the plain one (medians of alternating rounds in one process).
+journaled run takes at most 1.10x the plain one (medians of alternating rounds in one process). See the
+journal section of bench/README.md for what the rest costs.
 
     .venv/bin/python bench/bench_journal.py [--repeat 3] [--verbose]
 """
