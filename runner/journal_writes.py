@@ -160,8 +160,8 @@ def encode(batch: Batch) -> list[tuple[str, Any]]:
     statements.extend(
         ("INSERT INTO decks (id, name, path, loaded_at, pid) VALUES (?, ?, ?, ?, ?)", deck) for deck in batch.decks
     )
-    if batch.loads:
-        statements.append((MAP_TABLE, ()))
+    if batch.loads or batch.changes or batch.forget:
+        statements.append((MAP_TABLE, ()))  # on this connection (the first batch may concern unrecorded decks)
     for load in batch.loads:
         statements.extend(_load_statements(load, batch.recorder))
     for from_deck, to_deck, names in batch.carried:

@@ -494,3 +494,24 @@ CREATE TABLE state_changes (
     error TEXT, at REAL NOT NULL
 );
 """
+
+
+def test_decks_loaded_before_the_recorder_are_not_recorded(write_deck: WriteDeck, tmp_path: Path) -> None:
+    before = write_deck('[deck]\nname = "before"\n\n[[job]]\nname = "x"\nshell = "sleep 0.2"\n', name="before.toml")
+    after = write_deck('[deck]\nname = "after"\n\n[[job]]\nname = "y"\nshell = "true"\n', name="after.toml")
+    db = tmp_path / "journal.db"
+
+    async def main() -> None:
+        with Journal.open(db) as journal:
+            async with Engine() as engine:
+                await engine.add_deck(load_deck(before))
+                async with Recorder(engine, journal, flush_interval=0.01) as recorder:
+                    await engine.wait_until_settled()
+                    await recorder.flush()
+                    await engine.add_deck(load_deck(after))
+                    await engine.wait_until_settled()
+
+    anyio.run(main)
+    assert rows(db, "SELECT name FROM decks") == [("after",)]
+    assert rows(db, "SELECT name, state FROM jobs") == [("y", "succeeded")]
+    assert rows(db, "SELECT job, new FROM state_changes ORDER BY rowid") == [("y", "running"), ("y", "succeeded")]
