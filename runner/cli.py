@@ -263,6 +263,8 @@ def report_unexpected_error(error: BaseException) -> int:
     if is_broken_pipe(error):
         silence_stdout()
         return EXIT_JOBS_FAILED
+    from runner.errors import innermost
+
     cause = innermost(error)
     print(f"jobdeck: internal error: {type(cause).__name__}: {cause}", file=sys.stderr)
     if os.environ.get(DEBUG_VARIABLE):
@@ -272,13 +274,6 @@ def report_unexpected_error(error: BaseException) -> int:
             f"jobdeck: this is a bug; set {DEBUG_VARIABLE}=1 to see the traceback and please report it", file=sys.stderr
         )
     return EXIT_JOBS_FAILED
-
-
-def innermost(error: BaseException) -> BaseException:
-    """The exception inside groups of one (task groups wrap what their tasks raise)."""
-    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-        error = error.exceptions[0]
-    return error
 
 
 def is_broken_pipe(error: BaseException) -> bool:

@@ -70,3 +70,10 @@ class JobError(Exception):
 
 class CommandError(Exception):
     """A command the engine cannot carry out, such as retrying a job that is still running."""
+
+
+def innermost(error: BaseException) -> BaseException:
+    """The exception inside groups of one (task groups wrap what their tasks raise)."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error

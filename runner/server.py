@@ -30,7 +30,7 @@ from anyio.abc import SocketAttribute, SocketStream, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from runner.engine import Engine
-from runner.errors import CommandError, DeckError
+from runner.errors import CommandError, DeckError, innermost
 from runner.protocol import (
     COMMANDS,
     JOB_COMMANDS,
@@ -403,9 +403,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as failure:  # the log is the only place a detached server can say why
         from runner.journal import JournalError
 
-        if not isinstance(failure, JournalError):
+        cause = innermost(failure)
+        if not isinstance(cause, JournalError):
             log.exception("the jobdeck server failed")
-        print(f"jobdeck server: {failure}", file=sys.stderr)
+        print(f"jobdeck server: {type(cause).__name__}: {cause}", file=sys.stderr)
         return 1
     return 0
 

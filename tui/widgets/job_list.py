@@ -278,7 +278,8 @@ class JobList(ScrollView, can_focus=True):
         if job.note:
             return [Segment(" " + job.note, self.get_component_rich_style("job-list--paused"))]
         attempt = job.current_attempt
-        where = [Segment(f" on {attempt.worker}", dim)] if attempt is not None and attempt.worker else []
+        worker = attempt.worker if attempt is not None else None
+        where = [Segment(f" on {worker.removeprefix('tcp://')}", dim)] if worker else []
         if job.progress is None:
             return where
         fraction = job.progress.fraction
