@@ -28,6 +28,7 @@ from typing import Any
 
 from runner.journal_recorder import FLUSH_INTERVAL_S, OUTPUT_TAIL_LINES, Recorder, resolved
 from runner.journal_schema import (
+    ATTEMPT_FIELDS,
     CUT_SHORT_STATES,
     FINISHED_STATES,
     INTERRUPTED,
@@ -221,14 +222,16 @@ class Journal:
             connection.execute("BEGIN IMMEDIATE")
             try:
                 connection.execute(
-                    "INSERT INTO state_changes (deck_id, job, old, new, attempt, error, at) "
-                    f"SELECT deck_id, name, state, ?, attempts, {_INTERRUPTED_ERROR_SQL}, ? FROM jobs "
-                    f"WHERE {_CUT_SHORT} ORDER BY deck_id, name",
+                    "INSERT INTO change_batches (changes) SELECT json_group_array(json_array(id, state, ?, attempts, "
+                    f"{_INTERRUPTED_ERROR_SQL}, ?)) FROM (SELECT * FROM jobs WHERE {_CUT_SHORT} "
+                    "ORDER BY deck_id, name) "
+                    "HAVING count(*) > 0",
                     (INTERRUPTED, now),
                 )
                 connection.execute(
-                    "UPDATE attempts SET ended_at = ?, outcome = ?, error = ? WHERE ended_at IS NULL AND "
-                    f"(deck_id, job) IN (SELECT deck_id, name FROM jobs WHERE {_CUT_SHORT})",
+                    "UPDATE jobs SET attempt_list = json_replace(attempt_list, '$[#-1][2]', ?, '$[#-1][3]', ?, "
+                    f"'$[#-1][4]', ?) WHERE {_CUT_SHORT} AND attempt_list ->> '$[#-1][0]' IS NOT NULL "
+                    "AND attempt_list ->> '$[#-1][2]' IS NULL",
                     (now, INTERRUPTED, INTERRUPTED_ERROR),
                 )
                 marked = connection.execute(
@@ -284,7 +287,9 @@ class Journal:
         return runs[0] if runs else None
 
     def jobs(self, deck_id: str) -> dict[str, dict[str, Any]]:
-        """Every job row of one deck run, by name (spec, result and output tail decoded)."""
+        """Every job row of one deck run, by name (spec, result and output tail decoded), with its attempts as
+        `attempt_list`: dicts of ATTEMPT_FIELDS (number, started_at, ended_at, outcome, error, worker), oldest
+        first; an outcome is an engine state's value, or INTERRUPTED for an attempt a dead jobdeck left open."""
         with self._lock:
             cursor = self.connection.execute("SELECT * FROM jobs WHERE deck_id = ?", (deck_id,))
             columns = [column[0] for column in cursor.description]
@@ -299,6 +304,9 @@ class Journal:
             for key in ("spec", "result", "output_tail"):
                 if row[key] is not None:
                     row[key] = json.loads(row[key])
+            row["attempt_list"] = [
+                dict(zip(ATTEMPT_FIELDS, attempt, strict=True)) for attempt in json.loads(row["attempt_list"])
+            ]
             spec = row["spec"]
             if "summary" not in spec and spec.get("group") in groups:
                 row["spec"] = member_spec(groups[spec["group"]], spec.get("item"))

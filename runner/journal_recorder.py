@@ -245,7 +245,7 @@ def _add_states_at_load(load: DeckLoad, jobs: list[Job], changes: list[tuple[Any
 
 
 def _add_job_rows(batch: Batch, jobs: Mapping[str, Any], changes: list[tuple[Any, ...]]) -> None:
-    """Add the current rows of the jobs these changes touched (and of their attempts) to the batch."""
+    """Add the current rows of the jobs these changes touched, with their attempts, to the batch."""
     rows = batch.jobs
     append = rows.append
     succeeded = JobState.SUCCEEDED
@@ -260,9 +260,15 @@ def _add_job_rows(batch: Batch, jobs: Mapping[str, Any], changes: list[tuple[Any
             lines = list(job.output)[-OUTPUT_TAIL_LINES:]
             tail = json.dumps([[line.stream, line.text] for line in lines])
         if not attempts:
-            append((job_id, state, 0, job.error, result, tail, None, None, None, None, None))
+            append((job_id, state, 0, job.error, result, tail, None, None))
             continue
-        attempt = attempts[-1]
+        first = 1
+        if len(attempts) > 1:
+            # Attempts that may have changed since the last flush: those from the one the job was on at its
+            # first change in this batch (an attempt ends with a change of state, written with it).
+            if first_attempts is None:
+                first_attempts = {change[0]: change[3] for change in reversed(changes)}
+            first = max(1, first_attempts[job_id])
         append(
             (
                 job_id,
@@ -271,21 +277,17 @@ def _add_job_rows(batch: Batch, jobs: Mapping[str, Any], changes: list[tuple[Any
                 job.error,
                 result,
                 tail,
-                attempt.number,
-                attempt.started_at,
-                attempt.ended_at,
-                attempt.outcome,
-                attempt.error,
+                [
+                    [
+                        attempt.number,
+                        attempt.started_at,
+                        attempt.ended_at,
+                        attempt.outcome,
+                        attempt.error,
+                        attempt.worker,
+                    ]
+                    for attempt in attempts[first - 1 :]
+                ],
+                first,
             )
         )
-        if len(attempts) > 1:
-            # Earlier attempts that may have changed since the last flush: those from the one the job was on at
-            # its first change in this batch (an attempt ends with a change of state, written with it).
-            if first_attempts is None:
-                first_attempts = {change[0]: change[3] for change in reversed(changes)}
-            first = first_attempts[job_id]
-            batch.earlier_attempts.extend(
-                (job_id, earlier.number, earlier.started_at, earlier.ended_at, earlier.outcome, earlier.error)
-                for earlier in attempts[:-1]
-                if earlier.number >= first
-            )

@@ -6,7 +6,7 @@ import sqlite3
 
 from runner.model import JobState
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 INTERRUPTED = "interrupted"
 """The journal's state for a job whose work a dead jobdeck left undone (it was running, paused or waiting to
 retry): not an engine JobState. A restarted server queues such jobs again."""
@@ -15,8 +15,14 @@ CUT_SHORT_STATES = (JobState.RUNNING.value, JobState.PAUSED.value, JobState.RETR
 UNFINISHED_STATES = (JobState.QUEUED.value, *CUT_SHORT_STATES, INTERRUPTED)
 FINISHED_STATES = tuple(state.value for state in JobState if state.finished)
 ALL_STATES = (*(state.value for state in JobState), INTERRUPTED)
+ATTEMPT_FIELDS = ("number", "started_at", "ended_at", "outcome", "error", "worker")
+"""The fields of each attempt in `jobs.attempt_list`, a JSON array of arrays in this order."""
 
-SCHEMA = """
+# Version 3 keeps a job's attempts in its own row (`attempt_list`; a job has few) and each flush's changes of
+# state as one JSON array (`change_batches`, rows [job id, old, new, attempt, error, at]): one row written per
+# flush instead of one per change, and no second table to update per job. The views `attempts` and
+# `state_changes` show them as rows for queries.
+TABLES = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS decks (
     id TEXT PRIMARY KEY,
@@ -28,19 +34,21 @@ CREATE TABLE IF NOT EXISTS decks (
 CREATE INDEX IF NOT EXISTS decks_by_path ON decks (path, loaded_at);
 CREATE INDEX IF NOT EXISTS decks_by_time ON decks (loaded_at);
 CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
     deck_id TEXT NOT NULL REFERENCES decks (id),
     name TEXT NOT NULL,
     kind TEXT NOT NULL,
     spec TEXT NOT NULL,
     state TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
+    attempt_list TEXT NOT NULL DEFAULT '[]',
     error TEXT,
     result TEXT,
     output_tail TEXT,
     updated_at REAL NOT NULL,
-    carried_over INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (deck_id, name)
-) WITHOUT ROWID;
+    carried_over INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_name ON jobs (deck_id, name);
 CREATE INDEX IF NOT EXISTS unfinished_jobs ON jobs (deck_id) WHERE {unfinished};
 CREATE TABLE IF NOT EXISTS group_specs (
     deck_id TEXT NOT NULL,
@@ -48,57 +56,79 @@ CREATE TABLE IF NOT EXISTS group_specs (
     spec TEXT NOT NULL,
     PRIMARY KEY (deck_id, grp)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS attempts (
-    deck_id TEXT NOT NULL,
-    job TEXT NOT NULL,
-    number INTEGER NOT NULL,
-    started_at REAL NOT NULL,
-    ended_at REAL,
-    outcome TEXT,
-    error TEXT,
-    PRIMARY KEY (deck_id, job, number)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS state_changes (
-    deck_id TEXT NOT NULL,
-    job TEXT NOT NULL,
-    old TEXT NOT NULL,
-    new TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    error TEXT,
-    at REAL NOT NULL
+CREATE TABLE IF NOT EXISTS change_batches (
+    id INTEGER PRIMARY KEY,
+    changes TEXT NOT NULL
 );
+CREATE VIEW IF NOT EXISTS attempts (deck_id, job, number, started_at, ended_at, outcome, error, worker) AS
+    SELECT jobs.deck_id, jobs.name, a.value ->> 0, a.value ->> 1, a.value ->> 2, a.value ->> 3, a.value ->> 4,
+    a.value ->> 5 FROM jobs, json_each(jobs.attempt_list) AS a;
+CREATE VIEW IF NOT EXISTS state_changes (seq, deck_id, job, old, new, attempt, error, at) AS
+    SELECT (b.id << 32) + c.key, jobs.deck_id, jobs.name, c.value ->> 1, c.value ->> 2, c.value ->> 3,
+    c.value ->> 4, c.value ->> 5 FROM change_batches AS b, json_each(b.changes) AS c
+    JOIN jobs ON jobs.id = c.value ->> 0
 """
 UNFINISHED_SQL = f"state IN ({', '.join(repr(state) for state in UNFINISHED_STATES)})"
 """The unfinished states as literals: a query must say exactly this for SQLite to use the partial index."""
-SCHEMA = SCHEMA.replace("{unfinished}", UNFINISHED_SQL)
-# Version 1 had no group_specs (every job carried its whole spec) and indexed every job by state: only the
-# unfinished ones are looked up by state, and a finished job no longer costs an index entry.
-OBSOLETE = ("DROP INDEX IF EXISTS jobs_by_state", "DROP INDEX IF EXISTS jobs_by_state_and_deck")
+TABLES = TABLES.replace("{unfinished}", UNFINISHED_SQL)
+
+# Versions 1 and 2 kept jobs keyed by (deck_id, name), attempts and state changes one row each; version 1 had no
+# group_specs (every job carried its whole spec, which later versions still read) and indexed every job by state.
+_SET_ASIDE = (
+    "DROP INDEX IF EXISTS jobs_by_state",
+    "DROP INDEX IF EXISTS jobs_by_state_and_deck",
+    "DROP INDEX IF EXISTS unfinished_jobs",
+    "ALTER TABLE jobs RENAME TO old_jobs",
+    "ALTER TABLE attempts RENAME TO old_attempts",
+    "ALTER TABLE state_changes RENAME TO old_state_changes",
+)
+_COPY = (
+    "INSERT INTO jobs (deck_id, name, kind, spec, state, attempts, attempt_list, error, result, output_tail, "
+    "updated_at, carried_over) SELECT j.deck_id, j.name, j.kind, j.spec, j.state, j.attempts, "
+    "COALESCE((SELECT json_group_array(json_array(number, started_at, ended_at, outcome, error, NULL)) FROM "
+    "(SELECT * FROM old_attempts AS a WHERE a.deck_id = j.deck_id AND a.job = j.name ORDER BY a.number)), '[]'), "
+    "j.error, j.result, j.output_tail, j.updated_at, j.carried_over FROM old_jobs AS j ORDER BY j.deck_id, j.name",
+    "INSERT INTO change_batches (changes) SELECT json_group_array(json_array(jobs.id, s.old, s.new, s.attempt, "
+    "s.error, s.at)) FROM (SELECT * FROM old_state_changes ORDER BY rowid) AS s "
+    "JOIN jobs ON jobs.deck_id = s.deck_id AND jobs.name = s.job GROUP BY s.deck_id ORDER BY min(s.rowid)",
+    "DROP TABLE old_jobs",
+    "DROP TABLE old_attempts",
+    "DROP TABLE old_state_changes",
+)
 
 
 def migrate(connection: sqlite3.Connection) -> None:
-    """Create the tables, or bring a version 1 journal up to this version (its rows stay as they are: a job's
-    spec of version 1 is a whole spec, which version 2 still reads). sqlite3.DatabaseError if the file was
-    written by a newer jobdeck."""
+    """Create the tables, or bring a journal of version 1 or 2 up to this version (its rows copied into the new
+    tables). sqlite3.DatabaseError if the file was written by a newer jobdeck."""
     connection.execute("BEGIN IMMEDIATE")
     try:
-        for statement in SCHEMA.split(";"):
+        version = _version(connection)
+        if version is not None and version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"written by a newer jobdeck (schema {version}; this one knows {SCHEMA_VERSION})"
+            )
+        older = version is not None and version < SCHEMA_VERSION
+        if older:
+            for statement in _SET_ASIDE:
+                connection.execute(statement)
+        for statement in TABLES.split(";"):
             if statement.strip():
                 connection.execute(statement)
-        for statement in OBSOLETE[1:]:  # an index of this version while it was being written
-            connection.execute(statement)
-        row = connection.execute("SELECT version FROM schema_version").fetchone()
-        if row is None:
+        if version is None:
             connection.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-        elif row[0] > SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(
-                f"written by a newer jobdeck (schema {row[0]}; this one knows {SCHEMA_VERSION})"
-            )
-        elif row[0] < SCHEMA_VERSION:
-            for statement in OBSOLETE:
+        elif older:
+            for statement in _COPY:
                 connection.execute(statement)
             connection.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
         raise
+
+
+def _version(connection: sqlite3.Connection) -> int | None:
+    """The file's schema version, None for a new file."""
+    if connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").fetchone() is None:
+        return None
+    row = connection.execute("SELECT version FROM schema_version").fetchone()
+    return None if row is None else row[0]

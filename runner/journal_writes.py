@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.model import JobSpec, JobState
+from runner.model import JobSpec
 from runner.redaction import VALUE_PREVIEW_CHARS, shorten, spec_summary
 from runner.report import json_safe
 
@@ -32,8 +32,7 @@ MAP_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS recorded_jobs (
     recorder INTEGER NOT NULL,
     engine_id TEXT NOT NULL,
-    deck_id TEXT NOT NULL,
-    name TEXT NOT NULL,
+    job_id INTEGER NOT NULL,
     attempt_offset INTEGER NOT NULL,
     PRIMARY KEY (recorder, engine_id)
 ) WITHOUT ROWID
@@ -42,9 +41,12 @@ CREATE TEMP TABLE IF NOT EXISTS recorded_jobs (
 # each of its rows is looked up in the map; left to itself the planner may do it the other way round.
 _MAPPED = "CROSS JOIN temp.recorded_jobs AS m ON m.recorder = :recorder AND m.engine_id = {}.value ->> 0"
 
-_ATTEMPT_UPSERT = (
-    "ON CONFLICT (deck_id, job, number) DO UPDATE SET "
-    "ended_at = excluded.ended_at, outcome = excluded.outcome, error = excluded.error"
+_MERGED_ATTEMPTS = (
+    # The journal's attempts before the first one in the batch, then the batch's, renumbered after the journal's
+    # own for a continued run whose earlier attempts the engine did not bring back.
+    "(SELECT json_group_array(json(a)) FROM (SELECT value AS a, value ->> 0 AS n FROM json_each(jobs.attempt_list) "
+    "WHERE value ->> 0 < u.first + u.offset UNION ALL SELECT json_set(value, '$[0]', (value ->> 0) + u.offset), "
+    "(value ->> 0) + u.offset FROM json_each(u.list) ORDER BY n))"
 )
 
 
@@ -78,10 +80,8 @@ class Batch:
     changes: list[tuple[Any, ...]] = field(default_factory=list)
     """The engine's change log entries: (engine job id, old, new, attempt, error, at)."""
     jobs: list[tuple[Any, ...]] = field(default_factory=list)
-    """(engine job id, state, attempts, error, result JSON, output tail JSON, and the last attempt's number,
-    started_at, ended_at, outcome, error, or five Nones)."""
-    earlier_attempts: list[tuple[Any, ...]] = field(default_factory=list)
-    """(engine job id, number, started_at, ended_at, outcome, error) of attempts before a job's last."""
+    """(engine job id, state, attempts, error, result JSON, output tail JSON, attempts from the first that may have
+    changed since the last flush as lists of ATTEMPT_FIELDS, the first's number or None if the job has none)."""
     now: float = 0.0
     forget: bool = False
     """The recorder is done: drop its rows of `recorded_jobs`."""
@@ -148,11 +148,6 @@ def result_text(value: Any) -> str:
     return result_json(value)
 
 
-def _columns(name: str, first: int, count: int) -> str:
-    """`name.value ->> first, ...`: fields of each JSON array row from json_each."""
-    return ", ".join(f"{name}.value ->> {index}" for index in range(first, first + count))
-
-
 def encode(batch: Batch) -> list[tuple[str, Any]]:
     """The statements that write one batch, in order, with their parameters."""
     statements: list[tuple[str, Any]] = []
@@ -167,52 +162,40 @@ def encode(batch: Batch) -> list[tuple[str, Any]]:
     for from_deck, to_deck, names in batch.carried:
         statements.append(
             (
-                "INSERT OR REPLACE INTO jobs (deck_id, name, kind, spec, state, attempts, error, result, "
-                "output_tail, updated_at, carried_over) SELECT ?, name, kind, spec, state, attempts, error, "
-                "result, output_tail, updated_at, 1 FROM jobs "
-                "WHERE deck_id = ? AND name IN (SELECT value FROM json_each(?))",
+                # A carried job is not in the new run's deck when its deck was cut down to the jobs still to run.
+                "INSERT INTO jobs (deck_id, name, kind, spec, state, attempts, attempt_list, error, result, "
+                "output_tail, updated_at, carried_over) SELECT ?, name, kind, spec, state, attempts, attempt_list, "
+                "error, result, output_tail, updated_at, 1 FROM jobs WHERE deck_id = ? AND name IN "
+                "(SELECT value FROM json_each(?)) ON CONFLICT (deck_id, name) DO UPDATE SET kind = excluded.kind, "
+                "spec = excluded.spec, state = excluded.state, attempts = excluded.attempts, "
+                "attempt_list = excluded.attempt_list, error = excluded.error, result = excluded.result, "
+                "output_tail = excluded.output_tail, updated_at = excluded.updated_at, carried_over = 1",
                 (to_deck, from_deck, json.dumps(names)),
             )
         )
     if batch.changes:
         statements.append(
             (
-                "INSERT INTO state_changes (deck_id, job, old, new, attempt, error, at) "
-                "SELECT m.deck_id, m.name, c.value ->> 1, c.value ->> 2, (c.value ->> 3) + m.attempt_offset, "
-                f"c.value ->> 4, c.value ->> 5 FROM json_each(:changes) AS c {_MAPPED.format('c')}",
+                "INSERT INTO change_batches (changes) SELECT json_group_array(json_array(m.job_id, c.value ->> 1, "
+                "c.value ->> 2, (c.value ->> 3) + m.attempt_offset, c.value ->> 4, c.value ->> 5)) "
+                f"FROM json_each(:changes) AS c {_MAPPED.format('c')} HAVING count(*) > 0",
                 {**recorder, "changes": json.dumps(batch.changes)},
             )
         )
     if batch.jobs:
-        rows = {**recorder, "rows": json.dumps(batch.jobs), "now": batch.now}
         statements.append(
             (
-                # The rows to update are gathered first, then each found in jobs by its primary key: left to
-                # itself the planner may scan jobs and search the JSON array for each.
-                "WITH u AS MATERIALIZED (SELECT m.deck_id, m.name, r.value ->> 1 AS state, "
+                # The rows to update are gathered first, then each found in jobs by its key: left to itself the
+                # planner may scan jobs and search the JSON array for each.
+                "WITH u AS MATERIALIZED (SELECT m.job_id AS id, m.attempt_offset AS offset, r.value ->> 1 AS state, "
                 "(r.value ->> 2) + m.attempt_offset AS attempts, r.value ->> 3 AS error, r.value ->> 4 AS result, "
-                f"r.value ->> 5 AS tail FROM json_each(:rows) AS r {_MAPPED.format('r')}) "
-                "UPDATE jobs SET state = u.state, attempts = u.attempts, error = u.error, result = u.result, "
-                "output_tail = COALESCE(u.tail, output_tail), updated_at = :now FROM u "
-                "WHERE jobs.deck_id = u.deck_id AND jobs.name = u.name",
-                rows,
-            )
-        )
-        statements.append(
-            (
-                "INSERT INTO attempts (deck_id, job, number, started_at, ended_at, outcome, error) "
-                f"SELECT m.deck_id, m.name, (r.value ->> 6) + m.attempt_offset, {_columns('r', 7, 4)} "
-                f"FROM json_each(:rows) AS r {_MAPPED.format('r')} WHERE r.value ->> 6 IS NOT NULL {_ATTEMPT_UPSERT}",
-                rows,
-            )
-        )
-    if batch.earlier_attempts:
-        statements.append(
-            (
-                "INSERT INTO attempts (deck_id, job, number, started_at, ended_at, outcome, error) "
-                f"SELECT m.deck_id, m.name, (a.value ->> 1) + m.attempt_offset, {_columns('a', 2, 4)} "
-                f"FROM json_each(:attempts) AS a {_MAPPED.format('a')} WHERE true {_ATTEMPT_UPSERT}",
-                {**recorder, "attempts": json.dumps(batch.earlier_attempts)},
+                "r.value ->> 5 AS tail, r.value -> 6 AS list, r.value ->> 7 AS first "
+                f"FROM json_each(:rows) AS r {_MAPPED.format('r')}) "
+                "UPDATE jobs SET state = u.state, attempts = u.attempts, attempt_list = CASE "
+                "WHEN u.first IS NULL THEN attempt_list WHEN u.first = 1 AND u.offset = 0 THEN u.list "
+                f"ELSE {_MERGED_ATTEMPTS} END, error = u.error, result = u.result, "
+                "output_tail = COALESCE(u.tail, output_tail), updated_at = :now FROM u WHERE jobs.id = u.id",
+                {**recorder, "rows": json.dumps(batch.jobs), "now": batch.now},
             )
         )
     if batch.forget:
@@ -227,30 +210,18 @@ def _load_statements(load: DeckLoad, recorder: int) -> list[tuple[str, Any]]:
         "prefix": f"{load.engine_name}/",
         "jobs": json.dumps(load.jobs),
         "now": load.now,
-        "queued": JobState.QUEUED.value,
     }
     statements: list[tuple[str, Any]] = [
-        (
-            # A continued run's jobs go on numbering attempts after the journal's, unless the engine brought
-            # those back (then it numbers after them itself).
-            "INSERT OR REPLACE INTO temp.recorded_jobs (recorder, engine_id, deck_id, name, attempt_offset) "
-            "SELECT :recorder, :prefix || (v.value ->> 0), :deck_id, v.value ->> 0, "
-            "max(0, COALESCE(j.attempts, 0) - COALESCE(v.value ->> 6, 0)) "
-            "FROM json_each(:jobs) AS v LEFT JOIN jobs AS j ON j.deck_id = :deck_id AND j.name = v.value ->> 0",
-            parameters,
-        )
-    ]
-    statements.extend(
         ("INSERT OR REPLACE INTO group_specs (deck_id, grp, spec) VALUES (?, ?, ?)", (load.deck_id, group, spec))
         for group, spec in load.group_specs
-    )
+    ]
     if load.continued:
         statements.append(
             (
-                "INSERT INTO state_changes (deck_id, job, old, new, attempt, error, at) "
-                "SELECT :deck_id, j.name, j.state, v.value ->> 2, j.attempts, NULL, :now FROM json_each(:jobs) AS v "
+                "INSERT INTO change_batches (changes) SELECT json_group_array(json_array(j.id, j.state, "
+                "v.value ->> 2, j.attempts, NULL, :now)) FROM json_each(:jobs) AS v "
                 "CROSS JOIN jobs AS j ON j.deck_id = :deck_id AND j.name = v.value ->> 0 "
-                "WHERE j.state <> v.value ->> 2 ORDER BY v.key",
+                "WHERE j.state <> v.value ->> 2 HAVING count(*) > 0",
                 parameters,
             )
         )
@@ -265,6 +236,16 @@ def _load_statements(load: DeckLoad, recorder: int) -> list[tuple[str, Any]]:
             "error = CASE WHEN excluded.state = state THEN error END, "
             "result = CASE WHEN excluded.state = state THEN result END, "
             "state = excluded.state, updated_at = excluded.updated_at",
+            parameters,
+        )
+    )
+    statements.append(
+        (
+            # A continued run's jobs go on numbering attempts after the journal's, unless the engine brought
+            # those back (then it numbers after them itself).
+            "INSERT OR REPLACE INTO temp.recorded_jobs (recorder, engine_id, job_id, attempt_offset) "
+            "SELECT :recorder, :prefix || (v.value ->> 0), j.id, max(0, j.attempts - COALESCE(v.value ->> 6, 0)) "
+            "FROM json_each(:jobs) AS v CROSS JOIN jobs AS j ON j.deck_id = :deck_id AND j.name = v.value ->> 0",
             parameters,
         )
     )

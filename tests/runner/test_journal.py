@@ -21,6 +21,7 @@ from runner.engine import Engine
 from runner.journal import INTERRUPTED, SCHEMA_VERSION, Journal, JournalError, Recorder
 from runner.journal_writes import GROUP_SPEC_MIN_MEMBERS
 from runner.model import JobState, RestoredJob
+from runner.recovery import restored_job
 
 WriteDeck = Callable[..., Path]
 
@@ -108,7 +109,7 @@ args = [2, 3]
 
     attempts = rows(db, "SELECT number, outcome, error, ended_at >= started_at FROM attempts WHERE job = 'flaky'")
     assert sorted(attempts) == [(1, "failed", "exited with status 4", 1), (2, "failed", "exited with status 4", 1)]
-    changes = rows(db, "SELECT old, new, attempt FROM state_changes WHERE job = 'flaky' ORDER BY rowid")
+    changes = rows(db, "SELECT old, new, attempt FROM state_changes WHERE job = 'flaky' ORDER BY seq")
     assert changes == [
         ("queued", "running", 1),
         ("running", "retrying", 1),
@@ -117,6 +118,14 @@ args = [2, 3]
         ("running", "failed", 2),
     ]
     assert rows(db, "SELECT old, new FROM state_changes WHERE job = 'never'") == [("queued", "skipped")]
+    [first, second] = jobs["flaky"]["attempt_list"]
+    assert first.keys() == {"number", "started_at", "ended_at", "outcome", "error", "worker"}
+    assert [(a["number"], a["outcome"], a["error"], a["worker"]) for a in (first, second)] == [
+        (1, "failed", "exited with status 4", None),
+        (2, "failed", "exited with status 4", None),
+    ]
+    assert first["started_at"] <= first["ended_at"] <= second["started_at"] <= second["ended_at"]
+    assert jobs["never"]["attempt_list"] == []
 
 
 def test_a_success_is_committed_while_the_run_goes_on(write_deck: WriteDeck, tmp_path: Path) -> None:
@@ -358,7 +367,7 @@ def test_mark_interrupted_then_the_unfinished_runs(write_deck: WriteDeck, tmp_pa
     )
     assert rows(db, "SELECT outcome FROM attempts WHERE job = 'long'") == [(INTERRUPTED,)]
     assert rows(db, "SELECT outcome FROM attempts WHERE job = 'flaky'") == [("failed",)], "an ended attempt stays"
-    assert rows(db, "SELECT old, new FROM state_changes WHERE job = 'flaky' ORDER BY rowid DESC LIMIT 1") == [
+    assert rows(db, "SELECT old, new FROM state_changes WHERE job = 'flaky' ORDER BY seq DESC LIMIT 1") == [
         ("retrying", INTERRUPTED)
     ]
 
@@ -396,7 +405,7 @@ def test_a_continued_run_keeps_its_history(write_deck: WriteDeck, tmp_path: Path
         (1, INTERRUPTED),
         (2, "succeeded"),
     ]
-    assert rows(db, "SELECT old, new, attempt FROM state_changes WHERE job = 'long' ORDER BY rowid") == [
+    assert rows(db, "SELECT old, new, attempt FROM state_changes WHERE job = 'long' ORDER BY seq") == [
         ("queued", "running", 1),
         ("running", INTERRUPTED, 1),
         (INTERRUPTED, "queued", 1),
@@ -404,6 +413,47 @@ def test_a_continued_run_keeps_its_history(write_deck: WriteDeck, tmp_path: Path
         ("running", "succeeded", 2),
     ]
     assert rows(db, "SELECT count(*) FROM state_changes WHERE job = 'done'") == [(2,)], "done did not run again"
+
+
+def test_restored_attempts_are_kept_and_new_ones_numbered_after_them(write_deck: WriteDeck, tmp_path: Path) -> None:
+    deck, db = crashed_journal(write_deck, tmp_path)
+    deck.write_text(CRASHING.format(long="true", flaky="true"))
+    with Journal.open(db) as journal:
+        journal.mark_interrupted()
+        [run] = journal.unfinished_runs()
+        rows_before = journal.jobs(run.id)
+    [cut_short] = rows_before["long"]["attempt_list"]
+    assert (cut_short["number"], cut_short["outcome"]) == (1, INTERRUPTED)
+    assert cut_short["ended_at"] is not None
+    restored = {name: restored_job(row) for name, row in rows_before.items()}
+    [long_attempt] = restored["long"].attempts
+    assert (long_attempt.outcome, long_attempt.error) == (None, "interrupted: jobdeck stopped")
+    [flaky_attempt] = restored["flaky"].attempts
+    assert (flaky_attempt.outcome, flaky_attempt.error) == (JobState.FAILED, "exited with status 3")
+    assert restored["done"].attempts[0].outcome is JobState.SUCCEEDED
+
+    async def main() -> dict[str, list[int]]:
+        with Journal.open(db) as journal:
+            engine = Engine()
+            async with Recorder(engine, journal) as recorder, engine:
+                recorder.continue_run("crashing", run.id)
+                await engine.add_deck(load_deck(deck), restored=restored)
+                await engine.wait_until_settled()
+            return {job.name: [attempt.number for attempt in job.attempts] for job in engine.jobs.values()}
+
+    numbers = anyio.run(main)
+    assert numbers == {"done": [1], "long": [1, 2], "waiting": [1], "flaky": [1, 2]}
+    with Journal.open(db) as journal:
+        jobs = journal.jobs(run.id)
+    assert {name: job["attempts"] for name, job in jobs.items()} == {"done": 1, "long": 2, "waiting": 1, "flaky": 2}
+    assert [(a["number"], a["outcome"]) for a in jobs["long"]["attempt_list"]] == [
+        (1, INTERRUPTED),
+        (2, "succeeded"),
+    ]
+    assert rows(db, "SELECT old, new, attempt FROM state_changes WHERE job = 'long' ORDER BY seq")[-2:] == [
+        ("queued", "running", 2),
+        ("running", "succeeded", 2),
+    ]
 
 
 def test_a_big_fan_out_keeps_one_spec_for_its_group(write_deck: WriteDeck, tmp_path: Path) -> None:
@@ -475,6 +525,38 @@ def test_a_version_1_journal_is_brought_up_to_date(tmp_path: Path) -> None:
         Journal.open(db)
 
 
+def test_a_version_2_journal_keeps_its_attempts_and_changes(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    connection = sqlite3.connect(db)
+    connection.executescript(VERSION_1_SCHEMA.replace("CREATE INDEX jobs_by_state ON jobs (state);", ""))
+    connection.executescript(
+        "INSERT INTO schema_version VALUES (2);"
+        "INSERT INTO decks VALUES ('d1', 'old', '/x/old.toml', 1.0, 7);"
+        """INSERT INTO jobs (deck_id, name, kind, spec, state, attempts, updated_at) VALUES ('d1', 'a', 'shell', """
+        """'{"summary": {"kind": "shell"}, "after": [], "group": null, "item": null, "line": 3}', 'running', 2, 1.0);"""
+        "INSERT INTO attempts VALUES ('d1', 'a', 2, 3.0, NULL, NULL, NULL), ('d1', 'a', 1, 1.0, 2.0, 'failed', 'no');"
+        "INSERT INTO state_changes VALUES ('d1', 'a', 'queued', 'running', 1, NULL, 1.0),"
+        "('d1', 'a', 'running', 'retrying', 1, 'no', 2.0), ('d1', 'a', 'retrying', 'queued', 1, 'no', 2.5),"
+        "('d1', 'a', 'queued', 'running', 2, NULL, 3.0);"
+    )
+    connection.close()
+    with Journal.open(db) as journal:
+        assert journal.mark_interrupted() == 1
+        [job] = journal.jobs("d1").values()
+    assert [(a["number"], a["outcome"], a["error"]) for a in job["attempt_list"]] == [
+        (1, "failed", "no"),
+        (2, INTERRUPTED, "interrupted: jobdeck stopped"),
+    ]
+    assert rows(db, "SELECT new, attempt FROM state_changes ORDER BY seq") == [
+        ("running", 1),
+        ("retrying", 1),
+        ("queued", 1),
+        ("running", 2),
+        (INTERRUPTED, 2),
+    ]
+    assert rows(db, "SELECT name FROM sqlite_master WHERE name LIKE 'old_%'") == []
+
+
 VERSION_1_SCHEMA = """
 CREATE TABLE schema_version (version INTEGER NOT NULL);
 CREATE TABLE decks (id TEXT PRIMARY KEY, name TEXT NOT NULL, path TEXT NOT NULL, loaded_at REAL NOT NULL, pid INTEGER);
@@ -514,4 +596,4 @@ def test_decks_loaded_before_the_recorder_are_not_recorded(write_deck: WriteDeck
     anyio.run(main)
     assert rows(db, "SELECT name FROM decks") == [("after",)]
     assert rows(db, "SELECT name, state FROM jobs") == [("y", "succeeded")]
-    assert rows(db, "SELECT job, new FROM state_changes ORDER BY rowid") == [("y", "running"), ("y", "succeeded")]
+    assert rows(db, "SELECT job, new FROM state_changes ORDER BY seq") == [("y", "running"), ("y", "succeeded")]
