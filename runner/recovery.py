@@ -16,7 +16,7 @@ import anyio.to_thread
 
 from runner.deck import load_deck
 from runner.errors import DeckError
-from runner.model import JobState, OutputLine, RestoredJob
+from runner.model import Attempt, JobState, OutputLine, RestoredJob
 
 if TYPE_CHECKING:
     from runner.engine import Engine
@@ -34,8 +34,28 @@ def restored_job(row: dict[str, Any]) -> RestoredJob:
         state = JobState.QUEUED
     tail = row.get("output_tail") or []
     note = None if state.finished or row["state"] == JobState.QUEUED.value else INTERRUPTED_NOTE
+    attempts = []
+    for attempt in row.get("attempt_list") or []:
+        try:
+            outcome: JobState | None = JobState(attempt["outcome"])
+        except ValueError:  # "interrupted": the attempt was cut short; its error says so
+            outcome = None
+        started_at, ended_at = attempt["started_at"], attempt["ended_at"]
+        attempts.append(
+            Attempt(
+                number=attempt["number"],
+                started_at=started_at,
+                ended_at=ended_at,
+                outcome=outcome,
+                error=attempt["error"],
+                # The journal keeps no pauses: an ended attempt's wall time stands for its active time.
+                active_s=max(0.0, ended_at - started_at) if ended_at is not None else 0.0,
+                worker=attempt.get("worker"),
+            )
+        )
     return RestoredJob(
         state=state if state.finished else JobState.QUEUED,
+        attempts=attempts,
         error=row.get("error") if state.finished else None,
         result=row.get("result"),
         output=[OutputLine(stream, text) for stream, text in tail],
