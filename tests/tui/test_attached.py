@@ -224,3 +224,42 @@ def drain_until(
             if into is not None:
                 into.extend(output)
         time.sleep(0.05)
+
+
+async def test_a_server_running_dask_jobs_shows_its_cluster_and_each_jobs_worker(place: Place) -> None:
+    pytest.importorskip("distributed")
+    (place.root / "ctasks.py").write_text(
+        "import time\nfrom runner import job_context\n\n\ndef steps(total):\n"
+        "    for done in range(1, total + 1):\n        job_context().progress(done, total)\n"
+        "        time.sleep(0.05)\n    return total\n"
+    )
+    deck = place.root / "cluster.toml"
+    deck.write_text(
+        '[deck]\nname = "cluster"\ndask = "local"\nprocess_limit = 1\n\n'
+        '[[job]]\nname = "steps"\ncall = "ctasks:steps"\non = "dask"\nargs = [60]\n'
+    )
+    await (await ensure_server(place.socket, log_path=place.log)).close()
+    async with attached(place, deck) as (app, pilot):
+        await until(
+            pilot,
+            lambda: selected_job_on_worker(app) and app.selected_job.progress is not None,
+            timeout=60,
+            what="the job running on a worker, with progress",
+        )
+        await until(
+            pilot,
+            lambda: "1 worker · 1 thread" in str(app.query_one("#summary").render()),
+            what="the cluster in the header",
+        )
+        assert "dask local tcp://127.0.0.1:" in str(app.query_one("#summary").render())
+        worker = app.selected_job.current_attempt.worker
+        assert worker.startswith("tcp://127.0.0.1:")
+        row = "".join(segment.text for segment in app.job_list(Pane.RUNNING).render_line(1))
+        assert "on 127.0.0.1:" in row
+        await until(pilot, lambda: app.model.count(Pane.FINISHED) == 1, timeout=30, what="finished")
+        assert app.engine.jobs["cluster/steps"].result == 60
+
+
+def selected_job_on_worker(app: JobdeckApp) -> bool:
+    job = app.selected_job
+    return job is not None and job.current_attempt is not None and job.current_attempt.worker is not None
