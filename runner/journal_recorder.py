@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
+import secrets
 import time
 import uuid
 from collections import Counter
@@ -41,8 +41,6 @@ BUSY_WRITE_SHARE = 0.2
 fewer transactions), up to MAX_FLUSH_INTERVAL_S."""
 OUTPUT_TAIL_LINES = 200
 FINAL_FLUSH_TIMEOUT_S = 10.0
-
-_recorder_ids = itertools.count(1)
 
 
 def resolved(path: str | Path) -> str:
@@ -88,7 +86,8 @@ class Recorder:
         self.committed_revision = 0
         """The engine revision up to which every change is committed to the journal."""
         self.flushes = 0
-        self._id = next(_recorder_ids)
+        self._id = secrets.randbits(62)
+        """This recording's id, in the journal's change batches."""
         self._carry_over = {path: (old, list(names)) for path, (old, names) in (carry_over or {}).items()}
         self._continued: dict[str, str] = {}
         self._unrecorded_decks = set(engine.decks)
@@ -163,6 +162,10 @@ class Recorder:
         """The batch to write, with the touched jobs' and attempts' rows as they are now; a fresh batch takes
         its place. None if there is nothing to write."""
         changes = self.engine.take_changes()
+        if changes and self._unrecorded_decks:
+            jobs = self.engine.jobs
+            unrecorded = self._unrecorded_decks
+            changes = [change for change in changes if jobs[change[0]].deck not in unrecorded]
         self._new_decks(changes)
         batch = self._batch
         if not changes and not batch.loads:

@@ -19,9 +19,12 @@ ATTEMPT_FIELDS = ("number", "started_at", "ended_at", "outcome", "error", "worke
 """The fields of each attempt in `jobs.attempt_list`, a JSON array of arrays in this order."""
 
 # Version 3 keeps a job's attempts in its own row (`attempt_list`; a job has few) and each flush's changes of
-# state as one JSON array (`change_batches`, rows [job id, old, new, attempt, error, at]): one row written per
-# flush instead of one per change, and no second table to update per job. The views `attempts` and
-# `state_changes` show them as rows for queries.
+# state as one JSON array (`change_batches`): one row written per flush instead of one per change, and no second
+# table to update per job. A flush's changes are stored as the engine logged them, keyed by engine job id
+# (`deck/name`) and named by the recording (one Recorder) that wrote them: `deck_names` says which journal run
+# each of its engine deck names is, `attempt_offsets` how far a continued run's attempt numbers are shifted
+# where they are. Changes the journal makes itself (at a continued load, when marking jobs interrupted) have no
+# recording and name jobs by `jobs.id`. The views `attempts` and `state_changes` show them all as rows.
 TABLES = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS decks (
@@ -58,15 +61,36 @@ CREATE TABLE IF NOT EXISTS group_specs (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS change_batches (
     id INTEGER PRIMARY KEY,
+    recording INTEGER,
     changes TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS deck_names (
+    recording INTEGER NOT NULL,
+    engine_name TEXT NOT NULL,
+    deck_id TEXT NOT NULL,
+    PRIMARY KEY (recording, engine_name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS attempt_offsets (
+    recording INTEGER NOT NULL,
+    engine_id TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    PRIMARY KEY (recording, engine_id)
+) WITHOUT ROWID;
 CREATE VIEW IF NOT EXISTS attempts (deck_id, job, number, started_at, ended_at, outcome, error, worker) AS
     SELECT jobs.deck_id, jobs.name, a.value ->> 0, a.value ->> 1, a.value ->> 2, a.value ->> 3, a.value ->> 4,
     a.value ->> 5 FROM jobs, json_each(jobs.attempt_list) AS a;
 CREATE VIEW IF NOT EXISTS state_changes (seq, deck_id, job, old, new, attempt, error, at) AS
+    SELECT (b.id << 32) + c.key, jobs.deck_id, jobs.name, c.value ->> 1, c.value ->> 2,
+    (c.value ->> 3) + COALESCE(o.offset, 0), c.value ->> 4, c.value ->> 5
+    FROM change_batches AS b CROSS JOIN json_each(b.changes) AS c
+    CROSS JOIN deck_names AS d ON d.recording = b.recording
+        AND substr(c.value ->> 0, 1, length(d.engine_name) + 1) = d.engine_name || '/'
+    CROSS JOIN jobs ON jobs.deck_id = d.deck_id AND jobs.name = substr(c.value ->> 0, length(d.engine_name) + 2)
+    LEFT JOIN attempt_offsets AS o ON o.recording = b.recording AND o.engine_id = c.value ->> 0
+    UNION ALL
     SELECT (b.id << 32) + c.key, jobs.deck_id, jobs.name, c.value ->> 1, c.value ->> 2, c.value ->> 3,
-    c.value ->> 4, c.value ->> 5 FROM change_batches AS b, json_each(b.changes) AS c
-    JOIN jobs ON jobs.id = c.value ->> 0
+    c.value ->> 4, c.value ->> 5 FROM change_batches AS b CROSS JOIN json_each(b.changes) AS c
+    CROSS JOIN jobs ON jobs.id = c.value ->> 0 WHERE b.recording IS NULL
 """
 UNFINISHED_SQL = f"state IN ({', '.join(repr(state) for state in UNFINISHED_STATES)})"
 """The unfinished states as literals: a query must say exactly this for SQLite to use the partial index."""

@@ -176,10 +176,8 @@ def encode(batch: Batch) -> list[tuple[str, Any]]:
     if batch.changes:
         statements.append(
             (
-                "INSERT INTO change_batches (changes) SELECT json_group_array(json_array(m.job_id, c.value ->> 1, "
-                "c.value ->> 2, (c.value ->> 3) + m.attempt_offset, c.value ->> 4, c.value ->> 5)) "
-                f"FROM json_each(:changes) AS c {_MAPPED.format('c')} HAVING count(*) > 0",
-                {**recorder, "changes": json.dumps(batch.changes)},
+                "INSERT INTO change_batches (recording, changes) VALUES (?, ?)",
+                (batch.recorder, json.dumps(batch.changes)),
             )
         )
     if batch.jobs:
@@ -215,6 +213,12 @@ def _load_statements(load: DeckLoad, recorder: int) -> list[tuple[str, Any]]:
         ("INSERT OR REPLACE INTO group_specs (deck_id, grp, spec) VALUES (?, ?, ?)", (load.deck_id, group, spec))
         for group, spec in load.group_specs
     ]
+    statements.append(
+        (
+            "INSERT OR REPLACE INTO deck_names (recording, engine_name, deck_id) VALUES (?, ?, ?)",
+            (recorder, load.engine_name, load.deck_id),
+        )
+    )
     if load.continued:
         statements.append(
             (
@@ -249,4 +253,13 @@ def _load_statements(load: DeckLoad, recorder: int) -> list[tuple[str, Any]]:
             parameters,
         )
     )
+    if load.continued:
+        statements.append(
+            (
+                "INSERT OR REPLACE INTO attempt_offsets (recording, engine_id, offset) SELECT recorder, engine_id, "
+                "attempt_offset FROM temp.recorded_jobs WHERE recorder = :recorder AND attempt_offset > 0 "
+                "AND substr(engine_id, 1, length(:prefix)) = :prefix",
+                parameters,
+            )
+        )
     return statements
