@@ -60,6 +60,7 @@ __all__ = [
 DB_VARIABLE = "JOBDECK_DB"
 DB_FILE_NAME = "journal.db"
 INTERRUPTED_ERROR = "interrupted: jobdeck stopped"
+QUEUED = JobState.QUEUED.value
 
 
 class JournalError(Exception):
@@ -250,17 +251,23 @@ class Journal:
         """The runs `chosen` (a SELECT of decks rows, with their rowid as `seq`) with their jobs counted by
         state, in one query."""
         rows = self._query(
-            f"WITH runs AS ({chosen}) SELECT {_RUN_COLUMNS}, jobs.state, count(jobs.state) FROM runs "
-            f"LEFT JOIN jobs ON jobs.deck_id = runs.id GROUP BY runs.seq, jobs.state ORDER BY {order}",
+            f"WITH runs AS ({chosen}) SELECT {_RUN_COLUMNS}, runs.job_count, jobs.state, count(jobs.state) "
+            f"FROM runs LEFT JOIN jobs ON jobs.deck_id = runs.id GROUP BY runs.seq, jobs.state ORDER BY {order}",
             parameters,
         )
         runs: dict[str, DeckRun] = {}
-        for deck_id, name, path, loaded_at, pid, state, count in rows:
+        for deck_id, name, path, loaded_at, pid, job_count, state, count in rows:
             run = runs.get(deck_id)
             if run is None:
                 run = runs[deck_id] = DeckRun(deck_id, name, path, loaded_at, pid, {})
+                run.counts[QUEUED] = job_count or 0  # those without a row yet; the others are taken off below
             if state is not None:
-                run.counts[state] = count
+                run.counts[state] = run.counts.get(state, 0) + count
+                if job_count is not None:
+                    run.counts[QUEUED] -= count
+        for run in runs.values():
+            if run.counts[QUEUED] <= 0:
+                del run.counts[QUEUED]
         return list(runs.values())
 
     def history(self, limit: int = 200) -> list[DeckRun]:
@@ -276,7 +283,8 @@ class Journal:
         `mark_interrupted`, the runs a restarted server has to restore. (Runs a live jobdeck is writing to this
         journal are among them too.)"""
         return self._runs(
-            f"SELECT rowid AS seq, * FROM decks WHERE id IN (SELECT deck_id FROM jobs WHERE {UNFINISHED_SQL})",
+            f"SELECT rowid AS seq, * FROM decks WHERE id IN (SELECT deck_id FROM jobs WHERE {UNFINISHED_SQL}) "
+            "OR job_count > (SELECT count(*) FROM jobs WHERE jobs.deck_id = decks.id)",
             (),
             "runs.loaded_at, runs.seq",
         )
@@ -294,12 +302,12 @@ class Journal:
             cursor = self.connection.execute("SELECT * FROM jobs WHERE deck_id = ?", (deck_id,))
             columns = [column[0] for column in cursor.description]
             rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-            groups = {
-                group: json.loads(spec)
-                for group, spec in self.connection.execute(
-                    "SELECT grp, spec FROM group_specs WHERE deck_id = ?", (deck_id,)
-                )
-            }
+            group_rows = self.connection.execute(
+                "SELECT grp, spec, kind, members, decks.loaded_at FROM group_specs "
+                "JOIN decks ON decks.id = group_specs.deck_id WHERE deck_id = ?",
+                (deck_id,),
+            ).fetchall()
+        groups = {group: json.loads(spec) for group, spec, *_ in group_rows}
         for row in rows:
             for key in ("spec", "result", "output_tail"):
                 if row[key] is not None:
@@ -310,4 +318,30 @@ class Journal:
             spec = row["spec"]
             if "summary" not in spec and spec.get("group") in groups:
                 row["spec"] = member_spec(groups[spec["group"]], spec.get("item"))
-        return {row["name"]: row for row in rows}
+        jobs = {row["name"]: row for row in rows}
+        for group, _, kind, members, loaded_at in group_rows:
+            for name, item in json.loads(members or "[]"):
+                if name not in jobs:
+                    jobs[name] = _unwritten_member(deck_id, name, kind, groups[group], item, loaded_at)
+        return jobs
+
+
+def _unwritten_member(
+    deck_id: str, name: str, kind: str, group: dict[str, Any], item: Any, loaded_at: float
+) -> dict[str, Any]:
+    """The row of a big fan-out's member that has not changed since its run was loaded: queued."""
+    return {
+        "id": None,
+        "deck_id": deck_id,
+        "name": name,
+        "kind": kind,
+        "spec": member_spec(group, item),
+        "state": QUEUED,
+        "attempts": 0,
+        "attempt_list": [],
+        "error": None,
+        "result": None,
+        "output_tail": None,
+        "updated_at": loaded_at,
+        "carried_over": 0,
+    }

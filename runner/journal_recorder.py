@@ -21,6 +21,8 @@ from runner.journal_writes import (
     GROUP_SPEC_MIN_MEMBERS,
     Batch,
     DeckLoad,
+    GroupSpec,
+    JobRows,
     group_spec,
     plain_item,
     result_text,
@@ -90,6 +92,10 @@ class Recorder:
         """This recording's id, in the journal's change batches."""
         self._carry_over = {path: (old, list(names)) for path, (old, names) in (carry_over or {}).items()}
         self._continued: dict[str, str] = {}
+        self._continued_decks: set[str] = set()
+        """Engine names of the decks recorded into an existing run."""
+        self._lazy_groups: dict[str, set[str]] = {}
+        """Engine deck name -> its big fan-outs whose members get a job row when they first change."""
         self._unrecorded_decks = set(engine.decks)
         """Decks loaded before the recorder: not journaled."""
         self._decks_seen = len(engine.decks)
@@ -147,10 +153,14 @@ class Recorder:
         now = time.time()
         path = resolved(deck.path)
         if continued is None:
-            self._batch.decks.append((deck_id, name, path, now, os.getpid()))
+            self._batch.decks.append((deck_id, name, path, now, os.getpid(), len(deck.jobs)))
         jobs = [self.engine.jobs[f"{name}/{spec.name}"] for spec in deck.jobs]
-        load = _deck_load(deck_id, name, jobs, now)
+        load = _deck_load(deck_id, name, jobs, now, lazy=continued is None)
+        lazy = {group.group for group in load.group_specs if group.members}
+        if lazy:
+            self._lazy_groups[name] = lazy
         if continued is not None:
+            self._continued_decks.add(name)
             load.continued = True
             _add_states_at_load(load, jobs, changes)
         self._batch.loads.append(load)
@@ -174,8 +184,58 @@ class Recorder:
         batch.now = time.time()
         if changes:
             batch.changes = changes
-            _add_job_rows(batch, self.engine.jobs, changes)
+            self._add_job_rows(batch, changes)
         return batch
+
+    def _add_job_rows(self, batch: Batch, changes: list[tuple[Any, ...]]) -> None:
+        """Add the current rows of the jobs these changes touched, with their attempts, to the batch."""
+        jobs = self.engine.jobs
+        by_deck: dict[str, JobRows] = {}
+        succeeded = JobState.SUCCEEDED
+        first_attempts: dict[str, int] | None = None
+        for job_id in {change[0] for change in changes}:
+            job = jobs[job_id]
+            deck = job.deck
+            deck_rows = by_deck.get(deck)
+            if deck_rows is None:
+                continued = deck in self._continued_decks
+                deck_rows = by_deck[deck] = JobRows(self.deck_ids[deck], deck, continued)
+            spec = job.spec
+            state = job.state
+            attempts = job.attempts
+            result = result_text(job.result) if state is succeeded else None
+            tail = None
+            if job.output and state.finished:
+                lines = list(job.output)[-OUTPUT_TAIL_LINES:]
+                tail = json.dumps([[line.stream, line.text] for line in lines])
+            first = None
+            listed: list[list[Any]] = []
+            if attempts:
+                first = 1
+                if len(attempts) > 1:
+                    # Attempts that may have changed since the last flush: those from the one the job was on at
+                    # its first change in this batch (an attempt ends with a change of state, written with it).
+                    if first_attempts is None:
+                        first_attempts = {change[0]: change[3] for change in reversed(changes)}
+                    first = max(1, first_attempts[job_id])
+                listed = [
+                    [
+                        attempt.number,
+                        attempt.started_at,
+                        attempt.ended_at,
+                        attempt.outcome,
+                        attempt.error,
+                        attempt.worker,
+                    ]
+                    for attempt in attempts[first - 1 :]
+                ]
+            key = job_id if deck_rows.continued else spec.name
+            row: tuple[Any, ...] = (key, state, len(attempts), job.error, result, tail, listed, first)
+            lazy = self._lazy_groups.get(deck)
+            if lazy is not None and spec.group in lazy:
+                row += (spec.kind, spec.group, plain_item(spec.item))
+            deck_rows.rows.append(row)
+        batch.jobs.extend(by_deck.values())
 
     async def flush(self, *, last: bool = False) -> None:
         """Write what is waiting, now, on a worker thread. `last`: the recorder is done with the journal."""
@@ -211,13 +271,15 @@ class Recorder:
             await self.flush()
 
 
-def _deck_load(deck_id: str, engine_name: str, jobs: list[Job], now: float) -> DeckLoad:
+def _deck_load(deck_id: str, engine_name: str, jobs: list[Job], now: float, *, lazy: bool) -> DeckLoad:
     """The rows of a newly loaded deck's jobs, in their current state (the changes that led there are written
-    in the same transaction). A big fan-out's jobs share their group's spec."""
+    in the same transaction). A big fan-out's jobs share their group's spec; `lazy`: its members get their rows
+    when they first change (a row per job up front would cost a big fan-out's run a second write per job)."""
     sizes = Counter(job.spec.group for job in jobs if job.spec.group is not None)
     big = {group for group, size in sizes.items() if size >= GROUP_SPEC_MIN_MEMBERS}
     firsts: dict[str, JobSpec] = {}
     lasts: dict[str, JobSpec] = {}
+    members: dict[str, list[tuple[str, Any]]] = {group: [] for group in big}
     rows: list[list[Any]] = []
     for job in jobs:
         spec = job.spec
@@ -226,10 +288,16 @@ def _deck_load(deck_id: str, engine_name: str, jobs: list[Job], now: float) -> D
             assert group is not None
             firsts.setdefault(group, spec)
             lasts[group] = spec
-            rows.append([spec.name, spec.kind.value, job.state, None, group, plain_item(spec.item)])
+            if lazy:
+                members[group].append((spec.name, plain_item(spec.item)))
+            else:
+                rows.append([spec.name, spec.kind.value, job.state, None, group, plain_item(spec.item)])
         else:
             rows.append([spec.name, spec.kind.value, job.state, spec_value(spec)])
-    group_specs = [(group, json.dumps(group_spec(first, lasts[group]))) for group, first in firsts.items()]
+    group_specs = [
+        GroupSpec(group, group_spec(first, lasts[group]), first.kind.value, members[group])
+        for group, first in firsts.items()
+    ]
     return DeckLoad(deck_id, engine_name, now, rows, group_specs)
 
 
@@ -245,52 +313,3 @@ def _add_states_at_load(load: DeckLoad, jobs: list[Job], changes: list[tuple[Any
         row[2] = first_old.get(job.id, job.state)
         row.extend([None] * (6 - len(row)))
         row.append(len(job.attempts) - started[job.id])
-
-
-def _add_job_rows(batch: Batch, jobs: Mapping[str, Any], changes: list[tuple[Any, ...]]) -> None:
-    """Add the current rows of the jobs these changes touched, with their attempts, to the batch."""
-    rows = batch.jobs
-    append = rows.append
-    succeeded = JobState.SUCCEEDED
-    first_attempts: dict[str, int] | None = None
-    for job_id in {change[0] for change in changes}:
-        job = jobs[job_id]
-        state = job.state
-        attempts = job.attempts
-        result = result_text(job.result) if state is succeeded else None
-        tail = None
-        if job.output and state.finished:
-            lines = list(job.output)[-OUTPUT_TAIL_LINES:]
-            tail = json.dumps([[line.stream, line.text] for line in lines])
-        if not attempts:
-            append((job_id, state, 0, job.error, result, tail, None, None))
-            continue
-        first = 1
-        if len(attempts) > 1:
-            # Attempts that may have changed since the last flush: those from the one the job was on at its
-            # first change in this batch (an attempt ends with a change of state, written with it).
-            if first_attempts is None:
-                first_attempts = {change[0]: change[3] for change in reversed(changes)}
-            first = max(1, first_attempts[job_id])
-        append(
-            (
-                job_id,
-                state,
-                len(attempts),
-                job.error,
-                result,
-                tail,
-                [
-                    [
-                        attempt.number,
-                        attempt.started_at,
-                        attempt.ended_at,
-                        attempt.outcome,
-                        attempt.error,
-                        attempt.worker,
-                    ]
-                    for attempt in attempts[first - 1 :]
-                ],
-                first,
-            )
-        )

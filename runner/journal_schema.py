@@ -25,6 +25,9 @@ ATTEMPT_FIELDS = ("number", "started_at", "ended_at", "outcome", "error", "worke
 # each of its engine deck names is, `attempt_offsets` how far a continued run's attempt numbers are shifted
 # where they are. Changes the journal makes itself (at a continued load, when marking jobs interrupted) have no
 # recording and name jobs by `jobs.id`. The views `attempts` and `state_changes` show them all as rows.
+# The members of a big fan-out in a new run get their job row when they first change: until then they are
+# queued, listed (name, item) in their group's `members`, and counted in their run's `job_count` (NULL: every
+# job of the run has its row).
 TABLES = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS decks (
@@ -32,7 +35,8 @@ CREATE TABLE IF NOT EXISTS decks (
     name TEXT NOT NULL,
     path TEXT NOT NULL,
     loaded_at REAL NOT NULL,
-    pid INTEGER
+    pid INTEGER,
+    job_count INTEGER
 );
 CREATE INDEX IF NOT EXISTS decks_by_path ON decks (path, loaded_at);
 CREATE INDEX IF NOT EXISTS decks_by_time ON decks (loaded_at);
@@ -57,6 +61,8 @@ CREATE TABLE IF NOT EXISTS group_specs (
     deck_id TEXT NOT NULL,
     grp TEXT NOT NULL,
     spec TEXT NOT NULL,
+    kind TEXT,
+    members TEXT,
     PRIMARY KEY (deck_id, grp)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS change_batches (
@@ -106,6 +112,7 @@ _SET_ASIDE = (
     "ALTER TABLE attempts RENAME TO old_attempts",
     "ALTER TABLE state_changes RENAME TO old_state_changes",
 )
+_NEW_COLUMNS = (("decks", "job_count INTEGER"), ("group_specs", "kind TEXT"), ("group_specs", "members TEXT"))
 _COPY = (
     "INSERT INTO jobs (deck_id, name, kind, spec, state, attempts, attempt_list, error, result, output_tail, "
     "updated_at, carried_over) SELECT j.deck_id, j.name, j.kind, j.spec, j.state, j.attempts, "
@@ -141,6 +148,9 @@ def migrate(connection: sqlite3.Connection) -> None:
         if version is None:
             connection.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
         elif older:
+            for table, column in _NEW_COLUMNS:
+                if column.split()[0] not in {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}:
+                    connection.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
             for statement in _COPY:
                 connection.execute(statement)
             connection.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))

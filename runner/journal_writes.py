@@ -44,10 +44,35 @@ _MAPPED = "CROSS JOIN temp.recorded_jobs AS m ON m.recorder = :recorder AND m.en
 _MERGED_ATTEMPTS = (
     # The journal's attempts before the first one in the batch, then the batch's, renumbered after the journal's
     # own for a continued run whose earlier attempts the engine did not bring back.
-    "(SELECT json_group_array(json(a)) FROM (SELECT value AS a, value ->> 0 AS n FROM json_each(jobs.attempt_list) "
-    "WHERE value ->> 0 < u.first + u.offset UNION ALL SELECT json_set(value, '$[0]', (value ->> 0) + u.offset), "
-    "(value ->> 0) + u.offset FROM json_each(u.list) ORDER BY n))"
+    "(SELECT json_group_array(json(a)) FROM (SELECT value AS a, value ->> 0 AS n FROM json_each({old}) "
+    "WHERE value ->> 0 < {first} + {offset} UNION ALL SELECT json_set(value, '$[0]', (value ->> 0) + {offset}), "
+    "(value ->> 0) + {offset} FROM json_each({new}) ORDER BY n))"
 )
+
+
+@dataclass
+class GroupSpec:
+    """A big fan-out's shared spec, and the members (name, item) that have no job row until they first change."""
+
+    group: str
+    spec: dict[str, Any]
+    kind: str
+    members: list[tuple[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class JobRows:
+    """The current rows of one deck's jobs that changed since the last flush."""
+
+    deck_id: str
+    engine_name: str
+    continued: bool
+    """Written through `recorded_jobs` (the run's rows exist, attempts may be renumbered) instead of upserted."""
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    """(job name, or engine job id in a continued run; state, attempts, error, result JSON, output tail JSON,
+    attempts from the first that may have changed since the last flush as lists of ATTEMPT_FIELDS, the first's
+    number or None if the job has none), followed by (kind, group, item) for a big fan-out's member of a new run,
+    which may have no row yet."""
 
 
 @dataclass
@@ -60,9 +85,9 @@ class DeckLoad:
     jobs: list[list[Any]]
     """[name, kind, state, spec value] for a job with its own spec, [name, kind, state, None, group, item] for a
     member of a big fan-out (whose spec is its group's); in a continued run, each padded to six fields and
-    followed by the number of attempts the engine brought back for it."""
-    group_specs: list[tuple[str, str]] = field(default_factory=list)
-    """(group, spec JSON)."""
+    followed by the number of attempts the engine brought back for it. In a new run, a big fan-out's members
+    are not among them: their rows are written when they first change (see `GroupSpec.members`)."""
+    group_specs: list[GroupSpec] = field(default_factory=list)
     continued: bool = False
     """Rows of this deck run may exist already: they keep their history and are queued again."""
 
@@ -73,15 +98,13 @@ class Batch:
 
     recorder: int
     decks: list[tuple[Any, ...]] = field(default_factory=list)
-    """(id, name, path, loaded_at, pid) of new runs."""
+    """(id, name, path, loaded_at, pid, job_count) of new runs."""
     loads: list[DeckLoad] = field(default_factory=list)
     carried: list[tuple[str, str, list[str]]] = field(default_factory=list)
     """(journal id of the run resumed, journal id of the new run, names of the jobs carried over)."""
     changes: list[tuple[Any, ...]] = field(default_factory=list)
     """The engine's change log entries: (engine job id, old, new, attempt, error, at)."""
-    jobs: list[tuple[Any, ...]] = field(default_factory=list)
-    """(engine job id, state, attempts, error, result JSON, output tail JSON, attempts from the first that may have
-    changed since the last flush as lists of ATTEMPT_FIELDS, the first's number or None if the job has none)."""
+    jobs: list[JobRows] = field(default_factory=list)
     now: float = 0.0
     forget: bool = False
     """The recorder is done: drop its rows of `recorded_jobs`."""
@@ -151,9 +174,9 @@ def result_text(value: Any) -> str:
 def encode(batch: Batch) -> list[tuple[str, Any]]:
     """The statements that write one batch, in order, with their parameters."""
     statements: list[tuple[str, Any]] = []
-    recorder = {"recorder": batch.recorder}
     statements.extend(
-        ("INSERT INTO decks (id, name, path, loaded_at, pid) VALUES (?, ?, ?, ?, ?)", deck) for deck in batch.decks
+        ("INSERT INTO decks (id, name, path, loaded_at, pid, job_count) VALUES (?, ?, ?, ?, ?, ?)", deck)
+        for deck in batch.decks
     )
     if batch.loads or batch.changes or batch.forget:
         statements.append((MAP_TABLE, ()))  # on this connection (the first batch may concern unrecorded decks)
@@ -180,25 +203,53 @@ def encode(batch: Batch) -> list[tuple[str, Any]]:
                 (batch.recorder, json.dumps(batch.changes)),
             )
         )
-    if batch.jobs:
-        statements.append(
-            (
-                # The rows to update are gathered first, then each found in jobs by its key: left to itself the
-                # planner may scan jobs and search the JSON array for each.
-                "WITH u AS MATERIALIZED (SELECT m.job_id AS id, m.attempt_offset AS offset, r.value ->> 1 AS state, "
-                "(r.value ->> 2) + m.attempt_offset AS attempts, r.value ->> 3 AS error, r.value ->> 4 AS result, "
-                "r.value ->> 5 AS tail, r.value -> 6 AS list, r.value ->> 7 AS first "
-                f"FROM json_each(:rows) AS r {_MAPPED.format('r')}) "
-                "UPDATE jobs SET state = u.state, attempts = u.attempts, attempt_list = CASE "
-                "WHEN u.first IS NULL THEN attempt_list WHEN u.first = 1 AND u.offset = 0 THEN u.list "
-                f"ELSE {_MERGED_ATTEMPTS} END, error = u.error, result = u.result, "
-                "output_tail = COALESCE(u.tail, output_tail), updated_at = :now FROM u WHERE jobs.id = u.id",
-                {**recorder, "rows": json.dumps(batch.jobs), "now": batch.now},
-            )
-        )
+    for deck_rows in batch.jobs:
+        statements.append(_job_rows_statement(deck_rows, batch.recorder, batch.now))
     if batch.forget:
         statements.append(("DELETE FROM temp.recorded_jobs WHERE recorder = ?", (batch.recorder,)))
     return statements
+
+
+def _job_rows_statement(deck_rows: JobRows, recorder: int, now: float) -> tuple[str, Any]:
+    parameters = {"recorder": recorder, "deck_id": deck_rows.deck_id, "rows": json.dumps(deck_rows.rows), "now": now}
+    if deck_rows.continued:
+        return (
+            # The rows to update are gathered first, then each found in jobs by its key: left to itself the
+            # planner may scan jobs and search the JSON array for each.
+            "WITH u AS MATERIALIZED (SELECT m.job_id AS id, m.attempt_offset AS offset, r.value ->> 1 AS state, "
+            "(r.value ->> 2) + m.attempt_offset AS attempts, r.value ->> 3 AS error, r.value ->> 4 AS result, "
+            "r.value ->> 5 AS tail, r.value -> 6 AS list, r.value ->> 7 AS first "
+            f"FROM json_each(:rows) AS r {_MAPPED.format('r')}) "
+            "UPDATE jobs SET state = u.state, attempts = u.attempts, attempt_list = CASE "
+            "WHEN u.first IS NULL THEN attempt_list WHEN u.first = 1 AND u.offset = 0 THEN u.list "
+            f"ELSE {_merged_attempts('jobs.attempt_list', 'u.first', 'u.list', 'u.offset')} END, error = u.error, "
+            "result = u.result, "
+            "output_tail = COALESCE(u.tail, output_tail), updated_at = :now FROM u WHERE jobs.id = u.id",
+            parameters,
+        )
+    return (
+        # A new run numbers attempts as the engine does. The row of a big fan-out's member is inserted when it
+        # first changes (kind and spec are only for that: other rows exist). A job's attempts from a later one
+        # than its first are merged with the row's (it exists: the first attempt's start was written with it).
+        "INSERT INTO jobs (deck_id, name, kind, spec, state, attempts, attempt_list, error, result, output_tail, "
+        "updated_at) SELECT :deck_id, u.name, COALESCE(u.kind, ''), CASE WHEN u.grp IS NULL THEN '' "
+        "ELSE json_object('group', u.grp, 'item', json(u.item)) END, u.state, u.attempts, CASE WHEN u.first IS NULL "
+        "THEN '[]' WHEN u.first = 1 THEN u.list ELSE json_object('first', u.first, 'list', json(u.list)) END, "
+        "u.error, u.result, u.tail, :now FROM (SELECT r.value ->> 0 AS name, r.value ->> 1 AS state, "
+        "r.value ->> 2 AS attempts, r.value ->> 3 AS error, r.value ->> 4 AS result, r.value ->> 5 AS tail, "
+        "r.value -> 6 AS list, r.value ->> 7 AS first, r.value ->> 8 AS kind, r.value ->> 9 AS grp, "
+        "r.value -> 10 AS item FROM json_each(:rows) AS r) AS u WHERE true "
+        "ON CONFLICT (deck_id, name) DO UPDATE SET state = excluded.state, attempts = excluded.attempts, "
+        "attempt_list = CASE WHEN substr(excluded.attempt_list, 1, 1) = '{' THEN "
+        + _merged_attempts("attempt_list", "excluded.attempt_list ->> 'first'", "excluded.attempt_list -> 'list'", "0")
+        + " ELSE excluded.attempt_list END, error = excluded.error, result = excluded.result, "
+        "output_tail = COALESCE(excluded.output_tail, output_tail), updated_at = excluded.updated_at",
+        parameters,
+    )
+
+
+def _merged_attempts(old: str, first: str, new: str, offset: str) -> str:
+    return _MERGED_ATTEMPTS.format(old=old, first=first, new=new, offset=offset)
 
 
 def _load_statements(load: DeckLoad, recorder: int) -> list[tuple[str, Any]]:
@@ -210,8 +261,11 @@ def _load_statements(load: DeckLoad, recorder: int) -> list[tuple[str, Any]]:
         "now": load.now,
     }
     statements: list[tuple[str, Any]] = [
-        ("INSERT OR REPLACE INTO group_specs (deck_id, grp, spec) VALUES (?, ?, ?)", (load.deck_id, group, spec))
-        for group, spec in load.group_specs
+        (
+            "INSERT OR REPLACE INTO group_specs (deck_id, grp, spec, kind, members) VALUES (?, ?, ?, ?, ?)",
+            (load.deck_id, group.group, json.dumps(group.spec), group.kind, json.dumps(group.members)),
+        )
+        for group in load.group_specs
     ]
     statements.append(
         (
@@ -254,6 +308,12 @@ def _load_statements(load: DeckLoad, recorder: int) -> list[tuple[str, Any]]:
         )
     )
     if load.continued:
+        statements.append(
+            (
+                "UPDATE decks SET job_count = (SELECT count(*) FROM jobs WHERE deck_id = :deck_id) WHERE id = :deck_id",
+                parameters,
+            )
+        )
         statements.append(
             (
                 "INSERT OR REPLACE INTO attempt_offsets (recording, engine_id, offset) SELECT recorder, engine_id, "

@@ -478,6 +478,42 @@ def test_a_big_fan_out_keeps_one_spec_for_its_group(write_deck: WriteDeck, tmp_p
     assert jobs["small[y]"]["spec"]["summary"]["command"] == "echo y"
 
 
+def test_a_big_fan_out_s_members_are_queued_until_they_change(write_deck: WriteDeck, tmp_path: Path) -> None:
+    deck = write_deck(
+        '[deck]\nname = "lazy"\n\n[[job]]\nname = "gate"\nshell = "sleep 30"\n\n'
+        '[[job]]\nname = "big"\ncall = "tasks:identity"\non = "thread"\nafter = ["gate"]\n'
+        f'each = {list(range(GROUP_SPEC_MIN_MEMBERS))}\nargs = ["{{item}}"]\n'
+    )
+    db = tmp_path / "journal.db"
+
+    async def main() -> None:
+        with Journal.open(db) as journal:
+            engine = Engine()
+            async with Recorder(engine, journal, flush_interval=60) as recorder, engine:
+                await engine.add_deck(load_deck(deck))
+                with anyio.fail_after(10):
+                    while engine.jobs["lazy/gate"].state is not JobState.RUNNING:
+                        await anyio.sleep(0.01)
+                await recorder.flush()
+                assert rows(db, "SELECT name, state FROM jobs") == [("gate", "running")], "members have no row yet"
+                [run] = journal.unfinished_runs()
+                assert run.counts == {"running": 1, "queued": GROUP_SPEC_MIN_MEMBERS}
+                assert journal.history() == [run]
+                jobs = journal.jobs(run.id)
+                assert len(jobs) == GROUP_SPEC_MIN_MEMBERS + 1
+                member = jobs["big[3]"]
+                assert (member["state"], member["attempts"], member["attempt_list"]) == ("queued", 0, [])
+                assert (member["spec"]["item"], member["kind"]) == (3, "call")
+                await engine.cancel_all()
+
+    anyio.run(main)
+    with Journal.open(db) as journal:
+        [run] = journal.history()
+        assert run.counts == {"cancelled": GROUP_SPEC_MIN_MEMBERS + 1}
+        assert journal.unfinished_runs() == []
+        assert journal.jobs(run.id)["big[3]"]["spec"]["item"] == 3
+
+
 def test_committed_revision_says_what_the_journal_has(write_deck: WriteDeck, tmp_path: Path) -> None:
     deck = write_deck('[deck]\nname = "rev"\n\n[[job]]\nname = "quick"\nshell = "true"\n')
     db = tmp_path / "journal.db"
