@@ -152,8 +152,13 @@ class Recorder:
         self.deck_ids[name] = deck_id
         now = time.time()
         path = resolved(deck.path)
+        carried = self._carry_over.pop(path, None)
+        if continued is not None:
+            carried = None
         if continued is None:
-            self._batch.decks.append((deck_id, name, path, now, os.getpid(), len(deck.jobs)))
+            # The run's jobs: the deck's, and those carried over (a resumed deck leaves them out).
+            job_count = len(deck.jobs) + (len(carried[1]) if carried else 0)
+            self._batch.decks.append((deck_id, name, path, now, os.getpid(), job_count))
         jobs = [self.engine.jobs[f"{name}/{spec.name}"] for spec in deck.jobs]
         load = _deck_load(deck_id, name, jobs, now, lazy=continued is None)
         lazy = {group.group for group in load.group_specs if group.members}
@@ -164,8 +169,7 @@ class Recorder:
             load.continued = True
             _add_states_at_load(load, jobs, changes)
         self._batch.loads.append(load)
-        carried = self._carry_over.pop(path, None)
-        if carried is not None and continued is None:
+        if carried is not None:
             self._batch.carried.append((carried[0], deck_id, carried[1]))
 
     def _collect(self) -> Batch | None:

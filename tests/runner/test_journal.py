@@ -227,6 +227,8 @@ after = ["a", "b"]
     # The resumed run carries a over, so resuming once more runs nothing.
     with Journal.open(db) as journal:
         assert journal.succeeded_jobs(deck) == {"a", "b", "c"}
+        resumed = journal.run(journal.latest_deck(deck) or "")
+        assert resumed is not None and resumed.counts == {"succeeded": 3}, "the carried job counts, once"
     again = jobdeck("run", deck, "--resume", "--db", db, "--json")
     assert again.returncode == 0, again.stderr
     assert "resuming crash: 3 of 3 jobs already succeeded" in again.stderr
