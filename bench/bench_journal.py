@@ -28,11 +28,12 @@ TARGET = 1.10
 MODULE = "bench_journal_tasks"
 
 
-def run(deck: Deck, db: Path | None) -> float:
-    """Seconds from entering the engine until it has settled and shut down (and the journal is flushed)."""
+def run(deck: Deck, db: Path | None) -> tuple[float, float]:
+    """Seconds from entering the engine until it has settled and shut down (and the journal is flushed), and
+    the CPU seconds the process used meanwhile (all its threads: the journal's writer too)."""
 
-    async def main() -> float:
-        started = time.perf_counter()
+    async def main() -> tuple[float, float]:
+        started, cpu_started = time.perf_counter(), time.process_time()
         engine = Engine()
         if db is None:
             async with engine:
@@ -43,10 +44,10 @@ def run(deck: Deck, db: Path | None) -> float:
                 async with Recorder(engine, journal), engine:
                     await engine.add_deck(deck)
                     await engine.wait_until_settled()
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         if any(job.state is not JobState.SUCCEEDED for job in engine.jobs.values()):
             raise RuntimeError("some jobs did not succeed")
-        return elapsed
+        return elapsed, cpu
 
     return anyio.run(main)
 
@@ -55,16 +56,21 @@ def main(argv: list[str] | None = None) -> int:
     options = repeat_parser(__doc__.splitlines()[0], 3).parse_args(argv)
     plain: list[float] = []
     journaled: list[float] = []
+    plain_cpu: list[float] = []
+    journaled_cpu: list[float] = []
     with tempfile.TemporaryDirectory(prefix="jobdeck-bench-") as folder_name:
         folder = Path(folder_name)
         deck = load_deck(write_echo_deck(folder, "bench-journal", MODULE, JOBS, THREAD_LIMIT))
         run(deck, None)  # warm up: imports, the thread pool
         for round_number in range(1, options.repeat + 1):
             db = folder / f"journal-{round_number}.db"
-            plain.append(run(deck, None))
-            journaled.append(run(deck, db))
+            for times, cpus, path in ((plain, plain_cpu, None), (journaled, journaled_cpu, db)):
+                elapsed, cpu = run(deck, path)
+                times.append(elapsed)
+                cpus.append(cpu)
             log(
-                f"round {round_number}: plain {plain[-1]:.3f} s, journaled {journaled[-1]:.3f} s",
+                f"round {round_number}: plain {plain[-1]:.3f} s ({plain_cpu[-1]:.2f} s CPU), "
+                f"journaled {journaled[-1]:.3f} s ({journaled_cpu[-1]:.2f} s CPU)",
                 verbose=options.verbose,
             )
         connection = sqlite3.connect(db)
@@ -79,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         f"ratio {ratio:.3f} (target <= {TARGET:g}) {verdict(ratio, TARGET)}"
     )
     print(f"  database {size_mb:.1f} MB (with its WAL); runs: plain {spread(plain)} s, journaled {spread(journaled)} s")
+    print(
+        f"  CPU (all threads, medians): plain {median(plain_cpu):.2f} s, journaled {median(journaled_cpu):.2f} s "
+        f"(+{median(journaled_cpu) - median(plain_cpu):.2f} s)"
+    )
     return 0
 
 
