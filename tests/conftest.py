@@ -52,9 +52,24 @@ def place() -> Iterator[Place]:
     try:
         stop_server(here.socket, timeout=5)
     finally:
-        lock = here.socket.with_name("s.sock.lock")
-        if lock.exists() and (text := lock.read_text().strip()):
-            pid = int(text)
-            if pid != os.getpid() and process_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        # A server that did not stop (or several: a test may start them in turn) must not outlive the test.
+        for pid in servers_on(here.socket):
+            os.kill(pid, signal.SIGKILL)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def servers_on(socket_path: Path) -> list[int]:
+    """Live server processes started for this socket (found by their command line)."""
+    wanted = ["--socket", str(socket_path)]
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            arguments = [part.decode() for part in (entry / "cmdline").read_bytes().split(b"\0")]
+        except OSError:
+            continue
+        mine = "runner.server" in arguments and all(part in arguments for part in wanted)
+        if mine and process_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
