@@ -123,16 +123,16 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     run.add_argument(
         "--resume",
         action="store_true",
-        help="skip the jobs that already succeeded in the journal's last run of the same file (runs are "
-        "journaled with --db, $JOBDECK_DB or --resume)",
+        help="skip the jobs that already succeeded in the journal's last run of the same file",
     )
     run.add_argument(
         "--db",
         type=Path,
         metavar="PATH",
-        help="record this run in this journal (SQLite); default with --resume: $JOBDECK_DB, else journal.db "
-        "in the user's state directory",
+        help="the journal (SQLite) this run is recorded in; default: $JOBDECK_DB, else journal.db in the user's "
+        "state directory",
     )
+    run.add_argument("--no-journal", action="store_true", help="record nothing (--resume has nothing to resume)")
     run.add_argument(
         "--dask",
         type=dask_address,
@@ -249,7 +249,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo()
         return run_command(
-            options.files, as_json=options.json, grace_period=options.grace, resume=options.resume, db=options.db
+            options.files,
+            as_json=options.json,
+            grace_period=options.grace,
+            resume=options.resume,
+            db=options.db,
+            no_journal=options.no_journal,
         )
     except KeyboardInterrupt:
         print("jobdeck: interrupted", file=sys.stderr)
@@ -462,7 +467,13 @@ class RunOutcome:
 
 
 def run_command(
-    files: Sequence[Path], *, as_json: bool, grace_period: float, resume: bool = False, db: Path | None = None
+    files: Sequence[Path],
+    *,
+    as_json: bool,
+    grace_period: float,
+    resume: bool = False,
+    db: Path | None = None,
+    no_journal: bool = False,
 ) -> int:
     decks = load_all(files, sys.stderr)
     if decks is None:
@@ -472,18 +483,20 @@ def run_command(
 
     from runner.journal import DB_VARIABLE, Journal, JournalError, default_path
 
-    # Journaling costs tiny-job decks up to a third of their speed for now, so a run is journaled only when
-    # asked: --db, JOBDECK_DB or --resume (which reads, and goes on writing, the default journal).
+    # Every run is journaled (so that a later --resume has something to resume), unless --no-journal. A
+    # journal the user named must work; the default one, when it cannot be opened, only costs a warning.
     explicit = db is not None or bool(os.environ.get(DB_VARIABLE))
     journal: Journal | None = None
-    if explicit or resume:
+    if not no_journal:
         path = db if db is not None else default_path()
         try:
             journal = Journal.open(path, create_parent=not explicit)
         except JournalError as error:
             print(f"jobdeck: {error}", file=sys.stderr)
-            print("jobdeck: nothing was run; give a usable --db PATH", file=sys.stderr)
-            return EXIT_BAD_INPUT
+            if explicit or resume:
+                print("jobdeck: nothing was run; give a usable --db PATH (or --no-journal)", file=sys.stderr)
+                return EXIT_BAD_INPUT
+            print("jobdeck: running without a journal", file=sys.stderr)
     progress_out = sys.stderr if as_json else sys.stdout
     carry_over: dict[str, tuple[str, list[str]]] = {}
     if resume and journal is not None:

@@ -635,3 +635,40 @@ def test_decks_loaded_before_the_recorder_are_not_recorded(write_deck: WriteDeck
     assert rows(db, "SELECT name FROM decks") == [("after",)]
     assert rows(db, "SELECT name, state FROM jobs") == [("y", "succeeded")]
     assert rows(db, "SELECT job, new FROM state_changes ORDER BY seq") == [("y", "running"), ("y", "succeeded")]
+
+
+# --- the default journal of `jobdeck run` ------------------------------------------------------------------------
+
+
+def default_journal_env(state_home: Path) -> dict[str, str]:
+    environment = {**os.environ, "XDG_STATE_HOME": str(state_home)}
+    environment.pop("JOBDECK_DB", None)
+    return environment
+
+
+def test_a_plain_run_is_journaled_so_a_later_resume_has_something_to_resume(
+    write_deck: WriteDeck, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran"
+    deck = write_deck(
+        f'[deck]\nname = "plain"\n\n[[job]]\nname = "ok"\nshell = "echo ok >> \'{marker}\'"\n\n'
+        '[[job]]\nname = "broken"\nshell = "exit 3"\n'
+    )
+    environment = default_journal_env(tmp_path / "state")
+    assert jobdeck("run", deck, env=environment).returncode == 1
+    assert (tmp_path / "state" / "jobdeck" / "journal.db").exists()
+    resumed = jobdeck("run", deck, "--resume", env=environment)
+    assert "resuming plain: 1 of 2 jobs already succeeded" in resumed.stdout
+    assert marker.read_text() == "ok\n"
+
+
+def test_no_journal_records_nothing_and_an_unusable_default_only_warns(write_deck: WriteDeck, tmp_path: Path) -> None:
+    deck = write_deck('[deck]\nname = "quiet"\n\n[[job]]\nname = "x"\nshell = "true"\n')
+    environment = default_journal_env(tmp_path / "state")
+    assert jobdeck("run", deck, "--no-journal", env=environment).returncode == 0
+    assert not (tmp_path / "state").exists()
+    (tmp_path / "blocked").write_text("a file where the state folder should be")
+    result = jobdeck("run", deck, env=default_journal_env(tmp_path / "blocked"))
+    assert result.returncode == 0, result.stderr
+    assert "running without a journal" in result.stderr
+    assert "Traceback" not in result.stderr
