@@ -97,7 +97,7 @@ def bench_run_in_tui(folder: Path) -> None:
     jobdeck = str(Path(sys.executable).with_name("jobdeck"))
     run_times, tui_times = [], []
     for _ in range(3):
-        run_times.append(timed_process([jobdeck, "run", str(path)]))
+        run_times.append(timed_process([jobdeck, "run", "--no-journal", str(path)]))
         tui_times.append(timed_process([sys.executable, "-c", TUI_RUN_SCRIPT, str(path)]))
     run_s, tui_s = statistics.median(run_times), statistics.median(tui_times)
     ratio = tui_s / run_s
