@@ -348,7 +348,10 @@ def dashboard_command(files: Sequence[Path], *, local: bool, socket_path: Path |
     from tui.app import JobdeckApp
 
     if local:
-        JobdeckApp(decks).run()
+        from runner.journal import default_path
+
+        # In-process jobs are not journaled, but `h` still shows the runs the journal holds.
+        JobdeckApp(decks, journal_path=default_path()).run()
         return EXIT_OK
     from runner.remote import RemoteEngine
 

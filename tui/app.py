@@ -474,7 +474,7 @@ class JobdeckApp(App[None]):
             runs, jobs = local_history(self.journal_path)
         else:
             self.notify(
-                "history comes from the journal: run jobdeck without --local (or with --db FILE)",
+                "no journal to show: history comes from the journal the server and `jobdeck run` write",
                 severity="warning",
                 timeout=5,
             )

@@ -433,3 +433,38 @@ async def test_the_header_shows_what_the_job_kinds_run_on(deck_path: Path) -> No
         await until(pilot, lambda: "2 workers" in str(app.query_one("#summary").render()))
         assert "dask tcp://127.0.0.1:8786 · 2 workers · 4 threads" in str(app.query_one("#summary").render())
         await app.stop_engine()
+
+
+async def test_in_process_the_history_reads_the_journal_file(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tui.screens.history import HistoryScreen
+
+    deck = tmp_path / "earlier.toml"
+    deck.write_text('[deck]\nname = "earlier"\n\n[[job]]\nname = "x"\nshell = "true"\n')
+    db = tmp_path / "journal.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "runner.cli", "run", "--db", str(db), str(deck)], capture_output=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    app = JobdeckApp([], journal_path=db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.engine is not None)
+        await pilot.press("h")
+        assert isinstance(app.screen, HistoryScreen)
+        await until(pilot, lambda: len(app.screen.runs) == 1)
+        assert app.screen.runs[0]["name"] == "earlier" and app.screen.runs[0]["counts"] == {"succeeded": 1}
+        await pilot.press("r")
+        await until(pilot, lambda: "earlier" in app.engine.decks)
+        await app.stop_engine()
+
+
+async def test_without_a_journal_history_says_where_it_comes_from(tmp_path: Path) -> None:
+    app = JobdeckApp([], journal_path=tmp_path / "none.db")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.engine is not None)
+        await pilot.press("h")
+        await pilot.pause()
+        assert any("no journal to show" in str(notice.message) for notice in app._notifications)
+        await app.stop_engine()
