@@ -200,8 +200,30 @@ class OutputLine:
     text: str
 
 
+class AttemptsMixin:
+    """What a job's attempts say, for a Job and for a client's view of one (runner.protocol.JobView)."""
+
+    attempts: list[Attempt]
+
+    @property
+    def current_attempt(self) -> Attempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+    @property
+    def attempt_running(self) -> bool:
+        """An attempt is under way (running or suspended), as opposed to the job waiting its turn."""
+        attempt = self.current_attempt
+        return attempt is not None and attempt.ended_at is None
+
+    @property
+    def duration_s(self) -> float | None:
+        """Active seconds of the last attempt (so far, if it is still running)."""
+        attempt = self.current_attempt
+        return attempt.active_s if attempt else None
+
+
 @dataclass
-class Job:
+class Job(AttemptsMixin):
     """A job as the engine runs it. Only the engine mutates it; observers read or copy."""
 
     id: str
@@ -237,18 +259,3 @@ class Job:
     def kind(self) -> Kind:
         return self.spec.kind
 
-    @property
-    def current_attempt(self) -> Attempt | None:
-        return self.attempts[-1] if self.attempts else None
-
-    @property
-    def attempt_running(self) -> bool:
-        """An attempt is under way (running or suspended), as opposed to the job waiting its turn."""
-        attempt = self.current_attempt
-        return attempt is not None and attempt.ended_at is None
-
-    @property
-    def duration_s(self) -> float | None:
-        """Active seconds of the last attempt (so far, if it is still running)."""
-        attempt = self.current_attempt
-        return attempt.active_s if attempt else None

@@ -27,6 +27,7 @@ from runner.errors import Problem
 from runner.model import (
     OUTPUT_TAIL_LINES,
     Attempt,
+    AttemptsMixin,
     CallSpec,
     FetchSpec,
     Job,
@@ -234,7 +235,7 @@ class SpecView:
 
 
 @dataclass
-class JobView:
+class JobView(AttemptsMixin):
     """A client's mirror of a server job, with the attribute names the TUI reads from a Job.
 
     `spec` is a SpecView, not a JobSpec. `output` holds only the lines fetched with the `output` op
@@ -312,20 +313,6 @@ class JobView:
             self.output.clear()
         self.output.extend(OutputLine(line["stream"], line["text"]) for line in reply["lines"])
         self.output_seen = reply.get("total", self.output_seen + len(reply["lines"]))
-
-    @property
-    def current_attempt(self) -> Attempt | None:
-        return self.attempts[-1] if self.attempts else None
-
-    @property
-    def attempt_running(self) -> bool:
-        attempt = self.current_attempt
-        return attempt is not None and attempt.ended_at is None
-
-    @property
-    def duration_s(self) -> float | None:
-        attempt = self.current_attempt
-        return attempt.active_s if attempt else None
 
 
 def output_since(job: Job, after: int, limit: int = OUTPUT_LINES_PER_REPLY) -> dict[str, Any]:

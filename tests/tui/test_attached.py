@@ -150,23 +150,7 @@ async def test_history_lists_earlier_runs_and_reruns_one(place: Place, tmp_path:
 def test_a_closed_terminal_detaches_and_the_server_job_goes_on(place: Place) -> None:
     """SIGHUP to a real `jobdeck FILE` in a pseudo-terminal: a detach. The server started for it runs on."""
     deck, grown = growing_deck(place)
-    main_side, terminal_side = pty.openpty()
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("jobdeck")), str(deck)],
-        stdin=terminal_side,
-        stdout=terminal_side,
-        stderr=terminal_side,
-        cwd=place.root,
-        start_new_session=True,
-        env={
-            **os.environ,
-            "TERM": "xterm-256color",
-            "COLUMNS": "100",
-            "LINES": "30",
-            "JOBDECK_SOCKET": str(place.socket),
-        },
-    )
-    os.close(terminal_side)
+    main_side, process = jobdeck_in_terminal(place, str(deck))
     try:
         drain_until(main_side, lambda: grown.exists() and grown.stat().st_size > 0)
         process.send_signal(signal.SIGHUP)
@@ -182,9 +166,25 @@ def test_a_closed_terminal_detaches_and_the_server_job_goes_on(place: Place) -> 
         os.close(main_side)
 
     # `jobdeck attach` from another process finds the job still running; d detaches again.
+    main_side, process = jobdeck_in_terminal(place, "attach")
+    screen = bytearray()
+    try:
+        drain_until(main_side, lambda: b"writer" in screen, into=screen)
+        os.write(main_side, b"d")
+        drain_until(main_side, lambda: process.poll() is not None, into=screen)
+        assert process.returncode == 0
+        assert b"detached; 1 job goes on in the server" in screen
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(main_side)
+
+
+def jobdeck_in_terminal(place: Place, *arguments: str) -> tuple[int, subprocess.Popen[bytes]]:
+    """A real `jobdeck ...` in a pseudo-terminal of its own, using the test's server; (terminal, process)."""
     main_side, terminal_side = pty.openpty()
     process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("jobdeck")), "attach"],
+        [str(Path(sys.executable).with_name("jobdeck")), *arguments],
         stdin=terminal_side,
         stdout=terminal_side,
         stderr=terminal_side,
@@ -199,17 +199,7 @@ def test_a_closed_terminal_detaches_and_the_server_job_goes_on(place: Place) -> 
         },
     )
     os.close(terminal_side)
-    screen = bytearray()
-    try:
-        drain_until(main_side, lambda: b"writer" in screen, into=screen)
-        os.write(main_side, b"d")
-        drain_until(main_side, lambda: process.poll() is not None, into=screen)
-        assert process.returncode == 0
-        assert b"detached; 1 job goes on in the server" in screen
-    finally:
-        if process.poll() is None:
-            process.kill()
-        os.close(main_side)
+    return main_side, process
 
 
 def drain_until(
