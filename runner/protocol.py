@@ -322,6 +322,12 @@ def output_since(job: Job, after: int, limit: int = OUTPUT_LINES_PER_REPLY) -> d
     oldest = job.output_total - len(tail)
     first = max(after, oldest)
     lines = tail[first - oldest : first - oldest + limit]
+    size = 0
+    for count, line in enumerate(lines):  # long lines: stop well inside the frame limit; the rest comes next
+        size += len(line.text) + 32
+        if size > SNAPSHOT_BYTES and count:
+            lines = lines[:count]
+            break
     return {
         "lines": [{"stream": line.stream, "text": line.text} for line in lines],
         "first": first,

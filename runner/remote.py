@@ -103,13 +103,17 @@ class RemoteEngine:
                 await self._client.close()
 
     async def _pull_loop(self) -> None:
-        try:
-            while True:
-                await anyio.sleep(self.pull_interval)
+        while True:
+            await anyio.sleep(self.pull_interval)
+            try:
                 await self.pull()
-        except ServerError as lost:
-            self.lost = lost.message
-            self.connection_lost.set()
+            except ServerError as failed:
+                if failed.kind == "disconnected":
+                    self.lost = failed.message
+                    self.connection_lost.set()
+                    return
+                # The server refused one request (say, a job's output while it was being replaced): the
+                # connection is fine, and the next pull asks again.
 
     # --- the mirror ------------------------------------------------------------------------------------
 

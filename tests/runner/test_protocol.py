@@ -126,3 +126,17 @@ def test_the_version_mismatch_message_names_both_versions_and_what_to_do() -> No
     text = version_mismatch(99, "9.9")
     assert f"protocol {PROTOCOL_VERSION}" in text and "protocol 99" in text and "jobdeck 9.9" in text
     assert "stop-server" in text
+
+
+def test_long_output_lines_come_in_replies_that_fit_a_frame() -> None:
+    job = make_job()
+    job.output = deque(OutputLine("stdout", "z" * 4000) for _ in range(2000))
+    job.output_total = 2000
+    seen = 0
+    replies = 0
+    while seen < job.output_total:
+        reply = output_since(job, seen)
+        assert len(encode({"id": 1, "ok": True, "result": reply})) < MAX_MESSAGE_BYTES
+        seen = reply["total"]
+        replies += 1
+    assert replies > 1
