@@ -17,7 +17,7 @@ import anyio
 import pytest
 from textual.pilot import Pilot
 
-from runner.client import Client, ensure_server
+from runner.client import Client, ensure_server, stop_server
 from runner.model import JobState
 from runner.remote import RemoteEngine
 from tests.conftest import Place
@@ -253,3 +253,14 @@ async def test_a_server_running_dask_jobs_shows_its_cluster_and_each_jobs_worker
 def selected_job_on_worker(app: JobdeckApp) -> bool:
     job = app.selected_job
     return job is not None and job.current_attempt is not None and job.current_attempt.worker is not None
+
+
+async def test_a_server_that_goes_away_is_said_and_q_just_leaves(place: Place) -> None:
+    await (await ensure_server(place.socket, log_path=place.log)).close()
+    deck, _ = growing_deck(place)
+    async with attached(place, deck) as (app, pilot):
+        await until(pilot, lambda: app.model.count(Pane.RUNNING) == 1, what="running")
+        await anyio.to_thread.run_sync(stop_server, place.socket)  # another client stops it
+        await until(pilot, lambda: "server gone" in str(app.query_one("#summary").render()), what="said")
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, what="left without asking")
