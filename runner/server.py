@@ -50,7 +50,8 @@ from runner.redaction import spec_summary
 from runner.report import deck_report
 
 if TYPE_CHECKING:
-    from runner.journal import Journal
+    from runner.journal import Journal, Recorder
+    from runner.model import Job
 
 log = logging.getLogger("jobdeck.server")
 STOP_WAIT_S = 10.0
@@ -119,8 +120,17 @@ def acquire_lock(socket_path: Path) -> int:
 
 
 class Server:
-    def __init__(self, engine: Engine, socket_path: Path, expected_uid: int, journal: Journal | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        socket_path: Path,
+        expected_uid: int,
+        journal: Journal | None = None,
+        recorder: Recorder | None = None,
+    ) -> None:
         self.engine = engine
+        self.recorder = recorder
+        """Journaling the engine: clients are shown a job's end only once the journal has committed it."""
         self.socket_path = socket_path
         self.expected_uid = expected_uid
         self.journal = journal
@@ -236,12 +246,12 @@ class Server:
                 return None
             return await getattr(engine, name)()
         if op == "snapshot":
-            since = int(args.get("since", 0))
-            jobs, more = snapshot_jobs(engine.changed_since(since))
+            changed, upto = self.committed_changes(int(args.get("since", 0)))
+            jobs, more = snapshot_jobs(changed)
             return {
                 "jobs": jobs,
                 "more": more is not None,
-                "revision": engine.revision if more is None else more,
+                "revision": upto if more is None else more,
                 "decks": {name: str(deck.path) for name, deck in engine.decks.items()},
                 "dispatching": engine.dispatching,
                 "counts": {state.value: count for state, count in engine.counts().items()},
@@ -254,8 +264,27 @@ class Server:
         if op == "history":
             return await self.history(args)
         if op == "status":
+            if self.recorder is not None:
+                await self.recorder.flush()  # what the report says has finished is in the journal
             return {"server": self.info(), "decks": [deck_report(deck, engine.jobs_of(deck)) for deck in engine.decks]}
         raise ProtocolError("bad_request", f"unknown op {op!r}")
+
+    def committed_changes(self, since: int) -> tuple[list[Job], int]:
+        """The jobs changed after `since` that a client may be shown, and the revision it has then seen.
+
+        A job that finished after the journal's last commit is held back, with every change after it, until
+        the next commit (at most one flush interval): a success a client has shown survives `kill -9`."""
+        engine = self.engine
+        changed = engine.changed_since(since)
+        recorder = self.recorder
+        if recorder is None:
+            return changed, engine.revision
+        committed = recorder.committed_revision
+        held = [job.revision for job in changed if job.revision > committed and job.state.finished]
+        if not held:
+            return changed, engine.revision
+        cut = min(held) - 1
+        return [job for job in changed if job.revision <= cut], cut
 
     async def history(self, args: dict[str, Any]) -> dict[str, Any]:
         """Earlier deck runs from the journal (`runs`), or one run's jobs (`jobs`, with `run` set)."""
@@ -312,7 +341,8 @@ async def serve(
                 journal = stack.enter_context(Journal.open(journal_path, create_parent=True))
                 recorder = await stack.enter_async_context(Recorder(engine, journal))
             await stack.enter_async_context(engine)
-            server = Server(engine, socket_path, os.getuid() if expected_uid is None else expected_uid, journal)
+            uid = os.getuid() if expected_uid is None else expected_uid
+            server = Server(engine, socket_path, uid, journal, recorder)
             if journal is not None and recorder is not None:
                 from runner.recovery import restore_unfinished
 

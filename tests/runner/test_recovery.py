@@ -83,3 +83,25 @@ async def test_a_clean_stop_leaves_nothing_to_restore(place: Place) -> None:
         assert [run["name"] for run in history["runs"]] == ["chain"]
         assert history["runs"][0]["counts"] == {"succeeded": 1, "cancelled": 2}
     assert log.read_text().split() == ["quick", "long"]
+
+
+async def test_clients_see_a_job_finish_only_once_the_journal_has_committed_it(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from runner.engine import Engine
+    from runner.server import Server
+
+    deck = tmp_path / "two.toml"
+    deck.write_text('[[job]]\nname = "first"\nshell = "true"\n\n[[job]]\nname = "second"\nshell = "sleep 0.2"\n')
+    journal_view = SimpleNamespace(committed_revision=0)
+    async with Engine() as engine:
+        server = Server(engine, tmp_path / "unused.sock", os.getuid(), recorder=journal_view)  # type: ignore[arg-type]
+        await engine.load(deck)
+        await wait_for(lambda: engine.jobs["two/first"].state.finished, timeout=5)
+        journal_view.committed_revision = engine.jobs["two/first"].revision - 1
+        shown, upto = server.committed_changes(0)
+        assert "two/first" not in {job.id for job in shown} and upto < engine.jobs["two/first"].revision
+        journal_view.committed_revision = engine.revision
+        shown, upto = server.committed_changes(0)
+        assert engine.jobs["two/first"] in shown and upto == engine.revision
+        await engine.wait_until_settled()

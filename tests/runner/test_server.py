@@ -57,9 +57,10 @@ def in_other_process(place: Place, code: str) -> Any:
     return json.loads(done.stdout)
 
 
-async def job_state(client: Client, job_id: str) -> str:
+async def job_state(client: Client, job_id: str) -> str | None:
+    """The job's state as clients are shown it (None while its first appearance waits for the journal)."""
     snapshot = await client.request("snapshot", since=0)
-    return next(job["state"] for job in snapshot["jobs"] if job["id"] == job_id)
+    return next((job["state"] for job in snapshot["jobs"] if job["id"] == job_id), None)
 
 
 async def wait_job_state(client: Client, job_id: str, state: str) -> None:
