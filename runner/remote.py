@@ -42,9 +42,6 @@ class RemoteEngine:
     `lost` is set (with the reason) when the connection ends; the mirror then stays as it last was.
     """
 
-    attached = True
-    grace_period = 0.0
-
     def __init__(
         self,
         socket_path: Path | None = None,
@@ -64,7 +61,6 @@ class RemoteEngine:
         self.kind_lines: list[str] = []
         self.server: dict[str, Any] = {}
         self.lost: str | None = None
-        self.connection_lost = anyio.Event()
         self._counts = dict.fromkeys(JobState, 0)
         self._server_revision = 0
         self._watched: set[str] = set()
@@ -110,7 +106,6 @@ class RemoteEngine:
             except ServerError as failed:
                 if failed.kind == "disconnected":
                     self.lost = failed.message
-                    self.connection_lost.set()
                     return
                 # The server refused one request (say, a job's output while it was being replaced): the
                 # connection is fine, and the next pull asks again.

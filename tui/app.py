@@ -192,7 +192,7 @@ class JobdeckApp(App[None]):
                     if isinstance(engine, Engine):
                         await engine.add_deck(deck)
                 for path in self._initial_files:
-                    await self._load_initial(engine, path)
+                    await self._load_and_say(engine, path)
                 self.pull_changes()
                 self._refresh_keys_if_changed()
                 await self._stop_engine.wait()
@@ -211,7 +211,8 @@ class JobdeckApp(App[None]):
         finally:
             self._engine_stopped.set()
 
-    async def _load_initial(self, engine: AnyEngine, path: Path) -> None:
+    async def _load_and_say(self, engine: AnyEngine, path: Path) -> None:
+        """Load a job file outside the open dialog: its problems, if any, go to a notification."""
         try:
             deck = await engine.load(path)
         except DeckError as bad:
@@ -482,13 +483,8 @@ class JobdeckApp(App[None]):
         self.push_screen(HistoryScreen(runs, jobs), self._history_closed)
 
     async def _history_closed(self, path: Path | None) -> None:
-        if path is None or self.engine is None:
-            return
-        try:
-            await self.load_deck(path)
-        except DeckError as bad:
-            problems = "\n".join(str(problem) for problem in bad.problems[:5])
-            self.notify(f"{path} was not loaded:\n{problems}", severity="error", timeout=15)
+        if path is not None and self.engine is not None:
+            await self._load_and_say(self.engine, path)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
