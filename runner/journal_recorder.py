@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import time
@@ -24,6 +23,7 @@ from runner.journal_writes import (
     GroupSpec,
     JobRows,
     group_spec,
+    json_text,
     plain_item,
     result_text,
     spec_value,
@@ -211,7 +211,7 @@ class Recorder:
             tail = None
             if job.output and state.finished:
                 lines = list(job.output)[-OUTPUT_TAIL_LINES:]
-                tail = json.dumps([[line.stream, line.text] for line in lines])
+                tail = json_text([[line.stream, line.text] for line in lines])
             first = None
             listed: list[list[Any]] = []
             if attempts:
