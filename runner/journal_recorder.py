@@ -22,6 +22,7 @@ from runner.journal_writes import (
     DeckLoad,
     GroupSpec,
     JobRows,
+    attempt_row,
     group_spec,
     json_text,
     plain_item,
@@ -96,6 +97,9 @@ class Recorder:
         """Engine names of the decks recorded into an existing run."""
         self._lazy_groups: dict[str, set[str]] = {}
         """Engine deck name -> its big fan-outs whose members get a job row when they first change."""
+        self._members: dict[str, tuple[str, tuple[str, str], Any]] = {}
+        """Engine job id -> (name, (group, kind), item) of those members, worked out once at load: a row of the
+        commonest shape is built per change, on the event loop."""
         self._unrecorded_decks = set(engine.decks)
         """Decks loaded before the recorder: not journaled."""
         self._decks_seen = len(engine.decks)
@@ -164,6 +168,10 @@ class Recorder:
         lazy = {group.group for group in load.group_specs if group.members}
         if lazy:
             self._lazy_groups[name] = lazy
+        for group in load.group_specs:
+            fan_out = (group.group, group.kind)
+            for member, item in group.members:
+                self._members[f"{name}/{member}"] = (member, fan_out, item)
         if continued is not None:
             self._continued_decks.add(name)
             load.continued = True
@@ -192,28 +200,41 @@ class Recorder:
         return batch
 
     def _add_job_rows(self, batch: Batch, changes: list[tuple[Any, ...]]) -> None:
-        """Add the current rows of the jobs these changes touched, with their attempts, to the batch."""
+        """Add the current rows of the jobs these changes touched, with their attempts, to the batch. This runs
+        on the event loop once per changed job, so it is kept lean."""
         jobs = self.engine.jobs
         by_deck: dict[str, JobRows] = {}
         succeeded = JobState.SUCCEEDED
         first_attempts: dict[str, int] | None = None
         for job_id in {change[0] for change in changes}:
             job = jobs[job_id]
-            deck = job.deck
-            deck_rows = by_deck.get(deck)
+            deck_rows = by_deck.get(job.deck)
             if deck_rows is None:
-                continued = deck in self._continued_decks
-                deck_rows = by_deck[deck] = JobRows(self.deck_ids[deck], deck, continued)
-            spec = job.spec
+                deck_rows = by_deck[job.deck] = self._job_rows(job.deck)
             state = job.state
             attempts = job.attempts
-            result = result_text(job.result) if state is succeeded else None
+            result = job.result
+            if state is not succeeded:
+                result = None
+            elif type(result) is int:
+                result = str(result)
+            else:
+                result = result_text(result)
             tail = None
             if job.output and state.finished:
                 lines = list(job.output)[-OUTPUT_TAIL_LINES:]
                 tail = json_text([[line.stream, line.text] for line in lines])
+            elif job.error is None and len(attempts) < 2 and not deck_rows.continued:
+                name, fan_out, item = self._members.get(job_id) or (job.spec.name, None, None)
+                plain = deck_rows.plain.get(fan_out)
+                if plain is None:
+                    plain = deck_rows.plain[fan_out] = []
+                plain.append((name, state.value, result, list(map(attempt_row, attempts)), len(attempts), item))
+                continue
+            spec = job.spec
+            lazy = spec.group in deck_rows.lazy_groups
             first = None
-            listed: list[list[Any]] = []
+            listed: list[tuple[Any, ...]] = []
             if attempts:
                 first = 1
                 if len(attempts) > 1:
@@ -222,24 +243,17 @@ class Recorder:
                     if first_attempts is None:
                         first_attempts = {change[0]: change[3] for change in reversed(changes)}
                     first = max(1, first_attempts[job_id])
-                listed = [
-                    [
-                        attempt.number,
-                        attempt.started_at,
-                        attempt.ended_at,
-                        attempt.outcome,
-                        attempt.error,
-                        attempt.worker,
-                    ]
-                    for attempt in attempts[first - 1 :]
-                ]
+                listed = list(map(attempt_row, attempts[first - 1 :]))
             key = job_id if deck_rows.continued else spec.name
             row: tuple[Any, ...] = (key, state, len(attempts), job.error, result, tail, listed, first)
-            lazy = self._lazy_groups.get(deck)
-            if lazy is not None and spec.group in lazy:
+            if lazy:
                 row += (spec.kind, spec.group, plain_item(spec.item))
             deck_rows.rows.append(row)
         batch.jobs.extend(by_deck.values())
+
+    def _job_rows(self, deck: str) -> JobRows:
+        continued = deck in self._continued_decks
+        return JobRows(self.deck_ids[deck], deck, continued, frozenset(self._lazy_groups.get(deck, ())))
 
     async def flush(self, *, last: bool = False) -> None:
         """Write what is waiting, now, on a worker thread. `last`: the recorder is done with the journal."""
