@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import anyio.to_thread
 
 from runner.journal_writes import (
@@ -43,6 +44,8 @@ BUSY_WRITE_SHARE = 0.2
 """Under load the recorder waits so that writing takes at most about this share of the time (bigger batches,
 fewer transactions), up to MAX_FLUSH_INTERVAL_S."""
 OUTPUT_TAIL_LINES = 200
+ROWS_PER_STEP = 100
+"""Rows the recorder makes on the event loop before it lets the engine go on (see `_add_job_rows`)."""
 FINAL_FLUSH_TIMEOUT_S = 10.0
 
 
@@ -180,7 +183,7 @@ class Recorder:
         if carried is not None:
             self._batch.carried.append((carried[0], deck_id, carried[1]))
 
-    def _collect(self) -> Batch | None:
+    async def _collect(self) -> Batch | None:
         """The batch to write, with the touched jobs' and attempts' rows as they are now; a fresh batch takes
         its place. None if there is nothing to write."""
         changes = self.engine.take_changes()
@@ -196,17 +199,22 @@ class Recorder:
         batch.now = time.time()
         if changes:
             batch.changes = changes
-            self._add_job_rows(batch, changes)
+            await self._add_job_rows(batch, changes)
         return batch
 
-    def _add_job_rows(self, batch: Batch, changes: list[tuple[Any, ...]]) -> None:
+    async def _add_job_rows(self, batch: Batch, changes: list[tuple[Any, ...]]) -> None:
         """Add the current rows of the jobs these changes touched, with their attempts, to the batch. This runs
-        on the event loop once per changed job, so it is kept lean."""
+        on the event loop once per changed job, so it is kept lean, and it lets the engine go on every
+        ROWS_PER_STEP rows: a busy engine's loop hands jobs to its workers every few microseconds, and holding it
+        for a whole batch (milliseconds) would leave them idle meanwhile. A row is the job as it is when the row
+        is made, so it may be ahead of the batch's changes; the next batch has the changes that led there."""
         jobs = self.engine.jobs
         by_deck: dict[str, JobRows] = {}
         succeeded = JobState.SUCCEEDED
         first_attempts: dict[str, int] | None = None
-        for job_id in {change[0] for change in changes}:
+        for count, job_id in enumerate({change[0] for change in changes}, 1):
+            if count % ROWS_PER_STEP == 0:
+                await anyio.lowlevel.checkpoint()
             job = jobs[job_id]
             deck_rows = by_deck.get(job.deck)
             if deck_rows is None:
@@ -257,23 +265,23 @@ class Recorder:
 
     async def flush(self, *, last: bool = False) -> None:
         """Write what is waiting, now, on a worker thread. `last`: the recorder is done with the journal."""
+        # Shielded: once taken from the engine, the changes must be written; a cancellation (the recorder
+        # closing) while the rows are made or before the worker thread starts would otherwise drop them.
         async with self._write_lock:  # one batch at a time, in order
-            revision = self.engine.revision
-            batch = self._collect()
-            if batch is None:
-                if not last:
-                    self.committed_revision = revision
-                    return
-                batch = Batch(self._id)
-            batch.forget = last
-            started = time.perf_counter()
-            # Shielded: once taken from the engine, the rows must be written; a cancellation arriving before the
-            # worker thread starts (the recorder closing) would otherwise drop them.
             with anyio.CancelScope(shield=True):
+                revision = self.engine.revision
+                batch = await self._collect()
+                if batch is None:
+                    if not last:
+                        self.committed_revision = revision
+                        return
+                    batch = Batch(self._id)
+                batch.forget = last
+                started = time.perf_counter()
                 await anyio.to_thread.run_sync(self.journal.write, batch)
-            self._last_write_s = time.perf_counter() - started
-            self.committed_revision = revision
-            self.flushes += 1
+                self._last_write_s = time.perf_counter() - started
+                self.committed_revision = revision
+                self.flushes += 1
 
     def _interval(self) -> float:
         """How long to wait before the next flush: the flush interval, or longer while writes take long (a
