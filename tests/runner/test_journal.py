@@ -19,7 +19,7 @@ import pytest
 from runner.deck import load_deck
 from runner.engine import Engine
 from runner.journal import INTERRUPTED, SCHEMA_VERSION, Journal, JournalError, Recorder
-from runner.journal_writes import GROUP_SPEC_MIN_MEMBERS
+from runner.journal_writes import GROUP_SPEC_MIN_MEMBERS, json_text
 from runner.model import JobState, RestoredJob
 from runner.recovery import restored_job
 
@@ -672,3 +672,58 @@ def test_no_journal_records_nothing_and_an_unusable_default_only_warns(write_dec
     assert result.returncode == 0, result.stderr
     assert "running without a journal" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_rows_of_every_shape_in_one_batch_and_a_result_beyond_64_bits(write_deck: WriteDeck, tmp_path: Path) -> None:
+    """Members of a big fan-out that succeed (the short row shape) and fail (the general shape, with an error),
+    and a result beyond 64 bits, all written by one flush."""
+    paths = [tmp_path / f"file-{number}" for number in range(60)]
+    for path in paths[1::7]:
+        path.write_text("")
+    deck = write_deck(
+        '[deck]\nname = "shapes"\nretries = 0\n\n'
+        '[[job]]\nname = "look"\ncall = "tasks:fail_unless_exists"\non = "thread"\n'
+        f"each = {json.dumps(list(map(str, paths)))}\n"
+        'args = ["{item}"]\n\n'
+        f'[[job]]\nname = "huge"\ncall = "tasks:add"\non = "thread"\nargs = [{2**62}, {2**62}]\n'
+        "kwargs = { scale = 4 }\n"
+    )
+    db = tmp_path / "journal.db"
+
+    async def main() -> None:
+        with Journal.open(db) as journal:
+            engine = Engine()
+            async with Recorder(engine, journal, flush_interval=60) as recorder, engine:
+                await engine.add_deck(load_deck(deck))
+                await engine.wait_until_settled()
+                assert recorder.flushes == 0
+                await recorder.flush()
+                assert recorder.flushes == 1
+
+    anyio.run(main)
+    with Journal.open(db) as journal:
+        [run] = journal.history()
+        jobs = journal.jobs(run.id)
+    assert run.counts == {"succeeded": 10, "failed": 51}
+    by_item = {job["spec"]["item"]: job for job in jobs.values() if job["name"] != "huge"}
+    found, missing, huge = by_item[str(paths[1])], by_item[str(paths[2])], jobs["huge"]
+    assert (found["state"], found["result"], found["attempts"], found["kind"]) == ("succeeded", "found", 1, "call")
+    [attempt] = found["attempt_list"]
+    assert (attempt["number"], attempt["outcome"], attempt["error"]) == (1, "succeeded", None)
+    assert attempt["ended_at"] >= attempt["started_at"] > 0
+    assert (missing["state"], missing["attempts"]) == ("failed", 1)
+    assert "file-2 is not there yet" in missing["error"]
+    assert [attempt["outcome"] for attempt in missing["attempt_list"]] == ["failed"]
+    assert (huge["state"], huge["result"]) == ("succeeded", 2**65)
+    changes = rows(db, "SELECT job, old, new FROM state_changes WHERE job IN (?, 'huge') ORDER BY seq", found["name"])
+    assert sorted(changes) == [
+        ("huge", "queued", "running"),
+        ("huge", "running", "succeeded"),
+        (found["name"], "queued", "running"),
+        (found["name"], "running", "succeeded"),
+    ]
+
+
+def test_json_text_takes_what_orjson_refuses() -> None:
+    assert json.loads(json_text([2**70, "é", None])) == [2**70, "é", None]
+    assert json.loads(json_text([JobState.SUCCEEDED, 1.5])) == ["succeeded", 1.5]
