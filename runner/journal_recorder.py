@@ -70,7 +70,9 @@ class Recorder:
     and commits them together; `committed_revision` is then that revision. The engine (and so a screen that
     polls it) is ahead of the journal by at most one flush interval (FLUSH_INTERVAL_S when quiet, up to
     MAX_FLUSH_INTERVAL_S under load) plus one write. A screen that must show as succeeded only what would
-    survive `kill -9` shows a job's success once `committed_revision >= job.revision`.
+    survive `kill -9` shows a job's success once `committed_revision >= job.revision`. A job's row may be a
+    little ahead of its committed changes (rows are made in steps, after the changes are taken); the next
+    flush brings the changes that led there.
 
     `carry_over` maps a deck's resolved path to (journal id of the run it resumes, names of the jobs that
     succeeded there and are not run again): they are recorded as succeeded in the new run as well.
