@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -37,7 +36,6 @@ from runner.journal_schema import (
     UNFINISHED_SQL,
     migrate,
 )
-from runner.journal_writer import WriterGone, WriterProcess
 from runner.journal_writes import Batch, encode, member_spec, result_json, spec_json, spec_value
 from runner.model import JobState
 
@@ -128,9 +126,6 @@ class Journal:
         self.connection = connection
         self.path = path
         self._lock = threading.Lock()
-        self._writer: WriterProcess | None = None
-        self._writer_can_start = True
-        """Started at the first write (see runner.journal_writer); a journal only read never starts one."""
 
     @classmethod
     def open(cls, path: str | Path, *, create_parent: bool = False) -> Journal:
@@ -159,9 +154,6 @@ class Journal:
 
     def close(self) -> None:
         with self._lock:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
             self.connection.close()
 
     def __enter__(self) -> Journal:
@@ -177,21 +169,8 @@ class Journal:
         self.write_statements(encode(batch))
 
     def write_statements(self, statements: list[tuple[str, Any]]) -> None:
-        """Run already encoded statements (see `journal_writes.encode`) in one transaction, in the journal's
-        writer process; JournalError if that has gone. Where no writer process can start, on this connection."""
+        """Run already encoded statements (see `journal_writes.encode`) in one transaction."""
         with self._lock:
-            if self._writer is None and self._writer_can_start:
-                try:
-                    self._writer = WriterProcess.start(self.path)
-                except WriterGone as error:
-                    self._writer_can_start = False
-                    print(f"jobdeck: {error}; writing the journal from jobdeck itself", file=sys.stderr)
-            if self._writer is not None:
-                try:
-                    self._writer.run(statements)
-                except WriterGone as error:
-                    raise JournalError(f"cannot write the journal {self.path}: {error}") from None
-                return
             connection = self.connection
             connection.execute("BEGIN")
             try:
