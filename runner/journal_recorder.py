@@ -102,9 +102,6 @@ class Recorder:
         """Engine names of the decks recorded into an existing run."""
         self._lazy_groups: dict[str, set[str]] = {}
         """Engine deck name -> its big fan-outs whose members get a job row when they first change."""
-        self._members: dict[str, tuple[str, tuple[str, str], Any]] = {}
-        """Engine job id -> (name, (group, kind), item) of those members, worked out once at load: a row of the
-        commonest shape is built per change, on the event loop."""
         self._unrecorded_decks = set(engine.decks)
         """Decks loaded before the recorder: not journaled."""
         self._decks_seen = len(engine.decks)
@@ -173,10 +170,6 @@ class Recorder:
         lazy = {group.group for group in load.group_specs if group.members}
         if lazy:
             self._lazy_groups[name] = lazy
-        for group in load.group_specs:
-            fan_out = (group.group, group.kind)
-            for member, item in group.members:
-                self._members[f"{name}/{member}"] = (member, fan_out, item)
         if continued is not None:
             self._continued_decks.add(name)
             load.continued = True
@@ -223,26 +216,19 @@ class Recorder:
                 deck_rows = by_deck[job.deck] = self._job_rows(job.deck)
             state = job.state
             attempts = job.attempts
-            result = job.result
-            if state is not succeeded:
-                result = None
-            elif type(result) is int:
-                result = str(result)
-            else:
-                result = result_text(result)
+            result = result_text(job.result) if state is succeeded else None
             tail = None
             if job.output and state.finished:
                 lines = list(job.output)[-OUTPUT_TAIL_LINES:]
                 tail = json_text([[line.stream, line.text] for line in lines])
-            elif job.error is None and len(attempts) < 2 and not deck_rows.continued:
-                name, fan_out, item = self._members.get(job_id) or (job.spec.name, None, None)
-                plain = deck_rows.plain.get(fan_out)
-                if plain is None:
-                    plain = deck_rows.plain[fan_out] = []
-                plain.append((name, state.value, result, list(map(attempt_row, attempts)), len(attempts), item))
-                continue
             spec = job.spec
             lazy = spec.group in deck_rows.lazy_groups
+            if tail is None and job.error is None and len(attempts) < 2 and not deck_rows.continued:
+                fan_out = (spec.group, spec.kind.value) if lazy else None
+                item = plain_item(spec.item) if lazy else None
+                plain = deck_rows.plain.setdefault(fan_out, [])
+                plain.append((spec.name, state.value, result, list(map(attempt_row, attempts)), len(attempts), item))
+                continue
             first = None
             listed: list[tuple[Any, ...]] = []
             if attempts:
