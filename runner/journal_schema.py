@@ -6,7 +6,7 @@ import sqlite3
 
 from runner.model import JobState
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 INTERRUPTED = "interrupted"
 """The journal's state for a job whose work a dead jobdeck left undone (it was running, paused or waiting to
 retry): not an engine JobState. A restarted server queues such jobs again."""
@@ -98,9 +98,14 @@ CREATE VIEW IF NOT EXISTS state_changes (seq, deck_id, job, old, new, attempt, e
     c.value ->> 4, c.value ->> 5 FROM change_batches AS b CROSS JOIN json_each(b.changes) AS c
     CROSS JOIN jobs ON jobs.id = c.value ->> 0 WHERE b.recording IS NULL
 """
-UNFINISHED_SQL = f"state IN ({', '.join(repr(state) for state in UNFINISHED_STATES)})"
-"""The unfinished states as literals: a query must say exactly this for SQLite to use the partial index."""
+UNFINISHED_SQL = "(" + " OR ".join(f"state = '{state}'" for state in UNFINISHED_STATES) + ")"
+"""The unfinished states as literals: a query must say exactly this for SQLite to use the partial index. An OR
+of comparisons, not `state IN (...)`: SQLite tests every row written against the index's condition, and an IN
+list cost about 2 µs a row (a third of writing a job's row), the comparisons next to nothing."""
 TABLES = TABLES.replace("{unfinished}", UNFINISHED_SQL)
+
+# Version 4 only changed the condition of the partial index `unfinished_jobs` (see UNFINISHED_SQL).
+_NEW_INDEX = ("DROP INDEX IF EXISTS unfinished_jobs",)
 
 # Versions 1 and 2 kept jobs keyed by (deck_id, name), attempts and state changes one row each; version 1 had no
 # group_specs (every job carried its whole spec, which later versions still read) and indexed every job by state.
@@ -129,8 +134,8 @@ _COPY = (
 
 
 def migrate(connection: sqlite3.Connection) -> None:
-    """Create the tables, or bring a journal of version 1 or 2 up to this version (its rows copied into the new
-    tables). sqlite3.DatabaseError if the file was written by a newer jobdeck."""
+    """Create the tables, or bring a journal of an older version up to this one (from version 1 or 2, its rows
+    are copied into the new tables). sqlite3.DatabaseError if the file was written by a newer jobdeck."""
     connection.execute("BEGIN IMMEDIATE")
     try:
         version = _version(connection)
@@ -139,20 +144,21 @@ def migrate(connection: sqlite3.Connection) -> None:
                 f"written by a newer jobdeck (schema {version}; this one knows {SCHEMA_VERSION})"
             )
         older = version is not None and version < SCHEMA_VERSION
-        if older:
-            for statement in _SET_ASIDE:
-                connection.execute(statement)
+        copied = version is not None and version < 3
+        for statement in _SET_ASIDE if copied else _NEW_INDEX if older else ():
+            connection.execute(statement)
         for statement in TABLES.split(";"):
             if statement.strip():
                 connection.execute(statement)
         if version is None:
             connection.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-        elif older:
+        elif copied:
             for table, column in _NEW_COLUMNS:
                 if column.split()[0] not in {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}:
                     connection.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
             for statement in _COPY:
                 connection.execute(statement)
+        if older:
             connection.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
         connection.execute("COMMIT")
     except BaseException:
