@@ -1,10 +1,10 @@
 """What the Recorder hands to the journal's writer thread (`Batch`), and the SQL that writes it (`encode`).
 
-Each kind of row goes in as one JSON array, unpacked by SQLite (`json_each`): one statement per kind of row
-instead of one per row, and a single C-level encoding per array instead of Python work per row. That
-matters beyond SQLite's own speed: Python's sqlite3 releases the GIL around every step of a statement, and on
-a busy engine each of those hand-overs costs the event loop and the job threads a switch; a handful of long
-steps per batch leaves them alone.
+Rows go in many to a statement, never one statement per row: Python's sqlite3 releases the GIL around every
+step of a statement, and on a busy engine each of those hand-overs costs the event loop and the job threads a
+switch; a handful of long steps per batch leaves them alone. The rows of the commonest shape (most of a big
+deck's) are the parameters of a many-row VALUES; every other kind of row goes in as one JSON array, unpacked by
+SQLite (`json_each`), which is simpler for rows of many shapes but costs SQLite about as much again per row.
 
 The engine's changes go in as the engine logged them, keyed by engine job id (`deck/name`): a temporary
 table on the journal's connection (`recorded_jobs`) maps those ids to journal rows, so that SQLite, not
@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cache
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -81,8 +83,7 @@ class JobRows:
     """Rows of the commonest shape, by big fan-out as (group, kind), None for jobs that have had their row
     since the deck was loaded: jobs of a new run with at most one attempt, no error and no output tail to keep.
     Each is (name, state, result JSON, attempts as lists of ATTEMPT_FIELDS, number of attempts, item or None).
-    Their statement does a third of the general one's work per row (most of it SQLite taking fields out of
-    each row's JSON)."""
+    They go in as plain parameters, not JSON (see `_plain_rows_statements`)."""
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     """Rows of any other shape: (job name, or engine job id in a continued run; state, attempts, error, result
     JSON, output tail JSON, attempts from the first that may have changed since the last flush as lists of
@@ -231,10 +232,8 @@ def encode(batch: Batch) -> list[tuple[str, Any]]:
     for deck_rows in batch.jobs:
         if deck_rows.rows:
             statements.append(_job_rows_statement(deck_rows, batch.recorder, batch.now))
-        statements.extend(
-            _plain_rows_statement(deck_rows.deck_id, fan_out, rows, batch.now)
-            for fan_out, rows in deck_rows.plain.items()
-        )
+        for fan_out, rows in deck_rows.plain.items():
+            statements.extend(_plain_rows_statements(deck_rows.deck_id, fan_out, rows, batch.now))
     if batch.forget:
         statements.append(("DELETE FROM temp.recorded_jobs WHERE recorder = ?", (batch.recorder,)))
     return statements
@@ -278,22 +277,54 @@ def _job_rows_statement(deck_rows: JobRows, recorder: int, now: float) -> tuple[
     )
 
 
-def _plain_rows_statement(
+PLAIN_ROWS_PER_STATEMENT = 256
+"""The most rows of the commonest shape one statement writes (a power of two: see `_plain_rows_statements`)."""
+_PLAIN_COLUMNS = "deck_id, name, kind, spec, state, attempts, attempt_list, result, updated_at"
+
+
+def _plain_rows_statements(
     deck_id: str, fan_out: tuple[str, str] | None, rows: list[tuple[Any, ...]], now: float
-) -> tuple[str, Any]:
+) -> list[tuple[str, Any]]:
+    """Rows of the commonest shape go in as plain parameters of a many-row VALUES, not as JSON: taking the
+    fields out of each row's JSON cost SQLite as much as writing the row. Statements come in a few sizes (the
+    rows in chunks of PLAIN_ROWS_PER_STATEMENT, the rest in halving powers of two), so that each is prepared
+    once and then reused from the connection's statement cache."""
     # A big fan-out's member may have no row yet: its spec names its group and item (see `member_spec`). A job
     # with its own spec has had its row since its deck was loaded, so only the update applies to it.
     group, kind = fan_out or (None, "")
     spec_head = None if group is None else f'{{"group":{json_text(group)},"item":'
+    values: list[tuple[Any, ...]] = [
+        (
+            deck_id,
+            name,
+            kind,
+            "" if spec_head is None else f"{spec_head}{json_text(item)}}}",
+            state,
+            count,
+            json_text(attempts),
+            result,
+            now,
+        )
+        for name, state, result, attempts, count, item in rows
+    ]
+    statements: list[tuple[str, Any]] = []
+    start, size = 0, PLAIN_ROWS_PER_STATEMENT
+    while start < len(values):
+        while len(values) - start < size:
+            size //= 2
+        statements.append((_plain_values_sql(size), list(chain.from_iterable(values[start : start + size]))))
+        start += size
+    return statements
+
+
+@cache
+def _plain_values_sql(rows: int) -> str:
+    placeholders = "(" + ", ".join("?" * len(_PLAIN_COLUMNS.split(", "))) + ")"
     return (
-        "INSERT INTO jobs (deck_id, name, kind, spec, state, attempts, attempt_list, result, updated_at) "
-        "SELECT :deck_id, r.value ->> 0, :kind, CASE WHEN :spec_head IS NULL THEN '' "
-        "ELSE :spec_head || (r.value -> 5) || '}' END, r.value ->> 1, r.value ->> 4, r.value -> 3, r.value ->> 2, "
-        ":now FROM json_each(:rows) AS r WHERE true "
+        f"INSERT INTO jobs ({_PLAIN_COLUMNS}) VALUES {', '.join([placeholders] * rows)} "
         "ON CONFLICT (deck_id, name) DO UPDATE SET state = excluded.state, attempts = excluded.attempts, "
         "attempt_list = excluded.attempt_list, error = NULL, result = excluded.result, "
-        "updated_at = excluded.updated_at",
-        {"deck_id": deck_id, "kind": kind, "spec_head": spec_head, "rows": json_text(rows), "now": now},
+        "updated_at = excluded.updated_at"
     )
 
 
