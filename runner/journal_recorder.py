@@ -19,6 +19,7 @@ import anyio.to_thread
 
 from runner.journal_writes import (
     GROUP_SPEC_MIN_MEMBERS,
+    PLAIN_TYPES,
     Batch,
     DeckLoad,
     GroupSpec,
@@ -224,10 +225,16 @@ class Recorder:
             spec = job.spec
             lazy = spec.group in deck_rows.lazy_groups
             if tail is None and job.error is None and len(attempts) < 2 and not deck_rows.continued:
-                fan_out = (spec.group, spec.kind.value) if lazy else None
-                item = plain_item(spec.item) if lazy else None
-                plain = deck_rows.plain.setdefault(fan_out, [])
-                plain.append((spec.name, state.value, result, list(map(attempt_row, attempts)), len(attempts), item))
+                # States and kinds are StrEnums: SQLite takes them as the strings they are (`.value` costs a call).
+                if lazy:
+                    plain = deck_rows.plain.setdefault((spec.group, spec.kind), [])
+                    item = spec.item
+                    if type(item) not in PLAIN_TYPES:
+                        item = plain_item(item)
+                else:
+                    plain = deck_rows.plain.setdefault(None, [])
+                    item = None
+                plain.append((spec.name, state, result, list(map(attempt_row, attempts)), len(attempts), item))
                 continue
             first = None
             listed: list[tuple[Any, ...]] = []

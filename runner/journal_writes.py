@@ -34,7 +34,7 @@ keep each job's own, like jobs that are not fanned out."""
 attempt_row = attrgetter(*ATTEMPT_FIELDS)
 """An Attempt's fields as the journal keeps them, in one C-level call."""
 
-_PLAIN_TYPES = (str, int, bool, type(None))
+PLAIN_TYPES = (str, int, bool, type(None))
 """Types JSON carries unchanged (a float may be NaN or infinite, so it is not among them)."""
 
 MAP_TABLE = """
@@ -138,7 +138,7 @@ def json_text(value: Any) -> str:
 
 def plain_item(item: Any) -> Any:
     """A fan-out item as JSON can carry it: itself when it can, else its repr."""
-    return item if type(item) in _PLAIN_TYPES else json_safe(item)
+    return item if type(item) in PLAIN_TYPES else json_safe(item)
 
 
 def spec_value(spec: JobSpec) -> dict[str, Any]:
