@@ -258,4 +258,3 @@ class Job(AttemptsMixin):
     @property
     def kind(self) -> Kind:
         return self.spec.kind
-
