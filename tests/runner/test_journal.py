@@ -47,6 +47,22 @@ def record_run(deck_path: Path, db: Path) -> None:
     anyio.run(main)
 
 
+def record_in_one_flush(deck_path: Path, db: Path) -> None:
+    """Run the deck to the end under a Recorder that writes only when told, then write it all in one flush."""
+
+    async def main() -> None:
+        with Journal.open(db) as journal:
+            engine = Engine()
+            async with Recorder(engine, journal, flush_interval=60) as recorder, engine:
+                await engine.add_deck(load_deck(deck_path))
+                await engine.wait_until_settled()
+                assert recorder.flushes == 0
+                await recorder.flush()
+                assert recorder.flushes == 1
+
+    anyio.run(main)
+
+
 def rows(db: Path, sql: str, *parameters: object) -> list[tuple[object, ...]]:
     connection = sqlite3.connect(db)
     try:
@@ -715,18 +731,7 @@ def test_rows_of_every_shape_in_one_batch_and_a_result_beyond_64_bits(write_deck
         "kwargs = { scale = 4 }\n"
     )
     db = tmp_path / "journal.db"
-
-    async def main() -> None:
-        with Journal.open(db) as journal:
-            engine = Engine()
-            async with Recorder(engine, journal, flush_interval=60) as recorder, engine:
-                await engine.add_deck(load_deck(deck))
-                await engine.wait_until_settled()
-                assert recorder.flushes == 0
-                await recorder.flush()
-                assert recorder.flushes == 1
-
-    anyio.run(main)
+    record_in_one_flush(deck, db)
     with Journal.open(db) as journal:
         [run] = journal.history()
         jobs = journal.jobs(run.id)
@@ -768,17 +773,7 @@ def test_a_flush_of_many_common_rows_writes_each_of_them(write_deck: WriteDeck, 
         )
     )
     db = tmp_path / "journal.db"
-
-    async def main() -> None:
-        with Journal.open(db) as journal:
-            engine = Engine()
-            async with Recorder(engine, journal, flush_interval=60) as recorder, engine:
-                await engine.add_deck(load_deck(deck))
-                await engine.wait_until_settled()
-                await recorder.flush()
-                assert recorder.flushes == 1
-
-    anyio.run(main)
+    record_in_one_flush(deck, db)
     with Journal.open(db) as journal:
         [run] = journal.history()
         jobs = journal.jobs(run.id)
