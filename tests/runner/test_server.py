@@ -90,7 +90,8 @@ async def test_clients_in_several_processes_share_and_steer_the_same_jobs(place:
             await wait_job_state(second, "sleepers/nap", "running")
             await first.request("command", command="pause", job="sleepers/nap")
             await wait_job_state(second, "sleepers/nap", "paused")
-            assert process_state(sleep_pid) == "T"
+            # SIGSTOP is sent before the job is shown paused, but a busy machine may take a moment to stop it.
+            await wait_for(lambda: process_state(sleep_pid) == "T", timeout=5)
             status = in_other_process(place, "result = client.status(sock)")
             assert status["server"] == {**first.server, "socket": str(place.socket)}
             assert status["decks"][0]["deck"] == "sleepers"
