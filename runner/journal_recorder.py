@@ -19,7 +19,6 @@ import anyio.to_thread
 
 from runner.journal_writes import (
     GROUP_SPEC_MIN_MEMBERS,
-    PLAIN_TYPES,
     Batch,
     DeckLoad,
     GroupSpec,
@@ -228,9 +227,7 @@ class Recorder:
                 # States and kinds are StrEnums: SQLite takes them as the strings they are (`.value` costs a call).
                 if lazy:
                     plain = deck_rows.plain.setdefault((spec.group, spec.kind), [])
-                    item = spec.item
-                    if type(item) not in PLAIN_TYPES:
-                        item = plain_item(item)
+                    item = plain_item(spec.item)
                 else:
                     plain = deck_rows.plain.setdefault(None, [])
                     item = None

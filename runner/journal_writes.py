@@ -34,7 +34,7 @@ keep each job's own, like jobs that are not fanned out."""
 attempt_row = attrgetter(*ATTEMPT_FIELDS)
 """An Attempt's fields as the journal keeps them, in one C-level call."""
 
-PLAIN_TYPES = (str, int, bool, type(None))
+_PLAIN_TYPES = (str, int, bool, type(None))
 """Types JSON carries unchanged (a float may be NaN or infinite, so it is not among them)."""
 
 MAP_TABLE = """
@@ -138,7 +138,7 @@ def json_text(value: Any) -> str:
 
 def plain_item(item: Any) -> Any:
     """A fan-out item as JSON can carry it: itself when it can, else its repr."""
-    return item if type(item) in PLAIN_TYPES else json_safe(item)
+    return item if type(item) in _PLAIN_TYPES else json_safe(item)
 
 
 def spec_value(spec: JobSpec) -> dict[str, Any]:
@@ -279,7 +279,7 @@ def _job_rows_statement(deck_rows: JobRows, recorder: int, now: float) -> tuple[
 
 PLAIN_ROWS_PER_STATEMENT = 256
 """The most rows of the commonest shape one statement writes (a power of two: see `_plain_rows_statements`)."""
-_PLAIN_COLUMNS = "deck_id, name, kind, spec, state, attempts, attempt_list, result, updated_at"
+_PLAIN_COLUMNS = ("deck_id", "name", "kind", "spec", "state", "attempts", "attempt_list", "result", "updated_at")
 
 
 def _plain_rows_statements(
@@ -319,9 +319,9 @@ def _plain_rows_statements(
 
 @cache
 def _plain_values_sql(rows: int) -> str:
-    placeholders = "(" + ", ".join("?" * len(_PLAIN_COLUMNS.split(", "))) + ")"
+    placeholders = "(" + ", ".join("?" * len(_PLAIN_COLUMNS)) + ")"
     return (
-        f"INSERT INTO jobs ({_PLAIN_COLUMNS}) VALUES {', '.join([placeholders] * rows)} "
+        f"INSERT INTO jobs ({', '.join(_PLAIN_COLUMNS)}) VALUES {', '.join([placeholders] * rows)} "
         "ON CONFLICT (deck_id, name) DO UPDATE SET state = excluded.state, attempts = excluded.attempts, "
         "attempt_list = excluded.attempt_list, error = NULL, result = excluded.result, "
         "updated_at = excluded.updated_at"
