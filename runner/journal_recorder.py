@@ -8,6 +8,8 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from functools import partial
+from operator import attrgetter, is_not, itemgetter
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -16,9 +18,11 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 import anyio.to_thread
+import orjson
 
 from runner.journal_writes import (
     GROUP_SPEC_MIN_MEMBERS,
+    PLAIN_ROW_FIELDS,
     Batch,
     DeckLoad,
     GroupSpec,
@@ -27,6 +31,7 @@ from runner.journal_writes import (
     group_spec,
     json_text,
     plain_item,
+    plain_row_item,
     result_text,
     spec_value,
 )
@@ -199,56 +204,30 @@ class Recorder:
 
     async def _add_job_rows(self, batch: Batch, changes: list[tuple[Any, ...]]) -> None:
         """Add the current rows of the jobs these changes touched, with their attempts, to the batch. This runs
-        on the event loop once per changed job, so it is kept lean, and it lets the engine go on every
+        on the event loop, so it works a step of jobs at a time, and it lets the engine go on every
         ROWS_PER_STEP rows: a busy engine's loop hands jobs to its workers every few microseconds, and holding it
         for a whole batch (milliseconds) would leave them idle meanwhile. A row is the job as it is when the row
         is made, so it may be ahead of the batch's changes; the next batch has the changes that led there."""
         jobs = self.engine.jobs
         by_deck: dict[str, JobRows] = {}
-        succeeded = JobState.SUCCEEDED
+        changed = list(map(jobs.__getitem__, dict.fromkeys(map(itemgetter(0), changes))))
         first_attempts: dict[str, int] | None = None
-        for count, job_id in enumerate({change[0] for change in changes}, 1):
-            if count % ROWS_PER_STEP == 0:
+        for start in range(0, len(changed), ROWS_PER_STEP):
+            if start:
                 await anyio.lowlevel.checkpoint()
-            job = jobs[job_id]
-            deck_rows = by_deck.get(job.deck)
-            if deck_rows is None:
-                deck_rows = by_deck[job.deck] = self._job_rows(job.deck)
-            state = job.state
-            attempts = job.attempts
-            result = result_text(job.result) if state is succeeded else None
-            tail = None
-            if job.output and state.finished:
-                lines = list(job.output)[-OUTPUT_TAIL_LINES:]
-                tail = json_text([[line.stream, line.text] for line in lines])
-            spec = job.spec
-            lazy = spec.group in deck_rows.lazy_groups
-            if tail is None and job.error is None and len(attempts) < 2 and not deck_rows.continued:
-                # States and kinds are StrEnums: SQLite takes them as the strings they are (`.value` costs a call).
-                if lazy:
-                    plain = deck_rows.plain.setdefault((spec.group, spec.kind), [])
-                    item = plain_item(spec.item)
-                else:
-                    plain = deck_rows.plain.setdefault(None, [])
-                    item = None
-                plain.append((spec.name, state, result, list(map(attempt_row, attempts)), len(attempts), item))
-                continue
-            first = None
-            listed: list[tuple[Any, ...]] = []
-            if attempts:
-                first = 1
-                if len(attempts) > 1:
-                    # Attempts that may have changed since the last flush: those from the one the job was on at
-                    # its first change in this batch (an attempt ends with a change of state, written with it).
-                    if first_attempts is None:
-                        first_attempts = {change[0]: change[3] for change in reversed(changes)}
-                    first = max(1, first_attempts[job_id])
-                listed = list(map(attempt_row, attempts[first - 1 :]))
-            key = job_id if deck_rows.continued else spec.name
-            row: tuple[Any, ...] = (key, state, len(attempts), job.error, result, tail, listed, first)
-            if lazy:
-                row += (spec.kind, spec.group, plain_item(spec.item))
-            deck_rows.rows.append(row)
+            step = changed[start : start + ROWS_PER_STEP]
+            for (deck, group), part in _by_deck_and_group(step).items():
+                deck_rows = by_deck.get(deck)
+                if deck_rows is None:
+                    deck_rows = by_deck[deck] = self._job_rows(deck)
+                if _add_plain_rows(deck_rows, group, part):
+                    continue
+                if first_attempts is None and any(len(job.attempts) > 1 for job in part):
+                    # The attempt each job was on at its first change in this batch: those from it on may have
+                    # changed since the last flush (an attempt ends with a change of state, written with it).
+                    first_attempts = {change[0]: change[3] for change in reversed(changes)}
+                for job in part:
+                    _add_job_row(deck_rows, job, first_attempts or {})
         batch.jobs.extend(by_deck.values())
 
     def _job_rows(self, deck: str) -> JobRows:
@@ -287,6 +266,120 @@ class Recorder:
         while True:
             await anyio.sleep(self._interval())
             await self.flush()
+
+
+_deck_and_group = attrgetter("deck", "spec.group")
+_spec = attrgetter("spec")
+_name = attrgetter("name")
+_item = attrgetter("item")
+_state = attrgetter("state")
+_result = attrgetter("result")
+_attempts = attrgetter("attempts")
+_error = attrgetter("error")
+_output = attrgetter("output")
+_first = itemgetter(0)
+_is_not_none = partial(is_not, None)
+
+
+def _by_deck_and_group(jobs: list[Job]) -> dict[tuple[str, str | None], list[Job]]:
+    """The jobs by deck and group; most steps of a big deck are all of one."""
+    keys = list(map(_deck_and_group, jobs))
+    if len(set(keys)) == 1:
+        return {keys[0]: jobs}
+    parts: dict[tuple[str, str | None], list[Job]] = {}
+    for key, job in zip(keys, jobs, strict=True):
+        parts.setdefault(key, []).append(job)
+    return parts
+
+
+def _add_plain_rows(deck_rows: JobRows, group: str | None, jobs: list[Job]) -> bool:
+    """Add the rows of these jobs (one deck's, of one group) as plain rows if every one of them is of the
+    commonest shape: one attempt, no error, no output, an item a plain row carries. False, adding nothing, if
+    not. This is most of the journal's work on the event loop (once per job of a big deck), so it has no Python
+    per job: each test and each field goes over all the jobs at once, in C (`map`, `attrgetter`, slices)."""
+    if deck_rows.continued:
+        return False
+    attempts = list(map(_attempts, jobs))
+    if set(map(len, attempts)) != {1} or any(map(_output, jobs)) or set(map(_error, jobs)) != {None}:
+        return False
+    specs = list(map(_spec, jobs))
+    key: tuple[str, str] | None = None
+    items: list[Any] | None = None
+    if group in deck_rows.lazy_groups:
+        items = list(map(_item, specs))
+        if not _plain_row_items(items):
+            return False
+        key = (group, specs[0].kind)  # a fan-out's jobs are of one kind
+    results = list(map(_result, jobs))
+    if not _plain_results(results):
+        results = list(map(result_text, results))
+    try:
+        # Each job's attempt list: its one attempt's fields, in a 1-tuple (`zip` of one), as JSON.
+        attempt_lists = list(map(bytes.decode, map(orjson.dumps, zip(map(attempt_row, map(_first, attempts))))))
+    except orjson.JSONEncodeError:  # a string that is not valid Unicode: json_text in `_add_job_row` copes
+        return False
+    rows: list[Any] = [None] * (len(jobs) * PLAIN_ROW_FIELDS)
+    rows[0::PLAIN_ROW_FIELDS] = map(_name, specs)
+    rows[1::PLAIN_ROW_FIELDS] = map(_state, jobs)
+    rows[2::PLAIN_ROW_FIELDS] = results
+    if items is not None:
+        rows[3::PLAIN_ROW_FIELDS] = items
+    rows[4::PLAIN_ROW_FIELDS] = attempt_lists
+    deck_rows.plain.setdefault(key, []).extend(rows)
+    return True
+
+
+def _plain_row_items(items: list[Any]) -> bool:
+    types = set(map(type, items))
+    if types <= {str, type(None)}:
+        return True
+    if types == {int}:
+        return min(items) >= -(2**63) and max(items) < 2**63
+    return all(map(plain_row_item, items))
+
+
+def _plain_results(results: list[Any]) -> bool:
+    """Whether a plain row can take these results as they are (SQLite makes their JSON): ints of 64 bits
+    and Nones, the commonest results; others go in as JSON made by `result_text`."""
+    if not set(map(type, results)) <= {int, type(None)}:
+        return False
+    numbers = list(filter(_is_not_none, results))
+    return not numbers or (min(numbers) >= -(2**63) and max(numbers) < 2**63)
+
+
+def _add_job_row(deck_rows: JobRows, job: Job, first_attempts: Mapping[str, int]) -> None:
+    """Add the current row of one job: as a plain row when it is of that shape, else as a row of the general
+    shape. `first_attempts`: the attempt each job was on at its first change in the batch (needed only for a
+    job with more than one attempt)."""
+    state = job.state
+    attempts = job.attempts
+    result = result_text(job.result) if state is JobState.SUCCEEDED else None
+    tail = None
+    if job.output and state.finished:
+        lines = list(job.output)[-OUTPUT_TAIL_LINES:]
+        tail = json_text([[line.stream, line.text] for line in lines])
+    spec = job.spec
+    lazy = spec.group in deck_rows.lazy_groups
+    if tail is None and job.error is None and len(attempts) < 2 and not deck_rows.continued:
+        attempt_list = json_text([attempt_row(attempts[0])]) if attempts else None
+        if not lazy:
+            deck_rows.plain.setdefault(None, []).extend((spec.name, state, result, None, attempt_list))
+            return
+        if plain_row_item(spec.item):
+            assert spec.group is not None
+            plain = deck_rows.plain.setdefault((spec.group, spec.kind), [])
+            plain.extend((spec.name, state, result, spec.item, attempt_list))
+            return
+    first = None
+    listed: list[tuple[Any, ...]] = []
+    if attempts:
+        first = max(1, first_attempts[job.id]) if len(attempts) > 1 else 1
+        listed = list(map(attempt_row, attempts[first - 1 :]))
+    key = job.id if deck_rows.continued else spec.name
+    row: tuple[Any, ...] = (key, state, len(attempts), job.error, result, tail, listed, first)
+    if lazy:
+        row += (spec.kind, spec.group, plain_item(spec.item))
+    deck_rows.rows.append(row)
 
 
 def _deck_load(deck_id: str, engine_name: str, jobs: list[Job], now: float, *, lazy: bool) -> DeckLoad:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -79,11 +78,16 @@ class JobRows:
     """Written through `recorded_jobs` (the run's rows exist, attempts may be renumbered) instead of upserted."""
     lazy_groups: frozenset[str] = frozenset()
     """The deck's big fan-outs whose members get their row when they first change."""
-    plain: dict[tuple[str, str] | None, list[tuple[Any, ...]]] = field(default_factory=dict)
+    plain: dict[tuple[str, str] | None, list[Any]] = field(default_factory=dict)
     """Rows of the commonest shape, by big fan-out as (group, kind), None for jobs that have had their row
     since the deck was loaded: jobs of a new run with at most one attempt, no error and no output tail to keep.
-    Each is (name, state, result JSON, attempts as lists of ATTEMPT_FIELDS, number of attempts, item or None).
-    They go in as plain parameters, not JSON (see `_plain_rows_statements`)."""
+    Each list holds its rows one after another, PLAIN_ROW_FIELDS values a row:
+    - name, state;
+    - result, kept only for a succeeded job: its JSON, or the result itself if it is None or a 64-bit int;
+    - item: a str, a 64-bit int or None (None for jobs not in a big fan-out);
+    - the job's attempt list as JSON (`[[ATTEMPT_FIELDS]]`), None for a job with no attempt.
+    They are the parameters of a many-row VALUES as they stand (see `_plain_rows_statements`): the writer
+    thread does no work per row."""
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     """Rows of any other shape: (job name, or engine job id in a continued run; state, attempts, error, result
     JSON, output tail JSON, attempts from the first that may have changed since the last flush as lists of
@@ -279,49 +283,59 @@ def _job_rows_statement(deck_rows: JobRows, recorder: int, now: float) -> tuple[
 
 PLAIN_ROWS_PER_STATEMENT = 256
 """The most rows of the commonest shape one statement writes (a power of two: see `_plain_rows_statements`)."""
+PLAIN_ROW_FIELDS = 5
+"""Values per row in `JobRows.plain`."""
+PLAIN_ITEM_TYPES = (str, int, type(None))
+"""Items a plain row can carry as they are; an int must also fit in 64 bits (see `plain_row_item`)."""
+_PLAIN_CONSTANTS = 4
 _PLAIN_COLUMNS = ("deck_id", "name", "kind", "spec", "state", "attempts", "attempt_list", "result", "updated_at")
+"""The parameters every row of a plain rows statement shares: deck id, kind, group (or NULL), time."""
+
+
+def plain_row_item(item: Any) -> bool:
+    """Whether a plain row can carry this item: SQLite binds it as it is."""
+    return type(item) in PLAIN_ITEM_TYPES and (type(item) is not int or -(2**63) <= item < 2**63)
 
 
 def _plain_rows_statements(
-    deck_id: str, fan_out: tuple[str, str] | None, rows: list[tuple[Any, ...]], now: float
+    deck_id: str, fan_out: tuple[str, str] | None, rows: list[Any], now: float
 ) -> list[tuple[str, Any]]:
     """Rows of the commonest shape go in as plain parameters of a many-row VALUES, not as JSON: taking the
-    fields out of each row's JSON cost SQLite as much as writing the row. Statements come in a few sizes (the
-    rows in chunks of PLAIN_ROWS_PER_STATEMENT, the rest in halving powers of two), so that each is prepared
-    once and then reused from the connection's statement cache."""
+    fields out of each row's JSON cost SQLite as much as writing the row, and making each row on the writer
+    thread held the GIL there. SQLite makes a fan-out member's spec itself (`json_object`). Statements come
+    in a few sizes (the rows in chunks of PLAIN_ROWS_PER_STATEMENT, the rest in halving powers of two), so that
+    each is prepared once and then reused from the connection's statement cache."""
     # A big fan-out's member may have no row yet: its spec names its group and item (see `member_spec`). A job
     # with its own spec has had its row since its deck was loaded, so only the update applies to it.
     group, kind = fan_out or (None, "")
-    spec_head = None if group is None else f'{{"group":{json_text(group)},"item":'
-    values: list[tuple[Any, ...]] = [
-        (
-            deck_id,
-            name,
-            kind,
-            "" if spec_head is None else f"{spec_head}{json_text(item)}}}",
-            state,
-            count,
-            json_text(attempts),
-            result,
-            now,
-        )
-        for name, state, result, attempts, count, item in rows
-    ]
+    constants = [deck_id, kind, group, now]
     statements: list[tuple[str, Any]] = []
+    count = len(rows) // PLAIN_ROW_FIELDS
     start, size = 0, PLAIN_ROWS_PER_STATEMENT
-    while start < len(values):
-        while len(values) - start < size:
+    while start < count:
+        while count - start < size:
             size //= 2
-        statements.append((_plain_values_sql(size), list(chain.from_iterable(values[start : start + size]))))
+        values = rows[start * PLAIN_ROW_FIELDS : (start + size) * PLAIN_ROW_FIELDS]
+        statements.append((_plain_values_sql(size), constants + values))
         start += size
     return statements
 
 
 @cache
 def _plain_values_sql(rows: int) -> str:
-    placeholders = "(" + ", ".join("?" * len(_PLAIN_COLUMNS)) + ")"
+    """The statement for `rows` plain rows: ?1-?4 are the constants, then each row's PLAIN_ROW_FIELDS."""
+    values = []
+    for row in range(rows):
+        name, state, result, item, attempts = (
+            _PLAIN_CONSTANTS + row * PLAIN_ROW_FIELDS + field for field in range(1, PLAIN_ROW_FIELDS + 1)
+        )
+        values.append(
+            f"(?1, ?{name}, ?2, CASE WHEN ?3 IS NULL THEN '' ELSE json_object('group', ?3, 'item', ?{item}) END, "
+            f"?{state}, ?{attempts} IS NOT NULL, COALESCE(?{attempts}, '[]'), "
+            f"CASE WHEN ?{state} = 'succeeded' THEN COALESCE(CAST(?{result} AS TEXT), 'null') END, ?4)"
+        )
     return (
-        f"INSERT INTO jobs ({', '.join(_PLAIN_COLUMNS)}) VALUES {', '.join([placeholders] * rows)} "
+        f"INSERT INTO jobs ({', '.join(_PLAIN_COLUMNS)}) VALUES {', '.join(values)} "
         "ON CONFLICT (deck_id, name) DO UPDATE SET state = excluded.state, attempts = excluded.attempts, "
         "attempt_list = excluded.attempt_list, error = NULL, result = excluded.result, "
         "updated_at = excluded.updated_at"

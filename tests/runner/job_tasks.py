@@ -17,6 +17,10 @@ def identity(value: object) -> object:
     return value
 
 
+def nothing(value: object) -> None:
+    return None
+
+
 def fail(message: str) -> None:
     raise ValueError(message)
 

@@ -21,7 +21,7 @@ from runner.engine import Engine
 from runner.journal import INTERRUPTED, SCHEMA_VERSION, Journal, JournalError, Recorder
 from runner.journal_schema import UNFINISHED_SQL
 from runner.journal_writes import GROUP_SPEC_MIN_MEMBERS, json_text
-from runner.model import JobState, RestoredJob
+from runner.model import Job, JobState, RestoredJob
 from runner.recovery import restored_job
 
 WriteDeck = Callable[..., Path]
@@ -47,10 +47,11 @@ def record_run(deck_path: Path, db: Path) -> None:
     anyio.run(main)
 
 
-def record_in_one_flush(deck_path: Path, db: Path) -> None:
-    """Run the deck to the end under a Recorder that writes only when told, then write it all in one flush."""
+def record_in_one_flush(deck_path: Path, db: Path) -> dict[str, Job]:
+    """Run the deck to the end under a Recorder that writes only when told, then write it all in one flush.
+    Returns the engine's jobs."""
 
-    async def main() -> None:
+    async def main() -> dict[str, Job]:
         with Journal.open(db) as journal:
             engine = Engine()
             async with Recorder(engine, journal, flush_interval=60) as recorder, engine:
@@ -59,8 +60,9 @@ def record_in_one_flush(deck_path: Path, db: Path) -> None:
                 assert recorder.flushes == 0
                 await recorder.flush()
                 assert recorder.flushes == 1
+        return engine.jobs
 
-    anyio.run(main)
+    return anyio.run(main)
 
 
 def rows(db: Path, sql: str, *parameters: object) -> list[tuple[object, ...]]:
@@ -785,3 +787,50 @@ def test_a_flush_of_many_common_rows_writes_each_of_them(write_deck: WriteDeck, 
         assert [(a["number"], a["outcome"]) for a in job["attempt_list"]] == [(1, "succeeded")]
     assert [jobs[f"solo-{n}"]["result"] for n in (1, 2, 3)] == [1, 2, 3]
     assert jobs["solo-2"]["spec"]["line"] > 0
+
+
+def test_common_rows_keep_each_item_result_and_attempt_time_exactly(write_deck: WriteDeck, tmp_path: Path) -> None:
+    """Steps of common rows are made a whole step at a time, and SQLite builds part of each row; a step that
+    mixes items a plain row cannot carry (a float, a bool) falls back to a row at a time. Every job
+    keeps its own item and result, None results stay distinct from no result, and attempt times read back as
+    the very floats the engine had. SQLite takes ints of up to 64 bits: a wider one (an item, a result) goes
+    in as JSON."""
+    mixed = [*range(55), 3.5, True, "text", -(2**63), 2**63 - 1]
+    deck = write_deck(
+        '[deck]\nname = "exact"\n\n'
+        f'[[job]]\nname = "ints"\ncall = "tasks:identity"\non = "thread"\neach = {list(range(60))}\n'
+        'args = ["{item}"]\n\n'
+        f'[[job]]\nname = "mixed"\ncall = "tasks:identity"\non = "thread"\neach = {json.dumps(mixed)}\n'
+        'args = ["{item}"]\n\n'
+        f'[[job]]\nname = "nothing"\ncall = "tasks:nothing"\non = "thread"\neach = {list(range(60))}\n'
+        'args = ["{item}"]\n\n'
+        f'[[job]]\nname = "wide"\ncall = "tasks:identity"\non = "thread"\neach = {[*range(59), 2**64]}\n'
+        'args = ["{item}"]\n\n'
+        f'[[job]]\nname = "sums"\ncall = "tasks:add"\non = "thread"\neach = {list(range(60))}\n'
+        f'args = ["{{item}}", {2**64}]\n'
+    )
+    db = tmp_path / "journal.db"
+    engine_jobs = record_in_one_flush(deck, db)
+    with Journal.open(db) as journal:
+        [run] = journal.history()
+        jobs = journal.jobs(run.id)
+    assert run.counts == {"succeeded": 300}
+    for engine_job in engine_jobs.values():
+        job = jobs[engine_job.name]
+        assert (job["state"], job["spec"]["item"]) == ("succeeded", engine_job.spec.item), job["name"]
+        assert job["result"] == engine_job.result, job["name"]
+        [attempt] = job["attempt_list"]
+        [engine_attempt] = engine_job.attempts
+        assert (attempt["started_at"], attempt["ended_at"]) == (engine_attempt.started_at, engine_attempt.ended_at)
+    recorded = [jobs[job.name] for job in engine_jobs.values() if job.spec.group == "mixed"]
+    # Types as well as values: True must not come back as 1, nor 3.5 as a string.
+    assert [(job["spec"]["item"], job["result"]) for job in recorded] == [(item, item) for item in mixed]
+    assert [type(job["result"]) for job in recorded] == list(map(type, mixed))
+    assert [type(job["spec"]["item"]) for job in recorded] == list(map(type, mixed))
+    [wide] = [jobs[job.name] for job in engine_jobs.values() if job.spec.item == 2**64]
+    assert wide["result"] == wide["spec"]["item"] == 2**64
+    assert sorted(job["result"] for job in jobs.values() if job["spec"]["group"] == "sums") == [
+        2**64 + item for item in range(60)
+    ]
+    nothing = rows(db, "SELECT DISTINCT result FROM jobs WHERE name LIKE 'nothing[%'")
+    assert nothing == [("null",)]  # a None result, not a missing one
