@@ -28,6 +28,7 @@ from runner.journal_writes import (
     GroupSpec,
     JobRows,
     attempt_row,
+    fits_in_64_bits,
     group_spec,
     json_text,
     plain_item,
@@ -334,7 +335,7 @@ def _plain_row_items(items: list[Any]) -> bool:
     if types <= {str, type(None)}:
         return True
     if types == {int}:
-        return min(items) >= -(2**63) and max(items) < 2**63
+        return fits_in_64_bits(min(items), max(items))
     return all(map(plain_row_item, items))
 
 
@@ -344,7 +345,7 @@ def _plain_results(results: list[Any]) -> bool:
     if not set(map(type, results)) <= {int, type(None)}:
         return False
     numbers = list(filter(_is_not_none, results))
-    return not numbers or (min(numbers) >= -(2**63) and max(numbers) < 2**63)
+    return not numbers or fits_in_64_bits(min(numbers), max(numbers))
 
 
 def _add_job_row(deck_rows: JobRows, job: Job, first_attempts: Mapping[str, int]) -> None:

@@ -292,9 +292,14 @@ _PLAIN_COLUMNS = ("deck_id", "name", "kind", "spec", "state", "attempts", "attem
 """The parameters every row of a plain rows statement shares: deck id, kind, group (or NULL), time."""
 
 
+def fits_in_64_bits(smallest: int, largest: int) -> bool:
+    """Whether ints from `smallest` to `largest` bind in SQLite (wider ones raise OverflowError)."""
+    return smallest >= -(2**63) and largest < 2**63
+
+
 def plain_row_item(item: Any) -> bool:
     """Whether a plain row can carry this item: SQLite binds it as it is."""
-    return type(item) in PLAIN_ITEM_TYPES and (type(item) is not int or -(2**63) <= item < 2**63)
+    return type(item) in PLAIN_ITEM_TYPES and (type(item) is not int or fits_in_64_bits(item, item))
 
 
 def _plain_rows_statements(
