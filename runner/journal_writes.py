@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from runner.journal_schema import ATTEMPT_FIELDS
-from runner.model import JobSpec
+from runner.model import JobSpec, JobState
 from runner.redaction import VALUE_PREVIEW_CHARS, shorten, spec_summary
 from runner.report import json_safe
 
@@ -288,8 +288,8 @@ PLAIN_ROW_FIELDS = 5
 PLAIN_ITEM_TYPES = (str, int, type(None))
 """Items a plain row can carry as they are; an int must also fit in 64 bits (see `plain_row_item`)."""
 _PLAIN_CONSTANTS = 4
-_PLAIN_COLUMNS = ("deck_id", "name", "kind", "spec", "state", "attempts", "attempt_list", "result", "updated_at")
 """The parameters every row of a plain rows statement shares: deck id, kind, group (or NULL), time."""
+_PLAIN_COLUMNS = ("deck_id", "name", "kind", "spec", "state", "attempts", "attempt_list", "result", "updated_at")
 
 
 def fits_in_64_bits(smallest: int, largest: int) -> bool:
@@ -337,7 +337,7 @@ def _plain_values_sql(rows: int) -> str:
         values.append(
             f"(?1, ?{name}, ?2, CASE WHEN ?3 IS NULL THEN '' ELSE json_object('group', ?3, 'item', ?{item}) END, "
             f"?{state}, ?{attempts} IS NOT NULL, COALESCE(?{attempts}, '[]'), "
-            f"CASE WHEN ?{state} = 'succeeded' THEN COALESCE(CAST(?{result} AS TEXT), 'null') END, ?4)"
+            f"CASE WHEN ?{state} = '{JobState.SUCCEEDED.value}' THEN COALESCE(CAST(?{result} AS TEXT), 'null') END, ?4)"
         )
     return (
         f"INSERT INTO jobs ({', '.join(_PLAIN_COLUMNS)}) VALUES {', '.join(values)} "
