@@ -15,8 +15,8 @@ from pathlib import Path
 
 import anyio
 
-from runner.deck import load_deck
-from runner.engine import Engine
+from runner.deck.parser import load_deck
+from runner.engine.engine import Engine
 from runner.kinds.base import JobKind
 from runner.model import JobState, Kind
 
@@ -37,7 +37,7 @@ class DeckTiming:
 
 
 def run_deck(path: Path, *, kinds: Mapping[Kind, JobKind] | None = None) -> DeckTiming:
-    """Parse and run one deck in-process as `jobdeck run` does (runner.cli._run_decks), printing nothing.
+    """Parse and run one deck in-process as `jobdeck run` does (runner.cli.main._run_decks), printing nothing.
 
     Raises RuntimeError if any job did not succeed: a benchmark of failing jobs measures nothing.
     """

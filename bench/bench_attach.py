@@ -22,12 +22,12 @@ from pathlib import Path
 import anyio
 from _common import median, repeat_parser, toml_list, write_deck
 
-from runner.client import ensure_server, stop_server
-from runner.deck import load_deck
-from runner.engine import Engine
+from runner.deck.parser import load_deck
+from runner.engine.engine import Engine
 from runner.model import JobState
-from runner.protocol import job_to_dict
-from runner.remote import RemoteEngine
+from runner.server.client import ensure_server, stop_server
+from runner.server.protocol import job_to_dict
+from runner.server.remote import RemoteEngine
 
 JOBS = 10_000
 TASKS = "import time\n\n\ndef nap(seconds):\n    time.sleep(seconds)\n"

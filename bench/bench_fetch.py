@@ -1,6 +1,6 @@
 """Benchmark: 1500 fetches of /page/{n}, 50 at once, against a plain script sharing one httpx.AsyncClient.
 
-The demo server runs in its own process (`python -m runner.demo_server --latency 0.02`). Each round runs
+The demo server runs in its own process (`python -m runner.demo.server --latency 0.02`). Each round runs
 jobdeck's deck and the baseline against the same server; the medians are compared. Target: jobdeck's
 wall time at most 0.6x the baseline's. The server's and this process's CPU use per phase are printed too,
 to tell whether the client or the server is the bottleneck.
@@ -47,11 +47,11 @@ class Sample:
 
 
 class DemoServerProcess:
-    """`python -m runner.demo_server` in a child process; its URL is the first line it prints."""
+    """`python -m runner.demo.server` in a child process; its URL is the first line it prints."""
 
     def __init__(self, *, latency: float, http: str) -> None:
         self.process = subprocess.Popen(
-            [PYTHON, "-m", "runner.demo_server", "--latency", str(latency), "--http", http],
+            [PYTHON, "-m", "runner.demo.server", "--latency", str(latency), "--http", http],
             stdout=subprocess.PIPE,
             text=True,
         )

@@ -18,9 +18,9 @@ from pathlib import Path
 import anyio
 from _common import log, median, repeat_parser, spread, verdict, write_echo_deck
 
-from runner.deck import load_deck
-from runner.engine import Engine
-from runner.journal import Journal, Recorder
+from runner.deck.parser import load_deck
+from runner.engine.engine import Engine
+from runner.journal.store import Journal, Recorder
 from runner.model import Deck, JobState
 
 JOBS = 50_000

@@ -24,9 +24,9 @@ from pathlib import Path
 import anyio
 from _common import median, repeat_parser, write_echo_deck
 
-from runner.deck import load_deck
-from runner.engine import Engine
-from runner.journal import Journal, Recorder
+from runner.deck.parser import load_deck
+from runner.engine.engine import Engine
+from runner.journal.store import Journal, Recorder
 from runner.model import Deck
 
 MODES = ("plain", "changes", "rows", "full")

@@ -23,7 +23,7 @@ from pathlib import Path
 import anyio
 from textual import events
 
-from runner.deck import load_deck
+from runner.deck.parser import load_deck
 from runner.model import JobState
 from tui.app import JobdeckApp
 from tui.panes import Pane
@@ -57,7 +57,7 @@ TUI_RUN_SCRIPT = """
 import sys, time
 started = time.perf_counter()
 import anyio
-from runner.deck import load_deck
+from runner.deck.parser import load_deck
 from tui.app import JobdeckApp
 
 async def main():
@@ -189,7 +189,7 @@ STARTUP_SCRIPT = """
 import sys, time
 started = time.perf_counter()
 import anyio
-from runner.deck import load_deck
+from runner.deck.parser import load_deck
 from tui.app import JobdeckApp
 from tui.panes import Pane
 

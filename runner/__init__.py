@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from runner.context import JobContext, job_context
-    from runner.deck import load_deck
-    from runner.engine import Engine
+    from runner.deck.parser import load_deck
+    from runner.engine.engine import Engine
     from runner.errors import CommandError, DeckError, JobError, Problem
     from runner.model import Attempt, Deck, Job, JobSpec, JobState, Kind, Settings
 
@@ -21,7 +21,7 @@ _HOMES = {
     "CommandError": "runner.errors",
     "Deck": "runner.model",
     "DeckError": "runner.errors",
-    "Engine": "runner.engine",
+    "Engine": "runner.engine.engine",
     "Job": "runner.model",
     "JobContext": "runner.context",
     "JobError": "runner.errors",
@@ -31,7 +31,7 @@ _HOMES = {
     "Problem": "runner.errors",
     "Settings": "runner.model",
     "job_context": "runner.context",
-    "load_deck": "runner.deck",
+    "load_deck": "runner.deck.parser",
 }
 
 __all__ = [

@@ -201,7 +201,7 @@ class OutputLine:
 
 
 class AttemptsMixin:
-    """What a job's attempts say, for a Job and for a client's view of one (runner.protocol.JobView)."""
+    """What a job's attempts say, for a Job and for a client's view of one (runner.server.protocol.JobView)."""
 
     attempts: list[Attempt]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.client import stop_server
-from runner.demo_server import DemoServer
+from runner.demo.server import DemoServer
+from runner.server.client import stop_server
 from tests.runner.waiting import process_alive
 
 
@@ -69,7 +69,7 @@ def servers_on(socket_path: Path) -> list[int]:
             arguments = [part.decode() for part in (entry / "cmdline").read_bytes().split(b"\0")]
         except OSError:
             continue
-        mine = "runner.server" in arguments and all(part in arguments for part in wanted)
+        mine = "runner.server.server" in arguments and all(part in arguments for part in wanted)
         if mine and process_alive(int(entry.name)):
             found.append(int(entry.name))
     return found

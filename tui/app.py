@@ -30,10 +30,10 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
-from runner.engine import Engine
+from runner.engine.engine import Engine
 from runner.errors import CommandError, DeckError, Problem
 from runner.model import Deck, Job, JobState
-from runner.remote import RemoteDeck, RemoteEngine
+from runner.server.remote import RemoteDeck, RemoteEngine
 from tui.formatting import STATE_GLYPHS, format_eta
 from tui.panes import Pane, PaneModel
 from tui.screens.dialogs import HelpScreen, QuitAnswer, QuitScreen
@@ -182,7 +182,7 @@ class JobdeckApp(App[None]):
 
     @work(group="engine", exit_on_error=False)
     async def run_engine(self) -> None:
-        from runner.client import ServerError
+        from runner.server.client import ServerError
 
         try:
             async with self._engine_factory() as engine:

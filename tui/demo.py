@@ -8,11 +8,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from runner.deck import load_deck
-from runner.demo_server import DemoServer
+from runner.deck.parser import load_deck
+from runner.demo.server import DemoServer
 from runner.errors import DeckError
 
-SAMPLE_JOBS = Path(__file__).resolve().parent.parent / "sample_jobs"
+SAMPLE_JOBS = Path(__file__).resolve().parents[1] / "sample_jobs"
 DEMO_FILES = ("demo.toml", "tasks.py")
 DEMO_LATENCY_S = 0.05
 

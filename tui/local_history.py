@@ -8,8 +8,8 @@ from typing import Any
 
 import anyio.to_thread
 
-from runner.journal import Journal
-from runner.recovery import run_jobs_to_list, run_to_dict
+from runner.journal.recovery import run_jobs_to_list, run_to_dict
+from runner.journal.store import Journal
 
 
 def local_history(

@@ -11,14 +11,14 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
-from runner.callables import resolve_callable
 from runner.context import JobContext, reset_job_context, set_job_context
 from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.dask import CANCEL_NOTE, PAUSE_NOTE, DaskCalls
 from runner.model import CallSpec, Deck, JobSpec, Kind, Settings
 from runner.pausing import PauseControl
-from runner.workers import WorkerPool
+from runner.procs.callables import resolve_callable
+from runner.procs.pool import WorkerPool
 
 THREAD_NOTE = "thread jobs cannot be interrupted: this takes effect at the job's next checkpoint"
 PROGRESS_INTERVAL_S = 0.05

@@ -4,7 +4,7 @@ Which cluster an `on = "dask"` job uses, most specific first: the `address` give
 `JOBDECK_DASK` in the deck's environment (the loader's: `--dask ADDRESS` sets it, and a server runs each
 client's decks in that client's environment), else the deck's `[deck] dask`; an inline `dask://host:port`
 always names its own. `"local"` means one `LocalCluster` on 127.0.0.1 per engine,
-started on first use and closed with the engine (runner.dask_cluster connects, checks and closes).
+started on first use and closed with the engine (runner.dask.cluster connects, checks and closes).
 
 What jobdeck keeps, and what it leaves to Dask:
 
@@ -19,7 +19,7 @@ What jobdeck keeps, and what it leaves to Dask:
   so the Dask Event its job context polls is set, and `run` waits (up to the attempt's grace period) for
   the function to notice at its next `checkpoint()`; the job shows "cancelling" meanwhile.
 - Pause: a task that has not been submitted is held back; one that runs cannot be suspended (said so).
-- Progress and placement travel as worker events (runner.dask_worker), pushed to this client.
+- Progress and placement travel as worker events (runner.dask.worker), pushed to this client.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import TaskGroup
 
-from runner.dask_cluster import CLOSE_TIMEOUT_S, DaskCluster
-from runner.deck import LOCAL_CLUSTER, scheduler_address
+from runner.dask.cluster import CLOSE_TIMEOUT_S, DaskCluster
+from runner.deck.parser import LOCAL_CLUSTER, scheduler_address
 from runner.errors import JobError
 from runner.kinds.base import AttemptContext
 from runner.model import CallSpec, Settings
@@ -154,7 +154,7 @@ class DaskCalls:
     # --- one attempt --------------------------------------------------------------------------------------
 
     async def _submit(self, cluster: DaskCluster, spec: CallSpec, attempt: AttemptContext) -> Any:
-        from runner.dask_worker import run_call
+        from runner.dask.worker import run_call
 
         client = cluster.client
         assert client is not None
@@ -180,7 +180,7 @@ class DaskCalls:
 async def _stop(client: Client, future: Future[Any], key: str, watch: _Watch, grace_period: float) -> None:
     """Stop an attempt whose caller was cancelled: cancel its task, or ask its function to stop and give it
     the grace period to reach a checkpoint. The Event stays set while the function may still be running."""
-    from runner.dask_worker import cancel_event_name
+    from runner.dask.worker import cancel_event_name
 
     name = cancel_event_name(key)
     with anyio.move_on_after(CLOSE_TIMEOUT_S), suppress(Exception):
@@ -196,7 +196,7 @@ async def _stop(client: Client, future: Future[Any], key: str, watch: _Watch, gr
 
 
 def _result(outcome: tuple[Any, ...]) -> Any:
-    from runner.workers import ResultRepr
+    from runner.procs.pool import ResultRepr
 
     tag = outcome[0]
     if tag == "ok":

@@ -13,10 +13,10 @@ import anyio.to_thread
 from anyio.abc import ByteReceiveStream, Process
 
 from runner.errors import JobError
-from runner.guardian import GroupGuardian
 from runner.kinds.base import AttemptContext, JobKind
 from runner.model import OUTPUT_LINE_CHARS, Deck, JobSpec, Settings, ShellSpec
-from runner.process_groups import describe_exit, group_exists, signal_group, terminate_group
+from runner.procs.guardian import GroupGuardian
+from runner.procs.process_groups import describe_exit, group_exists, signal_group, terminate_group
 
 LEFTOVER_GRACE_S = 0.5
 """How long processes a finished shell left behind in its group get between SIGTERM and SIGKILL."""
@@ -25,7 +25,7 @@ LEFTOVER_GRACE_S = 0.5
 class ShellKind(JobKind):
     def __init__(self) -> None:
         self.guardian = GroupGuardian()
-        """Ends the jobs' groups should this process be killed before it can (see runner.guardian)."""
+        """Ends the jobs' groups should this process be killed before it can (see runner.procs.guardian)."""
         self._guardian_starting = anyio.Lock()
 
     async def __aexit__(self, *exc_info: Any) -> None:

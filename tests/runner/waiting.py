@@ -8,7 +8,7 @@ from pathlib import Path
 
 import anyio
 
-from runner.engine import Engine
+from runner.engine.engine import Engine
 from runner.model import Job, JobState
 
 

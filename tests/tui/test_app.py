@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from runner.deck import load_deck
+from runner.deck.parser import load_deck
 from runner.model import JobState
 from tests.runner.waiting import process_alive
 from tui.app import JobdeckApp
@@ -339,7 +339,7 @@ async def test_ctrl_p_offers_the_dashboard_commands(deck_path: Path) -> None:
 
 
 async def test_the_demo_deck_fills_every_pane(tmp_path: Path) -> None:
-    from runner.demo_server import DemoServer
+    from runner.demo.server import DemoServer
     from tui.demo import prepare_workspace
 
     workspace = prepare_workspace()
@@ -418,7 +418,7 @@ def test_a_closed_terminal_stops_local_jobs_and_leaves_no_process(deck_path: Pat
 
 
 async def test_the_header_shows_what_the_job_kinds_run_on(deck_path: Path) -> None:
-    from runner.engine import Engine, default_kinds
+    from runner.engine.engine import Engine, default_kinds
     from runner.kinds.shell import ShellKind
     from runner.model import Kind
 

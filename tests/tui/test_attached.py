@@ -17,9 +17,9 @@ import anyio
 import pytest
 from textual.pilot import Pilot
 
-from runner.client import Client, ensure_server, stop_server
 from runner.model import JobState
-from runner.remote import RemoteEngine
+from runner.server.client import Client, ensure_server, stop_server
+from runner.server.remote import RemoteEngine
 from tests.conftest import Place
 from tests.runner.waiting import process_alive
 from tui.app import JobdeckApp

@@ -11,7 +11,7 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from runner.deck import load_deck
+from runner.deck.parser import load_deck
 from runner.model import Deck
 from tui.screens.open_deck import JobFileTree, OpenDeckScreen
 from tui.widgets.path_input import PathInput, complete_path

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from runner.deck import load_deck
+from runner.deck.parser import load_deck
 from runner.model import JobState, Progress
 from tests.tui.test_app import until
 from tui.app import JobdeckApp

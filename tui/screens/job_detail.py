@@ -38,8 +38,8 @@ from textual.strip import Strip
 from textual.widgets import Footer, Input, Label, Static
 
 from runner.model import OUTPUT_TAIL_LINES, Attempt, Job, JobState, Kind, OutputLine, Progress
-from runner.protocol import SpecView
 from runner.redaction import spec_summary
+from runner.server.protocol import SpecView
 from tui.formatting import STATE_GLYPHS
 
 Command = Literal["pause", "resume", "cancel", "retry"]

@@ -1,0 +1,427 @@
+"""The Recorder: follows an engine and writes what it does to a Journal, in batches, off the event loop."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from functools import partial
+from operator import attrgetter, is_not, itemgetter
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+import anyio.to_thread
+import orjson
+
+from runner.journal.writes import (
+    GROUP_SPEC_MIN_MEMBERS,
+    PLAIN_ROW_FIELDS,
+    Batch,
+    DeckLoad,
+    GroupSpec,
+    JobRows,
+    attempt_row,
+    fits_in_64_bits,
+    group_spec,
+    json_text,
+    plain_item,
+    plain_row_item,
+    result_text,
+    spec_value,
+)
+from runner.model import Deck, Job, JobSpec, JobState
+
+if TYPE_CHECKING:
+    from runner.journal.store import Journal
+
+FLUSH_INTERVAL_S = 0.05
+"""The recorder looks for changes this often while the engine is quiet."""
+MAX_FLUSH_INTERVAL_S = 0.25
+"""The longest it waits between looks, however busy the engine: a change is committed at most this long (plus
+the write of the batch it is in) after the engine made it."""
+BUSY_WRITE_SHARE = 0.2
+"""Under load the recorder waits so that writing takes at most about this share of the time (bigger batches,
+fewer transactions), up to MAX_FLUSH_INTERVAL_S."""
+OUTPUT_TAIL_LINES = 200
+ROWS_PER_STEP = 100
+"""Rows the recorder makes on the event loop before it lets the engine go on (see `_add_job_rows`)."""
+FINAL_FLUSH_TIMEOUT_S = 10.0
+
+
+def resolved(path: str | Path) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+class Recorder:
+    """Follows an engine and journals what it does. Enter it around the engine's own block, so it sees the
+    engine's last changes too:
+
+        engine = Engine()
+        async with Recorder(engine, journal), engine:
+            ...
+
+    It reads the engine's change log (`Engine.enable_change_log`), not its events: every flush interval it
+    takes the changes of state made since the last flush, notices decks loaded meanwhile (`engine.decks`),
+    and writes those changes plus the current rows of the jobs (and attempts) they touched, in one
+    transaction on a worker thread. Decks loaded before the recorder was made are not recorded.
+
+    What is committed, and when: a flush takes every change the engine made up to its current `revision`
+    and commits them together; `committed_revision` is then that revision. The engine (and so a screen that
+    polls it) is ahead of the journal by at most one flush interval (FLUSH_INTERVAL_S when quiet, up to
+    MAX_FLUSH_INTERVAL_S under load) plus one write. A screen that must show as succeeded only what would
+    survive `kill -9` shows a job's success once `committed_revision >= job.revision`. A job's row may be a
+    little ahead of its committed changes (rows are made in steps, after the changes are taken); the next
+    flush brings the changes that led there.
+
+    `carry_over` maps a deck's resolved path to (journal id of the run it resumes, names of the jobs that
+    succeeded there and are not run again): they are recorded as succeeded in the new run as well.
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        journal: Journal,
+        *,
+        carry_over: Mapping[str, tuple[str, Iterable[str]]] | None = None,
+        flush_interval: float = FLUSH_INTERVAL_S,
+    ) -> None:
+        self.engine = engine
+        self.journal = journal
+        self.flush_interval = flush_interval
+        self.deck_ids: dict[str, str] = {}
+        """Engine deck name -> journal deck id."""
+        self.committed_revision = 0
+        """The engine revision up to which every change is committed to the journal."""
+        self.flushes = 0
+        self._id = secrets.randbits(62)
+        """This recording's id, in the journal's change batches."""
+        self._carry_over = {path: (old, list(names)) for path, (old, names) in (carry_over or {}).items()}
+        self._continued: dict[str, str] = {}
+        self._continued_decks: set[str] = set()
+        """Engine names of the decks recorded into an existing run."""
+        self._lazy_groups: dict[str, set[str]] = {}
+        """Engine deck name -> its big fan-outs whose members get a job row when they first change."""
+        self._unrecorded_decks = set(engine.decks)
+        """Decks loaded before the recorder: not journaled."""
+        self._decks_seen = len(engine.decks)
+        engine.enable_change_log()
+        engine.take_changes()  # changes made before the recorder concern unrecorded decks
+        self._batch = Batch(self._id)
+        self._write_lock = anyio.Lock()
+        self._last_write_s = 0.0
+        self._task_group: anyio.abc.TaskGroup | None = None
+
+    def continue_run(self, engine_deck_name: str, deck_id: str) -> None:
+        """Record the deck the engine is about to load as `engine_deck_name` into the journal's existing run
+        `deck_id` instead of a new run: its jobs already in the run keep their history (attempts go on being
+        numbered after theirs) and are queued again; jobs new to it are added. For a restarted server that
+        restores an interrupted run."""
+        self._continued[engine_deck_name] = deck_id
+
+    async def __aenter__(self) -> Recorder:
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        self._task_group.start_soon(self._flush_loop)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        assert self._task_group is not None
+        self._task_group.cancel_scope.cancel()
+        try:
+            return await self._task_group.__aexit__(exc_type, exc, traceback)
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(FINAL_FLUSH_TIMEOUT_S):
+                await self.flush(last=True)
+
+    # --- following the engine ----------------------------------------------------------------------------
+
+    def _new_decks(self, changes: list[tuple[Any, ...]]) -> None:
+        """Record the decks loaded since the last look (`engine.decks` only grows). `changes`: the changes
+        taken from the engine since the last look, which may concern their jobs."""
+        decks = self.engine.decks
+        if len(decks) == self._decks_seen:
+            return
+        self._decks_seen = len(decks)
+        for name, deck in list(decks.items()):
+            if name not in self.deck_ids and name not in self._unrecorded_decks:
+                self._deck_loaded(name, deck, changes)
+
+    def _deck_loaded(self, name: str, deck: Deck, changes: list[tuple[Any, ...]]) -> None:
+        continued = self._continued.pop(name, None)
+        deck_id = continued or uuid.uuid4().hex[:16]  # short: it is in every row
+        self.deck_ids[name] = deck_id
+        now = time.time()
+        path = resolved(deck.path)
+        carried = self._carry_over.pop(path, None)
+        if continued is not None:
+            carried = None
+        if continued is None:
+            # The run's jobs: the deck's, and those carried over (a resumed deck leaves them out).
+            job_count = len(deck.jobs) + (len(carried[1]) if carried else 0)
+            self._batch.decks.append((deck_id, name, path, now, os.getpid(), job_count))
+        jobs = [self.engine.jobs[f"{name}/{spec.name}"] for spec in deck.jobs]
+        load = _deck_load(deck_id, name, jobs, now, lazy=continued is None)
+        lazy = {group.group for group in load.group_specs if group.members}
+        if lazy:
+            self._lazy_groups[name] = lazy
+        if continued is not None:
+            self._continued_decks.add(name)
+            load.continued = True
+            _add_states_at_load(load, jobs, changes)
+        self._batch.loads.append(load)
+        if carried is not None:
+            self._batch.carried.append((carried[0], deck_id, carried[1]))
+
+    async def _collect(self) -> Batch | None:
+        """The batch to write, with the touched jobs' and attempts' rows as they are now; a fresh batch takes
+        its place. None if there is nothing to write."""
+        changes = self.engine.take_changes()
+        if changes and self._unrecorded_decks:
+            jobs = self.engine.jobs
+            unrecorded = self._unrecorded_decks
+            changes = [change for change in changes if jobs[change[0]].deck not in unrecorded]
+        self._new_decks(changes)
+        batch = self._batch
+        if not changes and not batch.loads:
+            return None
+        self._batch = Batch(self._id)
+        batch.now = time.time()
+        if changes:
+            batch.changes = changes
+            await self._add_job_rows(batch, changes)
+        return batch
+
+    async def _add_job_rows(self, batch: Batch, changes: list[tuple[Any, ...]]) -> None:
+        """Add the current rows of the jobs these changes touched, with their attempts, to the batch. This runs
+        on the event loop, so it works a step of jobs at a time, and it lets the engine go on every
+        ROWS_PER_STEP rows: a busy engine's loop hands jobs to its workers every few microseconds, and holding it
+        for a whole batch (milliseconds) would leave them idle meanwhile. A row is the job as it is when the row
+        is made, so it may be ahead of the batch's changes; the next batch has the changes that led there."""
+        jobs = self.engine.jobs
+        by_deck: dict[str, JobRows] = {}
+        changed = list(map(jobs.__getitem__, dict.fromkeys(map(itemgetter(0), changes))))
+        first_attempts: dict[str, int] | None = None
+        for start in range(0, len(changed), ROWS_PER_STEP):
+            if start:
+                await anyio.lowlevel.checkpoint()
+            step = changed[start : start + ROWS_PER_STEP]
+            for (deck, group), part in _by_deck_and_group(step).items():
+                deck_rows = by_deck.get(deck)
+                if deck_rows is None:
+                    deck_rows = by_deck[deck] = self._job_rows(deck)
+                if _add_plain_rows(deck_rows, group, part):
+                    continue
+                if first_attempts is None and any(len(job.attempts) > 1 for job in part):
+                    # The attempt each job was on at its first change in this batch: those from it on may have
+                    # changed since the last flush (an attempt ends with a change of state, written with it).
+                    first_attempts = {change[0]: change[3] for change in reversed(changes)}
+                for job in part:
+                    _add_job_row(deck_rows, job, first_attempts or {})
+        batch.jobs.extend(by_deck.values())
+
+    def _job_rows(self, deck: str) -> JobRows:
+        continued = deck in self._continued_decks
+        return JobRows(self.deck_ids[deck], deck, continued, frozenset(self._lazy_groups.get(deck, ())))
+
+    async def flush(self, *, last: bool = False) -> None:
+        """Write what is waiting, now, on a worker thread. `last`: the recorder is done with the journal."""
+        # Shielded: once taken from the engine, the changes must be written; a cancellation (the recorder
+        # closing) while the rows are made or before the worker thread starts would otherwise drop them.
+        async with self._write_lock:  # one batch at a time, in order
+            with anyio.CancelScope(shield=True):
+                revision = self.engine.revision
+                batch = await self._collect()
+                if batch is None:
+                    if not last:
+                        self.committed_revision = revision
+                        return
+                    batch = Batch(self._id)
+                batch.forget = last
+                started = time.perf_counter()
+                await anyio.to_thread.run_sync(self.journal.write, batch)
+                self._last_write_s = time.perf_counter() - started
+                self.committed_revision = revision
+                self.flushes += 1
+
+    def _interval(self) -> float:
+        """How long to wait before the next flush: the flush interval, or longer while writes take long (a
+        busy engine), so that fewer, bigger transactions cost it less; never more than MAX_FLUSH_INTERVAL_S."""
+        return min(max(self.flush_interval, self._last_write_s / BUSY_WRITE_SHARE), MAX_FLUSH_INTERVAL_S)
+
+    async def _flush_loop(self) -> None:
+        # The recorder wakes on a clock, not on each change: waking a task per change would cost the event
+        # loop a task switch per state change. Changes wait meanwhile in the engine's change log; each tick
+        # takes them all and writes them in one transaction.
+        while True:
+            await anyio.sleep(self._interval())
+            await self.flush()
+
+
+_deck_and_group = attrgetter("deck", "spec.group")
+_spec = attrgetter("spec")
+_name = attrgetter("name")
+_item = attrgetter("item")
+_state = attrgetter("state")
+_result = attrgetter("result")
+_attempts = attrgetter("attempts")
+_error = attrgetter("error")
+_output = attrgetter("output")
+_first = itemgetter(0)
+_is_not_none = partial(is_not, None)
+
+
+def _by_deck_and_group(jobs: list[Job]) -> dict[tuple[str, str | None], list[Job]]:
+    """The jobs by deck and group; most steps of a big deck are all of one."""
+    keys = list(map(_deck_and_group, jobs))
+    if len(set(keys)) == 1:
+        return {keys[0]: jobs}
+    parts: dict[tuple[str, str | None], list[Job]] = {}
+    for key, job in zip(keys, jobs, strict=True):
+        parts.setdefault(key, []).append(job)
+    return parts
+
+
+def _add_plain_rows(deck_rows: JobRows, group: str | None, jobs: list[Job]) -> bool:
+    """Add the rows of these jobs (one deck's, of one group) as plain rows if every one of them is of the
+    commonest shape: one attempt, no error, no output, an item a plain row carries. False, adding nothing, if
+    not. This is most of the journal's work on the event loop (once per job of a big deck), so it has no Python
+    per job: each test and each field goes over all the jobs at once, in C (`map`, `attrgetter`, slices)."""
+    if deck_rows.continued:
+        return False
+    attempts = list(map(_attempts, jobs))
+    if set(map(len, attempts)) != {1} or any(map(_output, jobs)) or set(map(_error, jobs)) != {None}:
+        return False
+    specs = list(map(_spec, jobs))
+    key: tuple[str, str] | None = None
+    items: list[Any] | None = None
+    if group in deck_rows.lazy_groups:
+        items = list(map(_item, specs))
+        if not _plain_row_items(items):
+            return False
+        key = (group, specs[0].kind)  # a fan-out's jobs are of one kind
+    results = list(map(_result, jobs))
+    if not _plain_results(results):
+        results = list(map(result_text, results))
+    try:
+        # Each job's attempt list: its one attempt's fields, in a 1-tuple (`zip` of one), as JSON.
+        attempt_lists = list(map(bytes.decode, map(orjson.dumps, zip(map(attempt_row, map(_first, attempts))))))
+    except orjson.JSONEncodeError:  # a string that is not valid Unicode: json_text in `_add_job_row` copes
+        return False
+    rows: list[Any] = [None] * (len(jobs) * PLAIN_ROW_FIELDS)
+    rows[0::PLAIN_ROW_FIELDS] = map(_name, specs)
+    rows[1::PLAIN_ROW_FIELDS] = map(_state, jobs)
+    rows[2::PLAIN_ROW_FIELDS] = results
+    if items is not None:
+        rows[3::PLAIN_ROW_FIELDS] = items
+    rows[4::PLAIN_ROW_FIELDS] = attempt_lists
+    deck_rows.plain.setdefault(key, []).extend(rows)
+    return True
+
+
+def _plain_row_items(items: list[Any]) -> bool:
+    types = set(map(type, items))
+    if types <= {str, type(None)}:
+        return True
+    if types == {int}:
+        return fits_in_64_bits(min(items), max(items))
+    return all(map(plain_row_item, items))
+
+
+def _plain_results(results: list[Any]) -> bool:
+    """Whether a plain row can take these results as they are (SQLite makes their JSON): ints of 64 bits
+    and Nones, the commonest results; others go in as JSON made by `result_text`."""
+    if not set(map(type, results)) <= {int, type(None)}:
+        return False
+    numbers = list(filter(_is_not_none, results))
+    return not numbers or fits_in_64_bits(min(numbers), max(numbers))
+
+
+def _add_job_row(deck_rows: JobRows, job: Job, first_attempts: Mapping[str, int]) -> None:
+    """Add the current row of one job: as a plain row when it is of that shape, else as a row of the general
+    shape. `first_attempts`: the attempt each job was on at its first change in the batch (needed only for a
+    job with more than one attempt)."""
+    state = job.state
+    attempts = job.attempts
+    result = result_text(job.result) if state is JobState.SUCCEEDED else None
+    tail = None
+    if job.output and state.finished:
+        lines = list(job.output)[-OUTPUT_TAIL_LINES:]
+        tail = json_text([[line.stream, line.text] for line in lines])
+    spec = job.spec
+    lazy = spec.group in deck_rows.lazy_groups
+    if tail is None and job.error is None and len(attempts) < 2 and not deck_rows.continued:
+        attempt_list = json_text([attempt_row(attempts[0])]) if attempts else None
+        if not lazy:
+            deck_rows.plain.setdefault(None, []).extend((spec.name, state, result, None, attempt_list))
+            return
+        if plain_row_item(spec.item):
+            assert spec.group is not None
+            plain = deck_rows.plain.setdefault((spec.group, spec.kind), [])
+            plain.extend((spec.name, state, result, spec.item, attempt_list))
+            return
+    first = None
+    listed: list[tuple[Any, ...]] = []
+    if attempts:
+        first = max(1, first_attempts[job.id]) if len(attempts) > 1 else 1
+        listed = list(map(attempt_row, attempts[first - 1 :]))
+    key = job.id if deck_rows.continued else spec.name
+    row: tuple[Any, ...] = (key, state, len(attempts), job.error, result, tail, listed, first)
+    if lazy:
+        row += (spec.kind, spec.group, plain_item(spec.item))
+    deck_rows.rows.append(row)
+
+
+def _deck_load(deck_id: str, engine_name: str, jobs: list[Job], now: float, *, lazy: bool) -> DeckLoad:
+    """The rows of a newly loaded deck's jobs, in their current state (the changes that led there are written
+    in the same transaction). A big fan-out's jobs share their group's spec; `lazy`: its members get their rows
+    when they first change (a row per job up front would cost a big fan-out's run a second write per job)."""
+    sizes = Counter(job.spec.group for job in jobs if job.spec.group is not None)
+    big = {group for group, size in sizes.items() if size >= GROUP_SPEC_MIN_MEMBERS}
+    firsts: dict[str, JobSpec] = {}
+    lasts: dict[str, JobSpec] = {}
+    members: dict[str, list[tuple[str, Any]]] = {group: [] for group in big}
+    rows: list[list[Any]] = []
+    for job in jobs:
+        spec = job.spec
+        group = spec.group
+        if group in big:
+            assert group is not None
+            firsts.setdefault(group, spec)
+            lasts[group] = spec
+            if lazy:
+                members[group].append((spec.name, plain_item(spec.item)))
+            else:
+                rows.append([spec.name, spec.kind.value, job.state, None, group, plain_item(spec.item)])
+        else:
+            rows.append([spec.name, spec.kind.value, job.state, spec_value(spec)])
+    group_specs = [
+        GroupSpec(group, group_spec(first, lasts[group]), first.kind.value, members[group])
+        for group, first in firsts.items()
+    ]
+    return DeckLoad(deck_id, engine_name, now, rows, group_specs)
+
+
+def _add_states_at_load(load: DeckLoad, jobs: list[Job], changes: list[tuple[Any, ...]]) -> None:
+    """For a continued run: each job's state when the engine loaded it (before the changes since), and how many
+    attempts the engine brought back with it (rows 6 and 7), so that the journal can say how each job went on
+    and number new attempts after those it has."""
+    first_old = {change[0]: change[1] for change in reversed(changes)}
+    started = Counter(
+        change[0] for change in changes if change[2] is JobState.RUNNING and change[1] is not JobState.PAUSED
+    )
+    for row, job in zip(load.jobs, jobs, strict=True):
+        row[2] = first_old.get(job.id, job.state)
+        row.extend([None] * (6 - len(row)))
+        row.append(len(job.attempts) - started[job.id])

@@ -1,0 +1,258 @@
+"""An engine in another process, seen through the server's socket with the interface of a local Engine.
+
+`RemoteEngine` keeps a mirror of the server's jobs (`JobView`s) that it refreshes by pulling the jobs changed
+since the last pull, several times a second, so a viewer written for `Engine` (`jobs`, `decks`, `revision`,
+`changed_since`, `counts`, `dispatching`, the command coroutines) works over it unchanged. Revisions here
+are the mirror's own: they move when the mirror changes, including when output or spec lines arrive for a
+watched job, which the server's revisions would not show.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from runner.errors import CommandError, DeckError, Problem
+from runner.model import JobState
+from runner.server.client import Client, ServerError, ensure_server
+from runner.server.protocol import JobView, problem_from_dict
+
+PULL_INTERVAL_S = 0.1
+
+
+@dataclass(frozen=True)
+class RemoteDeck:
+    """A deck loaded in the server, as far as a viewer needs it."""
+
+    name: str
+    path: Path
+    jobs: tuple[str, ...] = ()
+
+
+class RemoteEngine:
+    """Use as `async with RemoteEngine(socket) as engine:`; the server is started when none runs.
+
+    `lost` is set (with the reason) when the connection ends; the mirror then stays as it last was.
+    """
+
+    def __init__(
+        self,
+        socket_path: Path | None = None,
+        *,
+        start_server: bool = True,
+        environ: Mapping[str, str] | None = None,
+        pull_interval: float = PULL_INTERVAL_S,
+    ) -> None:
+        self.socket_path = socket_path
+        self.start_server = start_server
+        self.environ = dict(os.environ if environ is None else environ)
+        self.pull_interval = pull_interval
+        self.jobs: dict[str, JobView] = {}
+        self.decks: dict[str, RemoteDeck] = {}
+        self.revision = 0
+        self.dispatching = True
+        self.kind_lines: list[str] = []
+        self.server: dict[str, Any] = {}
+        self.lost: str | None = None
+        self._counts = dict.fromkeys(JobState, 0)
+        self._server_revision = 0
+        self._watched: set[str] = set()
+        self._pending: set[str] = set()
+        """Jobs changed in the pull under way: they get the mirror's next revision."""
+        self._client: Client | None = None
+        self._task_group: TaskGroup | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> RemoteEngine:
+        if self.start_server:
+            self._client = await ensure_server(self.socket_path)
+        else:
+            self._client = await Client.connect(self.socket_path)
+        self.server = self._client.server
+        try:
+            await self.pull()
+            self._task_group = anyio.create_task_group()
+            await self._task_group.__aenter__()
+        except BaseException:
+            await self._client.close()
+            raise
+        self._task_group.start_soon(self._pull_loop)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        assert self._task_group is not None and self._client is not None
+        self._task_group.cancel_scope.cancel()
+        try:
+            return await self._task_group.__aexit__(exc_type, exc, tb)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._client.close()
+
+    async def _pull_loop(self) -> None:
+        while True:
+            await anyio.sleep(self.pull_interval)
+            try:
+                await self.pull()
+            except ServerError as failed:
+                if failed.kind == "disconnected":
+                    self.lost = failed.message
+                    return
+                # The server refused one request (say, a job's output while it was being replaced): the
+                # connection is fine, and the next pull asks again.
+
+    # --- the mirror ------------------------------------------------------------------------------------
+
+    async def pull(self) -> None:
+        """Bring the mirror up to date: every job changed since the last pull, then what watched jobs added."""
+        changed = False
+        while True:
+            snapshot = await self._request("snapshot", since=self._server_revision)
+            changed |= self._apply(snapshot)
+            if not snapshot.get("more"):
+                break
+        for job_id in list(self._watched):
+            changed |= await self._pull_watched(job_id)
+        if changed:
+            self.revision += 1
+            self._mark_changed()
+
+    def _apply(self, snapshot: dict[str, Any]) -> bool:
+        self._server_revision = snapshot["revision"]
+        self.dispatching = snapshot["dispatching"]
+        self.kind_lines = list(snapshot.get("kinds", []))
+        for name, path in snapshot["decks"].items():
+            if name not in self.decks:
+                self.decks[name] = RemoteDeck(name, Path(path))
+        counts = snapshot["counts"]
+        self._counts = {state: counts.get(state.value, 0) for state in JobState}
+        for data in snapshot["jobs"]:
+            view = self.jobs.get(data["id"])
+            if view is None:
+                view = self.jobs[data["id"]] = JobView.from_dict(data)
+            else:
+                view.update(data)
+            self._pending.add(view.id)
+        return bool(snapshot["jobs"])
+
+    async def _pull_watched(self, job_id: str) -> bool:
+        view = self.jobs.get(job_id)
+        if view is None:
+            return False
+        changed = False
+        if view.spec.lines is None:
+            reply = await self._request("spec", job=job_id)
+            view.spec.lines = [(key, value) for key, value in reply["lines"]]
+            changed = True
+        while view.output_seen < view.output_total:
+            reply = await self._request("output", job=job_id, after=view.output_seen)
+            if not reply["lines"]:
+                break
+            view.merge_output(reply)
+            changed = True
+        if changed:
+            self._pending.add(job_id)
+        return changed
+
+    def _mark_changed(self) -> None:
+        for job_id in self._pending:
+            self.jobs[job_id].revision = self.revision
+        self._pending.clear()
+
+    def watch(self, job_id: str) -> None:
+        """Keep this job's output and spec lines fetched too (for a detail view), from the next pull on."""
+        self._watched.add(job_id)
+
+    def unwatch(self, job_id: str) -> None:
+        self._watched.discard(job_id)
+
+    def changed_since(self, revision: int) -> list[JobView]:
+        return sorted((job for job in self.jobs.values() if job.revision > revision), key=lambda job: job.order)
+
+    def kind_status(self) -> list[str]:
+        """The server's job kinds' one-line statuses (a Dask cluster, say), as of the last pull."""
+        return list(self.kind_lines)
+
+    def counts(self) -> dict[JobState, int]:
+        return dict(self._counts)
+
+    def jobs_of(self, deck: str) -> Iterable[JobView]:
+        return (job for job in self.jobs.values() if job.deck == deck)
+
+    # --- commands --------------------------------------------------------------------------------------
+
+    async def _request(self, op: str, **args: Any) -> Any:
+        if self._client is None:
+            raise CommandError("not connected to the jobdeck server")
+        return await self._client.request(op, **args)
+
+    async def _command(self, name: str, job: str | None = None) -> Any:
+        args = {"command": name} if job is None else {"command": name, "job": job}
+        try:
+            result = await self._request("command", **args)
+        except ServerError as refused:
+            if refused.kind in ("command", "bad_request"):
+                raise CommandError(refused.message) from None
+            raise
+        await self.pull()
+        return result
+
+    async def load(self, path: str | Path) -> RemoteDeck:
+        """Load a job file into the server, expanded with this client's environment; DeckError when bad."""
+        absolute = Path(path).expanduser().resolve()
+        try:
+            loaded = await self._request("load", path=str(absolute), environ=self.environ)
+        except ServerError as refused:
+            if refused.kind != "deck":
+                raise
+            problems = [problem_from_dict(problem) for problem in refused.details.get("problems", [])]
+            raise DeckError(problems or [Problem(absolute, refused.message)]) from None
+        await self.pull()
+        return RemoteDeck(loaded["deck"], absolute, tuple(loaded["jobs"]))
+
+    async def pause(self, job: str) -> None:
+        await self._command("pause", job)
+
+    async def resume(self, job: str) -> None:
+        await self._command("resume", job)
+
+    async def cancel(self, job: str) -> None:
+        await self._command("cancel", job)
+
+    async def retry(self, job: str) -> None:
+        await self._command("retry", job)
+
+    async def retry_failed(self) -> int:
+        return int(await self._command("retry_failed") or 0)
+
+    async def pause_all(self) -> None:
+        await self._command("pause_all")
+
+    async def resume_all(self) -> None:
+        await self._command("resume_all")
+
+    async def cancel_all(self) -> None:
+        await self._command("cancel_all")
+
+    async def history(self, run: str | None = None) -> dict[str, Any]:
+        """The journal's earlier runs (`{"runs": [...]}`), or one run's jobs (`{"jobs": [...]}`)."""
+        result: dict[str, Any] = await self._request("history", **({} if run is None else {"run": run}))
+        return result
+
+    async def stop_server(self) -> int:
+        """Cancel every job, stop the server, and wait until it is gone; returns how many jobs were cancelled."""
+        result = await self._request("stop")
+        socket_path = self._client.socket_path if self._client else None
+        with anyio.move_on_after(15):
+            while socket_path is not None and socket_path.exists():
+                await anyio.sleep(0.05)
+        return int(result.get("cancelled", 0))

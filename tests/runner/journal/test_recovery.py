@@ -1,0 +1,107 @@
+"""A server killed with SIGKILL mid-run, and the next one restoring its deck from the journal."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from runner.server.client import Client, ensure_server
+from tests.conftest import Place
+from tests.runner.waiting import process_alive, wait_for
+
+pytestmark = pytest.mark.anyio
+
+
+def chain_deck(place: Place) -> tuple[Path, Path]:
+    """`quick` succeeds at once; `long` runs until stopped; `last` waits for `long`. Each start is logged."""
+    log = place.root / "starts.log"
+    deck = place.root / "chain.toml"
+    deck.write_text(
+        '[deck]\nname = "chain"\n\n'
+        f'[[job]]\nname = "quick"\nshell = "echo quick >> {log}"\n\n'
+        f'[[job]]\nname = "long"\nshell = "echo long >> {log}; echo $$ > {place.root}/long.pid; exec sleep 60"\n\n'
+        f'[[job]]\nname = "last"\nshell = "echo last >> {log}"\nafter = ["long"]\n'
+    )
+    return deck, log
+
+
+async def jobs_by_name(client: Client) -> dict[str, dict[str, Any]]:
+    snapshot = await client.request("snapshot", since=0)
+    return {job["name"]: job for job in snapshot["jobs"]}
+
+
+async def wait_states(client: Client, wanted: dict[str, str]) -> dict[str, dict[str, Any]]:
+    with anyio.fail_after(10):
+        while True:
+            jobs = await jobs_by_name(client)
+            if all(name in jobs and jobs[name]["state"] == state for name, state in wanted.items()):
+                return jobs
+            await anyio.sleep(0.05)
+
+
+async def test_a_killed_server_restarts_with_interrupted_jobs_queued_again_and_finished_ones_kept(
+    place: Place,
+) -> None:
+    deck, log = chain_deck(place)
+    async with await ensure_server(place.socket, log_path=place.log) as client:
+        await client.request("load", path=str(deck))
+        await wait_states(client, {"quick": "succeeded", "long": "running", "last": "queued"})
+        first_pid = client.server["pid"]
+    long_pid = int((place.root / "long.pid").read_text())
+    await anyio.sleep(0.3)  # the journal commits every 50 ms
+    os.kill(first_pid, signal.SIGKILL)
+    await wait_for(lambda: not process_alive(first_pid), timeout=5)
+    await wait_for(lambda: not process_alive(long_pid), timeout=10)  # the guardian ends the orphaned shell
+
+    async with await ensure_server(place.socket, log_path=place.log) as client:
+        assert client.server["pid"] != first_pid
+        jobs = await wait_states(client, {"quick": "succeeded", "long": "running", "last": "queued"})
+        assert "interrupted" in (jobs["long"]["note"] or "")
+        status = await client.request("status")
+        assert any("restored chain" in line for line in status["server"].get("restored", []))
+        await wait_for(lambda: (place.root / "long.pid").read_text().strip() != str(long_pid), timeout=5)
+        await client.request("command", command="cancel", job="chain/long")
+        jobs = await wait_states(client, {"long": "cancelled", "last": "skipped"})
+    assert log.read_text().split() == ["quick", "long", "long"], "quick must not run again; long runs again"
+
+
+async def test_a_clean_stop_leaves_nothing_to_restore(place: Place) -> None:
+    deck, log = chain_deck(place)
+    async with await ensure_server(place.socket, log_path=place.log) as client:
+        await client.request("load", path=str(deck))
+        await wait_states(client, {"quick": "succeeded", "long": "running"})
+        await client.request("stop")
+    await wait_for(lambda: not place.socket.exists(), timeout=10)
+    async with await ensure_server(place.socket, log_path=place.log) as client:
+        assert await jobs_by_name(client) == {}
+        history = await client.request("history")
+        assert [run["name"] for run in history["runs"]] == ["chain"]
+        assert history["runs"][0]["counts"] == {"succeeded": 1, "cancelled": 2}
+    assert log.read_text().split() == ["quick", "long"]
+
+
+async def test_clients_see_a_job_finish_only_once_the_journal_has_committed_it(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from runner.engine.engine import Engine
+    from runner.server.server import Server
+
+    deck = tmp_path / "two.toml"
+    deck.write_text('[[job]]\nname = "first"\nshell = "true"\n\n[[job]]\nname = "second"\nshell = "sleep 0.2"\n')
+    journal_view = SimpleNamespace(committed_revision=0)
+    async with Engine() as engine:
+        server = Server(engine, tmp_path / "unused.sock", os.getuid(), recorder=journal_view)  # type: ignore[arg-type]
+        await engine.load(deck)
+        await wait_for(lambda: engine.jobs["two/first"].state.finished, timeout=5)
+        journal_view.committed_revision = engine.jobs["two/first"].revision - 1
+        shown, upto = server.committed_changes(0)
+        assert "two/first" not in {job.id for job in shown} and upto < engine.jobs["two/first"].revision
+        journal_view.committed_revision = engine.revision
+        shown, upto = server.committed_changes(0)
+        assert engine.jobs["two/first"] in shown and upto == engine.revision
+        await engine.wait_until_settled()
