@@ -1,47 +1,8 @@
-"""CPU work for the sample decks: prime counting and a Monte Carlo estimate of pi."""
+"""The sample decks' CPU work: the demo's own functions, which ship inside jobdeck (runner/demo/tasks.py).
 
-from __future__ import annotations
+A deck finds `tasks:count_primes` here, beside it; your own decks put their functions in a module like this one.
+"""
 
-import math
-import random
+from runner.demo.tasks import count_primes, estimate_pi
 
-from runner import job_context
-
-
-def count_primes(start: int, width: int) -> int:
-    """Count the primes in [start, start + width) by trial division, reporting progress as it goes."""
-    context = job_context()
-    count = 0
-    span = width
-    for number in range(start, start + width):
-        if number % 2_000 == 0:
-            context.progress(number - start, span)
-            context.checkpoint()
-        if _is_prime(number):
-            count += 1
-    context.progress(span, span)
-    return count
-
-
-def _is_prime(number: int) -> bool:
-    if number < 2:
-        return False
-    if number % 2 == 0:
-        return number == 2
-    return all(number % divisor for divisor in range(3, math.isqrt(number) + 1, 2))
-
-
-def estimate_pi(samples: int, seed: int) -> dict[str, float]:
-    """Throw `samples` random darts at the unit square; the share inside the quarter circle gives pi."""
-    context = job_context()
-    generator = random.Random(seed)
-    inside = 0
-    for thrown in range(1, samples + 1):
-        x, y = generator.random(), generator.random()
-        if x * x + y * y <= 1.0:
-            inside += 1
-        if thrown % 50_000 == 0:
-            context.progress(thrown, samples)
-            context.checkpoint()
-    estimate = 4 * inside / samples
-    return {"pi": estimate, "error": abs(estimate - math.pi), "samples": samples}
+__all__ = ["count_primes", "estimate_pi"]

@@ -1,33 +1,16 @@
-"""`jobdeck demo`: the dashboard on sample_jobs/demo.toml, against a loopback server jobdeck starts itself."""
+"""`jobdeck demo`: the dashboard on the demo deck (runner/demo/demo.toml), against a loopback server it starts."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
-from pathlib import Path
 
 from runner.deck.parser import load_deck
 from runner.demo.server import DemoServer
+from runner.demo.workspace import prepare_workspace
 from runner.errors import DeckError
 
-SAMPLE_JOBS = Path(__file__).resolve().parents[1] / "sample_jobs"
-DEMO_FILES = ("demo.toml", "tasks.py")
 DEMO_LATENCY_S = 0.05
-
-
-def prepare_workspace() -> Path:
-    """A fresh folder holding the demo deck and its tasks, so the demo's downloads never land in the project."""
-    missing = [name for name in DEMO_FILES if not (SAMPLE_JOBS / name).is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"the demo needs {', '.join(missing)} in {SAMPLE_JOBS}; run jobdeck from its source tree"
-        )
-    workspace = Path(tempfile.mkdtemp(prefix="jobdeck-demo-"))
-    for name in DEMO_FILES:
-        shutil.copy(SAMPLE_JOBS / name, workspace / name)
-    return workspace
 
 
 def run_demo() -> int:

@@ -171,7 +171,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     commands.add_parser(
         "demo",
         help="open the dashboard on a demo deck, against a small HTTP server on 127.0.0.1 (works offline)",
-        description="Open the dashboard on sample_jobs/demo.toml: downloads, retries, CPU jobs on processes "
+        description="Open the dashboard on the demo deck: downloads, retries, CPU jobs on processes "
         "and threads, shell jobs, a fan-out and a dependency chain. Its files go to a temporary folder.",
     )
     return parser, {

@@ -340,7 +340,7 @@ async def test_ctrl_p_offers_the_dashboard_commands(deck_path: Path) -> None:
 
 async def test_the_demo_deck_fills_every_pane(tmp_path: Path) -> None:
     from runner.demo.server import DemoServer
-    from tui.demo import prepare_workspace
+    from runner.demo.workspace import prepare_workspace
 
     workspace = prepare_workspace()
     try:
