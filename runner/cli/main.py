@@ -88,6 +88,19 @@ def installed_version() -> str:
         return "unknown"
 
 
+class VersionAction(argparse.Action):
+    """`--version`, looked up only when asked: importlib.metadata would cost every start-up (--help too) tens of ms."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **_: object) -> None:
+        super().__init__(
+            option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, help="show the version and exit"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"{parser.prog} {installed_version()}")
+        parser.exit()
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The top-level parser and each subcommand's parser (to report an error against the right usage)."""
     parser = argparse.ArgumentParser(
@@ -100,7 +113,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         epilog="Exit status: 0 when every job succeeded, 1 when any did not (or jobdeck was interrupted), "
         "2 for a bad job file or bad usage.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
+    parser.add_argument("--version", action=VersionAction)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser(
         "run",
