@@ -14,13 +14,13 @@ from typing import Any
 from runner.model import CallSpec, FetchSpec, Job, OutputLine, ShellSpec
 from runner.report import json_safe
 from runner.server.messages import problem_from_dict, problem_to_dict
-from runner.server.views import SHARED_FIELDS, JobView, JobWire, OutputChunk, SpecView
+from runner.server.views import JobFields, JobView, OutputChunk, SpecView
+from runner.server.wire import encode_fields
 
 __all__ = [
     "JobView",
     "SpecView",
     "job_to_dict",
-    "job_wire",
     "output_since",
     "problem_from_dict",
     "problem_to_dict",
@@ -58,15 +58,16 @@ def spec_summary(job: Job) -> dict[str, Any]:
     return summary
 
 
-def job_wire(job: Job) -> JobWire:
-    """The job as the wire carries it, with long texts cut."""
-    shared = {name: getattr(job, name) for name in SHARED_FIELDS}
-    shared.update(error=_cut(job.error), traceback=_cut(job.traceback), result=_cut_result(json_safe(job.result)))
-    return JobWire(**shared, spec=spec_summary(job))
-
-
 def job_to_dict(job: Job) -> dict[str, Any]:
-    return job_wire(job).to_dict()
+    """The job as the wire carries it (a JobWire's JSON), with long texts cut."""
+    data = encode_fields(JobFields, job)  # read straight from the Job: it has every field of the schema
+    data.update(
+        error=_cut(job.error),
+        traceback=_cut(job.traceback),
+        result=_cut_result(json_safe(job.result)),
+        spec=spec_summary(job),
+    )
+    return data
 
 
 def _cut(text: str | None) -> str | None:

@@ -4,11 +4,11 @@ mirror of a server job (`JobView`), with the attribute names the TUI reads from 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from runner.model import OUTPUT_TAIL_LINES, Attempt, AttemptsMixin, JobState, Kind, OutputLine, Progress
-from runner.server.wire import from_wire, to_wire
+from runner.server.wire import WireError, from_wire, to_wire
 
 
 @dataclass
@@ -31,9 +31,6 @@ class JobFields:
     finished_seq: int = 0
     revision: int = 0
     output_total: int = 0
-
-
-SHARED_FIELDS = tuple(item.name for item in fields(JobFields))
 
 
 @dataclass
@@ -63,6 +60,13 @@ class SpecView:
     item: Any = None
     target: str = ""
     lines: list[tuple[str, str]] | None = None
+
+    @classmethod
+    def __wire_decode__(cls, data: Any, where: str) -> SpecView:
+        """A job's spec summary (protocol.spec_summary) read as a SpecView."""
+        if not isinstance(data, dict):
+            raise WireError(f"{where}: expected an object, got {type(data).__name__}")
+        return cls.from_summary(data)
 
     @classmethod
     def from_summary(cls, summary: dict[str, Any]) -> SpecView:
@@ -100,21 +104,25 @@ class JobView(JobFields, AttemptsMixin):
     """
 
     spec: SpecView = field(default_factory=SpecView)
-    output: deque[OutputLine] = field(default_factory=lambda: deque(maxlen=OUTPUT_TAIL_LINES))
-    output_seen: int = 0
+    output: deque[OutputLine] = field(default_factory=lambda: deque(maxlen=OUTPUT_TAIL_LINES), metadata={"wire": False})
+    output_seen: int = field(default=0, metadata={"wire": False})
 
     @classmethod
     def from_wire(cls, wire: JobWire) -> JobView:
-        shared = {name: getattr(wire, name) for name in SHARED_FIELDS}
-        return cls(**shared, spec=SpecView.from_summary(wire.spec))
+        shared = dict(wire.__dict__)  # every JobFields field, and the spec summary
+        shared["spec"] = SpecView.from_summary(wire.spec)
+        return cls(**shared)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobView:
-        return cls.from_wire(JobWire.from_dict(data))
+        """A job's wire view (a JobWire's JSON), read straight into a view (a mirror of thousands of jobs is
+        refreshed this way several times a second)."""
+        view: JobView = from_wire(cls, data, "job")
+        return view
 
     def update(self, data: dict[str, Any] | JobWire) -> None:
         """Take a newer snapshot of the same job, keeping the output and spec lines already fetched."""
-        fresh = JobView.from_wire(data if isinstance(data, JobWire) else JobWire.from_dict(data))
+        fresh = JobView.from_wire(data) if isinstance(data, JobWire) else JobView.from_dict(data)
         fresh.output, fresh.output_seen = self.output, self.output_seen
         fresh.spec.lines = self.spec.lines
         if fresh.spec == self.spec:
