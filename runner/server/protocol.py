@@ -33,7 +33,6 @@ SNAPSHOT_BYTES = 512 * 1024
 """A snapshot reply stops adding jobs past this size (and says `more`), well inside the frame limit."""
 TEXT_FIELD_CHARS = 64 * 1024
 """Error, traceback and result texts longer than this are cut (from the front: their ends say most)."""
-CUT_FIELDS = {"error", "traceback"}
 
 
 def spec_summary(job: Job) -> dict[str, Any]:

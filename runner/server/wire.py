@@ -3,7 +3,8 @@
 `to_wire(value)` turns a dataclass (recursively) into JSON values: enums become their values, paths strings,
 tuples lists. `from_wire(hint, data)` checks JSON data against a type hint and builds the value, raising
 WireError (saying where and what) when the data does not fit. A dataclass field missing from the data takes
-its default, and unknown keys are ignored, so a newer peer may add optional fields. A field marked
+its default, and unknown keys are ignored, so a newer peer may add optional fields. A field typed Any is
+carried as it is, both ways: it must hold JSON values. A field marked
 `metadata={"wire": False}` does not travel; a class with a `__wire_decode__(data, where)` classmethod is read
 by it (a client's view that is built from a summary rather than from the same fields).
 
@@ -95,8 +96,9 @@ def _compile(name: str, lines: list[str], namespace: dict[str, Any]) -> Any:
 
 
 def _encoder_for(hint: Any) -> Encoder | None:
-    """The encoder of a field's values, specialised for its hint; None when they are JSON as they are."""
-    if _scalar_types(hint) is not None:
+    """The encoder of a field's values, specialised for its hint; None when they are JSON as they are (scalars,
+    and Any: a field typed Any must hold JSON already, as a job's result is made JSON-safe by the server)."""
+    if hint is Any or _scalar_types(hint) is not None:
         return None
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _dataclass_encoder(hint)
