@@ -163,15 +163,15 @@ async def ensure_server(
 # --- sync helpers for the CLI ----------------------------------------------------------------------------
 
 
-def submit(paths: Sequence[str | os.PathLike[str]], socket_path: Path | None = None) -> list[dict[str, Any]]:
+def submit(files: Sequence[str | os.PathLike[str]], socket_path: Path | None = None) -> list[dict[str, Any]]:
     """Load each job file into the server (starting it if needed). One dict per path: `{"path", "deck",
     "jobs"}` when loaded, `{"path", "problems": [str, ...]}` when the file is bad."""
 
     async def run() -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
         async with await ensure_server(socket_path) as client:
-            for raw in paths:
-                path = str(Path(raw).resolve())
+            for file in files:
+                path = str(Path(file).resolve())
                 try:
                     loaded = await client.call(Load(path, environ=dict(os.environ)))
                 except ServerError as refused:
