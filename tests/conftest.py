@@ -15,8 +15,10 @@ from tests.runner.waiting import process_alive
 
 @pytest.fixture(autouse=True)
 def private_journal(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Servers that tests start (and their children) journal to a file of the test's own, never the user's."""
-    monkeypatch.setenv("JOBDECK_DB", str(tmp_path_factory.mktemp("journal") / "journal.db"))
+    """Servers that tests start (and their children) journal and log to files of the test's own, never the user's."""
+    folder = tmp_path_factory.mktemp("journal")
+    monkeypatch.setenv("JOBDECK_DB", str(folder / "journal.db"))
+    monkeypatch.setenv("JOBDECK_LOG", str(folder / "server.log"))
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from runner import paths
+
 if TYPE_CHECKING:
     from anyio.abc import TaskStatus
 
@@ -40,8 +42,7 @@ EXIT_BAD_INPUT = 2
 
 SUBCOMMANDS = ("run", "check", "demo", "submit", "status", "stop-server", "attach")
 DASHBOARD_OPTIONS = ("--local", "--socket", "--dask")
-SOCKET_VARIABLE = "JOBDECK_SOCKET"
-SOCKET_HELP = f"the server's socket (default: ${SOCKET_VARIABLE}, else one in the user's runtime directory)"
+SOCKET_HELP = f"the server's socket (default: ${paths.SOCKET_VARIABLE}, else one in the user's runtime directory)"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: the terminal went away
 DEFAULT_GRACE_S = 5.0
 DEBUG_VARIABLE = "JOBDECK_DEBUG"
@@ -87,6 +88,19 @@ def installed_version() -> str:
         return "unknown"
 
 
+class VersionAction(argparse.Action):
+    """`--version`, looked up only when asked: importlib.metadata would cost every start-up (--help too) tens of ms."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **_: object) -> None:
+        super().__init__(
+            option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, help="show the version and exit"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"{parser.prog} {installed_version()}")
+        parser.exit()
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The top-level parser and each subcommand's parser (to report an error against the right usage)."""
     parser = argparse.ArgumentParser(
@@ -99,7 +113,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         epilog="Exit status: 0 when every job succeeded, 1 when any did not (or jobdeck was interrupted), "
         "2 for a bad job file or bad usage.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
+    parser.add_argument("--version", action=VersionAction)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser(
         "run",
@@ -129,8 +143,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "--db",
         type=Path,
         metavar="PATH",
-        help="the journal (SQLite) this run is recorded in; default: $JOBDECK_DB, else journal.db in the user's "
-        "state directory",
+        help=f"the journal (SQLite) this run is recorded in; default: ${paths.DB_VARIABLE}, else journal.db in the "
+        "user's state directory",
     )
     run.add_argument("--no-journal", action="store_true", help="record nothing (--resume has nothing to resume)")
     run.add_argument(
@@ -348,10 +362,8 @@ def dashboard_command(files: Sequence[Path], *, local: bool, socket_path: Path |
     from tui.app import JobdeckApp
 
     if local:
-        from runner.journal.store import default_path
-
         # In-process jobs are not journaled, but `h` still shows the runs the journal holds.
-        JobdeckApp(decks, journal_path=default_path()).run()
+        JobdeckApp(decks, journal_path=paths.journal_path()).run()
         return EXIT_OK
     from runner.server.remote import RemoteEngine
 
@@ -369,7 +381,7 @@ def dashboard_command(files: Sequence[Path], *, local: bool, socket_path: Path |
 
 def chosen_socket(options: argparse.Namespace) -> Path | None:
     """--socket, else $JOBDECK_SOCKET, else None (the default path in the user's runtime directory)."""
-    return options.socket or (Path(os.environ[SOCKET_VARIABLE]) if os.environ.get(SOCKET_VARIABLE) else None)
+    return options.socket or paths.chosen_socket_path()
 
 
 def server_command(options: argparse.Namespace) -> int:
@@ -484,14 +496,14 @@ def run_command(
         return EXIT_BAD_INPUT
     import anyio
 
-    from runner.journal.store import DB_VARIABLE, Journal, JournalError, default_path
+    from runner.journal.store import Journal, JournalError
 
     # Every run is journaled (so that a later --resume has something to resume), unless --no-journal. A
     # journal the user named must work; the default one, when it cannot be opened, only costs a warning.
-    explicit = db is not None or bool(os.environ.get(DB_VARIABLE))
+    explicit = db is not None or paths.chosen_journal_path() is not None
     journal: Journal | None = None
     if not no_journal:
-        path = db if db is not None else default_path()
+        path = db if db is not None else paths.journal_path()
         try:
             journal = Journal.open(path, create_parent=not explicit)
         except JournalError as error:

@@ -17,11 +17,10 @@ far it lags the engine, is for the Recorder to say (`Recorder.committed_revision
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,6 @@ from runner.journal.writes import Batch, encode, member_spec, result_json, spec_
 from runner.model import JobState
 
 __all__ = [
-    "DB_VARIABLE",
     "FLUSH_INTERVAL_S",
     "INTERRUPTED",
     "OUTPUT_TAIL_LINES",
@@ -51,31 +49,17 @@ __all__ = [
     "JournalError",
     "JournalJob",
     "Recorder",
-    "default_path",
     "result_json",
     "spec_json",
     "spec_value",
 ]
 
-DB_VARIABLE = "JOBDECK_DB"
-DB_FILE_NAME = "journal.db"
 INTERRUPTED_ERROR = "interrupted: jobdeck stopped"
 QUEUED = JobState.QUEUED.value
 
 
 class JournalError(Exception):
     """The journal cannot be opened or used; the message says which file and why."""
-
-
-def default_path(environ: Mapping[str, str] | None = None) -> Path:
-    """`JOBDECK_DB` if set, else journal.db in the user's state directory."""
-    environ = os.environ if environ is None else environ
-    chosen = environ.get(DB_VARIABLE)
-    if chosen:
-        return Path(chosen).expanduser()
-    from platformdirs import user_state_dir
-
-    return Path(user_state_dir("jobdeck")) / DB_FILE_NAME
 
 
 @dataclass(frozen=True)

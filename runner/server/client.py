@@ -2,6 +2,9 @@
 
 The CLI calls `submit(paths)`, `status()` and `stop_server()`; each raises ServerError with a message
 fit to print when the server refuses or cannot be reached.
+
+This module is light on purpose: it speaks the protocol (runner.server.framing, messages, views) and never
+imports the engine, the deck parser, the job kinds, httpx or rich, so `jobdeck status` starts quickly.
 """
 
 from __future__ import annotations
@@ -21,8 +24,23 @@ import anyio
 from anyio.abc import SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from runner.server.protocol import hello_args, problem_from_dict, receive_message, send_message
-from runner.server.server import default_socket_path
+from runner import paths
+from runner.server.framing import receive_message, send_message
+from runner.server.messages import (
+    Command,
+    Hello,
+    Load,
+    ReplyT,
+    Request,
+    RunCommand,
+    ServerInfo,
+    Status,
+    Stop,
+    problem_from_dict,
+    read_result,
+    request_message,
+)
+from runner.server.wire import to_wire
 
 START_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 15.0
@@ -38,14 +56,9 @@ class ServerError(Exception):
         self.details = details or {}
 
 
-def default_log_path() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_log_dir("jobdeck")) / "server.log"
-
-
 class Client:
-    """One connection to the server. `await Client.connect(path)` says hello; then `await request(op, ...)`."""
+    """One connection to the server. `await Client.connect(path)` says hello; then `await call(request)` (typed)
+    or `await request(op, **args)` (the reply's JSON, for callers that read it as such)."""
 
     def __init__(self, stream: SocketStream, socket_path: Path) -> None:
         self._stream = stream
@@ -53,26 +66,40 @@ class Client:
         self._ids = itertools.count(1)
         self._lock = anyio.Lock()
         self.socket_path = socket_path
-        self.server: dict[str, Any] = {}
+        self._server: ServerInfo | None = None
+
+    @property
+    def server(self) -> ServerInfo:
+        """Who answered hello (set by `connect`)."""
+        if self._server is None:
+            raise ServerError("disconnected", "not connected: use Client.connect")
+        return self._server
 
     @classmethod
     async def connect(cls, socket_path: Path | None = None) -> Client:
-        path = Path(socket_path or default_socket_path())
+        path = Path(socket_path or paths.socket_path())
         stream = await anyio.connect_unix(path)
         client = cls(stream, path)
         try:
-            client.server = (await client.request("hello", **hello_args()))["server"]
+            client._server = (await client.call(Hello.ours())).server
         except BaseException:
             await client.close()
             raise
         return client
 
+    async def call(self, request: Request[ReplyT]) -> ReplyT:
+        """Send one request and return its typed reply; ServerError when the server answers with an error."""
+        return read_result(request, await self._exchange(request_message(0, request)))
+
     async def request(self, op: str, **args: Any) -> Any:
-        """Send one request and return its result; ServerError when the server answers with an error."""
+        """Send one request by name and return its reply as JSON; ServerError when the server answers with an error."""
+        return await self._exchange({"id": 0, "op": op, "args": args})
+
+    async def _exchange(self, message: dict[str, Any]) -> Any:
         async with self._lock:
-            request_id = next(self._ids)
+            message["id"] = next(self._ids)
             try:
-                await send_message(self._stream, {"id": request_id, "op": op, "args": args})
+                await send_message(self._stream, message)
                 reply = await receive_message(self._reader)
             except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, OSError) as lost:
                 raise ServerError("disconnected", f"the jobdeck server closed the connection ({lost!r})") from None
@@ -112,10 +139,10 @@ async def ensure_server(
     socket_path: Path | None = None, *, log_path: Path | None = None, timeout: float = START_TIMEOUT_S
 ) -> Client:
     """A connected Client, starting the server in the background first when none answers."""
-    path = Path(socket_path or default_socket_path())
+    path = Path(socket_path or paths.socket_path())
     with contextlib.suppress(OSError):
         return await Client.connect(path)
-    log = log_path or default_log_path()
+    log = log_path or paths.server_log_path()
     process = start_server_process(path, log)
     deadline = time.monotonic() + timeout
     while True:
@@ -136,47 +163,46 @@ async def ensure_server(
 # --- sync helpers for the CLI ----------------------------------------------------------------------------
 
 
-def submit(paths: Sequence[str | os.PathLike[str]], socket_path: Path | None = None) -> list[dict[str, Any]]:
+def submit(files: Sequence[str | os.PathLike[str]], socket_path: Path | None = None) -> list[dict[str, Any]]:
     """Load each job file into the server (starting it if needed). One dict per path: `{"path", "deck",
     "jobs"}` when loaded, `{"path", "problems": [str, ...]}` when the file is bad."""
 
     async def run() -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
         async with await ensure_server(socket_path) as client:
-            for raw in paths:
-                path = str(Path(raw).resolve())
+            for file in files:
+                path = str(Path(file).resolve())
                 try:
-                    loaded = await client.request("load", path=path, environ=dict(os.environ))
+                    loaded = await client.call(Load(path, environ=dict(os.environ)))
                 except ServerError as refused:
                     if refused.kind != "deck":
                         raise
                     problems = [str(problem_from_dict(problem)) for problem in refused.details.get("problems", [])]
                     results.append({"path": path, "problems": problems or [refused.message]})
                 else:
-                    results.append({"path": path, **loaded})
+                    results.append({"path": path, "deck": loaded.deck, "jobs": loaded.jobs})
         return results
 
     return anyio.run(run)
 
 
 def status(socket_path: Path | None = None) -> dict[str, Any]:
-    """`{"server": {pid, version, protocol, socket}, "decks": [deck report as in run --json, ...]}`."""
+    """`{"server": {pid, version, protocol, socket, ...}, "decks": [deck report as in run --json, ...]}`."""
 
     async def run() -> dict[str, Any]:
         async with await ensure_server(socket_path) as client:
-            result: dict[str, Any] = await client.request("status")
-            return result
+            report: dict[str, Any] = to_wire(await client.call(Status()))
+            return report
 
     return anyio.run(run)
 
 
-def command(name: str, job: str | None = None, socket_path: Path | None = None) -> Any:
+def command(name: Command | str, job: str | None = None, socket_path: Path | None = None) -> int | None:
     """Run an engine command (pause, resume, cancel, retry with a job; the *_all ones without)."""
 
-    async def run() -> Any:
+    async def run() -> int | None:
         async with await ensure_server(socket_path) as client:
-            args = {"command": name} if job is None else {"command": name, "job": job}
-            return await client.request("command", **args)
+            return await client.call(RunCommand(Command(name), job))
 
     return anyio.run(run)
 
@@ -184,7 +210,7 @@ def command(name: str, job: str | None = None, socket_path: Path | None = None) 
 def stop_server(socket_path: Path | None = None, timeout: float = STOP_TIMEOUT_S) -> dict[str, Any] | None:
     """Cancel the server's jobs and stop it; None when no server runs (none is started just to stop it).
     Returns once the socket is gone: `{"cancelled": n, "pid": pid}`."""
-    path = Path(socket_path or default_socket_path())
+    path = Path(socket_path or paths.socket_path())
 
     async def run() -> dict[str, Any] | None:
         try:
@@ -192,11 +218,11 @@ def stop_server(socket_path: Path | None = None, timeout: float = STOP_TIMEOUT_S
         except OSError:
             return None
         async with client:
-            result: dict[str, Any] = await client.request("stop")
-            pid = client.server.get("pid")
+            stopped = await client.call(Stop())
+            pid = client.server.pid
         with anyio.move_on_after(timeout):
             while path.exists():
                 await anyio.sleep(0.05)
-        return {**result, "pid": pid}
+        return {"cancelled": stopped.cancelled, "pid": pid}
 
     return anyio.run(run)

@@ -19,8 +19,7 @@ import signal
 import socket
 import struct
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,25 +28,42 @@ import anyio
 from anyio.abc import SocketAttribute, SocketStream, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from runner import paths
 from runner.engine.engine import Engine
 from runner.errors import CommandError, DeckError, innermost
 from runner.journal.recovery import run_jobs_to_list, run_to_dict
 from runner.redaction import spec_summary
 from runner.report import deck_report
-from runner.server.protocol import (
-    COMMANDS,
-    JOB_COMMANDS,
-    OPS,
+from runner.server.framing import ProtocolError, receive_message, send_message
+from runner.server.messages import (
     PROTOCOL_VERSION,
-    ProtocolError,
+    Failure,
+    Hello,
+    HelloReply,
+    History,
+    HistoryReply,
+    Load,
+    LoadReply,
+    Output,
+    Request,
+    RunCommand,
+    ServerInfo,
+    Snapshot,
+    SnapshotReply,
+    Spec,
+    SpecLines,
+    Status,
+    StatusReply,
+    Stop,
+    StopReply,
+    failure_message,
     jobdeck_version,
-    output_since,
-    problem_to_dict,
-    receive_message,
-    send_message,
-    snapshot_jobs,
+    parse_request,
+    reply_message,
     version_mismatch,
 )
+from runner.server.protocol import output_since, snapshot_jobs
+from runner.server.wire import to_wire
 
 if TYPE_CHECKING:
     from runner.journal.store import Journal, Recorder
@@ -58,18 +74,6 @@ STOP_WAIT_S = 10.0
 """How long a stop waits for cancelled jobs to end before the engine tears down what is left."""
 LINGER_S = 1.0
 LINGER_BYTES = 2 * 1024 * 1024
-
-
-def default_socket_path() -> Path:
-    """`jobdeck.sock` in the user's runtime dir, or in /tmp/jobdeck-$UID when there is none."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and Path(runtime).is_dir():
-        import platformdirs
-
-        base = Path(platformdirs.user_runtime_dir("jobdeck"))
-    else:
-        base = Path(tempfile.gettempdir()) / f"jobdeck-{os.getuid()}"
-    return base / "jobdeck.sock"
 
 
 def prepare_directory(directory: Path) -> None:
@@ -137,16 +141,28 @@ class Server:
         self.stop_requested = anyio.Event()
         self.restored: list[str] = []
         """What start-up brought back from the journal, or could not, as lines for the status."""
-
-    def info(self) -> dict[str, Any]:
-        return {
-            "pid": os.getpid(),
-            "version": jobdeck_version(),
-            "protocol": PROTOCOL_VERSION,
-            "socket": str(self.socket_path),
-            "journal": None if self.journal is None else str(self.journal.path),
-            "restored": list(self.restored),
+        self.handlers: dict[type[Request[Any]], Callable[[Any], Awaitable[Any]]] = {
+            Hello: self.hello,
+            Load: self.load,
+            RunCommand: self.command,
+            Snapshot: self.snapshot,
+            Output: self.output,
+            Spec: self.spec,
+            History: self.history,
+            Status: self.status,
+            Stop: self.handle_stop,
         }
+        """One handler per request type (runner.server.messages.REQUESTS); each returns its reply's JSON."""
+
+    def info(self) -> ServerInfo:
+        return ServerInfo(
+            pid=os.getpid(),
+            version=jobdeck_version(),
+            protocol=PROTOCOL_VERSION,
+            socket=str(self.socket_path),
+            journal=None if self.journal is None else str(self.journal.path),
+            restored=list(self.restored),
+        )
 
     async def handle(self, stream: SocketStream) -> None:
         async with stream:
@@ -154,8 +170,8 @@ class Server:
                 uid = peer_uid(stream)
                 if uid is not None and uid != self.expected_uid:
                     log.warning("refused a peer of uid %s", uid)
-                    error = {"kind": "forbidden", "message": f"uid {uid} may not use this jobdeck server"}
-                    await send_message(stream, {"id": None, "ok": False, "error": error})
+                    refusal = Failure("forbidden", f"uid {uid} may not use this jobdeck server")
+                    await send_message(stream, failure_message(None, refusal))
                     await _linger(stream)
                     return
                 await self.converse(stream)
@@ -165,109 +181,121 @@ class Server:
                 log.exception("connection failed")
 
     async def converse(self, stream: SocketStream) -> None:
+        """Answer one client's requests in turn until it hangs up (or a fatal error, or `stop`)."""
         reader = BufferedByteReceiveStream(stream)
         greeted = False
         while True:
             request_id: Any = None
-            op: Any = None
+            request: Request[Any] | None = None
             try:
                 message = await receive_message(reader)
-                request_id = message.get("id")
-                op, args = message.get("op"), message.get("args", {})
-                if not isinstance(op, str) or op not in OPS:
-                    raise ProtocolError("bad_request", f"unknown op {op!r}; known: {', '.join(sorted(OPS))}")
-                if not isinstance(args, dict):
-                    raise ProtocolError("bad_request", "args must be an object")
-                if not greeted and op != "hello":
-                    raise ProtocolError("bad_request", "the first request must be hello", fatal=True)
-                if op == "hello":
-                    result = self.hello(args)
-                    greeted = True
-                elif op == "stop":
-                    result = await self.stop()
-                else:
-                    result = await self.dispatch(op, args)
-                reply = {"id": request_id, "ok": True, "result": result}
+            except anyio.EndOfStream:
+                log.debug("a client hung up")
+                return
             except ProtocolError as problem:
-                error = {"kind": problem.kind, "message": problem.message}
-                await send_message(stream, {"id": request_id, "ok": False, "error": error})
-                if problem.fatal:
-                    await _linger(stream)
+                if await self._refuse(stream, request_id, problem):
                     return
                 continue
-            except DeckError as bad_deck:
-                problems = [problem_to_dict(problem) for problem in bad_deck.problems]
-                error = {"kind": "deck", "message": str(bad_deck), "problems": problems}
-                reply = {"id": request_id, "ok": False, "error": error}
-            except CommandError as refused:
-                reply = {"id": request_id, "ok": False, "error": {"kind": "command", "message": str(refused)}}
-            except (KeyError, TypeError, ValueError, OSError) as bad:
-                reply = {"id": request_id, "ok": False, "error": {"kind": "bad_request", "message": repr(bad)}}
-            except Exception as bug:  # a fault in one request must not cost the client its connection
-                log.exception("request %r failed", op)
-                message = f"internal error in the server: {type(bug).__name__}: {bug} (see the server's log)"
-                reply = {"id": request_id, "ok": False, "error": {"kind": "internal", "message": message}}
+            request_id = message.get("id")
+            try:
+                request = parse_request(message)
+                if not greeted and not isinstance(request, Hello):
+                    raise ProtocolError("bad_request", "the first request must be hello", fatal=True)
+                result = await self.handlers[type(request)](request)
+                greeted = True  # only a hello gets this far on a new connection
+                reply = reply_message(request_id, result)
+            except ProtocolError as problem:
+                if await self._refuse(stream, request_id, problem):
+                    return
+                continue
+            except Exception as failed:
+                reply = failure_message(request_id, self._failure(message.get("op"), failed))
             try:
                 await send_message(stream, reply)
-            except ProtocolError as problem:
-                error = {"kind": problem.kind, "message": problem.message}
-                await send_message(stream, {"id": request_id, "ok": False, "error": error})
-            if op == "stop" and reply["ok"]:
+            except ProtocolError as problem:  # the reply is too large for a frame
+                await self._refuse(stream, request_id, problem)
+            if reply["ok"] and isinstance(request, Stop):
                 self.stop_requested.set()
                 return
 
-    def hello(self, args: dict[str, Any]) -> dict[str, Any]:
-        if args.get("protocol") != PROTOCOL_VERSION:
-            raise ProtocolError("version", version_mismatch(args.get("protocol"), args.get("version")), fatal=True)
-        return {"server": self.info()}
+    async def _refuse(self, stream: SocketStream, request_id: Any, problem: ProtocolError) -> bool:
+        """Send the protocol error; True when it is fatal and the connection is now to be closed."""
+        await send_message(stream, failure_message(request_id, Failure(problem.kind, problem.message)))
+        if problem.fatal:
+            await _linger(stream)
+        return problem.fatal
 
-    async def dispatch(self, op: str, args: dict[str, Any]) -> Any:
+    @staticmethod
+    def _failure(op: Any, failed: Exception) -> Failure:
+        """What the client is told of a request that failed."""
+        if isinstance(failed, DeckError):
+            return Failure("deck", str(failed), problems=list(failed.problems))
+        if isinstance(failed, CommandError):
+            return Failure("command", str(failed))
+        if isinstance(failed, (KeyError, TypeError, ValueError, OSError)):
+            return Failure("bad_request", repr(failed))
+        # A fault in one request must not cost the client its connection.
+        log.error("request %r failed", op, exc_info=failed)
+        message = f"internal error in the server: {type(failed).__name__}: {failed} (see the server's log)"
+        return Failure("internal", message)
+
+    # --- one handler per request type; each returns the JSON of its reply type ------------------------------
+
+    async def hello(self, request: Hello) -> Any:
+        if request.protocol != PROTOCOL_VERSION:
+            raise ProtocolError("version", version_mismatch(request.protocol, request.version), fatal=True)
+        return to_wire(HelloReply(self.info()))
+
+    async def load(self, request: Load) -> Any:
+        deck = await self.engine.load(request.path, environ=request.environ)
+        return to_wire(LoadReply(deck.name, [job.id for job in self.engine.jobs_of(deck.name)]))
+
+    async def command(self, request: RunCommand) -> Any:
+        method = getattr(self.engine, request.command.value)
+        return await (method(request.job) if request.command.takes_job else method())
+
+    async def snapshot(self, request: Snapshot) -> Any:
         engine = self.engine
-        if op == "load":
-            path = args["path"]
-            if not isinstance(path, str) or not os.path.isabs(path):
-                raise ProtocolError("bad_request", "load needs an absolute path")
-            environ = args.get("environ")
-            if environ is not None and not (
-                isinstance(environ, dict) and all(isinstance(v, str) for v in environ.values())
-            ):
-                raise ProtocolError("bad_request", "environ must map names to strings")
-            deck = await engine.load(path, environ=environ)
-            return {"deck": deck.name, "jobs": [job.id for job in engine.jobs_of(deck.name)]}
-        if op == "command":
-            name = args["command"]
-            if name not in COMMANDS:
-                raise ProtocolError("bad_request", f"unknown command {name!r}; known: {', '.join(sorted(COMMANDS))}")
-            if name in JOB_COMMANDS:
-                job = args["job"]
-                if not isinstance(job, str):
-                    raise ProtocolError("bad_request", f"{name} needs a job id")
-                await getattr(engine, name)(job)
-                return None
-            return await getattr(engine, name)()
-        if op == "snapshot":
-            changed, upto = self.committed_changes(int(args.get("since", 0)))
-            jobs, more = snapshot_jobs(changed)
-            return {
-                "jobs": jobs,
-                "more": more is not None,
-                "revision": upto if more is None else more,
-                "decks": {name: str(deck.path) for name, deck in engine.decks.items()},
-                "dispatching": engine.dispatching,
-                "counts": {state.value: count for state, count in engine.counts().items()},
-                "kinds": engine.kind_status(),
-            }
-        if op == "output":
-            return output_since(engine.job(args["job"]), int(args.get("after", 0)))
-        if op == "spec":
-            return {"lines": spec_summary(engine.job(args["job"]).spec)}
-        if op == "history":
-            return await self.history(args)
-        if op == "status":
-            if self.recorder is not None:
-                await self.recorder.flush()  # what the report says has finished is in the journal
-            return {"server": self.info(), "decks": [deck_report(deck, engine.jobs_of(deck)) for deck in engine.decks]}
-        raise ProtocolError("bad_request", f"unknown op {op!r}")
+        changed, upto = self.committed_changes(request.since)
+        jobs, more = snapshot_jobs(changed)
+        reply = SnapshotReply(
+            jobs=[],
+            more=more is not None,
+            revision=upto if more is None else more,
+            decks={name: str(deck.path) for name, deck in engine.decks.items()},
+            dispatching=engine.dispatching,
+            counts={state.value: count for state, count in engine.counts().items()},
+            kinds=engine.kind_status(),
+        )
+        # The jobs are JSON already: snapshot_jobs encoded each to keep the reply inside a frame.
+        return {**to_wire(reply), "jobs": jobs}
+
+    async def output(self, request: Output) -> Any:
+        return to_wire(output_since(self.engine.job(request.job), request.after))
+
+    async def spec(self, request: Spec) -> Any:
+        return to_wire(SpecLines(spec_summary(self.engine.job(request.job).spec)))
+
+    async def history(self, request: History) -> Any:
+        """Earlier deck runs from the journal (`runs`), or one run's jobs (`jobs`, with `run` set)."""
+        journal = self.journal
+        if journal is None:
+            return to_wire(HistoryReply())
+        if request.run is None:
+            runs = await anyio.to_thread.run_sync(journal.history)
+            return to_wire(HistoryReply(runs=[run_to_dict(run) for run in runs], journal=str(journal.path)))
+        rows = await anyio.to_thread.run_sync(journal.jobs, request.run)
+        return to_wire(HistoryReply(jobs=run_jobs_to_list(rows)))
+
+    async def status(self, request: Status) -> Any:
+        engine = self.engine
+        if self.recorder is not None:
+            await self.recorder.flush()  # what the report says has finished is in the journal
+        decks = [deck_report(deck, engine.jobs_of(deck)) for deck in engine.decks]
+        return to_wire(StatusReply(self.info(), decks))
+
+    async def handle_stop(self, request: Stop) -> Any:
+        return to_wire(await self.stop())
 
     def committed_changes(self, since: int) -> tuple[list[Job], int]:
         """The jobs changed after `since` that a client may be shown, and the revision it has then seen.
@@ -286,28 +314,14 @@ class Server:
         cut = min(held) - 1
         return [job for job in changed if job.revision <= cut], cut
 
-    async def history(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Earlier deck runs from the journal (`runs`), or one run's jobs (`jobs`, with `run` set)."""
-        journal = self.journal
-        if journal is None:
-            return {"runs": [], "journal": None}
-        run_id = args.get("run")
-        if run_id is None:
-            runs = await anyio.to_thread.run_sync(journal.history)
-            return {"runs": [run_to_dict(run) for run in runs], "journal": str(journal.path)}
-        if not isinstance(run_id, str):
-            raise ProtocolError("bad_request", "run must be a journal run id")
-        rows = await anyio.to_thread.run_sync(journal.jobs, run_id)
-        return {"jobs": run_jobs_to_list(rows)}
-
-    async def stop(self) -> dict[str, Any]:
+    async def stop(self) -> StopReply:
         """Cancel every job, wait (bounded) until they have ended, then let the server exit."""
         engine = self.engine
         unfinished = sum(1 for job in engine.jobs.values() if not job.state.finished)
         await engine.cancel_all()
         with anyio.move_on_after(STOP_WAIT_S):
             await engine.wait_until_settled()
-        return {"cancelled": unfinished}
+        return StopReply(cancelled=unfinished)
 
 
 async def serve(
@@ -410,21 +424,27 @@ async def _stop_on_signals(server: Server) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runner.server.server", description="Run the jobdeck server.")
-    parser.add_argument("--socket", type=Path, default=None, help="socket path (default: in the runtime dir)")
     parser.add_argument(
-        "--db", type=Path, default=None, help="the journal (default: $JOBDECK_DB, else journal.db in the state dir)"
+        "--socket",
+        type=Path,
+        default=None,
+        help=f"socket path (default: ${paths.SOCKET_VARIABLE}, else in the runtime dir)",
+    )
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        help=f"the journal (default: ${paths.DB_VARIABLE}, else journal.db in the state dir)",
     )
     parser.add_argument("--no-journal", action="store_true", help="record nothing (nothing survives a crash)")
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     os.umask(0o077)
-    socket_path = options.socket or default_socket_path()
+    socket_path = options.socket or paths.socket_path()
     journal_path: Path | None = None
     if not options.no_journal:
-        from runner.journal.store import default_path
-
-        journal_path = options.db or default_path()
+        journal_path = options.db or paths.journal_path()
     try:
         anyio.run(partial(serve, socket_path, journal_path=journal_path))
     except ServerAlreadyRunning as already:

@@ -51,7 +51,7 @@ async def test_a_killed_server_restarts_with_interrupted_jobs_queued_again_and_f
     async with await ensure_server(place.socket, log_path=place.log) as client:
         await client.request("load", path=str(deck))
         await wait_states(client, {"quick": "succeeded", "long": "running", "last": "queued"})
-        first_pid = client.server["pid"]
+        first_pid = client.server.pid
     long_pid = int((place.root / "long.pid").read_text())
     await anyio.sleep(0.3)  # the journal commits every 50 ms
     os.kill(first_pid, signal.SIGKILL)
@@ -59,7 +59,7 @@ async def test_a_killed_server_restarts_with_interrupted_jobs_queued_again_and_f
     await wait_for(lambda: not process_alive(long_pid), timeout=10)  # the guardian ends the orphaned shell
 
     async with await ensure_server(place.socket, log_path=place.log) as client:
-        assert client.server["pid"] != first_pid
+        assert client.server.pid != first_pid
         jobs = await wait_states(client, {"quick": "succeeded", "long": "running", "last": "queued"})
         assert "interrupted" in (jobs["long"]["note"] or "")
         status = await client.request("status")

@@ -20,7 +20,7 @@ from tests.runner.waiting import process_alive
 @pytest.fixture
 def socket_env() -> Iterator[dict[str, str]]:
     folder = Path(tempfile.mkdtemp(prefix="jdcli", dir="/tmp"))  # Unix socket paths must stay short
-    env = {**os.environ, "JOBDECK_SOCKET": str(folder / "s")}
+    env = {**os.environ, "JOBDECK_SOCKET": str(folder / "s"), "JOBDECK_LOG": str(folder / "server.log")}
     try:
         yield env
     finally:
@@ -74,3 +74,14 @@ def test_submitting_a_bad_file_names_its_problems(socket_env: dict[str, str], tm
     assert result.returncode == 2
     assert "did you mean 'retries'?" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_clients_that_hang_up_leave_no_errors_in_the_server_log(socket_env: dict[str, str]) -> None:
+    for _ in range(3):
+        result = jobdeck(socket_env, "status")
+        assert result.returncode == 0, result.stderr
+    stopped = jobdeck(socket_env, "stop-server")
+    assert stopped.returncode == 0, stopped.stderr
+    log = Path(socket_env["JOBDECK_LOG"]).read_text()
+    assert "listening on" in log and "jobdeck server stopped" in log  # the server started with it logs there
+    assert "ERROR" not in log and "Traceback" not in log

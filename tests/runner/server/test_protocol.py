@@ -10,20 +10,11 @@ import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from runner.model import Attempt, Job, JobSpec, JobState, Kind, OutputLine, Progress, ShellSpec
-from runner.server.protocol import (
-    HEADER,
-    MAX_MESSAGE_BYTES,
-    PROTOCOL_VERSION,
-    JobView,
-    ProtocolError,
-    decode,
-    encode,
-    job_to_dict,
-    output_since,
-    receive_message,
-    snapshot_jobs,
-    version_mismatch,
-)
+from runner.server.framing import HEADER, MAX_MESSAGE_BYTES, ProtocolError, decode, encode, receive_message
+from runner.server.messages import PROTOCOL_VERSION, version_mismatch
+from runner.server.protocol import job_to_dict, output_since, snapshot_jobs
+from runner.server.views import JobView
+from runner.server.wire import to_wire
 
 
 def make_job() -> Job:
@@ -64,13 +55,13 @@ def test_output_is_asked_for_by_line_number_and_survives_the_tail_dropping_lines
     view = JobView.from_dict(job_to_dict(job))
     view.merge_output(output_since(job, 0))
     assert [line.text for line in view.output] == ["one", "two", "three"]
-    assert output_since(job, 3)["lines"] == []
+    assert output_since(job, 3).lines == []
     # Five more lines while the tail keeps only four: the view had seen 3 lines, the tail now starts at line 4.
     job.output = deque(maxlen=4)
     job.output.extend(OutputLine("stdout", f"line {number}") for number in range(4, 8))
     job.output_total = 8
     reply = output_since(job, view.output_seen)
-    assert reply["first"] == 4 and reply["total"] == 8
+    assert reply.first == 4 and reply.total == 8
     view.merge_output(reply)
     assert [line.text for line in view.output] == ["line 4", "line 5", "line 6", "line 7"]
     assert view.output_seen == 8
@@ -136,7 +127,7 @@ def test_long_output_lines_come_in_replies_that_fit_a_frame() -> None:
     replies = 0
     while seen < job.output_total:
         reply = output_since(job, seen)
-        assert len(encode({"id": 1, "ok": True, "result": reply})) < MAX_MESSAGE_BYTES
-        seen = reply["total"]
+        assert len(encode({"id": 1, "ok": True, "result": to_wire(reply)})) < MAX_MESSAGE_BYTES
+        seen = reply.total
         replies += 1
     assert replies > 1

@@ -16,8 +16,10 @@ import anyio
 import pytest
 
 from runner.server.client import Client, ServerError, ensure_server, stop_server
-from runner.server.protocol import HEADER, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, encode
+from runner.server.framing import HEADER, MAX_MESSAGE_BYTES, encode
+from runner.server.messages import PROTOCOL_VERSION
 from runner.server.server import ServerAlreadyRunning, serve
+from runner.server.wire import to_wire
 from tests.conftest import Place
 from tests.runner.waiting import wait_for
 
@@ -79,7 +81,7 @@ async def test_clients_in_several_processes_share_and_steer_the_same_jobs(place:
     async with first:
         assert stat.S_IMODE(place.socket.parent.stat().st_mode) == 0o700
         assert stat.S_IMODE(place.socket.stat().st_mode) == 0o600
-        server_pid = first.server["pid"]
+        server_pid = first.server.pid
         deck, pid_file = sleeper_deck(place)
         loaded = in_other_process(place, f"result = client.submit([{str(deck)!r}], sock)")
         assert loaded == [{"path": str(deck), "deck": "sleepers", "jobs": ["sleepers/nap"]}]
@@ -93,7 +95,7 @@ async def test_clients_in_several_processes_share_and_steer_the_same_jobs(place:
             # SIGSTOP is sent before the job is shown paused, but a busy machine may take a moment to stop it.
             await wait_for(lambda: process_state(sleep_pid) == "T", timeout=5)
             status = in_other_process(place, "result = client.status(sock)")
-            assert status["server"] == {**first.server, "socket": str(place.socket)}
+            assert status["server"] == {**to_wire(first.server), "socket": str(place.socket)}
             assert status["decks"][0]["deck"] == "sleepers"
             assert status["decks"][0]["jobs"][0]["state"] == "paused"
 
@@ -158,13 +160,13 @@ async def test_bad_messages_get_errors_and_the_server_carries_on(place: Place) -
 
         assert (await client.request("status"))["decks"] == []
     async with await Client.connect(place.socket) as fresh:
-        assert (await fresh.request("status"))["server"]["pid"] == client.server["pid"]
+        assert (await fresh.request("status"))["server"]["pid"] == client.server.pid
 
 
 async def test_stop_server_cancels_the_jobs_and_removes_the_socket(place: Place) -> None:
     deck, pid_file = sleeper_deck(place)
     async with await ensure_server(place.socket, log_path=place.log) as client:
-        server_pid = client.server["pid"]
+        server_pid = client.server.pid
         await client.request("load", path=str(deck))
         sleep_pid = await wait_pid(pid_file)
     stopped = await anyio.to_thread.run_sync(stop_server, place.socket)

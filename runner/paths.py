@@ -1,0 +1,74 @@
+"""Every default location jobdeck uses, and the JOBDECK_* variables that choose another.
+
+- the server's socket: `$JOBDECK_SOCKET`, else `jobdeck.sock` in the user's runtime directory (or in
+  /tmp/jobdeck-$UID when there is none);
+- the server's log: `$JOBDECK_LOG`, else `server.log` in the user's log directory; a server that jobdeck
+  starts writes its output there;
+- the journal: `$JOBDECK_DB`, else `journal.db` in the user's state directory.
+
+Each function takes the environment to read (the process's by default). platformdirs is imported only when
+a default in a user directory is actually needed, so importing this module costs next to nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+APP_NAME = "jobdeck"
+SOCKET_VARIABLE = "JOBDECK_SOCKET"
+LOG_VARIABLE = "JOBDECK_LOG"
+DB_VARIABLE = "JOBDECK_DB"
+SOCKET_FILE_NAME = "jobdeck.sock"
+LOG_FILE_NAME = "server.log"
+DB_FILE_NAME = "journal.db"
+
+
+def _chosen(variable: str, environ: Mapping[str, str] | None) -> Path | None:
+    value = (os.environ if environ is None else environ).get(variable)
+    return Path(value).expanduser() if value else None
+
+
+def chosen_socket_path(environ: Mapping[str, str] | None = None) -> Path | None:
+    """`$JOBDECK_SOCKET` when set, else None."""
+    return _chosen(SOCKET_VARIABLE, environ)
+
+
+def socket_path(environ: Mapping[str, str] | None = None) -> Path:
+    """`$JOBDECK_SOCKET`, else `jobdeck.sock` in the user's runtime dir, or in /tmp/jobdeck-$UID when there is none."""
+    chosen = chosen_socket_path(environ)
+    if chosen is not None:
+        return chosen
+    runtime = (os.environ if environ is None else environ).get("XDG_RUNTIME_DIR")
+    if runtime and Path(runtime).is_dir():
+        import platformdirs
+
+        return Path(platformdirs.user_runtime_dir(APP_NAME)) / SOCKET_FILE_NAME
+    return Path(tempfile.gettempdir()) / f"{APP_NAME}-{os.getuid()}" / SOCKET_FILE_NAME
+
+
+def server_log_path(environ: Mapping[str, str] | None = None) -> Path:
+    """`$JOBDECK_LOG`, else `server.log` in the user's log directory."""
+    chosen = _chosen(LOG_VARIABLE, environ)
+    if chosen is not None:
+        return chosen
+    import platformdirs
+
+    return Path(platformdirs.user_log_dir(APP_NAME)) / LOG_FILE_NAME
+
+
+def chosen_journal_path(environ: Mapping[str, str] | None = None) -> Path | None:
+    """`$JOBDECK_DB` when set, else None: a journal the user named must work, the default one may fail."""
+    return _chosen(DB_VARIABLE, environ)
+
+
+def journal_path(environ: Mapping[str, str] | None = None) -> Path:
+    """`$JOBDECK_DB`, else `journal.db` in the user's state directory."""
+    chosen = chosen_journal_path(environ)
+    if chosen is not None:
+        return chosen
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir(APP_NAME)) / DB_FILE_NAME

@@ -1,0 +1,71 @@
+"""Frames on the server's socket: a 4-byte big-endian length, then that many bytes of UTF-8 JSON (one object).
+
+A length prefix lets the reader refuse an oversized message before reading (or buffering) any of it, and a
+garbage prefix simply reads as a huge or invalid length, so a hostile peer costs at most one small read;
+newline-delimited JSON would have to buffer up to the limit while looking for the newline.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+import anyio
+from anyio.abc import ByteSendStream
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+MAX_MESSAGE_BYTES = 1024 * 1024
+"""A frame longer than this is refused with a `too_large` error and the connection is closed."""
+HEADER = struct.Struct(">I")
+
+
+class ProtocolError(Exception):
+    """A message that breaks the protocol; `fatal` ones close the connection after the error is sent."""
+
+    def __init__(self, kind: str, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.fatal = fatal
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    payload = json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise ProtocolError("too_large", f"message too large ({len(payload)} bytes; the limit is {MAX_MESSAGE_BYTES})")
+    return HEADER.pack(len(payload)) + payload
+
+
+def decode(payload: bytes) -> dict[str, Any]:
+    try:
+        message = json.loads(payload.decode())
+    except (UnicodeDecodeError, ValueError) as bad:
+        raise ProtocolError("bad_message", f"message is not UTF-8 JSON: {bad}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("bad_message", "message is not a JSON object")
+    return message
+
+
+async def send_message(stream: ByteSendStream, message: dict[str, Any]) -> None:
+    await stream.send(encode(message))
+
+
+async def receive_message(stream: BufferedByteReceiveStream) -> dict[str, Any]:
+    """The next message.
+
+    Raises anyio.EndOfStream when the peer hung up between messages (the normal end of a conversation),
+    anyio.IncompleteRead when it hung up in the middle of one, and a fatal ProtocolError when the frame is
+    too large (its payload is never read)."""
+    try:
+        header = await stream.receive_exactly(HEADER.size)
+    except anyio.IncompleteRead:
+        if not stream.buffer:
+            raise anyio.EndOfStream from None
+        raise
+    (length,) = HEADER.unpack(header)
+    if length > MAX_MESSAGE_BYTES:
+        raise ProtocolError(
+            "too_large", f"message too large ({length} bytes; the limit is {MAX_MESSAGE_BYTES})", fatal=True
+        )
+    return decode(await stream.receive_exactly(length))

@@ -1,0 +1,307 @@
+"""The messages of the jobdeck protocol: typed requests, the reply each one gets, and the engine commands.
+
+A request travels as `{"id", "op", "args"}`: `op` names its type (`Request.op`) and `args` holds its fields.
+The answer is `{"id", "ok": true, "result"}`, where `result` is the request's `reply_type`, or
+`{"id", "ok": false, "error": {"kind", "message"}}` (a refused deck adds `problems`). Every connection starts
+with `Hello`, carrying `protocol` (PROTOCOL_VERSION) and `version` (jobdeck's version); a server of another
+protocol answers with a `version` error naming both. Frames are described in runner.server.framing.
+
+A new request is a dataclass here (with its `op` and `reply_type`), listed in REQUESTS, and its handler in
+the server's table.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, TypeVar
+
+from runner.errors import Problem
+from runner.server.framing import ProtocolError
+from runner.server.views import JobWire, OutputChunk
+from runner.server.wire import WireError, from_wire, to_wire
+
+PROTOCOL_VERSION = 1
+
+
+def jobdeck_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("jobdeck")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def version_mismatch(client_protocol: Any, client_version: Any) -> str:
+    return (
+        f"protocol mismatch: this jobdeck server speaks protocol {PROTOCOL_VERSION} (jobdeck {jobdeck_version()}), "
+        f"the client speaks protocol {client_protocol} (jobdeck {client_version}); "
+        "stop the old server with `jobdeck stop-server` (from the version that started it) and try again"
+    )
+
+
+class Command(StrEnum):
+    """What a client may ask of the engine. The engine has a coroutine method of each name (the server calls
+    it by that name); a job command takes the job's id, the others act on every job."""
+
+    PAUSE = "pause"
+    RESUME = "resume"
+    CANCEL = "cancel"
+    RETRY = "retry"
+    PAUSE_ALL = "pause_all"
+    RESUME_ALL = "resume_all"
+    RETRY_FAILED = "retry_failed"
+    CANCEL_ALL = "cancel_all"
+
+    @property
+    def takes_job(self) -> bool:
+        return self in JOB_COMMANDS
+
+
+JOB_COMMANDS = frozenset({Command.PAUSE, Command.RESUME, Command.CANCEL, Command.RETRY})
+
+
+# --- replies -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ServerInfo:
+    pid: int
+    version: str
+    protocol: int
+    socket: str
+    journal: str | None = None
+    restored: list[str] = field(default_factory=list)
+    """What start-up brought back from the journal, or could not, as lines for the status."""
+
+
+@dataclass
+class HelloReply:
+    server: ServerInfo
+
+
+@dataclass
+class LoadReply:
+    deck: str
+    jobs: list[str]
+
+
+@dataclass
+class SnapshotReply:
+    """The jobs changed since the revision asked about (oldest change first); with `more`, some were left for
+    the next reply, which asks from `revision` again."""
+
+    jobs: list[JobWire]
+    more: bool
+    revision: int
+    decks: dict[str, str]
+    dispatching: bool
+    counts: dict[str, int]
+    kinds: list[str] = field(default_factory=list)
+    """The job kinds' one-line statuses (a Dask cluster, say)."""
+
+
+@dataclass
+class SpecLines:
+    """A job's spec as the detail view shows it: (key, value) lines, secrets redacted."""
+
+    lines: list[tuple[str, str]]
+
+
+@dataclass
+class HistoryReply:
+    """Earlier deck runs from the journal (`runs`, and the `journal`'s path: None without one), or, when one
+    run was asked for, its jobs (`jobs`). The runs and jobs are the journal's records (runner.journal.recovery)."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    journal: str | None = None
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class StatusReply:
+    """The server, and each deck's report as `jobdeck run --json` prints it."""
+
+    server: ServerInfo
+    decks: list[dict[str, Any]]
+
+
+@dataclass
+class StopReply:
+    cancelled: int
+
+
+@dataclass
+class Failure:
+    """A refused request: `kind` says why (version, bad_message, bad_request, too_large, forbidden, deck,
+    command, internal); a refused deck says what is wrong with it in `problems`."""
+
+    kind: str
+    message: str
+    problems: list[Problem] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind, "message": self.message}
+        if self.problems is not None:
+            data["problems"] = [problem_to_dict(problem) for problem in self.problems]
+        return data
+
+
+# --- requests ------------------------------------------------------------------------------------------------
+
+ReplyT = TypeVar("ReplyT")
+
+
+@dataclass(frozen=True)
+class Request(Generic[ReplyT]):
+    op: ClassVar[str]
+    reply_type: ClassVar[Any]
+    """The type of the reply's `result`."""
+
+
+@dataclass(frozen=True)
+class Hello(Request[HelloReply]):
+    """The first request of every connection. Its fields are read untyped: a client of any protocol must be
+    understood well enough to be told that it speaks another."""
+
+    op = "hello"
+    reply_type = HelloReply
+    protocol: Any = None
+    version: Any = None
+
+    @classmethod
+    def ours(cls) -> Hello:
+        return cls(protocol=PROTOCOL_VERSION, version=jobdeck_version())
+
+
+@dataclass(frozen=True)
+class Load(Request[LoadReply]):
+    """Load a job file (by its absolute path) into the server, expanded with `environ` (the client's
+    environment) when given."""
+
+    op = "load"
+    reply_type = LoadReply
+    path: str
+    environ: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if not os.path.isabs(self.path):
+            raise ValueError("load needs an absolute path")
+
+
+@dataclass(frozen=True)
+class RunCommand(Request[int | None]):
+    """Run an engine command; `job` names the job of a job command. The reply is the engine method's
+    (how many jobs `retry_failed` queued again; None for the others)."""
+
+    op = "command"
+    reply_type = int | None
+    command: Command
+    job: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.command.takes_job and self.job is None:
+            raise ValueError(f"{self.command} needs a job id")
+
+
+@dataclass(frozen=True)
+class Snapshot(Request[SnapshotReply]):
+    """The jobs changed after revision `since` (0: every job)."""
+
+    op = "snapshot"
+    reply_type = SnapshotReply
+    since: int = 0
+
+
+@dataclass(frozen=True)
+class Output(Request[OutputChunk]):
+    """A job's output lines from line number `after` on, as far as its tail still holds them."""
+
+    op = "output"
+    reply_type = OutputChunk
+    job: str
+    after: int = 0
+
+
+@dataclass(frozen=True)
+class Spec(Request[SpecLines]):
+    op = "spec"
+    reply_type = SpecLines
+    job: str
+
+
+@dataclass(frozen=True)
+class History(Request[HistoryReply]):
+    """The journal's earlier runs, or (with `run`, a journal run id) that run's jobs."""
+
+    op = "history"
+    reply_type = HistoryReply
+    run: str | None = None
+
+
+@dataclass(frozen=True)
+class Status(Request[StatusReply]):
+    op = "status"
+    reply_type = StatusReply
+
+
+@dataclass(frozen=True)
+class Stop(Request[StopReply]):
+    """Cancel every job, wait (bounded) for them to end, then stop the server."""
+
+    op = "stop"
+    reply_type = StopReply
+
+
+REQUESTS: dict[str, type[Request[Any]]] = {
+    kind.op: kind for kind in (Hello, Load, RunCommand, Snapshot, Output, Spec, History, Status, Stop)
+}
+
+
+# --- envelopes -----------------------------------------------------------------------------------------------
+
+
+def request_message(request_id: int, request: Request[Any]) -> dict[str, Any]:
+    return {"id": request_id, "op": request.op, "args": to_wire(request)}
+
+
+def parse_request(message: dict[str, Any]) -> Request[Any]:
+    """The typed request of a received message; ProtocolError (bad_request) when it names no known request
+    or its args do not fit."""
+    op, args = message.get("op"), message.get("args", {})
+    kind = REQUESTS.get(op) if isinstance(op, str) else None
+    if kind is None:
+        raise ProtocolError("bad_request", f"unknown op {op!r}; known: {', '.join(sorted(REQUESTS))}")
+    if not isinstance(args, dict):
+        raise ProtocolError("bad_request", "args must be an object")
+    try:
+        request: Request[Any] = from_wire(kind, args, op)
+    except WireError as bad:
+        raise ProtocolError("bad_request", str(bad)) from None
+    return request
+
+
+def reply_message(request_id: Any, result: Any) -> dict[str, Any]:
+    return {"id": request_id, "ok": True, "result": to_wire(result)}
+
+
+def failure_message(request_id: Any, failure: Failure) -> dict[str, Any]:
+    return {"id": request_id, "ok": False, "error": failure.to_dict()}
+
+
+def read_result(request: Request[ReplyT], result: Any) -> ReplyT:
+    """The reply to `request`, read from the `result` the server sent."""
+    reply: ReplyT = from_wire(request.reply_type, result, f"{request.op} reply")
+    return reply
+
+
+def problem_to_dict(problem: Problem) -> dict[str, Any]:
+    data: dict[str, Any] = to_wire(problem)
+    return data
+
+
+def problem_from_dict(data: dict[str, Any]) -> Problem:
+    problem: Problem = from_wire(Problem, data, "problem")
+    return problem
