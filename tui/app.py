@@ -5,8 +5,8 @@ that changed since the last revision at a steady 10 Hz, so a flood of job events
 The engine's task group lives in one app-level worker that owns the whole `async with`.
 
 The engine is either in this process (`Engine`, `--local`) or in the user's server (`RemoteEngine`, which
-mirrors the server's jobs behind the same interface). Attached to a server, quitting may detach instead
-(the jobs go on) and a closed terminal always detaches.
+mirrors the server's jobs); the app sees either only as an `EngineInterface`. Attached to a server, quitting
+may detach instead (the jobs go on) and a closed terminal always detaches.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import anyio
 from rich.markup import escape
@@ -31,10 +32,10 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from runner.engine.engine import Engine
+from runner.engine.interface import EngineInterface, LoadedDeck, ObservedJob
 from runner.errors import CommandError, DeckError, Problem
-from runner.model import Deck, Job, JobState
-from runner.server.remote import RemoteDeck, RemoteEngine
-from tui.formatting import STATE_GLYPHS, format_eta
+from runner.model import Deck, JobState
+from tui.formatting import STATE_GLYPHS, format_eta, format_rate
 from tui.panes import Pane, PaneModel
 from tui.screens.dialogs import HelpScreen, QuitAnswer, QuitScreen
 from tui.screens.job_detail import JobDetailScreen
@@ -65,8 +66,6 @@ KEY_PRIORITIES = {
 """Which keys the bar keeps longest when it is too narrow for all (others: 0)."""
 """Actions that only mean something when attached to a server: their keys are not shown otherwise."""
 
-AnyEngine = Engine | RemoteEngine
-
 
 class JobdeckApp(App[None]):
     CSS_PATH = "app.tcss"
@@ -94,9 +93,8 @@ class JobdeckApp(App[None]):
         decks: Sequence[Deck] = (),
         *,
         files: Sequence[Path] = (),
-        engine_factory: Callable[[], AbstractAsyncContextManager[AnyEngine]] = Engine,
+        engine_factory: Callable[[], AbstractAsyncContextManager[EngineInterface]] = Engine,
         start_dir: Path | None = None,
-        journal_path: Path | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
@@ -104,14 +102,10 @@ class JobdeckApp(App[None]):
         """Wall-clock time for elapsed times and throughput; fixed in snapshot tests."""
         self._initial_decks = list(decks)
         self._initial_files = list(files)
-        self.journal_path = journal_path
-        """In-process, the journal whose history `h` shows (attached, the server's own)."""
         """Job files the engine loads itself once it runs (a server, with this client's environment)."""
         self._engine_factory = engine_factory
         self.start_dir = start_dir or Path.cwd()
-        self.engine: AnyEngine | None = None
-        self.attached = False
-        """Set once the engine is a server's: quitting may detach, and a closed terminal does."""
+        self.engine: EngineInterface | None = None
         self.detached = False
         """The app ended by detaching: the server's jobs go on."""
         self._stop_jobs = True
@@ -154,6 +148,11 @@ class JobdeckApp(App[None]):
         self.set_interval(PULL_INTERVAL_S, self.pull_changes)
         self._quit_on_signals()
 
+    @property
+    def attached(self) -> bool:
+        """The engine is a server's: quitting may detach, and a closed terminal does."""
+        return self.engine is not None and self.engine.attached
+
     def _quit_on_signals(self) -> None:
         """A closed terminal (SIGHUP) or a plain `kill` (SIGTERM) ends the app cleanly. Attached to a server,
         that is a detach: the jobs go on. In-process, jobs are cancelled and no child process is left
@@ -187,31 +186,22 @@ class JobdeckApp(App[None]):
         try:
             async with self._engine_factory() as engine:
                 self.engine = engine
-                self.attached = isinstance(engine, RemoteEngine)
                 for deck in self._initial_decks:
-                    if isinstance(engine, Engine):
-                        await engine.add_deck(deck)
+                    await engine.add_deck(deck)
                 for path in self._initial_files:
                     await self._load_and_say(engine, path)
                 self.pull_changes()
                 self._refresh_keys_if_changed()
                 await self._stop_engine.wait()
-                if not self._stop_jobs:
-                    return
-                if isinstance(engine, RemoteEngine):
-                    with contextlib.suppress(ServerError):
-                        await engine.stop_server()
-                    return
-                await engine.cancel_all()
-                with anyio.move_on_after(engine.grace_period + 5):
-                    await engine.wait_until_settled()
+                if self._stop_jobs:
+                    await engine.shut_down()
         except (ServerError, OSError) as unreachable:
             message = getattr(unreachable, "message", None) or str(unreachable)
             self.exit(return_code=1, message=f"jobdeck: cannot reach the jobdeck server: {message}")
         finally:
             self._engine_stopped.set()
 
-    async def _load_and_say(self, engine: AnyEngine, path: Path) -> None:
+    async def _load_and_say(self, engine: EngineInterface, path: Path) -> None:
         """Load a job file outside the open dialog: its problems, if any, go to a notification."""
         try:
             deck = await engine.load(path)
@@ -229,7 +219,7 @@ class JobdeckApp(App[None]):
         if self.engine is not None:
             await self._engine_stopped.wait()
 
-    async def load_deck(self, path: Path) -> Deck | RemoteDeck:
+    async def load_deck(self, path: Path) -> LoadedDeck:
         """Load a job file into the engine; DeckError (changing nothing) when it is bad."""
         if self.engine is None:
             raise DeckError([Problem(path, "jobdeck is still starting; press enter again in a moment")])
@@ -243,7 +233,7 @@ class JobdeckApp(App[None]):
         engine = self.engine
         if engine is None or not self.screen_stack:
             return
-        if isinstance(engine, RemoteEngine) and engine.lost and not self._lost_shown:
+        if engine.lost and not self._lost_shown:
             self._lost_shown = True
             self.notify(f"lost the jobdeck server: {engine.lost}", severity="error", timeout=30)
         if engine.revision != self._revision:
@@ -263,7 +253,7 @@ class JobdeckApp(App[None]):
         self._update_summary(engine)
         self._refresh_keys_if_changed()
 
-    def _update_summary(self, engine: AnyEngine) -> None:
+    def _update_summary(self, engine: EngineInterface) -> None:
         counts = engine.counts()
         now = self.clock()
         finished = sum(counts[state] for state in JobState if state.finished)
@@ -284,12 +274,12 @@ class JobdeckApp(App[None]):
         )
         parts = [f"[b]{decks}[/b]", totals or "no jobs"]
         if engine.jobs:
-            parts.append(f"{rate:.1f}/s")
+            parts.append(format_rate(rate))
             parts.append(f"ETA {format_eta(eta) if remaining else 'done'}")
         parts.extend(escape(line) for line in engine.kind_status())
         if not engine.dispatching:
             parts.append("[reverse] dispatching paused: P resumes [/reverse]")
-        if isinstance(engine, RemoteEngine) and engine.lost:
+        if engine.lost:
             parts.append("[reverse] server gone: q quits [/reverse]")
         if self.model.filter_text:
             parts.append(f"filter: {self.model.filter_text!r}")
@@ -303,7 +293,7 @@ class JobdeckApp(App[None]):
         return focused if isinstance(focused, JobList) else None
 
     @property
-    def selected_job(self) -> Job | None:
+    def selected_job(self) -> ObservedJob | None:
         job_list = self.focused_list
         return job_list.selected if job_list else None
 
@@ -352,7 +342,7 @@ class JobdeckApp(App[None]):
         index = order.index(current) if current in order else 1
         order[(index + step) % len(order)].focus()
 
-    async def _command(self, command: Callable[[str], Awaitable[None]], job: Job | None) -> None:
+    async def _command(self, command: Callable[[str], Awaitable[None]], job: ObservedJob | None) -> None:
         if job is None:
             return
         try:
@@ -397,11 +387,11 @@ class JobdeckApp(App[None]):
         if job is None:
             return
         engine = self.engine
-        if isinstance(engine, RemoteEngine):
-            engine.watch(job.id)
-            self.push_screen(JobDetailScreen(job, clock=self.clock), lambda _: engine.unwatch(job.id))
-        else:
-            self.push_screen(JobDetailScreen(job, clock=self.clock))
+        if engine is None:
+            return
+        engine.watch(job.id)
+        screen = JobDetailScreen(job, spec_lines=partial(engine.spec_lines, job.id), clock=self.clock)
+        self.push_screen(screen, lambda _: engine.unwatch(job.id))
 
     async def on_job_detail_screen_command_requested(self, message: JobDetailScreen.CommandRequested) -> None:
         """p, c and r on the detail screen act on that screen's job."""
@@ -461,26 +451,14 @@ class JobdeckApp(App[None]):
         from tui.screens.history import HistoryScreen
 
         engine = self.engine
-        if isinstance(engine, RemoteEngine):
-
-            async def runs() -> list[dict[str, Any]]:
-                return list((await engine.history())["runs"])
-
-            async def jobs(run_id: str) -> list[dict[str, Any]]:
-                return list((await engine.history(run_id))["jobs"])
-
-        elif self.journal_path is not None and self.journal_path.exists():
-            from tui.local_history import local_history
-
-            runs, jobs = local_history(self.journal_path)
-        else:
+        if engine is None or not engine.history_available:
             self.notify(
                 "no journal to show: history comes from the journal the server and `jobdeck run` write",
                 severity="warning",
                 timeout=5,
             )
             return
-        self.push_screen(HistoryScreen(runs, jobs), self._history_closed)
+        self.push_screen(HistoryScreen(engine.history_runs, engine.history_jobs), self._history_closed)
 
     async def _history_closed(self, path: Path | None) -> None:
         if path is not None and self.engine is not None:
@@ -494,7 +472,7 @@ class JobdeckApp(App[None]):
             return
         engine = self.engine
         unfinished = self.unfinished_count()
-        if isinstance(engine, RemoteEngine) and engine.lost:
+        if engine is not None and engine.lost:
             await self._shut_down(stop_jobs=False)
         elif unfinished:
             self.push_screen(QuitScreen(unfinished, attached=self.attached), self._quit_answered)

@@ -1,8 +1,15 @@
-"""How job facts read on screen: glyphs that carry meaning without colour, times, sizes, bars."""
+"""How job facts read on screen: glyphs that carry meaning without colour, times, sizes, rates, bars.
+
+Every number the dashboard shows with a unit is spelled here, once: sizes in SI units (`kB`, `MB`), durations
+compact for the panes (`format_seconds`) or spelled out for the detail view (`format_duration`).
+"""
 
 from __future__ import annotations
 
-from runner.model import Job, JobState, Progress
+from datetime import datetime, tzinfo
+
+from runner.engine.interface import ObservedJob
+from runner.model import JobState, Progress
 
 STATE_GLYPHS: dict[JobState, str] = {
     JobState.QUEUED: "·",
@@ -16,7 +23,7 @@ STATE_GLYPHS: dict[JobState, str] = {
 }
 
 
-def row_seconds(job: Job, now: float) -> float:
+def row_seconds(job: ObservedJob, now: float) -> float:
     """Elapsed active time of a running attempt, or the duration of the last one."""
     attempt = job.current_attempt
     if attempt is None:
@@ -25,6 +32,7 @@ def row_seconds(job: Job, now: float) -> float:
 
 
 def format_seconds(seconds: float) -> str:
+    """Compact, for a pane's column: `-`, `4.2s`, `42s`, `3:05`, `2h07m`."""
     if seconds <= 0:
         return "-"
     if seconds < 10:
@@ -36,7 +44,30 @@ def format_seconds(seconds: float) -> str:
     return f"{hours}h{rest // 60:02d}m"
 
 
-def format_attempt(job: Job) -> str:
+def format_duration(seconds: float) -> str:
+    """Spelled out, for the detail view: `0.4 s`, `12 s`, `3m 05s`, `2h 07m`."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def format_clock(timestamp: float, tz: tzinfo | None) -> str:
+    """HH:MM:SS of a wall-clock time, in `tz` (local time when None)."""
+    return datetime.fromtimestamp(timestamp, tz).strftime("%H:%M:%S")
+
+
+def format_rate(per_second: float) -> str:
+    """Jobs finished per second: `2.5/s`."""
+    return f"{per_second:.1f}/s"
+
+
+def format_attempt(job: ObservedJob) -> str:
     count = len(job.attempts)
     return f"#{count}" if count else ""
 
@@ -50,7 +81,15 @@ def format_bytes(count: float) -> str:
     return f"{count:.0f} GB"
 
 
+def format_amount(value: float, unit: str) -> str:
+    """A quantity of a progress unit: bytes as `format_bytes` says them, anything else as `12 items`."""
+    if unit == "bytes":
+        return format_bytes(value)
+    return f"{value:g}{' ' + unit if unit else ''}"
+
+
 def format_progress(progress: Progress) -> str:
+    """Compact, for a pane's column: `3.0 MB/8.0 MB`, `42%`, or a bare count."""
     if progress.unit == "bytes":
         if progress.total:
             return f"{format_bytes(progress.done)}/{format_bytes(progress.total)}"
@@ -64,6 +103,15 @@ def format_progress(progress: Progress) -> str:
 def progress_bar(fraction: float, width: int) -> str:
     filled = round(max(0.0, min(1.0, fraction)) * width)
     return "█" * filled + "░" * (width - filled)
+
+
+def format_progress_long(progress: Progress, width: int = 20) -> str:
+    """For the detail view: `██████░░░░░░░░ 42%  1.2 MB of 2.9 MB`; `12 items so far` when the total is unknown."""
+    fraction = progress.fraction
+    done = format_amount(progress.done, progress.unit)
+    if fraction is None or progress.total is None:
+        return f"{done} so far"
+    return f"{progress_bar(fraction, width)} {fraction:4.0%}  {done} of {format_amount(progress.total, progress.unit)}"
 
 
 def format_eta(seconds: float | None) -> str:

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from runner.model import Job, JobState
+from runner.engine.interface import ObservedJob
+from runner.model import JobState
 
 
 class Pane(Enum):
@@ -20,7 +21,7 @@ class Pane(Enum):
     FINISHED = "Finished"
 
 
-def pane_of(job: Job) -> Pane:
+def pane_of(job: ObservedJob) -> Pane:
     if job.state.finished:
         return Pane.FINISHED
     if job.state is JobState.RUNNING or (job.state is JobState.PAUSED and job.attempt_running):
@@ -28,13 +29,13 @@ def pane_of(job: Job) -> Pane:
     return Pane.QUEUED
 
 
-def _sort_key(pane: Pane) -> Callable[[Job], int]:
+def _sort_key(pane: Pane) -> Callable[[ObservedJob], int]:
     if pane is Pane.FINISHED:
         return lambda job: job.finished_seq
     return lambda job: job.order
 
 
-def matches(job: Job, text: str) -> bool:
+def matches(job: ObservedJob, text: str) -> bool:
     """The filter: a case-insensitive part of the job's name, or its state's name."""
     needle = text.lower()
     return needle in job.name.lower() or job.state.value.startswith(needle) or needle in job.deck.lower()
@@ -45,15 +46,15 @@ class PaneRows:
     """One pane's visible jobs, kept sorted by the pane's key."""
 
     pane: Pane
-    jobs: list[Job] = field(default_factory=list)
+    jobs: list[ObservedJob] = field(default_factory=list)
     keys: list[int] = field(default_factory=list)
 
-    def insert(self, job: Job, key: int) -> None:
+    def insert(self, job: ObservedJob, key: int) -> None:
         index = bisect.bisect_right(self.keys, key)
         self.keys.insert(index, key)
         self.jobs.insert(index, job)
 
-    def remove(self, job: Job, key: int) -> None:
+    def remove(self, job: ObservedJob, key: int) -> None:
         index = bisect.bisect_left(self.keys, key)
         while index < len(self.jobs) and self.jobs[index] is not job:
             index += 1
@@ -68,9 +69,9 @@ class PaneModel:
         self.filter_text = ""
         self._placed: dict[str, tuple[Pane, int]] = {}
         """Where each visible job sits now: its pane and the key it was sorted by."""
-        self._all: dict[str, Job] = {}
+        self._all: dict[str, ObservedJob] = {}
 
-    def apply(self, changed: Iterable[Job]) -> set[Pane]:
+    def apply(self, changed: Iterable[ObservedJob]) -> set[Pane]:
         """Move changed jobs to their panes; returns the panes whose rows (membership or order) changed."""
         touched: set[Pane] = set()
         for job in changed:

@@ -362,8 +362,11 @@ def dashboard_command(files: Sequence[Path], *, local: bool, socket_path: Path |
     from tui.app import JobdeckApp
 
     if local:
+        from runner.engine.engine import Engine
+        from runner.journal.history import JournalHistory
+
         # In-process jobs are not journaled, but `h` still shows the runs the journal holds.
-        JobdeckApp(decks, journal_path=paths.journal_path()).run()
+        JobdeckApp(decks, engine_factory=lambda: Engine(history=JournalHistory(paths.journal_path()))).run()
         return EXIT_OK
     from runner.server.remote import RemoteEngine
 

@@ -35,6 +35,7 @@ from runner.engine.events import (
     StateChanged,
     Subscription,
 )
+from runner.engine.interface import HistorySource, PastJob, PastRun, SpecLines
 from runner.engine.lanes import Lane
 from runner.errors import CommandError, JobError
 from runner.kinds.base import AttemptContext, JobKind
@@ -43,6 +44,7 @@ from runner.kinds.fetch import FetchKind
 from runner.kinds.shell import ShellKind
 from runner.model import Attempt, Deck, Job, JobState, Kind, OutputLine, Progress, RestoredJob
 from runner.pausing import PauseControl
+from runner.redaction import spec_summary
 
 PROGRESS_EVENT_INTERVAL_S = 0.1
 JITTER = 0.25
@@ -84,7 +86,8 @@ class Engine:
 
     Commands (`load`, `pause`, `resume`, `cancel`, `retry`, `pause_all`, `resume_all`, `retry_failed`,
     `cancel_all`) are coroutines so a client of a remote engine can offer the same interface; they act at
-    once and raise `CommandError` when a command does not apply to a job's state.
+    once and raise `CommandError` when a command does not apply to a job's state. The engine implements
+    `runner.engine.interface.EngineInterface`; `history` is where it reads the earlier runs it shows.
     """
 
     def __init__(
@@ -93,6 +96,7 @@ class Engine:
         environ: Mapping[str, str] | None = None,
         grace_period: float = 5.0,
         kinds: Mapping[Kind, JobKind] | None = None,
+        history: HistorySource | None = None,
     ) -> None:
         self.environ: Mapping[str, str] = dict(os.environ) if environ is None else environ
         self.grace_period = grace_period
@@ -117,6 +121,7 @@ class Engine:
         self._change_log: list[tuple[str, JobState, JobState, int, str | None, float]] | None = None
         self._deck_environ: dict[str, Mapping[str, str]] = {}
         self._froze = False
+        self._history = history
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -675,6 +680,48 @@ class Engine:
 
     def jobs_of(self, deck: str) -> Iterable[Job]:
         return (job for job in self.jobs.values() if job.deck == deck)
+
+    # --- for viewers (EngineInterface) -------------------------------------------------------------------
+
+    def spec_lines(self, job_id: str) -> SpecLines:
+        """The job's spec as lines for reading, secrets redacted."""
+        return spec_summary(self.jobs[job_id].spec)
+
+    def watch(self, job_id: str) -> None:
+        """Nothing to do: in this process every job's output and spec are always at hand."""
+
+    def unwatch(self, job_id: str) -> None:
+        """Nothing to do (see `watch`)."""
+
+    @property
+    def history_available(self) -> bool:
+        return self._history is not None and self._history.available
+
+    async def history_runs(self) -> list[PastRun]:
+        """Earlier runs from the history source, newest first; empty without one."""
+        history = self._history
+        return await history.runs() if history is not None and history.available else []
+
+    async def history_jobs(self, run_id: str) -> list[PastJob]:
+        history = self._history
+        return await history.jobs(run_id) if history is not None and history.available else []
+
+    @property
+    def attached(self) -> bool:
+        """Always False: the jobs run in this process and end with the engine's block."""
+        return False
+
+    @property
+    def lost(self) -> str | None:
+        """Always None: there is no connection to lose."""
+        return None
+
+    async def shut_down(self) -> None:
+        """Cancel every job and wait until they have cleaned up (no child process left), for at most the
+        grace period plus 5 s."""
+        await self.cancel_all()
+        with anyio.move_on_after(self.grace_period + 5):
+            await self.wait_until_settled()
 
 
 async def _run_with_timeout(kind: JobKind, context: AttemptContext, timeout: float) -> Any:

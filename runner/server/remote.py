@@ -1,16 +1,17 @@
-"""An engine in another process, seen through the server's socket with the interface of a local Engine.
+"""An engine in another process, seen through the server's socket as an `EngineInterface`.
 
 `RemoteEngine` keeps a mirror of the server's jobs (`JobView`s) that it refreshes by pulling the jobs changed
-since the last pull, several times a second, so a viewer written for `Engine` (`jobs`, `decks`, `revision`,
-`changed_since`, `counts`, `dispatching`, the command coroutines) works over it unchanged. Revisions here
-are the mirror's own: they move when the mirror changes, including when output or spec lines arrive for a
-watched job, which the server's revisions would not show.
+since the last pull, several times a second, so a viewer written for `EngineInterface` works over it as over
+an in-process `Engine`. Revisions here are the mirror's own: they move when the mirror changes, including
+when output or spec lines arrive for a watched job, which the server's revisions would not show.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -19,8 +20,9 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from runner.engine.interface import PastJob, PastRun, SpecLines
 from runner.errors import CommandError, DeckError, Problem
-from runner.model import JobState
+from runner.model import Deck, JobState
 from runner.server.client import Client, ServerError, ensure_server
 from runner.server.protocol import JobView, problem_from_dict
 
@@ -39,7 +41,8 @@ class RemoteDeck:
 class RemoteEngine:
     """Use as `async with RemoteEngine(socket) as engine:`; the server is started when none runs.
 
-    `lost` is set (with the reason) when the connection ends; the mirror then stays as it last was.
+    Implements `runner.engine.interface.EngineInterface`. `lost` is set (with the reason) when the connection
+    ends; the mirror then stays as it last was. Leaving the block only disconnects: the jobs go on in the server.
     """
 
     def __init__(
@@ -68,35 +71,36 @@ class RemoteEngine:
         """Jobs changed in the pull under way: they get the mirror's next revision."""
         self._client: Client | None = None
         self._task_group: TaskGroup | None = None
+        self._exit_stack: AsyncExitStack | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
     async def __aenter__(self) -> RemoteEngine:
-        if self.start_server:
-            self._client = await ensure_server(self.socket_path)
-        else:
-            self._client = await Client.connect(self.socket_path)
-        self.server = self._client.server
-        try:
+        async with AsyncExitStack() as stack:
+            if self.start_server:
+                client = await ensure_server(self.socket_path)
+            else:
+                client = await Client.connect(self.socket_path)
+            self._client = client
+            stack.push_async_callback(self._close_client, client)
+            self.server = client.server
             await self.pull()
-            self._task_group = anyio.create_task_group()
-            await self._task_group.__aenter__()
-        except BaseException:
-            await self._client.close()
-            raise
-        self._task_group.start_soon(self._pull_loop)
+            self._task_group = await stack.enter_async_context(anyio.create_task_group())
+            self._task_group.start_soon(self._pull_loop)
+            self._exit_stack = stack.pop_all()
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool | None:
-        assert self._task_group is not None and self._client is not None
+        assert self._task_group is not None and self._exit_stack is not None
         self._task_group.cancel_scope.cancel()
-        try:
-            return await self._task_group.__aexit__(exc_type, exc, tb)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._client.close()
+        return await self._exit_stack.__aexit__(exc_type, exc, tb)
+
+    @staticmethod
+    async def _close_client(client: Client) -> None:
+        with anyio.CancelScope(shield=True):
+            await client.close()
 
     async def _pull_loop(self) -> None:
         while True:
@@ -175,6 +179,10 @@ class RemoteEngine:
     def unwatch(self, job_id: str) -> None:
         self._watched.discard(job_id)
 
+    def spec_lines(self, job_id: str) -> SpecLines | None:
+        """The job's redacted spec lines, once a pull has fetched them for the watched job."""
+        return self.jobs[job_id].spec.lines
+
     def changed_since(self, revision: int) -> list[JobView]:
         return sorted((job for job in self.jobs.values() if job.revision > revision), key=lambda job: job.order)
 
@@ -219,6 +227,10 @@ class RemoteEngine:
         await self.pull()
         return RemoteDeck(loaded["deck"], absolute, tuple(loaded["jobs"]))
 
+    async def add_deck(self, deck: Deck) -> RemoteDeck:
+        """Have the server load the deck's file (the server parses it again, with this client's environment)."""
+        return await self.load(deck.path)
+
     async def pause(self, job: str) -> None:
         await self._command("pause", job)
 
@@ -243,10 +255,32 @@ class RemoteEngine:
     async def cancel_all(self) -> None:
         await self._command("cancel_all")
 
-    async def history(self, run: str | None = None) -> dict[str, Any]:
-        """The journal's earlier runs (`{"runs": [...]}`), or one run's jobs (`{"jobs": [...]}`)."""
-        result: dict[str, Any] = await self._request("history", **({} if run is None else {"run": run}))
-        return result
+    # --- history ---------------------------------------------------------------------------------------
+
+    @property
+    def history_available(self) -> bool:
+        """Always: the server answers from its journal (with no runs if it keeps none)."""
+        return True
+
+    async def history_runs(self) -> list[PastRun]:
+        reply = await self._request("history")
+        return [_past_run(run) for run in reply["runs"]]
+
+    async def history_jobs(self, run_id: str) -> list[PastJob]:
+        reply = await self._request("history", run=run_id)
+        return [_past_job(job) for job in reply["jobs"]]
+
+    # --- connection ------------------------------------------------------------------------------------
+
+    @property
+    def attached(self) -> bool:
+        """Always: the jobs run in the server and go on when this client leaves."""
+        return True
+
+    async def shut_down(self) -> None:
+        """Stop the server: every job is cancelled and the server waits (bounded) until they ended."""
+        with contextlib.suppress(ServerError):
+            await self.stop_server()
 
     async def stop_server(self) -> int:
         """Cancel every job, stop the server, and wait until it is gone; returns how many jobs were cancelled."""
@@ -256,3 +290,19 @@ class RemoteEngine:
             while socket_path is not None and socket_path.exists():
                 await anyio.sleep(0.05)
         return int(result.get("cancelled", 0))
+
+
+def _past_run(data: dict[str, Any]) -> PastRun:
+    return PastRun(
+        id=data["id"],
+        name=data["name"],
+        path=data["path"],
+        loaded_at=data["loaded_at"],
+        counts=dict(data["counts"]),
+        total=data["total"],
+        unfinished=data["unfinished"],
+    )
+
+
+def _past_job(data: dict[str, Any]) -> PastJob:
+    return PastJob(name=data["name"], state=data["state"], attempts=data["attempts"], error=data.get("error"))

@@ -13,6 +13,8 @@ import pytest
 from textual.pilot import Pilot
 
 from runner.deck.parser import load_deck
+from runner.engine.engine import Engine
+from runner.journal.history import JournalHistory
 from runner.model import JobState
 from tests.runner.waiting import process_alive
 from tui.app import JobdeckApp
@@ -418,7 +420,7 @@ def test_a_closed_terminal_stops_local_jobs_and_leaves_no_process(deck_path: Pat
 
 
 async def test_the_header_shows_what_the_job_kinds_run_on(deck_path: Path) -> None:
-    from runner.engine.engine import Engine, default_kinds
+    from runner.engine.engine import default_kinds
     from runner.kinds.shell import ShellKind
     from runner.model import Kind
 
@@ -448,20 +450,20 @@ async def test_in_process_the_history_reads_the_journal_file(tmp_path: Path) -> 
         [sys.executable, "-m", "runner.cli", "run", "--db", str(db), str(deck)], capture_output=True, timeout=30
     )
     assert done.returncode == 0, done.stderr
-    app = JobdeckApp([], journal_path=db)
+    app = JobdeckApp([], engine_factory=lambda: Engine(history=JournalHistory(db)))
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: app.engine is not None)
         await pilot.press("h")
         assert isinstance(app.screen, HistoryScreen)
         await until(pilot, lambda: len(app.screen.runs) == 1)
-        assert app.screen.runs[0]["name"] == "earlier" and app.screen.runs[0]["counts"] == {"succeeded": 1}
+        assert app.screen.runs[0].name == "earlier" and app.screen.runs[0].counts == {"succeeded": 1}
         await pilot.press("r")
         await until(pilot, lambda: "earlier" in app.engine.decks)
         await app.stop_engine()
 
 
 async def test_without_a_journal_history_says_where_it_comes_from(tmp_path: Path) -> None:
-    app = JobdeckApp([], journal_path=tmp_path / "none.db")
+    app = JobdeckApp([], engine_factory=lambda: Engine(history=JournalHistory(tmp_path / "none.db")))
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: app.engine is not None)
         await pilot.press("h")

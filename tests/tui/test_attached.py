@@ -139,7 +139,7 @@ async def test_history_lists_earlier_runs_and_reruns_one(place: Place, tmp_path:
         await pilot.press("h")
         assert isinstance(app.screen, HistoryScreen)
         await until(pilot, lambda: len(app.screen.runs) == 1, what="the run listed")
-        assert app.screen.runs[0]["name"] == "quick" and app.screen.runs[0]["counts"] == {"succeeded": 1}
+        assert app.screen.runs[0].name == "quick" and app.screen.runs[0].counts == {"succeeded": 1}
         await pilot.press("r")
         await until(pilot, lambda: len(app.engine.decks) == 2, what="loaded again")
         assert sorted(app.engine.decks) == ["quick", "quick#2"]

@@ -21,7 +21,9 @@ from runner.model import (
     OutputLine,
     ShellSpec,
 )
-from tui.screens.job_detail import JobDetailScreen, OutputView, format_duration
+from runner.redaction import spec_summary
+from tui.formatting import format_duration
+from tui.screens.job_detail import JobDetailScreen, OutputView
 
 pytestmark = pytest.mark.anyio
 
@@ -119,7 +121,9 @@ class DetailApp(App[None]):
         self.commands: list[tuple[str, str]] = []
 
     def on_mount(self) -> None:
-        self.push_screen(JobDetailScreen(self.job, clock=lambda: NOW, tz=UTC))
+        # The spec lines as an in-process engine gives them.
+        screen = JobDetailScreen(self.job, spec_lines=lambda: spec_summary(self.job.spec), clock=lambda: NOW, tz=UTC)
+        self.push_screen(screen)
 
     def on_job_detail_screen_command_requested(self, message: JobDetailScreen.CommandRequested) -> None:
         self.commands.append((message.job_id, message.command))

@@ -1,16 +1,16 @@
 """Earlier decks from the journal: every run with its outcome, one run's jobs, and loading a run's file again.
 
-The screen only reads through the two coroutines it is given (runs, and one run's jobs), so it neither knows
-nor cares whether the journal is the server's or a local file. Re-running dismisses the screen with the run's
-file path; the app loads it like the open dialog does.
+The screen only reads through the two coroutines it is given (an engine's `history_runs` and `history_jobs`),
+so it neither knows nor cares whether the journal is the server's or a local file. Re-running dismisses the
+screen with the run's file path; the app loads it like the open dialog does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -19,15 +19,16 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
+from runner.engine.interface import PastJob, PastRun
 from runner.model import JobState
 from tui.formatting import STATE_GLYPHS
 
-RunsSource = Callable[[], Awaitable[list[dict[str, Any]]]]
-JobsSource = Callable[[str], Awaitable[list[dict[str, Any]]]]
+RunsSource = Callable[[], Awaitable[list[PastRun]]]
+JobsSource = Callable[[str], Awaitable[list[PastJob]]]
 OUTCOME_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.SKIPPED)
 
 
-def outcome_text(counts: dict[str, int]) -> str:
+def outcome_text(counts: Mapping[str, int]) -> str:
     parts = [f"{STATE_GLYPHS[state]} {counts[state.value]}" for state in OUTCOME_STATES if counts.get(state.value)]
     if counts.get("interrupted"):
         parts.append(f"⚡ {counts['interrupted']} interrupted")
@@ -56,7 +57,7 @@ class HistoryScreen(Screen[Path | None]):
         super().__init__()
         self._runs_source = runs
         self._jobs_source = jobs
-        self.runs: list[dict[str, Any]] = []
+        self.runs: list[PastRun] = []
 
     def compose(self) -> ComposeResult:
         yield Static("history: loading…", id="history-title")
@@ -83,15 +84,15 @@ class HistoryScreen(Screen[Path | None]):
         table = self.query_one("#runs", DataTable)
         table.clear()
         for run in self.runs:
-            loaded = datetime.fromtimestamp(run["loaded_at"]).strftime("%Y-%m-%d %H:%M")
-            unfinished = f"  ({run['unfinished']} unfinished)" if run.get("unfinished") else ""
-            table.add_row(loaded, run["name"], str(run["total"]), outcome_text(run["counts"]) + unfinished, run["path"])
+            loaded = datetime.fromtimestamp(run.loaded_at).strftime("%Y-%m-%d %H:%M")
+            unfinished = f"  ({run.unfinished} unfinished)" if run.unfinished else ""
+            table.add_row(loaded, run.name, str(run.total), outcome_text(run.counts) + unfinished, run.path)
         title = self.query_one("#history-title", Static)
         count = len(self.runs)
         title.update(f"history: {count} run{'s' * (count != 1)}" if count else "history: the journal has no runs yet")
 
     @property
-    def selected_run(self) -> dict[str, Any] | None:
+    def selected_run(self) -> PastRun | None:
         table = self.query_one("#runs", DataTable)
         if not self.runs or table.cursor_row < 0 or table.cursor_row >= len(self.runs):
             return None
@@ -107,21 +108,21 @@ class HistoryScreen(Screen[Path | None]):
         if run is None:
             return
         try:
-            jobs = await self._jobs_source(run["id"])
+            jobs = await self._jobs_source(run.id)
         except Exception as failure:
             self.notify(f"cannot read that run's jobs: {failure}", severity="error")
             return
         table = self.query_one("#run-jobs", DataTable)
         table.clear()
-        for job in sorted(jobs, key=lambda job: job["name"]):
-            table.add_row(job["name"], job["state"], str(job["attempts"]), (job.get("error") or "")[:200])
+        for job in sorted(jobs, key=lambda job: job.name):
+            table.add_row(job.name, job.state, str(job.attempts), (job.error or "")[:200])
         table.display = True
-        table.border_title = run["name"]
+        table.border_title = run.name
 
     def action_rerun(self) -> None:
         run = self.selected_run
         if run is not None:
-            self.dismiss(Path(run["path"]))
+            self.dismiss(Path(run.path))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -1,8 +1,9 @@
 """The detail of one job: what it is, how its attempts went, why it failed or what it returned, and its output.
 
-`JobDetailScreen` is pushed over the dashboard when a job is opened. It reads a `Job` that someone else keeps
-current (the engine mutates it in place; a client may swap in fresh snapshots through `screen.job`), and
-redraws from a 4 Hz timer only when the job's revision moved. Commands (pause, resume, cancel, retry) are not
+`JobDetailScreen` is pushed over the dashboard when a job is opened. It reads a job that someone else keeps
+current (the engine mutates it in place; a client may swap in fresh snapshots through `screen.job`), and its
+spec lines from the engine (`EngineInterface.spec_lines`), and redraws from a 4 Hz timer only when the job's
+revision moved. Commands (pause, resume, cancel, retry) are not
 carried out here: the screen posts `JobDetailScreen.CommandRequested` and the app acts on it.
 """
 
@@ -13,7 +14,7 @@ import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from itertools import islice
 from typing import ClassVar, Literal
 
@@ -37,10 +38,9 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Footer, Input, Label, Static
 
-from runner.model import OUTPUT_TAIL_LINES, Attempt, Job, JobState, Kind, OutputLine, Progress
-from runner.redaction import spec_summary
-from runner.server.protocol import SpecView
-from tui.formatting import STATE_GLYPHS
+from runner.engine.interface import ObservedJob, SpecLines
+from runner.model import OUTPUT_TAIL_LINES, Attempt, JobState, Kind, OutputLine
+from tui.formatting import STATE_GLYPHS, format_clock, format_duration, format_progress_long
 
 Command = Literal["pause", "resume", "cancel", "retry"]
 
@@ -57,45 +57,6 @@ STREAM_MARKS = {"stderr": "!", "log": "»"}
 # --- formatting ------------------------------------------------------------------------------------------------
 
 
-def format_duration(seconds: float) -> str:
-    """`0.4 s`, `12 s`, `3m 05s`, `2h 07m`."""
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
-
-
-def format_clock(timestamp: float, tz: tzinfo | None) -> str:
-    """HH:MM:SS of a wall-clock time, in `tz` (local time when None)."""
-    return datetime.fromtimestamp(timestamp, tz).strftime("%H:%M:%S")
-
-
-def format_amount(value: float, unit: str) -> str:
-    if unit == "bytes":
-        size = float(value)
-        for suffix in ("B", "KB", "MB", "GB"):
-            if size < 1000 or suffix == "GB":
-                return f"{size:.0f} {suffix}" if suffix == "B" else f"{size:.1f} {suffix}"
-            size /= 1000
-    return f"{value:g}{' ' + unit if unit else ''}"
-
-
-def progress_text(progress: Progress, width: int = 20) -> str:
-    """E.g. `██████░░░░░░░░ 42%  1.2 MB of 2.9 MB`; a bare count when the total is unknown."""
-    fraction = progress.fraction
-    done = format_amount(progress.done, progress.unit)
-    if fraction is None or progress.total is None:
-        return f"{done} so far"
-    filled = round(fraction * width)
-    bar = "█" * filled + "░" * (width - filled)
-    return f"{bar} {fraction:4.0%}  {done} of {format_amount(progress.total, progress.unit)}"
-
-
 def foreground_only(style: Style) -> Style:
     """The colour and text style of `style` without its background, to lay over another background."""
     return Style(
@@ -109,7 +70,7 @@ def foreground_only(style: Style) -> Style:
     )
 
 
-def attempt_count(job: Job) -> str:
+def attempt_count(job: ObservedJob) -> str:
     """`2 of 3` while within the attempts the spec allows; just `4` once manual retries went past them."""
     allowed = job.spec.retries + 1
     count = len(job.attempts)
@@ -503,22 +464,24 @@ class JobDetailScreen(Screen[None]):
 
     def __init__(
         self,
-        job: Job,
+        job: ObservedJob,
         *,
+        spec_lines: Callable[[], SpecLines | None],
         clock: Callable[[], float] = time.time,
         tz: tzinfo | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
-        """`clock` gives the wall-clock time for the running attempt's elapsed time; times show in `tz`
-        (local time when None)."""
+        """`spec_lines` gives the job's spec lines (None while they are on their way); `clock` gives the
+        wall-clock time for the running attempt's elapsed time; times show in `tz` (local time when None)."""
         super().__init__(name=name, id=id, classes=classes)
         self.job = job
         """The job shown. Assign a fresh snapshot of the same job here to show it."""
+        self.spec_lines = spec_lines
         self.clock = clock
         self.tz = tz
-        self._shown_job: Job | None = None
+        self._shown_job: ObservedJob | None = None
         self._shown_revision = -1
         self._shown_state: JobState | None = None
         self._clock_text = ""
@@ -629,8 +592,8 @@ class JobDetailScreen(Screen[None]):
         title.append("  " + " · ".join(details), style=self._style("muted"))
         renderable: RenderableType = title
         if job.progress is not None and not job.state.finished:
-            renderable = Group(title, Text(" " + progress_text(job.progress), style=self._style("muted")))
-        text = title.plain + (progress_text(job.progress) if job.progress is not None else "")
+            renderable = Group(title, Text(" " + format_progress_long(job.progress), style=self._style("muted")))
+        text = title.plain + (format_progress_long(job.progress) if job.progress is not None else "")
         if force or text != self._clock_text:
             self._clock_text = text
             self.query_one("#title", Static).update(renderable)
@@ -735,10 +698,8 @@ class JobDetailScreen(Screen[None]):
         self.query_one("#attempts", Static).update(table)
 
     def _show_spec(self) -> None:
-        spec = self.job.spec
-        # A server's job carries its spec's lines once fetched (SpecView.lines), not the spec itself.
-        lines = spec.lines if isinstance(spec, SpecView) else spec_summary(spec)
-        if not self._section_changed("spec", (id(spec), lines is None)):
+        lines = self.spec_lines()
+        if not self._section_changed("spec", None if lines is None else tuple(lines)):
             return
         if lines is None:
             self.query_one("#spec", Static).update(Text("loading…", style=self._style("muted")))

@@ -14,7 +14,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from runner.model import Job, JobState
+from runner.engine.interface import ObservedJob
+from runner.model import JobState
 from tui.formatting import (
     STATE_GLYPHS,
     format_attempt,
@@ -87,7 +88,7 @@ class JobList(ScrollView, can_focus=True):
     class CursorMoved(Message):
         """The selected job of a pane changed (or the pane's rows did)."""
 
-        def __init__(self, job_list: JobList, job: Job | None) -> None:
+        def __init__(self, job_list: JobList, job: ObservedJob | None) -> None:
             super().__init__()
             self.job_list = job_list
             self.job = job
@@ -103,7 +104,7 @@ class JobList(ScrollView, can_focus=True):
         self.clock = clock
         self.follow_end = follow_end
         """Keep the newest (last) row in view, like `tail -f`, unless the user moved the cursor up."""
-        self.jobs: list[Job] = []
+        self.jobs: list[ObservedJob] = []
         self.cursor = 0
         self._cache: dict[str, tuple[tuple[object, ...], Strip]] = {}
         self._selected_id: str | None = None
@@ -111,12 +112,12 @@ class JobList(ScrollView, can_focus=True):
     # --- data ------------------------------------------------------------------------------------------
 
     @property
-    def selected(self) -> Job | None:
+    def selected(self) -> ObservedJob | None:
         if 0 <= self.cursor < len(self.jobs):
             return self.jobs[self.cursor]
         return None
 
-    def set_jobs(self, jobs: list[Job]) -> None:
+    def set_jobs(self, jobs: list[ObservedJob]) -> None:
         """Replace the rows (the list is the pane model's own; it is not copied). The cursor stays on its job."""
         following = self.follow_end and (not self.has_focus or self.cursor >= len(self.jobs) - 1)
         self.jobs = jobs
@@ -247,7 +248,7 @@ class JobList(ScrollView, can_focus=True):
         style = self.rich_style + self.get_component_rich_style("job-list--header")
         return Strip([Segment(text[:width].ljust(width), style)], width)
 
-    def _row_strip(self, job: Job, width: int, selected: bool, now: float) -> Strip:
+    def _row_strip(self, job: ObservedJob, width: int, selected: bool, now: float) -> Strip:
         name_width, show_progress = self._columns(width)
         base = self.rich_style
         state_style = self.get_component_rich_style(f"job-list--{job.state.value}")
@@ -269,7 +270,7 @@ class JobList(ScrollView, can_focus=True):
             line = line.apply_style(self.get_component_rich_style("job-list--cursor"))
         return line.adjust_cell_length(width, base).crop(0, width)
 
-    def _progress_segments(self, job: Job, state_style: Style, dim: Style) -> list[Segment]:
+    def _progress_segments(self, job: ObservedJob, state_style: Style, dim: Style) -> list[Segment]:
         if job.state.finished or job.state is JobState.RETRYING:
             remark = job.error or job.note or ""
             if job.state is JobState.SUCCEEDED and job.progress and job.progress.unit == "bytes":

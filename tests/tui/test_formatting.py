@@ -1,0 +1,47 @@
+"""How numbers read on screen: one spelling for sizes (SI: kB, MB), durations compact in panes, spelled out in
+the detail view."""
+
+from __future__ import annotations
+
+from runner.model import Progress
+from tui.formatting import (
+    format_amount,
+    format_bytes,
+    format_duration,
+    format_eta,
+    format_progress,
+    format_progress_long,
+    format_rate,
+    format_seconds,
+)
+
+
+def test_sizes_are_si_with_at_most_four_significant_characters() -> None:
+    assert [format_bytes(value) for value in (512, 1_500, 983_000, 3_000_000, 12_345_678_900)] == [
+        "512 B",
+        "1.5 kB",
+        "983 kB",
+        "3.0 MB",
+        "12.3 GB",
+    ]
+
+
+def test_the_panes_and_the_detail_view_spell_a_size_the_same_way() -> None:
+    progress = Progress(1_500, 983_000, "bytes")
+    assert format_progress(progress) == "1.5 kB/983 kB"
+    assert format_progress_long(progress, width=10).endswith("0%  1.5 kB of 983 kB")
+    assert "KB" not in format_progress_long(progress)
+
+
+def test_other_units_and_unknown_totals() -> None:
+    assert format_amount(12, "items") == "12 items"
+    assert format_amount(3, "") == "3"
+    assert format_progress_long(Progress(12, None, "items")) == "12 items so far"
+    assert format_progress_long(Progress(5, 10, ""), width=4) == "██░░  50%  5 of 10"
+
+
+def test_durations_compact_in_panes_and_spelled_out_in_the_detail() -> None:
+    assert [format_seconds(value) for value in (0, 4.24, 42, 185, 7620)] == ["-", "4.2s", "42s", "3:05", "2h07m"]
+    assert [format_duration(value) for value in (0.25, 12.4, 185, 7500)] == ["0.2 s", "12 s", "3m 05s", "2h 05m"]
+    assert [format_eta(value) for value in (None, 0, 65)] == ["–", "0s", "1:05"]
+    assert format_rate(2.46) == "2.5/s"
