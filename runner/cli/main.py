@@ -268,10 +268,9 @@ def report_unexpected_error(error: BaseException) -> int:
     if is_broken_pipe(error):
         silence_stdout()
         return EXIT_JOBS_FAILED
-    from runner.errors import innermost
+    from runner.errors import describe_error, innermost
 
-    cause = innermost(error)
-    print(f"jobdeck: internal error: {type(cause).__name__}: {cause}", file=sys.stderr)
+    print(f"jobdeck: internal error: {describe_error(innermost(error))}", file=sys.stderr)
     if os.environ.get(DEBUG_VARIABLE):
         traceback.print_exception(error, file=sys.stderr)
     else:

@@ -36,7 +36,7 @@ from runner.engine.events import (
     Subscription,
 )
 from runner.engine.lanes import Lane
-from runner.errors import CommandError, JobError
+from runner.errors import CommandError, JobError, describe_error
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.call import CallKind
 from runner.kinds.fetch import FetchKind
@@ -550,7 +550,7 @@ class Engine:
             attempt.error = "cancelled"
             raise
         except Exception as bug:  # a fault in a kind must fail its job, not the engine
-            error = JobError(f"internal error: {type(bug).__name__}: {bug}")
+            error = JobError(f"internal error: {describe_error(bug)}")
         finally:
             pause.stop_clock()
             attempt.active_s = pause.active_seconds()

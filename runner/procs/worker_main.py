@@ -37,7 +37,7 @@ import time
 from typing import Any
 
 from runner.context import JobContext, reset_job_context, set_job_context
-from runner.errors import JobError
+from runner.errors import JobError, describe_error
 from runner.procs.callables import resolve_callable
 
 HEADER = struct.Struct(">I")
@@ -82,7 +82,7 @@ class Channel:
         try:
             return pickle.loads(payload)
         except Exception as error:
-            return ("unreadable", f"{type(error).__name__}: {error}")
+            return ("unreadable", describe_error(error))
 
     def _read_exactly(self, size: int) -> bytes | None:
         chunks = bytearray()
@@ -266,7 +266,7 @@ class Worker:
         except JobError as error:
             return ("error", error.message, error.traceback or format_job_traceback(error), error.retryable)
         except BaseException as error:
-            return ("error", describe(error), format_job_traceback(error), True)
+            return ("error", describe_error(error), format_job_traceback(error), True)
         self._last_result = value
         try:
             payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
@@ -275,14 +275,6 @@ class Worker:
         if len(payload) > 0xFFFF_FF00:
             return ("result_repr", safe_repr(value))
         return ("result", payload)
-
-
-def describe(error: BaseException) -> str:
-    try:
-        text = str(error)
-    except Exception:
-        text = "<message could not be shown>"
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def format_job_traceback(error: BaseException) -> str:
@@ -299,7 +291,7 @@ def safe_repr(value: Any) -> str:
     try:
         text = repr(value)
     except Exception as error:
-        return f"<{type(value).__name__} object; repr() failed: {describe(error)}>"
+        return f"<{type(value).__name__} object; repr() failed: {describe_error(error)}>"
     return text if len(text) <= _MAX_REPR else text[:_MAX_REPR] + "…"
 
 

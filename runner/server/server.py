@@ -30,7 +30,7 @@ from anyio.abc import SocketAttribute, SocketStream, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from runner.engine.engine import Engine
-from runner.errors import CommandError, DeckError, innermost
+from runner.errors import CommandError, DeckError, describe_error, innermost
 from runner.journal.recovery import run_jobs_to_list, run_to_dict
 from runner.redaction import spec_summary
 from runner.report import deck_report
@@ -205,7 +205,7 @@ class Server:
                 reply = {"id": request_id, "ok": False, "error": {"kind": "bad_request", "message": repr(bad)}}
             except Exception as bug:  # a fault in one request must not cost the client its connection
                 log.exception("request %r failed", op)
-                message = f"internal error in the server: {type(bug).__name__}: {bug} (see the server's log)"
+                message = f"internal error in the server: {describe_error(bug)} (see the server's log)"
                 reply = {"id": request_id, "ok": False, "error": {"kind": "internal", "message": message}}
             try:
                 await send_message(stream, reply)
@@ -436,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         cause = innermost(failure)
         if not isinstance(cause, JournalError):
             log.exception("the jobdeck server failed")
-        print(f"jobdeck server: {type(cause).__name__}: {cause}", file=sys.stderr)
+        print(f"jobdeck server: {describe_error(cause)}", file=sys.stderr)
         return 1
     return 0
 
