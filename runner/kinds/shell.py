@@ -16,7 +16,7 @@ from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
 from runner.model import OUTPUT_LINE_CHARS, Deck, JobSpec, Settings, ShellSpec
 from runner.procs.guardian import GroupGuardian
-from runner.procs.process_groups import describe_exit, group_exists, signal_group, terminate_group
+from runner.procs.process_groups import describe_exit, end_group, group_exists, signal_group
 
 LEFTOVER_GRACE_S = 0.5
 """How long processes a finished shell left behind in its group get between SIGTERM and SIGKILL."""
@@ -67,7 +67,7 @@ class ShellKind(JobKind):
             returncode = await _wait_with_output(process, attempt.report_output)
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await terminate_group(process, attempt.grace_period)
+                await end_group(process, attempt.grace_period)
             raise
         finally:
             detach()
@@ -86,7 +86,7 @@ async def _wait_with_output(process: Process, report_output: Callable[[str, str]
         # Background children the command left running still hold the pipes open; end them so the
         # job finishes and nothing outlives it.
         if group_exists(process.pid):
-            await terminate_group(process, LEFTOVER_GRACE_S)
+            await end_group(process, LEFTOVER_GRACE_S)
     return returncode
 
 

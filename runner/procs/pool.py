@@ -14,7 +14,6 @@ The protocol is described in runner.procs.worker_main.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import pickle
@@ -35,7 +34,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from runner.errors import JobError
 from runner.model import CallSpec
 from runner.pausing import PauseControl
-from runner.procs.process_groups import describe_exit
+from runner.procs.process_groups import describe_exit, kill_group, signal_group
 from runner.procs.worker_main import CALL_END_MARKER, HEADER, encode_message
 
 logger = logging.getLogger(__name__)
@@ -100,22 +99,20 @@ class _Worker:
     def alive(self) -> bool:
         return not self.killed and self.exit_status is None and not self.gone.is_set()
 
-    def signal_group(self, signum: int) -> None:
-        # Also valid after the worker was reaped: a process group id is not reused while any member lives.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signum)
+    # The group's signals are also valid after the worker was reaped: a process group id is not reused while
+    # any member lives.
 
     def suspend(self) -> None:
         self.stopped = True
-        self.signal_group(signal.SIGSTOP)
+        signal_group(self.pid, signal.SIGSTOP)
 
     def resume(self) -> None:
         self.stopped = False
-        self.signal_group(signal.SIGCONT)
+        signal_group(self.pid, signal.SIGCONT)
 
     def kill(self) -> None:
         self.killed = True
-        self.signal_group(signal.SIGKILL)
+        kill_group(self.pid)
 
     async def send(self, message: tuple[Any, ...] | bytes) -> bool:
         """Send a message (or a ready frame); False if the worker's stdin is closed."""
@@ -469,7 +466,7 @@ class WorkerPool:
             async with anyio.create_task_group() as task_group:
                 task_group.start_soon(_read_stderr, worker)
                 worker.exit_status = await worker.process.wait()
-                worker.signal_group(signal.SIGKILL)  # whatever its job started and left behind
+                kill_group(worker.pid)  # whatever its job started and left behind
                 with anyio.move_on_after(STDERR_DRAIN_TIMEOUT):
                     await worker.stderr_closed.wait()
                 task_group.cancel_scope.cancel()

@@ -29,7 +29,6 @@ import faulthandler
 import io
 import os
 import pickle
-import signal
 import struct
 import sys
 import threading
@@ -39,6 +38,7 @@ from typing import Any
 from runner.context import JobContext, reset_job_context, set_job_context
 from runner.errors import JobError, describe_error
 from runner.procs.callables import resolve_callable
+from runner.procs.process_groups import kill_group
 
 HEADER = struct.Struct(">I")
 PROGRESS_INTERVAL = 0.05
@@ -304,7 +304,7 @@ def _watch_parent(fd: int) -> None:
     while True:
         for _fd, events in poller.poll():
             if events & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
-                os.killpg(os.getpgrp(), signal.SIGKILL)
+                kill_group(os.getpgrp())
 
 
 def main() -> int:
