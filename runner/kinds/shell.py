@@ -48,15 +48,18 @@ class ShellKind(JobKind):
         spec = attempt.job.spec.work
         assert isinstance(spec, ShellSpec)
         await self._start_guardian()
-        process = await anyio.open_process(
-            ["/bin/sh", "-c", spec.command],
-            cwd=spec.cwd,
-            env=_job_environment(attempt),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        # Shielded: a cancel that arrived while the shell was being started would leave it running unseen; it
+        # reaches the job at its next await instead, where the group is ended.
+        with anyio.CancelScope(shield=True):
+            process = await anyio.open_process(
+                ["/bin/sh", "-c", spec.command],
+                cwd=spec.cwd,
+                env=_job_environment(attempt),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
         group = process.pid
         self.guardian.track(group)
         detach = attempt.pause.attach(
