@@ -424,15 +424,18 @@ class WorkerPool:
     async def _spawn(self) -> _Worker:
         assert self._task_group is not None
         try:
-            process = await anyio.open_process(
-                # -P: no current folder on sys.path, where a package named `runner` would shadow ours.
-                [sys.executable, "-P", "-m", "runner.procs.worker_main"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                env=python_child_environment(),
-            )
+            # Shielded, as a shell job's start: a cancel during the spawn would leave the process unsupervised;
+            # it reaches this call at its next await instead, which discards the worker.
+            with anyio.CancelScope(shield=True):
+                process = await anyio.open_process(
+                    # -P: no current folder on sys.path, where a package named `runner` would shadow ours.
+                    [sys.executable, "-P", "-m", "runner.procs.worker_main"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                    env=python_child_environment(),
+                )
         except OSError as error:
             raise JobError(f"could not start a worker process: {error}", retryable=True) from error
         assert process.stdout is not None
