@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import signal
 import subprocess
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
 from runner.model import OUTPUT_LINE_CHARS, Deck, JobSpec, Settings, ShellSpec
 from runner.procs.guardian import GroupGuardian
+from runner.procs.lines import LineSplitter
 from runner.procs.process_groups import describe_exit, end_group, group_exists, signal_group
 
 LEFTOVER_GRACE_S = 0.5
@@ -103,17 +103,10 @@ def _job_environment(attempt: AttemptContext) -> dict[str, str]:
 
 
 async def pump_lines(stream: ByteReceiveStream, name: str, report_output: Callable[[str, str], None]) -> None:
-    """Forward a byte stream as text lines (carriage returns also end a line, as progress bars use them)."""
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    pending = ""
+    """Forward a byte stream as text lines."""
+    splitter = LineSplitter(OUTPUT_LINE_CHARS)
     async for chunk in stream:
-        pending += decoder.decode(chunk)
-        *lines, pending = pending.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-        for line in lines:
-            report_output(name, line[:OUTPUT_LINE_CHARS])
-        if len(pending) > OUTPUT_LINE_CHARS:
-            report_output(name, pending[:OUTPUT_LINE_CHARS])
-            pending = ""
-    pending += decoder.decode(b"", final=True)
-    if pending:
-        report_output(name, pending[:OUTPUT_LINE_CHARS])
+        for line in splitter.feed_bytes(chunk):
+            report_output(name, line)
+    for line in splitter.finish():
+        report_output(name, line)

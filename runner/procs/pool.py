@@ -34,8 +34,9 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from runner.errors import JobError
 from runner.model import CallSpec
 from runner.pausing import PauseControl
+from runner.procs.lines import LineSplitter
 from runner.procs.process_groups import describe_exit, kill_group, signal_group
-from runner.procs.worker_main import CALL_END_MARKER, HEADER, encode_message
+from runner.procs.worker_main import CALL_END_MARKER, HEADER, MAX_OUTPUT_LINE_CHARS, encode_message
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,6 @@ STDERR_SYNC_TIMEOUT = 1.0
 CLOSE_TIMEOUT = 5.0
 LOAD_IN_THREAD_BYTES = 1 << 20
 """Results pickled larger than this are unpickled on a worker thread, to keep the event loop responsive."""
-_MAX_STDERR_LINE = 64 * 1024
 
 _RUNNER_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -136,17 +136,16 @@ class _Worker:
         except Exception as error:
             raise JobError(f"worker process sent an unreadable message: {error}", retryable=True) from None
 
-    def take_stderr_line(self, raw: bytes) -> None:
-        if CALL_END_MARKER in raw:
-            raw = raw.replace(CALL_END_MARKER, b"")
-            if raw:
-                self._forward_stderr(raw)
+    def take_stderr_line(self, text: str) -> None:
+        if CALL_END_MARKER in text:
+            text = text.replace(CALL_END_MARKER, "")
+            if text:
+                self._forward_stderr(text)
             self.stderr_synced.set()
         else:
-            self._forward_stderr(raw)
+            self._forward_stderr(text)
 
-    def _forward_stderr(self, raw: bytes) -> None:
-        text = raw.decode("utf-8", "replace").rstrip("\r")
+    def _forward_stderr(self, text: str) -> None:
         self.recent_stderr.append(text)
         if self.output is None:
             return
@@ -493,20 +492,15 @@ class WorkerPool:
 async def _read_stderr(worker: _Worker) -> None:
     """Read the worker's stderr to the end, line by line, so the worker never blocks on a full pipe."""
     assert worker.process.stderr is not None
-    pending = b""
+    splitter = LineSplitter(MAX_OUTPUT_LINE_CHARS)
     try:
         async for chunk in worker.process.stderr:
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
+            for line in splitter.feed_bytes(chunk):
                 worker.take_stderr_line(line)
-            if len(pending) > _MAX_STDERR_LINE:
-                worker.take_stderr_line(pending)
-                pending = b""
     except (anyio.BrokenResourceError, anyio.ClosedResourceError):
         pass
-    if pending:
-        worker.take_stderr_line(pending)
+    for line in splitter.finish():
+        worker.take_stderr_line(line)
     worker.stderr_closed.set()
 
 

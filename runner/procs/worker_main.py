@@ -38,14 +38,15 @@ from typing import Any
 from runner.context import JobContext, reset_job_context, set_job_context
 from runner.errors import JobError, describe_error
 from runner.procs.callables import resolve_callable
+from runner.procs.lines import LineSplitter
 from runner.procs.process_groups import kill_group
 
 HEADER = struct.Struct(">I")
 PROGRESS_INTERVAL = 0.05
-CALL_END_MARKER = b"\x00jobdeck:call-end\x00"
+CALL_END_MARKER = "\x00jobdeck:call-end\x00"
 """Written to the stderr pipe after each call, so the parent knows it has every stderr line of that call."""
-
-_MAX_PENDING_LINE = 64 * 1024
+MAX_OUTPUT_LINE_CHARS = 64 * 1024
+"""A longer line of output goes to the parent in pieces, so that no message grows without bound."""
 _MAX_REPR = 20_000
 
 
@@ -117,7 +118,7 @@ class LineWriter(io.TextIOBase):
         self._stream = stream
         self._fd = fd
         self._output = output
-        self._pending = ""
+        self._lines = LineSplitter(MAX_OUTPUT_LINE_CHARS)
         self._lock = threading.Lock()
 
     @property
@@ -137,21 +138,14 @@ class LineWriter(io.TextIOBase):
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         with self._lock:
-            self._pending += text
-            if "\n" in self._pending:
-                *lines, self._pending = self._pending.split("\n")
-                for line in lines:
-                    self._output.emit(self._stream, line)
-            if len(self._pending) > _MAX_PENDING_LINE:
-                self._output.emit(self._stream, self._pending)
-                self._pending = ""
+            for line in self._lines.feed(text):
+                self._output.emit(self._stream, line)
         return len(text)
 
     def finish(self) -> None:
         with self._lock:
-            if self._pending:
-                self._output.emit(self._stream, self._pending)
-                self._pending = ""
+            for line in self._lines.finish():
+                self._output.emit(self._stream, line)
 
 
 class WorkerJobContext(JobContext):
@@ -251,7 +245,7 @@ class Worker:
 
     def end_call(self, outcome: tuple[Any, ...]) -> None:
         """Mark the end of the call on the stderr pipe, then send its outcome."""
-        os.write(2, CALL_END_MARKER + b"\n")
+        os.write(2, f"{CALL_END_MARKER}\n".encode())
         self.channel.send(outcome)
 
     def _run(
