@@ -31,12 +31,11 @@ from runner.journal.writes import (
     fits_in_64_bits,
     group_spec,
     json_text,
-    plain_item,
     plain_row_item,
-    result_text,
     spec_value,
 )
 from runner.model import Deck, Job, JobSpec, JobState
+from runner.values import json_safe, json_safe_text
 
 if TYPE_CHECKING:
     from runner.journal.store import Journal
@@ -313,7 +312,7 @@ def _add_plain_rows(deck_rows: JobRows, group: str | None, jobs: list[Job]) -> b
         key = (group, specs[0].kind)  # a fan-out's jobs are of one kind
     results = list(map(_result, jobs))
     if not _plain_results(results):
-        results = list(map(result_text, results))
+        results = list(map(json_safe_text, results))
     try:
         # Each job's attempt list: its one attempt's fields, in a 1-tuple (`zip` of one), as JSON.
         attempt_lists = list(map(bytes.decode, map(orjson.dumps, zip(map(attempt_row, map(_first, attempts))))))
@@ -341,7 +340,7 @@ def _plain_row_items(items: list[Any]) -> bool:
 
 def _plain_results(results: list[Any]) -> bool:
     """Whether a plain row can take these results as they are (SQLite makes their JSON): ints of 64 bits
-    and Nones, the commonest results; others go in as JSON made by `result_text`."""
+    and Nones, the commonest results; others go in as JSON made by `json_safe_text`."""
     if not set(map(type, results)) <= {int, type(None)}:
         return False
     numbers = list(filter(_is_not_none, results))
@@ -354,7 +353,7 @@ def _add_job_row(deck_rows: JobRows, job: Job, first_attempts: Mapping[str, int]
     job with more than one attempt)."""
     state = job.state
     attempts = job.attempts
-    result = result_text(job.result) if state is JobState.SUCCEEDED else None
+    result = json_safe_text(job.result) if state is JobState.SUCCEEDED else None
     tail = None
     if job.output and state.finished:
         lines = list(job.output)[-OUTPUT_TAIL_LINES:]
@@ -379,7 +378,7 @@ def _add_job_row(deck_rows: JobRows, job: Job, first_attempts: Mapping[str, int]
     key = job.id if deck_rows.continued else spec.name
     row: tuple[Any, ...] = (key, state, len(attempts), job.error, result, tail, listed, first)
     if lazy:
-        row += (spec.kind, spec.group, plain_item(spec.item))
+        row += (spec.kind, spec.group, json_safe(spec.item))
     deck_rows.rows.append(row)
 
 
@@ -401,9 +400,9 @@ def _deck_load(deck_id: str, engine_name: str, jobs: list[Job], now: float, *, l
             firsts.setdefault(group, spec)
             lasts[group] = spec
             if lazy:
-                members[group].append((spec.name, plain_item(spec.item)))
+                members[group].append((spec.name, json_safe(spec.item)))
             else:
-                rows.append([spec.name, spec.kind.value, job.state, None, group, plain_item(spec.item)])
+                rows.append([spec.name, spec.kind.value, job.state, None, group, json_safe(spec.item)])
         else:
             rows.append([spec.name, spec.kind.value, job.state, spec_value(spec)])
     group_specs = [

@@ -36,7 +36,7 @@ from runner.journal.schema import (
     UNFINISHED_SQL,
     migrate,
 )
-from runner.journal.writes import Batch, encode, member_spec, result_json, spec_json, spec_value
+from runner.journal.writes import Batch, encode, member_spec, spec_json, spec_value
 from runner.model import JobState
 
 __all__ = [
@@ -52,7 +52,6 @@ __all__ = [
     "JournalJob",
     "Recorder",
     "default_path",
-    "result_json",
     "spec_json",
     "spec_value",
 ]

@@ -24,7 +24,7 @@ import orjson
 from runner.journal.schema import ATTEMPT_FIELDS
 from runner.model import JobSpec, JobState
 from runner.redaction import VALUE_PREVIEW_CHARS, shorten, spec_summary
-from runner.report import json_safe
+from runner.values import json_safe
 
 GROUP_SPEC_MIN_MEMBERS = 50
 """A fan-out of at least this many jobs keeps one spec for the whole group (see `group_spec`); smaller ones
@@ -32,9 +32,6 @@ keep each job's own, like jobs that are not fanned out."""
 
 attempt_row = attrgetter(*ATTEMPT_FIELDS)
 """An Attempt's fields as the journal keeps them, in one C-level call."""
-
-_PLAIN_TYPES = (str, int, bool, type(None))
-"""Types JSON carries unchanged (a float may be NaN or infinite, so it is not among them)."""
 
 MAP_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS recorded_jobs (
@@ -140,18 +137,13 @@ def json_text(value: Any) -> str:
         return json.dumps(value)
 
 
-def plain_item(item: Any) -> Any:
-    """A fan-out item as JSON can carry it: itself when it can, else its repr."""
-    return item if type(item) in _PLAIN_TYPES else json_safe(item)
-
-
 def spec_value(spec: JobSpec) -> dict[str, Any]:
     """The job's spec as the dashboard shows it, secrets redacted, ready for JSON."""
     return {
         "summary": dict(spec_summary(spec)),
         "after": list(spec.after),
         "group": spec.group,
-        "item": plain_item(spec.item),
+        "item": json_safe(spec.item),
         "line": spec.line,
     }
 
@@ -181,24 +173,6 @@ def member_spec(group: dict[str, Any], item: Any) -> dict[str, Any]:
         if "item" in summary:
             summary["item"] = f"{shorten(repr(item), VALUE_PREVIEW_CHARS)} (of {group['group']})"
     return {"summary": summary, "after": group["after"], "group": group["group"], "item": item, "line": group["line"]}
-
-
-def result_json(value: Any) -> str:
-    """The value as JSON when JSON can carry it unchanged, else its repr as a JSON string (as report.json_safe
-    decides, with one encoding instead of two)."""
-    try:
-        return json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        return json.dumps(repr(value))
-
-
-def result_text(value: Any) -> str:
-    """result_json, with a shortcut for the commonest results."""
-    if type(value) is int:
-        return str(value)
-    if value is None:
-        return "null"
-    return result_json(value)
 
 
 def encode(batch: Batch) -> list[tuple[str, Any]]:

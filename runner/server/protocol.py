@@ -37,7 +37,7 @@ from runner.model import (
     Progress,
     ShellSpec,
 )
-from runner.report import json_safe
+from runner.values import json_safe
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 1024 * 1024
