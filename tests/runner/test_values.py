@@ -23,4 +23,3 @@ def test_a_value_json_carries_stays_itself(value: object) -> None:
 def test_any_other_value_becomes_its_repr(value: object) -> None:
     assert json_safe(value) == repr(value)
     assert json.loads(json_safe_text(value)) == repr(value)
-
