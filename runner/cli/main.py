@@ -544,21 +544,15 @@ async def run_decks(
 ) -> int:
     """Run the decks to the end (or until SIGINT/SIGTERM), showing progress; then report and return the exit code.
     With a journal, every change is recorded in it as it happens."""
-    from contextlib import AsyncExitStack
-
     import anyio
 
     from runner.cli.console import progress_view
     from runner.engine.engine import Engine
+    from runner.journal.recorded import recorded_engine
 
     outcome = RunOutcome()
     engine = Engine(grace_period=grace_period)
-    async with AsyncExitStack() as stack:
-        if journal is not None:
-            from runner.journal.store import Recorder
-
-            await stack.enter_async_context(Recorder(engine, journal, carry_over=carry_over))
-        await stack.enter_async_context(engine)
+    async with recorded_engine(engine, journal, carry_over=carry_over):
         with progress_view(engine, progress_out) as view:
             async with anyio.create_task_group() as watchers:
                 await watchers.start(cancel_on_signals, engine, view, outcome, as_json, progress_out)

@@ -121,16 +121,11 @@ class Engine:
     # --- lifecycle -------------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Engine:
-        stack = AsyncExitStack()
-        await stack.__aenter__()
-        try:
+        async with AsyncExitStack() as stack:  # if a kind fails to start, those started are left again
             for kind in self._kinds.values():
                 await stack.enter_async_context(kind)
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
-        except BaseException:
-            await stack.__aexit__(None, None, None)
-            raise
-        self._exit_stack = stack
+            self._exit_stack = stack.pop_all()  # left in __aexit__
         return self
 
     async def __aexit__(

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from contextlib import AsyncExitStack
 from functools import partial
 from operator import attrgetter, is_not, itemgetter
 from pathlib import Path
@@ -116,6 +117,7 @@ class Recorder:
         self._write_lock = anyio.Lock()
         self._last_write_s = 0.0
         self._task_group: anyio.abc.TaskGroup | None = None
+        self._exit_stack: AsyncExitStack | None = None
 
     def continue_run(self, engine_deck_name: str, deck_id: str) -> None:
         """Record the deck the engine is about to load as `engine_deck_name` into the journal's existing run
@@ -125,9 +127,11 @@ class Recorder:
         self._continued[engine_deck_name] = deck_id
 
     async def __aenter__(self) -> Recorder:
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
-        self._task_group.start_soon(self._flush_loop)
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(self._final_flush)  # after the flush loop has ended, however it ended
+            self._task_group = await stack.enter_async_context(anyio.create_task_group())
+            self._task_group.start_soon(self._flush_loop)
+            self._exit_stack = stack.pop_all()  # left in __aexit__
         return self
 
     async def __aexit__(
@@ -136,13 +140,13 @@ class Recorder:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> bool | None:
-        assert self._task_group is not None
+        assert self._task_group is not None and self._exit_stack is not None
         self._task_group.cancel_scope.cancel()
-        try:
-            return await self._task_group.__aexit__(exc_type, exc, traceback)
-        finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(FINAL_FLUSH_TIMEOUT_S):
-                await self.flush(last=True)
+        return await self._exit_stack.__aexit__(exc_type, exc, traceback)
+
+    async def _final_flush(self) -> None:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(FINAL_FLUSH_TIMEOUT_S):
+            await self.flush(last=True)
 
     # --- following the engine ----------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ import subprocess
 import sys
 from collections import deque
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -183,13 +184,14 @@ class WorkerPool:
         self._waiters: deque[_Waiter] = deque()
         """Calls waiting for a worker; never more than `_starting_for_pool`, so each has one coming."""
         self._task_group: TaskGroup | None = None
+        self._exit_stack: AsyncExitStack | None = None
         self._closed = False
         self._all_reaped = anyio.Event()
 
     async def __aenter__(self) -> WorkerPool:
-        task_group = anyio.create_task_group()
-        await task_group.__aenter__()
-        self._task_group = task_group
+        async with AsyncExitStack() as stack:
+            self._task_group = await stack.enter_async_context(anyio.create_task_group())
+            self._exit_stack = stack.pop_all()  # left in __aexit__
         return self
 
     async def __aexit__(
@@ -199,7 +201,7 @@ class WorkerPool:
         tb: TracebackType | None,
     ) -> bool | None:
         """Kill every worker's process group and reap the workers; nothing is left running."""
-        assert self._task_group is not None
+        assert self._task_group is not None and self._exit_stack is not None
         self._closed = True
         self._idle.clear()
         while self._waiters:
@@ -211,7 +213,7 @@ class WorkerPool:
         with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
             await self._all_reaped.wait()
         self._task_group.cancel_scope.cancel()
-        return await self._task_group.__aexit__(exc_type, exc, tb)
+        return await self._exit_stack.__aexit__(exc_type, exc, tb)
 
     @property
     def idle_count(self) -> int:

@@ -50,7 +50,8 @@ from runner.server.protocol import (
 )
 
 if TYPE_CHECKING:
-    from runner.journal.store import Journal, Recorder
+    from runner.journal.recorder import Recorder
+    from runner.journal.store import Journal
     from runner.model import Job
 
 log = logging.getLogger("jobdeck.server")
@@ -329,18 +330,18 @@ async def serve(
             if socket_answers(socket_path):
                 raise ServerAlreadyRunning(f"something already answers on {socket_path}")
             socket_path.unlink()  # stale, from a server that crashed
+        from runner.journal.recorded import recorded_engine
+
         async with contextlib.AsyncExitStack() as stack:
             engine = engine_factory()
             journal: Journal | None = None
-            recorder = None
             if journal_path is not None:
-                from runner.journal.store import Journal, Recorder
+                from runner.journal.store import Journal
 
                 Path(journal_path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 stack.enter_context(journal_lock(Path(journal_path)))
                 journal = stack.enter_context(Journal.open(journal_path, create_parent=True))
-                recorder = await stack.enter_async_context(Recorder(engine, journal))
-            await stack.enter_async_context(engine)
+            recorder = await stack.enter_async_context(recorded_engine(engine, journal))
             uid = os.getuid() if expected_uid is None else expected_uid
             server = Server(engine, socket_path, uid, journal, recorder)
             if journal is not None and recorder is not None:
