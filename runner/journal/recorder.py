@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping
 from contextlib import AsyncExitStack
 from functools import partial
 from operator import attrgetter, is_not, itemgetter
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ import anyio.lowlevel
 import anyio.to_thread
 import orjson
 
+from runner.journal.schema import deck_path_key
 from runner.journal.writes import (
     GROUP_SPEC_MIN_MEMBERS,
     PLAIN_ROW_FIELDS,
@@ -49,14 +49,12 @@ the write of the batch it is in) after the engine made it."""
 BUSY_WRITE_SHARE = 0.2
 """Under load the recorder waits so that writing takes at most about this share of the time (bigger batches,
 fewer transactions), up to MAX_FLUSH_INTERVAL_S."""
-OUTPUT_TAIL_LINES = 200
+JOURNALED_OUTPUT_LINES = 200
+"""The last lines of a finished job's output that its journal row keeps (the engine keeps OUTPUT_TAIL_LINES in
+memory): enough to see why a job failed, small enough that a deck of many chatty jobs keeps a small journal."""
 ROWS_PER_STEP = 100
 """Rows the recorder makes on the event loop before it lets the engine go on (see `_add_job_rows`)."""
 FINAL_FLUSH_TIMEOUT_S = 10.0
-
-
-def resolved(path: str | Path) -> str:
-    return str(Path(path).expanduser().resolve())
 
 
 class Recorder:
@@ -166,7 +164,7 @@ class Recorder:
         deck_id = continued or uuid.uuid4().hex[:16]  # short: it is in every row
         self.deck_ids[name] = deck_id
         now = time.time()
-        path = resolved(deck.path)
+        path = deck_path_key(deck.path)
         carried = self._carry_over.pop(path, None)
         if continued is not None:
             carried = None
@@ -362,7 +360,7 @@ def _add_job_row(deck_rows: JobRows, job: Job, first_attempts: Mapping[str, int]
     result = json_safe_text(job.result) if state is JobState.SUCCEEDED else None
     tail = None
     if job.output and state.finished:
-        lines = list(job.output)[-OUTPUT_TAIL_LINES:]
+        lines = list(job.output)[-JOURNALED_OUTPUT_LINES:]
         tail = json_text([[line.stream, line.text] for line in lines])
     spec = job.spec
     lazy = spec.group in deck_rows.lazy_groups

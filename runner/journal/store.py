@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.journal.recorder import FLUSH_INTERVAL_S, OUTPUT_TAIL_LINES, Recorder, resolved
 from runner.journal.schema import (
     ATTEMPT_FIELDS,
     CUT_SHORT_STATES,
@@ -34,6 +33,7 @@ from runner.journal.schema import (
     INTERRUPTED,
     SCHEMA_VERSION,
     UNFINISHED_SQL,
+    deck_path_key,
     migrate,
 )
 from runner.journal.writes import Batch, encode, member_spec, spec_json, spec_value
@@ -41,16 +41,13 @@ from runner.model import JobState
 
 __all__ = [
     "DB_VARIABLE",
-    "FLUSH_INTERVAL_S",
     "INTERRUPTED",
-    "OUTPUT_TAIL_LINES",
     "SCHEMA_VERSION",
     "Batch",
     "DeckRun",
     "Journal",
     "JournalError",
     "JournalJob",
-    "Recorder",
     "default_path",
     "spec_json",
     "spec_value",
@@ -189,7 +186,7 @@ class Journal:
     def latest_deck(self, path: str | Path) -> str | None:
         """The journal id of the last run of the deck at this (resolved) path, or None."""
         rows = self._query(
-            "SELECT id FROM decks WHERE path = ? ORDER BY loaded_at DESC, rowid DESC LIMIT 1", (resolved(path),)
+            "SELECT id FROM decks WHERE path = ? ORDER BY loaded_at DESC, rowid DESC LIMIT 1", (deck_path_key(path),)
         )
         return rows[0][0] if rows else None
 

@@ -18,9 +18,10 @@ import pytest
 
 from runner.deck.parser import load_deck
 from runner.engine.engine import Engine
+from runner.journal.recorder import Recorder
 from runner.journal.recovery import restored_job
 from runner.journal.schema import UNFINISHED_SQL
-from runner.journal.store import INTERRUPTED, SCHEMA_VERSION, Journal, JournalError, Recorder
+from runner.journal.store import INTERRUPTED, SCHEMA_VERSION, Journal, JournalError
 from runner.journal.writes import GROUP_SPEC_MIN_MEMBERS, json_text
 from runner.model import Job, JobState, RestoredJob
 
