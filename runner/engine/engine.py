@@ -27,6 +27,7 @@ from anyio.abc import TaskGroup
 
 from runner.deck.parser import load_deck
 from runner.engine.events import (
+    ChangeLogEntry,
     DeckLoaded,
     DispatchChanged,
     EventHub,
@@ -34,6 +35,7 @@ from runner.engine.events import (
     ProgressChanged,
     StateChanged,
     Subscription,
+    log_entry,
 )
 from runner.engine.lanes import Lane
 from runner.errors import CommandError, JobError, describe_error
@@ -114,7 +116,7 @@ class Engine:
         self._closing = False
         self._task_group: TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
-        self._change_log: list[tuple[str, JobState, JobState, int, str | None, float]] | None = None
+        self._change_log: list[ChangeLogEntry] | None = None
         self._deck_environ: dict[str, Mapping[str, str]] = {}
         self._froze = False
 
@@ -162,10 +164,9 @@ class Engine:
         if self._change_log is None:
             self._change_log = []
 
-    def take_changes(self) -> list[tuple[str, JobState, JobState, int, str | None, float]]:
-        """The changes of state since the last call, oldest first, as (job id, old state, new state, attempt
-        number, job error, time.time()); empty unless `enable_change_log` was called. The states are
-        JobState members, which are str (and JSON-encode) as their values."""
+    def take_changes(self) -> list[ChangeLogEntry]:
+        """The changes of state since the last call, oldest first; empty unless `enable_change_log` was called.
+        The states are JobState members, which are str (and JSON-encode) as their values."""
         changes = self._change_log
         if not changes:
             return []
@@ -582,7 +583,7 @@ class Engine:
         self._touch(job)
         change_log = self._change_log
         if change_log is not None:
-            change_log.append((job.id, old, state, len(job.attempts), job.error, time.time()))
+            change_log.append(log_entry((job.id, old, state, len(job.attempts), job.error, time.time())))
         if self._events.has_subscribers:
             attempt = len(job.attempts)
             self._events.publish(StateChanged(job.id, old, state, attempt, job.error))

@@ -39,6 +39,7 @@ from runner.model import Deck, Job, JobSpec, JobState
 from runner.values import json_safe, json_safe_text
 
 if TYPE_CHECKING:
+    from runner.engine.events import ChangeLogEntry
     from runner.journal.store import Journal
 
 FLUSH_INTERVAL_S = 0.05
@@ -148,7 +149,7 @@ class Recorder:
 
     # --- following the engine ----------------------------------------------------------------------------
 
-    def _new_decks(self, changes: list[tuple[Any, ...]]) -> None:
+    def _new_decks(self, changes: list[ChangeLogEntry]) -> None:
         """Record the decks loaded since the last look (`engine.decks` only grows). `changes`: the changes
         taken from the engine since the last look, which may concern their jobs."""
         decks = self.engine.decks
@@ -159,7 +160,7 @@ class Recorder:
             if name not in self.deck_ids and name not in self._unrecorded_decks:
                 self._deck_loaded(name, deck, changes)
 
-    def _deck_loaded(self, name: str, deck: Deck, changes: list[tuple[Any, ...]]) -> None:
+    def _deck_loaded(self, name: str, deck: Deck, changes: list[ChangeLogEntry]) -> None:
         continued = self._continued.pop(name, None)
         deck_id = continued or uuid.uuid4().hex[:16]  # short: it is in every row
         self.deck_ids[name] = deck_id
@@ -192,7 +193,7 @@ class Recorder:
         if changes and self._unrecorded_decks:
             jobs = self.engine.jobs
             unrecorded = self._unrecorded_decks
-            changes = [change for change in changes if jobs[change[0]].deck not in unrecorded]
+            changes = [change for change in changes if jobs[change.job_id].deck not in unrecorded]
         self._new_decks(changes)
         batch = self._batch
         if not changes and not batch.loads:
@@ -204,7 +205,7 @@ class Recorder:
             await self._add_job_rows(batch, changes)
         return batch
 
-    async def _add_job_rows(self, batch: Batch, changes: list[tuple[Any, ...]]) -> None:
+    async def _add_job_rows(self, batch: Batch, changes: list[ChangeLogEntry]) -> None:
         """Add the current rows of the jobs these changes touched, with their attempts, to the batch. This runs
         on the event loop, so it works a step of jobs at a time, and it lets the engine go on every
         ROWS_PER_STEP rows: a busy engine's loop hands jobs to its workers every few microseconds, and holding it
@@ -212,7 +213,7 @@ class Recorder:
         is made, so it may be ahead of the batch's changes; the next batch has the changes that led there."""
         jobs = self.engine.jobs
         by_deck: dict[str, JobRows] = {}
-        changed = list(map(jobs.__getitem__, dict.fromkeys(map(itemgetter(0), changes))))
+        changed = list(map(jobs.__getitem__, dict.fromkeys(map(_job_id, changes))))
         first_attempts: dict[str, int] | None = None
         for start in range(0, len(changed), ROWS_PER_STEP):
             if start:
@@ -227,7 +228,7 @@ class Recorder:
                 if first_attempts is None and any(len(job.attempts) > 1 for job in part):
                     # The attempt each job was on at its first change in this batch: those from it on may have
                     # changed since the last flush (an attempt ends with a change of state, written with it).
-                    first_attempts = {change[0]: change[3] for change in reversed(changes)}
+                    first_attempts = {change.job_id: change.attempt for change in reversed(changes)}
                 for job in part:
                     _add_job_row(deck_rows, job, first_attempts or {})
         batch.jobs.extend(by_deck.values())
@@ -273,6 +274,7 @@ class Recorder:
 
 
 _deck_and_group = attrgetter("deck", "spec.group")
+_job_id = attrgetter("job_id")
 _spec = attrgetter("spec")
 _name = attrgetter("name")
 _item = attrgetter("item")
@@ -416,13 +418,13 @@ def _deck_load(deck_id: str, engine_name: str, jobs: list[Job], now: float, *, l
     return DeckLoad(deck_id, engine_name, now, rows, group_specs)
 
 
-def _add_states_at_load(load: DeckLoad, jobs: list[Job], changes: list[tuple[Any, ...]]) -> None:
+def _add_states_at_load(load: DeckLoad, jobs: list[Job], changes: list[ChangeLogEntry]) -> None:
     """For a continued run: each job's state when the engine loaded it (before the changes since), and how many
     attempts the engine brought back with it (rows 6 and 7), so that the journal can say how each job went on
     and number new attempts after those it has."""
-    first_old = {change[0]: change[1] for change in reversed(changes)}
+    first_old = {change.job_id: change.old for change in reversed(changes)}
     started = Counter(
-        change[0] for change in changes if change[2] is JobState.RUNNING and change[1] is not JobState.PAUSED
+        change.job_id for change in changes if change.new is JobState.RUNNING and change.old is not JobState.PAUSED
     )
     for row, job in zip(load.jobs, jobs, strict=True):
         row[2] = first_old.get(job.id, job.state)

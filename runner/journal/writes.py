@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -25,6 +25,9 @@ from runner.journal.schema import ATTEMPT_FIELDS
 from runner.model import JobSpec, JobState
 from runner.redaction import VALUE_PREVIEW_CHARS, shorten, spec_summary
 from runner.values import json_safe
+
+if TYPE_CHECKING:
+    from runner.engine.events import ChangeLogEntry
 
 GROUP_SPEC_MIN_MEMBERS = 50
 """A fan-out of at least this many jobs keeps one spec for the whole group (see `group_spec`); smaller ones
@@ -119,8 +122,8 @@ class Batch:
     loads: list[DeckLoad] = field(default_factory=list)
     carried: list[tuple[str, str, list[str]]] = field(default_factory=list)
     """(journal id of the run resumed, journal id of the new run, names of the jobs carried over)."""
-    changes: list[tuple[Any, ...]] = field(default_factory=list)
-    """The engine's change log entries: (engine job id, old, new, attempt, error, at)."""
+    changes: list[ChangeLogEntry] = field(default_factory=list)
+    """The engine's change log entries, keyed by engine job id."""
     jobs: list[JobRows] = field(default_factory=list)
     now: float = 0.0
     forget: bool = False
@@ -204,7 +207,7 @@ def encode(batch: Batch) -> list[tuple[str, Any]]:
         statements.append(
             (
                 "INSERT INTO change_batches (recording, changes) VALUES (?, ?)",
-                (batch.recorder, json_text(batch.changes)),
+                (batch.recorder, json_text(list(map(tuple, batch.changes)))),  # orjson takes no NamedTuple
             )
         )
     for deck_rows in batch.jobs:
