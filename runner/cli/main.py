@@ -518,7 +518,7 @@ def resumed_decks(
     result: list[Deck] = []
     carry_over: dict[str, tuple[str, list[str]]] = {}
     for deck in decks:
-        previous = journal.latest_deck(deck.path)
+        previous = journal.latest_run(deck.path)
         done = journal.succeeded_jobs(deck.path) & {spec.name for spec in deck.jobs} if previous else set()
         print(f"resuming {deck.name}: {len(done)} of {len(deck.jobs)} jobs already succeeded", file=out)
         if previous is None or not done:

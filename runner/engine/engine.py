@@ -319,7 +319,7 @@ class Engine:
 
     async def cancel(self, ref: JobRef) -> None:
         """Stop a job: a fetch is abandoned, a shell's process group gets SIGTERM then SIGKILL, a process
-        job's worker is killed (and replaced); a thread job stops at its next checkpoint."""
+        job's worker process is killed (and replaced); a thread job stops at its next checkpoint."""
         job = self.job(ref)
         if job.state.finished:
             raise CommandError(f"cannot cancel {job.name}: it already {job.state}")
@@ -415,7 +415,7 @@ class Engine:
         self._dispatch(lane)
 
     def _dispatch(self, lane: Lane) -> None:
-        """Start a lane worker for each ready job while the lane has room and dispatching is open."""
+        """Start a lane task for each ready job while the lane has room and dispatching is open."""
         while lane.has_room and self.dispatching and not self._closing:
             job = self._take_next(lane)
             if job is None:

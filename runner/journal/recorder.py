@@ -94,8 +94,8 @@ class Recorder:
         self.engine = engine
         self.journal = journal
         self.flush_interval = flush_interval
-        self.deck_ids: dict[str, str] = {}
-        """Engine deck name -> journal deck id."""
+        self.run_ids: dict[str, str] = {}
+        """Engine deck name -> journal id of its run (`decks.id`)."""
         self.committed_revision = 0
         """The engine revision up to which every change is committed to the journal."""
         self.flushes = 0
@@ -118,12 +118,12 @@ class Recorder:
         self._task_group: anyio.abc.TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
 
-    def continue_run(self, engine_deck_name: str, deck_id: str) -> None:
+    def continue_run(self, engine_deck_name: str, run_id: str) -> None:
         """Record the deck the engine is about to load as `engine_deck_name` into the journal's existing run
-        `deck_id` instead of a new run: its jobs already in the run keep their history (attempts go on being
+        `run_id` instead of a new run: its jobs already in the run keep their history (attempts go on being
         numbered after theirs) and are queued again; jobs new to it are added. For a restarted server that
         restores an interrupted run."""
-        self._continued[engine_deck_name] = deck_id
+        self._continued[engine_deck_name] = run_id
 
     async def __aenter__(self) -> Recorder:
         async with AsyncExitStack() as stack:
@@ -157,13 +157,13 @@ class Recorder:
             return
         self._decks_seen = len(decks)
         for name, deck in list(decks.items()):
-            if name not in self.deck_ids and name not in self._unrecorded_decks:
+            if name not in self.run_ids and name not in self._unrecorded_decks:
                 self._deck_loaded(name, deck, changes)
 
     def _deck_loaded(self, name: str, deck: Deck, changes: list[ChangeLogEntry]) -> None:
         continued = self._continued.pop(name, None)
-        deck_id = continued or uuid.uuid4().hex[:16]  # short: it is in every row
-        self.deck_ids[name] = deck_id
+        run_id = continued or uuid.uuid4().hex[:16]  # short: it is in every row
+        self.run_ids[name] = run_id
         now = time.time()
         path = deck_path_key(deck.path)
         carried = self._carry_over.pop(path, None)
@@ -172,9 +172,9 @@ class Recorder:
         if continued is None:
             # The run's jobs: the deck's, and those carried over (a resumed deck leaves them out).
             job_count = len(deck.jobs) + (len(carried[1]) if carried else 0)
-            self._batch.decks.append((deck_id, name, path, now, os.getpid(), job_count))
+            self._batch.decks.append((run_id, name, path, now, os.getpid(), job_count))
         jobs = [self.engine.jobs[f"{name}/{spec.name}"] for spec in deck.jobs]
-        load = _deck_load(deck_id, name, jobs, now, lazy=continued is None)
+        load = _deck_load(run_id, name, jobs, now, lazy=continued is None)
         lazy = {group.group for group in load.group_specs if group.members}
         if lazy:
             self._lazy_groups[name] = lazy
@@ -184,7 +184,7 @@ class Recorder:
             _add_states_at_load(load, jobs, changes)
         self._batch.loads.append(load)
         if carried is not None:
-            self._batch.carried.append((carried[0], deck_id, carried[1]))
+            self._batch.carried.append((carried[0], run_id, carried[1]))
 
     async def _collect(self) -> Batch | None:
         """The batch to write, with the touched jobs' and attempts' rows as they are now; a fresh batch takes
@@ -208,9 +208,10 @@ class Recorder:
     async def _add_job_rows(self, batch: Batch, changes: list[ChangeLogEntry]) -> None:
         """Add the current rows of the jobs these changes touched, with their attempts, to the batch. This runs
         on the event loop, so it works a step of jobs at a time, and it lets the engine go on every
-        ROWS_PER_STEP rows: a busy engine's loop hands jobs to its workers every few microseconds, and holding it
-        for a whole batch (milliseconds) would leave them idle meanwhile. A row is the job as it is when the row
-        is made, so it may be ahead of the batch's changes; the next batch has the changes that led there."""
+        ROWS_PER_STEP rows: a busy engine's loop hands jobs to its worker processes and threads every few
+        microseconds, and holding it for a whole batch (milliseconds) would leave them idle meanwhile. A row is
+        the job as it is when the row is made, so it may be ahead of the batch's changes; the next batch has the
+        changes that led there."""
         jobs = self.engine.jobs
         by_deck: dict[str, JobRows] = {}
         changed = list(map(jobs.__getitem__, dict.fromkeys(map(_job_id, changes))))
@@ -235,7 +236,7 @@ class Recorder:
 
     def _job_rows(self, deck: str) -> JobRows:
         continued = deck in self._continued_decks
-        return JobRows(self.deck_ids[deck], deck, continued, frozenset(self._lazy_groups.get(deck, ())))
+        return JobRows(self.run_ids[deck], deck, continued, frozenset(self._lazy_groups.get(deck, ())))
 
     async def flush(self, *, last: bool = False) -> None:
         """Write what is waiting, now, on a worker thread. `last`: the recorder is done with the journal."""

@@ -1,4 +1,8 @@
-"""The journal's tables, and bringing an older journal file up to date."""
+"""The journal's tables, and bringing an older journal file up to date.
+
+A row of `decks` is one run of a deck (a job file loaded once): its `id` is the run's id, `deck_id` in the other
+tables, `run_id` in Python.
+"""
 
 from __future__ import annotations
 

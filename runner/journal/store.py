@@ -76,7 +76,7 @@ def default_path(environ: Mapping[str, str] | None = None) -> Path:
 
 @dataclass(frozen=True)
 class JournalJob:
-    deck_id: str
+    run_id: str
     deck: str
     path: str
     name: str
@@ -183,7 +183,7 @@ class Journal:
         with self._lock:
             return self.connection.execute(sql, tuple(parameters)).fetchall()
 
-    def latest_deck(self, path: str | Path) -> str | None:
+    def latest_run(self, path: str | Path) -> str | None:
         """The journal id of the last run of the deck at this (resolved) path, or None."""
         rows = self._query(
             "SELECT id FROM decks WHERE path = ? ORDER BY loaded_at DESC, rowid DESC LIMIT 1", (deck_path_key(path),)
@@ -193,10 +193,10 @@ class Journal:
     def succeeded_jobs(self, path: str | Path) -> set[str]:
         """Names of the jobs that succeeded in the latest run of the deck at this path (counting the jobs
         that run carried over, already succeeded, from the run it resumed)."""
-        deck_id = self.latest_deck(path)
-        if deck_id is None:
+        run_id = self.latest_run(path)
+        if run_id is None:
             return set()
-        rows = self._query("SELECT name FROM jobs WHERE deck_id = ? AND state = ?", (deck_id, JobState.SUCCEEDED.value))
+        rows = self._query("SELECT name FROM jobs WHERE deck_id = ? AND state = ?", (run_id, JobState.SUCCEEDED.value))
         return {name for (name,) in rows}
 
     def interrupted(self) -> list[JournalJob]:
@@ -285,23 +285,23 @@ class Journal:
             "runs.loaded_at, runs.seq",
         )
 
-    def run(self, deck_id: str) -> DeckRun | None:
+    def run(self, run_id: str) -> DeckRun | None:
         """One run, by its journal id."""
-        runs = self._runs("SELECT rowid AS seq, * FROM decks WHERE id = ?", (deck_id,), "runs.seq")
+        runs = self._runs("SELECT rowid AS seq, * FROM decks WHERE id = ?", (run_id,), "runs.seq")
         return runs[0] if runs else None
 
-    def jobs(self, deck_id: str) -> dict[str, dict[str, Any]]:
+    def jobs(self, run_id: str) -> dict[str, dict[str, Any]]:
         """Every job row of one deck run, by name (spec, result and output tail decoded), with its attempts as
         `attempt_list`: dicts of ATTEMPT_FIELDS (number, started_at, ended_at, outcome, error, worker), oldest
         first; an outcome is an engine state's value, or INTERRUPTED for an attempt a dead jobdeck left open."""
         with self._lock:
-            cursor = self.connection.execute("SELECT * FROM jobs WHERE deck_id = ?", (deck_id,))
+            cursor = self.connection.execute("SELECT * FROM jobs WHERE deck_id = ?", (run_id,))
             columns = [column[0] for column in cursor.description]
             rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
             group_rows = self.connection.execute(
                 "SELECT grp, spec, kind, members, decks.loaded_at FROM group_specs "
                 "JOIN decks ON decks.id = group_specs.deck_id WHERE deck_id = ?",
-                (deck_id,),
+                (run_id,),
             ).fetchall()
         groups = {group: json.loads(spec) for group, spec, *_ in group_rows}
         for row in rows:
@@ -318,7 +318,7 @@ class Journal:
         for group, _, kind, members, loaded_at in group_rows:
             for name, item in json.loads(members or "[]"):
                 if name not in jobs:
-                    jobs[name] = _unwritten_member(deck_id, name, kind, groups[group], item, loaded_at)
+                    jobs[name] = _unwritten_member(run_id, name, kind, groups[group], item, loaded_at)
         return jobs
 
 

@@ -75,7 +75,9 @@ class _Outcome:
 
 
 @dataclass(eq=False)
-class _Worker:
+class _WorkerProcess:
+    """One worker process, as the pool supervises it."""
+
     process: Process
     replies: BufferedByteReceiveStream
     in_use: anyio.Lock = field(default_factory=anyio.Lock)
@@ -161,7 +163,7 @@ class _Waiter:
     """A call waiting for a worker that warm_up is starting (or for one another call gives back)."""
 
     ready: anyio.Event = field(default_factory=anyio.Event)
-    worker: _Worker | None = None
+    worker: _WorkerProcess | None = None
     """The worker handed over; None when woken without one (its start failed, or the pool is closing)."""
 
 
@@ -175,8 +177,8 @@ class WorkerPool:
 
     def __init__(self, *, keep_idle: int = 0) -> None:
         self.keep_idle = keep_idle
-        self._idle: list[_Worker] = []
-        self._workers: set[_Worker] = set()
+        self._idle: list[_WorkerProcess] = []
+        self._workers: set[_WorkerProcess] = set()
         self._starting = 0
         """Workers being started, by warm_up or by a call for itself."""
         self._starting_for_pool = 0
@@ -237,7 +239,7 @@ class WorkerPool:
         self._starting_for_pool += wanted
 
         async def start_one() -> None:
-            worker: _Worker | None = None
+            worker: _WorkerProcess | None = None
             try:
                 worker = await self._spawn()
             except JobError as error:
@@ -288,7 +290,7 @@ class WorkerPool:
 
     async def _run_call(
         self,
-        worker: _Worker,
+        worker: _WorkerProcess,
         request: bytes,
         pause: PauseControl,
         on_progress: Callable[[float, float | None], None],
@@ -314,7 +316,7 @@ class WorkerPool:
 
     async def _receive_outcome(
         self,
-        worker: _Worker,
+        worker: _WorkerProcess,
         on_progress: Callable[[float, float | None], None],
         on_output: Callable[[str, str], None],
     ) -> _Outcome:
@@ -342,7 +344,7 @@ class WorkerPool:
             else:
                 raise JobError(f"worker process sent an unexpected message: {tag!r}", retryable=True)
 
-    async def _death_error(self, worker: _Worker) -> JobError:
+    async def _death_error(self, worker: _WorkerProcess) -> JobError:
         """Wait for a worker that closed its pipe to be reaped; the error that says how it ended."""
         with anyio.move_on_after(REAP_TIMEOUT):
             await worker.gone.wait()
@@ -356,7 +358,7 @@ class WorkerPool:
             f"worker process died while running the job: {describe_exit(worker.exit_status)}", retryable=True
         )
 
-    async def _take_worker(self) -> _Worker:
+    async def _take_worker(self) -> _WorkerProcess:
         while True:
             while self._idle:
                 worker = self._idle.pop()
@@ -385,7 +387,7 @@ class WorkerPool:
         finally:
             self._starting -= 1
 
-    def _give_back(self, worker: _Worker) -> None:
+    def _give_back(self, worker: _WorkerProcess) -> None:
         if not worker.alive or self._closed:
             worker.kill()
             return
@@ -396,7 +398,7 @@ class WorkerPool:
         while len(self._idle) > max(self.keep_idle, 0):
             self._idle.pop(0).kill()  # the supervisor reaps it
 
-    def _hand_over(self, worker: _Worker) -> None:
+    def _hand_over(self, worker: _WorkerProcess) -> None:
         """Give a ready worker to the longest-waiting call, or else to the idle list."""
         if not worker.alive or self._closed:
             worker.kill()
@@ -414,7 +416,7 @@ class WorkerPool:
         while len(self._waiters) > self._starting_for_pool:
             self._waiters.pop().ready.set()
 
-    async def _discard(self, worker: _Worker) -> None:
+    async def _discard(self, worker: _WorkerProcess) -> None:
         """Kill the worker's process group and wait (bounded) until it is reaped."""
         worker.kill()
         if worker in self._idle:
@@ -422,7 +424,7 @@ class WorkerPool:
         with anyio.move_on_after(REAP_TIMEOUT):
             await worker.gone.wait()
 
-    async def _spawn(self) -> _Worker:
+    async def _spawn(self) -> _WorkerProcess:
         assert self._task_group is not None
         try:
             # Shielded, as a shell job's start: a cancel during the spawn would leave the process unsupervised;
@@ -440,7 +442,7 @@ class WorkerPool:
         except OSError as error:
             raise JobError(f"could not start a worker process: {error}", retryable=True) from error
         assert process.stdout is not None
-        worker = _Worker(process, BufferedByteReceiveStream(process.stdout))
+        worker = _WorkerProcess(process, BufferedByteReceiveStream(process.stdout))
         self._workers.add(worker)
         self._task_group.start_soon(self._supervise, worker)
         if self._closed:
@@ -464,7 +466,7 @@ class WorkerPool:
             raise JobError(f"could not start a worker process ({detail})")
         return worker
 
-    async def _supervise(self, worker: _Worker) -> None:
+    async def _supervise(self, worker: _WorkerProcess) -> None:
         """Forward the worker's stderr; once it exits, kill its group, reap it and close its pipes."""
         try:
             async with anyio.create_task_group() as task_group:
@@ -491,7 +493,7 @@ class WorkerPool:
             raise RuntimeError("WorkerPool is closed")
 
 
-async def _read_stderr(worker: _Worker) -> None:
+async def _read_stderr(worker: _WorkerProcess) -> None:
     """Read the worker's stderr to the end, line by line, so the worker never blocks on a full pipe."""
     assert worker.process.stderr is not None
     splitter = LineSplitter(MAX_OUTPUT_LINE_CHARS)

@@ -198,7 +198,9 @@ class WorkerJobContext(JobContext):
         self._channel.send(update)
 
 
-class Worker:
+class CallRunner:
+    """The worker process's loop: runs the calls its parent sends, one at a time, until the parent closes the pipe."""
+
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.output = CallOutput(channel)
@@ -313,13 +315,13 @@ def main() -> int:
     faulthandler.enable(file=sys.__stderr__)
 
     channel = Channel(request_fd, reply_fd)
-    worker = Worker(channel)
+    call_runner = CallRunner(channel)
     sys.stdin = open(os.devnull)  # noqa: SIM115 - lives as long as the process
-    sys.stdout = worker.stdout
-    sys.stderr = worker.stderr
+    sys.stdout = call_runner.stdout
+    sys.stderr = call_runner.stderr
     threading.Thread(target=_watch_parent, args=(reply_fd,), name="jobdeck-parent-watch", daemon=True).start()
     try:
-        worker.serve()
+        call_runner.serve()
     except BrokenPipeError:
         return 0
     return 0
