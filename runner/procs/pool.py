@@ -441,12 +441,17 @@ class WorkerPool:
                 )
         except OSError as error:
             raise JobError(f"could not start a worker process: {error}", retryable=True) from error
+        if self._closed:
+            # The pool shut down while this worker was starting (its task group may be gone): nothing would
+            # supervise it, so it is ended here.
+            kill_group(process.pid)
+            with anyio.CancelScope(shield=True), anyio.move_on_after(REAP_TIMEOUT):
+                await process.aclose()
+            raise JobError("worker process was stopped: the worker pool is shutting down")
         assert process.stdout is not None
         worker = _WorkerProcess(process, BufferedByteReceiveStream(process.stdout))
         self._workers.add(worker)
         self._task_group.start_soon(self._supervise, worker)
-        if self._closed:
-            worker.kill()  # the pool shut down while this worker was starting
         try:
             with anyio.fail_after(START_TIMEOUT):
                 message = await worker.receive()
