@@ -66,6 +66,8 @@ class Recorder:
         async with Recorder(engine, journal), engine:
             ...
 
+    (`runner.journal.recorded.recorded_engine` does this for `jobdeck run` and the server.)
+
     It reads the engine's change log (`Engine.enable_change_log`), not its events: every flush interval it
     takes the changes of state made since the last flush, notices decks loaded meanwhile (`engine.decks`),
     and writes those changes plus the current rows of the jobs (and attempts) they touched, in one
