@@ -20,7 +20,8 @@ from _common import log, median, repeat_parser, spread, verdict, write_echo_deck
 
 from runner.deck.parser import load_deck
 from runner.engine.engine import Engine
-from runner.journal.store import Journal, Recorder
+from runner.journal.recorder import Recorder
+from runner.journal.store import Journal
 from runner.model import Deck, JobState
 
 JOBS = 50_000

@@ -26,7 +26,8 @@ from _common import median, repeat_parser, write_echo_deck
 
 from runner.deck.parser import load_deck
 from runner.engine.engine import Engine
-from runner.journal.store import Journal, Recorder
+from runner.journal.recorder import Recorder
+from runner.journal.store import Journal
 from runner.model import Deck
 
 MODES = ("plain", "changes", "rows", "full")

@@ -77,3 +77,13 @@ def innermost(error: BaseException) -> BaseException:
     while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]
     return error
+
+
+def describe_error(error: BaseException) -> str:
+    """How jobdeck names an exception in a message: `TypeName: message`, or the type name alone when the
+    message is empty. Never raises: an exception whose `str()` fails is still named."""
+    try:
+        text = str(error)
+    except Exception:
+        text = "<message could not be shown>"
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

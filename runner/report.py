@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 from runner.model import Job, JobState
+from runner.values import json_safe
 
 RESULT_PREVIEW_CHARS = 200
 LISTED_JOBS_PER_DECK = 20
@@ -15,15 +15,6 @@ LISTED_JOBS_PER_DECK = 20
 UNSUCCESSFUL_STATES = (JobState.FAILED, JobState.CANCELLED, JobState.SKIPPED)
 """Finished but not succeeded, in the order the summary lists them: the causes first, their consequences last."""
 STATE_WIDTH = max(len(state.value) for state in JobState)
-
-
-def json_safe(value: Any) -> Any:
-    """The value itself when JSON can carry it unchanged, else its repr."""
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        return repr(value)
-    return value
 
 
 def job_report(job: Job) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from runner.deck.parser import LOCAL_CLUSTER
-from runner.errors import JobError
+from runner.errors import JobError, describe_error
 from runner.model import CallSpec
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ class DaskCluster:
             self.error = error
         except Exception as error:
             self.error = JobError(
-                f"cannot connect to the Dask scheduler at {self.label}: {_describe(error)}", retryable=True
+                f"cannot connect to the Dask scheduler at {self.label}: {describe_error(error)}", retryable=True
             )
         finally:
             self.connecting = None
@@ -189,7 +189,7 @@ class DaskCluster:
         for worker, answer in sorted(answers.items()):
             if isinstance(answer, BaseException):
                 raise JobError(
-                    f"jobdeck cannot run on Dask worker {worker}: {_describe(answer)} "
+                    f"jobdeck cannot run on Dask worker {worker}: {describe_error(answer)} "
                     "(install jobdeck with its dask extra in the workers' environment)"
                 )
             if answer is not None:
@@ -199,7 +199,7 @@ class DaskCluster:
                 )
 
     def lost(self, error: BaseException | None = None) -> JobError:
-        detail = f": {_describe(error)}" if error is not None else ""
+        detail = f": {describe_error(error)}" if error is not None else ""
         return JobError(f"lost the connection to the Dask scheduler at {self.label}{detail}", retryable=True)
 
     async def close(self) -> None:
@@ -258,8 +258,3 @@ def _topic() -> str:
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -18,7 +18,7 @@ import traceback
 from typing import Any
 
 from runner.context import JobContext, reset_job_context, set_job_context
-from runner.errors import JobError
+from runner.errors import JobError, describe_error
 from runner.procs.callables import resolve_callable
 
 TOPIC = "jobdeck"
@@ -106,7 +106,7 @@ def run_call(request: tuple[str, str, str, str, tuple[Any, ...], dict[str, Any],
         trace = error.__traceback__
         frames = trace.tb_next if trace is not None else None  # from the job's function on, without run_call
         text = "".join(traceback.format_exception(type(error), error, frames))
-        return ("error", f"{type(error).__name__}: {error}", text, True)
+        return ("error", describe_error(error), text, True)
     finally:
         reset_job_context(token)
     return _portable(value)
@@ -124,7 +124,7 @@ def _portable(value: Any) -> Outcome:
         try:
             text = repr(value)
         except Exception as error:
-            text = f"<unrepresentable {type(value).__name__}: {error}>"
+            text = f"<unrepresentable {type(value).__name__}: {describe_error(error)}>"
         return ("repr", text)
     return ("ok", value)
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from runner.errors import DeckError, Problem
+from runner.errors import DeckError, Problem, describe_error
 from runner.model import CallSpec, Deck, FetchSpec, JobSpec, Kind, Settings, ShellSpec, WorkSpec
 
 __all__ = ["env_references", "expand_env", "load_deck", "parse_deck"]
@@ -126,7 +126,7 @@ def _bugs_as_problems(path: Path) -> Iterator[None]:
     except DeckError:
         raise
     except Exception as exc:
-        message = f"could not load the job file: {type(exc).__name__}: {exc}"
+        message = f"could not load the job file: {describe_error(exc)}"
         hint = "this is a bug in jobdeck; please report it with the job file"
         raise DeckError([Problem(path, message, hint=hint)]) from exc
 

@@ -27,6 +27,7 @@ from anyio.abc import TaskGroup
 
 from runner.deck.parser import load_deck
 from runner.engine.events import (
+    ChangeLogEntry,
     DeckLoaded,
     DispatchChanged,
     EventHub,
@@ -34,10 +35,11 @@ from runner.engine.events import (
     ProgressChanged,
     StateChanged,
     Subscription,
+    log_entry,
 )
 from runner.engine.interface import HistorySource, PastJob, PastRun, SpecLines
 from runner.engine.lanes import Lane
-from runner.errors import CommandError, JobError
+from runner.errors import CommandError, JobError, describe_error
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.call import CallKind
 from runner.kinds.fetch import FetchKind
@@ -118,7 +120,7 @@ class Engine:
         self._closing = False
         self._task_group: TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
-        self._change_log: list[tuple[str, JobState, JobState, int, str | None, float]] | None = None
+        self._change_log: list[ChangeLogEntry] | None = None
         self._deck_environ: dict[str, Mapping[str, str]] = {}
         self._froze = False
         self._history = history
@@ -126,16 +128,11 @@ class Engine:
     # --- lifecycle -------------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Engine:
-        stack = AsyncExitStack()
-        await stack.__aenter__()
-        try:
+        async with AsyncExitStack() as stack:  # if a kind fails to start, those started are left again
             for kind in self._kinds.values():
                 await stack.enter_async_context(kind)
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
-        except BaseException:
-            await stack.__aexit__(None, None, None)
-            raise
-        self._exit_stack = stack
+            self._exit_stack = stack.pop_all()  # left in __aexit__
         return self
 
     async def __aexit__(
@@ -172,10 +169,9 @@ class Engine:
         if self._change_log is None:
             self._change_log = []
 
-    def take_changes(self) -> list[tuple[str, JobState, JobState, int, str | None, float]]:
-        """The changes of state since the last call, oldest first, as (job id, old state, new state, attempt
-        number, job error, time.time()); empty unless `enable_change_log` was called. The states are
-        JobState members, which are str (and JSON-encode) as their values."""
+    def take_changes(self) -> list[ChangeLogEntry]:
+        """The changes of state since the last call, oldest first; empty unless `enable_change_log` was called.
+        The states are JobState members, which are str (and JSON-encode) as their values."""
         changes = self._change_log
         if not changes:
             return []
@@ -328,7 +324,7 @@ class Engine:
 
     async def cancel(self, ref: JobRef) -> None:
         """Stop a job: a fetch is abandoned, a shell's process group gets SIGTERM then SIGKILL, a process
-        job's worker is killed (and replaced); a thread job stops at its next checkpoint."""
+        job's worker process is killed (and replaced); a thread job stops at its next checkpoint."""
         job = self.job(ref)
         if job.state.finished:
             raise CommandError(f"cannot cancel {job.name}: it already {job.state}")
@@ -424,7 +420,7 @@ class Engine:
         self._dispatch(lane)
 
     def _dispatch(self, lane: Lane) -> None:
-        """Start a lane worker for each ready job while the lane has room and dispatching is open."""
+        """Start a lane task for each ready job while the lane has room and dispatching is open."""
         while lane.has_room and self.dispatching and not self._closing:
             job = self._take_next(lane)
             if job is None:
@@ -555,7 +551,7 @@ class Engine:
             attempt.error = "cancelled"
             raise
         except Exception as bug:  # a fault in a kind must fail its job, not the engine
-            error = JobError(f"internal error: {type(bug).__name__}: {bug}")
+            error = JobError(f"internal error: {describe_error(bug)}")
         finally:
             pause.stop_clock()
             attempt.active_s = pause.active_seconds()
@@ -592,7 +588,7 @@ class Engine:
         self._touch(job)
         change_log = self._change_log
         if change_log is not None:
-            change_log.append((job.id, old, state, len(job.attempts), job.error, time.time()))
+            change_log.append(log_entry((job.id, old, state, len(job.attempts), job.error, time.time())))
         if self._events.has_subscribers:
             attempt = len(job.attempts)
             self._events.publish(StateChanged(job.id, old, state, attempt, job.error))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
+from typing import NamedTuple
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -49,6 +51,26 @@ class DispatchChanged:
 
 
 Event = DeckLoaded | StateChanged | ProgressChanged | OutputAdded | DispatchChanged
+
+
+class ChangeLogEntry(NamedTuple):
+    """One change of state in the engine's change log (`Engine.take_changes`), the cheap alternative to a
+    StateChanged event for an observer that must see every change (the journal). A tuple underneath: the
+    journal stores each as a JSON array of these fields, in this order."""
+
+    job_id: str
+    old: JobState
+    new: JobState
+    attempt: int
+    """The job's attempt number when the change was made (0 before its first attempt)."""
+    error: str | None
+    at: float
+    """time.time() of the change."""
+
+
+log_entry = partial(tuple.__new__, ChangeLogEntry)
+"""`log_entry((job_id, old, new, attempt, error, at))`: a ChangeLogEntry made at C speed (the NamedTuple
+constructor is a Python function, and the engine makes one per change of state)."""
 
 
 class Subscription:

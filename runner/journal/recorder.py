@@ -8,9 +8,9 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from contextlib import AsyncExitStack
 from functools import partial
 from operator import attrgetter, is_not, itemgetter
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ import anyio.lowlevel
 import anyio.to_thread
 import orjson
 
+from runner.journal.schema import deck_path_key
 from runner.journal.writes import (
     GROUP_SPEC_MIN_MEMBERS,
     PLAIN_ROW_FIELDS,
@@ -31,14 +32,14 @@ from runner.journal.writes import (
     fits_in_64_bits,
     group_spec,
     json_text,
-    plain_item,
     plain_row_item,
-    result_text,
     spec_value,
 )
 from runner.model import Deck, Job, JobSpec, JobState
+from runner.values import json_safe, json_safe_text
 
 if TYPE_CHECKING:
+    from runner.engine.events import ChangeLogEntry
     from runner.journal.store import Journal
 
 FLUSH_INTERVAL_S = 0.05
@@ -49,14 +50,12 @@ the write of the batch it is in) after the engine made it."""
 BUSY_WRITE_SHARE = 0.2
 """Under load the recorder waits so that writing takes at most about this share of the time (bigger batches,
 fewer transactions), up to MAX_FLUSH_INTERVAL_S."""
-OUTPUT_TAIL_LINES = 200
+JOURNALED_OUTPUT_LINES = 200
+"""The last lines of a finished job's output that its journal row keeps (the engine keeps OUTPUT_TAIL_LINES in
+memory): enough to see why a job failed, small enough that a deck of many chatty jobs keeps a small journal."""
 ROWS_PER_STEP = 100
 """Rows the recorder makes on the event loop before it lets the engine go on (see `_add_job_rows`)."""
 FINAL_FLUSH_TIMEOUT_S = 10.0
-
-
-def resolved(path: str | Path) -> str:
-    return str(Path(path).expanduser().resolve())
 
 
 class Recorder:
@@ -66,6 +65,8 @@ class Recorder:
         engine = Engine()
         async with Recorder(engine, journal), engine:
             ...
+
+    (`runner.journal.recorded.recorded_engine` does this for `jobdeck run` and the server.)
 
     It reads the engine's change log (`Engine.enable_change_log`), not its events: every flush interval it
     takes the changes of state made since the last flush, notices decks loaded meanwhile (`engine.decks`),
@@ -95,8 +96,8 @@ class Recorder:
         self.engine = engine
         self.journal = journal
         self.flush_interval = flush_interval
-        self.deck_ids: dict[str, str] = {}
-        """Engine deck name -> journal deck id."""
+        self.run_ids: dict[str, str] = {}
+        """Engine deck name -> journal id of its run (`decks.id`)."""
         self.committed_revision = 0
         """The engine revision up to which every change is committed to the journal."""
         self.flushes = 0
@@ -117,18 +118,21 @@ class Recorder:
         self._write_lock = anyio.Lock()
         self._last_write_s = 0.0
         self._task_group: anyio.abc.TaskGroup | None = None
+        self._exit_stack: AsyncExitStack | None = None
 
-    def continue_run(self, engine_deck_name: str, deck_id: str) -> None:
+    def continue_run(self, engine_deck_name: str, run_id: str) -> None:
         """Record the deck the engine is about to load as `engine_deck_name` into the journal's existing run
-        `deck_id` instead of a new run: its jobs already in the run keep their history (attempts go on being
+        `run_id` instead of a new run: its jobs already in the run keep their history (attempts go on being
         numbered after theirs) and are queued again; jobs new to it are added. For a restarted server that
         restores an interrupted run."""
-        self._continued[engine_deck_name] = deck_id
+        self._continued[engine_deck_name] = run_id
 
     async def __aenter__(self) -> Recorder:
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
-        self._task_group.start_soon(self._flush_loop)
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(self._final_flush)  # after the flush loop has ended, however it ended
+            self._task_group = await stack.enter_async_context(anyio.create_task_group())
+            self._task_group.start_soon(self._flush_loop)
+            self._exit_stack = stack.pop_all()  # left in __aexit__
         return self
 
     async def __aexit__(
@@ -137,17 +141,17 @@ class Recorder:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> bool | None:
-        assert self._task_group is not None
+        assert self._task_group is not None and self._exit_stack is not None
         self._task_group.cancel_scope.cancel()
-        try:
-            return await self._task_group.__aexit__(exc_type, exc, traceback)
-        finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(FINAL_FLUSH_TIMEOUT_S):
-                await self.flush(last=True)
+        return await self._exit_stack.__aexit__(exc_type, exc, traceback)
+
+    async def _final_flush(self) -> None:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(FINAL_FLUSH_TIMEOUT_S):
+            await self.flush(last=True)
 
     # --- following the engine ----------------------------------------------------------------------------
 
-    def _new_decks(self, changes: list[tuple[Any, ...]]) -> None:
+    def _new_decks(self, changes: list[ChangeLogEntry]) -> None:
         """Record the decks loaded since the last look (`engine.decks` only grows). `changes`: the changes
         taken from the engine since the last look, which may concern their jobs."""
         decks = self.engine.decks
@@ -155,24 +159,24 @@ class Recorder:
             return
         self._decks_seen = len(decks)
         for name, deck in list(decks.items()):
-            if name not in self.deck_ids and name not in self._unrecorded_decks:
+            if name not in self.run_ids and name not in self._unrecorded_decks:
                 self._deck_loaded(name, deck, changes)
 
-    def _deck_loaded(self, name: str, deck: Deck, changes: list[tuple[Any, ...]]) -> None:
+    def _deck_loaded(self, name: str, deck: Deck, changes: list[ChangeLogEntry]) -> None:
         continued = self._continued.pop(name, None)
-        deck_id = continued or uuid.uuid4().hex[:16]  # short: it is in every row
-        self.deck_ids[name] = deck_id
+        run_id = continued or uuid.uuid4().hex[:16]  # short: it is in every row
+        self.run_ids[name] = run_id
         now = time.time()
-        path = resolved(deck.path)
+        path = deck_path_key(deck.path)
         carried = self._carry_over.pop(path, None)
         if continued is not None:
             carried = None
         if continued is None:
             # The run's jobs: the deck's, and those carried over (a resumed deck leaves them out).
             job_count = len(deck.jobs) + (len(carried[1]) if carried else 0)
-            self._batch.decks.append((deck_id, name, path, now, os.getpid(), job_count))
+            self._batch.decks.append((run_id, name, path, now, os.getpid(), job_count))
         jobs = [self.engine.jobs[f"{name}/{spec.name}"] for spec in deck.jobs]
-        load = _deck_load(deck_id, name, jobs, now, lazy=continued is None)
+        load = _deck_load(run_id, name, jobs, now, lazy=continued is None)
         lazy = {group.group for group in load.group_specs if group.members}
         if lazy:
             self._lazy_groups[name] = lazy
@@ -182,7 +186,7 @@ class Recorder:
             _add_states_at_load(load, jobs, changes)
         self._batch.loads.append(load)
         if carried is not None:
-            self._batch.carried.append((carried[0], deck_id, carried[1]))
+            self._batch.carried.append((carried[0], run_id, carried[1]))
 
     async def _collect(self) -> Batch | None:
         """The batch to write, with the touched jobs' and attempts' rows as they are now; a fresh batch takes
@@ -191,7 +195,7 @@ class Recorder:
         if changes and self._unrecorded_decks:
             jobs = self.engine.jobs
             unrecorded = self._unrecorded_decks
-            changes = [change for change in changes if jobs[change[0]].deck not in unrecorded]
+            changes = [change for change in changes if jobs[change.job_id].deck not in unrecorded]
         self._new_decks(changes)
         batch = self._batch
         if not changes and not batch.loads:
@@ -203,15 +207,16 @@ class Recorder:
             await self._add_job_rows(batch, changes)
         return batch
 
-    async def _add_job_rows(self, batch: Batch, changes: list[tuple[Any, ...]]) -> None:
+    async def _add_job_rows(self, batch: Batch, changes: list[ChangeLogEntry]) -> None:
         """Add the current rows of the jobs these changes touched, with their attempts, to the batch. This runs
         on the event loop, so it works a step of jobs at a time, and it lets the engine go on every
-        ROWS_PER_STEP rows: a busy engine's loop hands jobs to its workers every few microseconds, and holding it
-        for a whole batch (milliseconds) would leave them idle meanwhile. A row is the job as it is when the row
-        is made, so it may be ahead of the batch's changes; the next batch has the changes that led there."""
+        ROWS_PER_STEP rows: a busy engine's loop hands jobs to its worker processes and threads every few
+        microseconds, and holding it for a whole batch (milliseconds) would leave them idle meanwhile. A row is
+        the job as it is when the row is made, so it may be ahead of the batch's changes; the next batch has the
+        changes that led there."""
         jobs = self.engine.jobs
         by_deck: dict[str, JobRows] = {}
-        changed = list(map(jobs.__getitem__, dict.fromkeys(map(itemgetter(0), changes))))
+        changed = list(map(jobs.__getitem__, dict.fromkeys(map(_job_id, changes))))
         first_attempts: dict[str, int] | None = None
         for start in range(0, len(changed), ROWS_PER_STEP):
             if start:
@@ -226,14 +231,14 @@ class Recorder:
                 if first_attempts is None and any(len(job.attempts) > 1 for job in part):
                     # The attempt each job was on at its first change in this batch: those from it on may have
                     # changed since the last flush (an attempt ends with a change of state, written with it).
-                    first_attempts = {change[0]: change[3] for change in reversed(changes)}
+                    first_attempts = {change.job_id: change.attempt for change in reversed(changes)}
                 for job in part:
                     _add_job_row(deck_rows, job, first_attempts or {})
         batch.jobs.extend(by_deck.values())
 
     def _job_rows(self, deck: str) -> JobRows:
         continued = deck in self._continued_decks
-        return JobRows(self.deck_ids[deck], deck, continued, frozenset(self._lazy_groups.get(deck, ())))
+        return JobRows(self.run_ids[deck], deck, continued, frozenset(self._lazy_groups.get(deck, ())))
 
     async def flush(self, *, last: bool = False) -> None:
         """Write what is waiting, now, on a worker thread. `last`: the recorder is done with the journal."""
@@ -257,8 +262,10 @@ class Recorder:
 
     def _interval(self) -> float:
         """How long to wait before the next flush: the flush interval, or longer while writes take long (a
-        busy engine), so that fewer, bigger transactions cost it less; never more than MAX_FLUSH_INTERVAL_S."""
-        return min(max(self.flush_interval, self._last_write_s / BUSY_WRITE_SHARE), MAX_FLUSH_INTERVAL_S)
+        busy engine), so that fewer, bigger transactions cost it less; a busy engine makes it wait at most
+        MAX_FLUSH_INTERVAL_S (a longer flush interval, as tests ask for, is kept as it is)."""
+        busy = min(self._last_write_s / BUSY_WRITE_SHARE, MAX_FLUSH_INTERVAL_S)
+        return max(self.flush_interval, busy)
 
     async def _flush_loop(self) -> None:
         # The recorder wakes on a clock, not on each change: waking a task per change would cost the event
@@ -270,6 +277,7 @@ class Recorder:
 
 
 _deck_and_group = attrgetter("deck", "spec.group")
+_job_id = attrgetter("job_id")
 _spec = attrgetter("spec")
 _name = attrgetter("name")
 _item = attrgetter("item")
@@ -313,7 +321,7 @@ def _add_plain_rows(deck_rows: JobRows, group: str | None, jobs: list[Job]) -> b
         key = (group, specs[0].kind)  # a fan-out's jobs are of one kind
     results = list(map(_result, jobs))
     if not _plain_results(results):
-        results = list(map(result_text, results))
+        results = list(map(json_safe_text, results))
     try:
         # Each job's attempt list: its one attempt's fields, in a 1-tuple (`zip` of one), as JSON.
         attempt_lists = list(map(bytes.decode, map(orjson.dumps, zip(map(attempt_row, map(_first, attempts))))))
@@ -341,7 +349,7 @@ def _plain_row_items(items: list[Any]) -> bool:
 
 def _plain_results(results: list[Any]) -> bool:
     """Whether a plain row can take these results as they are (SQLite makes their JSON): ints of 64 bits
-    and Nones, the commonest results; others go in as JSON made by `result_text`."""
+    and Nones, the commonest results; others go in as JSON made by `json_safe_text`."""
     if not set(map(type, results)) <= {int, type(None)}:
         return False
     numbers = list(filter(_is_not_none, results))
@@ -354,10 +362,10 @@ def _add_job_row(deck_rows: JobRows, job: Job, first_attempts: Mapping[str, int]
     job with more than one attempt)."""
     state = job.state
     attempts = job.attempts
-    result = result_text(job.result) if state is JobState.SUCCEEDED else None
+    result = json_safe_text(job.result) if state is JobState.SUCCEEDED else None
     tail = None
     if job.output and state.finished:
-        lines = list(job.output)[-OUTPUT_TAIL_LINES:]
+        lines = list(job.output)[-JOURNALED_OUTPUT_LINES:]
         tail = json_text([[line.stream, line.text] for line in lines])
     spec = job.spec
     lazy = spec.group in deck_rows.lazy_groups
@@ -379,7 +387,7 @@ def _add_job_row(deck_rows: JobRows, job: Job, first_attempts: Mapping[str, int]
     key = job.id if deck_rows.continued else spec.name
     row: tuple[Any, ...] = (key, state, len(attempts), job.error, result, tail, listed, first)
     if lazy:
-        row += (spec.kind, spec.group, plain_item(spec.item))
+        row += (spec.kind, spec.group, json_safe(spec.item))
     deck_rows.rows.append(row)
 
 
@@ -401,9 +409,9 @@ def _deck_load(deck_id: str, engine_name: str, jobs: list[Job], now: float, *, l
             firsts.setdefault(group, spec)
             lasts[group] = spec
             if lazy:
-                members[group].append((spec.name, plain_item(spec.item)))
+                members[group].append((spec.name, json_safe(spec.item)))
             else:
-                rows.append([spec.name, spec.kind.value, job.state, None, group, plain_item(spec.item)])
+                rows.append([spec.name, spec.kind.value, job.state, None, group, json_safe(spec.item)])
         else:
             rows.append([spec.name, spec.kind.value, job.state, spec_value(spec)])
     group_specs = [
@@ -413,13 +421,13 @@ def _deck_load(deck_id: str, engine_name: str, jobs: list[Job], now: float, *, l
     return DeckLoad(deck_id, engine_name, now, rows, group_specs)
 
 
-def _add_states_at_load(load: DeckLoad, jobs: list[Job], changes: list[tuple[Any, ...]]) -> None:
+def _add_states_at_load(load: DeckLoad, jobs: list[Job], changes: list[ChangeLogEntry]) -> None:
     """For a continued run: each job's state when the engine loaded it (before the changes since), and how many
     attempts the engine brought back with it (rows 6 and 7), so that the journal can say how each job went on
     and number new attempts after those it has."""
-    first_old = {change[0]: change[1] for change in reversed(changes)}
+    first_old = {change.job_id: change.old for change in reversed(changes)}
     started = Counter(
-        change[0] for change in changes if change[2] is JobState.RUNNING and change[1] is not JobState.PAUSED
+        change.job_id for change in changes if change.new is JobState.RUNNING and change.old is not JobState.PAUSED
     )
     for row, job in zip(load.jobs, jobs, strict=True):
         row[2] = first_old.get(job.id, job.state)

@@ -20,7 +20,8 @@ from runner.model import Attempt, JobState, OutputLine, RestoredJob
 
 if TYPE_CHECKING:
     from runner.engine.engine import Engine
-    from runner.journal.store import DeckRun, Journal, Recorder
+    from runner.journal.recorder import Recorder
+    from runner.journal.store import DeckRun, Journal
 
 log = logging.getLogger("jobdeck.server")
 INTERRUPTED_NOTE = "interrupted when the jobdeck server stopped: queued again"

@@ -1,8 +1,13 @@
-"""The journal's tables, and bringing an older journal file up to date."""
+"""The journal's tables, and bringing an older journal file up to date.
+
+A row of `decks` is one run of a deck (a job file loaded once): its `id` is the run's id, `deck_id` in the other
+tables, `run_id` in Python.
+"""
 
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 from runner.model import JobState
 
@@ -17,6 +22,12 @@ FINISHED_STATES = tuple(state.value for state in JobState if state.finished)
 ALL_STATES = (*(state.value for state in JobState), INTERRUPTED)
 ATTEMPT_FIELDS = ("number", "started_at", "ended_at", "outcome", "error", "worker")
 """The fields of each attempt in `jobs.attempt_list`, a JSON array of arrays in this order."""
+
+
+def deck_path_key(path: str | Path) -> str:
+    """How the journal names a job file (`decks.path`): its absolute path, links resolved."""
+    return str(Path(path).expanduser().resolve())
+
 
 # Version 3 keeps a job's attempts in its own row (`attempt_list`; a job has few) and each flush's changes of
 # state as one JSON array (`change_batches`): one row written per flush instead of one per change, and no second

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.journal.recorder import FLUSH_INTERVAL_S, OUTPUT_TAIL_LINES, Recorder, resolved
 from runner.journal.schema import (
     ATTEMPT_FIELDS,
     CUT_SHORT_STATES,
@@ -33,23 +32,20 @@ from runner.journal.schema import (
     INTERRUPTED,
     SCHEMA_VERSION,
     UNFINISHED_SQL,
+    deck_path_key,
     migrate,
 )
-from runner.journal.writes import Batch, encode, member_spec, result_json, spec_json, spec_value
+from runner.journal.writes import Batch, encode, member_spec, spec_json, spec_value
 from runner.model import JobState
 
 __all__ = [
-    "FLUSH_INTERVAL_S",
     "INTERRUPTED",
-    "OUTPUT_TAIL_LINES",
     "SCHEMA_VERSION",
     "Batch",
     "DeckRun",
     "Journal",
     "JournalError",
     "JournalJob",
-    "Recorder",
-    "result_json",
     "spec_json",
     "spec_value",
 ]
@@ -64,7 +60,7 @@ class JournalError(Exception):
 
 @dataclass(frozen=True)
 class JournalJob:
-    deck_id: str
+    run_id: str
     deck: str
     path: str
     name: str
@@ -171,20 +167,20 @@ class Journal:
         with self._lock:
             return self.connection.execute(sql, tuple(parameters)).fetchall()
 
-    def latest_deck(self, path: str | Path) -> str | None:
+    def latest_run(self, path: str | Path) -> str | None:
         """The journal id of the last run of the deck at this (resolved) path, or None."""
         rows = self._query(
-            "SELECT id FROM decks WHERE path = ? ORDER BY loaded_at DESC, rowid DESC LIMIT 1", (resolved(path),)
+            "SELECT id FROM decks WHERE path = ? ORDER BY loaded_at DESC, rowid DESC LIMIT 1", (deck_path_key(path),)
         )
         return rows[0][0] if rows else None
 
     def succeeded_jobs(self, path: str | Path) -> set[str]:
         """Names of the jobs that succeeded in the latest run of the deck at this path (counting the jobs
         that run carried over, already succeeded, from the run it resumed)."""
-        deck_id = self.latest_deck(path)
-        if deck_id is None:
+        run_id = self.latest_run(path)
+        if run_id is None:
             return set()
-        rows = self._query("SELECT name FROM jobs WHERE deck_id = ? AND state = ?", (deck_id, JobState.SUCCEEDED.value))
+        rows = self._query("SELECT name FROM jobs WHERE deck_id = ? AND state = ?", (run_id, JobState.SUCCEEDED.value))
         return {name for (name,) in rows}
 
     def interrupted(self) -> list[JournalJob]:
@@ -273,23 +269,23 @@ class Journal:
             "runs.loaded_at, runs.seq",
         )
 
-    def run(self, deck_id: str) -> DeckRun | None:
+    def run(self, run_id: str) -> DeckRun | None:
         """One run, by its journal id."""
-        runs = self._runs("SELECT rowid AS seq, * FROM decks WHERE id = ?", (deck_id,), "runs.seq")
+        runs = self._runs("SELECT rowid AS seq, * FROM decks WHERE id = ?", (run_id,), "runs.seq")
         return runs[0] if runs else None
 
-    def jobs(self, deck_id: str) -> dict[str, dict[str, Any]]:
+    def jobs(self, run_id: str) -> dict[str, dict[str, Any]]:
         """Every job row of one deck run, by name (spec, result and output tail decoded), with its attempts as
         `attempt_list`: dicts of ATTEMPT_FIELDS (number, started_at, ended_at, outcome, error, worker), oldest
         first; an outcome is an engine state's value, or INTERRUPTED for an attempt a dead jobdeck left open."""
         with self._lock:
-            cursor = self.connection.execute("SELECT * FROM jobs WHERE deck_id = ?", (deck_id,))
+            cursor = self.connection.execute("SELECT * FROM jobs WHERE deck_id = ?", (run_id,))
             columns = [column[0] for column in cursor.description]
             rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
             group_rows = self.connection.execute(
                 "SELECT grp, spec, kind, members, decks.loaded_at FROM group_specs "
                 "JOIN decks ON decks.id = group_specs.deck_id WHERE deck_id = ?",
-                (deck_id,),
+                (run_id,),
             ).fetchall()
         groups = {group: json.loads(spec) for group, spec, *_ in group_rows}
         for row in rows:
@@ -306,7 +302,7 @@ class Journal:
         for group, _, kind, members, loaded_at in group_rows:
             for name, item in json.loads(members or "[]"):
                 if name not in jobs:
-                    jobs[name] = _unwritten_member(deck_id, name, kind, groups[group], item, loaded_at)
+                    jobs[name] = _unwritten_member(run_id, name, kind, groups[group], item, loaded_at)
         return jobs
 
 

@@ -17,14 +17,17 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from runner.journal.schema import ATTEMPT_FIELDS
 from runner.model import JobSpec, JobState
 from runner.redaction import VALUE_PREVIEW_CHARS, shorten, spec_summary
-from runner.report import json_safe
+from runner.values import json_safe
+
+if TYPE_CHECKING:
+    from runner.engine.events import ChangeLogEntry
 
 GROUP_SPEC_MIN_MEMBERS = 50
 """A fan-out of at least this many jobs keeps one spec for the whole group (see `group_spec`); smaller ones
@@ -32,9 +35,6 @@ keep each job's own, like jobs that are not fanned out."""
 
 attempt_row = attrgetter(*ATTEMPT_FIELDS)
 """An Attempt's fields as the journal keeps them, in one C-level call."""
-
-_PLAIN_TYPES = (str, int, bool, type(None))
-"""Types JSON carries unchanged (a float may be NaN or infinite, so it is not among them)."""
 
 MAP_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS recorded_jobs (
@@ -122,8 +122,8 @@ class Batch:
     loads: list[DeckLoad] = field(default_factory=list)
     carried: list[tuple[str, str, list[str]]] = field(default_factory=list)
     """(journal id of the run resumed, journal id of the new run, names of the jobs carried over)."""
-    changes: list[tuple[Any, ...]] = field(default_factory=list)
-    """The engine's change log entries: (engine job id, old, new, attempt, error, at)."""
+    changes: list[ChangeLogEntry] = field(default_factory=list)
+    """The engine's change log entries, keyed by engine job id."""
     jobs: list[JobRows] = field(default_factory=list)
     now: float = 0.0
     forget: bool = False
@@ -140,18 +140,13 @@ def json_text(value: Any) -> str:
         return json.dumps(value)
 
 
-def plain_item(item: Any) -> Any:
-    """A fan-out item as JSON can carry it: itself when it can, else its repr."""
-    return item if type(item) in _PLAIN_TYPES else json_safe(item)
-
-
 def spec_value(spec: JobSpec) -> dict[str, Any]:
     """The job's spec as the dashboard shows it, secrets redacted, ready for JSON."""
     return {
         "summary": dict(spec_summary(spec)),
         "after": list(spec.after),
         "group": spec.group,
-        "item": plain_item(spec.item),
+        "item": json_safe(spec.item),
         "line": spec.line,
     }
 
@@ -183,24 +178,6 @@ def member_spec(group: dict[str, Any], item: Any) -> dict[str, Any]:
     return {"summary": summary, "after": group["after"], "group": group["group"], "item": item, "line": group["line"]}
 
 
-def result_json(value: Any) -> str:
-    """The value as JSON when JSON can carry it unchanged, else its repr as a JSON string (as report.json_safe
-    decides, with one encoding instead of two)."""
-    try:
-        return json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        return json.dumps(repr(value))
-
-
-def result_text(value: Any) -> str:
-    """result_json, with a shortcut for the commonest results."""
-    if type(value) is int:
-        return str(value)
-    if value is None:
-        return "null"
-    return result_json(value)
-
-
 def encode(batch: Batch) -> list[tuple[str, Any]]:
     """The statements that write one batch, in order, with their parameters."""
     statements: list[tuple[str, Any]] = []
@@ -230,7 +207,7 @@ def encode(batch: Batch) -> list[tuple[str, Any]]:
         statements.append(
             (
                 "INSERT INTO change_batches (recording, changes) VALUES (?, ?)",
-                (batch.recorder, json_text(batch.changes)),
+                (batch.recorder, json_text(list(map(tuple, batch.changes)))),  # orjson takes no NamedTuple
             )
         )
     for deck_rows in batch.jobs:

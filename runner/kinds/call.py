@@ -12,7 +12,7 @@ import anyio.from_thread
 import anyio.to_thread
 
 from runner.context import JobContext, reset_job_context, set_job_context
-from runner.errors import JobError
+from runner.errors import JobError, describe_error
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.dask import CANCEL_NOTE, PAUSE_NOTE, DaskCalls
 from runner.model import CallSpec, Deck, JobSpec, Kind, Settings
@@ -102,9 +102,7 @@ class CallKind(JobKind):
                 except cancelled_class:
                     raise
                 except Exception as error:
-                    raise JobError(
-                        f"{type(error).__name__}: {error}", retryable=True, traceback=traceback.format_exc()
-                    ) from None
+                    raise JobError(describe_error(error), retryable=True, traceback=traceback.format_exc()) from None
             finally:
                 reset_job_context(token)
 

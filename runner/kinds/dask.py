@@ -35,7 +35,7 @@ from anyio.abc import TaskGroup
 
 from runner.dask.cluster import CLOSE_TIMEOUT_S, DaskCluster
 from runner.deck.parser import LOCAL_CLUSTER, scheduler_address
-from runner.errors import JobError
+from runner.errors import JobError, describe_error
 from runner.kinds.base import AttemptContext
 from runner.model import CallSpec, Settings
 
@@ -232,12 +232,7 @@ def _task_error(cluster: DaskCluster, error: Exception) -> JobError:
     import traceback
 
     return JobError(
-        f"the Dask task failed: {_describe(error)}",
+        f"the Dask task failed: {describe_error(error)}",
         retryable=True,
         traceback="".join(traceback.format_exception(error)),
     )
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__

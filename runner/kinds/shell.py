@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import signal
 import subprocess
 from collections.abc import Callable
@@ -16,7 +15,8 @@ from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
 from runner.model import OUTPUT_LINE_CHARS, Deck, JobSpec, Settings, ShellSpec
 from runner.procs.guardian import GroupGuardian
-from runner.procs.process_groups import describe_exit, group_exists, signal_group, terminate_group
+from runner.procs.lines import LineSplitter
+from runner.procs.process_groups import describe_exit, end_group, group_exists, signal_group
 
 LEFTOVER_GRACE_S = 0.5
 """How long processes a finished shell left behind in its group get between SIGTERM and SIGKILL."""
@@ -48,15 +48,18 @@ class ShellKind(JobKind):
         spec = attempt.job.spec.work
         assert isinstance(spec, ShellSpec)
         await self._start_guardian()
-        process = await anyio.open_process(
-            ["/bin/sh", "-c", spec.command],
-            cwd=spec.cwd,
-            env=_job_environment(attempt),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        # Shielded: a cancel that arrived while the shell was being started would leave it running unseen; it
+        # reaches the job at its next await instead, where the group is ended.
+        with anyio.CancelScope(shield=True):
+            process = await anyio.open_process(
+                ["/bin/sh", "-c", spec.command],
+                cwd=spec.cwd,
+                env=_job_environment(attempt),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
         group = process.pid
         self.guardian.track(group)
         detach = attempt.pause.attach(
@@ -67,7 +70,7 @@ class ShellKind(JobKind):
             returncode = await _wait_with_output(process, attempt.report_output)
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await terminate_group(process, attempt.grace_period)
+                await end_group(process, attempt.grace_period)
             raise
         finally:
             detach()
@@ -86,7 +89,7 @@ async def _wait_with_output(process: Process, report_output: Callable[[str, str]
         # Background children the command left running still hold the pipes open; end them so the
         # job finishes and nothing outlives it.
         if group_exists(process.pid):
-            await terminate_group(process, LEFTOVER_GRACE_S)
+            await end_group(process, LEFTOVER_GRACE_S)
     return returncode
 
 
@@ -100,17 +103,10 @@ def _job_environment(attempt: AttemptContext) -> dict[str, str]:
 
 
 async def pump_lines(stream: ByteReceiveStream, name: str, report_output: Callable[[str, str], None]) -> None:
-    """Forward a byte stream as text lines (carriage returns also end a line, as progress bars use them)."""
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    pending = ""
+    """Forward a byte stream as text lines."""
+    splitter = LineSplitter(OUTPUT_LINE_CHARS)
     async for chunk in stream:
-        pending += decoder.decode(chunk)
-        *lines, pending = pending.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-        for line in lines:
-            report_output(name, line[:OUTPUT_LINE_CHARS])
-        if len(pending) > OUTPUT_LINE_CHARS:
-            report_output(name, pending[:OUTPUT_LINE_CHARS])
-            pending = ""
-    pending += decoder.decode(b"", final=True)
-    if pending:
-        report_output(name, pending[:OUTPUT_LINE_CHARS])
+        for line in splitter.feed_bytes(chunk):
+            report_output(name, line)
+    for line in splitter.finish():
+        report_output(name, line)

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from runner.errors import JobError
+from runner.errors import JobError, describe_error
 
 _import_lock = threading.RLock()
 
@@ -117,7 +117,7 @@ def _import_failed(module: str, error: BaseException) -> JobError:
     import traceback
 
     return JobError(
-        f"cannot import module {module!r}: {_describe(error)}",
+        f"cannot import module {module!r}: {describe_error(error)}",
         traceback="".join(traceback.format_exception(error)),
     )
 
@@ -186,8 +186,3 @@ def _is_package_in(module: ModuleType | None, directory: Path) -> bool:
         return False
     locations = getattr(module, "__path__", None) or []
     return any(Path(location).resolve() == directory.resolve() for location in locations)
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -3,9 +3,9 @@
 jobdeck ends every group it starts when it stops, is cancelled or gets a signal it can handle. Only a death
 it cannot handle (SIGKILL, the OOM killer, a crash) would leave shell jobs running on, as orphans. So the
 shell kind tells this watcher, over a pipe, which groups are live ("+PGID" / "-PGID" lines); when the pipe
-reaches end of file without a clean "bye", jobdeck is gone, and the watcher sends SIGTERM to the groups
-still listed, then SIGKILL to those left after a grace period. (Process workers have a watchdog of their
-own in worker_main.)
+reaches end of file without a clean "bye", jobdeck is gone, and the watcher ends the groups still listed
+(`end_groups_blocking`: SIGTERM, then SIGKILL to those left after a grace period). (Process workers have a
+watchdog of their own in worker_main.)
 
 Run as `python -P -m runner.procs.guardian`.
 """
@@ -17,9 +17,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
-from runner.procs.process_groups import group_exists
+from runner.procs.process_groups import end_groups_blocking
 
 GRACE_S = 3.0
 
@@ -78,18 +77,6 @@ class GroupGuardian:
             os.write(process.stdin.fileno(), line.encode())
 
 
-def end_groups(groups: set[int], grace: float = GRACE_S) -> None:
-    for group in groups:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(group, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(group_exists(group) for group in groups):
-        time.sleep(0.05)
-    for group in groups:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(group, signal.SIGKILL)
-
-
 def main() -> int:
     for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)  # only the pipe says when to act
@@ -103,7 +90,7 @@ def main() -> int:
                 groups.add(int(line[1:]))
             elif line.startswith(b"-"):
                 groups.discard(int(line[1:]))
-    end_groups(groups)
+    end_groups_blocking(groups, GRACE_S)
     return 0
 
 

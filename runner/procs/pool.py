@@ -14,7 +14,6 @@ The protocol is described in runner.procs.worker_main.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import pickle
@@ -23,6 +22,7 @@ import subprocess
 import sys
 from collections import deque
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -35,8 +35,9 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from runner.errors import JobError
 from runner.model import CallSpec
 from runner.pausing import PauseControl
-from runner.procs.process_groups import describe_exit
-from runner.procs.worker_main import CALL_END_MARKER, HEADER, encode_message
+from runner.procs.lines import LineSplitter
+from runner.procs.process_groups import describe_exit, kill_group, signal_group
+from runner.procs.worker_main import CALL_END_MARKER, HEADER, MAX_OUTPUT_LINE_CHARS, encode_message
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,6 @@ STDERR_SYNC_TIMEOUT = 1.0
 CLOSE_TIMEOUT = 5.0
 LOAD_IN_THREAD_BYTES = 1 << 20
 """Results pickled larger than this are unpickled on a worker thread, to keep the event loop responsive."""
-_MAX_STDERR_LINE = 64 * 1024
 
 _RUNNER_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -75,7 +75,9 @@ class _Outcome:
 
 
 @dataclass(eq=False)
-class _Worker:
+class _WorkerProcess:
+    """One worker process, as the pool supervises it."""
+
     process: Process
     replies: BufferedByteReceiveStream
     in_use: anyio.Lock = field(default_factory=anyio.Lock)
@@ -100,22 +102,20 @@ class _Worker:
     def alive(self) -> bool:
         return not self.killed and self.exit_status is None and not self.gone.is_set()
 
-    def signal_group(self, signum: int) -> None:
-        # Also valid after the worker was reaped: a process group id is not reused while any member lives.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signum)
+    # The group's signals are also valid after the worker was reaped: a process group id is not reused while
+    # any member lives.
 
     def suspend(self) -> None:
         self.stopped = True
-        self.signal_group(signal.SIGSTOP)
+        signal_group(self.pid, signal.SIGSTOP)
 
     def resume(self) -> None:
         self.stopped = False
-        self.signal_group(signal.SIGCONT)
+        signal_group(self.pid, signal.SIGCONT)
 
     def kill(self) -> None:
         self.killed = True
-        self.signal_group(signal.SIGKILL)
+        kill_group(self.pid)
 
     async def send(self, message: tuple[Any, ...] | bytes) -> bool:
         """Send a message (or a ready frame); False if the worker's stdin is closed."""
@@ -139,17 +139,16 @@ class _Worker:
         except Exception as error:
             raise JobError(f"worker process sent an unreadable message: {error}", retryable=True) from None
 
-    def take_stderr_line(self, raw: bytes) -> None:
-        if CALL_END_MARKER in raw:
-            raw = raw.replace(CALL_END_MARKER, b"")
-            if raw:
-                self._forward_stderr(raw)
+    def take_stderr_line(self, text: str) -> None:
+        if CALL_END_MARKER in text:
+            text = text.replace(CALL_END_MARKER, "")
+            if text:
+                self._forward_stderr(text)
             self.stderr_synced.set()
         else:
-            self._forward_stderr(raw)
+            self._forward_stderr(text)
 
-    def _forward_stderr(self, raw: bytes) -> None:
-        text = raw.decode("utf-8", "replace").rstrip("\r")
+    def _forward_stderr(self, text: str) -> None:
         self.recent_stderr.append(text)
         if self.output is None:
             return
@@ -164,7 +163,7 @@ class _Waiter:
     """A call waiting for a worker that warm_up is starting (or for one another call gives back)."""
 
     ready: anyio.Event = field(default_factory=anyio.Event)
-    worker: _Worker | None = None
+    worker: _WorkerProcess | None = None
     """The worker handed over; None when woken without one (its start failed, or the pool is closing)."""
 
 
@@ -178,8 +177,8 @@ class WorkerPool:
 
     def __init__(self, *, keep_idle: int = 0) -> None:
         self.keep_idle = keep_idle
-        self._idle: list[_Worker] = []
-        self._workers: set[_Worker] = set()
+        self._idle: list[_WorkerProcess] = []
+        self._workers: set[_WorkerProcess] = set()
         self._starting = 0
         """Workers being started, by warm_up or by a call for itself."""
         self._starting_for_pool = 0
@@ -187,13 +186,14 @@ class WorkerPool:
         self._waiters: deque[_Waiter] = deque()
         """Calls waiting for a worker; never more than `_starting_for_pool`, so each has one coming."""
         self._task_group: TaskGroup | None = None
+        self._exit_stack: AsyncExitStack | None = None
         self._closed = False
         self._all_reaped = anyio.Event()
 
     async def __aenter__(self) -> WorkerPool:
-        task_group = anyio.create_task_group()
-        await task_group.__aenter__()
-        self._task_group = task_group
+        async with AsyncExitStack() as stack:
+            self._task_group = await stack.enter_async_context(anyio.create_task_group())
+            self._exit_stack = stack.pop_all()  # left in __aexit__
         return self
 
     async def __aexit__(
@@ -203,7 +203,7 @@ class WorkerPool:
         tb: TracebackType | None,
     ) -> bool | None:
         """Kill every worker's process group and reap the workers; nothing is left running."""
-        assert self._task_group is not None
+        assert self._task_group is not None and self._exit_stack is not None
         self._closed = True
         self._idle.clear()
         while self._waiters:
@@ -215,7 +215,7 @@ class WorkerPool:
         with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
             await self._all_reaped.wait()
         self._task_group.cancel_scope.cancel()
-        return await self._task_group.__aexit__(exc_type, exc, tb)
+        return await self._exit_stack.__aexit__(exc_type, exc, tb)
 
     @property
     def idle_count(self) -> int:
@@ -239,7 +239,7 @@ class WorkerPool:
         self._starting_for_pool += wanted
 
         async def start_one() -> None:
-            worker: _Worker | None = None
+            worker: _WorkerProcess | None = None
             try:
                 worker = await self._spawn()
             except JobError as error:
@@ -290,7 +290,7 @@ class WorkerPool:
 
     async def _run_call(
         self,
-        worker: _Worker,
+        worker: _WorkerProcess,
         request: bytes,
         pause: PauseControl,
         on_progress: Callable[[float, float | None], None],
@@ -316,7 +316,7 @@ class WorkerPool:
 
     async def _receive_outcome(
         self,
-        worker: _Worker,
+        worker: _WorkerProcess,
         on_progress: Callable[[float, float | None], None],
         on_output: Callable[[str, str], None],
     ) -> _Outcome:
@@ -344,7 +344,7 @@ class WorkerPool:
             else:
                 raise JobError(f"worker process sent an unexpected message: {tag!r}", retryable=True)
 
-    async def _death_error(self, worker: _Worker) -> JobError:
+    async def _death_error(self, worker: _WorkerProcess) -> JobError:
         """Wait for a worker that closed its pipe to be reaped; the error that says how it ended."""
         with anyio.move_on_after(REAP_TIMEOUT):
             await worker.gone.wait()
@@ -358,7 +358,7 @@ class WorkerPool:
             f"worker process died while running the job: {describe_exit(worker.exit_status)}", retryable=True
         )
 
-    async def _take_worker(self) -> _Worker:
+    async def _take_worker(self) -> _WorkerProcess:
         while True:
             while self._idle:
                 worker = self._idle.pop()
@@ -387,7 +387,7 @@ class WorkerPool:
         finally:
             self._starting -= 1
 
-    def _give_back(self, worker: _Worker) -> None:
+    def _give_back(self, worker: _WorkerProcess) -> None:
         if not worker.alive or self._closed:
             worker.kill()
             return
@@ -398,7 +398,7 @@ class WorkerPool:
         while len(self._idle) > max(self.keep_idle, 0):
             self._idle.pop(0).kill()  # the supervisor reaps it
 
-    def _hand_over(self, worker: _Worker) -> None:
+    def _hand_over(self, worker: _WorkerProcess) -> None:
         """Give a ready worker to the longest-waiting call, or else to the idle list."""
         if not worker.alive or self._closed:
             worker.kill()
@@ -416,7 +416,7 @@ class WorkerPool:
         while len(self._waiters) > self._starting_for_pool:
             self._waiters.pop().ready.set()
 
-    async def _discard(self, worker: _Worker) -> None:
+    async def _discard(self, worker: _WorkerProcess) -> None:
         """Kill the worker's process group and wait (bounded) until it is reaped."""
         worker.kill()
         if worker in self._idle:
@@ -424,26 +424,34 @@ class WorkerPool:
         with anyio.move_on_after(REAP_TIMEOUT):
             await worker.gone.wait()
 
-    async def _spawn(self) -> _Worker:
+    async def _spawn(self) -> _WorkerProcess:
         assert self._task_group is not None
         try:
-            process = await anyio.open_process(
-                # -P: no current folder on sys.path, where a package named `runner` would shadow ours.
-                [sys.executable, "-P", "-m", "runner.procs.worker_main"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                env=python_child_environment(),
-            )
+            # Shielded, as a shell job's start: a cancel during the spawn would leave the process unsupervised;
+            # it reaches this call at its next await instead, which discards the worker.
+            with anyio.CancelScope(shield=True):
+                process = await anyio.open_process(
+                    # -P: no current folder on sys.path, where a package named `runner` would shadow ours.
+                    [sys.executable, "-P", "-m", "runner.procs.worker_main"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                    env=python_child_environment(),
+                )
         except OSError as error:
             raise JobError(f"could not start a worker process: {error}", retryable=True) from error
+        if self._closed:
+            # The pool shut down while this worker was starting (its task group may be gone): nothing would
+            # supervise it, so it is ended here.
+            kill_group(process.pid)
+            with anyio.CancelScope(shield=True), anyio.move_on_after(REAP_TIMEOUT):
+                await process.aclose()
+            raise JobError("worker process was stopped: the worker pool is shutting down")
         assert process.stdout is not None
-        worker = _Worker(process, BufferedByteReceiveStream(process.stdout))
+        worker = _WorkerProcess(process, BufferedByteReceiveStream(process.stdout))
         self._workers.add(worker)
         self._task_group.start_soon(self._supervise, worker)
-        if self._closed:
-            worker.kill()  # the pool shut down while this worker was starting
         try:
             with anyio.fail_after(START_TIMEOUT):
                 message = await worker.receive()
@@ -463,13 +471,13 @@ class WorkerPool:
             raise JobError(f"could not start a worker process ({detail})")
         return worker
 
-    async def _supervise(self, worker: _Worker) -> None:
+    async def _supervise(self, worker: _WorkerProcess) -> None:
         """Forward the worker's stderr; once it exits, kill its group, reap it and close its pipes."""
         try:
             async with anyio.create_task_group() as task_group:
                 task_group.start_soon(_read_stderr, worker)
                 worker.exit_status = await worker.process.wait()
-                worker.signal_group(signal.SIGKILL)  # whatever its job started and left behind
+                kill_group(worker.pid)  # whatever its job started and left behind
                 with anyio.move_on_after(STDERR_DRAIN_TIMEOUT):
                     await worker.stderr_closed.wait()
                 task_group.cancel_scope.cancel()
@@ -490,23 +498,18 @@ class WorkerPool:
             raise RuntimeError("WorkerPool is closed")
 
 
-async def _read_stderr(worker: _Worker) -> None:
+async def _read_stderr(worker: _WorkerProcess) -> None:
     """Read the worker's stderr to the end, line by line, so the worker never blocks on a full pipe."""
     assert worker.process.stderr is not None
-    pending = b""
+    splitter = LineSplitter(MAX_OUTPUT_LINE_CHARS)
     try:
         async for chunk in worker.process.stderr:
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
+            for line in splitter.feed_bytes(chunk):
                 worker.take_stderr_line(line)
-            if len(pending) > _MAX_STDERR_LINE:
-                worker.take_stderr_line(pending)
-                pending = b""
     except (anyio.BrokenResourceError, anyio.ClosedResourceError):
         pass
-    if pending:
-        worker.take_stderr_line(pending)
+    for line in splitter.finish():
+        worker.take_stderr_line(line)
     worker.stderr_closed.set()
 
 

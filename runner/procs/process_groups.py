@@ -1,19 +1,40 @@
-"""Process groups of the jobs jobdeck starts: signal them, see whether anything is left, end them cleanly."""
+"""Process groups of the jobs jobdeck starts: signal them, see whether anything is left, end them.
+
+Every group jobdeck ends is ended one way: SIGTERM (with SIGCONT, so a paused group can act on it), a grace
+period while anything is left in the group, then SIGKILL. `end_group` does it in the event loop for a process
+jobdeck started; `end_groups_blocking` does it for groups known only by id (the guardian, which has no event
+loop). `kill_group` is for the groups whose processes need no warning (process workers).
+
+Imports stay light (anyio only inside `end_group`): the guardian and the process workers import this module.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import time
+from collections.abc import Collection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import anyio
-from anyio.abc import Process
+if TYPE_CHECKING:
+    from anyio.abc import Process
+
+GROUP_POLL_S = 0.02
+"""How often, during a grace period, to look whether anything is left in a group."""
+REAP_TIMEOUT_S = 5.0
+"""How long, after SIGKILL, to wait for the group's leader to be reaped."""
 
 
 def signal_group(group: int, signum: int) -> None:
+    """Send `signum` to every process of the group; a group that is gone (or not ours) is left alone."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(group, signum)
+
+
+def kill_group(group: int) -> None:
+    signal_group(group, signal.SIGKILL)
 
 
 def group_exists(group: int) -> bool:
@@ -43,18 +64,36 @@ def _has_live_member(group: int) -> bool:
     return False
 
 
-async def terminate_group(process: Process, grace_period: float) -> None:
-    """SIGTERM the process group (waking it if stopped), then SIGKILL whatever is left after the grace period."""
-    group = process.pid
+def _ask_to_end(group: int) -> None:
     signal_group(group, signal.SIGTERM)
-    signal_group(group, signal.SIGCONT)
+    signal_group(group, signal.SIGCONT)  # a stopped process acts on SIGTERM only once it runs again
+
+
+async def end_group(process: Process, grace_period: float) -> None:
+    """End the process group `process` leads: SIGTERM, then SIGKILL to whatever is left after the grace
+    period; returns once the leader is reaped (or REAP_TIMEOUT_S after SIGKILL)."""
+    import anyio
+
+    group = process.pid
+    _ask_to_end(group)
     with anyio.move_on_after(grace_period):
         await process.wait()
         while group_exists(group):
-            await anyio.sleep(0.02)
-    signal_group(group, signal.SIGKILL)
-    with anyio.move_on_after(5):
+            await anyio.sleep(GROUP_POLL_S)
+    kill_group(group)
+    with anyio.move_on_after(REAP_TIMEOUT_S):
         await process.wait()
+
+
+def end_groups_blocking(groups: Collection[int], grace_period: float) -> None:
+    """End these process groups as `end_group` does, blocking meanwhile; for a caller without an event loop."""
+    for group in groups:
+        _ask_to_end(group)
+    deadline = time.monotonic() + grace_period
+    while time.monotonic() < deadline and any(group_exists(group) for group in groups):
+        time.sleep(GROUP_POLL_S)
+    for group in groups:
+        kill_group(group)
 
 
 def describe_exit(status: int | None) -> str:

@@ -29,7 +29,6 @@ import faulthandler
 import io
 import os
 import pickle
-import signal
 import struct
 import sys
 import threading
@@ -37,15 +36,17 @@ import time
 from typing import Any
 
 from runner.context import JobContext, reset_job_context, set_job_context
-from runner.errors import JobError
+from runner.errors import JobError, describe_error
 from runner.procs.callables import resolve_callable
+from runner.procs.lines import LineSplitter
+from runner.procs.process_groups import kill_group
 
 HEADER = struct.Struct(">I")
 PROGRESS_INTERVAL = 0.05
-CALL_END_MARKER = b"\x00jobdeck:call-end\x00"
+CALL_END_MARKER = "\x00jobdeck:call-end\x00"
 """Written to the stderr pipe after each call, so the parent knows it has every stderr line of that call."""
-
-_MAX_PENDING_LINE = 64 * 1024
+MAX_OUTPUT_LINE_CHARS = 64 * 1024
+"""A longer line of output goes to the parent in pieces, so that no message grows without bound."""
 _MAX_REPR = 20_000
 
 
@@ -82,7 +83,7 @@ class Channel:
         try:
             return pickle.loads(payload)
         except Exception as error:
-            return ("unreadable", f"{type(error).__name__}: {error}")
+            return ("unreadable", describe_error(error))
 
     def _read_exactly(self, size: int) -> bytes | None:
         chunks = bytearray()
@@ -117,7 +118,7 @@ class LineWriter(io.TextIOBase):
         self._stream = stream
         self._fd = fd
         self._output = output
-        self._pending = ""
+        self._lines = LineSplitter(MAX_OUTPUT_LINE_CHARS)
         self._lock = threading.Lock()
 
     @property
@@ -137,21 +138,14 @@ class LineWriter(io.TextIOBase):
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         with self._lock:
-            self._pending += text
-            if "\n" in self._pending:
-                *lines, self._pending = self._pending.split("\n")
-                for line in lines:
-                    self._output.emit(self._stream, line)
-            if len(self._pending) > _MAX_PENDING_LINE:
-                self._output.emit(self._stream, self._pending)
-                self._pending = ""
+            for line in self._lines.feed(text):
+                self._output.emit(self._stream, line)
         return len(text)
 
     def finish(self) -> None:
         with self._lock:
-            if self._pending:
-                self._output.emit(self._stream, self._pending)
-                self._pending = ""
+            for line in self._lines.finish():
+                self._output.emit(self._stream, line)
 
 
 class WorkerJobContext(JobContext):
@@ -204,7 +198,9 @@ class WorkerJobContext(JobContext):
         self._channel.send(update)
 
 
-class Worker:
+class CallRunner:
+    """The worker process's loop: runs the calls its parent sends, one at a time, until the parent closes the pipe."""
+
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.output = CallOutput(channel)
@@ -251,7 +247,7 @@ class Worker:
 
     def end_call(self, outcome: tuple[Any, ...]) -> None:
         """Mark the end of the call on the stderr pipe, then send its outcome."""
-        os.write(2, CALL_END_MARKER + b"\n")
+        os.write(2, f"{CALL_END_MARKER}\n".encode())
         self.channel.send(outcome)
 
     def _run(
@@ -266,7 +262,7 @@ class Worker:
         except JobError as error:
             return ("error", error.message, error.traceback or format_job_traceback(error), error.retryable)
         except BaseException as error:
-            return ("error", describe(error), format_job_traceback(error), True)
+            return ("error", describe_error(error), format_job_traceback(error), True)
         self._last_result = value
         try:
             payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
@@ -275,14 +271,6 @@ class Worker:
         if len(payload) > 0xFFFF_FF00:
             return ("result_repr", safe_repr(value))
         return ("result", payload)
-
-
-def describe(error: BaseException) -> str:
-    try:
-        text = str(error)
-    except Exception:
-        text = "<message could not be shown>"
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def format_job_traceback(error: BaseException) -> str:
@@ -299,7 +287,7 @@ def safe_repr(value: Any) -> str:
     try:
         text = repr(value)
     except Exception as error:
-        return f"<{type(value).__name__} object; repr() failed: {describe(error)}>"
+        return f"<{type(value).__name__} object; repr() failed: {describe_error(error)}>"
     return text if len(text) <= _MAX_REPR else text[:_MAX_REPR] + "…"
 
 
@@ -312,7 +300,7 @@ def _watch_parent(fd: int) -> None:
     while True:
         for _fd, events in poller.poll():
             if events & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
-                os.killpg(os.getpgrp(), signal.SIGKILL)
+                kill_group(os.getpgrp())
 
 
 def main() -> int:
@@ -327,13 +315,13 @@ def main() -> int:
     faulthandler.enable(file=sys.__stderr__)
 
     channel = Channel(request_fd, reply_fd)
-    worker = Worker(channel)
+    call_runner = CallRunner(channel)
     sys.stdin = open(os.devnull)  # noqa: SIM115 - lives as long as the process
-    sys.stdout = worker.stdout
-    sys.stderr = worker.stderr
+    sys.stdout = call_runner.stdout
+    sys.stderr = call_runner.stderr
     threading.Thread(target=_watch_parent, args=(reply_fd,), name="jobdeck-parent-watch", daemon=True).start()
     try:
-        worker.serve()
+        call_runner.serve()
     except BrokenPipeError:
         return 0
     return 0

@@ -12,10 +12,10 @@ import json
 from typing import Any
 
 from runner.model import CallSpec, FetchSpec, Job, OutputLine, ShellSpec
-from runner.report import json_safe
 from runner.server.messages import problem_from_dict, problem_to_dict
 from runner.server.views import JobFields, JobView, OutputChunk, SpecView
 from runner.server.wire import encode_fields
+from runner.values import json_safe
 
 __all__ = [
     "JobView",

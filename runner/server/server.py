@@ -30,7 +30,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from runner import paths
 from runner.engine.engine import Engine
-from runner.errors import CommandError, DeckError, innermost
+from runner.errors import CommandError, DeckError, describe_error, innermost
 from runner.journal.recovery import run_jobs_to_list, run_to_dict
 from runner.redaction import spec_summary
 from runner.report import deck_report
@@ -66,7 +66,8 @@ from runner.server.protocol import output_since, snapshot_jobs
 from runner.server.wire import to_wire
 
 if TYPE_CHECKING:
-    from runner.journal.store import Journal, Recorder
+    from runner.journal.recorder import Recorder
+    from runner.journal.store import Journal
     from runner.model import Job
 
 log = logging.getLogger("jobdeck.server")
@@ -236,7 +237,7 @@ class Server:
             return Failure("bad_request", repr(failed))
         # A fault in one request must not cost the client its connection.
         log.error("request %r failed", op, exc_info=failed)
-        message = f"internal error in the server: {type(failed).__name__}: {failed} (see the server's log)"
+        message = f"internal error in the server: {describe_error(failed)} (see the server's log)"
         return Failure("internal", message)
 
     # --- one handler per request type; each returns the JSON of its reply type ------------------------------
@@ -343,18 +344,18 @@ async def serve(
             if socket_answers(socket_path):
                 raise ServerAlreadyRunning(f"something already answers on {socket_path}")
             socket_path.unlink()  # stale, from a server that crashed
+        from runner.journal.recorded import recorded_engine
+
         async with contextlib.AsyncExitStack() as stack:
             engine = engine_factory()
             journal: Journal | None = None
-            recorder = None
             if journal_path is not None:
-                from runner.journal.store import Journal, Recorder
+                from runner.journal.store import Journal
 
                 Path(journal_path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 stack.enter_context(journal_lock(Path(journal_path)))
                 journal = stack.enter_context(Journal.open(journal_path, create_parent=True))
-                recorder = await stack.enter_async_context(Recorder(engine, journal))
-            await stack.enter_async_context(engine)
+            recorder = await stack.enter_async_context(recorded_engine(engine, journal))
             uid = os.getuid() if expected_uid is None else expected_uid
             server = Server(engine, socket_path, uid, journal, recorder)
             if journal is not None and recorder is not None:
@@ -456,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         cause = innermost(failure)
         if not isinstance(cause, JournalError):
             log.exception("the jobdeck server failed")
-        print(f"jobdeck server: {type(cause).__name__}: {cause}", file=sys.stderr)
+        print(f"jobdeck server: {describe_error(cause)}", file=sys.stderr)
         return 1
     return 0
 

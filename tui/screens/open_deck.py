@@ -26,7 +26,7 @@ from textual.widget import Widget
 from textual.widgets import DirectoryTree, Input, Static, Tree
 from textual.worker import Worker
 
-from runner.errors import DeckError, Problem
+from runner.errors import DeckError, Problem, describe_error
 from tui.widgets.path_input import JOB_FILE_SUFFIX, PathInput
 
 Loader = Callable[[Path], Awaitable[object]]
@@ -260,7 +260,7 @@ class OpenDeckScreen(ModalScreen[Path | None]):
         except OSError as error:
             return [Problem(path, f"cannot read the job file: {error.strerror or error}")]
         except Exception as error:  # the dialog shows every failure as text, never a traceback
-            return [Problem(path, f"could not load the job file: {type(error).__name__}: {error}")]
+            return [Problem(path, f"could not load the job file: {describe_error(error)}")]
         return None
 
     async def _show_problems(self, path: Path, problems: list[Problem]) -> None:

@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from runner.engine.engine import Engine
-from runner.engine.events import DeckLoaded, OutputAdded, ProgressChanged, StateChanged
+from runner.engine.events import ChangeLogEntry, DeckLoaded, OutputAdded, ProgressChanged, StateChanged
 from runner.errors import CommandError
 from runner.model import JobState
 from tests.runner.waiting import wait_for, wait_state
@@ -450,15 +450,17 @@ async def test_the_change_log_keeps_every_change_of_state_until_taken(write_deck
             await engine.wait_until_settled()
         changes = engine.take_changes()
         assert engine.take_changes() == []
-    assert [change[:4] for change in changes if change[0].endswith("/first")] == [
-        (engine.job("first").id, JobState.QUEUED, JobState.RUNNING, 1),
-        (engine.job("first").id, JobState.RUNNING, JobState.SUCCEEDED, 1),
+    first = [change for change in changes if change.job_id == engine.job("first").id]
+    assert [(change.old, change.new, change.attempt) for change in first] == [
+        (JobState.QUEUED, JobState.RUNNING, 1),
+        (JobState.RUNNING, JobState.SUCCEEDED, 1),
     ]
-    second = [change for change in changes if change[0].endswith("/second")]
-    assert [change[1:4] for change in second] == [
+    second = [change for change in changes if change.job_id == engine.job("second").id]
+    assert [(change.old, change.new, change.attempt) for change in second] == [
         (JobState.QUEUED, JobState.RUNNING, 1),
         (JobState.RUNNING, JobState.FAILED, 1),
     ]
-    assert second[-1][4] == engine.job("second").error
-    times = [change[5] for change in changes]
+    assert second[-1].error == engine.job("second").error
+    times = [change.at for change in changes]
     assert times == sorted(times)
+    assert all(isinstance(change, ChangeLogEntry) for change in changes)

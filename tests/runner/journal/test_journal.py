@@ -18,9 +18,10 @@ import pytest
 
 from runner.deck.parser import load_deck
 from runner.engine.engine import Engine
+from runner.journal.recorder import Recorder
 from runner.journal.recovery import restored_job
 from runner.journal.schema import UNFINISHED_SQL
-from runner.journal.store import INTERRUPTED, SCHEMA_VERSION, Journal, JournalError, Recorder
+from runner.journal.store import INTERRUPTED, SCHEMA_VERSION, Journal, JournalError
 from runner.journal.writes import GROUP_SPEC_MIN_MEMBERS, json_text
 from runner.model import Job, JobState, RestoredJob
 
@@ -107,10 +108,10 @@ args = [2, 3]
 
     assert rows(db, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
     assert rows(db, "PRAGMA journal_mode") == [("wal",)]
-    [(deck_id, name, path)] = rows(db, "SELECT id, name, path FROM decks")
+    [(run_id, name, path)] = rows(db, "SELECT id, name, path FROM decks")
     assert (name, path) == ("rec", str(deck.resolve()))
     with Journal.open(db) as journal:
-        jobs = journal.jobs(str(deck_id))
+        jobs = journal.jobs(str(run_id))
         assert journal.succeeded_jobs(deck) == {"hello", "add"}
         assert journal.interrupted() == []
     assert {name: job["state"] for name, job in jobs.items()} == {
@@ -246,7 +247,7 @@ after = ["a", "b"]
     # The resumed run carries a over, so resuming once more runs nothing.
     with Journal.open(db) as journal:
         assert journal.succeeded_jobs(deck) == {"a", "b", "c"}
-        resumed = journal.run(journal.latest_deck(deck) or "")
+        resumed = journal.run(journal.latest_run(deck) or "")
         assert resumed is not None and resumed.counts == {"succeeded": 3}, "the carried job counts, once"
     again = jobdeck("run", deck, "--resume", "--db", db, "--json")
     assert again.returncode == 0, again.stderr
@@ -308,7 +309,7 @@ def test_history_counts_each_run_by_state_newest_first(write_deck: WriteDeck, tm
     with Journal.open(db) as journal:
         runs = journal.history()
         assert [run.name for run in runs] == ["good", "mixed", "good"]
-        assert runs[0].id == journal.latest_deck(good) != runs[2].id
+        assert runs[0].id == journal.latest_run(good) != runs[2].id
         assert runs[1].counts == {"succeeded": 1, "failed": 1, "skipped": 1}
         assert (runs[1].total, runs[1].unfinished) == (3, 0)
         assert runs[1].path == str(mixed.resolve()) and runs[1].pid == os.getpid()
@@ -487,7 +488,7 @@ def test_a_big_fan_out_keeps_one_spec_for_its_group(write_deck: WriteDeck, tmp_p
     record_run(deck, db)
     assert rows(db, "SELECT grp FROM group_specs") == [("big",)]
     with Journal.open(db) as journal:
-        jobs = journal.jobs(journal.latest_deck(deck) or "")
+        jobs = journal.jobs(journal.latest_run(deck) or "")
     assert len(jobs) == GROUP_SPEC_MIN_MEMBERS + 2
     assert jobs["big[7]"]["result"] == 7
     first, other = jobs["big[0]"]["spec"], jobs["big[7]"]["spec"]

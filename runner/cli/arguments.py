@@ -1,0 +1,210 @@
+"""The `jobdeck` command line's arguments: the main parser with its subcommands, and the dashboard's own parser.
+
+Only argparse is imported here, so that `jobdeck --help` stays quick; what an option needs to check its value
+(the Dask address) is imported when the option is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from runner import paths
+
+SUBCOMMANDS = ("run", "check", "demo", "submit", "status", "stop-server", "attach")
+DASHBOARD_OPTIONS = ("--local", "--socket", "--dask")
+SOCKET_HELP = f"the server's socket (default: ${paths.SOCKET_VARIABLE}, else one in the user's runtime directory)"
+DEFAULT_GRACE_S = 5.0
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a finite, non-negative number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds, 0 or more")
+    return value
+
+
+def dask_address(text: str) -> str:
+    """An argparse type: "local" or a Dask scheduler address, as "tcp://host:port"."""
+    from runner.kinds.dask import normalized_address
+
+    try:
+        return normalized_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def use_dask_cluster(address: str) -> None:
+    from runner.kinds.dask import DASK_VARIABLE
+
+    os.environ[DASK_VARIABLE] = address
+
+
+def installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("jobdeck")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class VersionAction(argparse.Action):
+    """`--version`, looked up only when asked: importlib.metadata would cost every start-up (--help too) tens of ms."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **_: object) -> None:
+        super().__init__(
+            option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, help="show the version and exit"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"{parser.prog} {installed_version()}")
+        parser.exit()
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser and each subcommand's parser (to report an error against the right usage)."""
+    parser = argparse.ArgumentParser(
+        prog="jobdeck",
+        description="Run decks of jobs (fetch URLs, call Python functions, run shell commands) with pause, "
+        "cancel and retry. `jobdeck [FILE...]` opens the dashboard, attached to your jobdeck server (started in "
+        "the background if none runs), and loads those job files into it; the jobs go on when you detach (d). "
+        "`jobdeck --local [FILE...]` runs them in the dashboard's own process instead. "
+        "See `jobdeck --local --help`.",
+        epilog="Exit status: 0 when every job succeeded, 1 when any did not (or jobdeck was interrupted), "
+        "2 for a bad job file or bad usage.",
+    )
+    parser.add_argument("--version", action=VersionAction)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = commands.add_parser(
+        "run",
+        help="run job files headless until every job has finished",
+        description="Run every job of the given files to the end, showing progress; Ctrl-C cancels the jobs "
+        "still running and reports. Files are all checked first: if any is bad, nothing runs.",
+    )
+    run.add_argument("files", nargs="+", metavar="FILE", type=Path, help="job files (TOML)")
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="at the end, print one JSON object per deck on stdout (progress then goes to stderr)",
+    )
+    run.add_argument(
+        "--grace",
+        type=seconds,
+        default=DEFAULT_GRACE_S,
+        metavar="S",
+        help=f"on cancel, seconds a shell job gets between SIGTERM and SIGKILL (default {DEFAULT_GRACE_S:g})",
+    )
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the jobs that already succeeded in the journal's last run of the same file",
+    )
+    run.add_argument(
+        "--db",
+        type=Path,
+        metavar="PATH",
+        help=f"the journal (SQLite) this run is recorded in; default: ${paths.DB_VARIABLE}, else journal.db in the "
+        "user's state directory",
+    )
+    run.add_argument("--no-journal", action="store_true", help="record nothing (--resume has nothing to resume)")
+    run.add_argument(
+        "--dask",
+        type=dask_address,
+        metavar="ADDRESS",
+        help='the Dask cluster of on = "dask" jobs: "tcp://host:8786", or "local" for one on this machine; '
+        "overrides $JOBDECK_DASK and the deck's dask setting",
+    )
+    check = commands.add_parser(
+        "check", help="validate job files without running anything", description="Check job files; run nothing."
+    )
+    check.add_argument("files", nargs="+", metavar="FILE", type=Path, help="job files (TOML)")
+    submit = commands.add_parser(
+        "submit",
+        help="load job files into the per-user server (started if none runs) and return at once",
+        description="Load job files into the per-user jobdeck server, which runs them after this command ends.",
+    )
+    submit.add_argument("files", nargs="+", metavar="FILE", type=Path, help="job files (TOML)")
+    submit.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    status = commands.add_parser(
+        "status", help="print the server's jobs and their states", description="Print the server's jobs and states."
+    )
+    status.add_argument("--json", action="store_true", help="print the report as JSON, with a server object")
+    status.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    stop = commands.add_parser(
+        "stop-server",
+        help="cancel the server's jobs cleanly and stop it",
+        description="Cancel every job of the per-user server cleanly, then stop the server.",
+    )
+    stop.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    attach = commands.add_parser(
+        "attach",
+        help="open the dashboard on the server's jobs, loading nothing (the server is started if none runs)",
+        description="Open the dashboard attached to the per-user jobdeck server.",
+    )
+    attach.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    commands.add_parser(
+        "demo",
+        help="open the dashboard on a demo deck, against a small HTTP server on 127.0.0.1 (works offline)",
+        description="Open the dashboard on sample_jobs/demo.toml: downloads, retries, CPU jobs on processes "
+        "and threads, shell jobs, a fan-out and a dependency chain. Its files go to a temporary folder.",
+    )
+    return parser, {
+        "run": run,
+        "check": check,
+        "submit": submit,
+        "status": status,
+        "stop-server": stop,
+        "attach": attach,
+    }
+
+
+def parse_arguments(arguments: list[str]) -> argparse.Namespace:
+    """Parsed options; raises SystemExit (with argparse's message printed) for usage errors, --help, --version."""
+    parser, subparsers = build_parser()
+    options, unknown = parser.parse_known_args(arguments)
+    if unknown:
+        subparsers.get(options.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+    if options.command is None:
+        parser.error("give a COMMAND (run, check, demo), or job files to open the dashboard")
+    return options
+
+
+def wants_dashboard(arguments: Sequence[str]) -> bool:
+    """`jobdeck` alone, `jobdeck FILE...` or `jobdeck --local FILE...` (any dashboard option first): what will
+    open the dashboard. A subcommand, `--help` or `--version` goes to the main parser."""
+    if not arguments:
+        return True
+    first = arguments[0]
+    if first.startswith("-"):
+        return first.partition("=")[0] in DASHBOARD_OPTIONS
+    return first not in SUBCOMMANDS
+
+
+def dashboard_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jobdeck",
+        usage="jobdeck [--local] [--socket PATH] [--dask ADDRESS] [FILE ...]",
+        description="Open the dashboard, attached to your jobdeck server (started if none runs), and load FILEs.",
+    )
+    parser.add_argument("files", nargs="*", metavar="FILE", type=Path, help="job files (TOML) to load")
+    parser.add_argument(
+        "--local", action="store_true", help="run the jobs in this process instead: they end when it quits"
+    )
+    parser.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    parser.add_argument(
+        "--dask", type=dask_address, metavar="ADDRESS", help='the Dask cluster of on = "dask" jobs, or "local"'
+    )
+    return parser
+
+
+def chosen_socket(options: argparse.Namespace) -> Path | None:
+    """--socket, else $JOBDECK_SOCKET, else None (the default path in the user's runtime directory)."""
+    return options.socket or paths.chosen_socket_path()

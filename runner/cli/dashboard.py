@@ -1,0 +1,53 @@
+"""Opening the dashboard: attached to the server, in this process (`--local`), or on the demo deck.
+
+Textual is imported only here, and only once the dashboard is about to open.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from runner.cli.exits import EXIT_BAD_INPUT, EXIT_OK
+from runner.cli.loading import load_all
+
+
+def dashboard_command(files: Sequence[Path], *, local: bool, socket_path: Path | None) -> int:
+    """Open the dashboard with these job files loaded; bad files are refused before it opens.
+
+    Attached (the default), the server loads the files and runs the jobs; they go on after a detach.
+    With `local`, the engine runs in this process and its jobs end with it."""
+    decks = load_all(files, sys.stderr)
+    if decks is None:
+        print(
+            "jobdeck: the dashboard was not opened; fix the problems above, or open files from it with o",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    from tui.app import JobdeckApp
+
+    if local:
+        from runner import paths
+        from runner.engine.engine import Engine
+        from runner.journal.history import JournalHistory
+
+        # In-process jobs are not journaled, but `h` still shows the runs the journal holds.
+        JobdeckApp(decks, engine_factory=lambda: Engine(history=JournalHistory(paths.journal_path()))).run()
+        return EXIT_OK
+    from runner.server.remote import RemoteEngine
+
+    app = JobdeckApp(files=[Path(file).resolve() for file in files], engine_factory=lambda: RemoteEngine(socket_path))
+    app.run()
+    if app.detached:
+        unfinished = app.unfinished_count()
+        jobs = {0: "nothing is running", 1: "1 job goes on"}.get(unfinished, f"{unfinished} jobs go on")
+        print(f"jobdeck: detached; {jobs} in the server. `jobdeck attach` comes back.")
+    return app.return_code or EXIT_OK
+
+
+def demo_command() -> int:
+    """The dashboard on the demo deck, against the demo HTTP server."""
+    from tui.demo import run_demo
+
+    return run_demo()

@@ -1,0 +1,56 @@
+"""Reading the job files a command was given, and `jobdeck check`, which does only that."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from runner.cli.exits import EXIT_BAD_INPUT, EXIT_OK
+
+if TYPE_CHECKING:
+    from runner.errors import Problem
+    from runner.model import Deck
+
+
+def load_all(files: Sequence[Path], err: TextIO) -> list[Deck] | None:
+    """Parse every file; print every problem of every file and return None if any file is bad."""
+    from runner.deck.parser import load_deck
+    from runner.errors import DeckError
+
+    decks: list[Deck] = []
+    bad_files = 0
+    for path in files:
+        try:
+            decks.append(load_deck(path))
+        except DeckError as error:
+            bad_files += 1
+            for problem in error.problems:
+                print(f"error: {as_given(problem, path)}", file=err)
+    if bad_files and len(files) > 1:
+        verb = "has" if bad_files == 1 else "have"
+        print(f"jobdeck: {bad_files} of {len(files)} job files {verb} problems", file=err)
+    return None if bad_files else decks
+
+
+def as_given(problem: Problem, given: Path) -> Problem:
+    """The problem located by the path as the user typed it (`deck.toml:3:5`), not the resolved one."""
+    try:
+        if problem.path == given.expanduser().resolve():
+            return replace(problem, path=given)
+    except (OSError, RuntimeError, ValueError):
+        pass
+    return problem
+
+
+def check_command(files: Sequence[Path]) -> int:
+    decks = load_all(files, sys.stderr)
+    if decks is None:
+        return EXIT_BAD_INPUT
+    for given, deck in zip(files, decks, strict=True):
+        kinds = sorted({job.kind.value for job in deck.jobs})
+        jobs = f"{len(deck.jobs)} job{'' if len(deck.jobs) == 1 else 's'}"
+        print(f"ok: {given}: deck {deck.name!r}, {jobs} ({', '.join(kinds) or 'nothing to run'})")
+    return EXIT_OK

@@ -1,0 +1,32 @@
+"""An engine and the recorder that journals it: the one wiring that `jobdeck run` and the server share."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
+
+from runner.journal.recorder import Recorder
+
+if TYPE_CHECKING:
+    from runner.engine.engine import Engine
+    from runner.journal.store import Journal
+
+
+@asynccontextmanager
+async def recorded_engine(
+    engine: Engine,
+    journal: Journal | None,
+    *,
+    carry_over: Mapping[str, tuple[str, Iterable[str]]] | None = None,
+) -> AsyncIterator[Recorder | None]:
+    """Run `engine` for the block, journaled in `journal` when there is one; yields the Recorder (None without a
+    journal). The recorder is entered before the engine and left after it, so the journal also gets the engine's
+    last changes: the jobs it cancels on the way out. Opening and closing the journal is the caller's business.
+    `carry_over`: see Recorder."""
+    async with AsyncExitStack() as stack:
+        recorder = None
+        if journal is not None:
+            recorder = await stack.enter_async_context(Recorder(engine, journal, carry_over=carry_over))
+        await stack.enter_async_context(engine)
+        yield recorder
