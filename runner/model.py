@@ -62,7 +62,12 @@ class Settings:
 
 
 @dataclass(frozen=True)
-class FetchSpec:
+class WorkSpec:
+    """What one job does, as its kind describes it; each kind has its own (runner.kinds.registry)."""
+
+
+@dataclass(frozen=True)
+class FetchSpec(WorkSpec):
     url: str
     method: str = "GET"
     headers: dict[str, str] = field(default_factory=dict)
@@ -75,7 +80,7 @@ class FetchSpec:
 
 
 @dataclass(frozen=True)
-class CallSpec:
+class CallSpec(WorkSpec):
     module: str
     function: str
     args: tuple[Any, ...] = ()
@@ -93,12 +98,10 @@ class CallSpec:
 
 
 @dataclass(frozen=True)
-class ShellSpec:
+class ShellSpec(WorkSpec):
     command: str
     cwd: Path = Path(".")
 
-
-WorkSpec = FetchSpec | CallSpec | ShellSpec
 
 
 @dataclass(frozen=True)

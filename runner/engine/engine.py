@@ -38,9 +38,7 @@ from runner.engine.events import (
 from runner.engine.lanes import Lane
 from runner.errors import CommandError, JobError
 from runner.kinds.base import AttemptContext, JobKind
-from runner.kinds.call import CallKind
-from runner.kinds.fetch import FetchKind
-from runner.kinds.shell import ShellKind
+from runner.kinds.registry import KIND_SPECS
 from runner.model import Attempt, Deck, Job, JobState, Kind, OutputLine, Progress, RestoredJob
 from runner.pausing import PauseControl
 
@@ -56,7 +54,7 @@ FREEZE_MIN_JOBS = 1000
 
 
 def default_kinds() -> dict[Kind, JobKind]:
-    return {Kind.FETCH: FetchKind(), Kind.CALL: CallKind(), Kind.SHELL: ShellKind()}
+    return {kind: spec.runner() for kind, spec in KIND_SPECS.items()}
 
 
 @dataclass(slots=True)

@@ -24,18 +24,16 @@ from anyio.abc import ByteSendStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from runner.errors import Problem
+from runner.kinds.summary import wire_fields
 from runner.model import (
     OUTPUT_TAIL_LINES,
     Attempt,
     AttemptsMixin,
-    CallSpec,
-    FetchSpec,
     Job,
     JobState,
     Kind,
     OutputLine,
     Progress,
-    ShellSpec,
 )
 from runner.report import json_safe
 
@@ -131,7 +129,7 @@ def version_mismatch(client_protocol: Any, client_version: Any) -> str:
 def spec_summary(job: Job) -> dict[str, Any]:
     """What a viewer shows of a job's spec; not enough to rebuild the JobSpec (headers may hold templates)."""
     spec = job.spec
-    summary: dict[str, Any] = {
+    return {
         "after": list(spec.after),
         "retries": spec.retries,
         "backoff": spec.backoff,
@@ -139,15 +137,8 @@ def spec_summary(job: Job) -> dict[str, Any]:
         "line": spec.line,
         "group": spec.group,
         "item": json_safe(spec.item),
+        **wire_fields(spec),
     }
-    work = spec.work
-    if isinstance(work, FetchSpec):
-        summary.update(url=work.url, method=work.method, save=None if work.save is None else str(work.save))
-    elif isinstance(work, CallSpec):
-        summary.update(target=work.target, on=work.on)
-    elif isinstance(work, ShellSpec):
-        summary.update(command=work.command, cwd=str(work.cwd))
-    return summary
 
 
 def attempt_to_dict(job: Job) -> list[dict[str, Any]]:

@@ -37,8 +37,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Footer, Input, Label, Static
 
+from runner.kinds.summary import spec_summary
 from runner.model import OUTPUT_TAIL_LINES, Attempt, Job, JobState, Kind, OutputLine, Progress
-from runner.redaction import spec_summary
 from runner.server.protocol import SpecView
 from tui.formatting import STATE_GLYPHS
 
