@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,7 @@ class _Draft:
     def line(self) -> int | None:
         return self.table.block.line
 
+    @cached_property
     def concrete_names(self) -> list[str]:
         if self.name is None:
             return []
@@ -105,8 +107,8 @@ class _Draft:
     def instances(self) -> list[tuple[str, Any]]:
         """(concrete name, item) pairs; the item is NO_ITEM for a job without `each`."""
         if self.each is None:
-            return [(name, NO_ITEM) for name in self.concrete_names()]
-        return list(zip(self.concrete_names(), self.each, strict=True))
+            return [(name, NO_ITEM) for name in self.concrete_names]
+        return list(zip(self.concrete_names, self.each, strict=True))
 
 
 class DeckParser:
@@ -287,7 +289,7 @@ class DeckParser:
         for draft in drafts:
             if draft.each is None:
                 continue  # one name: nothing to repeat
-            repeated = [name for name, count in Counter(draft.concrete_names()).items() if count > 1]
+            repeated = [name for name, count in Counter(draft.concrete_names).items() if count > 1]
             if repeated:
                 draft.table.report(
                     "each",
@@ -296,7 +298,7 @@ class DeckParser:
                 )
 
     def _resolve_all_after(self, named: Mapping[str, _Draft]) -> dict[str, list[str]]:
-        groups = {name: draft.concrete_names() for name, draft in named.items() if draft.each is not None}
+        groups = {name: draft.concrete_names for name, draft in named.items() if draft.each is not None}
         items = [concrete for names in groups.values() for concrete in names]
         targets_of = {**{item: [item] for item in items}, **{name: [name] for name in named}, **groups}
         return {name: self._resolve_after(draft, targets_of) for name, draft in named.items()}
@@ -305,7 +307,7 @@ class DeckParser:
         """The concrete names `draft` waits for; a fan-out name stands for all its items."""
         if not draft.after:
             return []
-        own = set(draft.concrete_names())
+        own = set(draft.concrete_names)
         resolved: dict[str, None] = {}  # ordered and without repeats
         for entry in draft.after:
             targets = targets_of.get(entry)
@@ -322,7 +324,7 @@ class DeckParser:
         waiting = {name: targets for name, targets in resolved_after.items() if targets}
         if not waiting:
             return
-        group_of = {concrete: name for name, draft in named.items() for concrete in draft.concrete_names()}
+        group_of = {concrete: name for name, draft in named.items() for concrete in draft.concrete_names}
         waits_for = {
             name: list(dict.fromkeys(group_of[target] for target in targets)) for name, targets in waiting.items()
         }

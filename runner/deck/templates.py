@@ -42,7 +42,9 @@ def item_text(item: Any) -> str:
 
 def fill_text(text: str, item: Any) -> str:
     # str.replace, not str.format: shell commands and bodies are full of braces (awk '{print $1}', JSON).
-    return text if item is NO_ITEM else text.replace(ITEM, item_text(item))
+    if item is NO_ITEM or ITEM not in text:
+        return text
+    return text.replace(ITEM, item_text(item))
 
 
 def fill_value(value: Any, item: Any) -> Any:

@@ -191,7 +191,7 @@ def _template_passes(template: FetchTemplate, place: DeckPlace) -> bool:
     texts = [template.url, template.body or "", *template.headers.values()]
     if any(name not in place.environ for text in texts for name in env_references(text)):
         return False
-    return _url_problem(expand_env(fill_text(template.url, 0), place.environ).strip()) is None
+    return _origin_problem(expand_env(fill_text(template.url, 0), place.environ).strip(), place) is None
 
 
 def _check_env_references(table: Table, place: DeckPlace, key: str, template: str) -> None:
@@ -204,11 +204,23 @@ def _check_url(table: Table, place: DeckPlace, url: str) -> bool:
     if any(name not in place.environ for name in env_references(url)):
         return True  # its shape is unknown until the variable is set, which is reported already
     # Variables are filled in only to check the URL's shape; messages show the template, never the values.
-    problem = _url_problem(expand_env(url, place.environ).strip())
+    problem = _origin_problem(expand_env(url, place.environ).strip(), place)
     if problem is None:
         return True
     table.report("fetch", f"{url!r} is not a valid URL: {problem}", _url_hint(url))
     return False
+
+
+def _origin_problem(url: str, place: DeckPlace) -> str | None:
+    """`_url_problem`, asked once per scheme and host: what it checks ends where the URL's path begins."""
+    scheme, separator, rest = url.partition("://")
+    host_end = min((index for index in map(rest.find, "/?#") if index >= 0), default=-1)
+    if not separator or host_end < 0:
+        return _url_problem(url)
+    key = ("url origin", url[: len(scheme) + len(separator) + host_end])
+    if key not in place.memo:
+        place.memo[key] = _url_problem(key[1])
+    return place.memo[key]
 
 
 def _url_problem(url: str) -> str | None:
