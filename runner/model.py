@@ -29,6 +29,8 @@ FINISHED_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCE
 
 
 class Kind(StrEnum):
+    """The key that names a job's work in a job file; each has its KindSpec in runner.kinds.registry."""
+
     FETCH = "fetch"
     CALL = "call"
     SHELL = "shell"
@@ -63,7 +65,11 @@ class Settings:
 
 @dataclass(frozen=True)
 class WorkSpec:
-    """What one job does, as its kind describes it; each kind has its own (runner.kinds.registry)."""
+    """What one job does, as its kind describes it; each kind has its own subclass.
+
+    The built-in kinds' specs live here, not with their kinds (runner.kinds.registry), because the worker
+    pool, the Dask client and the server use them and sit below runner.kinds; a new kind can keep its own.
+    """
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,6 @@ class CallSpec(WorkSpec):
 class ShellSpec(WorkSpec):
     command: str
     cwd: Path = Path(".")
-
 
 
 @dataclass(frozen=True)
