@@ -118,6 +118,7 @@ class DeckParser:
         self.folder = path.parent
         self.environ = environ
         self.problems = problems
+        self.lines = Lines(text)
 
     def parse(self) -> Deck | None:
         try:
@@ -125,7 +126,6 @@ class DeckParser:
         except tomllib.TOMLDecodeError as exc:
             self.problems.items.append(toml_syntax_problem(exc, self.text, self.path))
             return None
-        self.lines = Lines(self.text)
         top = Table(data, self.problems, self.lines.top, job=None)
         self._refuse_unknown_top_level_keys(top)
         settings = read_settings(top, self.lines.deck, self.path)
