@@ -29,6 +29,8 @@ FINISHED_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCE
 
 
 class Kind(StrEnum):
+    """The key that names a job's work in a job file; each has its KindSpec in runner.kinds.registry."""
+
     FETCH = "fetch"
     CALL = "call"
     SHELL = "shell"
@@ -62,7 +64,16 @@ class Settings:
 
 
 @dataclass(frozen=True)
-class FetchSpec:
+class WorkSpec:
+    """What one job does, as its kind describes it; each kind has its own subclass.
+
+    The built-in kinds' specs live here, not with their kinds (runner.kinds.registry), because the worker
+    pool, the Dask client and the server use them and sit below runner.kinds; a new kind can keep its own.
+    """
+
+
+@dataclass(frozen=True)
+class FetchSpec(WorkSpec):
     url: str
     method: str = "GET"
     headers: dict[str, str] = field(default_factory=dict)
@@ -75,7 +86,7 @@ class FetchSpec:
 
 
 @dataclass(frozen=True)
-class CallSpec:
+class CallSpec(WorkSpec):
     module: str
     function: str
     args: tuple[Any, ...] = ()
@@ -93,12 +104,9 @@ class CallSpec:
 
 
 @dataclass(frozen=True)
-class ShellSpec:
+class ShellSpec(WorkSpec):
     command: str
     cwd: Path = Path(".")
-
-
-WorkSpec = FetchSpec | CallSpec | ShellSpec
 
 
 @dataclass(frozen=True)

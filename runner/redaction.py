@@ -8,11 +8,9 @@ most its first few characters (never more than four, and fewer for a short secre
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
-
-from runner.model import CallSpec, FetchSpec, JobSpec, ShellSpec
 
 REDACTED = "***"
 ELLIPSIS = "…"
@@ -219,62 +217,10 @@ def redact_value(name: str, value: Any) -> str:
     return repr(value)
 
 
-# --- the spec as key/value lines -----------------------------------------------------------------------------
+# --- text for one line -----------------------------------------------------------------------------
 
 
 def shorten(text: str, limit: int) -> str:
     """One line of at most `limit` characters: whitespace runs collapsed, cut with `…`."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + ELLIPSIS
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g} s"
-
-
-def spec_summary(spec: JobSpec) -> list[tuple[str, str]]:
-    """The lines to show for a job's spec, as (key, value) pairs, secrets redacted.
-
-    A value may span several lines (one header per line); optional keys appear only when they say something.
-    """
-    lines: list[tuple[str, str]] = [("kind", spec.kind.value)]
-    work = spec.work
-    if isinstance(work, FetchSpec):
-        lines += _fetch_lines(work)
-    elif isinstance(work, CallSpec):
-        lines += _call_lines(work)
-    elif isinstance(work, ShellSpec):
-        lines.append(("command", redact_text(work.command)))
-        lines.append(("cwd", str(work.cwd)))
-    if spec.group is not None:
-        lines.append(("item", f"{shorten(repr(spec.item), VALUE_PREVIEW_CHARS)} (of {spec.group})"))
-    if spec.after:
-        lines.append(("after", ", ".join(spec.after)))
-    if spec.retries:
-        lines.append(("retries", f"{spec.retries}, backoff {_seconds(spec.backoff)}"))
-    else:
-        lines.append(("retries", "none"))
-    lines.append(("timeout", _seconds(spec.timeout) if spec.timeout > 0 else "none"))
-    return lines
-
-
-def _fetch_lines(work: FetchSpec) -> Iterable[tuple[str, str]]:
-    yield "method", work.method
-    yield "url", redact_url(work.url)
-    if work.headers:
-        yield "headers", "\n".join(f"{name}: {value}" for name, value in redact_headers(work.headers).items())
-    if work.body is not None:
-        size = len(work.body.encode())
-        yield "body", f"{shorten(redact_body(work.body), BODY_PREVIEW_CHARS)} ({size} bytes)"
-    yield "save", str(work.save) if work.save is not None else "not saved"
-    yield "expect", ", ".join(str(status) for status in sorted(work.expect)) if work.expect is not None else "2xx"
-
-
-def _call_lines(work: CallSpec) -> Iterable[tuple[str, str]]:
-    yield "target", work.target
-    if work.args:
-        yield "args", shorten(", ".join(repr(arg) for arg in work.args), VALUE_PREVIEW_CHARS)
-    if work.kwargs:
-        text = ", ".join(f"{name}={redact_value(name, value)}" for name, value in work.kwargs.items())
-        yield "kwargs", shorten(text, VALUE_PREVIEW_CHARS)
-    yield "on", work.on

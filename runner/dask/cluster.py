@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import TaskGroup
 
-from runner.deck.parser import LOCAL_CLUSTER
+from runner.deck.dask_address import LOCAL_CLUSTER
 from runner.errors import JobError, describe_error
 from runner.model import CallSpec
 

@@ -41,12 +41,10 @@ from runner.engine.interface import HistorySource, PastJob, PastRun, SpecLines
 from runner.engine.lanes import Lane
 from runner.errors import CommandError, JobError, describe_error
 from runner.kinds.base import AttemptContext, JobKind
-from runner.kinds.call import CallKind
-from runner.kinds.fetch import FetchKind
-from runner.kinds.shell import ShellKind
+from runner.kinds.registry import KIND_SPECS
+from runner.kinds.summary import spec_summary
 from runner.model import Attempt, Deck, Job, JobState, Kind, OutputLine, Progress, RestoredJob
 from runner.pausing import PauseControl
-from runner.redaction import spec_summary
 
 PROGRESS_EVENT_INTERVAL_S = 0.1
 JITTER = 0.25
@@ -60,7 +58,7 @@ FREEZE_MIN_JOBS = 1000
 
 
 def default_kinds() -> dict[Kind, JobKind]:
-    return {Kind.FETCH: FetchKind(), Kind.CALL: CallKind(), Kind.SHELL: ShellKind()}
+    return {kind: spec.runner() for kind, spec in KIND_SPECS.items()}
 
 
 @dataclass(slots=True)

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from runner.journal.schema import ATTEMPT_FIELDS
+from runner.kinds.summary import spec_summary
 from runner.model import JobSpec, JobState
-from runner.redaction import VALUE_PREVIEW_CHARS, shorten, spec_summary
+from runner.redaction import VALUE_PREVIEW_CHARS, shorten
 from runner.values import json_safe
 
 if TYPE_CHECKING:

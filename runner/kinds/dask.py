@@ -34,7 +34,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from runner.dask.cluster import CLOSE_TIMEOUT_S, DaskCluster
-from runner.deck.parser import LOCAL_CLUSTER, scheduler_address
+from runner.deck.dask_address import LOCAL_CLUSTER, scheduler_address
 from runner.errors import JobError, describe_error
 from runner.kinds.base import AttemptContext
 from runner.model import CallSpec, Settings

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
-from runner.deck.parser import expand_env
+from runner.deck.templates import expand_env
 from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
 from runner.model import FetchSpec, JobSpec, Settings

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from runner.model import CallSpec, FetchSpec, Job, OutputLine, ShellSpec
+from runner.kinds.summary import wire_fields
+from runner.model import Job, OutputLine
 from runner.server.messages import problem_from_dict, problem_to_dict
 from runner.server.views import JobFields, JobView, OutputChunk, SpecView
 from runner.server.wire import encode_fields
@@ -38,7 +39,7 @@ TEXT_FIELD_CHARS = 64 * 1024
 def spec_summary(job: Job) -> dict[str, Any]:
     """What a viewer shows of a job's spec; not enough to rebuild the JobSpec (headers may hold templates)."""
     spec = job.spec
-    summary: dict[str, Any] = {
+    return {
         "after": list(spec.after),
         "retries": spec.retries,
         "backoff": spec.backoff,
@@ -46,15 +47,8 @@ def spec_summary(job: Job) -> dict[str, Any]:
         "line": spec.line,
         "group": spec.group,
         "item": json_safe(spec.item),
+        **wire_fields(spec),
     }
-    work = spec.work
-    if isinstance(work, FetchSpec):
-        summary.update(url=work.url, method=work.method, save=None if work.save is None else str(work.save))
-    elif isinstance(work, CallSpec):
-        summary.update(target=work.target, on=work.on)
-    elif isinstance(work, ShellSpec):
-        summary.update(command=work.command, cwd=str(work.cwd))
-    return summary
 
 
 def job_to_dict(job: Job) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from runner import paths
 from runner.engine.engine import Engine
 from runner.errors import CommandError, DeckError, describe_error, innermost
 from runner.journal.recovery import run_jobs_to_list, run_to_dict
-from runner.redaction import spec_summary
+from runner.kinds.summary import spec_summary
 from runner.report import deck_report
 from runner.server.framing import ProtocolError, receive_message, send_message
 from runner.server.messages import (

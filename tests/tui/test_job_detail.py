@@ -9,6 +9,7 @@ import pytest
 from textual.app import App
 from textual.pilot import Pilot
 
+from runner.kinds.summary import spec_summary
 from runner.model import (
     OUTPUT_TAIL_LINES,
     Attempt,
@@ -21,7 +22,6 @@ from runner.model import (
     OutputLine,
     ShellSpec,
 )
-from runner.redaction import spec_summary
 from tui.formatting import format_duration
 from tui.screens.job_detail import JobDetailScreen, OutputView
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.deck.parser import env_references, expand_env, load_deck, parse_deck
+from runner.deck import env_references, expand_env, load_deck, parse_deck
 from runner.errors import DeckError, Problem
 from runner.model import CallSpec, Deck, FetchSpec, JobSpec, Kind, ShellSpec
 

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.kinds.summary import spec_summary
 from runner.model import CallSpec, FetchSpec, JobSpec, Kind, ShellSpec
 from runner.redaction import (
     is_sensitive_header,
@@ -11,7 +12,6 @@ from runner.redaction import (
     redact_headers,
     redact_text,
     redact_url,
-    spec_summary,
 )
 
 

@@ -1,0 +1,154 @@
+"""Call jobs as a job file writes them: `call = "module:function"` with args, kwargs and on."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from runner.deck.dask_address import DASK_INLINE, scheduler_address
+from runner.deck.problems import did_you_mean
+from runner.deck.table import MISSING, Table, describe
+from runner.deck.templates import NO_ITEM, fill_value
+from runner.kinds.spec import DeckPlace, KindSpec
+from runner.model import CallSpec, Kind
+from runner.redaction import VALUE_PREVIEW_CHARS, redact_value, shorten
+
+if TYPE_CHECKING:
+    from runner.kinds.base import JobKind
+
+CALL_PLACES = ("process", "thread", "dask")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class CallKindSpec(KindSpec[CallSpec, CallSpec]):
+    kind = Kind.CALL
+    keys = ("call", "args", "kwargs", "on")
+    example = 'call = "module:function"'
+
+    def read(self, table: Table, place: DeckPlace) -> CallSpec | None:
+        target = table.text("call", example='"tasks:count_primes"')
+        args = table.array("args", example="[1, 2]")
+        kwargs = table.table("kwargs", example="{ limit = 10 }")
+        on, cluster = _call_place(table)
+        split = _call_target(table, target) if target is not None else None
+        if split is None:
+            return None
+        module, function = split
+        if on != "dask":  # a Dask job's module need only exist on the workers, which check it before it runs
+            _check_module_findable(table, place, module)
+        return CallSpec(
+            module=module,
+            function=function,
+            args=tuple(args or ()),
+            kwargs=kwargs or {},
+            on=on,
+            base_dir=place.folder,
+            cluster=cluster,
+        )
+
+    def for_item(self, template: CallSpec, item: Any, table: Table, place: DeckPlace) -> CallSpec:
+        if item is NO_ITEM:
+            return template
+        return replace(
+            template, args=tuple(fill_value(list(template.args), item)), kwargs=fill_value(template.kwargs, item)
+        )
+
+    def target(self, work: CallSpec) -> str:
+        return work.target
+
+    def summary_lines(self, work: CallSpec) -> Iterable[tuple[str, str]]:
+        yield "target", work.target
+        if work.args:
+            yield "args", shorten(", ".join(repr(arg) for arg in work.args), VALUE_PREVIEW_CHARS)
+        if work.kwargs:
+            text = ", ".join(f"{name}={redact_value(name, value)}" for name, value in work.kwargs.items())
+            yield "kwargs", shorten(text, VALUE_PREVIEW_CHARS)
+        yield "on", work.on
+
+    def wire_fields(self, work: CallSpec) -> dict[str, Any]:
+        return {"target": work.target, "on": work.on}
+
+    def runner(self) -> JobKind:
+        from runner.kinds.call import CallKind
+
+        return CallKind()
+
+
+CALL = CallKindSpec()
+
+
+def _call_place(table: Table) -> tuple[str, str | None]:
+    """Where the call runs, and for `on = "dask://host:port"` that scheduler's address."""
+    on = table.raw("on")
+    if on is MISSING:
+        return "process", None
+    if isinstance(on, str) and on.startswith(DASK_INLINE):
+        address, problem = scheduler_address(on.strip()[len(DASK_INLINE) :], schemes=())
+        if problem is not None:
+            table.report(
+                "on",
+                f"{on!r} is not a Dask scheduler address: {problem}",
+                'e.g. on = "dask://10.0.0.5:8786", or on = "dask" for the deck\'s cluster',
+            )
+        return "dask", address
+    if on not in CALL_PLACES:
+        hint = did_you_mean(str(on).lower(), CALL_PLACES) if isinstance(on, str) else None
+        places = '"process", "thread", "dask" or "dask://host:port"'
+        table.report("on", f"must be {places}, not {describe(on)}", hint)
+        return "process", None
+    return str(on), None
+
+
+def _call_target(table: Table, target: str) -> tuple[str, str] | None:
+    module, colon, function = target.strip().partition(":")
+    if not colon:
+        module, dot, function = target.strip().rpartition(".")
+        hint = f'did you mean call = "{module}:{function}"?' if dot else 'e.g. call = "tasks:main"'
+        table.report("call", f"must be written module:function, not {target!r}", hint)
+        return None
+    if not all(_IDENTIFIER.fullmatch(part) for part in module.split(".")):
+        table.report("call", f"{module!r} is not a Python module name", 'e.g. call = "tasks:main"')
+        return None
+    if not _IDENTIFIER.fullmatch(function):
+        table.report("call", f"{function!r} is not a Python function name", 'e.g. call = "tasks:main"')
+        return None
+    return module, function
+
+
+def _check_module_findable(table: Table, place: DeckPlace, module: str) -> None:
+    """Find the module without importing any user code: beside the job file, or on the Python path."""
+    key = ("module findable", module)
+    if key not in place.memo:  # many jobs of one deck call into the same module
+        place.memo[key] = _module_findable(place, module)
+    if place.memo[key]:
+        return
+    top = module.split(".")[0]
+    table.report(
+        "call",
+        f"module {module!r} not found beside the job file ({place.folder}) or on the Python path",
+        did_you_mean(top, _python_files_beside(place)) or f"put {top}.py next to the job file",
+    )
+
+
+def _module_findable(place: DeckPlace, module: str) -> bool:
+    top = module.split(".")[0]
+    module_path = place.folder.joinpath(*module.split("."))
+    beside = [module_path.with_suffix(".py"), module_path / "__init__.py", place.folder / top / "__init__.py"]
+    return any(candidate.is_file() for candidate in beside) or _importable(top)
+
+
+def _python_files_beside(place: DeckPlace) -> list[str]:
+    try:
+        return [child.stem for child in place.folder.iterdir() if child.suffix == ".py" or child.is_dir()]
+    except OSError:
+        return []
+
+
+def _importable(top_level_name: str) -> bool:
+    try:
+        return importlib.util.find_spec(top_level_name) is not None
+    except (ImportError, ValueError):
+        return False

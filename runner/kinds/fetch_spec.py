@@ -1,0 +1,297 @@
+"""Fetch jobs as a job file writes them: `fetch = "URL"` with method, headers, body, save and expect.
+
+Checking a big fan-out is made cheap where the item cannot change the outcome: the URL's scheme and host are
+checked once when `{item}` comes only after them, and a `save` path's folder is resolved once, each item's
+file joined to it without resolving (`..` that leads out, absolute paths and `~` are still refused at load).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from runner.deck.problems import did_you_mean
+from runner.deck.reading import absolute
+from runner.deck.table import MISSING, Table, describe, is_number, is_whole_number
+from runner.deck.templates import ITEM, NO_ITEM, env_references, expand_env, fill_text, item_text
+from runner.kinds.spec import DeckPlace, KindSpec, WrittenFile
+from runner.model import FetchSpec, Kind
+from runner.redaction import BODY_PREVIEW_CHARS, redact_body, redact_headers, redact_url, shorten
+
+if TYPE_CHECKING:
+    from runner.kinds.base import JobKind
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+@dataclass(frozen=True)
+class FetchTemplate:
+    url: str
+    method: str
+    headers: dict[str, str]
+    body: str | None
+    save: str | None
+    expect: frozenset[int] | None
+
+
+@dataclass(frozen=True)
+class _SaveFolder:
+    """The resolved folder of a `save` template up to its first `{item}`, for joining each item's file to."""
+
+    written: str
+    """The template's text before that folder's last `/` (empty when `{item}` starts the path)."""
+    path: Path
+
+
+class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
+    kind = Kind.FETCH
+    keys = ("fetch", "method", "headers", "body", "save", "expect")
+    example = 'fetch = "URL"'
+
+    def read(self, table: Table, place: DeckPlace) -> FetchTemplate | None:
+        url = table.text("fetch", example='"https://example.org/"')
+        method = _method(table)
+        headers = _headers(table)
+        body = table.raw("body")
+        if body is not MISSING and not isinstance(body, str):
+            table.report("body", f"must be a string, not {describe(body)}", "write the request body as a string")
+        save = table.text("save", example='"pages/home.html"')
+        expect = _expect(table)
+        if url is None:
+            return None
+        return FetchTemplate(
+            url=url,
+            method=method,
+            headers=headers,
+            body=body if isinstance(body, str) else None,
+            save=save,
+            expect=expect,
+        )
+
+    def for_item(self, template: FetchTemplate, item: Any, table: Table, place: DeckPlace) -> FetchSpec | None:
+        url = fill_text(template.url, item)
+        body = fill_text(template.body, item) if template.body is not None else None
+        headers = {name: fill_text(value, item) for name, value in template.headers.items()}
+        if _same_checks_for_every_item(template, item, place):
+            url_ok = True
+        else:
+            _check_env_references(table, place, "fetch", url)
+            _check_env_references(table, place, "body", body or "")
+            for value in headers.values():
+                _check_env_references(table, place, "headers", value)
+            url_ok = _check_url(table, place, url)
+        save = _save_path(table, place, template.save, item) if template.save is not None else None
+        if not url_ok or (template.save is not None and save is None):
+            return None
+        return FetchSpec(url=url, method=template.method, headers=headers, body=body, save=save, expect=template.expect)
+
+    def written_file(self, work: FetchSpec) -> WrittenFile | None:
+        return WrittenFile("save", work.save) if work.save is not None else None
+
+    def target(self, work: FetchSpec) -> str:
+        return work.url
+
+    def summary_lines(self, work: FetchSpec) -> Iterable[tuple[str, str]]:
+        yield "method", work.method
+        yield "url", redact_url(work.url)
+        if work.headers:
+            yield "headers", "\n".join(f"{name}: {value}" for name, value in redact_headers(work.headers).items())
+        if work.body is not None:
+            size = len(work.body.encode())
+            yield "body", f"{shorten(redact_body(work.body), BODY_PREVIEW_CHARS)} ({size} bytes)"
+        yield "save", str(work.save) if work.save is not None else "not saved"
+        yield "expect", ", ".join(str(status) for status in sorted(work.expect)) if work.expect is not None else "2xx"
+
+    def wire_fields(self, work: FetchSpec) -> dict[str, Any]:
+        return {"url": work.url, "method": work.method, "save": None if work.save is None else str(work.save)}
+
+    def runner(self) -> JobKind:
+        from runner.kinds.fetch import FetchKind
+
+        return FetchKind()
+
+
+FETCH = FetchKindSpec()
+
+
+# --- the keys ---------------------------------------------------------------------------------------------------
+
+
+def _method(table: Table) -> str:
+    method = table.text("method", example='"POST"')
+    if method is None:
+        return "GET"
+    if method.upper() not in HTTP_METHODS:
+        hint = did_you_mean(method.upper(), HTTP_METHODS) or f"use one of {', '.join(HTTP_METHODS)}"
+        table.report("method", f"{method!r} is not an HTTP method this runner sends", hint)
+    return method.upper()
+
+
+def _headers(table: Table) -> dict[str, str]:
+    headers = table.table("headers", example='{ Accept = "text/html" }')
+    if headers is None:
+        return {}
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name):
+            table.report("headers", f"{name!r} is not a valid HTTP header name", "use letters, digits and '-'")
+        if not isinstance(value, str):
+            table.report(
+                "headers",
+                f"header {name!r} must be a string, not {describe(value)}",
+                f'write {name} = "{item_text(value)}"' if is_number(value) or isinstance(value, bool) else None,
+            )
+    return {name: value for name, value in headers.items() if isinstance(value, str)}
+
+
+def _expect(table: Table) -> frozenset[int] | None:
+    value = table.raw("expect")
+    if value is MISSING:
+        return None
+    statuses = value if isinstance(value, list) else [value]
+    valid = statuses and all(is_whole_number(status) and 100 <= status <= 599 for status in statuses)
+    if not valid:
+        table.report(
+            "expect",
+            f"must be an HTTP status (100 to 599) or a list of them, not {describe(value)}",
+            "e.g. expect = [200, 404]",
+        )
+        return None
+    return frozenset(statuses)
+
+
+# --- URLs and ${VAR} references ---------------------------------------------------------------------------------
+
+
+def _same_checks_for_every_item(template: FetchTemplate, item: Any, place: DeckPlace) -> bool:
+    """Whether the template's URL and `${VAR}` checks pass and this item cannot change them.
+
+    An item without `$` adds no reference; one placed after the URL's host cannot change its scheme, host or
+    port. When this says no, the item is checked in full, so messages name the filled-in values as before.
+    """
+    if item is NO_ITEM or "$" in item_text(item):
+        return False
+    key = ("fetch template checks", id(template))
+    passed = place.memo.get(key)
+    if passed is None:
+        passed = place.memo[key] = _template_passes(template, place)
+    return passed
+
+
+def _template_passes(template: FetchTemplate, place: DeckPlace) -> bool:
+    before_item, _, _ = template.url.partition(ITEM)
+    _, scheme_end, after_scheme = before_item.partition("://")
+    if not scheme_end or not any(char in after_scheme for char in "/?#"):
+        return False  # the item may be part of the scheme or the host
+    texts = [template.url, template.body or "", *template.headers.values()]
+    if any(name not in place.environ for text in texts for name in env_references(text)):
+        return False
+    return _origin_problem(expand_env(fill_text(template.url, 0), place.environ).strip(), place) is None
+
+
+def _check_env_references(table: Table, place: DeckPlace, key: str, template: str) -> None:
+    for name in env_references(template):
+        if name not in place.environ:
+            table.report(key, f"environment variable {name} is not set", f"export {name} before running jobdeck")
+
+
+def _check_url(table: Table, place: DeckPlace, url: str) -> bool:
+    if any(name not in place.environ for name in env_references(url)):
+        return True  # its shape is unknown until the variable is set, which is reported already
+    # Variables are filled in only to check the URL's shape; messages show the template, never the values.
+    problem = _origin_problem(expand_env(url, place.environ).strip(), place)
+    if problem is None:
+        return True
+    table.report("fetch", f"{url!r} is not a valid URL: {problem}", _url_hint(url))
+    return False
+
+
+def _origin_problem(url: str, place: DeckPlace) -> str | None:
+    """`_url_problem`, asked once per scheme and host: what it checks ends where the URL's path begins."""
+    scheme, separator, rest = url.partition("://")
+    host_end = min((index for index in map(rest.find, "/?#") if index >= 0), default=-1)
+    if not separator or host_end < 0:
+        return _url_problem(url)
+    key = ("url origin", url[: len(scheme) + len(separator) + host_end])
+    if key not in place.memo:
+        place.memo[key] = _url_problem(key[1])
+    return place.memo[key]
+
+
+def _url_problem(url: str) -> str | None:
+    # The fixed texts keep values from the environment out of messages.
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "the host name is malformed"
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("http", "https"):
+        return "it must start with http:// or https://"
+    if not parts.hostname:
+        return "it has no host name"
+    if any(char.isspace() for char in parts.netloc):
+        return "the host name contains a space"
+    if not port_ok:
+        return "the port must be a number from 1 to 65535"
+    return None
+
+
+def _url_hint(url: str) -> str:
+    has_scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", url) is not None
+    if not has_scheme and not url.startswith(("$", "/")):
+        return f"did you mean 'https://{url}'?"
+    return 'write a full URL, e.g. fetch = "https://example.org/page"'
+
+
+# --- save paths -------------------------------------------------------------------------------------------------
+
+
+def _save_path(table: Table, place: DeckPlace, template: str, item: Any) -> Path | None:
+    save = fill_text(template, item)
+    if item is not NO_ITEM:
+        folder = _save_folder(template, place)
+        if folder is not None and save.startswith(folder.written):
+            rest = os.path.normpath(save[len(folder.written) :])
+            if rest not in (".", "..") and not rest.startswith(("../", "/", "~")):
+                return folder.path / rest
+    return _checked_save_path(table, place.out_dir, save)
+
+
+def _save_folder(template: str, place: DeckPlace) -> _SaveFolder | None:
+    """The folder every item's file goes under, resolved once; None if it is not safely inside out_dir."""
+    key = ("save folder", template)
+    if key not in place.memo:
+        written, slash, _ = template.partition(ITEM)[0].rpartition("/")
+        folder = absolute(place.out_dir / written) if slash else place.out_dir
+        safe = not written.startswith(("/", "~")) and folder.is_relative_to(place.out_dir)
+        place.memo[key] = _SaveFolder(written + slash, folder) if safe else None
+    return place.memo[key]
+
+
+def _checked_save_path(table: Table, out_dir: Path, save: str) -> Path | None:
+    written = Path(save)
+    if written.is_absolute() or save.startswith("~"):
+        table.report("save", f"must be a path relative to out_dir ({out_dir}), not {save!r}", "drop the leading /")
+        return None
+    resolved = absolute(out_dir / written)
+    if resolved == out_dir:
+        table.report(
+            "save", f"must name a file inside out_dir ({out_dir}), not out_dir itself", 'e.g. save = "page.html"'
+        )
+        return None
+    if not resolved.is_relative_to(out_dir):
+        table.report(
+            "save",
+            f"{save!r} leads outside out_dir ({out_dir})",
+            "keep save inside out_dir, or set out_dir in [deck]",
+        )
+        return None
+    return resolved

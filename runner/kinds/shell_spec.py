@@ -1,0 +1,53 @@
+"""Shell jobs as a job file writes them: `shell = "command"`, run in the job file's folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from runner.deck.table import Table
+from runner.deck.templates import NO_ITEM, fill_text
+from runner.kinds.spec import DeckPlace, KindSpec
+from runner.model import Kind, ShellSpec
+from runner.redaction import redact_text
+
+if TYPE_CHECKING:
+    from runner.kinds.base import JobKind
+
+
+class ShellKindSpec(KindSpec[ShellSpec, ShellSpec]):
+    kind = Kind.SHELL
+    keys = ("shell",)
+    example = 'shell = "command"'
+
+    def read(self, table: Table, place: DeckPlace) -> ShellSpec | None:
+        command = table.text("shell", example='"make all"')
+        return ShellSpec(command=command, cwd=place.folder) if command is not None else None
+
+    def for_item(self, template: ShellSpec, item: Any, table: Table, place: DeckPlace) -> ShellSpec | None:
+        if item is NO_ITEM:
+            return template
+        command = fill_text(template.command, item)
+        if not command.strip():
+            table.report("shell", "the command is empty for this item", "give each a non-empty value")
+            return None
+        return replace(template, command=command)
+
+    def target(self, work: ShellSpec) -> str:
+        return work.command
+
+    def summary_lines(self, work: ShellSpec) -> Iterable[tuple[str, str]]:
+        yield "command", redact_text(work.command)
+        yield "cwd", str(work.cwd)
+
+    def wire_fields(self, work: ShellSpec) -> dict[str, Any]:
+        return {"command": work.command, "cwd": str(work.cwd)}
+
+    def runner(self) -> JobKind:
+        from runner.kinds.shell import ShellKind
+
+        return ShellKind()
+
+
+SHELL = ShellKindSpec()

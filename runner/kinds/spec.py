@@ -1,0 +1,87 @@
+"""The spec side of a job kind: its TOML keys, how they are checked, filled in per fan-out item and shown.
+
+A kind comes in two halves. `KindSpec` (here) is light: it reads and checks a `[[job]]` table at load time and
+says what to show of a spec, without importing what runs the work (httpx, worker processes). `JobKind`
+(runner.kinds.base) runs attempts; `KindSpec.runner` makes one, importing it only then. A new kind is one
+module with both (or a `<kind>_spec.py` beside a heavy `<kind>.py`) plus its line in runner.kinds.registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from runner.deck.table import Table
+from runner.model import Kind, WorkSpec
+
+if TYPE_CHECKING:
+    from runner.kinds.base import JobKind
+
+TemplateT = TypeVar("TemplateT")
+WorkT = TypeVar("WorkT", bound=WorkSpec)
+
+
+@dataclass
+class DeckPlace:
+    """What a kind may need to know of the deck a job comes from while it checks the job."""
+
+    folder: Path
+    """The job file's folder."""
+    out_dir: Path
+    """Where files the jobs write are rooted (absolute, resolved)."""
+    environ: Mapping[str, str]
+    """The environment `${VAR}` references are checked against."""
+    memo: dict[Any, Any] = field(default_factory=dict)
+    """Answers a kind may keep for the rest of this one load (e.g. that a module is findable)."""
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """A file a job writes, and the key that names it: two jobs writing one file would garble it."""
+
+    key: str
+    path: Path
+
+
+class KindSpec(Generic[TemplateT, WorkT]):
+    """One job kind as a job file writes it. Subclasses set the class attributes and the methods below.
+
+    Reading happens in two steps so that a fan-out of many items is checked fast: `read` checks the table once
+    and returns a template (or None after reporting its problems on the table), then `for_item` makes the
+    spec of each item from it, checking only what the item can change.
+    """
+
+    kind: Kind
+    """The key that names the kind's work (`fetch = ...`); also the first of `keys`."""
+    keys: tuple[str, ...]
+    """Every `[[job]]` key this kind reads, its own name first."""
+    example: str
+    """How a job of this kind starts, for messages: 'fetch = "URL"'."""
+
+    def read(self, table: Table, place: DeckPlace) -> TemplateT | None:
+        raise NotImplementedError
+
+    def for_item(self, template: TemplateT, item: Any, table: Table, place: DeckPlace) -> WorkT | None:
+        """The spec of one job of the template; `item` is runner.deck.templates.NO_ITEM outside a fan-out."""
+        raise NotImplementedError
+
+    def written_file(self, work: WorkT) -> WrittenFile | None:
+        return None
+
+    def target(self, work: WorkT) -> str:
+        """One short line that says what the job works on (a URL, a function, a command)."""
+        raise NotImplementedError
+
+    def summary_lines(self, work: WorkT) -> Iterable[tuple[str, str]]:
+        """The detail view's (key, value) lines of this kind's part of a spec, secrets redacted."""
+        raise NotImplementedError
+
+    def wire_fields(self, work: WorkT) -> dict[str, Any]:
+        """This kind's part of a job's spec as the server sends it to clients (plain JSON values)."""
+        raise NotImplementedError
+
+    def runner(self) -> JobKind:
+        """A new JobKind that runs this kind's jobs, for an engine."""
+        raise NotImplementedError

@@ -1,0 +1,42 @@
+"""What is shown of a job's spec: the detail view's redacted (key, value) lines, and the spec's wire fields.
+
+The common keys (item, after, retries, timeout) are written here once; each kind adds its own part
+(runner.kinds.spec.KindSpec.summary_lines and wire_fields).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runner.kinds.registry import kind_spec
+from runner.model import JobSpec
+from runner.redaction import VALUE_PREVIEW_CHARS, shorten
+
+
+def spec_summary(spec: JobSpec) -> list[tuple[str, str]]:
+    """The lines to show for a job's spec, as (key, value) pairs, secrets redacted.
+
+    A value may span several lines (one header per line); optional keys appear only when they say something.
+    """
+    lines: list[tuple[str, str]] = [("kind", spec.kind.value)]
+    lines += kind_spec(spec.kind).summary_lines(spec.work)
+    if spec.group is not None:
+        lines.append(("item", f"{shorten(repr(spec.item), VALUE_PREVIEW_CHARS)} (of {spec.group})"))
+    if spec.after:
+        lines.append(("after", ", ".join(spec.after)))
+    if spec.retries:
+        lines.append(("retries", f"{spec.retries}, backoff {_seconds(spec.backoff)}"))
+    else:
+        lines.append(("retries", "none"))
+    lines.append(("timeout", _seconds(spec.timeout) if spec.timeout > 0 else "none"))
+    return lines
+
+
+def wire_fields(spec: JobSpec) -> dict[str, Any]:
+    """The kind's own fields of a spec's wire summary, with `target`: what the job works on, for any kind."""
+    kind = kind_spec(spec.kind)
+    return {**kind.wire_fields(spec.work), "target": kind.target(spec.work)}
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s"
