@@ -24,7 +24,8 @@ from runner.engine.interface import PastJob, PastRun, SpecLines
 from runner.errors import CommandError, DeckError, Problem
 from runner.model import Deck, JobState
 from runner.server.client import Client, ServerError, ensure_server
-from runner.server.protocol import JobView, problem_from_dict
+from runner.server.messages import problem_from_dict
+from runner.server.views import JobView
 
 PULL_INTERVAL_S = 0.1
 
