@@ -14,7 +14,7 @@ from textual.pilot import Pilot
 
 from runner.deck.parser import load_deck
 from runner.model import JobState
-from tests.runner.waiting import process_alive
+from tests.helpers import process_alive
 from tui.app import JobdeckApp
 from tui.panes import Pane
 from tui.screens.dialogs import HelpScreen, QuitScreen

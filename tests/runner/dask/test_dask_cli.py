@@ -20,7 +20,7 @@ import pytest
 
 from runner.engine.engine import Engine
 from runner.model import JobState
-from tests.runner.waiting import wait_for, wait_state
+from tests.helpers import wait_for, wait_state
 
 WriteDeck = Callable[..., Path]
 

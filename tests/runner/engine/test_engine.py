@@ -12,7 +12,7 @@ from runner.engine.engine import Engine
 from runner.engine.events import DeckLoaded, OutputAdded, ProgressChanged, StateChanged
 from runner.errors import CommandError
 from runner.model import JobState
-from tests.runner.waiting import wait_for, wait_state
+from tests.helpers import wait_for, wait_state
 
 pytestmark = pytest.mark.anyio
 

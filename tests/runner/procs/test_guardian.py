@@ -10,7 +10,7 @@ import time
 import uuid
 from pathlib import Path
 
-from tests.runner.waiting import process_alive
+from tests.helpers import process_alive
 
 JOBDECK = [sys.executable, "-m", "runner.cli"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.runner.waiting import process_alive
+from tests.helpers import process_alive
 
 
 @pytest.fixture

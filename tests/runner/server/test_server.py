@@ -19,7 +19,7 @@ from runner.server.client import Client, ServerError, ensure_server, stop_server
 from runner.server.protocol import HEADER, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, encode
 from runner.server.server import ServerAlreadyRunning, serve
 from tests.conftest import Place
-from tests.runner.waiting import wait_for
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.anyio
 
