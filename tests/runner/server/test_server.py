@@ -19,18 +19,9 @@ from runner.server.client import Client, ServerError, ensure_server, stop_server
 from runner.server.protocol import HEADER, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, encode
 from runner.server.server import ServerAlreadyRunning, serve
 from tests.conftest import Place
-from tests.helpers import wait_for
+from tests.helpers import process_alive, wait_for
 
 pytestmark = pytest.mark.anyio
-
-
-def process_alive(pid: int) -> bool:
-    """Running or stopped; a zombie (ended, not yet reaped) counts as gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return fields[0] != "Z"
 
 
 def process_state(pid: int) -> str:
