@@ -26,6 +26,7 @@ from tests.helpers import JOBDECK, jobdeck, wait_until
 
 WriteDeck = Callable[..., Path]
 
+
 def record_run(deck_path: Path, db: Path) -> None:
     async def main() -> None:
         with Journal.open(db) as journal:
