@@ -10,7 +10,7 @@ import pytest
 
 from runner.demo.server import DemoServer
 from runner.server.client import stop_server
-from tests.runner.waiting import process_alive
+from tests.helpers import process_alive
 
 
 @pytest.fixture(autouse=True)
@@ -19,6 +19,15 @@ def private_journal(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     folder = tmp_path_factory.mktemp("journal")
     monkeypatch.setenv("JOBDECK_DB", str(folder / "journal.db"))
     monkeypatch.setenv("JOBDECK_LOG", str(folder / "server.log"))
+
+
+@pytest.fixture(autouse=True)
+def private_server_log(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Servers that tests start log into a folder of the test's own, never the user's log directory: through
+    JOBDECK_LOG, and through XDG_STATE_HOME (where the default log directory is) for code that predates it."""
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("JOBDECK_LOG", str(state / "server.log"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from runner.deck.parser import load_deck
 from runner.engine.engine import Engine
 from runner.journal.history import JournalHistory
 from runner.model import JobState
-from tests.runner.waiting import process_alive
+from tests.helpers import CONSOLE_SCRIPT, file_size, in_terminal, process_alive, until
 from tui.app import JobdeckApp
 from tui.panes import Pane
 from tui.screens.dialogs import HelpScreen, QuitScreen
@@ -56,15 +55,6 @@ def deck_path(tmp_path: Path) -> Path:
 
 def sleeper_selected(app: JobdeckApp) -> bool:
     return app.selected_job is not None and app.selected_job.name == "sleeper"
-
-
-async def until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    waited = 0.0
-    while not condition():
-        if waited > timeout:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.05)
-        waited += 0.05
 
 
 @asynccontextmanager
@@ -379,44 +369,15 @@ async def test_no_color_keeps_every_state_readable(deck_path: Path, monkeypatch:
 
 def test_a_closed_terminal_stops_local_jobs_and_leaves_no_process(deck_path: Path, tmp_path: Path) -> None:
     """SIGHUP to a real `jobdeck --local FILE` in a pseudo-terminal: the dashboard quits and cancels its shell jobs."""
-    import pty
     import signal
-    import subprocess
-    import sys
-    import time
 
-    main_side, terminal_side = pty.openpty()
-    jobdeck = Path(sys.executable).with_name("jobdeck")
-    process = subprocess.Popen(
-        [str(jobdeck), "--local", str(deck_path)],
-        stdin=terminal_side,
-        stdout=terminal_side,
-        stderr=terminal_side,
-        cwd=tmp_path,
-        start_new_session=True,
-        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"},
-    )
-    os.close(terminal_side)
-    try:
+    with in_terminal(CONSOLE_SCRIPT, "--local", deck_path, cwd=tmp_path) as terminal:
         pid_file = tmp_path / "sleeper.pid"
-        deadline = time.monotonic() + 15
-        while not pid_file.exists() and time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                os.read(main_side, 65536)  # keep the terminal drained
-            time.sleep(0.05)
+        terminal.read_until(lambda: file_size(pid_file) > 0, what="the sleeper's pid written")
         sleep_pid = int(pid_file.read_text())
-        process.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 15
-        while process.poll() is None and time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                os.read(main_side, 65536)
-            time.sleep(0.05)
-        assert process.poll() is not None, "the dashboard should quit on SIGHUP"
+        terminal.process.send_signal(signal.SIGHUP)
+        terminal.read_to_end()  # the dashboard should quit on SIGHUP
         assert not process_alive(sleep_pid)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        os.close(main_side)
 
 
 async def test_the_header_shows_what_the_job_kinds_run_on(deck_path: Path) -> None:

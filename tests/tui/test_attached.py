@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import pty
 import signal
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager, asynccontextmanager
 from pathlib import Path
 
 import anyio
@@ -21,7 +16,16 @@ from runner.model import JobState
 from runner.server.client import Client, ensure_server, stop_server
 from runner.server.remote import RemoteEngine
 from tests.conftest import Place
-from tests.runner.waiting import process_alive
+from tests.helpers import (
+    CONSOLE_SCRIPT,
+    Terminal,
+    file_size,
+    in_terminal,
+    process_alive,
+    until,
+    wait_growth,
+    wait_until,
+)
 from tui.app import JobdeckApp
 from tui.panes import Pane
 from tui.screens.dialogs import QuitScreen
@@ -42,19 +46,17 @@ def growing_deck(place: Place) -> tuple[Path, Path]:
     return deck, grown
 
 
-async def until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    waited = 0.0
-    while not condition():
-        if waited > timeout:
-            raise AssertionError(f"not reached in time: {what}")
-        await pilot.pause(0.05)
-        waited += 0.05
-
-
-async def grows(path: Path, seconds: float = 0.4) -> bool:
-    before = path.stat().st_size if path.exists() else 0
+async def stays_still(path: Path, seconds: float = 0.4) -> bool:
+    """Nothing is written to the file for `seconds` (a stopped job; the interval is what is tested)."""
+    before = file_size(path)
     await anyio.sleep(seconds)
-    return (path.stat().st_size if path.exists() else 0) > before
+    return file_size(path) == before
+
+
+async def flush_journal(place: Place) -> None:
+    """Have the server commit its journal now: it does before answering `status`."""
+    async with await Client.connect(place.socket) as client:
+        await client.request("status")
 
 
 async def server_state(place: Place, job_id: str) -> str:
@@ -85,10 +87,10 @@ async def test_steer_detach_and_attach_again_while_the_job_goes_on(place: Place)
         await pilot.press("p")
         await until(pilot, lambda: app.selected_job.state is JobState.PAUSED, what="paused on screen")
         assert await server_state(place, "grow/writer") == "paused"
-        assert not await grows(grown)
+        assert await stays_still(grown)
         await pilot.press("p")
         await until(pilot, lambda: app.selected_job.state is JobState.RUNNING, what="resumed")
-        assert await grows(grown)
+        await wait_growth(grown, what="the job goes on once resumed")
         await pilot.press("enter")
         assert isinstance(app.screen, JobDetailScreen)
         detail = app.screen
@@ -98,7 +100,7 @@ async def test_steer_detach_and_attach_again_while_the_job_goes_on(place: Place)
         await pilot.press("d")
         await until(pilot, lambda: not app.is_running, what="detached")
     assert app.detached
-    assert await grows(grown), "the job stops when the dashboard detaches"
+    await wait_growth(grown, what="the job goes on after the dashboard detached")
     assert await server_state(place, "grow/writer") == "running"
 
     async with attached(place) as (app, pilot):
@@ -108,7 +110,7 @@ async def test_steer_detach_and_attach_again_while_the_job_goes_on(place: Place)
         await until(pilot, lambda: app.model.count(Pane.FINISHED) == 1, what="cancelled")
         assert await server_state(place, "grow/writer") == "cancelled"
         assert not process_alive(writer_pid)
-        assert not await grows(grown)
+        assert await stays_still(grown)
 
 
 async def test_quit_offers_detach_and_yes_stops_the_server(place: Place) -> None:
@@ -135,7 +137,7 @@ async def test_history_lists_earlier_runs_and_reruns_one(place: Place, tmp_path:
     deck.write_text('[deck]\nname = "quick"\n\n[[job]]\nname = "hello"\nshell = "echo hello"\n')
     async with attached(place, deck) as (app, pilot):
         await until(pilot, lambda: app.model.count(Pane.FINISHED) == 1, what="finished")
-        await anyio.sleep(0.2)  # the journal commits within 50 ms
+        await flush_journal(place)
         await pilot.press("h")
         assert isinstance(app.screen, HistoryScreen)
         await until(pilot, lambda: len(app.screen.runs) == 1, what="the run listed")
@@ -150,70 +152,27 @@ async def test_history_lists_earlier_runs_and_reruns_one(place: Place, tmp_path:
 def test_a_closed_terminal_detaches_and_the_server_job_goes_on(place: Place) -> None:
     """SIGHUP to a real `jobdeck FILE` in a pseudo-terminal: a detach. The server started for it runs on."""
     deck, grown = growing_deck(place)
-    main_side, process = jobdeck_in_terminal(place, str(deck))
-    try:
-        drain_until(main_side, lambda: grown.exists() and grown.stat().st_size > 0)
-        process.send_signal(signal.SIGHUP)
-        drain_until(main_side, lambda: process.poll() is not None)
-        assert process.returncode == 0
-        size = grown.stat().st_size
-        time.sleep(0.4)
-        assert grown.stat().st_size > size, "the job should go on in the server"
-        assert place.socket.exists()
-    finally:
-        if process.poll() is None:
-            process.kill()
-        os.close(main_side)
+    with jobdeck_in_terminal(place, str(deck)) as terminal:
+        terminal.read_until(lambda: file_size(grown) > 0, what="the job writing")
+        terminal.process.send_signal(signal.SIGHUP)
+        assert terminal.read_to_end() == 0, terminal.tail()
+    size = file_size(grown)
+    wait_until(lambda: file_size(grown) > size, what="the job going on in the server")
+    assert place.socket.exists()
 
     # `jobdeck attach` from another process finds the job still running; d detaches again.
-    main_side, process = jobdeck_in_terminal(place, "attach")
-    screen = bytearray()
-    try:
-        drain_until(main_side, lambda: b"writer" in screen, into=screen)
-        os.write(main_side, b"d")
-        drain_until(main_side, lambda: process.poll() is not None, into=screen)
-        assert process.returncode == 0
-        assert b"detached; 1 job goes on in the server" in screen
-    finally:
-        if process.poll() is None:
-            process.kill()
-        os.close(main_side)
+    with jobdeck_in_terminal(place, "attach") as terminal:
+        terminal.read_until(lambda: b"writer" in terminal.output, what="the running job shown")
+        terminal.write(b"d")
+        assert terminal.read_to_end() == 0, terminal.tail()
+        assert "detached; 1 job goes on in the server" in terminal.text
 
 
-def jobdeck_in_terminal(place: Place, *arguments: str) -> tuple[int, subprocess.Popen[bytes]]:
-    """A real `jobdeck ...` in a pseudo-terminal of its own, using the test's server; (terminal, process)."""
-    main_side, terminal_side = pty.openpty()
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("jobdeck")), *arguments],
-        stdin=terminal_side,
-        stdout=terminal_side,
-        stderr=terminal_side,
-        cwd=place.root,
-        start_new_session=True,
-        env={
-            **os.environ,
-            "TERM": "xterm-256color",
-            "COLUMNS": "100",
-            "LINES": "30",
-            "JOBDECK_SOCKET": str(place.socket),
-        },
+def jobdeck_in_terminal(place: Place, *arguments: str) -> AbstractContextManager[Terminal]:
+    """A real `jobdeck ...` (the console script) in a pseudo-terminal of its own, using the test's server."""
+    return in_terminal(
+        CONSOLE_SCRIPT, *arguments, cwd=place.root, env=os.environ | {"JOBDECK_SOCKET": str(place.socket)}
     )
-    os.close(terminal_side)
-    return main_side, process
-
-
-def drain_until(
-    terminal: int, condition: Callable[[], bool], timeout: float = 15.0, into: bytearray | None = None
-) -> None:
-    """Read the terminal (it must not fill up) until the condition holds, keeping what was read in `into`."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "not reached in time"
-        with contextlib.suppress(OSError):
-            output = os.read(terminal, 65536)
-            if into is not None:
-                into.extend(output)
-        time.sleep(0.05)
 
 
 async def test_a_server_running_dask_jobs_shows_its_cluster_and_each_jobs_worker(place: Place) -> None:

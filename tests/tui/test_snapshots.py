@@ -13,7 +13,7 @@ from textual.pilot import Pilot
 
 from runner.deck.parser import load_deck
 from runner.model import JobState, Progress
-from tests.tui.test_app import until
+from tests.helpers import until
 from tui.app import JobdeckApp
 from tui.panes import Pane
 

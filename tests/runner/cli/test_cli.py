@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
 import signal
 import subprocess
@@ -16,18 +15,11 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import CONSOLE_SCRIPT, JOBDECK, RUN_TIMEOUT_S, in_terminal, jobdeck, process_alive, wait_until
+
 WriteDeck = Callable[..., Path]
 
-JOBDECK = [sys.executable, "-m", "runner.cli"]
-CONSOLE_SCRIPT = Path(sys.executable).with_name("jobdeck")
-RUN_TIMEOUT_S = 30
 JSON_FIELDS = {"name", "kind", "state", "attempts", "duration_s", "error", "result"}
-
-
-def jobdeck(*arguments: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*JOBDECK, *map(str, arguments)], capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=cwd
-    )
 
 
 def assert_refused(result: subprocess.CompletedProcess[str], *expected: str) -> None:
@@ -258,23 +250,12 @@ def test_help_and_version() -> None:
 
 
 def wait_for_pid(pid_file: Path, process: subprocess.Popen[str], timeout_s: float = 10) -> int:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        text = pid_file.read_text() if pid_file.exists() else ""
-        if text.endswith("\n"):
-            return int(text)
+    def written() -> bool:
         assert process.poll() is None, process.communicate()
-        time.sleep(0.02)
-    raise AssertionError(f"{pid_file} was not written")
+        return pid_file.exists() and pid_file.read_text().endswith("\n")
 
-
-def process_gone(pid: int) -> bool:
-    """True when no process has this pid any more (a zombie waiting for init to reap it counts as gone)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return "\nState:\tZ" in status
+    wait_until(written, timeout=timeout_s, what=f"{pid_file} written")
+    return int(pid_file.read_text())
 
 
 @pytest.mark.parametrize(
@@ -314,10 +295,7 @@ def test_a_stop_signal_cancels_reports_and_leaves_no_process(
     if as_json:
         states = {job["name"]: job["state"] for job in json.loads(stdout)["jobs"]}
         assert states == {"quick": "succeeded", "nap": "cancelled", "later": "cancelled"}
-    deadline = time.monotonic() + 3
-    while not process_gone(sleep_pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert process_gone(sleep_pid)
+    wait_until(lambda: not process_alive(sleep_pid), timeout=3, what="the job's process gone")
 
 
 def read_line_containing(process: subprocess.Popen[str], text: str) -> None:
@@ -350,19 +328,6 @@ def test_a_second_signal_quits_without_waiting_for_a_job_that_cannot_stop(write_
 # --- the terminal display -----------------------------------------------------------------------------------
 
 
-def read_until_closed(fd: int) -> bytes:
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:  # EIO: the other side closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def final_frame(screen: str) -> str:
     """The last line the live display drew, without colours."""
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)
@@ -375,17 +340,10 @@ def test_on_a_terminal_the_live_display_ends_on_the_final_state(write_deck: Writ
         '[[job]]\nname = "a"\nshell = "true"\n'
         '[[job]]\nname = "b"\nshell = "true"\nafter = ["a"]\n'
     )
-    controller, terminal = pty.openpty()
-    environment = os.environ | {"COLUMNS": "100", "LINES": "30", "TERM": "xterm-256color"}
-    environment.pop("NO_COLOR", None)
-    process = subprocess.Popen([*JOBDECK, "run", str(deck)], stdout=terminal, stderr=terminal, env=environment)
-    os.close(terminal)
-    try:
-        screen = read_until_closed(controller).decode()
-        assert process.wait(timeout=RUN_TIMEOUT_S) == 0
-    finally:
-        os.close(controller)
-        process.kill()
+    environment = {name: value for name, value in os.environ.items() if name != "NO_COLOR"}
+    with in_terminal(*JOBDECK, "run", deck, env=environment) as terminal:
+        assert terminal.read_to_end(timeout=RUN_TIMEOUT_S) == 0
+    screen = terminal.text
     assert "\x1b[" in screen  # the live display, not plain lines
     frame = final_frame(screen.partition("tty: 2 succeeded in")[0])
     assert re.fullmatch(r"tty +━+ 2/2 \d:\d\d:\d\d 2 succeeded", frame), frame

@@ -24,7 +24,7 @@ from runner.engine.engine import Engine, default_kinds  # noqa: E402
 from runner.kinds.call import CallKind  # noqa: E402
 from runner.kinds.dask import CANCEL_NOTE, NO_CLUSTER, PAUSE_NOTE  # noqa: E402
 from runner.model import Job, JobState, Kind  # noqa: E402
-from tests.runner.waiting import wait_for, wait_state  # noqa: E402
+from tests.helpers import wait_for, wait_state  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,25 +19,12 @@ import pytest
 
 from runner.engine.engine import Engine
 from runner.model import JobState
-from tests.runner.waiting import wait_for, wait_state
+from tests.helpers import JOBDECK, RUN_TIMEOUT_S, jobdeck, wait_for, wait_state, wait_until
 
 WriteDeck = Callable[..., Path]
 
-JOBDECK = [sys.executable, "-m", "runner.cli"]
 DASK = Path(sys.executable).with_name("dask")
-RUN_TIMEOUT_S = 60
 UNREACHABLE = "tcp://127.0.0.1:9"  # the discard port: nothing listens there
-
-
-def jobdeck(*arguments: str | Path, environ: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if key != "JOBDECK_DASK"}
-    return subprocess.run(
-        [*JOBDECK, *map(str, arguments)],
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        env={**env, **(environ or {})},
-    )
 
 
 def reports(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]]:
@@ -131,13 +117,13 @@ def test_run_sends_jobs_to_the_cluster_the_option_or_the_variable_names(
 ) -> None:
     deck = write_deck(DECK.format(deck_cluster=UNREACHABLE))
     # --dask wins over JOBDECK_DASK and over the deck's dask.
-    result = jobdeck("run", "--json", "--dask", scheduler_address, deck, environ={"JOBDECK_DASK": UNREACHABLE})
+    result = jobdeck("run", "--json", "--dask", scheduler_address, deck, env=os.environ | {"JOBDECK_DASK": UNREACHABLE})
     assert result.returncode == 1, result.stderr  # boom fails
     jobs = reports(result)
     assert (jobs["sum"]["state"], jobs["sum"]["result"]) == ("succeeded", 5)
     assert (jobs["boom"]["state"], jobs["boom"]["error"]) == ("failed", "ValueError: no luck")
     # JOBDECK_DASK wins over the deck's dask.
-    result = jobdeck("run", "--json", deck, environ={"JOBDECK_DASK": scheduler_address.removeprefix("tcp://")})
+    result = jobdeck("run", "--json", deck, env=os.environ | {"JOBDECK_DASK": scheduler_address.removeprefix("tcp://")})
     assert reports(result)["sum"]["result"] == 5, result.stderr
 
 
@@ -208,10 +194,7 @@ def test_a_local_cluster_lives_as_long_as_the_run_and_leaves_no_process(write_de
         stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
     jobs = {job["name"]: job for job in json.loads(stdout)["jobs"]}
     assert jobs["sum"]["result"] == 5, stderr
-    deadline = time.monotonic() + 5
-    while session_processes(process.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert session_processes(process.pid) == [], "the local cluster left processes behind"
+    wait_until(lambda: not session_processes(process.pid), timeout=5, what="the local cluster's processes gone")
 
 
 @pytest.mark.parametrize("command", ["run", "check"])

@@ -10,7 +10,7 @@ import pytest
 
 from runner.engine.engine import Engine
 from runner.model import JobState
-from tests.runner.waiting import file_size_after, process_alive, wait_for, wait_state
+from tests.helpers import file_size_after, process_alive, wait_for, wait_state
 
 pytestmark = pytest.mark.anyio
 

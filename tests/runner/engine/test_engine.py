@@ -12,7 +12,7 @@ from runner.engine.engine import Engine
 from runner.engine.events import ChangeLogEntry, DeckLoaded, OutputAdded, ProgressChanged, StateChanged
 from runner.errors import CommandError
 from runner.model import JobState
-from tests.runner.waiting import wait_for, wait_state
+from tests.helpers import wait_for, wait_state
 
 pytestmark = pytest.mark.anyio
 
@@ -333,10 +333,11 @@ async def test_limits_bound_how_many_jobs_of_a_kind_run_at_once(write_deck: Writ
             """)
         )
         most_running = 0
-        while not engine.settled:
-            running = sum(1 for job in engine.jobs.values() if job.state is JobState.RUNNING)
-            most_running = max(most_running, running)
-            await anyio.sleep(0.01)
+        with anyio.fail_after(10):
+            while not engine.settled:
+                running = sum(1 for job in engine.jobs.values() if job.state is JobState.RUNNING)
+                most_running = max(most_running, running)
+                await anyio.sleep(0.01)
         assert most_running == 2
 
 

@@ -8,7 +8,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,17 +23,9 @@ from runner.journal.schema import UNFINISHED_SQL
 from runner.journal.store import INTERRUPTED, SCHEMA_VERSION, Journal, JournalError
 from runner.journal.writes import GROUP_SPEC_MIN_MEMBERS, json_text
 from runner.model import Job, JobState, RestoredJob
+from tests.helpers import JOBDECK, jobdeck, wait_until
 
 WriteDeck = Callable[..., Path]
-
-JOBDECK = [sys.executable, "-m", "runner.cli"]
-RUN_TIMEOUT_S = 30
-
-
-def jobdeck(*arguments: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*JOBDECK, *map(str, arguments)], capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=env
-    )
 
 
 def record_run(deck_path: Path, db: Path) -> None:
@@ -168,13 +159,6 @@ def test_a_success_is_committed_while_the_run_goes_on(write_deck: WriteDeck, tmp
     assert anyio.run(main) < 0.5
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def test_kill_9_then_resume(write_deck: WriteDeck, tmp_path: Path) -> None:
     marker = tmp_path / "a-ran"
     b_pid = tmp_path / "b.pid"
@@ -215,7 +199,7 @@ after = ["a", "b"]
                 return False
             return states.get("a") == "succeeded" and states.get("b") == "running"
 
-        wait_for(shown)
+        wait_until(shown, timeout=15, what="a succeeded and b running, in the journal")
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)

@@ -12,7 +12,7 @@ import pytest
 
 from runner.server.client import Client, ensure_server
 from tests.conftest import Place
-from tests.runner.waiting import process_alive, wait_for
+from tests.helpers import process_alive, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -44,6 +44,12 @@ async def wait_states(client: Client, wanted: dict[str, str]) -> dict[str, dict[
             await anyio.sleep(0.05)
 
 
+async def read_pid(path: Path) -> int:
+    """The pid a shell job wrote (a job shows as running a moment before its shell gets that far)."""
+    await wait_for(lambda: path.exists() and path.read_text().endswith("\n"), what=f"{path.name} written")
+    return int(path.read_text())
+
+
 async def test_a_killed_server_restarts_with_interrupted_jobs_queued_again_and_finished_ones_kept(
     place: Place,
 ) -> None:
@@ -51,9 +57,9 @@ async def test_a_killed_server_restarts_with_interrupted_jobs_queued_again_and_f
     async with await ensure_server(place.socket, log_path=place.log) as client:
         await client.request("load", path=str(deck))
         await wait_states(client, {"quick": "succeeded", "long": "running", "last": "queued"})
+        await client.request("status")  # the server commits its journal before it answers
         first_pid = client.server.pid
-    long_pid = int((place.root / "long.pid").read_text())
-    await anyio.sleep(0.3)  # the journal commits every 50 ms
+    long_pid = await read_pid(place.root / "long.pid")
     os.kill(first_pid, signal.SIGKILL)
     await wait_for(lambda: not process_alive(first_pid), timeout=5)
     await wait_for(lambda: not process_alive(long_pid), timeout=10)  # the guardian ends the orphaned shell
@@ -75,6 +81,7 @@ async def test_a_clean_stop_leaves_nothing_to_restore(place: Place) -> None:
     async with await ensure_server(place.socket, log_path=place.log) as client:
         await client.request("load", path=str(deck))
         await wait_states(client, {"quick": "succeeded", "long": "running"})
+        await read_pid(place.root / "long.pid")  # its start is logged
         await client.request("stop")
     await wait_for(lambda: not place.socket.exists(), timeout=10)
     async with await ensure_server(place.socket, log_path=place.log) as client:

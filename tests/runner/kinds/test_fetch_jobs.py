@@ -13,7 +13,7 @@ import pytest
 from runner.demo.server import DemoServer
 from runner.engine.engine import Engine
 from runner.model import JobState
-from tests.runner.waiting import wait_for, wait_state
+from tests.helpers import wait_for, wait_state
 
 pytestmark = pytest.mark.anyio
 

@@ -5,21 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
-from tests.runner.waiting import process_alive
-
-JOBDECK = [sys.executable, "-m", "runner.cli"]
-
-
-def wait_until(condition: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "not reached in time"
-        time.sleep(0.05)
+from tests.helpers import JOBDECK, jobdeck, process_alive, wait_until
 
 
 def test_a_killed_jobdeck_leaves_no_shell_job_behind(tmp_path: Path) -> None:
@@ -29,13 +19,13 @@ def test_a_killed_jobdeck_leaves_no_shell_job_behind(tmp_path: Path) -> None:
     deck.write_text(f'[[job]]\nname = "nap"\nshell = "sleep 60 & echo $! > {pid_file}; wait"\n')
     process = subprocess.Popen([*JOBDECK, "run", str(deck)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_until(lambda: pid_file.exists() and pid_file.read_text().strip())
+        wait_until(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), what="the child's pid written")
         sleeper = int(pid_file.read_text())
         # The guardian learns of a group just after it starts: a kill within that moment is the one gap.
         time.sleep(0.3)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=5)
-        wait_until(lambda: not process_alive(sleeper), timeout=10)
+        wait_until(lambda: not process_alive(sleeper), timeout=10, what="the shell job's child ended by the guardian")
     finally:
         if process.poll() is None:
             process.kill()
@@ -46,7 +36,7 @@ def test_a_clean_end_says_goodbye_and_the_guardian_exits(tmp_path: Path) -> None
     deck.write_text('[[job]]\nname = "hello"\nshell = "echo hello"\n')
     mark = f"JOBDECK_TEST_MARK={uuid.uuid4().hex}".encode()
     environment = {**os.environ, "JOBDECK_TEST_MARK": mark.decode().partition("=")[2]}
-    done = subprocess.run([*JOBDECK, "run", str(deck)], capture_output=True, text=True, timeout=30, env=environment)
+    done = jobdeck("run", deck, env=environment)
     assert done.returncode == 0, done.stderr
     assert processes_marked(mark) == []
 

@@ -24,6 +24,7 @@ from runner.procs import callables
 from runner.procs import pool as workers
 from runner.procs.callables import resolve_callable
 from runner.procs.pool import ResultRepr, WorkerPool
+from tests.helpers import wait_for
 
 TASKS_DIR = Path(__file__).parents[1]
 
@@ -77,12 +78,6 @@ def is_running(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    with anyio.fail_after(timeout):
-        while not condition():
-            await anyio.sleep(0.01)
 
 
 # --- results and errors ---------------------------------------------------------------------------------------
@@ -211,13 +206,13 @@ async def test_cancel_kills_the_worker_and_the_processes_its_job_started(tmp_pat
     async with WorkerPool(keep_idle=1) as pool:
         async with anyio.create_task_group() as task_group:
             task_group.start_soon(run, pool, task("spawn_child_and_wait", str(pid_file)))
-            await wait_until(lambda: pid_file.exists() and len(pid_file.read_text().split()) == 2)
+            await wait_for(lambda: pid_file.exists() and len(pid_file.read_text().split()) == 2)
             worker_pid, child_pid = map(int, pid_file.read_text().split())
             assert is_running(worker_pid) and is_running(child_pid)
             task_group.cancel_scope.cancel()
 
         assert not is_running(worker_pid)  # killed and reaped before the cancellation went on
-        await wait_until(lambda: not is_running(child_pid), timeout=2)
+        await wait_for(lambda: not is_running(child_pid), timeout=2)
         replacement_pid = await run(pool, task("whoami"))
         assert replacement_pid != worker_pid
 
@@ -228,7 +223,7 @@ async def test_pause_stops_the_worker_and_resume_lets_it_go_on(tmp_path: Path) -
     pause = PauseControl()
     async with WorkerPool() as pool, anyio.create_task_group() as task_group:
         task_group.start_soon(lambda: run(pool, task("append_forever", str(growing)), pause=pause))
-        await wait_until(lambda: growing.exists() and growing.stat().st_size > 0)
+        await wait_for(lambda: growing.exists() and growing.stat().st_size > 0)
 
         pause.pause()
         await anyio.sleep(0.05)
@@ -237,7 +232,7 @@ async def test_pause_stops_the_worker_and_resume_lets_it_go_on(tmp_path: Path) -
         assert growing.stat().st_size == size_when_paused
 
         pause.resume()
-        await wait_until(lambda: growing.stat().st_size > size_when_paused, timeout=1)
+        await wait_for(lambda: growing.stat().st_size > size_when_paused, timeout=1)
         task_group.cancel_scope.cancel()
 
 
@@ -326,7 +321,7 @@ async def test_idle_workers_beyond_keep_idle_are_stopped() -> None:
         assert await run(pool, task("whoami")) == first
         pool.keep_idle = 0
         assert await run(pool, task("whoami")) == first
-        await wait_until(lambda: not is_running(first), timeout=2)
+        await wait_for(lambda: not is_running(first), timeout=2)
         assert pool.idle_count == 0
 
 
@@ -340,7 +335,7 @@ async def test_leaving_the_pool_leaves_no_process_running() -> None:
         assert is_running(child_pid)
         assert all(is_running(pid) for pid in worker_pids)
     assert not any(is_running(pid) for pid in worker_pids)
-    await wait_until(lambda: not is_running(child_pid), timeout=2)
+    await wait_for(lambda: not is_running(child_pid), timeout=2)
 
 
 def write_broken_runner_package(folder: Path) -> None:
@@ -439,9 +434,9 @@ async def test_a_call_cancelled_while_waiting_for_a_starting_worker_leaves_that_
             task_group.start_soon(pool.warm_up, 1)
             with anyio.CancelScope() as waiting_call:
                 task_group.start_soon(run, pool, task("whoami"))
-                await wait_until(lambda: len(pool._waiters) == 1)
+                await wait_for(lambda: len(pool._waiters) == 1)
                 waiting_call.cancel()
-                await wait_until(lambda: not pool._waiters)
+                await wait_for(lambda: not pool._waiters)
             spawns.hold.set()
         assert pool.idle_count == 1
         assert await run(pool, task("whoami")) == spawns.pids[0]
@@ -459,13 +454,13 @@ async def test_a_worker_handed_to_a_call_as_it_is_cancelled_goes_back_to_the_poo
         given_back = await spawn()
         async with anyio.create_task_group() as task_group:
             task_group.start_soon(pool.warm_up, 1)
-            await wait_until(lambda: len(spawns.pids) == 1)
+            await wait_for(lambda: len(spawns.pids) == 1)
             with anyio.CancelScope() as scope:
                 task_group.start_soon(run, pool, task("whoami"))
-                await wait_until(lambda: len(pool._waiters) == 1)
+                await wait_for(lambda: len(pool._waiters) == 1)
                 pool._give_back(given_back)  # hands it to the waiting call...
                 scope.cancel()  # ...which is cancelled before it could run anything on it
-            await wait_until(lambda: pool.idle_count == 1)
+            await wait_for(lambda: pool.idle_count == 1)
             spawns.hold.set()
         assert pool.idle_count == 2
         assert given_back.alive
@@ -521,7 +516,7 @@ async def test_a_call_waiting_for_a_worker_when_the_pool_closes_fails(
             spawns.hold = anyio.Event()
             task_group.start_soon(warm_up)
             task_group.start_soon(call)
-            await wait_until(lambda: len(pool._waiters) == 1)
+            await wait_for(lambda: len(pool._waiters) == 1)
         spawns.hold.set()
     assert [error.message for error in call_errors] == ["worker process was stopped: the worker pool is shutting down"]
     assert spawns.attempts == 1

@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.runner.waiting import process_alive
+from tests.helpers import jobdeck, process_alive, wait_until
 
 
 @pytest.fixture
@@ -24,14 +21,8 @@ def socket_env() -> Iterator[dict[str, str]]:
     try:
         yield env
     finally:
-        subprocess.run([sys.executable, "-m", "runner.cli", "stop-server"], env=env, capture_output=True, timeout=30)
+        jobdeck("stop-server", env=env)
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def jobdeck(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "runner.cli", *arguments], env=env, capture_output=True, text=True, timeout=30
-    )
 
 
 def test_submit_returns_at_once_and_status_and_stop_server_follow(socket_env: dict[str, str], tmp_path: Path) -> None:
@@ -39,38 +30,36 @@ def test_submit_returns_at_once_and_status_and_stop_server_follow(socket_env: di
     deck.write_text(
         '[[job]]\nname = "quick"\nshell = "true"\n[[job]]\nname = "long"\nshell = "echo $$ > pid; exec sleep 60"\n'
     )
-    submitted = jobdeck(socket_env, "submit", str(deck))
+    submitted = jobdeck("submit", str(deck), env=socket_env)
     assert submitted.returncode == 0, submitted.stderr
     assert "deck 'served', 2 jobs" in submitted.stdout
 
     pid_file = tmp_path / "pid"
-    deadline = time.monotonic() + 10
-    while not pid_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), what="the job's pid written")
     sleep_pid = int(pid_file.read_text())
 
-    report = jobdeck(socket_env, "status", "--json")
+    report = jobdeck("status", "--json", env=socket_env)
     assert report.returncode == 0, report.stderr
     status = json.loads(report.stdout)
     assert status["server"]["socket"] == socket_env["JOBDECK_SOCKET"]
     states = {job["name"]: job["state"] for deck_report in status["decks"] for job in deck_report["jobs"]}
     assert states["long"] == "running"
 
-    text = jobdeck(socket_env, "status")
+    text = jobdeck("status", env=socket_env)
     assert "long" in text.stdout and "running" in text.stdout
 
-    stopped = jobdeck(socket_env, "stop-server")
+    stopped = jobdeck("stop-server", env=socket_env)
     assert stopped.returncode == 0, stopped.stderr
     assert "1 job cancelled" in stopped.stdout
     assert not process_alive(sleep_pid)
     assert not Path(socket_env["JOBDECK_SOCKET"]).exists()
-    assert "no server runs" in jobdeck(socket_env, "stop-server").stdout
+    assert "no server runs" in jobdeck("stop-server", env=socket_env).stdout
 
 
 def test_submitting_a_bad_file_names_its_problems(socket_env: dict[str, str], tmp_path: Path) -> None:
     deck = tmp_path / "bad.toml"
     deck.write_text('[[job]]\nname = "x"\nshell = "true"\nretires = 1\n')
-    result = jobdeck(socket_env, "submit", str(deck))
+    result = jobdeck("submit", str(deck), env=socket_env)
     assert result.returncode == 2
     assert "did you mean 'retries'?" in result.stderr
     assert "Traceback" not in result.stderr

@@ -21,18 +21,9 @@ from runner.server.messages import PROTOCOL_VERSION
 from runner.server.server import ServerAlreadyRunning, serve
 from runner.server.wire import to_wire
 from tests.conftest import Place
-from tests.runner.waiting import wait_for
+from tests.helpers import process_alive, wait_for
 
 pytestmark = pytest.mark.anyio
-
-
-def process_alive(pid: int) -> bool:
-    """Running or stopped; a zombie (ended, not yet reaped) counts as gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return fields[0] != "Z"
 
 
 def process_state(pid: int) -> str:
