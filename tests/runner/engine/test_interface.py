@@ -18,7 +18,7 @@ from runner.model import JobState
 from runner.server.client import ensure_server
 from runner.server.remote import RemoteEngine
 from tests.conftest import Place
-from tests.runner.waiting import wait_for
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.anyio
 

@@ -67,9 +67,9 @@ def test_submitting_a_bad_file_names_its_problems(socket_env: dict[str, str], tm
 
 def test_clients_that_hang_up_leave_no_errors_in_the_server_log(socket_env: dict[str, str]) -> None:
     for _ in range(3):
-        result = jobdeck(socket_env, "status")
+        result = jobdeck("status", env=socket_env)
         assert result.returncode == 0, result.stderr
-    stopped = jobdeck(socket_env, "stop-server")
+    stopped = jobdeck("stop-server", env=socket_env)
     assert stopped.returncode == 0, stopped.stderr
     log = Path(socket_env["JOBDECK_LOG"]).read_text()
     assert "listening on" in log and "jobdeck server stopped" in log  # the server started with it logs there
