@@ -47,15 +47,6 @@ def use_dask_cluster(address: str) -> None:
     os.environ[DASK_VARIABLE] = address
 
 
-def installed_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("jobdeck")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 class VersionAction(argparse.Action):
     """`--version`, looked up only when asked: importlib.metadata would cost every start-up (--help too) tens of ms."""
 
@@ -65,6 +56,8 @@ class VersionAction(argparse.Action):
         )
 
     def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from runner.version import installed_version
+
         print(f"{parser.prog} {installed_version()}")
         parser.exit()
 

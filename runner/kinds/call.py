@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from contextlib import AsyncExitStack
 from typing import Any
 
 import anyio
@@ -33,21 +34,17 @@ class CallKind(JobKind):
         # The engine's per-deck limiter decides which thread jobs run; this one only has to be large enough
         # never to hold them back (anyio's default thread limiter has 40 places for the whole process).
         self._threads = anyio.CapacityLimiter(1)
+        self._exit_stack = AsyncExitStack()
 
     async def __aenter__(self) -> CallKind:
-        await self.pool.__aenter__()
-        try:
-            await self.dask.__aenter__()
-        except BaseException:
-            await self.pool.__aexit__(None, None, None)
-            raise
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(self.pool)
+            await stack.enter_async_context(self.dask)
+            self._exit_stack = stack.pop_all()
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        try:
-            await self.dask.__aexit__(*exc_info)
-        finally:
-            await self.pool.__aexit__(*exc_info)
+        await self._exit_stack.__aexit__(*exc_info)  # Dask's clients and cluster first, then the worker pool
 
     def slot(self, spec: JobSpec, settings: Settings) -> tuple[str, int]:
         call = _call_spec(spec)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from contextlib import suppress
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -96,22 +96,27 @@ class DaskCalls:
         self.address = address
         self._clusters: dict[str, DaskCluster] = {}
         self._task_group: TaskGroup | None = None
+        self._exit_stack = AsyncExitStack()
 
     async def __aenter__(self) -> DaskCalls:
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(self._close_clusters)  # last out: after the task group has ended
+            self._task_group = await stack.enter_async_context(anyio.create_task_group())
+            self._exit_stack = stack.pop_all()
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
         assert self._task_group is not None
         self._task_group.cancel_scope.cancel()
         try:
-            await self._task_group.__aexit__(*exc_info)
+            await self._exit_stack.__aexit__(*exc_info)
         finally:
             self._task_group = None
-            with anyio.CancelScope(shield=True):
-                for cluster in self._clusters.values():
-                    await cluster.close()
+
+    async def _close_clusters(self) -> None:
+        with anyio.CancelScope(shield=True):
+            for cluster in self._clusters.values():
+                await cluster.close()
 
     # --- what the engine asks -----------------------------------------------------------------------------
 

@@ -21,22 +21,14 @@ from runner.errors import Problem
 from runner.server.framing import ProtocolError
 from runner.server.views import JobWire, OutputChunk
 from runner.server.wire import WireError, from_wire, to_wire
+from runner.version import installed_version
 
 PROTOCOL_VERSION = 1
 
 
-def jobdeck_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("jobdeck")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def version_mismatch(client_protocol: Any, client_version: Any) -> str:
     return (
-        f"protocol mismatch: this jobdeck server speaks protocol {PROTOCOL_VERSION} (jobdeck {jobdeck_version()}), "
+        f"protocol mismatch: this jobdeck server speaks protocol {PROTOCOL_VERSION} (jobdeck {installed_version()}), "
         f"the client speaks protocol {client_protocol} (jobdeck {client_version}); "
         "stop the old server with `jobdeck stop-server` (from the version that started it) and try again"
     )
@@ -173,7 +165,7 @@ class Hello(Request[HelloReply]):
 
     @classmethod
     def ours(cls) -> Hello:
-        return cls(protocol=PROTOCOL_VERSION, version=jobdeck_version())
+        return cls(protocol=PROTOCOL_VERSION, version=installed_version())
 
 
 @dataclass(frozen=True)

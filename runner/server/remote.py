@@ -24,7 +24,7 @@ from runner.engine.interface import PastJob, PastRun, SpecLines
 from runner.errors import CommandError, DeckError, Problem
 from runner.model import Deck, JobState
 from runner.server.client import Client, ServerError, ensure_server
-from runner.server.messages import problem_from_dict
+from runner.server.messages import Command, RunCommand, problem_from_dict
 from runner.server.views import JobView
 
 PULL_INTERVAL_S = 0.1
@@ -204,10 +204,11 @@ class RemoteEngine:
             raise CommandError("not connected to the jobdeck server")
         return await self._client.request(op, **args)
 
-    async def _command(self, name: str, job: str | None = None) -> Any:
-        args = {"command": name} if job is None else {"command": name, "job": job}
+    async def _command(self, command: Command, job: str | None = None) -> int | None:
+        if self._client is None:
+            raise CommandError("not connected to the jobdeck server")
         try:
-            result = await self._request("command", **args)
+            result = await self._client.call(RunCommand(command, job))
         except ServerError as refused:
             if refused.kind in ("command", "bad_request"):
                 raise CommandError(refused.message) from None
@@ -233,28 +234,28 @@ class RemoteEngine:
         return await self.load(deck.path)
 
     async def pause(self, job: str) -> None:
-        await self._command("pause", job)
+        await self._command(Command.PAUSE, job)
 
     async def resume(self, job: str) -> None:
-        await self._command("resume", job)
+        await self._command(Command.RESUME, job)
 
     async def cancel(self, job: str) -> None:
-        await self._command("cancel", job)
+        await self._command(Command.CANCEL, job)
 
     async def retry(self, job: str) -> None:
-        await self._command("retry", job)
+        await self._command(Command.RETRY, job)
 
     async def retry_failed(self) -> int:
-        return int(await self._command("retry_failed") or 0)
+        return int(await self._command(Command.RETRY_FAILED) or 0)
 
     async def pause_all(self) -> None:
-        await self._command("pause_all")
+        await self._command(Command.PAUSE_ALL)
 
     async def resume_all(self) -> None:
-        await self._command("resume_all")
+        await self._command(Command.RESUME_ALL)
 
     async def cancel_all(self) -> None:
-        await self._command("cancel_all")
+        await self._command(Command.CANCEL_ALL)
 
     # --- history ---------------------------------------------------------------------------------------
 

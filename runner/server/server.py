@@ -57,13 +57,13 @@ from runner.server.messages import (
     Stop,
     StopReply,
     failure_message,
-    jobdeck_version,
     parse_request,
     reply_message,
     version_mismatch,
 )
 from runner.server.protocol import output_since, snapshot_jobs
 from runner.server.wire import to_wire
+from runner.version import installed_version
 
 if TYPE_CHECKING:
     from runner.journal.recorder import Recorder
@@ -158,7 +158,7 @@ class Server:
     def info(self) -> ServerInfo:
         return ServerInfo(
             pid=os.getpid(),
-            version=jobdeck_version(),
+            version=installed_version(),
             protocol=PROTOCOL_VERSION,
             socket=str(self.socket_path),
             journal=None if self.journal is None else str(self.journal.path),
@@ -393,7 +393,7 @@ async def _serve_until_stopped(server: Server, task_status: TaskStatus[None]) ->
         async with listener, anyio.create_task_group() as group:
             group.start_soon(listener.serve, server.handle)
             group.start_soon(_stop_on_signals, server)
-            log.info("jobdeck server %s listening on %s (pid %d)", jobdeck_version(), socket_path, os.getpid())
+            log.info("jobdeck server %s listening on %s (pid %d)", installed_version(), socket_path, os.getpid())
             task_status.started()
             await server.stop_requested.wait()
             group.cancel_scope.cancel()
