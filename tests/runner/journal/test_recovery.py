@@ -73,7 +73,8 @@ async def test_a_killed_server_restarts_with_interrupted_jobs_queued_again_and_f
         await wait_for(lambda: (place.root / "long.pid").read_text().strip() != str(long_pid), timeout=5)
         await client.request("command", command="cancel", job="chain/long")
         jobs = await wait_states(client, {"long": "cancelled", "last": "skipped"})
-    assert log.read_text().split() == ["quick", "long", "long"], "quick must not run again; long runs again"
+    # quick and long start together, in either order: what counts is how often each ran
+    assert sorted(log.read_text().split()) == ["long", "long", "quick"], "quick must not run again; long runs again"
 
 
 async def test_a_clean_stop_leaves_nothing_to_restore(place: Place) -> None:
