@@ -90,7 +90,7 @@ async def test_a_clean_stop_leaves_nothing_to_restore(place: Place) -> None:
         history = await client.request("history")
         assert [run["name"] for run in history["runs"]] == ["chain"]
         assert history["runs"][0]["counts"] == {"succeeded": 1, "cancelled": 2}
-    assert log.read_text().split() == ["quick", "long"]
+    assert sorted(log.read_text().split()) == ["long", "quick"]  # each started once, in either order
 
 
 async def test_clients_see_a_job_finish_only_once_the_journal_has_committed_it(tmp_path: Path) -> None:
