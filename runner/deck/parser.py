@@ -23,10 +23,11 @@ from runner.deck.reading import absolute, read_job_file
 from runner.deck.settings import DECK_KEYS, read_settings
 from runner.deck.table import MISSING, Table, describe, short
 from runner.deck.templates import NO_ITEM, item_text
+from runner.deck.toml_parsing import parse_toml
 from runner.errors import DeckError, Problem, describe_error
 from runner.kinds.registry import KIND_SPECS
 from runner.kinds.spec import DeckPlace, KindSpec
-from runner.model import Deck, JobSpec, Kind, Settings
+from runner.model import Deck, JobSpec, Kind, Settings, WorkSpec, replaced
 
 TOP_LEVEL_KEYS = ("deck", "job")
 COMMON_JOB_KEYS = ("name", "after", "retries", "backoff", "timeout", "each")
@@ -35,6 +36,8 @@ ALL_JOB_KEYS = COMMON_JOB_KEYS + tuple(key for keys in KIND_KEYS.values() for ke
 KIND_OF_KEY = {key: kind for kind, keys in KIND_KEYS.items() for key in keys}
 FORBIDDEN_NAME_CHARS = ("/", "[", "]")
 KIND_BY_KEY = {kind.value: spec for kind, spec in KIND_SPECS.items()}
+_ITEM_TYPES = {str, int, float, bool}
+"""The types of the items `each` may list (a fast test before looking at each item)."""
 
 
 def _one_of(examples: Sequence[str]) -> str:
@@ -97,18 +100,22 @@ class _Draft:
         return self.table.block.line
 
     @cached_property
+    def item_texts(self) -> list[str]:
+        """Each item as names and filled-in text show it (empty without `each`)."""
+        if self.each is None:
+            return []
+        if bool in set(map(type, self.each)):
+            return [item_text(item) for item in self.each]
+        return list(map(str, self.each))  # the same, at C speed, when no item is a boolean
+
+    @cached_property
     def concrete_names(self) -> list[str]:
         if self.name is None:
             return []
         if self.each is None:
             return [self.name]
-        return [f"{self.name}[{item_text(item)}]" for item in self.each]
-
-    def instances(self) -> list[tuple[str, Any]]:
-        """(concrete name, item) pairs; the item is NO_ITEM for a job without `each`."""
-        if self.each is None:
-            return [(name, NO_ITEM) for name in self.concrete_names]
-        return list(zip(self.concrete_names, self.each, strict=True))
+        name = self.name
+        return [f"{name}[{text}]" for text in self.item_texts]
 
 
 class DeckParser:
@@ -122,7 +129,7 @@ class DeckParser:
 
     def parse(self) -> Deck | None:
         try:
-            data = tomllib.loads(self.text)
+            data = parse_toml(self.text)
         except tomllib.TOMLDecodeError as exc:
             self.problems.items.append(toml_syntax_problem(exc, self.text, self.path))
             return None
@@ -259,6 +266,8 @@ class DeckParser:
         if not value:
             table.report("each", "must list at least one item", "remove each for a single job")
             return None
+        if set(map(type, value)) <= _ITEM_TYPES:
+            return value
         for position, item in enumerate(value, start=1):
             if not isinstance(item, str | int | float):
                 table.report(
@@ -287,8 +296,8 @@ class DeckParser:
 
     def _check_concrete_names(self, drafts: list[_Draft]) -> None:
         for draft in drafts:
-            if draft.each is None:
-                continue  # one name: nothing to repeat
+            if draft.each is None or len(set(draft.concrete_names)) == len(draft.concrete_names):
+                continue  # nothing repeated
             repeated = [name for name, count in Counter(draft.concrete_names).items() if count > 1]
             if repeated:
                 draft.table.report(
@@ -298,6 +307,8 @@ class DeckParser:
                 )
 
     def _resolve_all_after(self, named: Mapping[str, _Draft]) -> dict[str, list[str]]:
+        if not any(draft.after for draft in named.values()):
+            return {name: [] for name in named}  # no job waits: skip the map of every concrete name
         groups = {name: draft.concrete_names for name, draft in named.items() if draft.each is not None}
         items = [concrete for names in groups.values() for concrete in names]
         targets_of = {**{item: [item] for item in items}, **{name: [name] for name in named}, **groups}
@@ -341,27 +352,40 @@ class DeckParser:
             return []
         kind, table, template = draft.kind, draft.table, draft.template
         after = tuple(resolved_after.get(draft.name, ()))
-        group = draft.name if draft.each is not None else None
+        if draft.each is None:
+            work = kind.for_item(template, NO_ITEM, table, place)
+            return [] if work is None else [self._job_spec(draft, draft.name, work, after, group=None, item=None)]
+        works = kind.for_items(template, draft.each, draft.item_texts, table, place)
         jobs: list[JobSpec] = []
-        for name, item in draft.instances():
-            work = kind.for_item(template, item, table, place)
+        first: JobSpec | None = None
+        for name, item, work in zip(draft.concrete_names, draft.each, works, strict=True):
             if work is None:
                 continue
-            jobs.append(
-                JobSpec(
-                    name=name,
-                    kind=kind.kind,
-                    work=work,
-                    after=after,
-                    retries=draft.retries,
-                    backoff=draft.backoff,
-                    timeout=draft.timeout,
-                    line=draft.line,
-                    group=group,
-                    item=None if item is NO_ITEM else item,
-                )
-            )
+            if first is None:
+                first = self._job_spec(draft, name, work, after, group=draft.name, item=item)
+                jobs.append(first)
+            else:  # the members of a fan-out differ only in these
+                jobs.append(replaced(first, name=name, work=work, item=item))
         return jobs
+
+    @staticmethod
+    def _job_spec(
+        draft: _Draft, name: str, work: WorkSpec, after: tuple[str, ...], group: str | None, item: Any
+    ) -> JobSpec:
+        kind = draft.kind
+        assert kind is not None
+        return JobSpec(
+            name=name,
+            kind=kind.kind,
+            work=work,
+            after=after,
+            retries=draft.retries,
+            backoff=draft.backoff,
+            timeout=draft.timeout,
+            line=draft.line,
+            group=group,
+            item=item,
+        )
 
     def _check_shared_files(self, jobs: Sequence[JobSpec], named: Mapping[str, _Draft]) -> None:
         """Two jobs writing one file would garble it."""
