@@ -6,6 +6,7 @@ each kind are read by that kind (runner.kinds.registry), first once per table, t
 
 from __future__ import annotations
 
+import gc
 import os
 import tomllib
 from collections import Counter
@@ -36,6 +37,11 @@ ALL_JOB_KEYS = COMMON_JOB_KEYS + tuple(key for keys in KIND_KEYS.values() for ke
 KIND_OF_KEY = {key: kind for kind, keys in KIND_KEYS.items() for key in keys}
 FORBIDDEN_NAME_CHARS = ("/", "[", "]")
 KIND_BY_KEY = {kind.value: spec for kind, spec in KIND_SPECS.items()}
+VALID_KEY_SETS: dict[Kind | None, frozenset[str]] = {
+    None: frozenset(ALL_JOB_KEYS),
+    **{kind: frozenset(COMMON_JOB_KEYS + keys) for kind, keys in KIND_KEYS.items()},
+}
+"""The keys a job of each kind may have (None: of a job whose kind is unknown), to test a table at once."""
 _ITEM_TYPES = {str, int, float, bool}
 """The types of the items `each` may list (a fast test before looking at each item)."""
 
@@ -60,11 +66,27 @@ def parse_deck(text: str, path: Path, *, environ: Mapping[str, str] | None = Non
     """Check the text of a job file that lives at `path`; raises DeckError listing every problem found."""
     path = absolute(path)
     problems = Problems(path)
-    with _bugs_as_problems(path):
+    with _bugs_as_problems(path), _collector_paused():
         deck = DeckParser(text, path, os.environ if environ is None else environ, problems).parse()
     problems.raise_if_any()
     assert deck is not None
     return deck
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a deck loads.
+
+    A big deck makes hundreds of thousands of objects that all live on; each collection would walk all of them
+    again, which cost a third of a 100,000-item fan-out's load. Whatever a load leaves is collected after it.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @contextmanager
@@ -126,6 +148,8 @@ class DeckParser:
         self.environ = environ
         self.problems = problems
         self.lines = Lines(text)
+        self._single_job: JobSpec | None = None
+        """The first job without `each`, which the others are copied from."""
 
     def parse(self) -> Deck | None:
         try:
@@ -189,11 +213,34 @@ class DeckParser:
         return tables
 
     def _draft(self, index: int, data: Mapping[str, Any], settings: Settings, place: DeckPlace) -> _Draft:
-        name = self._job_name(index, data)
-        table = Table(data, self.problems, self.lines.job(index), job=name or f"#{index + 1}")
+        table = Table(data, self.problems, self.lines.job(index), job=f"#{index + 1}")
+        name = self._job_name(table)
+        table.job = name or table.job  # later problems name the job
         kind = self._job_kind(table)
         valid_keys = ALL_JOB_KEYS if kind is None else COMMON_JOB_KEYS + kind.keys
-        for key in data:
+        if not data.keys() <= VALID_KEY_SETS[kind.kind if kind is not None else None]:
+            self._refuse_keys(table, kind, valid_keys)
+        # Getters only for keys the table has: a 100,000-table deck is mostly defaults.
+        return _Draft(
+            table=table,
+            name=name,
+            kind=kind,
+            template=kind.read(table, place) if kind is not None else None,
+            after=self._after_names(table) if "after" in data else [],
+            retries=_or_default(table.whole_number("retries", minimum=0), settings.retries)
+            if "retries" in data
+            else settings.retries,
+            backoff=_or_default(table.number("backoff", minimum=0), settings.backoff)
+            if "backoff" in data
+            else settings.backoff,
+            timeout=_or_default(table.number("timeout", minimum=0, hint="use 0 for no timeout"), settings.timeout)
+            if "timeout" in data
+            else settings.timeout,
+            each=self._each(table) if "each" in data else None,
+        )
+
+    def _refuse_keys(self, table: Table, kind: KindSpec[Any, Any] | None, valid_keys: tuple[str, ...]) -> None:
+        for key in table.data:
             if key not in ALL_JOB_KEYS:
                 listing = f"valid keys{f' for a {kind.kind} job' if kind else ''} are: {', '.join(valid_keys)}"
                 table.report(key, "unknown key in [[job]]", did_you_mean(key, valid_keys) or listing)
@@ -202,20 +249,8 @@ class DeckParser:
                 table.report(
                     key, f"key {key!r} applies only to {KIND_OF_KEY[key]} jobs, not to {kind.kind} jobs", "remove it"
                 )
-        return _Draft(
-            table=table,
-            name=name,
-            kind=kind,
-            template=kind.read(table, place) if kind is not None else None,
-            after=self._after_names(table),
-            retries=_or_default(table.whole_number("retries", minimum=0), settings.retries),
-            backoff=_or_default(table.number("backoff", minimum=0), settings.backoff),
-            timeout=_or_default(table.number("timeout", minimum=0, hint="use 0 for no timeout"), settings.timeout),
-            each=self._each(table),
-        )
 
-    def _job_name(self, index: int, data: Mapping[str, Any]) -> str | None:
-        table = Table(data, self.problems, self.lines.job(index), job=f"#{index + 1}")
+    def _job_name(self, table: Table) -> str | None:
         if not table.has("name"):
             table.report(None, "the job has no name", 'add a line like name = "build" under its [[job]] header')
             return None
@@ -354,7 +389,7 @@ class DeckParser:
         after = tuple(resolved_after.get(draft.name, ()))
         if draft.each is None:
             work = kind.for_item(template, NO_ITEM, table, place)
-            return [] if work is None else [self._job_spec(draft, draft.name, work, after, group=None, item=None)]
+            return [] if work is None else [self._single_job_spec(draft, draft.name, work, after)]
         works = kind.for_items(template, draft.each, draft.item_texts, table, place)
         jobs: list[JobSpec] = []
         first: JobSpec | None = None
@@ -367,6 +402,25 @@ class DeckParser:
             else:  # the members of a fan-out differ only in these
                 jobs.append(replaced(first, name=name, work=work, item=item))
         return jobs
+
+    def _single_job_spec(self, draft: _Draft, name: str, work: WorkSpec, after: tuple[str, ...]) -> JobSpec:
+        kind = draft.kind
+        assert kind is not None
+        if self._single_job is None:
+            self._single_job = self._job_spec(draft, name, work, after, group=None, item=None)
+            return self._single_job
+        # Every field set: a copy of the first is the JobSpec the constructor would make, made faster.
+        return replaced(
+            self._single_job,
+            name=name,
+            kind=kind.kind,
+            work=work,
+            after=after,
+            retries=draft.retries,
+            backoff=draft.backoff,
+            timeout=draft.timeout,
+            line=draft.line,
+        )
 
     @staticmethod
     def _job_spec(
