@@ -217,9 +217,8 @@ class DeckParser:
         name = self._job_name(table)
         table.job = name or table.job  # later problems name the job
         kind = self._job_kind(table)
-        valid_keys = ALL_JOB_KEYS if kind is None else COMMON_JOB_KEYS + kind.keys
         if not data.keys() <= VALID_KEY_SETS[kind.kind if kind is not None else None]:
-            self._refuse_keys(table, kind, valid_keys)
+            self._refuse_keys(table, kind)
         # Getters only for keys the table has: a 100,000-table deck is mostly defaults.
         return _Draft(
             table=table,
@@ -239,7 +238,8 @@ class DeckParser:
             each=self._each(table) if "each" in data else None,
         )
 
-    def _refuse_keys(self, table: Table, kind: KindSpec[Any, Any] | None, valid_keys: tuple[str, ...]) -> None:
+    def _refuse_keys(self, table: Table, kind: KindSpec[Any, Any] | None) -> None:
+        valid_keys = ALL_JOB_KEYS if kind is None else COMMON_JOB_KEYS + kind.keys
         for key in table.data:
             if key not in ALL_JOB_KEYS:
                 listing = f"valid keys{f' for a {kind.kind} job' if kind else ''} are: {', '.join(valid_keys)}"
