@@ -39,7 +39,8 @@ FAST_AND_VALID = {
     "multi-line strings": 'a = """\nline1\\\n   line2\n  "quoted" ""\n"""\nb = \'\'\'\nraw \\n {item}\n\'\'\'\n'
     'c = "tab\\tuni\\u00e9\\U0001F600"\nd = """a""b"""\n',
     "local dates": "a = 1979-05-27\nb = [1979-05-27, 2000-02-29]\n",
-    "arrays of tables": '[[job]]\nname = "a"\n[job.headers]\nA = "b"\n[[job]]\nname = "b"\neach = [1, "x", true, 1.5]\n',
+    "arrays of tables": '[[job]]\nname = "a"\n[job.headers]\nA = "b"\n'
+    '[[job]]\nname = "b"\neach = [1, "x", true, 1.5]\n',
     "key order": "z = 1\na = 2\nm = 3\n[b]\ny = 1\nx = 2\n",
     "comments and blank lines": "# top\n\na = 1 # after\n\n[b] # header\nc = 'd' # end\n",
     "a URL with a port": 'fetch = "http://localhost:8080/x"\n',
