@@ -7,7 +7,8 @@ least any loader must do (read the file and parse its TOML), measured in the sam
 - `fan-out-save`: one fetch job with `each` of 50,000 items and `save = "pages/{item}.html"`. Target: under 1 s.
 
 Both sides read the file from the page cache; a round loads the deck and parses the TOML back to back, taking
-turns to go first.
+turns to go first. `rtoml.loads` of the same text, the parser load_deck tries first, is shown too: the floor
+of a load that reads the file at all.
 
     .venv/bin/python bench/bench_load.py [--repeat 5] [--verbose]
 """
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import rtoml
 from _common import log, median, repeat_parser, spread, toml_list, write_deck
 
 from runner.deck import load_deck
@@ -74,6 +76,10 @@ def parse_toml(path: Path) -> dict[str, Any]:
         return tomllib.load(file)
 
 
+def parse_fast(path: Path) -> dict[str, Any]:
+    return rtoml.loads(path.read_text(encoding="utf-8"))
+
+
 def timed(load: Callable[[Path], Any], path: Path) -> float:
     gc.collect()  # the garbage of the previous load is not this one's cost
     started = time.perf_counter()
@@ -87,13 +93,22 @@ def measure(name: str, path: Path, expected_jobs: int, *, ratio_target: bool, re
         raise RuntimeError(f"{name}: the deck has {jobs} jobs, not {expected_jobs}")
     loads: list[float] = []
     parses: list[float] = []
+    fast_parses: list[float] = []
     for round_number in range(1, repeat + 1):
-        sides: list[tuple[list[float], Callable[[Path], Any]]] = [(loads, load_deck), (parses, parse_toml)]
+        sides: list[tuple[list[float], Callable[[Path], Any]]] = [
+            (loads, load_deck),
+            (parses, parse_toml),
+            (fast_parses, parse_fast),
+        ]
         if round_number % 2 == 0:
             sides.reverse()
         for times, load in sides:
             times.append(timed(load, path))
-        log(f"{name} round {round_number}: load_deck {loads[-1]:.3f} s, tomllib {parses[-1]:.3f} s", verbose=verbose)
+        log(
+            f"{name} round {round_number}: load_deck {loads[-1]:.3f} s, tomllib {parses[-1]:.3f} s, "
+            f"rtoml {fast_parses[-1]:.3f} s",
+            verbose=verbose,
+        )
     loaded, parsed = median(loads), median(parses)
     ratio = loaded / parsed
     if ratio_target:
@@ -102,7 +117,8 @@ def measure(name: str, path: Path, expected_jobs: int, *, ratio_target: bool, re
         target, met = f"< {TARGET_S:g} s", loaded < TARGET_S
     return (
         f"load {name}: {jobs} jobs | load_deck {loaded:.3f} s ({spread(loads)}) | baseline (tomllib.load) "
-        f"{parsed:.3f} s | ratio {ratio:.2f} | target {target} {'PASS' if met else 'FAIL'}"
+        f"{parsed:.3f} s | ratio {ratio:.2f} | rtoml.loads {median(fast_parses):.3f} s | target {target} "
+        f"{'PASS' if met else 'FAIL'}"
     )
 
 

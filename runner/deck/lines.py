@@ -66,19 +66,24 @@ class Lines:
         current: Block | None = self.top
         start = 1
         open_string: str | None = None
-        table_header = _TABLE_HEADER.match
+        headers: dict[str, tuple[list[str], bool] | None] = {}
+        """What each line with a `[` says as a header (None: it is no header); a big deck repeats `[[job]]`."""
         for number, line in enumerate(self._text_lines, start=1):
             if open_string:
                 self._in_strings.add(number)
                 if line.count(open_string) % 2 == 1:
                     open_string = None
                 continue
-            header = table_header(line) if "[" in line else None
-            if header and len(header.group(1)) == len(header.group(3)):
-                if current is not None and start < number:
-                    current.unread.append((start, number - 1))
-                current = self._enter_table(_split_key_path(header.group(2)), header.group(1) == "[[", number)
-                start = number + 1
+            if "[" in line:
+                if line in headers:
+                    header = headers[line]
+                else:
+                    header = headers[line] = _header(line)
+                if header is not None:
+                    if current is not None and start < number:
+                        current.unread.append((start, number - 1))
+                    current = self._enter_table(header[0], header[1], number)
+                    start = number + 1
             if "''" in line or '""' in line:  # cheap test first: most lines open no multi-line string
                 open_string = next((quote for quote in ('"""', "'''") if line.count(quote) % 2 == 1), None)
         if current is not None and start <= len(self._text_lines):
@@ -99,6 +104,14 @@ class Lines:
         if owner is not None and rest:
             owner.note_key(rest[0], line)
         return None  # keys inside sub-tables are not job or deck keys
+
+
+def _header(line: str) -> tuple[list[str], bool] | None:
+    """The key path of a `[table]` or `[[table]]` header line, and whether it is an array of tables."""
+    header = _TABLE_HEADER.match(line)
+    if header is None or len(header.group(1)) != len(header.group(3)):
+        return None
+    return _split_key_path(header.group(2)), header.group(1) == "[["
 
 
 def _split_key_path(text: str) -> list[str]:

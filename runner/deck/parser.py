@@ -6,6 +6,7 @@ each kind are read by that kind (runner.kinds.registry), first once per table, t
 
 from __future__ import annotations
 
+import gc
 import os
 import tomllib
 from collections import Counter
@@ -23,10 +24,11 @@ from runner.deck.reading import absolute, read_job_file
 from runner.deck.settings import DECK_KEYS, read_settings
 from runner.deck.table import MISSING, Table, describe, short
 from runner.deck.templates import NO_ITEM, item_text
+from runner.deck.toml_parsing import parse_toml
 from runner.errors import DeckError, Problem, describe_error
 from runner.kinds.registry import KIND_SPECS
 from runner.kinds.spec import DeckPlace, KindSpec
-from runner.model import Deck, JobSpec, Kind, Settings
+from runner.model import Deck, JobSpec, Kind, Settings, WorkSpec, replaced
 
 TOP_LEVEL_KEYS = ("deck", "job")
 COMMON_JOB_KEYS = ("name", "after", "retries", "backoff", "timeout", "each")
@@ -35,6 +37,13 @@ ALL_JOB_KEYS = COMMON_JOB_KEYS + tuple(key for keys in KIND_KEYS.values() for ke
 KIND_OF_KEY = {key: kind for kind, keys in KIND_KEYS.items() for key in keys}
 FORBIDDEN_NAME_CHARS = ("/", "[", "]")
 KIND_BY_KEY = {kind.value: spec for kind, spec in KIND_SPECS.items()}
+VALID_KEY_SETS: dict[Kind | None, frozenset[str]] = {
+    None: frozenset(ALL_JOB_KEYS),
+    **{kind: frozenset(COMMON_JOB_KEYS + keys) for kind, keys in KIND_KEYS.items()},
+}
+"""The keys a job of each kind may have (None: of a job whose kind is unknown), to test a table at once."""
+_ITEM_TYPES = {str, int, float, bool}
+"""The types of the items `each` may list (a fast test before looking at each item)."""
 
 
 def _one_of(examples: Sequence[str]) -> str:
@@ -57,11 +66,27 @@ def parse_deck(text: str, path: Path, *, environ: Mapping[str, str] | None = Non
     """Check the text of a job file that lives at `path`; raises DeckError listing every problem found."""
     path = absolute(path)
     problems = Problems(path)
-    with _bugs_as_problems(path):
+    with _bugs_as_problems(path), _collector_paused():
         deck = DeckParser(text, path, os.environ if environ is None else environ, problems).parse()
     problems.raise_if_any()
     assert deck is not None
     return deck
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a deck loads.
+
+    A big deck makes hundreds of thousands of objects that all live on; each collection would walk all of them
+    again, which cost a third of a 100,000-item fan-out's load. Whatever a load leaves is collected after it.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @contextmanager
@@ -97,18 +122,22 @@ class _Draft:
         return self.table.block.line
 
     @cached_property
+    def item_texts(self) -> list[str]:
+        """Each item as names and filled-in text show it (empty without `each`)."""
+        if self.each is None:
+            return []
+        if bool in set(map(type, self.each)):
+            return [item_text(item) for item in self.each]
+        return list(map(str, self.each))  # the same, at C speed, when no item is a boolean
+
+    @cached_property
     def concrete_names(self) -> list[str]:
         if self.name is None:
             return []
         if self.each is None:
             return [self.name]
-        return [f"{self.name}[{item_text(item)}]" for item in self.each]
-
-    def instances(self) -> list[tuple[str, Any]]:
-        """(concrete name, item) pairs; the item is NO_ITEM for a job without `each`."""
-        if self.each is None:
-            return [(name, NO_ITEM) for name in self.concrete_names]
-        return list(zip(self.concrete_names, self.each, strict=True))
+        name = self.name
+        return [f"{name}[{text}]" for text in self.item_texts]
 
 
 class DeckParser:
@@ -119,10 +148,12 @@ class DeckParser:
         self.environ = environ
         self.problems = problems
         self.lines = Lines(text)
+        self._single_job: JobSpec | None = None
+        """The first job without `each`, which the others are copied from."""
 
     def parse(self) -> Deck | None:
         try:
-            data = tomllib.loads(self.text)
+            data = parse_toml(self.text)
         except tomllib.TOMLDecodeError as exc:
             self.problems.items.append(toml_syntax_problem(exc, self.text, self.path))
             return None
@@ -182,11 +213,34 @@ class DeckParser:
         return tables
 
     def _draft(self, index: int, data: Mapping[str, Any], settings: Settings, place: DeckPlace) -> _Draft:
-        name = self._job_name(index, data)
-        table = Table(data, self.problems, self.lines.job(index), job=name or f"#{index + 1}")
+        table = Table(data, self.problems, self.lines.job(index), job=f"#{index + 1}")
+        name = self._job_name(table)
+        table.job = name or table.job  # later problems name the job
         kind = self._job_kind(table)
+        if not data.keys() <= VALID_KEY_SETS[kind.kind if kind is not None else None]:
+            self._refuse_keys(table, kind)
+        # Getters only for keys the table has: a 100,000-table deck is mostly defaults.
+        return _Draft(
+            table=table,
+            name=name,
+            kind=kind,
+            template=kind.read(table, place) if kind is not None else None,
+            after=self._after_names(table) if "after" in data else [],
+            retries=_or_default(table.whole_number("retries", minimum=0), settings.retries)
+            if "retries" in data
+            else settings.retries,
+            backoff=_or_default(table.number("backoff", minimum=0), settings.backoff)
+            if "backoff" in data
+            else settings.backoff,
+            timeout=_or_default(table.number("timeout", minimum=0, hint="use 0 for no timeout"), settings.timeout)
+            if "timeout" in data
+            else settings.timeout,
+            each=self._each(table) if "each" in data else None,
+        )
+
+    def _refuse_keys(self, table: Table, kind: KindSpec[Any, Any] | None) -> None:
         valid_keys = ALL_JOB_KEYS if kind is None else COMMON_JOB_KEYS + kind.keys
-        for key in data:
+        for key in table.data:
             if key not in ALL_JOB_KEYS:
                 listing = f"valid keys{f' for a {kind.kind} job' if kind else ''} are: {', '.join(valid_keys)}"
                 table.report(key, "unknown key in [[job]]", did_you_mean(key, valid_keys) or listing)
@@ -195,20 +249,8 @@ class DeckParser:
                 table.report(
                     key, f"key {key!r} applies only to {KIND_OF_KEY[key]} jobs, not to {kind.kind} jobs", "remove it"
                 )
-        return _Draft(
-            table=table,
-            name=name,
-            kind=kind,
-            template=kind.read(table, place) if kind is not None else None,
-            after=self._after_names(table),
-            retries=_or_default(table.whole_number("retries", minimum=0), settings.retries),
-            backoff=_or_default(table.number("backoff", minimum=0), settings.backoff),
-            timeout=_or_default(table.number("timeout", minimum=0, hint="use 0 for no timeout"), settings.timeout),
-            each=self._each(table),
-        )
 
-    def _job_name(self, index: int, data: Mapping[str, Any]) -> str | None:
-        table = Table(data, self.problems, self.lines.job(index), job=f"#{index + 1}")
+    def _job_name(self, table: Table) -> str | None:
         if not table.has("name"):
             table.report(None, "the job has no name", 'add a line like name = "build" under its [[job]] header')
             return None
@@ -259,6 +301,8 @@ class DeckParser:
         if not value:
             table.report("each", "must list at least one item", "remove each for a single job")
             return None
+        if set(map(type, value)) <= _ITEM_TYPES:
+            return value
         for position, item in enumerate(value, start=1):
             if not isinstance(item, str | int | float):
                 table.report(
@@ -287,8 +331,8 @@ class DeckParser:
 
     def _check_concrete_names(self, drafts: list[_Draft]) -> None:
         for draft in drafts:
-            if draft.each is None:
-                continue  # one name: nothing to repeat
+            if draft.each is None or len(set(draft.concrete_names)) == len(draft.concrete_names):
+                continue  # nothing repeated
             repeated = [name for name, count in Counter(draft.concrete_names).items() if count > 1]
             if repeated:
                 draft.table.report(
@@ -298,6 +342,8 @@ class DeckParser:
                 )
 
     def _resolve_all_after(self, named: Mapping[str, _Draft]) -> dict[str, list[str]]:
+        if not any(draft.after for draft in named.values()):
+            return {name: [] for name in named}  # no job waits: skip the map of every concrete name
         groups = {name: draft.concrete_names for name, draft in named.items() if draft.each is not None}
         items = [concrete for names in groups.values() for concrete in names]
         targets_of = {**{item: [item] for item in items}, **{name: [name] for name in named}, **groups}
@@ -341,27 +387,59 @@ class DeckParser:
             return []
         kind, table, template = draft.kind, draft.table, draft.template
         after = tuple(resolved_after.get(draft.name, ()))
-        group = draft.name if draft.each is not None else None
+        if draft.each is None:
+            work = kind.for_item(template, NO_ITEM, table, place)
+            return [] if work is None else [self._single_job_spec(draft, draft.name, work, after)]
+        works = kind.for_items(template, draft.each, draft.item_texts, table, place)
         jobs: list[JobSpec] = []
-        for name, item in draft.instances():
-            work = kind.for_item(template, item, table, place)
+        first: JobSpec | None = None
+        for name, item, work in zip(draft.concrete_names, draft.each, works, strict=True):
             if work is None:
                 continue
-            jobs.append(
-                JobSpec(
-                    name=name,
-                    kind=kind.kind,
-                    work=work,
-                    after=after,
-                    retries=draft.retries,
-                    backoff=draft.backoff,
-                    timeout=draft.timeout,
-                    line=draft.line,
-                    group=group,
-                    item=None if item is NO_ITEM else item,
-                )
-            )
+            if first is None:
+                first = self._job_spec(draft, name, work, after, group=draft.name, item=item)
+                jobs.append(first)
+            else:  # the members of a fan-out differ only in these
+                jobs.append(replaced(first, name=name, work=work, item=item))
         return jobs
+
+    def _single_job_spec(self, draft: _Draft, name: str, work: WorkSpec, after: tuple[str, ...]) -> JobSpec:
+        kind = draft.kind
+        assert kind is not None
+        if self._single_job is None:
+            self._single_job = self._job_spec(draft, name, work, after, group=None, item=None)
+            return self._single_job
+        # Every field set: a copy of the first is the JobSpec the constructor would make, made faster.
+        return replaced(
+            self._single_job,
+            name=name,
+            kind=kind.kind,
+            work=work,
+            after=after,
+            retries=draft.retries,
+            backoff=draft.backoff,
+            timeout=draft.timeout,
+            line=draft.line,
+        )
+
+    @staticmethod
+    def _job_spec(
+        draft: _Draft, name: str, work: WorkSpec, after: tuple[str, ...], group: str | None, item: Any
+    ) -> JobSpec:
+        kind = draft.kind
+        assert kind is not None
+        return JobSpec(
+            name=name,
+            kind=kind.kind,
+            work=work,
+            after=after,
+            retries=draft.retries,
+            backoff=draft.backoff,
+            timeout=draft.timeout,
+            line=draft.line,
+            group=group,
+            item=item,
+        )
 
     def _check_shared_files(self, jobs: Sequence[JobSpec], named: Mapping[str, _Draft]) -> None:
         """Two jobs writing one file would garble it."""

@@ -30,6 +30,8 @@ def expand_env(template: str, environ: Mapping[str, str]) -> str:
     Raises KeyError naming the first variable that is not set in `environ` (load_deck has already refused
     decks that use unset variables, so this only happens when the environment changed since).
     """
+    if "${" not in template:
+        return template
     return ENV_REFERENCE.sub(lambda match: environ[match.group(1)], template)
 
 

@@ -104,3 +104,43 @@ def test_a_bad_template_names_each_filled_in_url(tmp_path: Path) -> None:
         "'ftp://x.org/1' is not a valid URL: it must start with http:// or https://",
         "'ftp://x.org/2' is not a valid URL: it must start with http:// or https://",
     ]
+
+
+def test_each_item_fills_in_url_headers_body_and_save(tmp_path: Path) -> None:
+    text = (
+        '[deck]\nout_dir = "out"\n[[job]]\nname = "p"\nfetch = "https://x.org/{item}"\nmethod = "post"\n'
+        'headers = { X-Item = "h-{item}", Accept = "text/plain" }\nbody = "b-{item}"\nsave = "p/{item}.txt"\n'
+        'expect = [200, 201]\nretries = 2\neach = [1, "a b", true, 2.5, "x$y"]\n'
+    )
+    deck = load(tmp_path, text)
+    out_dir = (tmp_path / "out").resolve()
+    texts = ["1", "a b", "true", "2.5", "x$y"]
+    assert [job.name for job in deck.jobs] == [f"p[{text}]" for text in texts]
+    assert [job.item for job in deck.jobs] == [1, "a b", True, 2.5, "x$y"]
+    assert {(job.group, job.retries, job.line, job.after) for job in deck.jobs} == {("p", 2, 3, ())}
+    assert [job.work for job in deck.jobs] == [
+        FetchSpec(
+            url=f"https://x.org/{text}",
+            method="POST",
+            headers={"X-Item": f"h-{text}", "Accept": "text/plain"},
+            body=f"b-{text}",
+            save=out_dir / "p" / f"{text}.txt",
+            expect=frozenset({200, 201}),
+        )
+        for text in texts
+    ]
+    assert all(type(job.work.save) is type(out_dir) for job in deck.jobs if isinstance(job.work, FetchSpec))
+
+
+def test_an_item_with_a_dollar_is_checked_in_full(tmp_path: Path) -> None:
+    [problem] = problems(tmp_path, fan_out("{item}.html", '["a", "${NOPE}"]'))
+    assert problem.key == "fetch" and problem.message == "environment variable NOPE is not set"
+
+
+def test_the_garbage_collector_runs_again_after_a_load(tmp_path: Path) -> None:
+    import gc
+
+    load(tmp_path, fan_out("{item}.html", "[1, 2]"))
+    assert gc.isenabled()
+    problems(tmp_path, fan_out("{item}", '[".."]'))
+    assert gc.isenabled()
