@@ -71,7 +71,7 @@ def _ask_to_end(group: int) -> None:
 
 async def end_group(process: Process, grace_period: float) -> None:
     """End the process group `process` leads: SIGTERM, then SIGKILL to whatever is left after the grace
-    period; returns once the leader is reaped (or REAP_TIMEOUT_S after SIGKILL)."""
+    period; returns once the leader is reaped and no member is left alive (or REAP_TIMEOUT_S after SIGKILL)."""
     import anyio
 
     group = process.pid
@@ -83,6 +83,8 @@ async def end_group(process: Process, grace_period: float) -> None:
     kill_group(group)
     with anyio.move_on_after(REAP_TIMEOUT_S):
         await process.wait()
+        while group_exists(group):  # SIGKILL is delivered to each member in its own time
+            await anyio.sleep(GROUP_POLL_S)
 
 
 def end_groups_blocking(groups: Collection[int], grace_period: float) -> None:
