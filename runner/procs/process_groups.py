@@ -88,14 +88,20 @@ async def end_group(process: Process, grace_period: float) -> None:
 
 
 def end_groups_blocking(groups: Collection[int], grace_period: float) -> None:
-    """End these process groups as `end_group` does, blocking meanwhile; for a caller without an event loop."""
+    """End these process groups as `end_group` does, blocking meanwhile; for a caller without an event loop.
+    Returns once no member of them is alive (or REAP_TIMEOUT_S after SIGKILL)."""
     for group in groups:
         _ask_to_end(group)
-    deadline = time.monotonic() + grace_period
-    while time.monotonic() < deadline and any(group_exists(group) for group in groups):
-        time.sleep(GROUP_POLL_S)
+    _wait_until_gone(groups, grace_period)
     for group in groups:
         kill_group(group)
+    _wait_until_gone(groups, REAP_TIMEOUT_S)  # SIGKILL is delivered to each member in its own time
+
+
+def _wait_until_gone(groups: Collection[int], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(group_exists(group) for group in groups):
+        time.sleep(GROUP_POLL_S)
 
 
 def describe_exit(status: int | None) -> str:
