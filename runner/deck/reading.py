@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import difflib
+import os
+import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from runner.errors import DeckError, Problem
+
+MAX_JOB_FILE_BYTES = 64 * 1024 * 1024
+"""A job file larger than this is refused unread: a million-item fan-out takes about 8 MB."""
+
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def absolute(path: Path) -> Path:
@@ -27,7 +40,7 @@ def read_job_file(path: Path) -> str:
     if not path.exists():
         raise fail("no such job file", _similar_file_hint(path) or "check the path; job files are TOML (.toml) files")
     try:
-        data = path.read_bytes()
+        data = _read_regular_file(path, fail)
     except PermissionError:
         raise fail("cannot read the job file: permission denied", "check the file's permissions") from None
     except OSError as exc:
@@ -43,6 +56,28 @@ def read_job_file(path: Path) -> str:
             "save the file with UTF-8 encoding",
             line,
         ) from None
+
+
+def _read_regular_file(path: Path, fail: Callable[[str, str], DeckError]) -> bytes:
+    """The bytes of a regular file of a sane size. The file is opened without blocking and judged by what was
+    opened, not by its name: a FIFO would block the reader forever and /dev/zero never ends."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(descriptor, "rb") as file:
+        status = os.fstat(descriptor)
+        for is_kind, kind in _SPECIAL_FILES:
+            if is_kind(status.st_mode):
+                raise fail(f"this is {kind}, not a job file", "give the path of a .toml text file")
+        if status.st_size > MAX_JOB_FILE_BYTES:
+            raise fail(
+                f"the job file is too large ({status.st_size:,} bytes; at most {MAX_JOB_FILE_BYTES:,} are read)",
+                "split it into several job files, or use `each` to fan a job out",
+            )
+        data = file.read(MAX_JOB_FILE_BYTES + 1)
+    if len(data) > MAX_JOB_FILE_BYTES:  # it grew while being read
+        raise fail(
+            f"the job file is too large (more than {MAX_JOB_FILE_BYTES:,} bytes)", "split it into several job files"
+        )
+    return data
 
 
 def _toml_files_hint(folder: Path) -> str:

@@ -777,10 +777,14 @@ def test_file_that_is_not_utf8(tmp_path: Path) -> None:
 def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, '[[job]]\nname = "a"\nshell = "true"\n')
 
-    def refuse(self: Path) -> bytes:
-        raise PermissionError(13, "Permission denied", str(self))
+    real_open = os.open
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)
+    def refuse(file: str | os.PathLike[str], flags: int, *rest: int) -> int:
+        if Path(file) == path:  # the tests run as root, whom file modes do not stop
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, flags, *rest)
+
+    monkeypatch.setattr(os, "open", refuse)
     problem = problem_of_file(path)
     assert problem.message == "cannot read the job file: permission denied"
 
