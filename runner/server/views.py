@@ -70,7 +70,7 @@ class SpecView:
 
     @classmethod
     def from_summary(cls, summary: dict[str, Any]) -> SpecView:
-        target = summary.get("url") or summary.get("target") or summary.get("command") or ""
+        target = summary.get("target") or ""  # every kind's wire fields carry it (runner.kinds.summary)
         return cls(
             retries=int(summary.get("retries", 0)),
             after=tuple(summary.get("after", ())),

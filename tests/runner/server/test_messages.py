@@ -133,7 +133,7 @@ def test_a_job_view_mirrors_every_field_of_the_job_wire_schema() -> None:
         state=JobState.FAILED,
         attempts=[Attempt(number=1, started_at=1.0, ended_at=2.0, outcome=JobState.FAILED, error="boom")],
         progress=Progress(1, 2, "bytes"),
-        spec={"command": "false", "retries": 1},
+        spec={"command": "false", "target": "false", "retries": 1},  # as the shell kind sends it
     )
     data = json.loads(json.dumps(wire.to_dict()))
     assert data["state"] == "failed" and data["attempts"][0]["outcome"] == "failed"
