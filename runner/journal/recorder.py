@@ -119,6 +119,8 @@ class Recorder:
         self._last_write_s = 0.0
         self._task_group: anyio.abc.TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
+        self._following = True
+        """False once `stop_following` was called: later changes are dropped, not written."""
 
     def continue_run(self, engine_deck_name: str, run_id: str) -> None:
         """Record the deck the engine is about to load as `engine_deck_name` into the journal's existing run
@@ -126,6 +128,15 @@ class Recorder:
         numbered after theirs) and are queued again; jobs new to it are added. For a restarted server that
         restores an interrupted run."""
         self._continued[engine_deck_name] = run_id
+
+    async def stop_following(self) -> None:
+        """Write what the engine has done so far, then record nothing more of it. For an end of the server that
+        is not a `stop` (a signal, a fatal error): the jobs the engine cancels on its way out stay running or
+        queued in the journal, so the next server runs them again, exactly as after `kill -9`."""
+        try:
+            await self.flush()
+        finally:
+            self._following = False
 
     async def __aenter__(self) -> Recorder:
         async with AsyncExitStack() as stack:
@@ -192,6 +203,8 @@ class Recorder:
         """The batch to write, with the touched jobs' and attempts' rows as they are now; a fresh batch takes
         its place. None if there is nothing to write."""
         changes = self.engine.take_changes()
+        if not self._following:
+            return None
         if changes and self._unrecorded_decks:
             jobs = self.engine.jobs
             unrecorded = self._unrecorded_decks

@@ -2,8 +2,10 @@
 
 The socket lives in a 0700 directory (the user's runtime dir) and is made 0600; a peer of another uid
 (SO_PEERCRED) is refused. A lock file beside the socket keeps a second server off the same socket; a
-stale socket left by a crashed server is replaced. SIGHUP is ignored (a closed terminal is a detach);
-SIGTERM, SIGINT or the `stop` op cancel every job, wait for them to end, and remove the socket.
+stale socket left by a crashed server is replaced. SIGHUP is ignored (a closed terminal is a detach).
+Only the `stop` op cancels every job (and waits for them to end). SIGTERM, SIGINT and a fatal error end the
+server too (its shell jobs' process groups are ended, the socket removed), but leave the unfinished jobs
+running or queued in the journal, so that the next server runs them again, as after `kill -9`.
 
 Run as `python -m runner.server.server --socket PATH`.
 """
@@ -140,6 +142,9 @@ class Server:
         self.expected_uid = expected_uid
         self.journal = journal
         self.stop_requested = anyio.Event()
+        self.cancelling = False
+        """A `stop` cancelled the jobs: the journal records them cancelled. Any other end of the server leaves
+        them to the next one."""
         self.restored: list[str] = []
         """What start-up brought back from the journal, or could not, as lines for the status."""
         self.handlers: dict[type[Request[Any]], Callable[[Any], Awaitable[Any]]] = {
@@ -318,6 +323,7 @@ class Server:
     async def stop(self) -> StopReply:
         """Cancel every job, wait (bounded) until they have ended, then let the server exit."""
         engine = self.engine
+        self.cancelling = True
         unfinished = sum(1 for job in engine.jobs.values() if not job.state.finished)
         await engine.cancel_all()
         with anyio.move_on_after(STOP_WAIT_S):
@@ -358,11 +364,15 @@ async def serve(
             recorder = await stack.enter_async_context(recorded_engine(engine, journal))
             uid = os.getuid() if expected_uid is None else expected_uid
             server = Server(engine, socket_path, uid, journal, recorder)
-            if journal is not None and recorder is not None:
-                from runner.journal.recovery import restore_unfinished
+            try:
+                if journal is not None and recorder is not None:
+                    from runner.journal.recovery import restore_unfinished
 
-                server.restored = await restore_unfinished(engine, journal, recorder)
-            await _serve_until_stopped(server, task_status)
+                    server.restored = await restore_unfinished(engine, journal, recorder)
+                await _serve_until_stopped(server, task_status)
+            finally:
+                if recorder is not None and not server.cancelling:
+                    await _leave_unfinished_to_next_server(recorder)
     finally:
         os.ftruncate(lock_fd, 0)
         os.close(lock_fd)
@@ -384,6 +394,16 @@ def journal_lock(journal_path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+async def _leave_unfinished_to_next_server(recorder: Recorder) -> None:
+    """The server ends without a `stop`: what the jobs did so far is committed, and the cancellations the
+    engine makes on its way out are not, so the journal keeps them running or queued for the next server."""
+    with anyio.CancelScope(shield=True):
+        try:
+            await recorder.stop_following()
+        except Exception:  # the journal itself may be what failed; the next server marks what it can
+            log.exception("could not commit the journal's last changes")
 
 
 async def _serve_until_stopped(server: Server, task_status: TaskStatus[None]) -> None:
@@ -417,8 +437,7 @@ async def _linger(stream: SocketStream) -> None:
 async def _stop_on_signals(server: Server) -> None:
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
-            log.info("got signal %d: stopping", signum)
-            await server.stop()
+            log.info("got signal %d: the server ends; its unfinished jobs run again when it next starts", signum)
             server.stop_requested.set()
             return
 
