@@ -36,6 +36,13 @@ from runner.errors import CommandError, DeckError, describe_error, innermost
 from runner.journal.recovery import run_jobs_to_list, run_to_dict
 from runner.kinds.summary import spec_summary
 from runner.report import deck_report
+from runner.server.connections import (
+    IDLE_TIMEOUT_S,
+    Connection,
+    ConnectionLimits,
+    Connections,
+    accept_connections,
+)
 from runner.server.framing import ProtocolError, receive_message, send_message
 from runner.server.messages import (
     PROTOCOL_VERSION,
@@ -134,6 +141,7 @@ class Server:
         expected_uid: int,
         journal: Journal | None = None,
         recorder: Recorder | None = None,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self.engine = engine
         self.recorder = recorder
@@ -142,6 +150,7 @@ class Server:
         self.expected_uid = expected_uid
         self.journal = journal
         self.stop_requested = anyio.Event()
+        self.connections = Connections(limits or ConnectionLimits())
         self.cancelling = False
         """A `stop` cancelled the jobs: the journal records them cancelled. Any other end of the server leaves
         them to the next one."""
@@ -170,7 +179,7 @@ class Server:
             restored=list(self.restored),
         )
 
-    async def handle(self, stream: SocketStream) -> None:
+    async def handle(self, stream: SocketStream, connection: Connection) -> None:
         async with stream:
             try:
                 uid = peer_uid(stream)
@@ -180,21 +189,28 @@ class Server:
                     await send_message(stream, failure_message(None, refusal))
                     await _linger(stream)
                     return
-                await self.converse(stream)
+                await self.converse(stream, connection)
             except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, anyio.ClosedResourceError):
                 log.debug("connection ended", exc_info=True)
             except Exception:  # one client's trouble must never stop the server
                 log.exception("connection failed")
 
-    async def converse(self, stream: SocketStream) -> None:
-        """Answer one client's requests in turn until it hangs up (or a fatal error, or `stop`)."""
+    async def converse(self, stream: SocketStream, connection: Connection) -> None:
+        """Answer one client's requests in turn until it hangs up (or a fatal error, or `stop`, or it stays
+        idle too long)."""
         reader = BufferedByteReceiveStream(stream)
         greeted = False
         while True:
             request_id: Any = None
             request: Request[Any] | None = None
+            connection.waits()
+            idle_timeout = self.connections.limits.idle_timeout_s
             try:
-                message = await receive_message(reader)
+                with anyio.move_on_after(idle_timeout) as waiting:
+                    message = await receive_message(reader)
+                if waiting.cancelled_caught:
+                    log.debug("closed a connection idle for %g s", idle_timeout)
+                    return
             except anyio.EndOfStream:
                 log.debug("a client hung up")
                 return
@@ -202,6 +218,7 @@ class Server:
                 if await self._refuse(stream, request_id, problem):
                     return
                 continue
+            connection.busy = True  # however long the answer takes, the connection is not idle meanwhile
             request_id = message.get("id")
             try:
                 request = parse_request(message)
@@ -337,6 +354,7 @@ async def serve(
     journal_path: Path | None = None,
     engine_factory: Callable[[], Engine] = Engine,
     expected_uid: int | None = None,
+    limits: ConnectionLimits | None = None,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until stopped (the `stop` op, SIGTERM or SIGINT); the socket is gone afterwards and the lock released.
@@ -363,7 +381,7 @@ async def serve(
                 journal = stack.enter_context(Journal.open(journal_path, create_parent=True))
             recorder = await stack.enter_async_context(recorded_engine(engine, journal))
             uid = os.getuid() if expected_uid is None else expected_uid
-            server = Server(engine, socket_path, uid, journal, recorder)
+            server = Server(engine, socket_path, uid, journal, recorder, limits)
             try:
                 if journal is not None and recorder is not None:
                     from runner.journal.recovery import restore_unfinished
@@ -411,7 +429,7 @@ async def _serve_until_stopped(server: Server, task_status: TaskStatus[None]) ->
     listener = await anyio.create_unix_listener(socket_path, mode=0o600)
     try:
         async with listener, anyio.create_task_group() as group:
-            group.start_soon(listener.serve, server.handle)
+            group.start_soon(accept_connections, listener, server.handle, server.connections, group)
             group.start_soon(_stop_on_signals, server)
             log.info("jobdeck server %s listening on %s (pid %d)", installed_version(), socket_path, os.getpid())
             task_status.started()
@@ -457,6 +475,20 @@ def main(argv: list[str] | None = None) -> int:
         help=f"the journal (default: ${paths.DB_VARIABLE}, else journal.db in the state dir)",
     )
     parser.add_argument("--no-journal", action="store_true", help="record nothing (nothing survives a crash)")
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=IDLE_TIMEOUT_S,
+        metavar="SECONDS",
+        help="close a connection that sends no request for this long (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        metavar="N",
+        help="connections kept at once (default: a share of the file descriptor limit)",
+    )
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -466,7 +498,8 @@ def main(argv: list[str] | None = None) -> int:
     if not options.no_journal:
         journal_path = options.db or paths.journal_path()
     try:
-        anyio.run(partial(serve, socket_path, journal_path=journal_path))
+        limits = ConnectionLimits(idle_timeout_s=options.idle_timeout, max_connections=options.max_connections)
+        anyio.run(partial(serve, socket_path, journal_path=journal_path, limits=limits))
     except ServerAlreadyRunning as already:
         print(f"jobdeck server: {already}", file=sys.stderr)
         return 1
