@@ -121,11 +121,12 @@ class Client:
 
 
 def start_server_process(socket_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    """Start `python -m runner.server.server` detached: its own session, no terminal, output to the log file."""
+    """Start `python -m runner.server.server` detached: its own session, no terminal, logging to the log file
+    (which it rotates; its output goes there too, from the start)."""
     log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with open(log_path, "ab") as log_file:
         return subprocess.Popen(
-            [sys.executable, "-m", "runner.server.server", "--socket", str(socket_path)],
+            [sys.executable, "-m", "runner.server.server", "--socket", str(socket_path), "--log", str(log_path)],
             start_new_session=True,
             stdin=subprocess.DEVNULL,
             stdout=log_file,

@@ -36,6 +36,7 @@ from runner.errors import CommandError, DeckError, describe_error, innermost
 from runner.journal.recovery import run_jobs_to_list, run_to_dict
 from runner.kinds.summary import spec_summary
 from runner.report import deck_report
+from runner.server import server_log
 from runner.server.connections import (
     IDLE_TIMEOUT_S,
     Connection,
@@ -489,8 +490,22 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="connections kept at once (default: a share of the file descriptor limit)",
     )
+    parser.add_argument(
+        "--log",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help=f"log to this file, rotated past ${server_log.LOG_MAX_BYTES_VARIABLE} bytes (default: standard error)",
+    )
     options = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if options.log is None:
+        server_log.log_to_stderr()
+    else:
+        try:
+            server_log.log_to_file(options.log, server_log.max_bytes_from())
+        except (server_log.LogSizeError, OSError) as bad:
+            print(f"jobdeck server: cannot log to {options.log}: {bad}", file=sys.stderr)
+            return 2
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     os.umask(0o077)
     socket_path = options.socket or paths.socket_path()

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import resource
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import anyio
 import pytest
 
 from runner.server.client import Client
-from runner.server.server import socket_answers
+from runner.server.connections import ConnectionLimits
+from runner.server.framing import encode
+from runner.server.messages import Hello, Status, request_message
+from runner.server.server import Server, serve, socket_answers
 from tests.conftest import Place
 from tests.helpers import process_alive, wait_until
 
@@ -108,3 +112,93 @@ async def test_running_out_of_descriptors_at_accept_is_survived_and_said_once(pl
     log = place.log.read_text()
     assert log.count("out of file descriptors") == 1, log
     assert "Traceback" not in log
+
+
+def hello_frame() -> bytes:
+    return encode(request_message(1, Hello.ours()))
+
+
+def read_until_closed(connection: socket.socket, timeout: float) -> bytes:
+    """Everything the server sends until it closes the connection; AssertionError if it does not in time."""
+    connection.settimeout(timeout)
+    received = b""
+    try:
+        while chunk := connection.recv(65536):
+            received += chunk
+    except TimeoutError:
+        raise AssertionError(f"the server kept the connection open for {timeout:g} s") from None
+    return received
+
+
+@contextlib.asynccontextmanager
+async def served(place: Place, limits: ConnectionLimits | None = None) -> AsyncIterator[None]:
+    """A server in this process (no journal) for the block; its log records are in caplog."""
+    async with anyio.create_task_group() as group:
+        await group.start(lambda task_status: serve(place.socket, limits=limits, task_status=task_status))
+        yield
+        async with await Client.connect(place.socket) as client:
+            await client.request("stop")
+
+
+def problems_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the server logged above DEBUG, but for its start and stop."""
+    said = [record.getMessage() for record in caplog.records if record.levelno > logging.DEBUG]
+    return [message for message in said if "listening on" not in message and message != "jobdeck server stopped"]
+
+
+async def test_a_half_closed_connection_is_closed_quietly(place: Place, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, "jobdeck")
+    async with served(place):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.connect(str(place.socket))
+            connection.sendall(hello_frame())
+            connection.shutdown(socket.SHUT_WR)
+            reply = await anyio.to_thread.run_sync(read_until_closed, connection, 5)
+        assert b'"ok":true' in reply and reply.count(b'"ok"') == 1, "one answer, to the hello"
+        async with await Client.connect(place.socket) as client:  # the server goes on
+            await client.request("status")
+    assert problems_logged(caplog) == []
+    assert len(caplog.records) < 10
+
+
+async def test_clients_that_hang_up_anyhow_leave_no_error_in_the_log(
+    place: Place, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, "jobdeck")
+    status = encode(request_message(2, Status()))
+    ways = [b"", b"\x00\x00", hello_frame(), hello_frame() + status, hello_frame() + status * 50]
+    async with served(place):
+        for sent in ways:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+                connection.connect(str(place.socket))
+                connection.sendall(sent)  # and close at once, with the answers unread
+        async with await Client.connect(place.socket) as client:
+            await client.request("status")
+    assert problems_logged(caplog) == []
+
+
+async def test_a_connection_that_sends_nothing_is_closed_after_the_idle_limit(
+    place: Place, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with served(place, ConnectionLimits(idle_timeout_s=0.3)):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:
+            silent.connect(str(place.socket))
+            assert await anyio.to_thread.run_sync(read_until_closed, silent, 5) == b""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as greeted:
+            greeted.connect(str(place.socket))
+            greeted.sendall(hello_frame())
+            assert b'"ok":true' in await anyio.to_thread.run_sync(read_until_closed, greeted, 5)
+    assert problems_logged(caplog) == []
+
+
+async def test_a_client_waiting_for_a_slow_answer_is_not_idle(place: Place, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Server.status
+
+    async def slow_status(self: Server, request: Status) -> object:
+        await anyio.sleep(0.6)  # twice the idle limit
+        return await original(self, request)
+
+    monkeypatch.setattr(Server, "status", slow_status)
+    async with served(place, ConnectionLimits(idle_timeout_s=0.3)), await Client.connect(place.socket) as client:
+        report = await client.request("status")
+    assert report["decks"] == []
