@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -44,6 +44,11 @@ from runner.server.wire import to_wire
 
 START_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 15.0
+"""How long `stop_server` waits, after the server has answered, for its process to exit."""
+REQUEST_TIMEOUT_S = 120.0
+"""How long a request waits for its answer: generous, since loading a deck of a million jobs takes the server
+tens of seconds; a server that takes longer is taken for stuck. `$JOBDECK_CLIENT_TIMEOUT` chooses another."""
+TIMEOUT_VARIABLE = "JOBDECK_CLIENT_TIMEOUT"
 
 
 class ServerError(Exception):
@@ -56,12 +61,59 @@ class ServerError(Exception):
         self.details = details or {}
 
 
+def request_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """`$JOBDECK_CLIENT_TIMEOUT` (seconds) when set, else REQUEST_TIMEOUT_S; ServerError when it is no duration."""
+    raw = (os.environ if environ is None else environ).get(TIMEOUT_VARIABLE, "").strip()
+    if not raw:
+        return REQUEST_TIMEOUT_S
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise ServerError("usage", f"{TIMEOUT_VARIABLE}={raw!r} is not a number of seconds above 0")
+    return seconds
+
+
+def server_pid(socket_path: Path) -> int | None:
+    """The pid a server wrote in the lock file beside its socket, if any."""
+    try:
+        return int(socket_path.with_name(socket_path.name + ".lock").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def no_answer(socket_path: Path, seconds: float, pid: int | None) -> ServerError:
+    """The error of a server that did not answer in time, saying what to do about it."""
+    ending = f"`jobdeck stop-server`, or `kill {pid}`" if pid else "`jobdeck stop-server`, or kill its process"
+    why = "it may be busy or stuck"
+    if pid is not None and _process_state(pid) in ("T", "t"):
+        why = f"it is stopped (SIGSTOP, or a debugger): `kill -CONT {pid}` lets it go on"
+    return ServerError(
+        "timeout",
+        f"the jobdeck server at {socket_path} did not answer within {seconds:g} s; {why}; see its log at "
+        f"{paths.server_log_path()}; if it stays so, end it with {ending} (its unfinished jobs run again when a "
+        f"server starts next; ${TIMEOUT_VARIABLE} waits longer)",
+    )
+
+
+def _process_state(pid: int) -> str | None:
+    """The process's state letter from /proc (R, S, T, Z, ...); None when unknown or gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 class Client:
     """One connection to the server. `await Client.connect(path)` says hello; then `await call(request)` (typed)
-    or `await request(op, **args)` (the reply's JSON, for callers that read it as such)."""
+    or `await request(op, **args)` (the reply's JSON, for callers that read it as such). A request that gets no
+    answer within `timeout` seconds raises ServerError (kind "timeout"), and the connection is given up."""
 
-    def __init__(self, stream: SocketStream, socket_path: Path) -> None:
+    def __init__(self, stream: SocketStream, socket_path: Path, timeout: float = REQUEST_TIMEOUT_S) -> None:
         self._stream = stream
+        self.timeout = timeout
+        self._gave_up: ServerError | None = None
         self._reader = BufferedByteReceiveStream(stream)
         self._ids = itertools.count(1)
         self._lock = anyio.Lock()
@@ -76,10 +128,15 @@ class Client:
         return self._server
 
     @classmethod
-    async def connect(cls, socket_path: Path | None = None) -> Client:
+    async def connect(cls, socket_path: Path | None = None, *, timeout: float | None = None) -> Client:
+        """Connect and say hello; OSError when nothing listens, ServerError when the server does not answer."""
         path = Path(socket_path or paths.socket_path())
-        stream = await anyio.connect_unix(path)
-        client = cls(stream, path)
+        seconds = request_timeout() if timeout is None else timeout
+        with anyio.move_on_after(seconds) as connecting:  # a full backlog blocks the connect itself
+            stream = await anyio.connect_unix(path)
+        if connecting.cancelled_caught:
+            raise no_answer(path, seconds, server_pid(path))
+        client = cls(stream, path, seconds)
         try:
             client._server = (await client.call(Hello.ours())).server
         except BaseException:
@@ -97,12 +154,19 @@ class Client:
 
     async def _exchange(self, message: dict[str, Any]) -> Any:
         async with self._lock:
+            if self._gave_up is not None:  # a late answer would be taken for the next request's
+                raise ServerError("disconnected", self._gave_up.message)
             message["id"] = next(self._ids)
             try:
-                await send_message(self._stream, message)
-                reply = await receive_message(self._reader)
+                with anyio.move_on_after(self.timeout) as waiting:
+                    await send_message(self._stream, message)
+                    reply = await receive_message(self._reader)
             except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, OSError) as lost:
                 raise ServerError("disconnected", f"the jobdeck server closed the connection ({lost!r})") from None
+            if waiting.cancelled_caught:
+                pid = self._server.pid if self._server is not None else server_pid(self.socket_path)
+                self._gave_up = no_answer(self.socket_path, self.timeout, pid)
+                raise self._gave_up
         if reply.get("ok"):
             return reply.get("result")
         error = reply.get("error") or {}
@@ -210,7 +274,8 @@ def command(name: Command | str, job: str | None = None, socket_path: Path | Non
 
 def stop_server(socket_path: Path | None = None, timeout: float = STOP_TIMEOUT_S) -> dict[str, Any] | None:
     """Cancel the server's jobs and stop it; None when no server runs (none is started just to stop it).
-    Returns once the socket is gone: `{"cancelled": n, "pid": pid}`."""
+    Returns once its process has exited: `{"cancelled": n, "pid": pid}`; ServerError when it does not answer,
+    or has not exited `timeout` seconds after it answered."""
     path = Path(socket_path or paths.socket_path())
 
     async def run() -> dict[str, Any] | None:
@@ -222,8 +287,29 @@ def stop_server(socket_path: Path | None = None, timeout: float = STOP_TIMEOUT_S
             stopped = await client.call(Stop())
             pid = client.server.pid
         with anyio.move_on_after(timeout):
-            while path.exists():
+            while not process_exited(pid):
                 await anyio.sleep(0.05)
+        if not process_exited(pid):
+            raise ServerError(
+                "stuck",
+                f"the jobdeck server {pid} cancelled {stopped.cancelled} job(s) but has not exited {timeout:g} s "
+                f"later (something in it does not end); see its log at {paths.server_log_path()}; `kill {pid}` "
+                f"ends it, `kill -9 {pid}` if that does not",
+            )
         return {"cancelled": stopped.cancelled, "pid": pid}
 
     return anyio.run(run)
+
+
+def process_exited(pid: int) -> bool:
+    """True once the process is gone or a zombie: it holds no socket, lock or journal any more."""
+    state = _process_state(pid)
+    if state is not None:
+        return state in ("Z", "X")
+    try:  # gone, or no /proc: ask the kernel whether the pid is taken
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
