@@ -43,8 +43,9 @@ from runner.server.messages import (
 from runner.server.wire import to_wire
 
 START_TIMEOUT_S = 5.0
-STOP_TIMEOUT_S = 15.0
-"""How long `stop_server` waits, after the server has answered, for its process to exit."""
+STOP_TIMEOUT_S = 40.0
+"""How long `stop_server` waits, after the server has answered, for its process to exit (longer than the
+server's own exit deadline, runner.server.server.EXIT_DEADLINE_S)."""
 REQUEST_TIMEOUT_S = 120.0
 """How long a request waits for its answer: generous, since loading a deck of a million jobs takes the server
 tens of seconds; a server that takes longer is taken for stuck. `$JOBDECK_CLIENT_TIMEOUT` chooses another."""

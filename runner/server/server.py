@@ -21,6 +21,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -83,6 +84,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("jobdeck.server")
 STOP_WAIT_S = 10.0
 """How long a stop waits for cancelled jobs to end before the engine tears down what is left."""
+EXIT_DEADLINE_S = 20.0
+"""How long a server process may take to end once it has stopped serving; a job that cannot be interrupted (a
+call on a thread) would otherwise keep it, and its journal, for as long as the job runs."""
 LINGER_S = 1.0
 LINGER_BYTES = 2 * 1024 * 1024
 
@@ -356,11 +360,14 @@ async def serve(
     engine_factory: Callable[[], Engine] = Engine,
     expected_uid: int | None = None,
     limits: ConnectionLimits | None = None,
+    exit_deadline_s: float | None = None,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until stopped (the `stop` op, SIGTERM or SIGINT); the socket is gone afterwards and the lock released.
 
-    With a journal, every change is recorded, and the runs a dead server left unfinished are restored first."""
+    With a journal, every change is recorded, and the runs a dead server left unfinished are restored first.
+    `exit_deadline_s` (for a server process, not in-process servers): the process exits that long after it stopped
+    serving, whatever is still running in it."""
     socket_path = Path(socket_path)
     prepare_directory(socket_path.parent)
     lock_fd = acquire_lock(socket_path)
@@ -390,6 +397,8 @@ async def serve(
                     server.restored = await restore_unfinished(engine, journal, recorder)
                 await _serve_until_stopped(server, task_status)
             finally:
+                if exit_deadline_s is not None:
+                    _exit_after(exit_deadline_s)
                 if recorder is not None and not server.cancelling:
                     await _leave_unfinished_to_next_server(recorder)
     finally:
@@ -413,6 +422,25 @@ def journal_lock(journal_path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _exit_after(seconds: float) -> None:
+    """End this process `seconds` from now if it has not ended by then. The journal has what the jobs did, the
+    guardian ends the shell jobs' groups and process workers watch their parent, so nothing is orphaned."""
+
+    def exit_now() -> None:
+        log.error(
+            "the server has not ended %g s after it stopped serving (a job it cannot interrupt, such as a call on a "
+            "thread, still runs): exiting now; the jobs that had not ended stay running in the journal, so they run "
+            "again when a server starts next",
+            seconds,
+        )
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, exit_now)
+    timer.daemon = True
+    timer.start()
 
 
 async def _leave_unfinished_to_next_server(recorder: Recorder) -> None:
@@ -491,6 +519,13 @@ def main(argv: list[str] | None = None) -> int:
         help="connections kept at once (default: a share of the file descriptor limit)",
     )
     parser.add_argument(
+        "--exit-deadline",
+        type=float,
+        default=EXIT_DEADLINE_S,
+        metavar="SECONDS",
+        help="once stopped, exit within this long even if a job cannot be interrupted (default: %(default)g)",
+    )
+    parser.add_argument(
         "--log",
         type=Path,
         default=None,
@@ -514,7 +549,8 @@ def main(argv: list[str] | None = None) -> int:
         journal_path = options.db or paths.journal_path()
     try:
         limits = ConnectionLimits(idle_timeout_s=options.idle_timeout, max_connections=options.max_connections)
-        anyio.run(partial(serve, socket_path, journal_path=journal_path, limits=limits))
+        deadline = options.exit_deadline
+        anyio.run(partial(serve, socket_path, journal_path=journal_path, limits=limits, exit_deadline_s=deadline))
     except ServerAlreadyRunning as already:
         print(f"jobdeck server: {already}", file=sys.stderr)
         return 1

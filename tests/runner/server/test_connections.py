@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import resource
 import socket
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -18,32 +16,12 @@ from runner.server.client import Client
 from runner.server.connections import ConnectionLimits
 from runner.server.framing import encode
 from runner.server.messages import Hello, Status, request_message
-from runner.server.server import Server, serve, socket_answers
+from runner.server.server import Server, serve
 from tests.conftest import Place
-from tests.helpers import process_alive, wait_until
+from tests.helpers import process_alive
+from tests.runner.server.server_process import start_server
 
 pytestmark = pytest.mark.anyio
-
-
-def start_server(place: Place, *options: str, descriptors: int | None = None) -> subprocess.Popen[bytes]:
-    """A server process of our own (output to place.log), with at most `descriptors` file descriptors."""
-
-    def limit_descriptors() -> None:
-        if descriptors is not None:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (descriptors, descriptors))
-
-    place.socket.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(place.log, "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "runner.server.server", "--socket", str(place.socket), *options],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            preexec_fn=limit_descriptors,
-        )
-    wait_until(lambda: socket_answers(place.socket) or process.poll() is not None, what="the server to listen")
-    assert process.poll() is None, place.log.read_text()
-    return process
 
 
 def gated_deck(place: Place) -> tuple[Path, Path]:

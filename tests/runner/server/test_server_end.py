@@ -16,6 +16,7 @@ from runner.server.client import Client, ensure_server
 from runner.server.server import Server, serve
 from tests.conftest import Place
 from tests.helpers import process_alive, wait_for
+from tests.runner.server.server_process import start_server
 
 pytestmark = pytest.mark.anyio
 
@@ -123,3 +124,19 @@ async def test_a_fatal_error_in_the_server_leaves_its_unfinished_jobs_to_the_nex
     assert journal_states(paths.journal_path()) == {"quick": "succeeded", "long": "running", "last": "queued"}
 
     await the_next_server_finishes_the_deck(place)
+
+
+async def test_a_job_that_cannot_be_interrupted_does_not_keep_the_server_alive(place: Place) -> None:
+    deck = place.root / "thread.toml"
+    deck.write_text(
+        '[deck]\nname = "thread"\n\n[[job]]\nname = "nap"\ncall = "time:sleep"\non = "thread"\nargs = [60]\n'
+    )
+    process = start_server(place, "--exit-deadline", "0.5", "--log", str(place.log))
+    async with await Client.connect(place.socket) as client:
+        await client.request("load", path=str(deck))
+        await wait_states(client, {"nap": "running"})
+        await client.request("status")  # committed: the journal has it running
+    process.send_signal(signal.SIGTERM)
+    await wait_for(lambda: process.poll() is not None, timeout=8, what="the server to exit")
+    assert "exiting now" in place.log.read_text()
+    assert journal_states(paths.journal_path()) == {"nap": "running"}, "it runs again in the next server"
