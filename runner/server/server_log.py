@@ -4,11 +4,12 @@ A server left running for weeks must not fill the disk with its log, whatever a 
 writes its log itself, through a RotatingFileHandler: past `max_bytes` the file becomes `server.log.1` (the
 older one `server.log.2`) and a new one is started. Its standard output and error are pointed at the current
 file as well (and again after each rotation), so what the interpreter prints itself, such as the traceback of
-a crash, lands in the log and counts towards its size.
+a crash (or, through faulthandler, the stack of a fatal signal), lands in the log and counts towards its size.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import sys
@@ -66,6 +67,7 @@ def log_to_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES, level: int = log
     handler = _RotatingLog(path, maxBytes=max_bytes, backupCount=BACKUP_COUNT, encoding="utf-8")
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.take_standard_streams()
+    faulthandler.enable()  # a crash of the interpreter itself (a segfault) leaves its Python stack in the log
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

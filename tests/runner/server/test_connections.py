@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from runner.server.client import Client
-from runner.server.connections import ConnectionLimits
+from runner.server.connections import ConnectionLimits, Connections
 from runner.server.framing import encode
 from runner.server.messages import Hello, Status, request_message
 from runner.server.server import Server, serve
@@ -180,3 +180,16 @@ async def test_a_client_waiting_for_a_slow_answer_is_not_idle(place: Place, monk
     async with served(place, ConnectionLimits(idle_timeout_s=0.3)), await Client.connect(place.socket) as client:
         report = await client.request("status")
     assert report["decks"] == []
+
+
+async def test_at_the_limit_the_longest_idle_connection_makes_room_and_busy_ones_are_kept() -> None:
+    connections = Connections(ConnectionLimits(max_connections=2))
+    older, newer = connections.add(), connections.add()
+    newer.waits()  # newer: idle since now; older: idle since it was made, before
+    assert connections.make_room()
+    assert older.scope.cancel_called and not newer.scope.cancel_called
+    connections.open.discard(older)  # its handler ended
+    third = connections.add()
+    newer.busy = third.busy = True
+    assert not connections.make_room(), "all busy: the new connection is refused"
+    assert not newer.scope.cancel_called and not third.scope.cancel_called
