@@ -43,7 +43,7 @@ from runner.deck.templates import expand_env
 from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
 from runner.model import FetchSpec, JobSpec, Settings
-from runner.redaction import redact_url
+from runner.redaction import redact_text, redact_url
 
 RETRYABLE_STATUSES = frozenset({408, 429})
 CLIENT_TIMEOUT = httpx.Timeout(30.0, read=60.0, pool=None)
@@ -146,10 +146,10 @@ async def _fetch(client: httpx.AsyncClient, spec: FetchSpec, attempt: AttemptCon
     except httpx.TimeoutException as error:
         raise JobError(f"network timeout ({type(error).__name__}) for {redact_url(url)}", retryable=True) from None
     except httpx.TransportError as error:
-        reason = str(error) or type(error).__name__
+        reason = redact_text(str(error)) or type(error).__name__
         raise JobError(f"network error for {redact_url(url)}: {reason}", retryable=True) from None
     except httpx.InvalidURL as error:
-        raise JobError(f"invalid URL {redact_url(url)}: {error}") from None
+        raise JobError(f"invalid URL {redact_url(url)}: {redact_text(str(error))}") from None
 
 
 def _check_status(response: httpx.Response, spec: FetchSpec) -> None:

@@ -33,6 +33,7 @@ from runner.engine.engine import Engine
 from runner.errors import CommandError, DeckError, describe_error, innermost
 from runner.journal.recovery import run_jobs_to_list, run_to_dict
 from runner.kinds.summary import spec_summary
+from runner.redaction import quiet_request_loggers
 from runner.report import deck_report
 from runner.server.framing import ProtocolError, receive_message, send_message
 from runner.server.messages import (
@@ -424,6 +425,7 @@ async def _stop_on_signals(server: Server) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_request_loggers()
     parser = argparse.ArgumentParser(prog="python -m runner.server.server", description="Run the jobdeck server.")
     parser.add_argument(
         "--socket",
