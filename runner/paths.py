@@ -18,8 +18,6 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from runner.private_folder import folder_problem
-
 APP_NAME = "jobdeck"
 SOCKET_VARIABLE = "JOBDECK_SOCKET"
 LOG_VARIABLE = "JOBDECK_LOG"
@@ -49,6 +47,8 @@ def socket_path(environ: Mapping[str, str] | None = None) -> Path:
         import platformdirs
 
         return Path(platformdirs.user_runtime_dir(APP_NAME)) / SOCKET_FILE_NAME
+    from runner.private_folder import folder_problem
+
     shared = shared_socket_folder()
     if folder_problem(shared) is None:
         return shared / SOCKET_FILE_NAME
@@ -72,6 +72,8 @@ def socket_folder_note(environ: Mapping[str, str] | None = None) -> str | None:
     """Why the default socket is not in the shared folder, when that is so; None otherwise."""
     if chosen_socket_path(environ) is not None or socket_path(environ).parent != fallback_socket_folder():
         return None
+    from runner.private_folder import folder_problem
+
     problem = folder_problem(shared_socket_folder())
     if problem is None:
         return None
