@@ -56,6 +56,7 @@ async def test_the_dashboard_shows_secrets_masked(place: Place) -> None:
         await until(
             pilot,
             lambda: len(engine.jobs) == 2 and all(job.state is JobState.FAILED for job in engine.jobs.values()),
+            timeout=30,  # includes starting a server process, slow on a loaded machine
             what="both jobs failed",
         )
         app.job_list(Pane.FINISHED).focus()
