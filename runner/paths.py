@@ -1,7 +1,8 @@
 """Every default location jobdeck uses, and the JOBDECK_* variables that choose another.
 
 - the server's socket: `$JOBDECK_SOCKET`, else `jobdeck.sock` in the user's runtime directory (or in
-  /tmp/jobdeck-$UID when there is none);
+  /tmp/jobdeck-$UID when there is none, unless another user's link or folder holds that name: then in
+  the user's cache directory, `~/.cache/jobdeck/run`);
 - the server's log: `$JOBDECK_LOG`, else `server.log` in the user's log directory; a server that jobdeck
   starts writes its output there;
 - the journal: `$JOBDECK_DB`, else `journal.db` in the user's state directory.
@@ -46,7 +47,37 @@ def socket_path(environ: Mapping[str, str] | None = None) -> Path:
         import platformdirs
 
         return Path(platformdirs.user_runtime_dir(APP_NAME)) / SOCKET_FILE_NAME
-    return Path(tempfile.gettempdir()) / f"{APP_NAME}-{os.getuid()}" / SOCKET_FILE_NAME
+    from runner.private_folder import folder_problem
+
+    shared = shared_socket_folder()
+    if folder_problem(shared) is None:
+        return shared / SOCKET_FILE_NAME
+    return fallback_socket_folder() / SOCKET_FILE_NAME
+
+
+def shared_socket_folder() -> Path:
+    """/tmp/jobdeck-$UID (in the temporary folder $TMPDIR names): the socket's folder without a runtime dir."""
+    return Path(tempfile.gettempdir()) / f"{APP_NAME}-{os.getuid()}"
+
+
+def fallback_socket_folder() -> Path:
+    """The socket's folder when someone else's link or folder holds the shared one's name: in the user's cache
+    directory, where other users cannot plant anything, and found by every client the same way."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME)) / "run"
+
+
+def socket_folder_note(environ: Mapping[str, str] | None = None) -> str | None:
+    """Why the default socket is not in the shared folder, when that is so; None otherwise."""
+    if chosen_socket_path(environ) is not None or socket_path(environ).parent != fallback_socket_folder():
+        return None
+    from runner.private_folder import folder_problem
+
+    problem = folder_problem(shared_socket_folder())
+    if problem is None:
+        return None
+    return f"{problem}: the server's socket is in {fallback_socket_folder()} instead"
 
 
 def server_log_path(environ: Mapping[str, str] | None = None) -> Path:

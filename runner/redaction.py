@@ -7,6 +7,7 @@ most its first few characters (never more than four, and fewer for a short secre
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -215,6 +216,18 @@ def redact_value(name: str, value: Any) -> str:
     if is_sensitive_parameter(name) and not (isinstance(value, str) and _is_reference(value)):
         return REDACTED
     return repr(value)
+
+
+# --- other libraries' logs --------------------------------------------------------------------------------------
+
+REQUEST_LOGGERS = ("httpx", "httpcore")
+"""Libraries that log each request's full URL (with its password, tokens and `${VAR}` values) at INFO."""
+
+
+def quiet_request_loggers() -> None:
+    """Keep the HTTP libraries from writing request URLs to any log: only their warnings and errors pass."""
+    for name in REQUEST_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 # --- text for one line -----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from runner import paths
 from runner.cli.arguments import chosen_socket
 from runner.cli.exits import EXIT_BAD_INPUT, EXIT_JOBS_FAILED, EXIT_OK
 
@@ -15,6 +16,9 @@ def server_command(options: argparse.Namespace) -> int:
     from runner.server import client
 
     socket_path = chosen_socket(options)
+    note = paths.socket_folder_note() if socket_path is None else None
+    if note is not None:
+        print(f"jobdeck: {note}", file=sys.stderr)
     try:
         if options.command == "submit":
             return report_submitted(client.submit(options.files, socket_path))

@@ -68,6 +68,9 @@ def run_command(
 
     from runner import paths
     from runner.journal.store import Journal, JournalError
+    from runner.redaction import quiet_request_loggers
+
+    quiet_request_loggers()
 
     # Every run is journaled (so that a later --resume has something to resume), unless --no-journal. A
     # journal the user named must work; the default one, when it cannot be opened, only costs a warning.

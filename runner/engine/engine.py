@@ -43,6 +43,7 @@ from runner.errors import CommandError, JobError, describe_error
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.registry import KIND_SPECS
 from runner.kinds.summary import spec_summary
+from runner.masking import NO_SECRETS, SecretMask, deck_secret_mask
 from runner.model import Attempt, Deck, Job, JobState, Kind, OutputLine, Progress, RestoredJob
 from runner.pausing import PauseControl
 
@@ -120,6 +121,8 @@ class Engine:
         self._exit_stack: AsyncExitStack | None = None
         self._change_log: list[ChangeLogEntry] | None = None
         self._deck_environ: dict[str, Mapping[str, str]] = {}
+        self._deck_masks: dict[str, SecretMask] = {}
+        """What each deck's errors, results and output lines have masked (runner.masking)."""
         self._froze = False
         self._history = history
 
@@ -240,6 +243,7 @@ class Engine:
         self.decks[name] = deck
         if environ is not None:
             self._deck_environ[name] = environ
+        self._deck_masks[name] = deck_secret_mask(deck, self.environ if environ is None else environ)
         restored = restored or {}
         new_jobs = []
         for spec in deck.jobs:
@@ -560,10 +564,14 @@ class Engine:
                 # Paused by the user, the attempt ended anyway: a retry stays held until resumed.
                 run.held = True
                 run.state_before_hold = JobState.QUEUED
+        mask = self._deck_masks.get(job.deck, NO_SECRETS)
         if error is None:
             attempt.outcome = JobState.SUCCEEDED
-            job.result = result
+            job.result = mask.value(result)
             return None
+        if mask:
+            error.message = mask.text(error.message)
+            error.traceback = mask.optional_text(error.traceback)
         attempt.outcome = JobState.FAILED
         attempt.error = error.message
         job.error = error.message
@@ -658,6 +666,7 @@ class Engine:
         self._touch(job)
 
     def _report_output(self, job: Job, stream: str, text: str) -> None:
+        text = self._deck_masks.get(job.deck, NO_SECRETS).text(text)
         job.output.append(OutputLine(stream, text))
         job.output_total += 1
         self._touch(job)

@@ -28,11 +28,8 @@ of 5-9 rounds, several runs, so given as ranges):
 from __future__ import annotations
 
 import email.utils
-import os
-import tempfile
 import time
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,8 +39,9 @@ import httpx
 from runner.deck.templates import expand_env
 from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
+from runner.kinds.save_file import SaveFile
 from runner.model import FetchSpec, JobSpec, Settings
-from runner.redaction import redact_url
+from runner.redaction import redact_text, redact_url
 
 RETRYABLE_STATUSES = frozenset({408, 429})
 CLIENT_TIMEOUT = httpx.Timeout(30.0, read=60.0, pool=None)
@@ -146,10 +144,10 @@ async def _fetch(client: httpx.AsyncClient, spec: FetchSpec, attempt: AttemptCon
     except httpx.TimeoutException as error:
         raise JobError(f"network timeout ({type(error).__name__}) for {redact_url(url)}", retryable=True) from None
     except httpx.TransportError as error:
-        reason = str(error) or type(error).__name__
+        reason = redact_text(str(error)) or type(error).__name__
         raise JobError(f"network error for {redact_url(url)}: {reason}", retryable=True) from None
     except httpx.InvalidURL as error:
-        raise JobError(f"invalid URL {redact_url(url)}: {error}") from None
+        raise JobError(f"invalid URL {redact_url(url)}: {redact_text(str(error))}") from None
 
 
 def _check_status(response: httpx.Response, spec: FetchSpec) -> None:
@@ -168,7 +166,7 @@ async def _receive_body(response: httpx.Response, spec: FetchSpec, attempt: Atte
     total = int(length) if length and length.isdigit() else None
     done = 0
     attempt.report_progress(0, total, "bytes")
-    sink = await _open_sink(spec.save)
+    sink = await SaveFile.open(spec.save, attempt.settings.out_dir) if spec.save is not None else None
     try:
         async for chunk in response.aiter_bytes():
             # Not reading while paused lets TCP flow control stop the sender.
@@ -178,32 +176,13 @@ async def _receive_body(response: httpx.Response, spec: FetchSpec, attempt: Atte
             done += len(chunk)
             attempt.report_progress(done, total, "bytes")
         if sink is not None:
-            await sink.aclose()
-            os.replace(sink.wrapped.name, spec.save)  # type: ignore[arg-type]
+            await sink.commit()
             sink = None
     finally:
         if sink is not None:
-            with anyio.CancelScope(shield=True):
-                await sink.aclose()
-            Path(sink.wrapped.name).unlink(missing_ok=True)
+            await sink.discard()
     attempt.report_progress(done, done if total is None else total, "bytes")
     return done
-
-
-async def _open_sink(save: Path | None) -> anyio.AsyncFile[bytes] | None:
-    """A temporary file beside the destination, renamed into place only when the body arrived whole."""
-    if save is None:
-        return None
-
-    def open_temporary() -> Any:
-        save.parent.mkdir(parents=True, exist_ok=True)
-        return tempfile.NamedTemporaryFile(dir=save.parent, prefix=f".{save.name}.", suffix=".part", delete=False)
-
-    try:
-        handle = await anyio.to_thread.run_sync(open_temporary)
-    except OSError as error:
-        raise JobError(f"cannot write {save}: {error.strerror}") from None
-    return anyio.AsyncFile(handle)
 
 
 def parse_retry_after(value: str | None) -> float | None:

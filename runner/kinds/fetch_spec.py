@@ -139,7 +139,7 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
         return WrittenFile("save", work.save) if work.save is not None else None
 
     def target(self, work: FetchSpec) -> str:
-        return work.url
+        return redact_url(work.url)
 
     def summary_lines(self, work: FetchSpec) -> Iterable[tuple[str, str]]:
         yield "method", work.method
@@ -153,7 +153,8 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
         yield "expect", ", ".join(str(status) for status in sorted(work.expect)) if work.expect is not None else "2xx"
 
     def wire_fields(self, work: FetchSpec) -> dict[str, Any]:
-        return {"url": work.url, "method": work.method, "save": None if work.save is None else str(work.save)}
+        save = None if work.save is None else str(work.save)
+        return {"url": redact_url(work.url), "method": work.method, "save": save}
 
     def runner(self) -> JobKind:
         from runner.kinds.fetch import FetchKind

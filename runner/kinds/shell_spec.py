@@ -35,14 +35,14 @@ class ShellKindSpec(KindSpec[ShellSpec, ShellSpec]):
         return replace(template, command=command)
 
     def target(self, work: ShellSpec) -> str:
-        return work.command
+        return redact_text(work.command)
 
     def summary_lines(self, work: ShellSpec) -> Iterable[tuple[str, str]]:
         yield "command", redact_text(work.command)
         yield "cwd", str(work.cwd)
 
     def wire_fields(self, work: ShellSpec) -> dict[str, Any]:
-        return {"command": work.command, "cwd": str(work.cwd)}
+        return {"command": redact_text(work.command), "cwd": str(work.cwd)}
 
     def runner(self) -> JobKind:
         from runner.kinds.shell import ShellKind

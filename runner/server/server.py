@@ -36,6 +36,8 @@ from runner.engine.engine import Engine
 from runner.errors import CommandError, DeckError, describe_error, innermost
 from runner.journal.recovery import run_jobs_to_list, run_to_dict
 from runner.kinds.summary import spec_summary
+from runner.private_folder import make_private_folder
+from runner.redaction import quiet_request_loggers
 from runner.report import deck_report
 from runner.server import server_log
 from runner.server.connections import (
@@ -92,13 +94,12 @@ LINGER_BYTES = 2 * 1024 * 1024
 
 
 def prepare_directory(directory: Path) -> None:
-    """Create the socket's directory 0700; refuse one owned by someone else or open to others."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    info = directory.stat()
-    if info.st_uid != os.getuid():
-        raise RuntimeError(f"{directory} belongs to uid {info.st_uid}, not to you")
-    if info.st_mode & 0o077:
-        os.chmod(directory, 0o700)
+    """Create the socket's directory 0700, or make our own one 0700; refuse (UnsafeFolder) a symbolic link, which
+    is never followed, and a folder of someone else. Says in the log why the default folder was not used."""
+    make_private_folder(directory)
+    note = paths.socket_folder_note()
+    if note is not None and directory == paths.fallback_socket_folder():
+        log.warning("%s", note)
 
 
 def peer_uid(stream: SocketStream) -> int | None:
@@ -490,6 +491,7 @@ async def _stop_on_signals(server: Server) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_request_loggers()
     parser = argparse.ArgumentParser(prog="python -m runner.server.server", description="Run the jobdeck server.")
     parser.add_argument(
         "--socket",
