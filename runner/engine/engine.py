@@ -120,6 +120,7 @@ class Engine:
         self._exit_stack: AsyncExitStack | None = None
         self._change_log: list[ChangeLogEntry] | None = None
         self._deck_environ: dict[str, Mapping[str, str]] = {}
+        self._deck_umask: dict[str, int] = {}
         self._froze = False
         self._history = history
 
@@ -213,14 +214,17 @@ class Engine:
 
     # --- commands --------------------------------------------------------------------------------------
 
-    async def load(self, path: str | Path, *, environ: Mapping[str, str] | None = None) -> Deck:
+    async def load(
+        self, path: str | Path, *, environ: Mapping[str, str] | None = None, umask: int | None = None
+    ) -> Deck:
         """Parse a job file and start its jobs. Raises DeckError, changing nothing, when the file is bad.
 
-        `environ` (default: the engine's) expands the file's `${VAR}`s and is the environment its jobs run in:
-        a server loads each client's decks with that client's environment."""
+        `environ` (default: the engine's) expands the file's `${VAR}`s and is the environment its jobs run in;
+        `umask` (default: the process's) is the one its shell jobs run with and its saved files are made with:
+        a server loads each client's decks with that client's environment and umask."""
         environ = self.environ if environ is None else dict(environ)
         deck = await anyio.to_thread.run_sync(lambda: load_deck(path, environ=environ))
-        return await self.add_deck(deck, environ=environ)
+        return await self.add_deck(deck, environ=environ, umask=umask)
 
     async def add_deck(
         self,
@@ -228,6 +232,7 @@ class Engine:
         *,
         environ: Mapping[str, str] | None = None,
         restored: Mapping[str, RestoredJob] | None = None,
+        umask: int | None = None,
     ) -> Deck:
         """Start the jobs of an already parsed deck. Its name is made unique among loaded decks.
 
@@ -240,6 +245,8 @@ class Engine:
         self.decks[name] = deck
         if environ is not None:
             self._deck_environ[name] = environ
+        if umask is not None:
+            self._deck_umask[name] = umask
         restored = restored or {}
         new_jobs = []
         for spec in deck.jobs:
@@ -363,6 +370,15 @@ class Engine:
         for job in self.jobs.values():
             if not job.state.finished:
                 self._cancel(job)
+
+    def set_environment(self, deck: str, environ: Mapping[str, str], umask: int | None = None) -> None:
+        """Run the deck's attempts that start from now on with this environment (and umask, when given);
+        those under way keep theirs. Its file is not read again: `${VAR}`s it checked at load stay checked."""
+        if deck not in self.decks:
+            raise CommandError(f"no deck named {deck!r}")
+        self._deck_environ[deck] = dict(environ)
+        if umask is not None:
+            self._deck_umask[deck] = umask
 
     # --- scheduling ------------------------------------------------------------------------------------
 
@@ -534,6 +550,7 @@ class Engine:
             settings=self.decks[job.deck].settings,
             pause=pause,
             environ=self._deck_environ.get(job.deck, self.environ),
+            umask=self._deck_umask.get(job.deck),
             report_progress=lambda done, total, unit: self._report_progress(job, done, total, unit),
             report_output=lambda stream, text: self._report_output(job, stream, text),
             grace_period=self.grace_period,

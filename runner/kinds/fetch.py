@@ -44,6 +44,7 @@ from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
 from runner.model import FetchSpec, JobSpec, Settings
 from runner.redaction import redact_url
+from runner.umask import current_umask, file_mode
 
 RETRYABLE_STATUSES = frozenset({408, 429})
 CLIENT_TIMEOUT = httpx.Timeout(30.0, read=60.0, pool=None)
@@ -168,7 +169,7 @@ async def _receive_body(response: httpx.Response, spec: FetchSpec, attempt: Atte
     total = int(length) if length and length.isdigit() else None
     done = 0
     attempt.report_progress(0, total, "bytes")
-    sink = await _open_sink(spec.save)
+    sink = await _open_sink(spec.save, attempt.umask)
     try:
         async for chunk in response.aiter_bytes():
             # Not reading while paused lets TCP flow control stop the sender.
@@ -190,14 +191,19 @@ async def _receive_body(response: httpx.Response, spec: FetchSpec, attempt: Atte
     return done
 
 
-async def _open_sink(save: Path | None) -> anyio.AsyncFile[bytes] | None:
-    """A temporary file beside the destination, renamed into place only when the body arrived whole."""
+async def _open_sink(save: Path | None, umask: int | None) -> anyio.AsyncFile[bytes] | None:
+    """A temporary file beside the destination, renamed into place only when the body arrived whole; it has
+    the mode `open()` would give it under `umask` (the deck's loader's; None: this process's)."""
     if save is None:
         return None
 
     def open_temporary() -> Any:
         save.parent.mkdir(parents=True, exist_ok=True)
-        return tempfile.NamedTemporaryFile(dir=save.parent, prefix=f".{save.name}.", suffix=".part", delete=False)
+        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (the sink closes it)
+            dir=save.parent, prefix=f".{save.name}.", suffix=".part", delete=False
+        )
+        os.fchmod(handle.fileno(), file_mode(current_umask() if umask is None else umask))  # mkstemp made it 0600
+        return handle
 
     try:
         handle = await anyio.to_thread.run_sync(open_temporary)
