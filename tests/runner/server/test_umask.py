@@ -25,11 +25,13 @@ def umask_022() -> Iterator[None]:
 
 def test_files_made_by_a_servers_jobs_have_the_submitters_umask(place: Place, server_url: str, umask_022: None) -> None:
     root = place.root
+    (root / "makefile.py").write_text("def touch(path):\n    open(path, 'w').close()\n")
     deck = root / "files.toml"
     deck.write_text(
         f'[deck]\nname = "files"\nout_dir = "{root}/out"\n\n'
         f'[[job]]\nname = "touch"\nshell = "touch {root}/made"\n\n'
-        f'[[job]]\nname = "save"\nfetch = "{server_url}/bytes/100"\nsave = "saved.bin"\n'
+        f'[[job]]\nname = "save"\nfetch = "{server_url}/bytes/100"\nsave = "saved.bin"\n\n'
+        f'[[job]]\nname = "call"\ncall = "makefile:touch"\nargs = ["{root}/called"]\n'
     )
     env = {**os.environ, "JOBDECK_SOCKET": str(place.socket), "JOBDECK_LOG": str(place.log)}
     submitted = jobdeck("submit", deck, env=env)
@@ -39,6 +41,7 @@ def test_files_made_by_a_servers_jobs_have_the_submitters_umask(place: Place, se
         report = json.loads(jobdeck("status", "--json", env=env).stdout)
         return all(job["state"] == "succeeded" for deck in report["decks"] for job in deck["jobs"])
 
-    wait_until(finished, what="both jobs succeeded")
+    wait_until(finished, what="every job succeeded")
     assert stat.S_IMODE((root / "made").stat().st_mode) == 0o644
     assert stat.S_IMODE((root / "out" / "saved.bin").stat().st_mode) == 0o644
+    assert stat.S_IMODE((root / "called").stat().st_mode) == 0o644  # a call job on a worker process
