@@ -220,19 +220,32 @@ class KeptEnvironments:
         )
 
     def lines(self) -> list[str]:
-        """One line per deck that waits for its environment or runs with the server's: for the dashboard."""
-        notes = [self.note(name) for name in self.decks]
-        return [waiting.line() for waiting in self.waiting.values()] + [note for note in notes if note]
+        """One short line per deck that waits for its environment or runs with the server's: for the
+        dashboard's summary, where `jobdeck status` has room for the whole story."""
+        waiting = [
+            f"deck {deck.name} waits for {', '.join(deck.variables)}: `jobdeck env {deck.name}` supplies them"
+            for deck in self.waiting.values()
+        ]
+        lost = [
+            f"deck {name} runs with the server's environment (its own was lost)"
+            for name, kept in self.decks.items()
+            if kept.environment is None
+        ]
+        return waiting + lost
 
-    def sweep(self, engine: LoadedEngine) -> None:
-        """Bring the files in line with the decks: removed for a deck that has finished or is gone, written
-        again for one with work again (a retried job)."""
+    def sweep(self, engine: LoadedEngine, committed_revision: int | None = None) -> None:
+        """Bring the files in line with the decks: removed for a deck that has finished (and, with
+        `committed_revision`, whose ends the journal has committed: until then a restarted server would run
+        the deck again) or is gone; written again for one with work again (a retried job)."""
         for name, kept in list(self.decks.items()):
             if name not in engine.decks:
                 del self.decks[name]
                 self.files.remove(kept.run_id)
                 continue
-            finished = all(job.state.finished for job in engine.jobs_of(name))
+            finished = all(
+                job.state.finished and (committed_revision is None or job.revision <= committed_revision)
+                for job in engine.jobs_of(name)
+            )
             if finished and kept.on_disk:
                 self.files.remove(kept.run_id)
                 kept.on_disk = False

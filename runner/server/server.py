@@ -276,7 +276,7 @@ class Server:
         method = getattr(self.engine, request.command.value)
         result = await (method(request.job) if request.command.takes_job else method())
         if self.environments is not None:
-            self.environments.sweep(self.engine)  # a retried job's deck has work again: keep its environment
+            self.environments.sweep(self.engine, self.committed_revision())  # a retried job's deck has work again
         return result
 
     async def snapshot(self, request: Snapshot) -> Any:
@@ -343,7 +343,7 @@ class Server:
         if kept is not None and name in kept.decks:
             kept.decks[name].environment = environment
             kept.decks[name].on_disk = False
-            kept.sweep(engine)  # written again while the deck has work to do
+            kept.sweep(engine, self.committed_revision())  # written again while the deck has work to do
         return to_wire(EnvironmentReply(name, f"deck {name!r} runs its next attempts with this environment"))
 
     async def _load_waiting(
@@ -372,6 +372,10 @@ class Server:
         kept.keep(name, run.id, environment, on_disk=on_disk)
         log.info("deck %s got its environment from a client: %d job(s) to run", name, again)
         return EnvironmentReply(name, f"deck {name!r} loaded with this environment: {again} job(s) to run", again)
+
+    def committed_revision(self) -> int | None:
+        """The engine revision the journal has committed up to; None without a journal."""
+        return None if self.recorder is None else self.recorder.committed_revision
 
     def committed_changes(self, since: int) -> tuple[list[Job], int]:
         """The jobs changed after `since` that a client may be shown, and the revision it has then seen.
@@ -442,6 +446,8 @@ async def serve(
                 keeping.start_soon(_keep_environments, server)
                 await _serve_until_stopped(server, task_status)
                 keeping.cancel_scope.cancel()
+        if server.environments is not None:  # after the journal's last commit: the decks stopped with it are done
+            server.environments.sweep(engine, server.committed_revision())
     finally:
         os.ftruncate(lock_fd, 0)
         os.close(lock_fd)
@@ -482,16 +488,13 @@ async def _serve_until_stopped(server: Server, task_status: TaskStatus[None]) ->
 
 
 async def _keep_environments(server: Server) -> None:
-    """Now and then, drop the kept environments of decks that have finished (and once more at the end)."""
+    """Now and then, drop the kept environments of decks that have finished."""
     kept = server.environments
     if kept is None:
         return
-    try:
-        while True:
-            await anyio.sleep(ENVIRONMENT_SWEEP_S)
-            kept.sweep(server.engine)
-    finally:
-        kept.sweep(server.engine)
+    while True:
+        await anyio.sleep(ENVIRONMENT_SWEEP_S)
+        kept.sweep(server.engine, server.committed_revision())
 
 
 async def _linger(stream: SocketStream) -> None:

@@ -150,7 +150,7 @@ async def test_after_a_reboot_a_deck_that_needs_its_environment_waits_until_env_
         [waiting] = [deck for deck in report["decks"] if deck["deck"] == "secret"]
         assert waiting["waiting_for"] == ["MY_TOKEN"] and waiting["jobs_to_run"] == 2
         snapshot = await client.request("snapshot", since=0)
-        assert any("deck 'secret' waits for MY_TOKEN" in line for line in snapshot["kinds"])  # the dashboard's
+        assert any("deck secret waits for MY_TOKEN" in line for line in snapshot["kinds"])  # the dashboard's
         assert "secret" not in snapshot["decks"]
         assert not (place.root / "token.out").exists()
         with pytest.raises(ServerError, match="needs MY_TOKEN, which this shell does not have"):
@@ -166,6 +166,18 @@ async def test_after_a_reboot_a_deck_that_needs_its_environment_waits_until_env_
     assert (place.root / "plain.out").read_text().strip() == os.environ["PATH"]
     assert len(http_server.hits("from-the-new-shell")) == 1
     assert not any(deck.get("waiting_for") for deck in report["decks"])
+
+
+async def test_a_stopped_server_leaves_no_environment_behind(place: Place, runtime_dir: Path) -> None:
+    deck = place.root / "long.toml"
+    deck.write_text('[[job]]\nname = "long"\nshell = "exec sleep 60"\n')
+    async with await ensure_server(place.socket, log_path=place.log) as client:
+        await client.call(Load(str(deck), environ=submitter_environ(), umask=0o022))
+        assert len(list(environments_folder().iterdir())) == 1
+        await client.request("stop")
+        server_pid = client.server.pid
+    await wait_for(lambda: not process_alive(server_pid), timeout=10, what="the server ended")
+    assert list(environments_folder().iterdir()) == []
 
 
 # --- the files themselves -----------------------------------------------------------------------------------
