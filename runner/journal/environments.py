@@ -223,11 +223,11 @@ class KeptEnvironments:
         """One short line per deck that waits for its environment or runs with the server's: for the
         dashboard's summary, where `jobdeck status` has room for the whole story."""
         waiting = [
-            f"deck {deck.name} waits for {', '.join(deck.variables)}: `jobdeck env {deck.name}` supplies them"
+            f"{deck.name} waits for {', '.join(deck.variables)}: jobdeck env {deck.name}"
             for deck in self.waiting.values()
         ]
         lost = [
-            f"deck {name} runs with the server's environment (its own was lost)"
+            f"{name} runs with the server's environment"
             for name, kept in self.decks.items()
             if kept.environment is None
         ]

@@ -150,7 +150,7 @@ async def test_after_a_reboot_a_deck_that_needs_its_environment_waits_until_env_
         [waiting] = [deck for deck in report["decks"] if deck["deck"] == "secret"]
         assert waiting["waiting_for"] == ["MY_TOKEN"] and waiting["jobs_to_run"] == 2
         snapshot = await client.request("snapshot", since=0)
-        assert any("deck secret waits for MY_TOKEN" in line for line in snapshot["kinds"])  # the dashboard's
+        assert "secret waits for MY_TOKEN: jobdeck env secret" in snapshot["kinds"]  # the dashboard's
         assert "secret" not in snapshot["decks"]
         assert not (place.root / "token.out").exists()
         with pytest.raises(ServerError, match="needs MY_TOKEN, which this shell does not have"):
