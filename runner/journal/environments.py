@@ -86,7 +86,7 @@ class EnvironmentFiles:
         """The run's environment; None when there is no file (after a reboot) or it is not one we can trust."""
         try:
             fd = os.open(self._file(run_id), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
+        except (OSError, ValueError):  # none, or a run id no file of ours can have
             return None
         with os.fdopen(fd, encoding="utf-8") as handle:
             info = os.fstat(handle.fileno())
@@ -107,7 +107,7 @@ class EnvironmentFiles:
                 return None
 
     def remove(self, run_id: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError, ValueError):
             self._file(run_id).unlink()
 
     def run_ids(self) -> set[str]:
@@ -196,7 +196,7 @@ class KeptEnvironments:
         """Write the file of a deck about to be loaded; False (and logged) when it cannot be written."""
         try:
             self.files.save(run_id, environment)
-        except (OSError, EnvironmentStoreError) as failed:
+        except (OSError, ValueError, EnvironmentStoreError) as failed:
             log.warning("the environment of a deck is not kept, so it cannot survive a restart: %s", failed)
             return False
         return True
@@ -255,5 +255,4 @@ class KeptEnvironments:
     def remove_stale(self, unfinished_runs: Iterable[str]) -> None:
         """Remove the files of runs that have nothing left to do (a server stopped before it swept them)."""
         for run_id in self.files.run_ids() - set(unfinished_runs):
-            with contextlib.suppress(ValueError):
-                self.files.remove(run_id)
+            self.files.remove(run_id)

@@ -208,3 +208,9 @@ def test_an_environment_folder_planted_as_a_symlink_is_refused(tmp_path: Path) -
     with pytest.raises(EnvironmentStoreError):
         files.save("abc123", SubmittedEnvironment({"MY_TOKEN": "x"}))
     assert not any(elsewhere.rglob("*.env"))
+
+
+def test_a_run_id_that_is_no_file_name_reads_as_no_environment(tmp_path: Path) -> None:
+    files = EnvironmentFiles(tmp_path / "jobdeck" / "environments" / "key")
+    assert files.read("../../etc/passwd") is None
+    files.remove("../x")  # nothing to remove, no error
