@@ -126,8 +126,11 @@ class EnvironmentFiles:
     def _prepare(self) -> Path:
         """The folder, made 0700 where missing; refused when it, or jobdeck's folder above it, is a symlink or
         someone else's (another user may have planted /tmp/jobdeck-$UID)."""
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for folder in (self.folder.parent.parent, self.folder.parent, self.folder):
+        top = self.folder.parent.parent
+        top.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for folder in (top, self.folder.parent, self.folder):  # each checked before anything is made in it
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(folder, 0o700)
             info = folder.lstat()
             if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
                 raise EnvironmentStoreError(f"{folder} is not a folder of yours: environments are not kept there")

@@ -124,12 +124,16 @@ async def test_after_a_reboot_a_deck_that_needs_its_environment_waits_until_env_
     deck = token_deck(place, server_url)
     plain = place.root / "plain.toml"
     plain.write_text(
-        f'[[job]]\nname = "show"\nshell = "while [ ! -e {place.root}/go-plain ]; do sleep 0.02; done; '
-        f'echo $PATH > {place.root}/plain.out"\n'
+        f'[[job]]\nname = "show"\nshell = "echo $$ > {place.root}/plain.pid; '
+        f'while [ ! -e {place.root}/go-plain ]; do sleep 0.02; done; echo $PATH > {place.root}/plain.out"\n'
     )
+    plain_pid = place.root / "plain.pid"
     async with await ensure_server(place.socket, log_path=place.log) as client:
         await client.call(Load(str(plain), environ=submitter_environ(), umask=0o022))
+        await wait_for(lambda: plain_pid.exists() and plain_pid.read_text().endswith("\n"), what="plain started")
     await submit_and_kill(place, deck, umask=0o022)
+    first_plain = int(plain_pid.read_text())
+    await wait_for(lambda: not process_alive(first_plain), timeout=10, what="the guardian ended plain's job")
     for kept in environments_folder().iterdir():  # what a reboot does to the runtime folder
         kept.unlink()
     (place.root / "go").touch()
@@ -207,7 +211,7 @@ def test_an_environment_folder_planted_as_a_symlink_is_refused(tmp_path: Path) -
     files = EnvironmentFiles(tmp_path / "jobdeck" / "environments" / "key")
     with pytest.raises(EnvironmentStoreError):
         files.save("abc123", SubmittedEnvironment({"MY_TOKEN": "x"}))
-    assert not any(elsewhere.rglob("*.env"))
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_a_run_id_that_is_no_file_name_reads_as_no_environment(tmp_path: Path) -> None:
