@@ -264,8 +264,8 @@ class Server:
         try:
             deck = await self.engine.load(request.path, environ=request.environ, umask=request.umask)
         except BaseException:
-            if on_disk:
-                kept.files.remove(run_id)  # type: ignore[union-attr]
+            if on_disk and kept is not None:
+                kept.files.remove(run_id)
             raise
         if kept is not None and environment is not None and self.recorder is not None:
             self.recorder.name_run(deck.name, run_id)  # no await since the engine took the deck: no flush saw it
@@ -357,18 +357,22 @@ class Server:
             )
         journal, recorder = self.journal, self.recorder
         assert journal is not None and recorder is not None  # a deck waits only on a journaled server
-        run = await anyio.to_thread.run_sync(journal.run, waiting.run_id)
-        if run is None:
-            del kept.waiting[waiting.name]
-            raise CommandError(f"deck {waiting.name!r} is no longer in the journal {journal.path}")
-        on_disk = kept.save_new(run.id, environment)
+        del kept.waiting[waiting.name]  # while it loads: a second `jobdeck env` must not load it twice
         try:
-            name, again = await continue_run(self.engine, journal, recorder, run, environment)
-        except BaseException:
-            if on_disk:
-                kept.files.remove(run.id)
+            run = await anyio.to_thread.run_sync(journal.run, waiting.run_id)
+            if run is None:
+                raise CommandError(f"deck {waiting.name!r} is no longer in the journal {journal.path}")
+            on_disk = kept.save_new(run.id, environment)
+            try:
+                name, again = await continue_run(self.engine, journal, recorder, run, environment)
+            except BaseException:
+                if on_disk:
+                    kept.files.remove(run.id)
+                raise
+        except BaseException as failed:
+            if not isinstance(failed, CommandError):
+                kept.waiting[waiting.name] = waiting  # it waits on: the file may load from a better shell
             raise
-        del kept.waiting[waiting.name]
         kept.keep(name, run.id, environment, on_disk=on_disk)
         log.info("deck %s got its environment from a client: %d job(s) to run", name, again)
         return EnvironmentReply(name, f"deck {name!r} loaded with this environment: {again} job(s) to run", again)
