@@ -5,7 +5,9 @@
   the user's cache directory, `~/.cache/jobdeck/run`);
 - the server's log: `$JOBDECK_LOG`, else `server.log` in the user's log directory; a server that jobdeck
   starts writes its output there;
-- the journal: `$JOBDECK_DB`, else `journal.db` in the user's state directory.
+- the journal: `$JOBDECK_DB`, else `journal.db` in the user's state directory;
+- the environments decks were submitted with: one folder per journal in `environments/` of jobdeck's folder
+  in the user's runtime directory (a tmpfs the system clears at boot), or in /tmp/jobdeck-$UID.
 
 Each function takes the environment to read (the process's by default). platformdirs is imported only when
 a default in a user directory is actually needed, so importing this module costs next to nothing.
@@ -13,6 +15,7 @@ a default in a user directory is actually needed, so importing this module costs
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Mapping
@@ -25,6 +28,7 @@ DB_VARIABLE = "JOBDECK_DB"
 SOCKET_FILE_NAME = "jobdeck.sock"
 LOG_FILE_NAME = "server.log"
 DB_FILE_NAME = "journal.db"
+ENVIRONMENTS_FOLDER_NAME = "environments"
 
 
 def _chosen(variable: str, environ: Mapping[str, str] | None) -> Path | None:
@@ -103,3 +107,21 @@ def journal_path(environ: Mapping[str, str] | None = None) -> Path:
     import platformdirs
 
     return Path(platformdirs.user_state_dir(APP_NAME)) / DB_FILE_NAME
+
+
+def runtime_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """jobdeck's folder in the user's runtime directory (`$XDG_RUNTIME_DIR`, emptied at every boot), or
+    /tmp/jobdeck-$UID when there is none."""
+    runtime = (os.environ if environ is None else environ).get("XDG_RUNTIME_DIR")
+    if runtime and Path(runtime).is_dir():
+        import platformdirs
+
+        return Path(platformdirs.user_runtime_dir(APP_NAME))
+    return Path(tempfile.gettempdir()) / f"{APP_NAME}-{os.getuid()}"
+
+
+def environments_dir(journal: Path, environ: Mapping[str, str] | None = None) -> Path:
+    """Where a server keeps the environments of the decks it runs with `journal`: a folder of its own per
+    journal (named by a hash of its path), so that servers of different journals never touch each other's."""
+    key = hashlib.sha256(str(Path(journal).resolve()).encode()).hexdigest()[:16]
+    return runtime_dir(environ) / ENVIRONMENTS_FOLDER_NAME / key

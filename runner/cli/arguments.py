@@ -14,7 +14,7 @@ from pathlib import Path
 
 from runner import paths
 
-SUBCOMMANDS = ("run", "check", "demo", "submit", "status", "stop-server", "attach")
+SUBCOMMANDS = ("run", "check", "demo", "submit", "status", "stop-server", "attach", "env")
 DASHBOARD_OPTIONS = ("--local", "--socket", "--dask")
 SOCKET_HELP = f"the server's socket (default: ${paths.SOCKET_VARIABLE}, else one in the user's runtime directory)"
 DEFAULT_GRACE_S = 5.0
@@ -149,7 +149,17 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         description="Open the dashboard on sample_jobs/demo.toml: downloads, retries, CPU jobs on processes "
         "and threads, shell jobs, a fan-out and a dependency chain. Its files go to a temporary folder.",
     )
+    environment = commands.add_parser(
+        "env",
+        help="give a deck of the server this shell's environment (a deck waiting for it after a restart runs)",
+        description="Give a deck of the per-user server this shell's environment variables and umask. A deck "
+        "restored after a reboot whose file uses ${VAR}s waits for them until this is run from a shell that has "
+        "them; a running deck starts its next attempts with the new environment.",
+    )
+    environment.add_argument("deck", metavar="DECK", help="the deck's name, as `jobdeck status` shows it")
+    environment.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
     return parser, {
+        "env": environment,
         "run": run,
         "check": check,
         "submit": submit,

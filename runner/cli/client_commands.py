@@ -1,4 +1,4 @@
-"""The commands that talk to the per-user server: `submit`, `status` and `stop-server`."""
+"""The commands that talk to the per-user server: `submit`, `status`, `stop-server` and `env`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from runner.cli.exits import EXIT_BAD_INPUT, EXIT_JOBS_FAILED, EXIT_OK
 
 
 def server_command(options: argparse.Namespace) -> int:
-    """submit, status and stop-server: talk to the per-user server (which every command but stop starts)."""
+    """submit, status, stop-server and env: talk to the per-user server (which every command but stop starts)."""
     from runner.server import client
 
     socket_path = chosen_socket(options)
@@ -24,6 +24,9 @@ def server_command(options: argparse.Namespace) -> int:
             return report_submitted(client.submit(options.files, socket_path))
         if options.command == "status":
             return report_status(client.status(socket_path), as_json=options.json)
+        if options.command == "env":
+            print(f"jobdeck: {client.supply_environment(options.deck, socket_path)['message']}")
+            return EXIT_OK
         stopped = client.stop_server(socket_path)
     except client.ServerError as error:
         print(f"jobdeck: {error}", file=sys.stderr)
@@ -62,6 +65,8 @@ def report_status(report: dict[str, object], *, as_json: bool) -> int:
     assert isinstance(decks, list)
     for deck in decks:
         print(f"{deck['deck']}:")
+        if deck.get("note"):
+            print(f"  {deck['note']}")
         for job in deck["jobs"]:
             error = f"  {job['error']}" if job.get("error") else ""
             print(f"  {job['name']:<30} {job['kind']:<6} {job['state']:<10} #{job['attempts']}{error}")

@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from runner.cli.loading import check_command
 
             return check_command(options.files)
-        if command in ("submit", "status", "stop-server"):
+        if command in ("submit", "status", "stop-server", "env"):
             from runner.cli.client_commands import server_command
 
             return server_command(options)

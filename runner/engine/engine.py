@@ -123,6 +123,7 @@ class Engine:
         self._deck_environ: dict[str, Mapping[str, str]] = {}
         self._deck_masks: dict[str, SecretMask] = {}
         """What each deck's errors, results and output lines have masked (runner.masking)."""
+        self._deck_umask: dict[str, int] = {}
         self._froze = False
         self._history = history
 
@@ -216,14 +217,17 @@ class Engine:
 
     # --- commands --------------------------------------------------------------------------------------
 
-    async def load(self, path: str | Path, *, environ: Mapping[str, str] | None = None) -> Deck:
+    async def load(
+        self, path: str | Path, *, environ: Mapping[str, str] | None = None, umask: int | None = None
+    ) -> Deck:
         """Parse a job file and start its jobs. Raises DeckError, changing nothing, when the file is bad.
 
-        `environ` (default: the engine's) expands the file's `${VAR}`s and is the environment its jobs run in:
-        a server loads each client's decks with that client's environment."""
+        `environ` (default: the engine's) expands the file's `${VAR}`s and is the environment its jobs run in;
+        `umask` (default: the process's) is the one its shell jobs run with and its saved files are made with:
+        a server loads each client's decks with that client's environment and umask."""
         environ = self.environ if environ is None else dict(environ)
         deck = await anyio.to_thread.run_sync(lambda: load_deck(path, environ=environ))
-        return await self.add_deck(deck, environ=environ)
+        return await self.add_deck(deck, environ=environ, umask=umask)
 
     async def add_deck(
         self,
@@ -231,6 +235,7 @@ class Engine:
         *,
         environ: Mapping[str, str] | None = None,
         restored: Mapping[str, RestoredJob] | None = None,
+        umask: int | None = None,
     ) -> Deck:
         """Start the jobs of an already parsed deck. Its name is made unique among loaded decks.
 
@@ -244,6 +249,8 @@ class Engine:
         if environ is not None:
             self._deck_environ[name] = environ
         self._deck_masks[name] = deck_secret_mask(deck, self.environ if environ is None else environ)
+        if umask is not None:
+            self._deck_umask[name] = umask
         restored = restored or {}
         new_jobs = []
         for spec in deck.jobs:
@@ -367,6 +374,15 @@ class Engine:
         for job in self.jobs.values():
             if not job.state.finished:
                 self._cancel(job)
+
+    def set_environment(self, deck: str, environ: Mapping[str, str], umask: int | None = None) -> None:
+        """Run the deck's attempts that start from now on with this environment (and umask, when given);
+        those under way keep theirs. Its file is not read again: `${VAR}`s it checked at load stay checked."""
+        if deck not in self.decks:
+            raise CommandError(f"no deck named {deck!r}")
+        self._deck_environ[deck] = dict(environ)
+        if umask is not None:
+            self._deck_umask[deck] = umask
 
     # --- scheduling ------------------------------------------------------------------------------------
 
@@ -538,6 +554,7 @@ class Engine:
             settings=self.decks[job.deck].settings,
             pause=pause,
             environ=self._deck_environ.get(job.deck, self.environ),
+            umask=self._deck_umask.get(job.deck),
             report_progress=lambda done, total, unit: self._report_progress(job, done, total, unit),
             report_output=lambda stream, text: self._report_output(job, stream, text),
             grace_period=self.grace_period,

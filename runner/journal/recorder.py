@@ -105,6 +105,7 @@ class Recorder:
         """This recording's id, in the journal's change batches."""
         self._carry_over = {path: (old, list(names)) for path, (old, names) in (carry_over or {}).items()}
         self._continued: dict[str, str] = {}
+        self._named: dict[str, str] = {}
         self._continued_decks: set[str] = set()
         """Engine names of the decks recorded into an existing run."""
         self._lazy_groups: dict[str, set[str]] = {}
@@ -137,6 +138,12 @@ class Recorder:
             await self.flush()
         finally:
             self._following = False
+    def name_run(self, engine_deck_name: str, run_id: str) -> None:
+        """Record the deck the engine has just loaded as `engine_deck_name` as a new run with this id (a fresh
+        one, unknown to the journal) rather than one of the recorder's choosing: the server names the run
+        before the journal has it, to keep the deck's environment under that name (runner.journal.environments).
+        Call it before the event loop moves on, so that no flush has seen the deck yet."""
+        self._named[engine_deck_name] = run_id
 
     async def __aenter__(self) -> Recorder:
         async with AsyncExitStack() as stack:
@@ -175,7 +182,7 @@ class Recorder:
 
     def _deck_loaded(self, name: str, deck: Deck, changes: list[ChangeLogEntry]) -> None:
         continued = self._continued.pop(name, None)
-        run_id = continued or uuid.uuid4().hex[:16]  # short: it is in every row
+        run_id = continued or self._named.pop(name, None) or new_run_id()
         self.run_ids[name] = run_id
         now = time.time()
         path = deck_path_key(deck.path)
@@ -301,6 +308,10 @@ _error = attrgetter("error")
 _output = attrgetter("output")
 _first = itemgetter(0)
 _is_not_none = partial(is_not, None)
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:16]  # short: it is in every row
 
 
 def _by_deck_and_group(jobs: list[Job]) -> dict[tuple[str, str | None], list[Job]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -16,6 +17,7 @@ import anyio.to_thread
 
 from runner.deck.parser import load_deck
 from runner.errors import DeckError
+from runner.journal.environments import KeptEnvironments, SubmittedEnvironment, needed_variables
 from runner.model import Attempt, JobState, OutputLine, RestoredJob
 
 if TYPE_CHECKING:
@@ -64,29 +66,63 @@ def restored_job(row: dict[str, Any]) -> RestoredJob:
     )
 
 
-async def restore_unfinished(engine: Engine, journal: Journal, recorder: Recorder) -> list[str]:
+async def restore_unfinished(
+    engine: Engine, journal: Journal, recorder: Recorder, environments: KeptEnvironments | None = None
+) -> list[str]:
     """Mark what a dead server left running as interrupted, then load each unfinished run again and continue
-    it in the journal. Returns one line per run, for the log and `status`."""
+    it in the journal. Returns one line per run, for the log and `status`.
+
+    With `environments`, each run is loaded with the environment it was submitted with; a run whose
+    environment is gone (after a reboot) and whose file uses `${VAR}`s waits for one instead (listed in
+    `environments.waiting`), and any other runs with the server's environment."""
     interrupted = await anyio.to_thread.run_sync(journal.mark_interrupted)
     runs: list[DeckRun] = await anyio.to_thread.run_sync(journal.unfinished_runs)
     lines: list[str] = []
     if interrupted:
         lines.append(f"{interrupted} job(s) were interrupted by the previous server's end and are queued again")
+    if environments is not None:
+        environments.remove_stale(run.id for run in runs)
     for run in runs:
+        environment = None if environments is None else environments.files.read(run.id)
+        if environments is not None and environment is None:
+            variables = await anyio.to_thread.run_sync(needed_variables, run.path)
+            if variables:
+                lines.append(environments.wait(run.name, run.id, run.path, variables, run.unfinished).line())
+                continue
         try:
-            deck = await anyio.to_thread.run_sync(load_deck, run.path)
+            _name, again = await continue_run(engine, journal, recorder, run, environment)
         except DeckError as bad:
             lines.append(f"could not restore {run.name} from {run.path}: {bad.problems[0]}")
             continue
-        rows = await anyio.to_thread.run_sync(journal.jobs, run.id)
-        restored = {name: restored_job(row) for name, row in rows.items()}
-        recorder.continue_run(run.name, run.id)
-        await engine.add_deck(replace(deck, name=run.name), restored=restored)
-        again = sum(1 for job in restored.values() if not job.state.finished)
-        lines.append(f"restored {run.name} from {run.path}: {again} job(s) to run")
+        line = f"restored {run.name} from {run.path}: {again} job(s) to run"
+        if environments is not None:
+            environments.keep(run.name, run.id, environment, on_disk=environment is not None)
+            if environment is None:
+                line += " with the server's environment (the one it was submitted with was lost at a restart)"
+        lines.append(line)
     for line in lines:
         log.info("%s", line)
     return lines
+
+
+async def continue_run(
+    engine: Engine, journal: Journal, recorder: Recorder, run: DeckRun, environment: SubmittedEnvironment | None
+) -> tuple[str, int]:
+    """Load an unfinished run's file again (with `environment`; None: the engine's) and continue the run in
+    the journal: its finished jobs stay finished, the others run. Returns the deck's name in the engine (the
+    run's, unless a deck of that name was loaded meanwhile) and how many of its jobs are to run; DeckError,
+    changing nothing, when the file no longer loads."""
+    environ = None if environment is None else environment.environ
+    deck = await anyio.to_thread.run_sync(partial(load_deck, run.path, environ=environ))
+    rows = await anyio.to_thread.run_sync(journal.jobs, run.id)
+    restored = {name: restored_job(row) for name, row in rows.items()}
+    name, number = run.name, 2
+    while name in engine.decks:
+        name, number = f"{run.name}#{number}", number + 1
+    recorder.continue_run(name, run.id)
+    umask = None if environment is None else environment.umask
+    await engine.add_deck(replace(deck, name=name), restored=restored, environ=environ, umask=umask)
+    return name, sum(1 for job in restored.values() if not job.state.finished)
 
 
 def run_to_dict(run: DeckRun) -> dict[str, Any]:

@@ -31,6 +31,9 @@ class AttemptContext:
     """Seconds between SIGTERM and SIGKILL when a process group is cancelled."""
     report_place: Callable[[str], None] = _nowhere
     """(where) — the attempt started there, e.g. on the Dask worker at that address."""
+    umask: int | None = None
+    """The file-creation mask of whoever loaded the deck (a server's client), for the processes and files the
+    attempt makes; None: the process's own."""
 
 
 class JobKind:

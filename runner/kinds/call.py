@@ -84,6 +84,7 @@ class CallKind(JobKind):
             pause=attempt.pause,
             on_progress=lambda done, total: attempt.report_progress(done, total, ""),
             on_output=attempt.report_output,
+            umask=attempt.umask,
         )
 
     async def _run_on_thread(self, spec: CallSpec, attempt: AttemptContext) -> Any:

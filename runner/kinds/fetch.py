@@ -166,7 +166,7 @@ async def _receive_body(response: httpx.Response, spec: FetchSpec, attempt: Atte
     total = int(length) if length and length.isdigit() else None
     done = 0
     attempt.report_progress(0, total, "bytes")
-    sink = await SaveFile.open(spec.save, attempt.settings.out_dir) if spec.save is not None else None
+    sink = await SaveFile.open(spec.save, attempt.settings.out_dir, attempt.umask) if spec.save is not None else None
     try:
         async for chunk in response.aiter_bytes():
             # Not reading while paused lets TCP flow control stop the sender.

@@ -22,6 +22,7 @@ import anyio
 import anyio.to_thread
 
 from runner.errors import JobError
+from runner.umask import file_mode
 
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -38,17 +39,20 @@ class SaveFile:
         self._file = anyio.AsyncFile(handle)
 
     @classmethod
-    async def open(cls, path: Path, out_dir: Path) -> SaveFile:
-        """Reach the folder of `path` from `out_dir` and open a temporary file there; JobError when `path` leads
-        through a symbolic link or cannot be written."""
-        return await anyio.to_thread.run_sync(cls._open, path, out_dir)
+    async def open(cls, path: Path, out_dir: Path, umask: int | None = None) -> SaveFile:
+        """Reach the folder of `path` from `out_dir` and open a temporary file there, with the mode `open()` gives
+        under `umask` (the submitter's; None: this process's); JobError when `path` leads through a symbolic link
+        or cannot be written."""
+        return await anyio.to_thread.run_sync(cls._open, path, out_dir, umask)
 
     @classmethod
-    def _open(cls, path: Path, out_dir: Path) -> SaveFile:
+    def _open(cls, path: Path, out_dir: Path, umask: int | None) -> SaveFile:
         folder = _reach_folder(path, out_dir)
         temporary = f".{path.name}.{secrets.token_hex(4)}.part"
         try:
             descriptor = os.open(temporary, _TEMPORARY_FLAGS, 0o666, dir_fd=folder)
+            if umask is not None:  # the server's own umask is 077
+                os.fchmod(descriptor, file_mode(umask))
         except OSError as error:
             os.close(folder)
             raise JobError(f"cannot write {path}: {error.strerror}") from None

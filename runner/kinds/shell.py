@@ -59,6 +59,7 @@ class ShellKind(JobKind):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
+                umask=-1 if attempt.umask is None else attempt.umask,  # set in the child, before exec
             )
         group = process.pid
         self.guardian.track(group)

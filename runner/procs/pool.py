@@ -266,15 +266,17 @@ class WorkerPool:
         pause: PauseControl,
         on_progress: Callable[[float, float | None], None],
         on_output: Callable[[str, str], None],
+        umask: int | None = None,
     ) -> Any:
-        """Run `spec` in a worker process and return its result.
+        """Run `spec` in a worker process and return its result; with `umask`, the worker has that umask for
+        the call (a server's client's), and its own again afterwards.
 
         Raises JobError when the function raised (retryable, with the worker's traceback), when it cannot
         be found or its arguments cannot be sent (not retryable), or when the worker died (retryable).
         A result that cannot be pickled comes back as a ResultRepr. If the caller is cancelled, the worker's
         process group is killed and reaped before the cancellation propagates.
         """
-        request = _encode_request(spec, job_name)
+        request = _encode_request(spec, job_name, umask)
         self._check_open()
         worker = await self._take_worker()
         try:
@@ -519,8 +521,8 @@ async def _load_result(payload: bytes) -> Any:
     return pickle.loads(payload)
 
 
-def _encode_request(spec: CallSpec, job_name: str) -> bytes:
-    message = ("call", spec.module, spec.function, spec.args, dict(spec.kwargs), str(spec.base_dir), job_name)
+def _encode_request(spec: CallSpec, job_name: str, umask: int | None = None) -> bytes:
+    message = ("call", spec.module, spec.function, spec.args, dict(spec.kwargs), str(spec.base_dir), job_name, umask)
     try:
         return encode_message(message)
     except Exception as error:

@@ -7,7 +7,7 @@ Protocol, on the pipes the parent gave as stdin and stdout: each message is a pi
 length (4 bytes, big-endian).
 
 Parent -> worker:
-    ("call", module, function, args, kwargs, base_dir, job_name)
+    ("call", module, function, args, kwargs, base_dir, job_name, umask)   umask: the caller's, or None
     ("describe_result",)           the last result did not unpickle in the parent: send its repr instead
 Worker -> parent:
     ("ready", pid)                 once, at start
@@ -227,10 +227,18 @@ class CallRunner:
                 self.end_call(("error", f"worker received an unexpected request: {request!r}", None, False))
 
     def call(
-        self, module: str, function: str, args: tuple[Any, ...], kwargs: dict[str, Any], base_dir: str, job_name: str
+        self,
+        module: str,
+        function: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        base_dir: str,
+        job_name: str,
+        umask: int | None = None,
     ) -> None:
         context = WorkerJobContext(self.channel, job_name)
         token = set_job_context(context)
+        own_umask = None if umask is None else os.umask(umask)  # the submitter's, for the files the call makes
         # Whatever an earlier job did to these, this job's output goes to the parent again.
         sys.stdout = self.stdout
         sys.stderr = self.stderr
@@ -243,6 +251,8 @@ class CallRunner:
             self.stderr.finish()
             self.output.in_call = False
             reset_job_context(token)
+            if own_umask is not None:
+                os.umask(own_umask)
         self.end_call(outcome)
 
     def end_call(self, outcome: tuple[Any, ...]) -> None:

@@ -36,11 +36,13 @@ from runner.server.messages import (
     ServerInfo,
     Status,
     Stop,
+    SupplyEnvironment,
     problem_from_dict,
     read_result,
     request_message,
 )
 from runner.server.wire import to_wire
+from runner.umask import current_umask
 
 START_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 40.0
@@ -239,7 +241,7 @@ def submit(files: Sequence[str | os.PathLike[str]], socket_path: Path | None = N
             for file in files:
                 path = str(Path(file).resolve())
                 try:
-                    loaded = await client.call(Load(path, environ=dict(os.environ)))
+                    loaded = await client.call(Load(path, environ=dict(os.environ), umask=current_umask()))
                 except ServerError as refused:
                     if refused.kind != "deck":
                         raise
@@ -314,3 +316,13 @@ def process_exited(pid: int) -> bool:
     except PermissionError:
         return False
     return False
+def supply_environment(deck: str, socket_path: Path | None = None) -> dict[str, Any]:
+    """Give the deck this process's environment and umask (`jobdeck env DECK`): `{"deck", "message", "jobs"}`."""
+
+    async def run() -> dict[str, Any]:
+        async with await ensure_server(socket_path) as client:
+            reply = await client.call(SupplyEnvironment(deck, dict(os.environ), umask=current_umask()))
+            supplied: dict[str, Any] = to_wire(reply)
+            return supplied
+
+    return anyio.run(run)

@@ -21,6 +21,7 @@ from runner.errors import Problem
 from runner.server.framing import ProtocolError
 from runner.server.views import JobWire, OutputChunk
 from runner.server.wire import WireError, from_wire, to_wire
+from runner.umask import valid_umask
 from runner.version import installed_version
 
 PROTOCOL_VERSION = 1
@@ -171,16 +172,19 @@ class Hello(Request[HelloReply]):
 @dataclass(frozen=True)
 class Load(Request[LoadReply]):
     """Load a job file (by its absolute path) into the server, expanded with `environ` (the client's
-    environment) when given."""
+    environment) when given; its jobs run with that environment and with `umask` (the client's) when given."""
 
     op = "load"
     reply_type = LoadReply
     path: str
     environ: dict[str, str] | None = None
+    umask: int | None = None
 
     def __post_init__(self) -> None:
         if not os.path.isabs(self.path):
             raise ValueError("load needs an absolute path")
+        if self.umask is not None:
+            valid_umask(self.umask)
 
 
 @dataclass(frozen=True)
@@ -247,8 +251,34 @@ class Stop(Request[StopReply]):
     reply_type = StopReply
 
 
+@dataclass
+class EnvironmentReply:
+    """What supplying a deck's environment did, in a sentence; `jobs`: how many of its jobs are still to run."""
+
+    deck: str
+    message: str
+    jobs: int = 0
+
+
+@dataclass(frozen=True)
+class SupplyEnvironment(Request[EnvironmentReply]):
+    """Give a deck the client's environment and umask: a restored deck that waits for its environment (lost
+    at a restart) loads and runs; a loaded one runs its next attempts with it."""
+
+    op = "environment"
+    reply_type = EnvironmentReply
+    deck: str
+    environ: dict[str, str]
+    umask: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.umask is not None:
+            valid_umask(self.umask)
+
+
 REQUESTS: dict[str, type[Request[Any]]] = {
-    kind.op: kind for kind in (Hello, Load, RunCommand, Snapshot, Output, Spec, History, Status, Stop)
+    kind.op: kind
+    for kind in (Hello, Load, RunCommand, Snapshot, Output, Spec, History, Status, Stop, SupplyEnvironment)
 }
 
 

@@ -26,6 +26,7 @@ from runner.model import Deck, JobState
 from runner.server.client import Client, ServerError, ensure_server
 from runner.server.messages import Command, RunCommand, problem_from_dict
 from runner.server.views import JobView
+from runner.umask import current_umask
 
 PULL_INTERVAL_S = 0.1
 
@@ -220,7 +221,7 @@ class RemoteEngine:
         """Load a job file into the server, expanded with this client's environment; DeckError when bad."""
         absolute = Path(path).expanduser().resolve()
         try:
-            loaded = await self._request("load", path=str(absolute), environ=self.environ)
+            loaded = await self._request("load", path=str(absolute), environ=self.environ, umask=current_umask())
         except ServerError as refused:
             if refused.kind != "deck":
                 raise

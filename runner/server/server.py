@@ -34,7 +34,9 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from runner import paths
 from runner.engine.engine import Engine
 from runner.errors import CommandError, DeckError, describe_error, innermost
-from runner.journal.recovery import run_jobs_to_list, run_to_dict
+from runner.journal.environments import EnvironmentFiles, KeptEnvironments, SubmittedEnvironment, WaitingDeck
+from runner.journal.recorder import new_run_id
+from runner.journal.recovery import continue_run, run_jobs_to_list, run_to_dict
 from runner.kinds.summary import spec_summary
 from runner.private_folder import make_private_folder
 from runner.redaction import quiet_request_loggers
@@ -50,6 +52,7 @@ from runner.server.connections import (
 from runner.server.framing import ProtocolError, receive_message, send_message
 from runner.server.messages import (
     PROTOCOL_VERSION,
+    EnvironmentReply,
     Failure,
     Hello,
     HelloReply,
@@ -69,6 +72,7 @@ from runner.server.messages import (
     StatusReply,
     Stop,
     StopReply,
+    SupplyEnvironment,
     failure_message,
     parse_request,
     reply_message,
@@ -91,6 +95,8 @@ EXIT_DEADLINE_S = 20.0
 call on a thread) would otherwise keep it, and its journal, for as long as the job runs."""
 LINGER_S = 1.0
 LINGER_BYTES = 2 * 1024 * 1024
+ENVIRONMENT_SWEEP_S = 1.0
+"""How often the environments of finished decks are looked for, to be removed."""
 
 
 def prepare_directory(directory: Path) -> None:
@@ -162,6 +168,8 @@ class Server:
         them to the next one."""
         self.restored: list[str] = []
         """What start-up brought back from the journal, or could not, as lines for the status."""
+        self.environments: KeptEnvironments | None = None
+        """With a journal: the environments the decks were submitted with, kept for a restarted server."""
         self.handlers: dict[type[Request[Any]], Callable[[Any], Awaitable[Any]]] = {
             Hello: self.hello,
             Load: self.load,
@@ -172,6 +180,7 @@ class Server:
             History: self.history,
             Status: self.status,
             Stop: self.handle_stop,
+            SupplyEnvironment: self.supply_environment,
         }
         """One handler per request type (runner.server.messages.REQUESTS); each returns its reply's JSON."""
 
@@ -276,12 +285,27 @@ class Server:
         return to_wire(HelloReply(self.info()))
 
     async def load(self, request: Load) -> Any:
-        deck = await self.engine.load(request.path, environ=request.environ)
+        kept, run_id = self.environments, new_run_id()
+        environment = None if request.environ is None else SubmittedEnvironment(request.environ, request.umask)
+        # Kept before the journal can record the run: a restarted server finds every journaled run's environment.
+        on_disk = kept is not None and environment is not None and kept.save_new(run_id, environment)
+        try:
+            deck = await self.engine.load(request.path, environ=request.environ, umask=request.umask)
+        except BaseException:
+            if on_disk and kept is not None:
+                kept.files.remove(run_id)
+            raise
+        if kept is not None and environment is not None and self.recorder is not None:
+            self.recorder.name_run(deck.name, run_id)  # no await since the engine took the deck: no flush saw it
+            kept.keep(deck.name, run_id, environment, on_disk=on_disk)
         return to_wire(LoadReply(deck.name, [job.id for job in self.engine.jobs_of(deck.name)]))
 
     async def command(self, request: RunCommand) -> Any:
         method = getattr(self.engine, request.command.value)
-        return await (method(request.job) if request.command.takes_job else method())
+        result = await (method(request.job) if request.command.takes_job else method())
+        if self.environments is not None:
+            self.environments.sweep(self.engine, self.committed_revision())  # a retried job's deck has work again
+        return result
 
     async def snapshot(self, request: Snapshot) -> Any:
         engine = self.engine
@@ -294,7 +318,7 @@ class Server:
             decks={name: str(deck.path) for name, deck in engine.decks.items()},
             dispatching=engine.dispatching,
             counts={state.value: count for state, count in engine.counts().items()},
-            kinds=engine.kind_status(),
+            kinds=engine.kind_status() + ([] if self.environments is None else self.environments.lines()),
         )
         # The jobs are JSON already: snapshot_jobs encoded each to keep the reply inside a frame.
         return {**to_wire(reply), "jobs": jobs}
@@ -321,10 +345,69 @@ class Server:
         if self.recorder is not None:
             await self.recorder.flush()  # what the report says has finished is in the journal
         decks = [deck_report(deck, engine.jobs_of(deck)) for deck in engine.decks]
+        kept = self.environments
+        if kept is not None:
+            for report in decks:
+                note = kept.note(report["deck"])
+                if note:
+                    report["note"] = note
+            decks += [{**waiting.to_dict(), "jobs": []} for waiting in kept.waiting.values()]
         return to_wire(StatusReply(self.info(), decks))
 
     async def handle_stop(self, request: Stop) -> Any:
         return to_wire(await self.stop())
+
+    async def supply_environment(self, request: SupplyEnvironment) -> Any:
+        """A waiting deck loads with the client's environment and runs; a loaded deck's next attempts use it."""
+        engine, kept, name = self.engine, self.environments, request.deck
+        environment = SubmittedEnvironment(request.environ, request.umask)
+        waiting = None if kept is None else kept.waiting.get(name)
+        if waiting is not None and kept is not None:
+            return to_wire(await self._load_waiting(kept, waiting, environment))
+        if name not in engine.decks:
+            known = ", ".join([*engine.decks, *(kept.waiting if kept else ())]) or "none"
+            raise CommandError(f"no deck named {name!r} is loaded or waits for its environment (decks: {known})")
+        engine.set_environment(name, environment.environ, environment.umask)
+        if kept is not None and name in kept.decks:
+            kept.decks[name].environment = environment
+            kept.decks[name].on_disk = False
+            kept.sweep(engine, self.committed_revision())  # written again while the deck has work to do
+        return to_wire(EnvironmentReply(name, f"deck {name!r} runs its next attempts with this environment"))
+
+    async def _load_waiting(
+        self, kept: KeptEnvironments, waiting: WaitingDeck, environment: SubmittedEnvironment
+    ) -> EnvironmentReply:
+        missing = [variable for variable in waiting.variables if variable not in environment.environ]
+        if missing:
+            raise CommandError(
+                f"deck {waiting.name!r} needs {', '.join(missing)}, which this shell does not have: "
+                f"export {' and '.join(missing)}, then run `jobdeck env {waiting.name}` again"
+            )
+        journal, recorder = self.journal, self.recorder
+        assert journal is not None and recorder is not None  # a deck waits only on a journaled server
+        del kept.waiting[waiting.name]  # while it loads: a second `jobdeck env` must not load it twice
+        try:
+            run = await anyio.to_thread.run_sync(journal.run, waiting.run_id)
+            if run is None:
+                raise CommandError(f"deck {waiting.name!r} is no longer in the journal {journal.path}")
+            on_disk = kept.save_new(run.id, environment)
+            try:
+                name, again = await continue_run(self.engine, journal, recorder, run, environment)
+            except BaseException:
+                if on_disk:
+                    kept.files.remove(run.id)
+                raise
+        except BaseException as failed:
+            if not isinstance(failed, CommandError):
+                kept.waiting[waiting.name] = waiting  # it waits on: the file may load from a better shell
+            raise
+        kept.keep(name, run.id, environment, on_disk=on_disk)
+        log.info("deck %s got its environment from a client: %d job(s) to run", name, again)
+        return EnvironmentReply(name, f"deck {name!r} loaded with this environment: {again} job(s) to run", again)
+
+    def committed_revision(self) -> int | None:
+        """The engine revision the journal has committed up to; None without a journal."""
+        return None if self.recorder is None else self.recorder.committed_revision
 
     def committed_changes(self, since: int) -> tuple[list[Job], int]:
         """The jobs changed after `since` that a client may be shown, and the revision it has then seen.
@@ -395,13 +478,19 @@ async def serve(
                 if journal is not None and recorder is not None:
                     from runner.journal.recovery import restore_unfinished
 
-                    server.restored = await restore_unfinished(engine, journal, recorder)
-                await _serve_until_stopped(server, task_status)
+                    server.environments = KeptEnvironments(EnvironmentFiles(paths.environments_dir(journal.path)))
+                    server.restored = await restore_unfinished(engine, journal, recorder, server.environments)
+                async with anyio.create_task_group() as keeping:
+                    keeping.start_soon(_keep_environments, server)
+                    await _serve_until_stopped(server, task_status)
+                    keeping.cancel_scope.cancel()
             finally:
                 if exit_deadline_s is not None:
                     _exit_after(exit_deadline_s)
                 if recorder is not None and not server.cancelling:
                     await _leave_unfinished_to_next_server(recorder)
+        if server.environments is not None:  # after the journal's last commit: the decks stopped with it are done
+            server.environments.sweep(engine, server.committed_revision())
     finally:
         os.ftruncate(lock_fd, 0)
         os.close(lock_fd)
@@ -468,6 +557,16 @@ async def _serve_until_stopped(server: Server, task_status: TaskStatus[None]) ->
     finally:
         with contextlib.suppress(FileNotFoundError):
             socket_path.unlink()
+
+
+async def _keep_environments(server: Server) -> None:
+    """Now and then, drop the kept environments of decks that have finished."""
+    kept = server.environments
+    if kept is None:
+        return
+    while True:
+        await anyio.sleep(ENVIRONMENT_SWEEP_S)
+        kept.sweep(server.engine, server.committed_revision())
 
 
 async def _linger(stream: SocketStream) -> None:

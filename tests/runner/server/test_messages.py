@@ -34,6 +34,7 @@ from runner.server.messages import (
     Status,
     StatusReply,
     Stop,
+    SupplyEnvironment,
     parse_request,
     problem_from_dict,
     problem_to_dict,
@@ -57,6 +58,8 @@ EXAMPLES: list[Request[Any]] = [
     History(run="run-1"),
     Status(),
     Stop(),
+    Load("/decks/a.toml", environ={"HOME": "/home/me"}, umask=0o022),
+    SupplyEnvironment("deck", environ={"MY_TOKEN": "t"}, umask=0o027),
 ]
 
 
@@ -87,6 +90,8 @@ async def test_every_request_type_is_listed_once_and_has_a_handler_in_the_server
         ({"op": "output", "args": {}}, "job is missing"),
         ({"op": "snapshot", "args": {"since": True}}, "since: expected an integer"),
         ({"op": "history", "args": {"run": 5}}, "history.run: expected a string"),
+        ({"op": "load", "args": {"path": "/a.toml", "umask": 0o1777}}, "a umask is a number from 0 to 0o777"),
+        ({"op": "environment", "args": {"deck": "d"}}, "environ is missing"),
     ],
 )
 def test_requests_that_do_not_fit_their_type_are_refused_with_the_reason(message: dict[str, Any], reason: str) -> None:
