@@ -23,7 +23,7 @@ from runner.server.views import JobWire, OutputChunk
 from runner.server.wire import WireError, from_wire, to_wire
 from runner.version import installed_version
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 
 def version_mismatch(client_protocol: Any, client_version: Any) -> str:
@@ -76,8 +76,12 @@ class HelloReply:
 
 @dataclass
 class LoadReply:
+    """The loaded deck's name and how many jobs it has (not their ids: a deck may have more than a reply holds);
+    `repeats` names an earlier deck from the same file with the same jobs, when one is loaded."""
+
     deck: str
-    jobs: list[str]
+    jobs: int
+    repeats: str | None = None
 
 
 @dataclass
@@ -113,11 +117,33 @@ class HistoryReply:
 
 
 @dataclass
+class DeckStatus:
+    """A loaded deck as the status lists it: its jobs come with `StatusJobs`, a page at a time."""
+
+    deck: str
+    path: str
+    jobs: int
+    counts: dict[str, int]
+    """How many of its jobs are in each state (by the state's value; states with none are left out)."""
+
+
+@dataclass
 class StatusReply:
-    """The server, and each deck's report as `jobdeck run --json` prints it."""
+    """The server, and the loaded decks from number `start` on, as many as fit in a reply; `next` is the
+    number to ask from for the rest (None: no more)."""
 
     server: ServerInfo
-    decks: list[dict[str, Any]]
+    decks: list[DeckStatus]
+    next: int | None = None
+
+
+@dataclass
+class StatusRows:
+    """Jobs of one deck, in deck order, as `jobdeck run --json` reports them (a large result as a preview
+    string, its full size in `result_bytes`); `next` is the job number to ask from for the rest (None: no more)."""
+
+    rows: list[dict[str, Any]]
+    next: int | None = None
 
 
 @dataclass
@@ -128,7 +154,7 @@ class StopReply:
 @dataclass
 class Failure:
     """A refused request: `kind` says why (version, bad_message, bad_request, too_large, forbidden, deck,
-    command, internal); a refused deck says what is wrong with it in `problems`."""
+    already_loaded, command, internal); a refused deck says what is wrong with it in `problems`."""
 
     kind: str
     message: str
@@ -177,6 +203,8 @@ class Load(Request[LoadReply]):
     reply_type = LoadReply
     path: str
     environ: dict[str, str] | None = None
+    again: bool = False
+    """Load it even when the same file's same jobs are loaded and unfinished (else refused: `already_loaded`)."""
 
     def __post_init__(self) -> None:
         if not os.path.isabs(self.path):
@@ -235,8 +263,21 @@ class History(Request[HistoryReply]):
 
 @dataclass(frozen=True)
 class Status(Request[StatusReply]):
+    """The server and its decks (from deck number `start` on); their jobs come with StatusJobs."""
+
     op = "status"
     reply_type = StatusReply
+    start: int = 0
+
+
+@dataclass(frozen=True)
+class StatusJobs(Request[StatusRows]):
+    """A page of one deck's job rows, from job number `start` on."""
+
+    op = "status_jobs"
+    reply_type = StatusRows
+    deck: str
+    start: int = 0
 
 
 @dataclass(frozen=True)
@@ -248,7 +289,7 @@ class Stop(Request[StopReply]):
 
 
 REQUESTS: dict[str, type[Request[Any]]] = {
-    kind.op: kind for kind in (Hello, Load, RunCommand, Snapshot, Output, Spec, History, Status, Stop)
+    kind.op: kind for kind in (Hello, Load, RunCommand, Snapshot, Output, Spec, History, Status, Stop, StatusJobs)
 }
 
 

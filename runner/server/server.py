@@ -29,11 +29,11 @@ from anyio.abc import SocketAttribute, SocketStream, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from runner import paths
+from runner.deck.parser import load_deck
 from runner.engine.engine import Engine
 from runner.errors import CommandError, DeckError, describe_error, innermost
 from runner.journal.recovery import run_jobs_to_list, run_to_dict
 from runner.kinds.summary import spec_summary
-from runner.report import deck_report
 from runner.server.framing import ProtocolError, receive_message, send_message
 from runner.server.messages import (
     PROTOCOL_VERSION,
@@ -53,6 +53,7 @@ from runner.server.messages import (
     Spec,
     SpecLines,
     Status,
+    StatusJobs,
     StatusReply,
     Stop,
     StopReply,
@@ -62,6 +63,8 @@ from runner.server.messages import (
     version_mismatch,
 )
 from runner.server.protocol import output_since, snapshot_jobs
+from runner.server.repeats import DeckAlreadyLoaded, repeated_deck
+from runner.server.status_pages import deck_page, job_page
 from runner.server.wire import to_wire
 from runner.version import installed_version
 
@@ -152,6 +155,7 @@ class Server:
             History: self.history,
             Status: self.status,
             Stop: self.handle_stop,
+            StatusJobs: self.status_jobs,
         }
         """One handler per request type (runner.server.messages.REQUESTS); each returns its reply's JSON."""
 
@@ -233,6 +237,8 @@ class Server:
             return Failure("deck", str(failed), problems=list(failed.problems))
         if isinstance(failed, CommandError):
             return Failure("command", str(failed))
+        if isinstance(failed, DeckAlreadyLoaded):
+            return Failure("already_loaded", str(failed))
         if isinstance(failed, (KeyError, TypeError, ValueError, OSError)):
             return Failure("bad_request", repr(failed))
         # A fault in one request must not cost the client its connection.
@@ -248,8 +254,12 @@ class Server:
         return to_wire(HelloReply(self.info()))
 
     async def load(self, request: Load) -> Any:
-        deck = await self.engine.load(request.path, environ=request.environ)
-        return to_wire(LoadReply(deck.name, [job.id for job in self.engine.jobs_of(deck.name)]))
+        engine = self.engine
+        environ = engine.environ if request.environ is None else dict(request.environ)
+        parsed = await anyio.to_thread.run_sync(lambda: load_deck(request.path, environ=environ))
+        repeats = repeated_deck(engine, parsed, again=request.again)
+        deck = await engine.add_deck(parsed, environ=environ)
+        return to_wire(LoadReply(deck.name, len(deck.jobs), repeats))
 
     async def command(self, request: RunCommand) -> Any:
         method = getattr(self.engine, request.command.value)
@@ -289,11 +299,15 @@ class Server:
         return to_wire(HistoryReply(jobs=run_jobs_to_list(rows)))
 
     async def status(self, request: Status) -> Any:
-        engine = self.engine
         if self.recorder is not None:
             await self.recorder.flush()  # what the report says has finished is in the journal
-        decks = [deck_report(deck, engine.jobs_of(deck)) for deck in engine.decks]
-        return to_wire(StatusReply(self.info(), decks))
+        decks, upnext = deck_page(self.engine, request.start)
+        return to_wire(StatusReply(self.info(), decks, upnext))
+
+    async def status_jobs(self, request: StatusJobs) -> Any:
+        if self.recorder is not None:
+            await self.recorder.flush()
+        return to_wire(job_page(self.engine, request.deck, request.start))
 
     async def handle_stop(self, request: Stop) -> Any:
         return to_wire(await self.stop())
