@@ -19,11 +19,13 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from runner.errors import Problem
 from runner.server.framing import ProtocolError
+from runner.server.previews import cut_text
 from runner.server.views import JobWire, OutputChunk
 from runner.server.wire import WireError, from_wire, to_wire
 from runner.version import installed_version
 
 PROTOCOL_VERSION = 2
+FAILURE_MESSAGE_BYTES = 64 * 1024
 
 
 def version_mismatch(client_protocol: Any, client_version: Any) -> str:
@@ -114,6 +116,8 @@ class HistoryReply:
     runs: list[dict[str, Any]] = field(default_factory=list)
     journal: str | None = None
     jobs: list[dict[str, Any]] = field(default_factory=list)
+    next: int | None = None
+    """Where the run's next page of jobs starts (None: no more)."""
 
 
 @dataclass
@@ -259,6 +263,8 @@ class History(Request[HistoryReply]):
     op = "history"
     reply_type = HistoryReply
     run: str | None = None
+    start: int = 0
+    """With `run`: the job number its page of jobs starts at."""
 
 
 @dataclass(frozen=True)
@@ -321,7 +327,9 @@ def reply_message(request_id: Any, result: Any) -> dict[str, Any]:
 
 
 def failure_message(request_id: Any, failure: Failure) -> dict[str, Any]:
-    return {"id": request_id, "ok": False, "error": failure.to_dict()}
+    error = failure.to_dict()
+    error["message"] = cut_text(failure.message, FAILURE_MESSAGE_BYTES)  # it may quote what the client sent
+    return {"id": request_id, "ok": False, "error": error}
 
 
 def read_result(request: Request[ReplyT], result: Any) -> ReplyT:

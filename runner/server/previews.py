@@ -8,6 +8,7 @@ non-ASCII character may cost six bytes). A value cut to a preview says so, and h
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 RESULT_PREVIEW_BYTES = 4 * 1024
@@ -88,3 +89,16 @@ def shrink(value: Any, text_limit: int = SHRUNK_TEXT_BYTES, items: int = LISTED_
     if isinstance(value, dict):
         return {key: shrink(item, text_limit, items) for key, item in value.items()}
     return value
+
+
+def take_page(rows: Sequence[Any], start: int, budget: int) -> tuple[list[Any], int | None]:
+    """The rows from number `start` on whose JSON fits in `budget` bytes (at least one), and the number of the
+    next row (None: none left)."""
+    page: list[Any] = []
+    size = 0
+    for number in range(max(start, 0), len(rows)):
+        size += json_bytes(rows[number])
+        if page and size > budget:
+            return page, number
+        page.append(rows[number])
+    return page, None

@@ -273,8 +273,13 @@ class RemoteEngine:
         return [_past_run(run) for run in reply["runs"]]
 
     async def history_jobs(self, run_id: str) -> list[PastJob]:
-        reply = await self._request("history", run=run_id)
-        return [_past_job(job) for job in reply["jobs"]]
+        jobs: list[PastJob] = []
+        start: int | None = 0
+        while start is not None:  # a page at a time: a run may have more jobs than a reply holds
+            reply = await self._request("history", run=run_id, start=start)
+            jobs += [_past_job(job) for job in reply["jobs"]]
+            start = reply.get("next")
+        return jobs
 
     # --- connection ------------------------------------------------------------------------------------
 

@@ -34,7 +34,9 @@ from runner.engine.engine import Engine
 from runner.errors import CommandError, DeckError, describe_error, innermost
 from runner.journal.recovery import run_jobs_to_list, run_to_dict
 from runner.kinds.summary import spec_summary
+from runner.server.bounded import bounded_lines, bounded_restored, deck_failure
 from runner.server.framing import ProtocolError, receive_message, send_message
+from runner.server.history_pages import RunJobPages, bounded_runs
 from runner.server.messages import (
     PROTOCOL_VERSION,
     Failure,
@@ -145,6 +147,7 @@ class Server:
         self.stop_requested = anyio.Event()
         self.restored: list[str] = []
         """What start-up brought back from the journal, or could not, as lines for the status."""
+        self.history_pages = RunJobPages()
         self.handlers: dict[type[Request[Any]], Callable[[Any], Awaitable[Any]]] = {
             Hello: self.hello,
             Load: self.load,
@@ -166,7 +169,7 @@ class Server:
             protocol=PROTOCOL_VERSION,
             socket=str(self.socket_path),
             journal=None if self.journal is None else str(self.journal.path),
-            restored=list(self.restored),
+            restored=bounded_restored(self.restored),
         )
 
     async def handle(self, stream: SocketStream) -> None:
@@ -234,7 +237,7 @@ class Server:
     def _failure(op: Any, failed: Exception) -> Failure:
         """What the client is told of a request that failed."""
         if isinstance(failed, DeckError):
-            return Failure("deck", str(failed), problems=list(failed.problems))
+            return deck_failure(failed)
         if isinstance(failed, CommandError):
             return Failure("command", str(failed))
         if isinstance(failed, DeckAlreadyLoaded):
@@ -285,7 +288,7 @@ class Server:
         return to_wire(output_since(self.engine.job(request.job), request.after))
 
     async def spec(self, request: Spec) -> Any:
-        return to_wire(SpecLines(spec_summary(self.engine.job(request.job).spec)))
+        return to_wire(SpecLines(bounded_lines(spec_summary(self.engine.job(request.job).spec))))
 
     async def history(self, request: History) -> Any:
         """Earlier deck runs from the journal (`runs`), or one run's jobs (`jobs`, with `run` set)."""
@@ -294,9 +297,14 @@ class Server:
             return to_wire(HistoryReply())
         if request.run is None:
             runs = await anyio.to_thread.run_sync(journal.history)
-            return to_wire(HistoryReply(runs=[run_to_dict(run) for run in runs], journal=str(journal.path)))
-        rows = await anyio.to_thread.run_sync(journal.jobs, request.run)
-        return to_wire(HistoryReply(jobs=run_jobs_to_list(rows)))
+            return to_wire(
+                HistoryReply(runs=bounded_runs([run_to_dict(run) for run in runs]), journal=str(journal.path))
+            )
+        read = None
+        if request.start == 0 or not self.history_pages.holds(request.run):
+            read = run_jobs_to_list(await anyio.to_thread.run_sync(journal.jobs, request.run))
+        jobs, upnext = self.history_pages.page(request.run, request.start, read)
+        return to_wire(HistoryReply(jobs=jobs, next=upnext))
 
     async def status(self, request: Status) -> Any:
         if self.recorder is not None:
