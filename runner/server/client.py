@@ -241,10 +241,10 @@ async def read_status(client: Client) -> dict[str, Any]:
         rows: list[dict[str, Any]] = []
         start: int | None = 0
         try:
-            while start is not None:
-                page = await client.call(StatusJobs(deck.deck, start))
-                rows += page.rows
-                start = page.next
+            while start is not None:  # read as plain JSON: the rows are plain JSON values, and many
+                page = await client.request(StatusJobs.op, deck=deck.deck, start=start)
+                rows += page["rows"]
+                start = page["next"]
         except ServerError as gone:
             if gone.kind != "command":
                 raise

@@ -22,9 +22,12 @@ LISTED_ITEMS = 50
 """How many items of a long list (a job's attempts, a deck's problems) a shrunk view keeps."""
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def json_bytes(value: Any) -> int:
     """How many bytes `value` takes as the wire's JSON."""
-    return len(json.dumps(value, separators=(",", ":")))
+    return len(_ENCODER.encode(value))
 
 
 def head(text: str, limit: int) -> str:

@@ -57,6 +57,7 @@ from runner.server.messages import (
     Status,
     StatusJobs,
     StatusReply,
+    StatusRows,
     Stop,
     StopReply,
     failure_message,
@@ -315,7 +316,9 @@ class Server:
     async def status_jobs(self, request: StatusJobs) -> Any:
         if self.recorder is not None:
             await self.recorder.flush()
-        return to_wire(job_page(self.engine, request.deck, request.start))
+        rows, upnext = job_page(self.engine, request.deck, request.start)
+        # The rows are plain JSON already (job_page measured each to fill the page): no second walk over them.
+        return {**to_wire(StatusRows([], upnext)), "rows": rows}
 
     async def handle_stop(self, request: Stop) -> Any:
         return to_wire(await self.stop())

@@ -11,9 +11,9 @@ from typing import Any
 
 from runner.engine.engine import Engine
 from runner.errors import CommandError
-from runner.model import Job
+from runner.model import Deck, Job
 from runner.report import job_report
-from runner.server.messages import DeckStatus, StatusRows
+from runner.server.messages import DeckStatus
 from runner.server.previews import LINE_BYTES, cut_text, json_bytes, preview_result
 from runner.server.protocol import SNAPSHOT_BYTES, TEXT_FIELD_BYTES
 
@@ -45,26 +45,33 @@ def deck_status(engine: Engine, name: str) -> DeckStatus:
     return DeckStatus(deck=name, path=path, jobs=len(jobs), counts=dict(counts))
 
 
-def job_page(engine: Engine, deck: str, start: int, budget: int = PAGE_BYTES) -> StatusRows:
-    """The deck's job rows from job number `start` on, as many as fit in `budget` bytes of JSON."""
-    jobs = deck_jobs(engine, deck)
+def job_page(
+    engine: Engine, deck: str, start: int, budget: int = PAGE_BYTES
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The deck's job rows from job number `start` on, as many as fit in `budget` bytes of JSON, and the number
+    of the next job (None: none left)."""
+    specs = _deck(engine, deck).jobs
     rows: list[dict[str, Any]] = []
     size = 0
-    for number in range(max(start, 0), len(jobs)):
-        row = status_row(jobs[number])
+    for number in range(max(start, 0), len(specs)):
+        row = status_row(engine.jobs[f"{deck}/{specs[number].name}"])
         size += json_bytes(row)
         if rows and size > budget:
-            return StatusRows(rows, number)
+            return rows, number
         rows.append(row)
-    return StatusRows(rows, None)
+    return rows, None
 
 
 def deck_jobs(engine: Engine, deck: str) -> list[Job]:
     """The deck's jobs in deck order; CommandError when no deck of that name is loaded."""
-    loaded = engine.decks.get(deck)
-    if loaded is None:
-        raise CommandError(f"no deck named {deck!r} is loaded")
-    return [engine.jobs[f"{deck}/{spec.name}"] for spec in loaded.jobs]
+    return [engine.jobs[f"{deck}/{spec.name}"] for spec in _deck(engine, deck).jobs]
+
+
+def _deck(engine: Engine, name: str) -> Deck:
+    deck = engine.decks.get(name)
+    if deck is None:
+        raise CommandError(f"no deck named {name!r} is loaded")
+    return deck
 
 
 def status_row(job: Job) -> dict[str, Any]:
