@@ -8,11 +8,11 @@ from dataclasses import replace
 
 from runner.errors import DeckError, Problem
 from runner.server.messages import Failure
-from runner.server.previews import LINE_BYTES, SHRUNK_TEXT_BYTES, cut_text
+from runner.server.previews import LINE_BYTES, SHRUNK_TEXT_BYTES, cut_text, json_bytes
 
 LISTED_PROBLEMS = 50
 """A refused deck's reply lists at most this many of its problems, and says how many it left out."""
-SPEC_LINES = 500
+SPEC_BYTES = 512 * 1024
 
 
 def deck_failure(failed: DeckError) -> Failure:
@@ -31,11 +31,17 @@ def _short(text: str | None) -> str | None:
     return cut_text(text, SHRUNK_TEXT_BYTES)
 
 
-def bounded_lines(lines: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """A spec's (key, value) lines, each value cut to a line's size, at most SPEC_LINES of them."""
-    kept = [(cut_text(key, SHRUNK_TEXT_BYTES) or "", cut_text(value, LINE_BYTES) or "") for key, value in lines]
-    if len(kept) > SPEC_LINES:
-        kept = [*kept[:SPEC_LINES], ("…", f"{len(kept) - SPEC_LINES} more lines")]
+def bounded_lines(lines: list[tuple[str, str]], budget: int = SPEC_BYTES) -> list[tuple[str, str]]:
+    """A spec's (key, value) lines, each value cut to a line's size, as many as fit in `budget` bytes."""
+    kept: list[tuple[str, str]] = []
+    size = 0
+    for key, value in lines:
+        line = (cut_text(key, SHRUNK_TEXT_BYTES) or "", cut_text(value, LINE_BYTES) or "")
+        size += json_bytes(line)
+        if size > budget:
+            kept.append(("…", f"{len(lines) - len(kept)} more lines"))
+            break
+        kept.append(line)
     return kept
 
 

@@ -14,7 +14,9 @@ from typing import Any
 RESULT_PREVIEW_BYTES = 4 * 1024
 """A job's result whose JSON is longer than this travels as a preview string of its first bytes."""
 LINE_BYTES = 16 * 1024
-"""An output line or a spec value longer than this is cut."""
+"""A spec value, a job's name or a deck's path longer than this is cut."""
+OUTPUT_LINE_BYTES = 64 * 1024
+"""An output line longer than this is cut (the engine keeps 4,000 characters of a line: at most 48 KiB)."""
 JOB_BYTES = 256 * 1024
 """A job's wire view larger than this (long texts in many attempts, say) has every text in it cut further."""
 SHRUNK_TEXT_BYTES = 1024

@@ -13,7 +13,15 @@ from typing import Any
 from runner.kinds.summary import wire_fields
 from runner.model import Job, OutputLine
 from runner.server.messages import problem_from_dict, problem_to_dict
-from runner.server.previews import JOB_BYTES, LINE_BYTES, cut_text, json_bytes, preview_result, shrink
+from runner.server.previews import (
+    JOB_BYTES,
+    LINE_BYTES,
+    OUTPUT_LINE_BYTES,
+    cut_text,
+    json_bytes,
+    preview_result,
+    shrink,
+)
 from runner.server.views import JobFields, JobView, OutputChunk, SpecView
 from runner.server.wire import encode_fields
 from runner.values import json_safe
@@ -106,7 +114,7 @@ def output_since(job: Job, after: int, limit: int = OUTPUT_LINES_PER_REPLY) -> O
     size = 0
     sent: list[OutputLine] = []
     for line in lines:  # long lines: stop well inside the frame limit; the rest comes next
-        text = cut_text(line.text, LINE_BYTES) or ""
+        text = cut_text(line.text, OUTPUT_LINE_BYTES) or ""
         size += json_bytes(text) + 32
         if size > SNAPSHOT_BYTES and sent:
             break
