@@ -122,10 +122,18 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     submit = commands.add_parser(
         "submit",
         help="load job files into the per-user server (started if none runs) and return at once",
-        description="Load job files into the per-user jobdeck server, which runs them after this command ends.",
+        description="Load job files into the per-user jobdeck server, which runs them after this command ends. "
+        "A file whose same jobs are loaded and not finished is refused (nothing runs twice) unless --again.",
+        epilog="Exit status: 0 when every file was loaded, 2 when one was refused (bad, or loaded already) "
+        "and 1 when the server failed or was lost (the output says whether each file was loaded).",
     )
     submit.add_argument("files", nargs="+", metavar="FILE", type=Path, help="job files (TOML)")
     submit.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    submit.add_argument(
+        "--again",
+        action="store_true",
+        help="load a file even when the same file's same jobs are loaded and unfinished (as a new deck, name#2)",
+    )
     status = commands.add_parser(
         "status", help="print the server's jobs and their states", description="Print the server's jobs and states."
     )

@@ -21,7 +21,7 @@ def server_command(options: argparse.Namespace) -> int:
         print(f"jobdeck: {note}", file=sys.stderr)
     try:
         if options.command == "submit":
-            return report_submitted(client.submit(options.files, socket_path))
+            return report_submitted(client.submit(options.files, socket_path, again=options.again))
         if options.command == "status":
             return report_status(client.status(socket_path), as_json=options.json)
         if options.command == "env":
@@ -29,7 +29,8 @@ def server_command(options: argparse.Namespace) -> int:
             return EXIT_OK
         stopped = client.stop_server(socket_path)
     except client.ServerError as error:
-        print(f"jobdeck: {error}", file=sys.stderr)
+        nothing = "; nothing was loaded" if options.command == "submit" else ""
+        print(f"jobdeck: {error}{nothing}", file=sys.stderr)
         return EXIT_JOBS_FAILED
     if stopped is None:
         print("jobdeck: no server runs")
@@ -40,18 +41,32 @@ def server_command(options: argparse.Namespace) -> int:
 
 
 def report_submitted(results: list[dict[str, object]]) -> int:
-    bad = False
+    """One line per file saying whether it was loaded (and as which deck), or why not; the exit status."""
+    refused = failed = False
     for result in results:
+        path = result["path"]
+        if result["loaded"] is True:
+            jobs = result["jobs"]
+            print(f"submitted {path}: deck {result['deck']!r}, {jobs} job{'' if jobs == 1 else 's'}")
+            if result.get("repeats"):
+                print(f"  loaded again: deck {result['repeats']!r} came from the same file with the same jobs")
+            continue
         problems = result.get("problems")
-        if isinstance(problems, list):
-            bad = True
+        if result["loaded"] is False and isinstance(problems, list):
+            print(f"not loaded: {path}", file=sys.stderr)
             for problem in problems:
                 print(f"error: {problem}", file=sys.stderr)
+            refused = True
+        elif result["loaded"] is False:
+            print(f"not loaded: {path}: {result['error']}", file=sys.stderr)
+            failed = True
         else:
-            jobs = result["jobs"]
-            count = len(jobs) if isinstance(jobs, list) else jobs
-            print(f"submitted {result['path']}: deck {result['deck']!r}, {count} jobs")
-    return EXIT_BAD_INPUT if bad else EXIT_OK
+            print(
+                f"unknown whether {path} was loaded: {result['error']}; `jobdeck status` lists the loaded decks",
+                file=sys.stderr,
+            )
+            failed = True
+    return EXIT_JOBS_FAILED if failed else EXIT_BAD_INPUT if refused else EXIT_OK
 
 
 def report_status(report: dict[str, object], *, as_json: bool) -> int:

@@ -35,6 +35,7 @@ from runner.server.messages import (
     RunCommand,
     ServerInfo,
     Status,
+    StatusJobs,
     Stop,
     SupplyEnvironment,
     problem_from_dict,
@@ -45,6 +46,10 @@ from runner.server.wire import to_wire
 from runner.umask import current_umask
 
 START_TIMEOUT_S = 5.0
+REFUSED_BEFORE_LOADING = frozenset(
+    {"deck", "already_loaded", "bad_request", "bad_message", "too_large", "version", "forbidden"}
+)
+"""Failures of a load that the server sends before it adds anything."""
 STOP_TIMEOUT_S = 40.0
 """How long `stop_server` waits, after the server has answered, for its process to exit (longer than the
 server's own exit deadline, runner.server.server.EXIT_DEADLINE_S)."""
@@ -231,27 +236,55 @@ async def ensure_server(
 # --- sync helpers for the CLI ----------------------------------------------------------------------------
 
 
-def submit(files: Sequence[str | os.PathLike[str]], socket_path: Path | None = None) -> list[dict[str, Any]]:
-    """Load each job file into the server (starting it if needed). One dict per path: `{"path", "deck",
-    "jobs"}` when loaded, `{"path", "problems": [str, ...]}` when the file is bad."""
+def submit(
+    files: Sequence[str | os.PathLike[str]], socket_path: Path | None = None, *, again: bool = False
+) -> list[dict[str, Any]]:
+    """Load each job file into the server (starting it if needed). One dict per path, whose `loaded` says what
+    happened to it: True, with `deck`, `jobs` (how many) and `repeats` (the name of an earlier deck from the
+    same file, or None); False, with `problems` (the file is bad, or its work is loaded already) or `error`
+    (it was not sent); None, with `error`, when the connection was lost before the server answered, so the
+    file may or may not have been loaded. `again` loads a file whose work is loaded already too.
+
+    Raises ServerError (nothing was loaded) when no server can be reached."""
 
     async def run() -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
+        paths = [str(Path(file).resolve()) for file in files]
         async with await ensure_server(socket_path) as client:
-            for file in files:
-                path = str(Path(file).resolve())
+            for number, path in enumerate(paths):
                 try:
-                    loaded = await client.call(Load(path, environ=dict(os.environ), umask=current_umask()))
+                    loaded = await client.call(
+                        Load(path, environ=dict(os.environ), umask=current_umask(), again=again)
+                    )
                 except ServerError as refused:
-                    if refused.kind != "deck":
-                        raise
-                    problems = [str(problem_from_dict(problem)) for problem in refused.details.get("problems", [])]
-                    results.append({"path": path, "problems": problems or [refused.message]})
+                    results.append(_refused(path, refused))
+                    if refused.kind == "disconnected":
+                        why = f"not submitted: the connection was lost while submitting {path}"
+                        results += [{"path": later, "loaded": False, "error": why} for later in paths[number + 1 :]]
+                        break
                 else:
-                    results.append({"path": path, "deck": loaded.deck, "jobs": loaded.jobs})
+                    results.append(
+                        {
+                            "path": path,
+                            "loaded": True,
+                            "deck": loaded.deck,
+                            "jobs": loaded.jobs,
+                            "repeats": loaded.repeats,
+                        }
+                    )
         return results
 
     return anyio.run(run)
+
+
+def _refused(path: str, refused: ServerError) -> dict[str, Any]:
+    if refused.kind == "deck":
+        problems = [str(problem_from_dict(problem)) for problem in refused.details.get("problems", [])]
+        return {"path": path, "loaded": False, "problems": problems or [refused.message]}
+    if refused.kind in REFUSED_BEFORE_LOADING:
+        return {"path": path, "loaded": False, "problems": [refused.message]}
+    # Lost, timed out, or failed in the server: whether the deck was added is not known here.
+    return {"path": path, "loaded": None, "error": refused.message}
 
 
 def status(socket_path: Path | None = None) -> dict[str, Any]:
@@ -259,10 +292,39 @@ def status(socket_path: Path | None = None) -> dict[str, Any]:
 
     async def run() -> dict[str, Any]:
         async with await ensure_server(socket_path) as client:
-            report: dict[str, Any] = to_wire(await client.call(Status()))
-            return report
+            return await read_status(client)
 
     return anyio.run(run)
+
+
+async def read_status(client: Client) -> dict[str, Any]:
+    """The whole status, asked for a page at a time (every reply fits in a frame, whatever the number of jobs).
+
+    A deck forgotten while its pages are read is left out."""
+    reply = first = await client.call(Status())
+    decks = list(reply.decks)
+    while reply.next is not None:
+        reply = await client.call(Status(start=reply.next))
+        decks += reply.decks
+    report: dict[str, Any] = {"server": to_wire(reply.server), "decks": []}
+    for deck in decks:
+        rows: list[dict[str, Any]] = []
+        start: int | None = 0
+        try:
+            while start is not None:  # read as plain JSON: the rows are plain JSON values, and many
+                page = await client.request(StatusJobs.op, deck=deck.deck, start=start)
+                rows += page["rows"]
+                start = page["next"]
+        except ServerError as gone:
+            if gone.kind != "command":
+                raise
+            continue
+        entry: dict[str, Any] = {"deck": deck.deck, "jobs": rows}
+        if deck.note:
+            entry["note"] = deck.note
+        report["decks"].append(entry)
+    report["decks"] += [{**waiting, "jobs": []} for waiting in first.waiting]
+    return report
 
 
 def command(name: Command | str, job: str | None = None, socket_path: Path | None = None) -> int | None:

@@ -19,12 +19,14 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from runner.errors import Problem
 from runner.server.framing import ProtocolError
+from runner.server.previews import cut_text
 from runner.server.views import JobWire, OutputChunk
 from runner.server.wire import WireError, from_wire, to_wire
 from runner.umask import valid_umask
 from runner.version import installed_version
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+FAILURE_MESSAGE_BYTES = 64 * 1024
 
 
 def version_mismatch(client_protocol: Any, client_version: Any) -> str:
@@ -77,8 +79,12 @@ class HelloReply:
 
 @dataclass
 class LoadReply:
+    """The loaded deck's name and how many jobs it has (not their ids: a deck may have more than a reply holds);
+    `repeats` names an earlier deck from the same file with the same jobs, when one is loaded."""
+
     deck: str
-    jobs: list[str]
+    jobs: int
+    repeats: str | None = None
 
 
 @dataclass
@@ -111,14 +117,43 @@ class HistoryReply:
     runs: list[dict[str, Any]] = field(default_factory=list)
     journal: str | None = None
     jobs: list[dict[str, Any]] = field(default_factory=list)
+    next: int | None = None
+    """Where the run's next page of jobs starts (None: no more)."""
+
+
+@dataclass
+class DeckStatus:
+    """A loaded deck as the status lists it: its jobs come with `StatusJobs`, a page at a time."""
+
+    deck: str
+    path: str
+    jobs: int
+    counts: dict[str, int]
+    """How many of its jobs are in each state (by the state's value; states with none are left out)."""
+    note: str | None = None
+    """Said of the deck besides its jobs (it runs with the server's environment, its own being lost)."""
 
 
 @dataclass
 class StatusReply:
-    """The server, and each deck's report as `jobdeck run --json` prints it."""
+    """The server, and the loaded decks from number `start` on, as many as fit in a reply; `next` is the
+    number to ask from for the rest (None: no more)."""
 
     server: ServerInfo
-    decks: list[dict[str, Any]]
+    decks: list[DeckStatus]
+    next: int | None = None
+    waiting: list[dict[str, Any]] = field(default_factory=list)
+    """On the first page: the decks restored from the journal that wait for their environment (lost at a
+    reboot), each with its `waiting_for` variables and the `note` that says how to supply them."""
+
+
+@dataclass
+class StatusRows:
+    """Jobs of one deck, in deck order, as `jobdeck run --json` reports them (a large result as a preview
+    string, its full size in `result_bytes`); `next` is the job number to ask from for the rest (None: no more)."""
+
+    rows: list[dict[str, Any]]
+    next: int | None = None
 
 
 @dataclass
@@ -129,7 +164,7 @@ class StopReply:
 @dataclass
 class Failure:
     """A refused request: `kind` says why (version, bad_message, bad_request, too_large, forbidden, deck,
-    command, internal); a refused deck says what is wrong with it in `problems`."""
+    already_loaded, command, internal); a refused deck says what is wrong with it in `problems`."""
 
     kind: str
     message: str
@@ -179,6 +214,8 @@ class Load(Request[LoadReply]):
     path: str
     environ: dict[str, str] | None = None
     umask: int | None = None
+    again: bool = False
+    """Load it even when the same file's same jobs are loaded and unfinished (else refused: `already_loaded`)."""
 
     def __post_init__(self) -> None:
         if not os.path.isabs(self.path):
@@ -235,12 +272,27 @@ class History(Request[HistoryReply]):
     op = "history"
     reply_type = HistoryReply
     run: str | None = None
+    start: int = 0
+    """With `run`: the job number its page of jobs starts at."""
 
 
 @dataclass(frozen=True)
 class Status(Request[StatusReply]):
+    """The server and its decks (from deck number `start` on); their jobs come with StatusJobs."""
+
     op = "status"
     reply_type = StatusReply
+    start: int = 0
+
+
+@dataclass(frozen=True)
+class StatusJobs(Request[StatusRows]):
+    """A page of one deck's job rows, from job number `start` on."""
+
+    op = "status_jobs"
+    reply_type = StatusRows
+    deck: str
+    start: int = 0
 
 
 @dataclass(frozen=True)
@@ -278,7 +330,9 @@ class SupplyEnvironment(Request[EnvironmentReply]):
 
 REQUESTS: dict[str, type[Request[Any]]] = {
     kind.op: kind
-    for kind in (Hello, Load, RunCommand, Snapshot, Output, Spec, History, Status, Stop, SupplyEnvironment)
+    for kind in (
+        Hello, Load, RunCommand, Snapshot, Output, Spec, History, Status, Stop, StatusJobs, SupplyEnvironment
+    )
 }
 
 
@@ -310,7 +364,9 @@ def reply_message(request_id: Any, result: Any) -> dict[str, Any]:
 
 
 def failure_message(request_id: Any, failure: Failure) -> dict[str, Any]:
-    return {"id": request_id, "ok": False, "error": failure.to_dict()}
+    error = failure.to_dict()
+    error["message"] = cut_text(failure.message, FAILURE_MESSAGE_BYTES)  # it may quote what the client sent
+    return {"id": request_id, "ok": False, "error": error}
 
 
 def read_result(request: Request[ReplyT], result: Any) -> ReplyT:

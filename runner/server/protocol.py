@@ -8,12 +8,20 @@ those views, within the size a frame allows; the client never imports it, nor th
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from runner.kinds.summary import wire_fields
 from runner.model import Job, OutputLine
 from runner.server.messages import problem_from_dict, problem_to_dict
+from runner.server.previews import (
+    JOB_BYTES,
+    LINE_BYTES,
+    OUTPUT_LINE_BYTES,
+    cut_text,
+    json_bytes,
+    preview_result,
+    shrink,
+)
 from runner.server.views import JobFields, JobView, OutputChunk, SpecView
 from runner.server.wire import encode_fields
 from runner.values import json_safe
@@ -32,8 +40,8 @@ __all__ = [
 OUTPUT_LINES_PER_REPLY = 2000
 SNAPSHOT_BYTES = 512 * 1024
 """A snapshot reply stops adding jobs past this size (and says `more`), well inside the frame limit."""
-TEXT_FIELD_CHARS = 64 * 1024
-"""Error, traceback and result texts longer than this are cut (from the front: their ends say most)."""
+TEXT_FIELD_BYTES = 64 * 1024
+"""Error and traceback texts longer than this (in bytes of JSON) are cut (from the front: their ends say most)."""
 
 
 def spec_summary(job: Job) -> dict[str, Any]:
@@ -46,36 +54,37 @@ def spec_summary(job: Job) -> dict[str, Any]:
         "timeout": spec.timeout,
         "line": spec.line,
         "group": spec.group,
-        "item": json_safe(spec.item),
-        **wire_fields(spec),
+        "item": preview_result(json_safe(spec.item))[0],
+        **{key: _cut_value(value) for key, value in wire_fields(spec).items()},
     }
 
 
 def job_to_dict(job: Job) -> dict[str, Any]:
-    """The job as the wire carries it (a JobWire's JSON), with long texts cut."""
+    """The job as the wire carries it (a JobWire's JSON), with long texts cut and the result as a preview when
+    large (a string that says its full size), so that one job always fits in a reply."""
     data = encode_fields(JobFields, job)  # read straight from the Job: it has every field of the schema
     data.update(
-        error=_cut(job.error),
-        traceback=_cut(job.traceback),
-        result=_cut_result(json_safe(job.result)),
+        error=cut_text(job.error, TEXT_FIELD_BYTES, keep_end=True),
+        traceback=cut_text(job.traceback, TEXT_FIELD_BYTES, keep_end=True),
+        result=preview_result(json_safe(job.result))[0],
         spec=spec_summary(job),
     )
     return data
 
 
-def _cut(text: str | None) -> str | None:
-    if text is None or len(text) <= TEXT_FIELD_CHARS:
-        return text
-    return f"… ({len(text) - TEXT_FIELD_CHARS} characters cut)\n" + text[-TEXT_FIELD_CHARS:]
+def bounded_job(job: Job) -> tuple[dict[str, Any], int]:
+    """`job_to_dict(job)` and its size in bytes of JSON, shrunk when its long texts together (errors of many
+    attempts, say) would still take more than JOB_BYTES."""
+    data = job_to_dict(job)
+    size = json_bytes(data)
+    if size > JOB_BYTES:
+        data = {**shrink(data), "id": data["id"], "deck": data["deck"]}
+        size = json_bytes(data)
+    return data, size
 
 
-def _cut_result(value: Any) -> Any:
-    if isinstance(value, str):
-        return _cut(value)
-    if value is None or isinstance(value, (int, float, bool)):
-        return value
-    encoded = json.dumps(value)
-    return value if len(encoded) <= TEXT_FIELD_CHARS else _cut(encoded)
+def _cut_value(value: Any) -> Any:
+    return cut_text(value, LINE_BYTES) if isinstance(value, str) else value
 
 
 def snapshot_jobs(jobs: list[Job], budget: int = SNAPSHOT_BYTES) -> tuple[list[dict[str, Any]], int | None]:
@@ -87,8 +96,8 @@ def snapshot_jobs(jobs: list[Job], budget: int = SNAPSHOT_BYTES) -> tuple[list[d
     chosen: list[dict[str, Any]] = []
     size = 0
     for job in jobs:
-        data = job_to_dict(job)
-        size += len(json.dumps(data, separators=(",", ":")))
+        data, job_size = bounded_job(job)
+        size += job_size
         if chosen and size > budget:
             return chosen, chosen[-1]["revision"]
         chosen.append(data)
@@ -103,9 +112,11 @@ def output_since(job: Job, after: int, limit: int = OUTPUT_LINES_PER_REPLY) -> O
     first = max(after, oldest)
     lines = tail[first - oldest : first - oldest + limit]
     size = 0
-    for count, line in enumerate(lines):  # long lines: stop well inside the frame limit; the rest comes next
-        size += len(line.text) + 32
-        if size > SNAPSHOT_BYTES and count:
-            lines = lines[:count]
+    sent: list[OutputLine] = []
+    for line in lines:  # long lines: stop well inside the frame limit; the rest comes next
+        text = cut_text(line.text, OUTPUT_LINE_BYTES) or ""
+        size += json_bytes(text) + 32
+        if size > SNAPSHOT_BYTES and sent:
             break
-    return OutputChunk([OutputLine(line.stream, line.text) for line in lines], first, first + len(lines))
+        sent.append(OutputLine(line.stream, text))
+    return OutputChunk(sent, first, first + len(sent))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +37,8 @@ class RemoteDeck:
 
     name: str
     path: Path
-    jobs: tuple[str, ...] = ()
+    jobs: Sequence[object] = ()
+    """One entry per job (a load's reply counts the jobs rather than listing them: see LoadReply)."""
 
 
 class RemoteEngine:
@@ -218,17 +219,22 @@ class RemoteEngine:
         return result
 
     async def load(self, path: str | Path) -> RemoteDeck:
-        """Load a job file into the server, expanded with this client's environment; DeckError when bad."""
+        """Load a job file into the server, expanded with this client's environment; DeckError when bad.
+
+        The dashboard loads what its user opened even when the same file is loaded already: the engine names
+        the second deck `name#2`, and the dashboard shows that name."""
         absolute = Path(path).expanduser().resolve()
         try:
-            loaded = await self._request("load", path=str(absolute), environ=self.environ, umask=current_umask())
+            loaded = await self._request(
+                "load", path=str(absolute), environ=self.environ, umask=current_umask(), again=True
+            )
         except ServerError as refused:
             if refused.kind != "deck":
                 raise
             problems = [problem_from_dict(problem) for problem in refused.details.get("problems", [])]
             raise DeckError(problems or [Problem(absolute, refused.message)]) from None
         await self.pull()
-        return RemoteDeck(loaded["deck"], absolute, tuple(loaded["jobs"]))
+        return RemoteDeck(loaded["deck"], absolute, range(loaded["jobs"]))
 
     async def add_deck(self, deck: Deck) -> RemoteDeck:
         """Have the server load the deck's file (the server parses it again, with this client's environment)."""
@@ -270,8 +276,13 @@ class RemoteEngine:
         return [_past_run(run) for run in reply["runs"]]
 
     async def history_jobs(self, run_id: str) -> list[PastJob]:
-        reply = await self._request("history", run=run_id)
-        return [_past_job(job) for job in reply["jobs"]]
+        jobs: list[PastJob] = []
+        start: int | None = 0
+        while start is not None:  # a page at a time: a run may have more jobs than a reply holds
+            reply = await self._request("history", run=run_id, start=start)
+            jobs += [_past_job(job) for job in reply["jobs"]]
+            start = reply.get("next")
+        return jobs
 
     # --- connection ------------------------------------------------------------------------------------
 

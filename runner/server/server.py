@@ -23,6 +23,7 @@ import struct
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ from anyio.abc import SocketAttribute, SocketStream, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from runner import paths
+from runner.deck.parser import load_deck
 from runner.engine.engine import Engine
 from runner.errors import CommandError, DeckError, describe_error, innermost
 from runner.journal.environments import EnvironmentFiles, KeptEnvironments, SubmittedEnvironment, WaitingDeck
@@ -40,8 +42,8 @@ from runner.journal.recovery import continue_run, run_jobs_to_list, run_to_dict
 from runner.kinds.summary import spec_summary
 from runner.private_folder import make_private_folder
 from runner.redaction import quiet_request_loggers
-from runner.report import deck_report
 from runner.server import server_log
+from runner.server.bounded import bounded_lines, bounded_restored, bounded_waiting, deck_failure
 from runner.server.connections import (
     IDLE_TIMEOUT_S,
     Connection,
@@ -50,6 +52,7 @@ from runner.server.connections import (
     accept_connections,
 )
 from runner.server.framing import ProtocolError, receive_message, send_message
+from runner.server.history_pages import RunJobPages, bounded_runs
 from runner.server.messages import (
     PROTOCOL_VERSION,
     EnvironmentReply,
@@ -69,7 +72,9 @@ from runner.server.messages import (
     Spec,
     SpecLines,
     Status,
+    StatusJobs,
     StatusReply,
+    StatusRows,
     Stop,
     StopReply,
     SupplyEnvironment,
@@ -79,6 +84,8 @@ from runner.server.messages import (
     version_mismatch,
 )
 from runner.server.protocol import output_since, snapshot_jobs
+from runner.server.repeats import DeckAlreadyLoaded, repeated_deck
+from runner.server.status_pages import deck_page, job_page
 from runner.server.wire import to_wire
 from runner.version import installed_version
 
@@ -170,6 +177,7 @@ class Server:
         """What start-up brought back from the journal, or could not, as lines for the status."""
         self.environments: KeptEnvironments | None = None
         """With a journal: the environments the decks were submitted with, kept for a restarted server."""
+        self.history_pages = RunJobPages()
         self.handlers: dict[type[Request[Any]], Callable[[Any], Awaitable[Any]]] = {
             Hello: self.hello,
             Load: self.load,
@@ -180,6 +188,7 @@ class Server:
             History: self.history,
             Status: self.status,
             Stop: self.handle_stop,
+            StatusJobs: self.status_jobs,
             SupplyEnvironment: self.supply_environment,
         }
         """One handler per request type (runner.server.messages.REQUESTS); each returns its reply's JSON."""
@@ -191,7 +200,7 @@ class Server:
             protocol=PROTOCOL_VERSION,
             socket=str(self.socket_path),
             journal=None if self.journal is None else str(self.journal.path),
-            restored=list(self.restored),
+            restored=bounded_restored(self.restored),
         )
 
     async def handle(self, stream: SocketStream, connection: Connection) -> None:
@@ -267,9 +276,11 @@ class Server:
     def _failure(op: Any, failed: Exception) -> Failure:
         """What the client is told of a request that failed."""
         if isinstance(failed, DeckError):
-            return Failure("deck", str(failed), problems=list(failed.problems))
+            return deck_failure(failed)
         if isinstance(failed, CommandError):
             return Failure("command", str(failed))
+        if isinstance(failed, DeckAlreadyLoaded):
+            return Failure("already_loaded", str(failed))
         if isinstance(failed, (KeyError, TypeError, ValueError, OSError)):
             return Failure("bad_request", repr(failed))
         # A fault in one request must not cost the client its connection.
@@ -285,12 +296,16 @@ class Server:
         return to_wire(HelloReply(self.info()))
 
     async def load(self, request: Load) -> Any:
+        engine = self.engine
+        environ = engine.environ if request.environ is None else dict(request.environ)
+        parsed = await anyio.to_thread.run_sync(lambda: load_deck(request.path, environ=environ))
+        repeats = repeated_deck(engine, parsed, again=request.again)
         kept, run_id = self.environments, new_run_id()
         environment = None if request.environ is None else SubmittedEnvironment(request.environ, request.umask)
         # Kept before the journal can record the run: a restarted server finds every journaled run's environment.
         on_disk = kept is not None and environment is not None and kept.save_new(run_id, environment)
         try:
-            deck = await self.engine.load(request.path, environ=request.environ, umask=request.umask)
+            deck = await engine.add_deck(parsed, environ=environ, umask=request.umask)
         except BaseException:
             if on_disk and kept is not None:
                 kept.files.remove(run_id)
@@ -298,7 +313,7 @@ class Server:
         if kept is not None and environment is not None and self.recorder is not None:
             self.recorder.name_run(deck.name, run_id)  # no await since the engine took the deck: no flush saw it
             kept.keep(deck.name, run_id, environment, on_disk=on_disk)
-        return to_wire(LoadReply(deck.name, [job.id for job in self.engine.jobs_of(deck.name)]))
+        return to_wire(LoadReply(deck.name, len(deck.jobs), repeats))
 
     async def command(self, request: RunCommand) -> Any:
         method = getattr(self.engine, request.command.value)
@@ -327,7 +342,7 @@ class Server:
         return to_wire(output_since(self.engine.job(request.job), request.after))
 
     async def spec(self, request: Spec) -> Any:
-        return to_wire(SpecLines(spec_summary(self.engine.job(request.job).spec)))
+        return to_wire(SpecLines(bounded_lines(spec_summary(self.engine.job(request.job).spec))))
 
     async def history(self, request: History) -> Any:
         """Earlier deck runs from the journal (`runs`), or one run's jobs (`jobs`, with `run` set)."""
@@ -336,23 +351,33 @@ class Server:
             return to_wire(HistoryReply())
         if request.run is None:
             runs = await anyio.to_thread.run_sync(journal.history)
-            return to_wire(HistoryReply(runs=[run_to_dict(run) for run in runs], journal=str(journal.path)))
-        rows = await anyio.to_thread.run_sync(journal.jobs, request.run)
-        return to_wire(HistoryReply(jobs=run_jobs_to_list(rows)))
+            return to_wire(
+                HistoryReply(runs=bounded_runs([run_to_dict(run) for run in runs]), journal=str(journal.path))
+            )
+        read = None
+        if request.start == 0 or not self.history_pages.holds(request.run):
+            read = run_jobs_to_list(await anyio.to_thread.run_sync(journal.jobs, request.run))
+        jobs, upnext = self.history_pages.page(request.run, request.start, read)
+        return to_wire(HistoryReply(jobs=jobs, next=upnext))
 
     async def status(self, request: Status) -> Any:
-        engine = self.engine
         if self.recorder is not None:
             await self.recorder.flush()  # what the report says has finished is in the journal
-        decks = [deck_report(deck, engine.jobs_of(deck)) for deck in engine.decks]
+        decks, upnext = deck_page(self.engine, request.start)
+        waiting: list[dict[str, Any]] = []
         kept = self.environments
         if kept is not None:
-            for report in decks:
-                note = kept.note(report["deck"])
-                if note:
-                    report["note"] = note
-            decks += [{**waiting.to_dict(), "jobs": []} for waiting in kept.waiting.values()]
-        return to_wire(StatusReply(self.info(), decks))
+            decks = [replace(deck, note=kept.note(deck.deck) or None) for deck in decks]
+            if request.start == 0:
+                waiting = bounded_waiting([deck.to_dict() for deck in kept.waiting.values()])
+        return to_wire(StatusReply(self.info(), decks, upnext, waiting))
+
+    async def status_jobs(self, request: StatusJobs) -> Any:
+        if self.recorder is not None:
+            await self.recorder.flush()
+        rows, upnext = job_page(self.engine, request.deck, request.start)
+        # The rows are plain JSON already (job_page measured each to fill the page): no second walk over them.
+        return {**to_wire(StatusRows([], upnext)), "rows": rows}
 
     async def handle_stop(self, request: Stop) -> Any:
         return to_wire(await self.stop())

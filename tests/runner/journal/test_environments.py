@@ -151,7 +151,7 @@ async def test_after_a_reboot_a_deck_that_needs_its_environment_waits_until_env_
     (place.root / "go-plain").touch()
     async with await Client.connect(place.socket) as client:
         report = await client.request("status")
-        [waiting] = [deck for deck in report["decks"] if deck["deck"] == "secret"]
+        [waiting] = [deck for deck in report["waiting"] if deck["deck"] == "secret"]
         assert waiting["waiting_for"] == ["MY_TOKEN"] and waiting["jobs_to_run"] == 2
         snapshot = await client.request("snapshot", since=0)
         assert "secret waits for MY_TOKEN: jobdeck env secret" in snapshot["kinds"]  # the dashboard's
@@ -169,7 +169,7 @@ async def test_after_a_reboot_a_deck_that_needs_its_environment_waits_until_env_
     assert (place.root / "token.out").read_text().strip() == "from-the-new-shell"
     assert (place.root / "plain.out").read_text().strip() == os.environ["PATH"]
     assert len(http_server.hits("from-the-new-shell")) == 1
-    assert not any(deck.get("waiting_for") for deck in report["decks"])
+    assert report["waiting"] == []
 
 
 async def test_a_stopped_server_leaves_no_environment_behind(place: Place, runtime_dir: Path) -> None:

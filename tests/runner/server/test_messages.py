@@ -20,6 +20,7 @@ from runner.server.framing import ProtocolError
 from runner.server.messages import (
     REQUESTS,
     Command,
+    DeckStatus,
     Failure,
     Hello,
     History,
@@ -32,7 +33,9 @@ from runner.server.messages import (
     Snapshot,
     Spec,
     Status,
+    StatusJobs,
     StatusReply,
+    StatusRows,
     Stop,
     SupplyEnvironment,
     parse_request,
@@ -57,6 +60,8 @@ EXAMPLES: list[Request[Any]] = [
     History(),
     History(run="run-1"),
     Status(),
+    Status(start=3),
+    StatusJobs("deck", start=500),
     Stop(),
     Load("/decks/a.toml", environ={"HOME": "/home/me"}, umask=0o022),
     SupplyEnvironment("deck", environ={"MY_TOKEN": "t"}, umask=0o027),
@@ -107,8 +112,11 @@ def test_a_hello_of_any_shape_is_read_so_that_the_version_check_can_answer_it() 
 
 def test_replies_are_read_as_their_request_says() -> None:
     info = ServerInfo(pid=1, version="1.0", protocol=1, socket="/s", journal=None, restored=["x"])
-    status = read_result(Status(), json.loads(json.dumps(to_wire(StatusReply(info, [{"deck": "d", "jobs": []}])))))
-    assert status.server == info and status.decks == [{"deck": "d", "jobs": []}]
+    deck = DeckStatus("d", "/d.toml", 3, {"queued": 3})
+    status = read_result(Status(), json.loads(json.dumps(to_wire(StatusReply(info, [deck], next=1)))))
+    assert status.server == info and status.decks == [deck] and status.next == 1
+    rows = read_result(StatusJobs("d"), json.loads(json.dumps(to_wire(StatusRows([{"name": "a"}], next=None)))))
+    assert rows == StatusRows([{"name": "a"}], None)
     assert read_result(RunCommand(Command.RETRY_FAILED), 2) == 2
     assert read_result(History(), {"runs": [], "journal": None}) == HistoryReply()
     with pytest.raises(WireError, match="status reply: server is missing"):

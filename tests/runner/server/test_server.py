@@ -75,7 +75,7 @@ async def test_clients_in_several_processes_share_and_steer_the_same_jobs(place:
         server_pid = first.server.pid
         deck, pid_file = sleeper_deck(place)
         loaded = in_other_process(place, f"result = client.submit([{str(deck)!r}], sock)")
-        assert loaded == [{"path": str(deck), "deck": "sleepers", "jobs": ["sleepers/nap"]}]
+        assert loaded == [{"path": str(deck), "loaded": True, "deck": "sleepers", "jobs": 1, "repeats": None}]
         sleep_pid = await wait_pid(pid_file)
 
         os.kill(server_pid, signal.SIGHUP)  # a closed terminal: the server carries on

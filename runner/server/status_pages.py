@@ -1,0 +1,87 @@
+"""The status a page at a time: the decks, then each deck's job rows, each page well inside a frame.
+
+A page is cut by its size in bytes of JSON, not by a count, and a job's large result travels as a preview
+(runner.server.previews), so the status of any number of jobs, with results of any size, always fits.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from runner.engine.engine import Engine
+from runner.errors import CommandError
+from runner.model import Deck, Job
+from runner.report import job_report
+from runner.server.messages import DeckStatus
+from runner.server.previews import LINE_BYTES, cut_text, json_bytes, preview_result
+from runner.server.protocol import SNAPSHOT_BYTES, TEXT_FIELD_BYTES
+
+PAGE_BYTES = SNAPSHOT_BYTES
+DECK_BYTES_MARGIN = 64 * 1024
+"""Room left in a status page for the server's own description."""
+
+
+def deck_page(
+    engine: Engine, start: int, budget: int = PAGE_BYTES - DECK_BYTES_MARGIN
+) -> tuple[list[DeckStatus], int | None]:
+    """The decks from number `start` on that fit in `budget` bytes, and the number of the next (None: none left)."""
+    names = list(engine.decks)
+    decks: list[DeckStatus] = []
+    size = 0
+    for number in range(max(start, 0), len(names)):
+        deck = deck_status(engine, names[number])
+        size += json_bytes(deck.__dict__)
+        if decks and size > budget:
+            return decks, number
+        decks.append(deck)
+    return decks, None
+
+
+def deck_status(engine: Engine, name: str) -> DeckStatus:
+    jobs = deck_jobs(engine, name)
+    counts = Counter(job.state.value for job in jobs)
+    path = cut_text(str(engine.decks[name].path), LINE_BYTES) or ""
+    return DeckStatus(deck=name, path=path, jobs=len(jobs), counts=dict(counts))
+
+
+def job_page(
+    engine: Engine, deck: str, start: int, budget: int = PAGE_BYTES
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The deck's job rows from job number `start` on, as many as fit in `budget` bytes of JSON, and the number
+    of the next job (None: none left)."""
+    specs = _deck(engine, deck).jobs
+    rows: list[dict[str, Any]] = []
+    size = 0
+    for number in range(max(start, 0), len(specs)):
+        row = status_row(engine.jobs[f"{deck}/{specs[number].name}"])
+        size += json_bytes(row)
+        if rows and size > budget:
+            return rows, number
+        rows.append(row)
+    return rows, None
+
+
+def deck_jobs(engine: Engine, deck: str) -> list[Job]:
+    """The deck's jobs in deck order; CommandError when no deck of that name is loaded."""
+    return [engine.jobs[f"{deck}/{spec.name}"] for spec in _deck(engine, deck).jobs]
+
+
+def _deck(engine: Engine, name: str) -> Deck:
+    deck = engine.decks.get(name)
+    if deck is None:
+        raise CommandError(f"no deck named {name!r} is loaded")
+    return deck
+
+
+def status_row(job: Job) -> dict[str, Any]:
+    """The job as `jobdeck run --json` reports it, bounded: a result whose JSON is larger than a preview is a
+    string of its start, with `result_bytes` its full size; a long error keeps its end."""
+    row = job_report(job)
+    row["error"] = cut_text(row["error"], TEXT_FIELD_BYTES, keep_end=True)
+    row["name"] = cut_text(row["name"], LINE_BYTES)
+    result, size = preview_result(row["result"])
+    row["result"] = result
+    if size is not None:
+        row["result_bytes"] = size
+    return row
