@@ -39,7 +39,7 @@ from runner.engine.events import (
 )
 from runner.engine.interface import HistorySource, PastJob, PastRun, SpecLines
 from runner.engine.lanes import Lane
-from runner.errors import CommandError, JobError, describe_error
+from runner.errors import CommandError, JobError, describe_error, disk_full_error
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.registry import KIND_SPECS
 from runner.kinds.summary import spec_summary
@@ -549,7 +549,7 @@ class Engine:
             attempt.error = "cancelled"
             raise
         except Exception as bug:  # a fault in a kind must fail its job, not the engine
-            error = JobError(f"internal error: {describe_error(bug)}")
+            error = disk_full_error(bug) or JobError(f"internal error: {describe_error(bug)}")
         finally:
             pause.stop_clock()
             attempt.active_s = pause.active_seconds()

@@ -40,7 +40,7 @@ import anyio
 import httpx
 
 from runner.deck.templates import expand_env
-from runner.errors import JobError
+from runner.errors import JobError, disk_full_error
 from runner.kinds.base import AttemptContext, JobKind
 from runner.model import FetchSpec, JobSpec, Settings
 from runner.redaction import redact_url
@@ -174,11 +174,14 @@ async def _receive_body(response: httpx.Response, spec: FetchSpec, attempt: Atte
             # Not reading while paused lets TCP flow control stop the sender.
             await attempt.pause.wait_resumed()
             if sink is not None:
-                await sink.write(chunk)
+                await _write_chunk(sink, chunk, spec.save)
             done += len(chunk)
             attempt.report_progress(done, total, "bytes")
         if sink is not None:
-            await sink.aclose()
+            try:
+                await sink.aclose()  # flushes what is buffered: the disk may be found full only now
+            except OSError as error:
+                raise _write_error(error, spec.save) from None
             os.replace(sink.wrapped.name, spec.save)  # type: ignore[arg-type]
             sink = None
     finally:
@@ -188,6 +191,18 @@ async def _receive_body(response: httpx.Response, spec: FetchSpec, attempt: Atte
             Path(sink.wrapped.name).unlink(missing_ok=True)
     attempt.report_progress(done, done if total is None else total, "bytes")
     return done
+
+
+async def _write_chunk(sink: anyio.AsyncFile[bytes], chunk: bytes, save: Path | None) -> None:
+    try:
+        await sink.write(chunk)
+    except OSError as error:
+        raise _write_error(error, save) from None
+
+
+def _write_error(error: OSError, save: Path | None) -> JobError:
+    """A failed write of the body: retryable when the disk was full (space may be freed), else not."""
+    return disk_full_error(error, save) or JobError(f"cannot write {save}: {error.strerror or error}")
 
 
 async def _open_sink(save: Path | None) -> anyio.AsyncFile[bytes] | None:
@@ -202,7 +217,7 @@ async def _open_sink(save: Path | None) -> anyio.AsyncFile[bytes] | None:
     try:
         handle = await anyio.to_thread.run_sync(open_temporary)
     except OSError as error:
-        raise JobError(f"cannot write {save}: {error.strerror}") from None
+        raise _write_error(error, save) from None
     return anyio.AsyncFile(handle)
 
 

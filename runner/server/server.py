@@ -75,6 +75,9 @@ STOP_WAIT_S = 10.0
 """How long a stop waits for cancelled jobs to end before the engine tears down what is left."""
 LINGER_S = 1.0
 LINGER_BYTES = 2 * 1024 * 1024
+EXIT_CANNOT_START = 2
+"""The server's exit status when it cannot start for a reason a retry would not change (its journal is not
+usable, ...): the client that started it says why at once. (1: another server runs there.)"""
 
 
 def prepare_directory(directory: Path) -> None:
@@ -163,6 +166,7 @@ class Server:
             socket=str(self.socket_path),
             journal=None if self.journal is None else str(self.journal.path),
             restored=list(self.restored),
+            journal_problems=[] if self.recorder is None else self.recorder.problems,
         )
 
     async def handle(self, stream: SocketStream) -> None:
@@ -349,19 +353,21 @@ async def serve(
         async with contextlib.AsyncExitStack() as stack:
             engine = engine_factory()
             journal: Journal | None = None
+            opened: list[str] = []
             if journal_path is not None:
-                from runner.journal.store import Journal
+                from runner.journal.opening import open_server_journal
 
                 Path(journal_path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 stack.enter_context(journal_lock(Path(journal_path)))
-                journal = stack.enter_context(Journal.open(journal_path, create_parent=True))
+                journal, opened = open_server_journal(Path(journal_path))
+                stack.enter_context(journal)
             recorder = await stack.enter_async_context(recorded_engine(engine, journal))
             uid = os.getuid() if expected_uid is None else expected_uid
             server = Server(engine, socket_path, uid, journal, recorder)
             if journal is not None and recorder is not None:
                 from runner.journal.recovery import restore_unfinished
 
-                server.restored = await restore_unfinished(engine, journal, recorder)
+                server.restored = opened + await restore_unfinished(engine, journal, recorder)
             await _serve_until_stopped(server, task_status)
     finally:
         os.ftruncate(lock_fd, 0)
@@ -373,7 +379,15 @@ async def serve(
 def journal_lock(journal_path: Path) -> Iterator[None]:
     """One server per journal: a second one would mark the first one's running jobs interrupted."""
     lock_path = journal_path.with_name(journal_path.name + ".server-lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:
+        from runner.journal.faults import JournalError
+
+        raise JournalError(
+            f"cannot open the journal {journal_path}: its lock file {lock_path} cannot be made ({error.strerror}); "
+            f"make {journal_path.parent} writable, or choose another journal (JOBDECK_DB=PATH, or --db PATH)"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -457,8 +471,8 @@ def main(argv: list[str] | None = None) -> int:
         cause = innermost(failure)
         if not isinstance(cause, JournalError):
             log.exception("the jobdeck server failed")
-        print(f"jobdeck server: {describe_error(cause)}", file=sys.stderr)
-        return 1
+        print(f"jobdeck server: {cause if isinstance(cause, JournalError) else describe_error(cause)}", file=sys.stderr)
+        return EXIT_CANNOT_START
     return 0
 
 
