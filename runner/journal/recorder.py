@@ -291,6 +291,12 @@ class Recorder:
                     self._unwritten.append(batch)
                 if self._unwritten and (last or self.write_problem is None or time.monotonic() >= self._retry_at):
                     await self._write_unwritten()
+                if self._rewrite_all:  # the journal was started afresh just now: everything goes into it at once
+                    batch = await self._collect()
+                    if batch is not None:
+                        batch.forget = last
+                        self._unwritten.append(batch)
+                        await self._write_unwritten()
                 if last and self._unwritten:
                     log.error("%s; the last changes are lost from the journal", self.write_problem)
                 self.committed_revision = revision

@@ -332,13 +332,13 @@ def _connect(path: Path) -> sqlite3.Connection:
     except sqlite3.Error as error:
         raise JournalError(f"cannot open the journal {path}: {error}") from None
     try:
+        problems = [row[0] for row in connection.execute("PRAGMA quick_check(3)")]  # before anything is written
+        if problems != ["ok"]:
+            raise JournalDamaged(path, f"it failed its integrity check: {'; '.join(problems)}")
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
         connection.execute("PRAGMA foreign_keys=OFF")
         connection.execute("PRAGMA temp_store=MEMORY")  # the writer's temporary map must not need the disk
-        problems = [row[0] for row in connection.execute("PRAGMA quick_check(3)")]
-        if problems != ["ok"]:
-            raise JournalDamaged(path, f"it failed its integrity check: {'; '.join(problems)}")
         migrate(connection)
         # A journal that cannot be written is found now, not at the first change of a job.
         connection.execute("BEGIN IMMEDIATE")

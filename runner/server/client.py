@@ -175,8 +175,9 @@ def _server_said(log: Path, start: int) -> str | None:
             added = file.read(64 * 1024).decode(errors="replace")
     except OSError:
         return None
-    reasons = [line for line in added.splitlines() if line.startswith("jobdeck server: ")]
-    return reasons[-1] if reasons else None
+    prefix = "jobdeck server: "
+    reasons = [line.removeprefix(prefix) for line in added.splitlines() if line.startswith(prefix)]
+    return f"the jobdeck server could not start: {reasons[-1]}" if reasons else None
 
 
 # --- sync helpers for the CLI ----------------------------------------------------------------------------
