@@ -14,7 +14,7 @@ import gc
 import os
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +122,9 @@ class Engine:
         self._deck_environ: dict[str, Mapping[str, str]] = {}
         self._froze = False
         self._history = history
+        self.on_attempt_start: Callable[[Job, Attempt], None] | None = None
+        """Called as each attempt starts, before its work begins (the journal notes it where a killed server
+        leaves it); must be quick and must not raise."""
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -523,6 +526,8 @@ class Engine:
         now = time.time()
         attempt = Attempt(number=len(job.attempts) + 1, started_at=now, running_since=now)
         job.attempts.append(attempt)
+        if self.on_attempt_start is not None:
+            self.on_attempt_start(job, attempt)
         pause = PauseControl()
         run.pause = pause
         job.progress = None

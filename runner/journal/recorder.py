@@ -44,6 +44,7 @@ from runner.model import Deck, Job, JobSpec, JobState
 from runner.values import json_safe, json_safe_text
 
 if TYPE_CHECKING:
+    from runner.journal.starts import StartsLog
     from runner.journal.store import Journal
 
 log = logging.getLogger("jobdeck.journal")
@@ -100,6 +101,7 @@ class Recorder:
         *,
         carry_over: Mapping[str, tuple[str, Iterable[str]]] | None = None,
         flush_interval: float = FLUSH_INTERVAL_S,
+        starts: StartsLog | None = None,
     ) -> None:
         self.engine = engine
         self.journal = journal
@@ -136,6 +138,10 @@ class Recorder:
         """Why the journal cannot be written now (a full disk, ...), for clients; None while it can."""
         self.notices: list[str] = []
         """What happened to the journal while this recorder wrote to it (a damaged one set aside), for clients."""
+        self.starts = starts
+        """Where each attempt's start is noted until the journal has it (see runner.journal.starts)."""
+        if starts is not None:
+            engine.on_attempt_start = self._note_start
 
     def continue_run(self, engine_deck_name: str, run_id: str) -> None:
         """Record the deck the engine is about to load as `engine_deck_name` into the journal's existing run
@@ -165,6 +171,15 @@ class Recorder:
     async def _final_flush(self) -> None:
         with anyio.CancelScope(shield=True), anyio.move_on_after(FINAL_FLUSH_TIMEOUT_S):
             await self.flush(last=True)
+        if self.starts is not None:
+            self.engine.on_attempt_start = None
+            self.starts.close(remove=not self._unwritten)
+
+    def _note_start(self, job: Job, attempt: Any) -> None:
+        assert self.starts is not None
+        run_id = self.run_ids.get(job.deck) or self._continued.get(job.deck)
+        if run_id is not None:
+            self.starts.note(run_id, job.spec.name, attempt.number, attempt.started_at)
 
     # --- following the engine ----------------------------------------------------------------------------
 
@@ -283,6 +298,7 @@ class Recorder:
         async with self._write_lock:  # one batch at a time, in order
             with anyio.CancelScope(shield=True):
                 revision = self.engine.revision
+                noted = None if self.starts is None else self.starts.switch()
                 batch = await self._collect()
                 if batch is None and last:
                     batch = Batch(self._id)
@@ -299,6 +315,8 @@ class Recorder:
                         await self._write_unwritten()
                 if last and self._unwritten:
                     log.error("%s; the last changes are lost from the journal", self.write_problem)
+                if noted is not None and not self._unwritten and self.starts is not None:
+                    self.starts.committed(noted)
                 self.committed_revision = revision
 
     async def _write_unwritten(self) -> None:

@@ -16,6 +16,8 @@ import anyio.to_thread
 
 from runner.deck.parser import load_deck
 from runner.errors import DeckError
+from runner.journal.schema import INTERRUPTED
+from runner.journal.store import CUT_SHORT_ATTEMPT, UNRECORDED_ATTEMPT
 from runner.model import Attempt, JobState, OutputLine, RestoredJob
 
 if TYPE_CHECKING:
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jobdeck.server")
 INTERRUPTED_NOTE = "interrupted when the jobdeck server stopped: queued again"
+RUN_AGAIN_NOTE = "run again as attempt #{number}: attempt #{last} {why}"
+"""The note of a job whose last recorded attempt a dead server cut short (or started without recording it)."""
 
 
 def restored_job(row: dict[str, Any]) -> RestoredJob:
@@ -35,6 +39,14 @@ def restored_job(row: dict[str, Any]) -> RestoredJob:
         state = JobState.QUEUED
     tail = row.get("output_tail") or []
     note = None if state.finished or row["state"] == JobState.QUEUED.value else INTERRUPTED_NOTE
+    if note is not None and run_again(row):
+        last = row["attempt_list"][-1]
+        error = str(last["error"])
+        if error == CUT_SHORT_ATTEMPT:
+            why = f"was {error}"
+        else:
+            why = error if error == UNRECORDED_ATTEMPT else f"ended: {error}"
+        note = RUN_AGAIN_NOTE.format(number=last["number"] + 1, last=last["number"], why=why)
     attempts = []
     for attempt in row.get("attempt_list") or []:
         try:
@@ -64,14 +76,24 @@ def restored_job(row: dict[str, Any]) -> RestoredJob:
     )
 
 
+def run_again(row: dict[str, Any]) -> bool:
+    """Whether a journal row is of a job that runs again because a dead server cut its last attempt short, or
+    started it without recording it: the work may have been done (at least once)."""
+    attempts = row.get("attempt_list") or []
+    return bool(attempts) and attempts[-1]["outcome"] == INTERRUPTED and row["state"] == INTERRUPTED
+
+
 async def restore_unfinished(engine: Engine, journal: Journal, recorder: Recorder) -> list[str]:
-    """Mark what a dead server left running as interrupted, then load each unfinished run again and continue
-    it in the journal. Returns one line per run, for the log and `status`."""
-    interrupted = await anyio.to_thread.run_sync(journal.mark_interrupted)
+    """Mark what a dead server left running as interrupted (and record the attempts it started without
+    recording them), then load each unfinished run again and continue it in the journal. Returns one line per
+    run, for the log and `status`; the first line counts the jobs that run again, each of which says why in its
+    attempts and note."""
+    await anyio.to_thread.run_sync(journal.mark_interrupted)
+    if recorder.starts is not None and recorder.starts.left:
+        await anyio.to_thread.run_sync(journal.record_unrecorded_starts, recorder.starts.left)
     runs: list[DeckRun] = await anyio.to_thread.run_sync(journal.unfinished_runs)
     lines: list[str] = []
-    if interrupted:
-        lines.append(f"{interrupted} job(s) were interrupted by the previous server's end and are queued again")
+    again_total = 0
     for run in runs:
         try:
             deck = await anyio.to_thread.run_sync(load_deck, run.path)
@@ -82,8 +104,19 @@ async def restore_unfinished(engine: Engine, journal: Journal, recorder: Recorde
         restored = {name: restored_job(row) for name, row in rows.items()}
         recorder.continue_run(run.name, run.id)
         await engine.add_deck(replace(deck, name=run.name), restored=restored)
-        again = sum(1 for job in restored.values() if not job.state.finished)
-        lines.append(f"restored {run.name} from {run.path}: {again} job(s) to run")
+        to_run = sum(1 for job in restored.values() if not job.state.finished)
+        again = sum(1 for name, row in rows.items() if name in restored and run_again(row))
+        again_total += again
+        lines.append(
+            f"restored {run.name} from {run.path}: {to_run} job(s) to run, {again} of them again "
+            "(see each one's attempts)"
+        )
+    if again_total:
+        lines.insert(
+            0,
+            f"{again_total} job(s) run again: the previous server stopped (kill -9, a crash) while they ran or "
+            "before their end was recorded, so their work may have been done already",
+        )
     for line in lines:
         log.info("%s", line)
     return lines

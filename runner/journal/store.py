@@ -39,7 +39,8 @@ from runner.journal.schema import (
     deck_path_key,
     migrate,
 )
-from runner.journal.writes import Batch, encode, member_spec, spec_json, spec_value
+from runner.journal.starts import UnrecordedStart
+from runner.journal.writes import Batch, encode, json_text, member_spec, spec_json, spec_value
 from runner.model import JobState
 
 __all__ = [
@@ -56,6 +57,14 @@ __all__ = [
 ]
 
 INTERRUPTED_ERROR = "interrupted: jobdeck stopped"
+CUT_SHORT_ATTEMPT = (
+    "interrupted while running: the jobdeck server stopped (kill -9, a crash) before its end was recorded"
+)
+"""The error of an attempt the journal shows running when a server starts: it ran when the last one died."""
+UNRECORDED_ATTEMPT = (
+    "started just before the jobdeck server stopped (kill -9, a crash), which recorded neither its start nor its end"
+)
+"""The error of an attempt the journal lacked, known only from the starts a killed server noted beside it."""
 QUEUED = JobState.QUEUED.value
 
 
@@ -230,7 +239,7 @@ class Journal:
                     "UPDATE jobs SET attempt_list = json_replace(attempt_list, '$[#-1][2]', ?, '$[#-1][3]', ?, "
                     f"'$[#-1][4]', ?) WHERE {_CUT_SHORT} AND attempt_list ->> '$[#-1][0]' IS NOT NULL "
                     "AND attempt_list ->> '$[#-1][2]' IS NULL",
-                    (now, INTERRUPTED, INTERRUPTED_ERROR),
+                    (now, INTERRUPTED, CUT_SHORT_ATTEMPT),
                 )
                 marked = connection.execute(
                     f"UPDATE jobs SET state = ?, error = {_INTERRUPTED_ERROR_SQL}, updated_at = ? WHERE {_CUT_SHORT}",
@@ -241,6 +250,42 @@ class Journal:
                 _roll_back(connection)
                 raise
         return marked
+
+    def record_unrecorded_starts(self, starts: Iterable[UnrecordedStart]) -> int:
+        """Record, as interrupted attempts, the starts a killed server noted (runner.journal.starts) that its
+        journal lacks: jobs it shows unfinished with fewer attempts. A big fan-out's member without a row gets
+        one. Returns how many jobs were given an attempt. Call it after `mark_interrupted`."""
+        entries = json_text([list(start) for start in starts])
+        if entries == "[]":
+            return 0
+        now = time.time()
+        with self._lock:
+            connection = self.connection
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.execute(
+                    "INSERT INTO jobs (deck_id, name, kind, spec, state, updated_at) SELECT g.deck_id, m.value ->> 0, "
+                    "COALESCE(g.kind, ''), json_object('group', g.grp, 'item', json(m.value -> 1)), ?1, ?2 "
+                    "FROM group_specs AS g CROSS JOIN json_each(g.members) AS m "
+                    "WHERE g.deck_id IN (SELECT value ->> 0 FROM json_each(?3)) "
+                    "AND (g.deck_id, m.value ->> 0) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?3)) "
+                    "ON CONFLICT (deck_id, name) DO NOTHING",
+                    (QUEUED, now, entries),
+                )
+                given = connection.execute(
+                    "UPDATE jobs SET attempts = e.number, state = ?, error = ?, updated_at = ?, "
+                    "attempt_list = json_insert(attempt_list, '$[#]', json_array(e.number, e.at, e.at, ?, ?, NULL)) "
+                    "FROM (SELECT value ->> 0 AS deck_id, value ->> 1 AS name, max(value ->> 2) AS number, "
+                    "max(value ->> 3) AS at FROM json_each(?) GROUP BY 1, 2) AS e "
+                    "WHERE jobs.deck_id = e.deck_id AND jobs.name = e.name AND jobs.attempts < e.number "
+                    f"AND {UNFINISHED_SQL}",
+                    (INTERRUPTED, INTERRUPTED_ERROR, now, INTERRUPTED, UNRECORDED_ATTEMPT, entries),
+                ).rowcount
+                connection.execute("COMMIT")
+            except BaseException:
+                _roll_back(connection)
+                raise
+        return given
 
     # --- history ----------------------------------------------------------------------------------------------
 

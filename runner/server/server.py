@@ -361,7 +361,12 @@ async def serve(
                 stack.enter_context(journal_lock(Path(journal_path)))
                 journal, opened = open_server_journal(Path(journal_path))
                 stack.enter_context(journal)
-            recorder = await stack.enter_async_context(recorded_engine(engine, journal))
+            starts = None
+            if journal is not None:
+                from runner.journal.starts import StartsLog
+
+                starts = StartsLog(journal.path)
+            recorder = await stack.enter_async_context(recorded_engine(engine, journal, starts=starts))
             uid = os.getuid() if expected_uid is None else expected_uid
             server = Server(engine, socket_path, uid, journal, recorder)
             if journal is not None and recorder is not None:
