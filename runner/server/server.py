@@ -372,7 +372,8 @@ async def serve(
             if journal is not None and recorder is not None:
                 from runner.journal.recovery import restore_unfinished
 
-                server.restored = opened + await restore_unfinished(engine, journal, recorder)
+                recorder.notices.extend(opened)  # shown to every client as a warning, with the journal's problems
+                server.restored = await restore_unfinished(engine, journal, recorder)
             await _serve_until_stopped(server, task_status)
     finally:
         os.ftruncate(lock_fd, 0)

@@ -85,7 +85,7 @@ def test_a_damaged_journal_is_set_aside_and_status_says_where_it_is_and_what_to_
     assert "Traceback" not in shown.stdout + shown.stderr
     (kept,) = journal_path.parent.glob("journal.db.corrupt-????????-??????")
     assert kept.read_bytes() == bytes(damaged), "the damaged journal is kept as it was"
-    assert f"the journal {journal_path} was damaged" in shown.stdout
+    assert f"warning: the journal {journal_path} was damaged" in shown.stdout
     assert f"it was moved to {kept}" in shown.stdout
     assert "submit again" in shown.stdout and f"sqlite3 {kept} .recover" in shown.stdout
     assert "Traceback" not in place.log.read_text() if place.log.exists() else True
