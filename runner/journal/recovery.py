@@ -8,6 +8,7 @@ before the crash). A run whose file is gone or no longer loads is left as the jo
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ import anyio.to_thread
 
 from runner.deck.parser import load_deck
 from runner.errors import DeckError
+from runner.journal.faults import JournalError, cannot_use_message, is_write_failure
 from runner.journal.schema import INTERRUPTED
 from runner.journal.store import CUT_SHORT_ATTEMPT, UNRECORDED_ATTEMPT
 from runner.model import Attempt, JobState, OutputLine, RestoredJob
@@ -88,9 +90,15 @@ async def restore_unfinished(engine: Engine, journal: Journal, recorder: Recorde
     recording them), then load each unfinished run again and continue it in the journal. Returns one line per
     run, for the log and `status`; the first line counts the jobs that run again, each of which says why in its
     attempts and note."""
-    await anyio.to_thread.run_sync(journal.mark_interrupted)
-    if recorder.starts is not None and recorder.starts.left:
-        await anyio.to_thread.run_sync(journal.record_unrecorded_starts, recorder.starts.left)
+    try:
+        await anyio.to_thread.run_sync(journal.mark_interrupted)
+        if recorder.starts is not None and recorder.starts.left:
+            await anyio.to_thread.run_sync(journal.record_unrecorded_starts, recorder.starts.left)
+    except sqlite3.Error as failed:
+        if not is_write_failure(failed):
+            raise
+        # Restoring needs to write: a server that cannot is refused with what to do, never half started.
+        raise JournalError(cannot_use_message(journal.path, failed)) from None
     runs: list[DeckRun] = await anyio.to_thread.run_sync(journal.unfinished_runs)
     lines: list[str] = []
     again_total = 0

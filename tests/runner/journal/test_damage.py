@@ -188,3 +188,29 @@ async def wait_all(client: Client, deck: str, count: int, state: str) -> dict[st
             if reports and sum(job["state"] == state for job in reports[0]["jobs"]) == count:
                 return dict(reports[0])
             await anyio.sleep(0.1)
+
+
+async def test_a_server_that_finds_the_disk_full_at_start_says_so_and_restores_once_there_is_room(
+    place: Place, disk: Path
+) -> None:
+    deck, log = chain_deck(place)
+    async with await ensure_server(place.socket, log_path=place.log) as client:
+        await client.request("load", path=str(deck))
+        await wait_states(client, {"quick": "succeeded", "long": "running", "last": "queued"})
+        await client.request("status")
+        pid = client.server.pid
+    await kill_server(pid, place.socket)
+    filler = fill_disk(disk)
+
+    refused = status_with_log(place)
+
+    assert refused.returncode != 0
+    assert "the jobdeck server could not start: cannot open the journal" in refused.stderr
+    assert "the disk is full" in refused.stderr and "free some space" in refused.stderr
+    assert "Traceback" not in refused.stderr + place.log.read_text()
+    filler.unlink()
+    async with await ensure_server(place.socket, log_path=place.log) as client:
+        await wait_states(client, {"quick": "succeeded", "long": "running", "last": "queued"})
+        await client.request("command", command="cancel", job="chain/long")
+        await wait_states(client, {"long": "cancelled", "last": "skipped"})
+    assert sorted(log.read_text().split()) == ["long", "long", "quick"], "nothing was lost meanwhile"
