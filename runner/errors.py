@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,20 @@ class JobError(Exception):
         self.retryable = retryable
         self.retry_after = retry_after
         self.traceback = traceback
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+"""A write refused for want of space (or quota): it may succeed later, once space is freed."""
+
+
+def disk_full_error(error: BaseException, path: str | Path | None = None) -> JobError | None:
+    """A retryable JobError for a write that found the disk full ("disk full writing PATH: No space left on
+    device"); None for any other error. `path`: the file written, when the error does not name it."""
+    if not isinstance(error, OSError) or error.errno not in DISK_FULL_ERRNOS:
+        return None
+    where = path if path is not None else error.filename
+    target = f" {where}" if where is not None else ""
+    return JobError(f"disk full writing{target}: {error.strerror or error}", retryable=True)
 
 
 class CommandError(Exception):

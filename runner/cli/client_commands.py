@@ -76,6 +76,10 @@ def report_status(report: dict[str, object], *, as_json: bool) -> int:
     server = report["server"]
     assert isinstance(server, dict)
     print(f"server {server['pid']} (jobdeck {server['version']}) at {server['socket']}")
+    for line in server.get("journal_problems") or []:
+        print(f"warning: {line}")
+    for line in server.get("restored") or []:
+        print(f"note: {line}")
     decks = report["decks"]
     assert isinstance(decks, list)
     for deck in decks:

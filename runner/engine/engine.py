@@ -14,7 +14,7 @@ import gc
 import os
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +39,7 @@ from runner.engine.events import (
 )
 from runner.engine.interface import HistorySource, PastJob, PastRun, SpecLines
 from runner.engine.lanes import Lane
-from runner.errors import CommandError, JobError, describe_error
+from runner.errors import CommandError, JobError, describe_error, disk_full_error
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.registry import KIND_SPECS
 from runner.kinds.summary import spec_summary
@@ -126,6 +126,9 @@ class Engine:
         self._deck_umask: dict[str, int] = {}
         self._froze = False
         self._history = history
+        self.on_attempt_start: Callable[[Job, Attempt], None] | None = None
+        """Called as each attempt starts, before its work begins (the journal notes it where a killed server
+        leaves it); must be quick and must not raise."""
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -543,6 +546,8 @@ class Engine:
         now = time.time()
         attempt = Attempt(number=len(job.attempts) + 1, started_at=now, running_since=now)
         job.attempts.append(attempt)
+        if self.on_attempt_start is not None:
+            self.on_attempt_start(job, attempt)
         pause = PauseControl()
         run.pause = pause
         job.progress = None
@@ -570,7 +575,7 @@ class Engine:
             attempt.error = "cancelled"
             raise
         except Exception as bug:  # a fault in a kind must fail its job, not the engine
-            error = JobError(f"internal error: {describe_error(bug)}")
+            error = disk_full_error(bug) or JobError(f"internal error: {describe_error(bug)}")
         finally:
             pause.stop_clock()
             attempt.active_s = pause.active_seconds()

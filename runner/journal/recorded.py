@@ -10,6 +10,7 @@ from runner.journal.recorder import Recorder
 
 if TYPE_CHECKING:
     from runner.engine.engine import Engine
+    from runner.journal.starts import StartsLog
     from runner.journal.store import Journal
 
 
@@ -19,14 +20,15 @@ async def recorded_engine(
     journal: Journal | None,
     *,
     carry_over: Mapping[str, tuple[str, Iterable[str]]] | None = None,
+    starts: StartsLog | None = None,
 ) -> AsyncIterator[Recorder | None]:
     """Run `engine` for the block, journaled in `journal` when there is one; yields the Recorder (None without a
     journal). The recorder is entered before the engine and left after it, so the journal also gets the engine's
     last changes: the jobs it cancels on the way out. Opening and closing the journal is the caller's business.
-    `carry_over`: see Recorder."""
+    `carry_over`, `starts`: see Recorder."""
     async with AsyncExitStack() as stack:
         recorder = None
         if journal is not None:
-            recorder = await stack.enter_async_context(Recorder(engine, journal, carry_over=carry_over))
+            recorder = await stack.enter_async_context(Recorder(engine, journal, carry_over=carry_over, starts=starts))
         await stack.enter_async_context(engine)
         yield recorder

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import sqlite3
 import time
 import uuid
 from collections import Counter
@@ -20,6 +22,9 @@ import anyio.lowlevel
 import anyio.to_thread
 import orjson
 
+from runner.engine.events import ChangeLogEntry
+from runner.journal.faults import JournalDamaged, JournalError, is_damage, is_write_failure, write_failure_message
+from runner.journal.salvage import set_aside_notice
 from runner.journal.schema import deck_path_key
 from runner.journal.writes import (
     GROUP_SPEC_MIN_MEMBERS,
@@ -39,8 +44,10 @@ from runner.model import Deck, Job, JobSpec, JobState
 from runner.values import json_safe, json_safe_text
 
 if TYPE_CHECKING:
-    from runner.engine.events import ChangeLogEntry
+    from runner.journal.starts import StartsLog
     from runner.journal.store import Journal
+
+log = logging.getLogger("jobdeck.journal")
 
 FLUSH_INTERVAL_S = 0.05
 """The recorder looks for changes this often while the engine is quiet."""
@@ -56,6 +63,8 @@ memory): enough to see why a job failed, small enough that a deck of many chatty
 ROWS_PER_STEP = 100
 """Rows the recorder makes on the event loop before it lets the engine go on (see `_add_job_rows`)."""
 FINAL_FLUSH_TIMEOUT_S = 10.0
+WRITE_RETRY_S = 2.0
+"""While the journal cannot be written (a full disk, a read-only file), how often the recorder tries again."""
 
 
 class Recorder:
@@ -92,6 +101,7 @@ class Recorder:
         *,
         carry_over: Mapping[str, tuple[str, Iterable[str]]] | None = None,
         flush_interval: float = FLUSH_INTERVAL_S,
+        starts: StartsLog | None = None,
     ) -> None:
         self.engine = engine
         self.journal = journal
@@ -122,6 +132,19 @@ class Recorder:
         self._exit_stack: AsyncExitStack | None = None
         self._following = True
         """False once `stop_following` was called: later changes are dropped, not written."""
+        self._unwritten: list[Batch] = []
+        """Batches taken from the engine but not yet committed (the journal could not be written), in order."""
+        self._retry_at = 0.0
+        self._rewrite_all = False
+        """The journal was started afresh: the next flush writes every deck and job again."""
+        self.write_problem: str | None = None
+        """Why the journal cannot be written now (a full disk, ...), for clients; None while it can."""
+        self.notices: list[str] = []
+        """What happened to the journal while this recorder wrote to it (a damaged one set aside), for clients."""
+        self.starts = starts
+        """Where each attempt's start is noted until the journal has it (see runner.journal.starts)."""
+        if starts is not None:
+            engine.on_attempt_start = self._note_start
 
     def continue_run(self, engine_deck_name: str, run_id: str) -> None:
         """Record the deck the engine is about to load as `engine_deck_name` into the journal's existing run
@@ -166,6 +189,15 @@ class Recorder:
     async def _final_flush(self) -> None:
         with anyio.CancelScope(shield=True), anyio.move_on_after(FINAL_FLUSH_TIMEOUT_S):
             await self.flush(last=True)
+        if self.starts is not None:
+            self.engine.on_attempt_start = None
+            self.starts.close(remove=not self._unwritten)
+
+    def _note_start(self, job: Job, attempt: Any) -> None:
+        assert self.starts is not None
+        run_id = self.run_ids.get(job.deck) or self._continued.get(job.deck)
+        if run_id is not None:
+            self.starts.note(run_id, job.spec.name, attempt.number, attempt.started_at)
 
     # --- following the engine ----------------------------------------------------------------------------
 
@@ -224,8 +256,22 @@ class Recorder:
         batch.now = time.time()
         if changes:
             batch.changes = changes
+        if self._rewrite_all:
+            self._rewrite_all = False
+            await self._add_job_rows(batch, self._every_job_as_changed(batch.now))
+        elif changes:
             await self._add_job_rows(batch, changes)
         return batch
+
+    def _every_job_as_changed(self, now: float) -> list[ChangeLogEntry]:
+        """For a journal started afresh: every recorded job that is not merely queued, as if it had just changed
+        (from its first attempt on), so that its whole row is written again."""
+        recorded = set(self.run_ids)
+        return [
+            ChangeLogEntry(job.id, job.state, job.state, 1, None, now)
+            for job in self.engine.jobs.values()
+            if job.deck in recorded and (job.attempts or job.state is not JobState.QUEUED)
+        ]
 
     async def _add_job_rows(self, batch: Batch, changes: list[ChangeLogEntry]) -> None:
         """Add the current rows of the jobs these changes touched, with their attempts, to the batch. This runs
@@ -261,24 +307,95 @@ class Recorder:
         return JobRows(self.run_ids[deck], deck, continued, frozenset(self._lazy_groups.get(deck, ())))
 
     async def flush(self, *, last: bool = False) -> None:
-        """Write what is waiting, now, on a worker thread. `last`: the recorder is done with the journal."""
+        """Write what is waiting, now, on a worker thread. `last`: the recorder is done with the journal.
+
+        A write the disk refuses (full, read-only) never fails the flush: its batch is kept and written with
+        the later ones once the disk allows it (tried every WRITE_RETRY_S), and `write_problem` says so
+        meanwhile. Clients are shown what the engine did all the same (`committed_revision` goes on), with that
+        warning. A journal found damaged is set aside and started afresh with everything the engine holds."""
         # Shielded: once taken from the engine, the changes must be written; a cancellation (the recorder
         # closing) while the rows are made or before the worker thread starts would otherwise drop them.
         async with self._write_lock:  # one batch at a time, in order
             with anyio.CancelScope(shield=True):
                 revision = self.engine.revision
+                noted = None if self.starts is None else self.starts.switch()
                 batch = await self._collect()
-                if batch is None:
-                    if not last:
-                        self.committed_revision = revision
-                        return
+                if batch is None and last:
                     batch = Batch(self._id)
-                batch.forget = last
-                started = time.perf_counter()
-                await anyio.to_thread.run_sync(self.journal.write, batch)
-                self._last_write_s = time.perf_counter() - started
+                if batch is not None:
+                    batch.forget = last
+                    self._unwritten.append(batch)
+                if self._unwritten and (last or self.write_problem is None or time.monotonic() >= self._retry_at):
+                    await self._write_unwritten()
+                if self._rewrite_all:  # the journal was started afresh just now: everything goes into it at once
+                    batch = await self._collect()
+                    if batch is not None:
+                        batch.forget = last
+                        self._unwritten.append(batch)
+                        await self._write_unwritten()
+                if last and self._unwritten:
+                    log.error("%s; the last changes are lost from the journal", self.write_problem)
+                if noted is not None and not self._unwritten and self.starts is not None:
+                    self.starts.committed(noted)
                 self.committed_revision = revision
-                self.flushes += 1
+
+    async def _write_unwritten(self) -> None:
+        started = time.perf_counter()
+        try:
+            await anyio.to_thread.run_sync(self._write_in_order)
+        except (sqlite3.Error, JournalError, OSError) as failure:
+            if isinstance(failure, JournalDamaged) or is_damage(failure):
+                await self._start_afresh(failure)
+            elif isinstance(failure, JournalError) or is_write_failure(failure):
+                self._cannot_write(failure)
+            else:
+                raise
+        else:
+            self._last_write_s = time.perf_counter() - started
+            if self.write_problem is not None:
+                log.warning("the journal %s can be written again; every change is in it", self.journal.path)
+                self.write_problem = None
+
+    def _write_in_order(self) -> None:
+        """On the worker thread: commit the unwritten batches, oldest first, each dropped once committed."""
+        while self._unwritten:
+            self.journal.write(self._unwritten[0])
+            self._unwritten.pop(0)
+            self.flushes += 1
+
+    def _cannot_write(self, failure: BaseException) -> None:
+        message = write_failure_message(self.journal.path, failure)
+        if self.write_problem is None:  # logged once, not at each retry
+            log.warning("%s (SQLite: %s); trying again every %g s", message, failure, WRITE_RETRY_S)
+        self.write_problem = message
+        self._retry_at = time.monotonic() + WRITE_RETRY_S
+
+    async def _start_afresh(self, failure: BaseException) -> None:
+        """Set the damaged journal aside, start a fresh one and have the next flush write everything into it."""
+        path = self.journal.path
+        damage = failure if isinstance(failure, JournalDamaged) else JournalDamaged(path, str(failure))
+        try:
+            kept = await anyio.to_thread.run_sync(self.journal.start_afresh)
+        except (sqlite3.Error, JournalError, OSError) as cannot:
+            self._cannot_write(cannot)
+            return
+        notice = set_aside_notice(path, kept, damage, while_running=True)
+        log.warning("%s", notice)
+        self.notices.append(notice)
+        self._unwritten.clear()
+        self.run_ids.clear()
+        self._continued.clear()
+        self._continued_decks.clear()
+        self._lazy_groups.clear()
+        self._carry_over.clear()
+        self._decks_seen = -1
+        self._rewrite_all = True
+        self._retry_at = 0.0
+
+    @property
+    def problems(self) -> list[str]:
+        """What clients must be told about the journal now."""
+        return [*self.notices, *([self.write_problem] if self.write_problem else [])]
 
     def _interval(self) -> float:
         """How long to wait before the next flush: the flush interval, or longer while writes take long (a

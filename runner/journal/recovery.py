@@ -8,6 +8,7 @@ before the crash). A run whose file is gone or no longer loads is left as the jo
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,9 @@ import anyio.to_thread
 from runner.deck.parser import load_deck
 from runner.errors import DeckError
 from runner.journal.environments import KeptEnvironments, SubmittedEnvironment, needed_variables
+from runner.journal.faults import JournalError, cannot_use_message, is_write_failure
+from runner.journal.schema import INTERRUPTED
+from runner.journal.store import CUT_SHORT_ATTEMPT, UNRECORDED_ATTEMPT
 from runner.model import Attempt, JobState, OutputLine, RestoredJob
 
 if TYPE_CHECKING:
@@ -27,6 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jobdeck.server")
 INTERRUPTED_NOTE = "interrupted when the jobdeck server stopped: queued again"
+RUN_AGAIN_NOTE = "run again as attempt #{number}: attempt #{last} {why}"
+"""The note of a job whose last recorded attempt a dead server cut short (or started without recording it)."""
 
 
 def restored_job(row: dict[str, Any]) -> RestoredJob:
@@ -37,6 +43,14 @@ def restored_job(row: dict[str, Any]) -> RestoredJob:
         state = JobState.QUEUED
     tail = row.get("output_tail") or []
     note = None if state.finished or row["state"] == JobState.QUEUED.value else INTERRUPTED_NOTE
+    if note is not None and run_again(row):
+        last = row["attempt_list"][-1]
+        error = str(last["error"])
+        if error == CUT_SHORT_ATTEMPT:
+            why = f"was {error}"
+        else:
+            why = error if error == UNRECORDED_ATTEMPT else f"ended: {error}"
+        note = RUN_AGAIN_NOTE.format(number=last["number"] + 1, last=last["number"], why=why)
     attempts = []
     for attempt in row.get("attempt_list") or []:
         try:
@@ -66,20 +80,36 @@ def restored_job(row: dict[str, Any]) -> RestoredJob:
     )
 
 
+def run_again(row: dict[str, Any]) -> bool:
+    """Whether a journal row is of a job that runs again because a dead server cut its last attempt short, or
+    started it without recording it: the work may have been done (at least once)."""
+    attempts = row.get("attempt_list") or []
+    return bool(attempts) and attempts[-1]["outcome"] == INTERRUPTED and row["state"] == INTERRUPTED
+
+
 async def restore_unfinished(
     engine: Engine, journal: Journal, recorder: Recorder, environments: KeptEnvironments | None = None
 ) -> list[str]:
-    """Mark what a dead server left running as interrupted, then load each unfinished run again and continue
-    it in the journal. Returns one line per run, for the log and `status`.
+    """Mark what a dead server left running as interrupted (and record the attempts it started without
+    recording them), then load each unfinished run again and continue it in the journal. Returns one line per
+    run, for the log and `status`; the first line counts the jobs that run again, each of which says why in its
+    attempts and note.
 
     With `environments`, each run is loaded with the environment it was submitted with; a run whose
     environment is gone (after a reboot) and whose file uses `${VAR}`s waits for one instead (listed in
     `environments.waiting`), and any other runs with the server's environment."""
-    interrupted = await anyio.to_thread.run_sync(journal.mark_interrupted)
+    try:
+        await anyio.to_thread.run_sync(journal.mark_interrupted)
+        if recorder.starts is not None and recorder.starts.left:
+            await anyio.to_thread.run_sync(journal.record_unrecorded_starts, recorder.starts.left)
+    except sqlite3.Error as failed:
+        if not is_write_failure(failed):
+            raise
+        # Restoring needs to write: a server that cannot is refused with what to do, never half started.
+        raise JournalError(cannot_use_message(journal.path, failed)) from None
     runs: list[DeckRun] = await anyio.to_thread.run_sync(journal.unfinished_runs)
     lines: list[str] = []
-    if interrupted:
-        lines.append(f"{interrupted} job(s) were interrupted by the previous server's end and are queued again")
+    again_total = 0
     if environments is not None:
         environments.remove_stale(run.id for run in runs)
     for run in runs:
@@ -90,16 +120,25 @@ async def restore_unfinished(
                 lines.append(environments.wait(run.name, run.id, run.path, variables, run.unfinished).line())
                 continue
         try:
-            _name, again = await continue_run(engine, journal, recorder, run, environment)
+            _name, to_run, again = await continue_run(engine, journal, recorder, run, environment)
         except DeckError as bad:
             lines.append(f"could not restore {run.name} from {run.path}: {bad.problems[0]}")
             continue
-        line = f"restored {run.name} from {run.path}: {again} job(s) to run"
+        again_total += again
+        line = f"restored {run.name} from {run.path}: {to_run} job(s) to run, {again} of them again"
+        if again:
+            line += " (see each one's attempts)"
         if environments is not None:
             environments.keep(run.name, run.id, environment, on_disk=environment is not None)
             if environment is None:
                 line += " with the server's environment (the one it was submitted with was lost at a restart)"
         lines.append(line)
+    if again_total:
+        lines.insert(
+            0,
+            f"{again_total} job(s) run again: the previous server ended (a signal, a crash, kill -9) while they "
+            "ran or before their end was recorded, so their work may have been done already",
+        )
     for line in lines:
         log.info("%s", line)
     return lines
@@ -107,11 +146,12 @@ async def restore_unfinished(
 
 async def continue_run(
     engine: Engine, journal: Journal, recorder: Recorder, run: DeckRun, environment: SubmittedEnvironment | None
-) -> tuple[str, int]:
+) -> tuple[str, int, int]:
     """Load an unfinished run's file again (with `environment`; None: the engine's) and continue the run in
     the journal: its finished jobs stay finished, the others run. Returns the deck's name in the engine (the
-    run's, unless a deck of that name was loaded meanwhile) and how many of its jobs are to run; DeckError,
-    changing nothing, when the file no longer loads."""
+    run's, unless a deck of that name was loaded meanwhile), how many of its jobs are to run, and how many of
+    those run again after a dead server cut them short; DeckError, changing nothing, when the file no longer
+    loads."""
     environ = None if environment is None else environment.environ
     deck = await anyio.to_thread.run_sync(partial(load_deck, run.path, environ=environ))
     rows = await anyio.to_thread.run_sync(journal.jobs, run.id)
@@ -122,7 +162,8 @@ async def continue_run(
     recorder.continue_run(name, run.id)
     umask = None if environment is None else environment.umask
     await engine.add_deck(replace(deck, name=name), restored=restored, environ=environ, umask=umask)
-    return name, sum(1 for job in restored.values() if not job.state.finished)
+    to_run = sum(1 for job in restored.values() if not job.state.finished)
+    return name, to_run, sum(1 for job_name, row in rows.items() if job_name in restored and run_again(row))
 
 
 def run_to_dict(run: DeckRun) -> dict[str, Any]:

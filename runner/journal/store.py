@@ -16,7 +16,9 @@ far it lags the engine, is for the Recorder to say (`Recorder.committed_revision
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -25,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.journal.faults import JournalDamaged, JournalError, cannot_use_message, is_damage, is_write_failure
+from runner.journal.salvage import emptied_with_a_log, set_aside
 from runner.journal.schema import (
     ATTEMPT_FIELDS,
     CUT_SHORT_STATES,
@@ -35,7 +39,8 @@ from runner.journal.schema import (
     deck_path_key,
     migrate,
 )
-from runner.journal.writes import Batch, encode, member_spec, spec_json, spec_value
+from runner.journal.starts import UnrecordedStart
+from runner.journal.writes import Batch, encode, json_text, member_spec, spec_json, spec_value
 from runner.model import JobState
 
 __all__ = [
@@ -44,6 +49,7 @@ __all__ = [
     "Batch",
     "DeckRun",
     "Journal",
+    "JournalDamaged",
     "JournalError",
     "JournalJob",
     "spec_json",
@@ -51,11 +57,16 @@ __all__ = [
 ]
 
 INTERRUPTED_ERROR = "interrupted: jobdeck stopped"
+CUT_SHORT_ATTEMPT = (
+    "interrupted while running: the jobdeck server ended (a signal, a crash, kill -9) before its end was recorded"
+)
+"""The error of an attempt the journal shows running when a server starts: it ran when the last one died."""
+UNRECORDED_ATTEMPT = (
+    "started just before the jobdeck server ended (a signal, a crash, kill -9), which recorded neither its start "
+    "nor its end"
+)
+"""The error of an attempt the journal lacked, known only from the starts a killed server noted beside it."""
 QUEUED = JobState.QUEUED.value
-
-
-class JournalError(Exception):
-    """The journal cannot be opened or used; the message says which file and why."""
 
 
 @dataclass(frozen=True)
@@ -106,31 +117,23 @@ class Journal:
         self.connection = connection
         self.path = path
         self._lock = threading.Lock()
+        self._identity = _file_identity(path)
+        """The file opened (device, inode): another one at the path means ours was replaced or removed."""
 
     @classmethod
     def open(cls, path: str | Path, *, create_parent: bool = False) -> Journal:
-        """Open (creating if needed) the journal at `path`; JournalError with a clear reason if it cannot be.
-        A journal of an older schema is brought up to date; one of a newer jobdeck is refused."""
+        """Open (creating if needed) the journal at `path`; JournalError with a clear reason if it cannot be, and
+        JournalDamaged (a JournalError) if its file is damaged (see runner.journal.salvage). A journal of an older
+        schema is brought up to date; one of a newer jobdeck is refused."""
         path = Path(path).expanduser()
         try:
             if create_parent:
                 path.parent.mkdir(parents=True, exist_ok=True)
             if path.is_dir():
                 raise JournalError(f"cannot open the journal {path}: it is a directory")
-            connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
         except OSError as error:
             raise JournalError(f"cannot open the journal {path}: {error.strerror or error}") from None
-        except sqlite3.Error as error:
-            raise JournalError(f"cannot open the journal {path}: {error}") from None
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
-            connection.execute("PRAGMA foreign_keys=OFF")
-            migrate(connection)
-        except sqlite3.Error as error:
-            connection.close()
-            raise JournalError(f"cannot open the journal {path}: {error}") from None
-        return cls(connection, path)
+        return cls(_connect(path), path)
 
     def close(self) -> None:
         with self._lock:
@@ -152,14 +155,38 @@ class Journal:
         """Run already encoded statements (see `journal_writes.encode`) in one transaction."""
         with self._lock:
             connection = self.connection
+            self._check_file()
             connection.execute("BEGIN")
             try:
                 for sql, parameters in statements:
                     connection.execute(sql, parameters)
                 connection.execute("COMMIT")
             except BaseException:
-                connection.execute("ROLLBACK")
+                _roll_back(connection)
                 raise
+
+    def _check_file(self) -> None:
+        """JournalDamaged if the file this journal writes to was emptied, replaced or removed since it was
+        opened: committing would then only feed a log that SQLite drops at the next open."""
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            raise JournalDamaged(self.path, "it was removed while in use") from None
+        if (info.st_dev, info.st_ino) != self._identity:
+            raise JournalDamaged(self.path, "it was replaced by another file while in use")
+        if info.st_size == 0:  # SQLite wrote its first page when the journal was made
+            raise JournalDamaged(self.path, "it was emptied while in use")
+
+    def start_afresh(self) -> Path:
+        """Set the damaged journal's files aside and go on in a fresh, empty journal at the same path; returns
+        where the damaged one was kept. JournalError if the fresh one cannot be made."""
+        with self._lock:
+            kept = set_aside(self.path)  # renamed first: closing may write to the open files, never to new ones
+            with contextlib.suppress(sqlite3.Error):
+                self.connection.close()
+            self.connection = _connect(self.path)
+            self._identity = _file_identity(self.path)
+        return kept
 
     # --- recovery -------------------------------------------------------------------------------------------
 
@@ -213,7 +240,7 @@ class Journal:
                     "UPDATE jobs SET attempt_list = json_replace(attempt_list, '$[#-1][2]', ?, '$[#-1][3]', ?, "
                     f"'$[#-1][4]', ?) WHERE {_CUT_SHORT} AND attempt_list ->> '$[#-1][0]' IS NOT NULL "
                     "AND attempt_list ->> '$[#-1][2]' IS NULL",
-                    (now, INTERRUPTED, INTERRUPTED_ERROR),
+                    (now, INTERRUPTED, CUT_SHORT_ATTEMPT),
                 )
                 marked = connection.execute(
                     f"UPDATE jobs SET state = ?, error = {_INTERRUPTED_ERROR_SQL}, updated_at = ? WHERE {_CUT_SHORT}",
@@ -221,9 +248,45 @@ class Journal:
                 ).rowcount
                 connection.execute("COMMIT")
             except BaseException:
-                connection.execute("ROLLBACK")
+                _roll_back(connection)
                 raise
         return marked
+
+    def record_unrecorded_starts(self, starts: Iterable[UnrecordedStart]) -> int:
+        """Record, as interrupted attempts, the starts a killed server noted (runner.journal.starts) that its
+        journal lacks: jobs it shows unfinished with fewer attempts. A big fan-out's member without a row gets
+        one. Returns how many jobs were given an attempt. Call it after `mark_interrupted`."""
+        entries = json_text([list(start) for start in starts])
+        if entries == "[]":
+            return 0
+        now = time.time()
+        with self._lock:
+            connection = self.connection
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.execute(
+                    "INSERT INTO jobs (deck_id, name, kind, spec, state, updated_at) SELECT g.deck_id, m.value ->> 0, "
+                    "COALESCE(g.kind, ''), json_object('group', g.grp, 'item', json(m.value -> 1)), ?1, ?2 "
+                    "FROM group_specs AS g CROSS JOIN json_each(g.members) AS m "
+                    "WHERE g.deck_id IN (SELECT value ->> 0 FROM json_each(?3)) "
+                    "AND (g.deck_id, m.value ->> 0) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?3)) "
+                    "ON CONFLICT (deck_id, name) DO NOTHING",
+                    (QUEUED, now, entries),
+                )
+                given = connection.execute(
+                    "UPDATE jobs SET attempts = e.number, state = ?, error = ?, updated_at = ?, "
+                    "attempt_list = json_insert(attempt_list, '$[#]', json_array(e.number, e.at, e.at, ?, ?, NULL)) "
+                    "FROM (SELECT value ->> 0 AS deck_id, value ->> 1 AS name, max(value ->> 2) AS number, "
+                    "max(value ->> 3) AS at FROM json_each(?) GROUP BY 1, 2) AS e "
+                    "WHERE jobs.deck_id = e.deck_id AND jobs.name = e.name AND jobs.attempts < e.number "
+                    f"AND {UNFINISHED_SQL}",
+                    (INTERRUPTED, INTERRUPTED_ERROR, now, INTERRUPTED, UNRECORDED_ATTEMPT, entries),
+                ).rowcount
+                connection.execute("COMMIT")
+            except BaseException:
+                _roll_back(connection)
+                raise
+        return given
 
     # --- history ----------------------------------------------------------------------------------------------
 
@@ -304,6 +367,57 @@ class Journal:
                 if name not in jobs:
                     jobs[name] = _unwritten_member(run_id, name, kind, groups[group], item, loaded_at)
         return jobs
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection to the journal at `path`, its tables up to date, checked sound and writable."""
+    if emptied_with_a_log(path):
+        raise JournalDamaged(path, "it is empty but its write-ahead log is not: it was emptied while in use")
+    try:
+        connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
+    except sqlite3.Error as error:
+        raise JournalError(f"cannot open the journal {path}: {error}") from None
+    try:
+        problems = [row[0] for row in connection.execute("PRAGMA quick_check(3)")]  # before anything is written
+        if problems != ["ok"]:
+            raise JournalDamaged(path, f"it failed its integrity check: {'; '.join(problems)}")
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
+        connection.execute("PRAGMA foreign_keys=OFF")
+        connection.execute("PRAGMA temp_store=MEMORY")  # the writer's temporary map must not need the disk
+        migrate(connection)
+        # A journal that cannot be written is found now, not at the first change of a job.
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("UPDATE schema_version SET version = version")
+        connection.execute("COMMIT")
+    except JournalDamaged:
+        connection.close()
+        raise
+    except sqlite3.Error as error:
+        _roll_back(connection)
+        connection.close()
+        if is_damage(error):
+            raise JournalDamaged(path, str(error)) from None
+        if is_write_failure(error):
+            raise JournalError(cannot_use_message(path, error)) from None
+        raise JournalError(f"cannot open the journal {path}: {error}") from None
+    return connection
+
+
+def _roll_back(connection: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already (it does on a full disk and some I/O errors);
+    never hides the error that led here."""
+    if connection.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            connection.execute("ROLLBACK")
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def _unwritten_member(

@@ -21,7 +21,7 @@ from typing import BinaryIO
 import anyio
 import anyio.to_thread
 
-from runner.errors import JobError
+from runner.errors import JobError, disk_full_error
 from runner.umask import file_mode
 
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -55,17 +55,23 @@ class SaveFile:
                 os.fchmod(descriptor, file_mode(umask))
         except OSError as error:
             os.close(folder)
-            raise JobError(f"cannot write {path}: {error.strerror}") from None
+            raise _write_error(error, path) from None
         return cls(path, folder, temporary, os.fdopen(descriptor, "wb"))
 
     async def write(self, chunk: bytes) -> None:
-        await self._file.write(chunk)
+        try:
+            await self._file.write(chunk)
+        except OSError as error:
+            raise _write_error(error, self.path) from None
 
     async def commit(self) -> None:
         """Put the whole body in place under its name, and let go of the folder."""
         try:
-            await self._file.aclose()
+            await self._file.aclose()  # flushes what is buffered: the disk may be found full only now
             os.replace(self._temporary, self.path.name, src_dir_fd=self._folder, dst_dir_fd=self._folder)
+        except OSError as error:
+            await self.discard()
+            raise _write_error(error, self.path) from None
         except BaseException:
             await self.discard()
             raise
@@ -73,7 +79,7 @@ class SaveFile:
 
     async def discard(self) -> None:
         """Remove the partial body (shielded from cancellation), and let go of the folder."""
-        with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True), contextlib.suppress(OSError):  # a full disk fails the last flush again
             await self._file.aclose()
         try:
             os.unlink(self._temporary, dir_fd=self._folder)
@@ -124,3 +130,8 @@ def _refusal(path: Path, reached: Path, error: OSError, is_link: bool = False) -
     if error.errno == errno.ENOTDIR:
         return JobError(f"cannot write {path}: {reached} is not a folder")
     return JobError(f"cannot write {path}: {error.strerror} ({reached})")
+
+
+def _write_error(error: OSError, path: Path) -> JobError:
+    """A failed write of the body: retryable when the disk was full (space may be freed), else not."""
+    return disk_full_error(error, path) or JobError(f"cannot write {path}: {error.strerror or error}")

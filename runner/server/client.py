@@ -57,6 +57,9 @@ REQUEST_TIMEOUT_S = 120.0
 """How long a request waits for its answer: generous, since loading a deck of a million jobs takes the server
 tens of seconds; a server that takes longer is taken for stuck. `$JOBDECK_CLIENT_TIMEOUT` chooses another."""
 TIMEOUT_VARIABLE = "JOBDECK_CLIENT_TIMEOUT"
+SERVER_CANNOT_START = 2
+"""The exit status of a server that cannot start for a reason a retry would not change (the server's
+EXIT_CANNOT_START; not imported from there, which would load the engine)."""
 
 
 class ServerError(Exception):
@@ -216,6 +219,7 @@ async def ensure_server(
     with contextlib.suppress(OSError):
         return await Client.connect(path)
     log = log_path or paths.server_log_path()
+    log_start = log.stat().st_size if log.exists() else 0
     process = start_server_process(path, log)
     deadline = time.monotonic() + timeout
     while True:
@@ -223,14 +227,30 @@ async def ensure_server(
             return await Client.connect(path)
         except OSError:
             pass
-        # A server that exits at once may have lost a race with another starter: keep trying until the deadline.
-        if time.monotonic() > deadline:
+        # A server that exits at once may have lost a race with another starter: keep trying until the deadline,
+        # unless it said it cannot start at all.
+        cannot_start = process.poll() == SERVER_CANNOT_START
+        if cannot_start or time.monotonic() > deadline:
             if process.poll() is not None:
                 why = f"the jobdeck server exited with status {process.returncode}"
             else:
                 why = f"the jobdeck server did not answer on {path} within {timeout:g} s"
-            raise ServerError("start", f"{why}; see {log}")
+            said = _server_said(log, log_start)
+            raise ServerError("start", f"{said} (full log: {log})" if said else f"{why}; see {log}")
         await anyio.sleep(0.05)
+
+
+def _server_said(log: Path, start: int) -> str | None:
+    """The reason a server that could not start gave, in the lines it added to its log after `start`."""
+    try:
+        with open(log, "rb") as file:
+            file.seek(start)
+            added = file.read(64 * 1024).decode(errors="replace")
+    except OSError:
+        return None
+    prefix = "jobdeck server: "
+    reasons = [line.removeprefix(prefix) for line in added.splitlines() if line.startswith(prefix)]
+    return f"the jobdeck server could not start: {reasons[-1]}" if reasons else None
 
 
 # --- sync helpers for the CLI ----------------------------------------------------------------------------

@@ -70,6 +70,9 @@ class ServerInfo:
     journal: str | None = None
     restored: list[str] = field(default_factory=list)
     """What start-up brought back from the journal, or could not, as lines for the status."""
+    journal_problems: list[str] = field(default_factory=list)
+    """What is wrong with the journal now (it cannot be written), or went wrong with it while this server ran (a
+    damaged one set aside): what a user must know, as lines for the status."""
 
 
 @dataclass

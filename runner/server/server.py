@@ -104,6 +104,9 @@ LINGER_S = 1.0
 LINGER_BYTES = 2 * 1024 * 1024
 ENVIRONMENT_SWEEP_S = 1.0
 """How often the environments of finished decks are looked for, to be removed."""
+EXIT_CANNOT_START = 2
+"""The server's exit status when it cannot start for a reason a retry would not change (its journal is not
+usable, ...): the client that started it says why at once. (1: another server runs there.)"""
 
 
 def prepare_directory(directory: Path) -> None:
@@ -201,6 +204,7 @@ class Server:
             socket=str(self.socket_path),
             journal=None if self.journal is None else str(self.journal.path),
             restored=bounded_restored(self.restored),
+            journal_problems=[] if self.recorder is None else bounded_restored(self.recorder.problems),
         )
 
     async def handle(self, stream: SocketStream, connection: Connection) -> None:
@@ -417,7 +421,7 @@ class Server:
                 raise CommandError(f"deck {waiting.name!r} is no longer in the journal {journal.path}")
             on_disk = kept.save_new(run.id, environment)
             try:
-                name, again = await continue_run(self.engine, journal, recorder, run, environment)
+                name, again, _run_again = await continue_run(self.engine, journal, recorder, run, environment)
             except BaseException:
                 if on_disk:
                     kept.files.remove(run.id)
@@ -490,19 +494,27 @@ async def serve(
         async with contextlib.AsyncExitStack() as stack:
             engine = engine_factory()
             journal: Journal | None = None
+            opened: list[str] = []
             if journal_path is not None:
-                from runner.journal.store import Journal
+                from runner.journal.opening import open_server_journal
 
                 Path(journal_path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 stack.enter_context(journal_lock(Path(journal_path)))
-                journal = stack.enter_context(Journal.open(journal_path, create_parent=True))
-            recorder = await stack.enter_async_context(recorded_engine(engine, journal))
+                journal, opened = open_server_journal(Path(journal_path))
+                stack.enter_context(journal)
+            starts = None
+            if journal is not None:
+                from runner.journal.starts import StartsLog
+
+                starts = StartsLog(journal.path)
+            recorder = await stack.enter_async_context(recorded_engine(engine, journal, starts=starts))
             uid = os.getuid() if expected_uid is None else expected_uid
             server = Server(engine, socket_path, uid, journal, recorder, limits)
             try:
                 if journal is not None and recorder is not None:
                     from runner.journal.recovery import restore_unfinished
 
+                    recorder.notices.extend(opened)  # shown to every client as a warning, with the journal's problems
                     server.environments = KeptEnvironments(EnvironmentFiles(paths.environments_dir(journal.path)))
                     server.restored = await restore_unfinished(engine, journal, recorder, server.environments)
                 async with anyio.create_task_group() as keeping:
@@ -526,7 +538,15 @@ async def serve(
 def journal_lock(journal_path: Path) -> Iterator[None]:
     """One server per journal: a second one would mark the first one's running jobs interrupted."""
     lock_path = journal_path.with_name(journal_path.name + ".server-lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:
+        from runner.journal.faults import JournalError
+
+        raise JournalError(
+            f"cannot open the journal {journal_path}: its lock file {lock_path} cannot be made ({error.strerror}); "
+            f"make {journal_path.parent} writable, or choose another journal (JOBDECK_DB=PATH, or --db PATH)"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -686,8 +706,8 @@ def main(argv: list[str] | None = None) -> int:
         cause = innermost(failure)
         if not isinstance(cause, JournalError):
             log.exception("the jobdeck server failed")
-        print(f"jobdeck server: {describe_error(cause)}", file=sys.stderr)
-        return 1
+        print(f"jobdeck server: {cause if isinstance(cause, JournalError) else describe_error(cause)}", file=sys.stderr)
+        return EXIT_CANNOT_START
     return 0
 
 

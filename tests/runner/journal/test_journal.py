@@ -20,7 +20,7 @@ from runner.engine.engine import Engine
 from runner.journal.recorder import Recorder
 from runner.journal.recovery import restored_job
 from runner.journal.schema import UNFINISHED_SQL
-from runner.journal.store import INTERRUPTED, SCHEMA_VERSION, Journal, JournalError
+from runner.journal.store import CUT_SHORT_ATTEMPT, INTERRUPTED, SCHEMA_VERSION, Journal, JournalError
 from runner.journal.writes import GROUP_SPEC_MIN_MEMBERS, json_text
 from runner.model import Job, JobState, RestoredJob
 from tests.helpers import JOBDECK, jobdeck, wait_until
@@ -433,7 +433,7 @@ def test_restored_attempts_are_kept_and_new_ones_numbered_after_them(write_deck:
     assert cut_short["ended_at"] is not None
     restored = {name: restored_job(row) for name, row in rows_before.items()}
     [long_attempt] = restored["long"].attempts
-    assert (long_attempt.outcome, long_attempt.error) == (None, "interrupted: jobdeck stopped")
+    assert (long_attempt.outcome, long_attempt.error) == (None, CUT_SHORT_ATTEMPT)
     [flaky_attempt] = restored["flaky"].attempts
     assert (flaky_attempt.outcome, flaky_attempt.error) == (JobState.FAILED, "exited with status 3")
     assert restored["done"].attempts[0].outcome is JobState.SUCCEEDED
@@ -587,7 +587,7 @@ def test_a_version_2_journal_keeps_its_attempts_and_changes(tmp_path: Path) -> N
         [job] = journal.jobs("d1").values()
     assert [(a["number"], a["outcome"], a["error"]) for a in job["attempt_list"]] == [
         (1, "failed", "no"),
-        (2, INTERRUPTED, "interrupted: jobdeck stopped"),
+        (2, INTERRUPTED, CUT_SHORT_ATTEMPT),
     ]
     assert rows(db, "SELECT new, attempt FROM state_changes ORDER BY seq") == [
         ("running", 1),
