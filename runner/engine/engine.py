@@ -122,6 +122,12 @@ class Engine:
         self._deck_environ: dict[str, Mapping[str, str]] = {}
         self._froze = False
         self._history = history
+        self.decks_loaded = 0
+        """Decks ever loaded: `decks` shrinks when a deck is forgotten, this only grows."""
+        self._next_order = 0
+        self._forgotten_names: set[str] = set()
+        self._deck_loaded_at: dict[str, float] = {}
+        """Names of forgotten decks: never given again in this engine's life, so a job id always means one job."""
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -238,12 +244,15 @@ class Engine:
         if name != deck.name:
             deck = Deck(name=name, path=deck.path, settings=deck.settings, jobs=deck.jobs)
         self.decks[name] = deck
+        self.decks_loaded += 1
+        self._deck_loaded_at[name] = time.time()
         if environ is not None:
             self._deck_environ[name] = environ
         restored = restored or {}
         new_jobs = []
         for spec in deck.jobs:
-            job = Job(id=f"{name}/{spec.name}", deck=name, spec=spec, order=len(self.jobs))
+            job = Job(id=f"{name}/{spec.name}", deck=name, spec=spec, order=self._next_order)
+            self._next_order += 1
             self.jobs[job.id] = job
             self._runs[job.id] = _Run(retries_left=spec.retries)
             earlier = restored.get(spec.name)
@@ -665,15 +674,77 @@ class Engine:
             self._events.publish(OutputAdded(job.id, stream, text))
 
     def _unique_deck_name(self, name: str) -> str:
-        if name not in self.decks:
+        taken = self.decks.keys() | self._forgotten_names
+        if name not in taken:
             return name
         number = 2
-        while f"{name}#{number}" in self.decks:
+        while f"{name}#{number}" in taken:
             number += 1
         return f"{name}#{number}"
 
     def jobs_of(self, deck: str) -> Iterable[Job]:
         return (job for job in self.jobs.values() if job.deck == deck)
+
+    # --- forgetting finished decks -----------------------------------------------------------------------
+
+    async def forget(self, deck: str) -> int:
+        """Drop a deck whose jobs have all finished from memory; returns how many jobs it had. A journal keeps
+        its history. CommandError, changing nothing, for an unknown deck or one with unfinished jobs (cancel
+        them or let them end first): forgetting never stops work."""
+        if deck not in self.decks:
+            raise CommandError(f"no deck named {deck!r}; loaded: {', '.join(self.decks) or 'none'}")
+        jobs = list(self.jobs_of(deck))
+        self._forget(deck, jobs)
+        return len(jobs)
+
+    async def forget_finished(self, *, ended_before: float | None = None) -> list[str]:
+        """Forget every deck whose jobs have all finished (the last of them before `ended_before`, a
+        time.time(), when given); returns their names. A deck whose last changes are not journaled yet is
+        left for a later call."""
+        by_deck: dict[str, list[Job]] = {name: [] for name in self.decks}
+        for job in self.jobs.values():
+            by_deck[job.deck].append(job)
+        forgotten = []
+        for deck, jobs in by_deck.items():
+            if not all(job.state.finished for job in jobs):
+                continue
+            if ended_before is not None and max(self._deck_loaded_at[deck], _last_end(jobs)) >= ended_before:
+                continue
+            try:
+                self._forget(deck, jobs)
+            except CommandError:
+                continue
+            forgotten.append(deck)
+        return forgotten
+
+    def _forget(self, deck: str, jobs: list[Job]) -> None:
+        unfinished = sum(1 for job in jobs if not job.state.finished)
+        if unfinished:
+            raise CommandError(
+                f"cannot forget {deck}: {unfinished} of its jobs {'has' if unfinished == 1 else 'have'} not finished; "
+                "cancel them or let them end first"
+            )
+        prefix = f"{deck}/"
+        if self._change_log and any(change.job_id.startswith(prefix) for change in self._change_log):
+            # The journal has not taken this deck's last changes yet, and it reads their jobs when it does.
+            raise CommandError(f"cannot forget {deck} yet: its last changes are still being journaled; try again")
+        self._drop_deck(deck, jobs)
+
+    def _drop_deck(self, deck: str, jobs: list[Job]) -> None:
+        for job in jobs:
+            job_id = job.id
+            del self.jobs[job_id]
+            del self._runs[job_id]
+            del self._dependents[job_id]
+            del self._job_lanes[job_id]
+            self._state_counts[job.state] -= 1
+        for key in [key for key in self._lanes if key[0] == deck]:
+            del self._lanes[key]
+        del self.decks[deck]
+        self._deck_environ.pop(deck, None)
+        del self._deck_loaded_at[deck]
+        self._forgotten_names.add(deck)
+        self.revision += 1
 
     # --- for viewers (EngineInterface) -------------------------------------------------------------------
 
@@ -716,6 +787,12 @@ class Engine:
         await self.cancel_all()
         with anyio.move_on_after(self.grace_period + 5):
             await self.wait_until_settled()
+
+
+def _last_end(jobs: list[Job]) -> float:
+    """When the last of these finished jobs ended (0.0 if none of them ran)."""
+    ends = [job.attempts[-1].ended_at or 0.0 for job in jobs if job.attempts]
+    return max(ends, default=0.0)
 
 
 async def _run_with_timeout(kind: JobKind, context: AttemptContext, timeout: float) -> Any:

@@ -111,7 +111,7 @@ class Recorder:
         """Engine deck name -> its big fan-outs whose members get a job row when they first change."""
         self._unrecorded_decks = set(engine.decks)
         """Decks loaded before the recorder: not journaled."""
-        self._decks_seen = len(engine.decks)
+        self._decks_seen = _decks_loaded(engine)
         engine.enable_change_log()
         engine.take_changes()  # changes made before the recorder concern unrecorded decks
         self._batch = Batch(self._id)
@@ -152,12 +152,13 @@ class Recorder:
     # --- following the engine ----------------------------------------------------------------------------
 
     def _new_decks(self, changes: list[ChangeLogEntry]) -> None:
-        """Record the decks loaded since the last look (`engine.decks` only grows). `changes`: the changes
-        taken from the engine since the last look, which may concern their jobs."""
+        """Record the decks loaded since the last look. `changes`: the changes taken from the engine since the
+        last look, which may concern their jobs."""
         decks = self.engine.decks
-        if len(decks) == self._decks_seen:
+        loaded = _decks_loaded(self.engine)
+        if loaded == self._decks_seen:
             return
-        self._decks_seen = len(decks)
+        self._decks_seen = loaded
         for name, deck in list(decks.items()):
             if name not in self.run_ids and name not in self._unrecorded_decks:
                 self._deck_loaded(name, deck, changes)
@@ -288,6 +289,12 @@ _error = attrgetter("error")
 _output = attrgetter("output")
 _first = itemgetter(0)
 _is_not_none = partial(is_not, None)
+
+
+def _decks_loaded(engine: Any) -> int:
+    """How many decks the engine has ever loaded: `decks` itself shrinks when a deck is forgotten."""
+    loaded: int = getattr(engine, "decks_loaded", len(engine.decks))
+    return loaded
 
 
 def _by_deck_and_group(jobs: list[Job]) -> dict[tuple[str, str | None], list[Job]]:
