@@ -28,6 +28,7 @@ from runner import paths
 from runner.server.framing import receive_message, send_message
 from runner.server.messages import (
     Command,
+    Forget,
     Hello,
     Load,
     ReplyT,
@@ -224,5 +225,33 @@ def stop_server(socket_path: Path | None = None, timeout: float = STOP_TIMEOUT_S
             while path.exists():
                 await anyio.sleep(0.05)
         return {"cancelled": stopped.cancelled, "pid": pid}
+
+    return anyio.run(run)
+
+
+def forget(decks: Sequence[str], *, finished: bool = False, socket_path: Path | None = None) -> list[dict[str, Any]]:
+    """Forget these finished decks (or, with `finished`, every finished deck) in the server. One dict per
+    request: `{"decks": [...], "jobs": n}` when forgotten, `{"deck", "error"}` when refused. No server is
+    started for this: with none running, ServerError("absent")."""
+    path = Path(socket_path or paths.socket_path())
+    requests = [Forget(finished=True)] if finished else [Forget(deck=deck) for deck in decks]
+
+    async def run() -> list[dict[str, Any]]:
+        try:
+            client = await Client.connect(path)
+        except OSError:
+            raise ServerError("absent", "no jobdeck server runs: there is nothing to forget") from None
+        results: list[dict[str, Any]] = []
+        async with client:
+            for request in requests:
+                try:
+                    reply = await client.call(request)
+                except ServerError as refused:
+                    if refused.kind not in ("command", "bad_request"):
+                        raise
+                    results.append({"deck": request.deck, "error": refused.message})
+                else:
+                    results.append({"decks": reply.decks, "jobs": reply.jobs})
+        return results
 
     return anyio.run(run)

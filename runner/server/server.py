@@ -19,6 +19,7 @@ import signal
 import socket
 import struct
 import sys
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -35,9 +36,12 @@ from runner.journal.recovery import run_jobs_to_list, run_to_dict
 from runner.kinds.summary import spec_summary
 from runner.report import deck_report
 from runner.server.framing import ProtocolError, receive_message, send_message
+from runner.server.memory import release_freed_memory
 from runner.server.messages import (
     PROTOCOL_VERSION,
     Failure,
+    Forget,
+    ForgetReply,
     Hello,
     HelloReply,
     History,
@@ -62,6 +66,7 @@ from runner.server.messages import (
     version_mismatch,
 )
 from runner.server.protocol import output_since, snapshot_jobs
+from runner.server.retention import keep_tidy
 from runner.server.wire import to_wire
 from runner.version import installed_version
 
@@ -152,6 +157,7 @@ class Server:
             History: self.history,
             Status: self.status,
             Stop: self.handle_stop,
+            Forget: self.forget,
         }
         """One handler per request type (runner.server.messages.REQUESTS); each returns its reply's JSON."""
 
@@ -298,6 +304,23 @@ class Server:
     async def handle_stop(self, request: Stop) -> Any:
         return to_wire(await self.stop())
 
+    async def forget(self, request: Forget) -> Any:
+        """Drop finished decks from memory, once the journal has every change of theirs (it keeps their history)."""
+        engine = self.engine
+        if self.recorder is not None:
+            await self.recorder.flush()
+        if request.deck is not None:
+            jobs = await engine.forget(request.deck)
+            forgotten = [request.deck]
+        else:
+            sizes = Counter(job.deck for job in engine.jobs.values())
+            forgotten = await engine.forget_finished()
+            jobs = sum(sizes[deck] for deck in forgotten)
+        if forgotten:
+            release_freed_memory()
+            log.info("forgot %d deck(s) of %d job(s): %s", len(forgotten), jobs, ", ".join(forgotten))
+        return to_wire(ForgetReply(forgotten, jobs))
+
     def committed_changes(self, since: int) -> tuple[list[Job], int]:
         """The jobs changed after `since` that a client may be shown, and the revision it has then seen.
 
@@ -393,6 +416,7 @@ async def _serve_until_stopped(server: Server, task_status: TaskStatus[None]) ->
         async with listener, anyio.create_task_group() as group:
             group.start_soon(listener.serve, server.handle)
             group.start_soon(_stop_on_signals, server)
+            group.start_soon(keep_tidy, server)
             log.info("jobdeck server %s listening on %s (pid %d)", installed_version(), socket_path, os.getpid())
             task_status.started()
             await server.stop_requested.wait()

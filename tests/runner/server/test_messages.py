@@ -21,6 +21,7 @@ from runner.server.messages import (
     REQUESTS,
     Command,
     Failure,
+    Forget,
     Hello,
     History,
     HistoryReply,
@@ -57,6 +58,8 @@ EXAMPLES: list[Request[Any]] = [
     History(run="run-1"),
     Status(),
     Stop(),
+    Forget(deck="deck"),
+    Forget(finished=True),
 ]
 
 
