@@ -81,6 +81,14 @@ class _Run:
     last_progress_event: float = 0.0
 
 
+class _Runs(dict[str, _Run]):
+    """The engine's bookkeeping by job id; a job without an entry (finished) gets a fresh one when asked."""
+
+    def __missing__(self, job_id: str) -> _Run:
+        run = self[job_id] = _Run()
+        return run
+
+
 class Engine:
     """Runs decks of jobs. Use as `async with Engine() as engine:`; leaving the block cancels what still runs.
 
@@ -105,8 +113,10 @@ class Engine:
         self.decks: dict[str, Deck] = {}
         self.revision = 0
         self.dispatching = True
-        self._runs: dict[str, _Run] = {}
+        self._runs: dict[str, _Run] = _Runs()
+        """Only while a job is unfinished: a finished job's bookkeeping is made afresh if it is queued again."""
         self._dependents: dict[str, list[str]] = {}
+        """Only for jobs that others wait for."""
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._job_lanes: dict[str, Lane] = {}
         self._events = EventHub()
@@ -258,14 +268,15 @@ class Engine:
             earlier = restored.get(spec.name)
             if earlier is not None:
                 self._restore(job, earlier)
+                if job.state.finished:
+                    del self._runs[job.id]
             self._state_counts[job.state] += 1
-            self._dependents[job.id] = []
             self._job_lanes[job.id] = self._lane_for(job, deck)
             self._touch(job)
             new_jobs.append(job)
         for job in new_jobs:
             for dependency in job.spec.after:
-                self._dependents[f"{name}/{dependency}"].append(job.id)
+                self._dependents.setdefault(f"{name}/{dependency}", []).append(job.id)
         for kind in {spec.kind for spec in deck.jobs}:
             task_group.start_soon(self._kinds[kind].deck_loaded, deck)
         self._events.publish(DeckLoaded(name, str(deck.path), tuple(job.id for job in new_jobs)))
@@ -285,7 +296,8 @@ class Engine:
 
     def _restore(self, job: Job, earlier: RestoredJob) -> None:
         job.attempts = list(earlier.attempts)
-        job.output.extend(earlier.output)
+        if earlier.output:
+            job.output.extend(earlier.output)
         job.output_total = len(earlier.output)
         job.note = earlier.note
         if earlier.state.finished:
@@ -610,12 +622,15 @@ class Engine:
         job.note = None
         self._set_state(job, outcome)
         self._count_unfinished(-1)
+        del self._runs[job.id]  # only an unfinished job needs one; `_requeue` gets a fresh one
         if self._closing:
             return  # everything left is being cancelled; nothing new is queued or skipped
-        for dependent_id in self._dependents[job.id]:
+        for dependent_id in self._dependents.get(job.id, ()):
             dependent = self.jobs[dependent_id]
+            if dependent.state.finished:
+                continue
             dependent_run = self._runs[dependent_id]
-            if not dependent.state.finished and not dependent_run.ready and not dependent_run.task_started:
+            if not dependent_run.ready and not dependent_run.task_started:
                 self._queue(dependent)
 
     def _cancel(self, job: Job) -> None:
@@ -642,7 +657,7 @@ class Engine:
         job.finished_seq = 0
         self._count_unfinished(1)
         self._set_state(job, JobState.QUEUED)
-        for dependent_id in self._dependents[job.id]:
+        for dependent_id in self._dependents.get(job.id, ()):
             dependent = self.jobs[dependent_id]
             if dependent.state is JobState.SKIPPED:
                 self._requeue(dependent)
@@ -695,6 +710,7 @@ class Engine:
             raise CommandError(f"no deck named {deck!r}; loaded: {', '.join(self.decks) or 'none'}")
         jobs = list(self.jobs_of(deck))
         self._forget(deck, jobs)
+        self._compact()
         return len(jobs)
 
     async def forget_finished(self, *, ended_before: float | None = None) -> list[str]:
@@ -715,6 +731,8 @@ class Engine:
             except CommandError:
                 continue
             forgotten.append(deck)
+        if forgotten:
+            self._compact()
         return forgotten
 
     def _forget(self, deck: str, jobs: list[Job]) -> None:
@@ -730,12 +748,19 @@ class Engine:
             raise CommandError(f"cannot forget {deck} yet: its last changes are still being journaled; try again")
         self._drop_deck(deck, jobs)
 
+    def _compact(self) -> None:
+        """Copy the tables by job id: a dict keeps its peak size after deletions (20 bytes a job, each)."""
+        self.jobs = dict(self.jobs)
+        self._runs = _Runs(self._runs)
+        self._job_lanes = dict(self._job_lanes)
+        self._dependents = dict(self._dependents)
+
     def _drop_deck(self, deck: str, jobs: list[Job]) -> None:
         for job in jobs:
             job_id = job.id
             del self.jobs[job_id]
-            del self._runs[job_id]
-            del self._dependents[job_id]
+            self._runs.pop(job_id, None)
+            self._dependents.pop(job_id, None)
             del self._job_lanes[job_id]
             self._state_counts[job.state] -= 1
         for key in [key for key in self._lanes if key[0] == deck]:

@@ -286,7 +286,7 @@ _state = attrgetter("state")
 _result = attrgetter("result")
 _attempts = attrgetter("attempts")
 _error = attrgetter("error")
-_output = attrgetter("output")
+_output_total = attrgetter("output_total")
 _first = itemgetter(0)
 _is_not_none = partial(is_not, None)
 
@@ -316,7 +316,7 @@ def _add_plain_rows(deck_rows: JobRows, group: str | None, jobs: list[Job]) -> b
     if deck_rows.continued:
         return False
     attempts = list(map(_attempts, jobs))
-    if set(map(len, attempts)) != {1} or any(map(_output, jobs)) or set(map(_error, jobs)) != {None}:
+    if set(map(len, attempts)) != {1} or any(map(_output_total, jobs)) or set(map(_error, jobs)) != {None}:
         return False
     specs = list(map(_spec, jobs))
     key: tuple[str, str] | None = None
@@ -371,7 +371,7 @@ def _add_job_row(deck_rows: JobRows, job: Job, first_attempts: Mapping[str, int]
     attempts = job.attempts
     result = json_safe_text(job.result) if state is JobState.SUCCEEDED else None
     tail = None
-    if job.output and state.finished:
+    if job.output_total and state.finished:
         lines = list(job.output)[-JOURNALED_OUTPUT_LINES:]
         tail = json_text([[line.stream, line.text] for line in lines])
     spec = job.spec

@@ -54,3 +54,22 @@ async def test_a_finished_deck_is_forgotten_and_its_name_not_given_again(write_d
         assert await engine.forget_finished(ended_before=time.time() - 3600) == []  # not long enough ago
         assert await engine.forget_finished() == ["held", "quick#2"]
         assert not engine.jobs and engine.counts() == dict.fromkeys(JobState, 0)
+
+
+async def test_a_finished_job_keeps_only_its_outcome(write_deck: WriteDeck) -> None:
+    """What a finished job costs a long-lived server: no output tail unless it wrote one, no scheduling state."""
+    deck = write_deck(
+        '[deck]\nname = "slim"\n[[job]]\nname = "quiet"\ncall = "tasks:add"\non = "thread"\nargs = [1, 2]\n'
+        '[[job]]\nname = "chatty"\nshell = "echo hello"\n'
+    )
+    async with Engine() as engine:
+        await engine.add_deck(load_deck(deck))
+        await engine.wait_until_settled()
+        quiet, chatty = engine.jobs["slim/quiet"], engine.jobs["slim/chatty"]
+        assert not hasattr(quiet, "__dict__")  # slotted
+        assert quiet._output is None and quiet.output_total == 0
+        assert list(chatty.output)[-1].text == "hello"
+        assert not engine._runs  # finished jobs need no scheduling state...
+        await engine.retry(chatty)  # ...and get it back when queued again
+        await engine.wait_until_settled()
+        assert chatty.state is JobState.SUCCEEDED and len(chatty.attempts) == 2
