@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +12,7 @@ from runner.deck.dask_address import DASK_INLINE, scheduler_address
 from runner.deck.problems import did_you_mean
 from runner.deck.table import MISSING, Table, describe
 from runner.deck.templates import NO_ITEM, fill_value
-from runner.kinds.spec import DeckPlace, KindSpec
+from runner.kinds.spec import DeckPlace, KindSpec, WrittenFile
 from runner.model import CallSpec, Kind
 from runner.redaction import VALUE_PREVIEW_CHARS, redact_value, shorten
 
@@ -55,6 +55,11 @@ class CallKindSpec(KindSpec[CallSpec, CallSpec]):
         return replace(
             template, args=tuple(fill_value(list(template.args), item)), kwargs=fill_value(template.kwargs, item)
         )
+
+    def check_items(
+        self, template: CallSpec, items: Sequence[Any], texts: Sequence[str], table: Table, place: DeckPlace
+    ) -> tuple[int, list[tuple[int, WrittenFile]]]:
+        return len(items), []  # an item only fills in arguments: nothing about it to check
 
     def target(self, work: CallSpec) -> str:
         return work.target

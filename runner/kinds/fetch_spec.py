@@ -135,6 +135,35 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
             )
         return specs
 
+    def check_items(
+        self, template: FetchTemplate, items: Sequence[Any], texts: Sequence[str], table: Table, place: DeckPlace
+    ) -> tuple[int, list[tuple[int, WrittenFile]]]:
+        if not _template_passes_once(template, place):
+            return super().check_items(template, items, texts, table, place)
+        # As in for_items: an item without a `$` passes the template's checks; only its save path is its own.
+        if template.save is None and "$" not in "".join(texts):
+            return len(items), []
+        good = 0
+        files: list[tuple[int, WrittenFile]] = []
+        folder = _save_folder(template.save, place) if template.save is not None else None
+        for index, (item, text) in enumerate(zip(items, texts, strict=True)):
+            if "$" in text:
+                spec = self.for_item(template, item, table, place)
+                if spec is not None:
+                    good += 1
+                    if spec.save is not None:
+                        files.append((index, WrittenFile("save", spec.save)))
+                continue
+            if template.save is not None:
+                save = _item_save_path(folder, template.save.replace(ITEM, text))
+                if save is None:
+                    save = _checked_save_path(table, place.out_dir, template.save.replace(ITEM, text))
+                    if save is None:
+                        continue
+                files.append((index, WrittenFile("save", save)))
+            good += 1
+        return good, files
+
     def written_file(self, work: FetchSpec) -> WrittenFile | None:
         return WrittenFile("save", work.save) if work.save is not None else None
 

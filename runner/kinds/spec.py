@@ -76,6 +76,20 @@ class KindSpec(Generic[TemplateT, WorkT]):
         """
         return [self.for_item(template, item, table, place) for item in items]
 
+    def check_items(
+        self, template: TemplateT, items: Sequence[Any], texts: Sequence[str], table: Table, place: DeckPlace
+    ) -> tuple[int, list[tuple[int, WrittenFile]]]:
+        """What `jobdeck check` needs of a fan-out: report the problems `for_items` would, and return how many
+        items are good and the file each good item writes (by its index). A kind may do it without making the
+        specs (a million of them cost seconds and hundreds of megabytes)."""
+        specs = self.for_items(template, items, texts, table, place)
+        files = []
+        for index, spec in enumerate(specs):
+            written = self.written_file(spec) if spec is not None else None
+            if written is not None:
+                files.append((index, written))
+        return sum(spec is not None for spec in specs), files
+
     def written_file(self, work: WorkT) -> WrittenFile | None:
         return None
 
