@@ -27,7 +27,7 @@ from runner.deck.templates import NO_ITEM, item_text
 from runner.deck.toml_parsing import parse_toml
 from runner.errors import DeckError, Problem, describe_error
 from runner.kinds.registry import KIND_SPECS
-from runner.kinds.spec import DeckPlace, KindSpec, WrittenFile
+from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec, WrittenFile
 from runner.model import Deck, JobSpec, Kind, Settings, WorkSpec, replaced
 
 TOP_LEVEL_KEYS = ("deck", "job")
@@ -195,6 +195,7 @@ class DeckParser:
         count = 0
         kinds: set[Kind] = set()
         writes: list[tuple[WrittenFile, str, str | None]] = []
+        fan_outs: list[tuple[_Draft, ItemsChecked]] = []
         for draft in drafts:
             if draft.each is None or draft.kind is None or draft.template is None or draft.name is None:
                 for job in self._fan_out(draft, resolved_after, place):
@@ -204,13 +205,16 @@ class DeckParser:
                     if written is not None:
                         writes.append((written, job.name, None))
                 continue
-            good, files = draft.kind.check_items(draft.template, draft.each, draft.item_texts, draft.table, place)
-            count += good
-            if good:
+            checked = draft.kind.check_items(draft.template, draft.each, draft.item_texts, draft.table, place)
+            count += checked.good
+            if checked.good:
                 kinds.add(draft.kind.kind)
-            texts = draft.item_texts
-            writes.extend((written, f"{draft.name}[{texts[index]}]", draft.name) for index, written in files)
-        self._report_shared_files(writes, named)
+            fan_outs.append((draft, checked))
+        if writes or len(fan_outs) > 1 or any(not checked.distinct for _, checked in fan_outs):
+            for draft, checked in fan_outs:
+                texts, name = draft.item_texts, draft.name
+                writes.extend((written, f"{name}[{texts[index]}]", name) for index, written in checked.files())
+            self._report_shared_files(writes, named)
         if self.problems.items:
             return None
         return DeckCheck(name=settings.name, path=self.path, jobs=count, kinds=frozenset(kinds))

@@ -12,7 +12,7 @@ from runner.deck.dask_address import DASK_INLINE, scheduler_address
 from runner.deck.problems import did_you_mean
 from runner.deck.table import MISSING, Table, describe
 from runner.deck.templates import NO_ITEM, fill_value
-from runner.kinds.spec import DeckPlace, KindSpec, WrittenFile
+from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec
 from runner.model import CallSpec, Kind
 from runner.redaction import VALUE_PREVIEW_CHARS, redact_value, shorten
 
@@ -58,8 +58,8 @@ class CallKindSpec(KindSpec[CallSpec, CallSpec]):
 
     def check_items(
         self, template: CallSpec, items: Sequence[Any], texts: Sequence[str], table: Table, place: DeckPlace
-    ) -> tuple[int, list[tuple[int, WrittenFile]]]:
-        return len(items), []  # an item only fills in arguments: nothing about it to check
+    ) -> ItemsChecked:
+        return ItemsChecked(len(items))  # an item only fills in arguments: nothing about it to check
 
     def target(self, work: CallSpec) -> str:
         return work.target

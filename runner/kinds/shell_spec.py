@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.deck.table import Table
 from runner.deck.templates import ITEM, NO_ITEM, fill_text
-from runner.kinds.spec import DeckPlace, KindSpec, WrittenFile
+from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec
 from runner.model import Kind, ShellSpec
 from runner.redaction import redact_text
 
@@ -36,9 +36,9 @@ class ShellKindSpec(KindSpec[ShellSpec, ShellSpec]):
 
     def check_items(
         self, template: ShellSpec, items: Sequence[Any], texts: Sequence[str], table: Table, place: DeckPlace
-    ) -> tuple[int, list[tuple[int, WrittenFile]]]:
+    ) -> ItemsChecked:
         if template.command.replace(ITEM, "").strip():
-            return len(items), []  # no item can empty the command
+            return ItemsChecked(len(items))  # no item can empty the command
         return super().check_items(template, items, texts, table, place)
 
     def target(self, work: ShellSpec) -> str:

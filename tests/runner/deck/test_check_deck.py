@@ -71,6 +71,30 @@ each = [1, 2]
 }
 
 
+SAVE_EDGES = {
+    "dot": '[".", "a"]',
+    "dot-dot": '["..", "a"]',
+    "tilde": '["~home", "a"]',
+    "sub-folder": '["a/b", "c"]',
+    "empty": '["", "a"]',
+}
+
+
+@pytest.mark.parametrize("items", SAVE_EDGES.values(), ids=SAVE_EDGES.keys())
+@pytest.mark.parametrize("save", ["{item}", "pages/{item}", "{item}.html", "p/{item}/x"])
+def test_check_agrees_with_loading_on_unusual_save_paths(write_deck: WriteDeck, save: str, items: str) -> None:
+    path = write_deck(
+        f'[deck]\nout_dir = "out"\n[[job]]\nname = "page"\nfetch = "https://x.org/{{item}}"\n'
+        f'save = "{save}"\neach = {items}\n'
+    )
+    try:
+        loaded = len(load_deck(path).jobs)
+    except DeckError as refused:
+        assert problems_of(check_deck, path) == [str(problem) for problem in refused.problems]
+    else:
+        assert check_deck(path).jobs == loaded
+
+
 def problems_of(load: Callable[[Path], object], path: Path) -> list[str]:
     with pytest.raises(DeckError) as refused:
         load(path)
