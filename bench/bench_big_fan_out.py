@@ -68,7 +68,7 @@ async def ask(socket: Path, op: str, **args: Any) -> Any:
         return await client.request(op, **args)
 
 
-def measure_server(folder: Path, path: Path) -> str:
+def measure_server(folder: Path, path: Path, items: int) -> str:
     socket = folder / "s"
     log = (folder / "server.log").open("wb")
     server = subprocess.Popen(
@@ -97,7 +97,7 @@ def measure_server(folder: Path, path: Path) -> str:
         log.close()
     return (
         f"server: load {elapsed:.1f} s | RSS idle {idle / 2**20:.0f} MiB, loaded {loaded / 2**20:.0f} MiB "
-        f"({(loaded - idle) / 1e6:.0f} B per item... per 1e6: {(loaded - idle) / 2**20:.0f} MiB)"
+        f"({(loaded - idle) / items:.0f} B per item)"
     )
 
 
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         path = write_fan_out(folder, options.items)
         print(measure_check(path), flush=True)
         if not options.skip_server:
-            print(measure_server(folder, path), flush=True)
+            print(measure_server(folder, path, options.items), flush=True)
     return 0
 
 

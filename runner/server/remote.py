@@ -195,8 +195,10 @@ class RemoteEngine:
         self._watched.discard(job_id)
 
     def spec_lines(self, job_id: str) -> SpecLines | None:
-        """The job's redacted spec lines, once a pull has fetched them for the watched job."""
-        return self.jobs[job_id].spec.lines
+        """The job's redacted spec lines, once a pull has fetched them for the watched job (None for a job whose
+        deck the server has forgotten meanwhile)."""
+        job = self.jobs.get(job_id)
+        return job.spec.lines if job is not None else None
 
     def changed_since(self, revision: int) -> list[JobView]:
         return sorted((job for job in self.jobs.values() if job.revision > revision), key=lambda job: job.order)

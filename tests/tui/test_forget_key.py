@@ -17,6 +17,7 @@ from tests.conftest import Place
 from tests.helpers import until
 from tui.app import JobdeckApp
 from tui.panes import Pane
+from tui.screens.job_detail import JobDetailScreen
 
 pytestmark = pytest.mark.anyio
 
@@ -73,3 +74,22 @@ async def test_f_forgets_the_selected_finished_deck_and_refuses_one_still_runnin
         assert await server_decks(place) == ["busy"]
         runs = await app.engine.history_runs()
         assert "done" in [run.name for run in runs]
+
+
+async def test_a_deck_forgotten_elsewhere_leaves_an_open_detail_view_standing(place: Place) -> None:
+    done = place.root / "done.toml"
+    done.write_text('[deck]\nname = "done"\n[[job]]\nname = "hello"\nshell = "true"\n')
+    async with attached(place, done) as (app, pilot):
+        await until(pilot, lambda: app.model.count(Pane.FINISHED) == 1, what="finished")
+        app.job_list(Pane.FINISHED).focus()
+        await until(pilot, lambda: app.selected_job is not None, what="selected")
+        await pilot.press("enter")
+        assert isinstance(app.screen, JobDetailScreen)
+        async with await Client.connect(place.socket) as client:
+            await client.request("forget", deck="done")  # another client (or the server's own policy)
+        assert app.engine is not None
+        await until(pilot, lambda: not app.engine.jobs, what="the mirror dropped the deck")
+        await until(pilot, lambda: app.model.count(Pane.FINISHED) == 0, what="the panes dropped its job")
+        assert app.is_running and isinstance(app.screen, JobDetailScreen)
+        await pilot.press("escape")
+        assert app.is_running and not isinstance(app.screen, JobDetailScreen)
