@@ -52,9 +52,9 @@ class CallKindSpec(KindSpec[CallSpec, CallSpec]):
     def for_item(self, template: CallSpec, item: Any, table: Table, place: DeckPlace) -> CallSpec:
         if item is NO_ITEM:
             return template
-        return replace(
-            template, args=tuple(fill_value(list(template.args), item)), kwargs=fill_value(template.kwargs, item)
-        )
+        # No keyword arguments (the usual case): every item shares the template's empty dict.
+        kwargs = fill_value(template.kwargs, item) if template.kwargs else template.kwargs
+        return replace(template, args=tuple(fill_value(list(template.args), item)), kwargs=kwargs)
 
     def check_items(
         self, template: CallSpec, items: Sequence[Any], texts: Sequence[str], table: Table, place: DeckPlace
