@@ -157,7 +157,7 @@ class Deck:
     jobs: tuple[JobSpec, ...]
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
     number: int
     started_at: float
@@ -231,6 +231,7 @@ class OutputLine:
 class AttemptsMixin:
     """What a job's attempts say, for a Job and for a client's view of one (runner.server.protocol.JobView)."""
 
+    __slots__ = ()
     attempts: list[Attempt]
 
     @property
@@ -250,9 +251,12 @@ class AttemptsMixin:
         return attempt.active_s if attempt else None
 
 
-@dataclass
+@dataclass(slots=True)
 class Job(AttemptsMixin):
-    """A job as the engine runs it. Only the engine mutates it; observers read or copy."""
+    """A job as the engine runs it. Only the engine mutates it; observers read or copy.
+
+    Slotted, and its output tail is made only when its first line arrives: a server may keep a million of them
+    (an empty tail alone cost 600 bytes)."""
 
     id: str
     deck: str
@@ -263,7 +267,6 @@ class Job(AttemptsMixin):
     error: str | None = None
     traceback: str | None = None
     progress: Progress | None = None
-    output: deque[OutputLine] = field(default_factory=lambda: deque(maxlen=OUTPUT_TAIL_LINES))
     note: str | None = None
     """A short honest remark for the UI, e.g. that a thread job stops only at its next checkpoint."""
     order: int = 0
@@ -274,6 +277,19 @@ class Job(AttemptsMixin):
     """The engine revision at this job's last change."""
     output_total: int = 0
     """Lines of output ever added (the tail keeps the last OUTPUT_TAIL_LINES): a viewer's cursor into it."""
+    _output: deque[OutputLine] | None = field(default=None, repr=False)
+
+    @property
+    def output(self) -> deque[OutputLine]:
+        """The last OUTPUT_TAIL_LINES lines of output (made on first use: test `output_total` to ask if any)."""
+        tail = self._output
+        if tail is None:
+            tail = self._output = deque(maxlen=OUTPUT_TAIL_LINES)
+        return tail
+
+    @output.setter
+    def output(self, tail: deque[OutputLine]) -> None:
+        self._output = tail
 
     @property
     def name(self) -> str:

@@ -86,6 +86,7 @@ class JobdeckApp(App[None]):
         Binding("question_mark", "help", "keys", id="help"),
         Binding("d", "detach", "detach", id="detach"),
         Binding("q", "quit", "quit", id="quit"),
+        Binding("F", "forget_deck", "forget", show=False, id="forget-deck"),
     ]
 
     def __init__(
@@ -116,6 +117,8 @@ class JobdeckApp(App[None]):
         self._engine_stopped = anyio.Event()
         self._finished_samples: deque[tuple[float, int]] = deque()
         self._quitting = False
+        self._deck_names: set[str] = set()
+        """The decks as of the last pull: one that is gone was forgotten, and its jobs leave the panes."""
 
     # --- layout ----------------------------------------------------------------------------------------
 
@@ -243,6 +246,9 @@ class JobdeckApp(App[None]):
             changed_ids = {job.id for job in changed}
         else:
             touched, changed_ids = set(), set()
+        if self._deck_names - engine.decks.keys():
+            touched |= self.model.drop_decks(self._deck_names - engine.decks.keys())
+        self._deck_names = set(engine.decks)
         for pane in Pane:
             job_list = self.job_list(pane)
             if pane in touched:
@@ -330,6 +336,8 @@ class JobdeckApp(App[None]):
             return True if job and job.state.finished else None
         if action == "show_detail":
             return True if job else None
+        if action == "forget_deck":
+            return True if job and job.state.finished else None
         if action == "retry_failed":
             return True if self.engine and self.engine.counts()[JobState.FAILED] else None
         return True
@@ -380,6 +388,20 @@ class JobdeckApp(App[None]):
             await self.engine.pause_all()
         else:
             await self.engine.resume_all()
+        self.pull_changes()
+
+    async def action_forget_deck(self) -> None:
+        """Drop the selected job's deck from the engine once all its jobs have finished (refused before: the
+        jobs are never stopped by this); the journal keeps it for the history (h)."""
+        job = self.selected_job
+        if self.engine is None or job is None:
+            return
+        try:
+            count = await self.engine.forget(job.deck)
+        except CommandError as error:
+            self.notify(str(error), severity="warning", timeout=6)
+        else:
+            self.notify(f"forgot {job.deck} ({count} job{'s' if count != 1 else ''}); h shows it in the history")
         self.pull_changes()
 
     def action_show_detail(self) -> None:
@@ -521,6 +543,9 @@ class JobdeckApp(App[None]):
         yield SystemCommand("Cancel job", "Cancel the selected job (c)", self.action_cancel_job)
         yield SystemCommand("Retry job", "Queue the selected finished job again (r)", self.action_retry_job)
         yield SystemCommand("Retry failed jobs", "Queue every failed job again (R)", self.action_retry_failed)
+        yield SystemCommand(
+            "Forget deck", "Drop the selected job's finished deck; history keeps it (F)", self.action_forget_deck
+        )
         yield SystemCommand("Open job file", "Load a deck from a TOML job file (o)", self.action_open_deck)
         yield SystemCommand("Filter jobs", "Show only jobs matching a name or state (/)", self.action_start_filter)
         yield SystemCommand("Keys", "Show every key (?)", self.action_help)

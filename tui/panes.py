@@ -92,6 +92,19 @@ class PaneModel:
                 touched.add(pane)
         return touched
 
+    def drop_decks(self, decks: set[str]) -> set[Pane]:
+        """Take the jobs of these (forgotten) decks out; returns the panes that changed."""
+        touched: set[Pane] = set()
+        for job_id, job in list(self._all.items()):
+            if job.deck not in decks:
+                continue
+            del self._all[job_id]
+            placed = self._placed.pop(job_id, None)
+            if placed is not None:
+                self.rows[placed[0]].remove(job, placed[1])
+                touched.add(placed[0])
+        return touched
+
     def set_filter(self, text: str) -> None:
         """Show only jobs matching `text` (all jobs when empty); rebuilds every pane."""
         self.filter_text = text

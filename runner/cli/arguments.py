@@ -14,7 +14,7 @@ from pathlib import Path
 
 from runner import paths
 
-SUBCOMMANDS = ("run", "check", "demo", "submit", "status", "stop-server", "attach", "env")
+SUBCOMMANDS = ("run", "check", "demo", "submit", "status", "stop-server", "attach", "env", "forget")
 DASHBOARD_OPTIONS = ("--local", "--socket", "--dask")
 SOCKET_HELP = f"the server's socket (default: ${paths.SOCKET_VARIABLE}, else one in the user's runtime directory)"
 DEFAULT_GRACE_S = 5.0
@@ -166,8 +166,20 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     )
     environment.add_argument("deck", metavar="DECK", help="the deck's name, as `jobdeck status` shows it")
     environment.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    forget = commands.add_parser(
+        "forget",
+        help="drop finished decks from the server's memory (the journal keeps their history)",
+        description="Drop decks whose jobs have all finished from the server's memory: they leave `status` and "
+        "the dashboard, and stay in the history. A deck with unfinished jobs is refused: cancel them or let them "
+        "end first. The server also forgets decks finished more than 7 days ago by itself "
+        "($JOBDECK_FORGET_AFTER changes that).",
+    )
+    forget.add_argument("decks", nargs="*", metavar="DECK", help="deck names, as `status` shows them")
+    forget.add_argument("--finished", action="store_true", help="every deck whose jobs have all finished")
+    forget.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
     return parser, {
         "env": environment,
+        "forget": forget,
         "run": run,
         "check": check,
         "submit": submit,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar, overload
 
 from runner.cli.exits import EXIT_BAD_INPUT, EXIT_OK
 
@@ -14,17 +14,29 @@ if TYPE_CHECKING:
     from runner.errors import Problem
     from runner.model import Deck
 
+LoadedT = TypeVar("LoadedT")
 
-def load_all(files: Sequence[Path], err: TextIO) -> list[Deck] | None:
-    """Parse every file; print every problem of every file and return None if any file is bad."""
+
+@overload
+def load_all(files: Sequence[Path], err: TextIO) -> list[Deck] | None: ...
+
+
+@overload
+def load_all(files: Sequence[Path], err: TextIO, *, load: Callable[[Path], LoadedT]) -> list[LoadedT] | None: ...
+
+
+def load_all(files: Sequence[Path], err: TextIO, *, load: Callable[[Path], Any] | None = None) -> list[Any] | None:
+    """Parse every file (with `load`, by default `load_deck`); print every problem of every file and return None
+    if any file is bad."""
     from runner.deck.parser import load_deck
     from runner.errors import DeckError
 
-    decks: list[Deck] = []
+    loader = load or load_deck
+    decks: list[Any] = []
     bad_files = 0
     for path in files:
         try:
-            decks.append(load_deck(path))
+            decks.append(loader(path))
         except DeckError as error:
             bad_files += 1
             for problem in error.problems:
@@ -46,11 +58,14 @@ def as_given(problem: Problem, given: Path) -> Problem:
 
 
 def check_command(files: Sequence[Path]) -> int:
-    decks = load_all(files, sys.stderr)
-    if decks is None:
+    """Check every file as loading it would, without making the jobs (runner.deck.parser.check_deck)."""
+    from runner.deck.parser import check_deck
+
+    checked = load_all(files, sys.stderr, load=check_deck)
+    if checked is None:
         return EXIT_BAD_INPUT
-    for given, deck in zip(files, decks, strict=True):
-        kinds = sorted({job.kind.value for job in deck.jobs})
-        jobs = f"{len(deck.jobs)} job{'' if len(deck.jobs) == 1 else 's'}"
+    for given, deck in zip(files, checked, strict=True):
+        kinds = sorted(kind.value for kind in deck.kinds)
+        jobs = f"{deck.jobs} job{'' if deck.jobs == 1 else 's'}"
         print(f"ok: {given}: deck {deck.name!r}, {jobs} ({', '.join(kinds) or 'nothing to run'})")
     return EXIT_OK

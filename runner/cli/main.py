@@ -50,6 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from runner.cli.loading import check_command
 
             return check_command(options.files)
+        if command == "forget":
+            from runner.cli.forgetting import forget_command
+
+            return forget_command(options)
         if command in ("submit", "status", "stop-server", "env"):
             from runner.cli.client_commands import server_command
 

@@ -10,16 +10,17 @@ job state; observers read jobs, pull what changed since a revision, or subscribe
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -52,6 +53,7 @@ JITTER = 0.25
 """Backoff delays vary by up to this fraction either way, so retries of many jobs do not arrive together."""
 
 JobRef = str | Job
+ResultT = TypeVar("ResultT")
 
 
 FREEZE_MIN_JOBS = 1000
@@ -60,6 +62,25 @@ FREEZE_MIN_JOBS = 1000
 
 def default_kinds() -> dict[Kind, JobKind]:
     return {kind: spec.runner() for kind, spec in KIND_SPECS.items()}
+
+
+def _collector_paused(
+    method: Callable[..., Coroutine[Any, Any, ResultT]],
+) -> Callable[..., Coroutine[Any, Any, ResultT]]:
+    """No cyclic garbage collection during the (awaitless) coroutine method: a big deck's jobs would otherwise
+    set off collections that walk every object made so far, again and again (half of loading 200,000 jobs)."""
+
+    @functools.wraps(method)
+    async def paused(*args: Any, **kwargs: Any) -> ResultT:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return await method(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return paused
 
 
 @dataclass(slots=True)
@@ -80,6 +101,14 @@ class _Run:
     """The running attempt's pause control, if an attempt is running."""
     cancel_requested: bool = False
     last_progress_event: float = 0.0
+
+
+class _Runs(dict[str, _Run]):
+    """The engine's bookkeeping by job id; a job without an entry (finished) gets a fresh one when asked."""
+
+    def __missing__(self, job_id: str) -> _Run:
+        run = self[job_id] = _Run()
+        return run
 
 
 class Engine:
@@ -106,8 +135,10 @@ class Engine:
         self.decks: dict[str, Deck] = {}
         self.revision = 0
         self.dispatching = True
-        self._runs: dict[str, _Run] = {}
+        self._runs: dict[str, _Run] = _Runs()
+        """Only while a job is unfinished: a finished job's bookkeeping is made afresh if it is queued again."""
         self._dependents: dict[str, list[str]] = {}
+        """Only for jobs that others wait for."""
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._job_lanes: dict[str, Lane] = {}
         self._events = EventHub()
@@ -129,6 +160,12 @@ class Engine:
         self.on_attempt_start: Callable[[Job, Attempt], None] | None = None
         """Called as each attempt starts, before its work begins (the journal notes it where a killed server
         leaves it); must be quick and must not raise."""
+        self.decks_loaded = 0
+        """Decks ever loaded: `decks` shrinks when a deck is forgotten, this only grows."""
+        self._next_order = 0
+        self._forgotten_names: set[str] = set()
+        self._deck_loaded_at: dict[str, float] = {}
+        """Names of forgotten decks: never given again in this engine's life, so a job id always means one job."""
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -232,6 +269,7 @@ class Engine:
         deck = await anyio.to_thread.run_sync(lambda: load_deck(path, environ=environ))
         return await self.add_deck(deck, environ=environ, umask=umask)
 
+    @_collector_paused
     async def add_deck(
         self,
         deck: Deck,
@@ -249,6 +287,8 @@ class Engine:
         if name != deck.name:
             deck = Deck(name=name, path=deck.path, settings=deck.settings, jobs=deck.jobs)
         self.decks[name] = deck
+        self.decks_loaded += 1
+        self._deck_loaded_at[name] = time.time()
         if environ is not None:
             self._deck_environ[name] = environ
         self._deck_masks[name] = deck_secret_mask(deck, self.environ if environ is None else environ)
@@ -257,20 +297,22 @@ class Engine:
         restored = restored or {}
         new_jobs = []
         for spec in deck.jobs:
-            job = Job(id=f"{name}/{spec.name}", deck=name, spec=spec, order=len(self.jobs))
+            job = Job(id=f"{name}/{spec.name}", deck=name, spec=spec, order=self._next_order)
+            self._next_order += 1
             self.jobs[job.id] = job
             self._runs[job.id] = _Run(retries_left=spec.retries)
             earlier = restored.get(spec.name)
             if earlier is not None:
                 self._restore(job, earlier)
+                if job.state.finished:
+                    del self._runs[job.id]
             self._state_counts[job.state] += 1
-            self._dependents[job.id] = []
             self._job_lanes[job.id] = self._lane_for(job, deck)
             self._touch(job)
             new_jobs.append(job)
         for job in new_jobs:
             for dependency in job.spec.after:
-                self._dependents[f"{name}/{dependency}"].append(job.id)
+                self._dependents.setdefault(f"{name}/{dependency}", []).append(job.id)
         for kind in {spec.kind for spec in deck.jobs}:
             task_group.start_soon(self._kinds[kind].deck_loaded, deck)
         self._events.publish(DeckLoaded(name, str(deck.path), tuple(job.id for job in new_jobs)))
@@ -290,7 +332,8 @@ class Engine:
 
     def _restore(self, job: Job, earlier: RestoredJob) -> None:
         job.attempts = list(earlier.attempts)
-        job.output.extend(earlier.output)
+        if earlier.output:
+            job.output.extend(earlier.output)
         job.output_total = len(earlier.output)
         job.note = earlier.note
         if earlier.state.finished:
@@ -631,12 +674,15 @@ class Engine:
         job.note = None
         self._set_state(job, outcome)
         self._count_unfinished(-1)
+        del self._runs[job.id]  # only an unfinished job needs one; `_requeue` gets a fresh one
         if self._closing:
             return  # everything left is being cancelled; nothing new is queued or skipped
-        for dependent_id in self._dependents[job.id]:
+        for dependent_id in self._dependents.get(job.id, ()):
             dependent = self.jobs[dependent_id]
+            if dependent.state.finished:
+                continue
             dependent_run = self._runs[dependent_id]
-            if not dependent.state.finished and not dependent_run.ready and not dependent_run.task_started:
+            if not dependent_run.ready and not dependent_run.task_started:
                 self._queue(dependent)
 
     def _cancel(self, job: Job) -> None:
@@ -663,7 +709,7 @@ class Engine:
         job.finished_seq = 0
         self._count_unfinished(1)
         self._set_state(job, JobState.QUEUED)
-        for dependent_id in self._dependents[job.id]:
+        for dependent_id in self._dependents.get(job.id, ()):
             dependent = self.jobs[dependent_id]
             if dependent.state is JobState.SKIPPED:
                 self._requeue(dependent)
@@ -696,15 +742,89 @@ class Engine:
             self._events.publish(OutputAdded(job.id, stream, text))
 
     def _unique_deck_name(self, name: str) -> str:
-        if name not in self.decks:
+        taken = self.decks.keys() | self._forgotten_names
+        if name not in taken:
             return name
         number = 2
-        while f"{name}#{number}" in self.decks:
+        while f"{name}#{number}" in taken:
             number += 1
         return f"{name}#{number}"
 
     def jobs_of(self, deck: str) -> Iterable[Job]:
         return (job for job in self.jobs.values() if job.deck == deck)
+
+    # --- forgetting finished decks -----------------------------------------------------------------------
+
+    async def forget(self, deck: str) -> int:
+        """Drop a deck whose jobs have all finished from memory; returns how many jobs it had. A journal keeps
+        its history. CommandError, changing nothing, for an unknown deck or one with unfinished jobs (cancel
+        them or let them end first): forgetting never stops work."""
+        if deck not in self.decks:
+            raise CommandError(f"no deck named {deck!r}; loaded: {', '.join(self.decks) or 'none'}")
+        jobs = list(self.jobs_of(deck))
+        self._forget(deck, jobs)
+        self._compact()
+        return len(jobs)
+
+    async def forget_finished(self, *, ended_before: float | None = None) -> list[str]:
+        """Forget every deck whose jobs have all finished (the last of them before `ended_before`, a
+        time.time(), when given); returns their names. A deck whose last changes are not journaled yet is
+        left for a later call."""
+        by_deck: dict[str, list[Job]] = {name: [] for name in self.decks}
+        for job in self.jobs.values():
+            by_deck[job.deck].append(job)
+        forgotten = []
+        for deck, jobs in by_deck.items():
+            if not all(job.state.finished for job in jobs):
+                continue
+            if ended_before is not None and max(self._deck_loaded_at[deck], _last_end(jobs)) >= ended_before:
+                continue
+            try:
+                self._forget(deck, jobs)
+            except CommandError:
+                continue
+            forgotten.append(deck)
+        if forgotten:
+            self._compact()
+        return forgotten
+
+    def _forget(self, deck: str, jobs: list[Job]) -> None:
+        unfinished = sum(1 for job in jobs if not job.state.finished)
+        if unfinished:
+            raise CommandError(
+                f"cannot forget {deck}: {unfinished} of its jobs {'has' if unfinished == 1 else 'have'} not finished; "
+                "cancel them or let them end first"
+            )
+        prefix = f"{deck}/"
+        if self._change_log and any(change.job_id.startswith(prefix) for change in self._change_log):
+            # The journal has not taken this deck's last changes yet, and it reads their jobs when it does.
+            raise CommandError(f"cannot forget {deck} yet: its last changes are still being journaled; try again")
+        self._drop_deck(deck, jobs)
+
+    def _compact(self) -> None:
+        """Copy the tables by job id: a dict keeps its peak size after deletions (20 bytes a job, each)."""
+        self.jobs = dict(self.jobs)
+        self._runs = _Runs(self._runs)
+        self._job_lanes = dict(self._job_lanes)
+        self._dependents = dict(self._dependents)
+
+    def _drop_deck(self, deck: str, jobs: list[Job]) -> None:
+        for job in jobs:
+            job_id = job.id
+            del self.jobs[job_id]
+            self._runs.pop(job_id, None)
+            self._dependents.pop(job_id, None)
+            del self._job_lanes[job_id]
+            self._state_counts[job.state] -= 1
+        for key in [key for key in self._lanes if key[0] == deck]:
+            del self._lanes[key]
+        del self.decks[deck]
+        self._deck_environ.pop(deck, None)
+        self._deck_umask.pop(deck, None)
+        self._deck_masks.pop(deck, None)
+        del self._deck_loaded_at[deck]
+        self._forgotten_names.add(deck)
+        self.revision += 1
 
     # --- for viewers (EngineInterface) -------------------------------------------------------------------
 
@@ -747,6 +867,12 @@ class Engine:
         await self.cancel_all()
         with anyio.move_on_after(self.grace_period + 5):
             await self.wait_until_settled()
+
+
+def _last_end(jobs: list[Job]) -> float:
+    """When the last of these finished jobs ended (0.0 if none of them ran)."""
+    ends = [job.attempts[-1].ended_at or 0.0 for job in jobs if job.attempts]
+    return max(ends, default=0.0)
 
 
 async def _run_with_timeout(kind: JobKind, context: AttemptContext, timeout: float) -> Any:

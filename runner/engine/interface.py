@@ -241,6 +241,12 @@ class EngineInterface(Protocol):
 
     async def cancel_all(self) -> None: ...
 
+    async def forget(self, deck: str, /) -> int:
+        """Drop a deck whose jobs have all finished from the engine (the journal keeps its history); returns how
+        many jobs it had. CommandError, changing nothing, when a job of it has not finished. Its name is not
+        given to a deck loaded later."""
+        ...
+
     # --- history ---
 
     @property

@@ -122,7 +122,7 @@ class Recorder:
         """Engine deck name -> its big fan-outs whose members get a job row when they first change."""
         self._unrecorded_decks = set(engine.decks)
         """Decks loaded before the recorder: not journaled."""
-        self._decks_seen = len(engine.decks)
+        self._decks_seen = _decks_loaded(engine)
         engine.enable_change_log()
         engine.take_changes()  # changes made before the recorder concern unrecorded decks
         self._batch = Batch(self._id)
@@ -161,6 +161,7 @@ class Recorder:
             await self.flush()
         finally:
             self._following = False
+
     def name_run(self, engine_deck_name: str, run_id: str) -> None:
         """Record the deck the engine has just loaded as `engine_deck_name` as a new run with this id (a fresh
         one, unknown to the journal) rather than one of the recorder's choosing: the server names the run
@@ -202,12 +203,13 @@ class Recorder:
     # --- following the engine ----------------------------------------------------------------------------
 
     def _new_decks(self, changes: list[ChangeLogEntry]) -> None:
-        """Record the decks loaded since the last look (`engine.decks` only grows). `changes`: the changes
-        taken from the engine since the last look, which may concern their jobs."""
+        """Record the decks loaded since the last look. `changes`: the changes taken from the engine since the
+        last look, which may concern their jobs."""
         decks = self.engine.decks
-        if len(decks) == self._decks_seen:
+        loaded = _decks_loaded(self.engine)
+        if loaded == self._decks_seen:
             return
-        self._decks_seen = len(decks)
+        self._decks_seen = loaded
         for name, deck in list(decks.items()):
             if name not in self.run_ids and name not in self._unrecorded_decks:
                 self._deck_loaded(name, deck, changes)
@@ -422,13 +424,19 @@ _state = attrgetter("state")
 _result = attrgetter("result")
 _attempts = attrgetter("attempts")
 _error = attrgetter("error")
-_output = attrgetter("output")
+_output_total = attrgetter("output_total")
 _first = itemgetter(0)
 _is_not_none = partial(is_not, None)
 
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:16]  # short: it is in every row
+
+
+def _decks_loaded(engine: Any) -> int:
+    """How many decks the engine has ever loaded: `decks` itself shrinks when a deck is forgotten."""
+    loaded: int = getattr(engine, "decks_loaded", len(engine.decks))
+    return loaded
 
 
 def _by_deck_and_group(jobs: list[Job]) -> dict[tuple[str, str | None], list[Job]]:
@@ -450,7 +458,7 @@ def _add_plain_rows(deck_rows: JobRows, group: str | None, jobs: list[Job]) -> b
     if deck_rows.continued:
         return False
     attempts = list(map(_attempts, jobs))
-    if set(map(len, attempts)) != {1} or any(map(_output, jobs)) or set(map(_error, jobs)) != {None}:
+    if set(map(len, attempts)) != {1} or any(map(_output_total, jobs)) or set(map(_error, jobs)) != {None}:
         return False
     specs = list(map(_spec, jobs))
     key: tuple[str, str] | None = None
@@ -505,7 +513,7 @@ def _add_job_row(deck_rows: JobRows, job: Job, first_attempts: Mapping[str, int]
     attempts = job.attempts
     result = json_safe_text(job.result) if state is JobState.SUCCEEDED else None
     tail = None
-    if job.output and state.finished:
+    if job.output_total and state.finished:
         lines = list(job.output)[-JOURNALED_OUTPUT_LINES:]
         tail = json_text([[line.stream, line.text] for line in lines])
     spec = job.spec

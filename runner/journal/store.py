@@ -22,12 +22,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from runner.journal.faults import JournalDamaged, JournalError, cannot_use_message, is_damage, is_write_failure
+from runner.journal.pruning import JournalLimits, prune_runs
 from runner.journal.salvage import emptied_with_a_log, set_aside
 from runner.journal.schema import (
     ATTEMPT_FIELDS,
@@ -439,3 +440,9 @@ def _unwritten_member(
         "updated_at": loaded_at,
         "carried_over": 0,
     }
+
+
+def prune(journal: Journal, limits: JournalLimits, keep: Collection[str]) -> list[str]:
+    """Delete the runs over the journal's limits, except those in `keep` (runner.journal.pruning); returns their
+    ids. Call it on a worker thread: it writes."""
+    return prune_runs(journal.connection, journal._lock, limits, keep)

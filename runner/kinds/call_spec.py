@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +12,7 @@ from runner.deck.dask_address import DASK_INLINE, scheduler_address
 from runner.deck.problems import did_you_mean
 from runner.deck.table import MISSING, Table, describe
 from runner.deck.templates import NO_ITEM, fill_value
-from runner.kinds.spec import DeckPlace, KindSpec
+from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec
 from runner.model import CallSpec, Kind
 from runner.redaction import VALUE_PREVIEW_CHARS, redact_value, shorten
 
@@ -52,9 +52,14 @@ class CallKindSpec(KindSpec[CallSpec, CallSpec]):
     def for_item(self, template: CallSpec, item: Any, table: Table, place: DeckPlace) -> CallSpec:
         if item is NO_ITEM:
             return template
-        return replace(
-            template, args=tuple(fill_value(list(template.args), item)), kwargs=fill_value(template.kwargs, item)
-        )
+        # No keyword arguments (the usual case): every item shares the template's empty dict.
+        kwargs = fill_value(template.kwargs, item) if template.kwargs else template.kwargs
+        return replace(template, args=tuple(fill_value(list(template.args), item)), kwargs=kwargs)
+
+    def check_items(
+        self, template: CallSpec, items: Sequence[Any], texts: Sequence[str], table: Table, place: DeckPlace
+    ) -> ItemsChecked:
+        return ItemsChecked(len(items))  # an item only fills in arguments: nothing about it to check
 
     def target(self, work: CallSpec) -> str:
         return work.target

@@ -7,6 +7,7 @@ file joined to it without resolving (`..` that leads out, absolute paths and `~`
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -19,7 +20,7 @@ from runner.deck.problems import did_you_mean
 from runner.deck.reading import absolute
 from runner.deck.table import MISSING, Table, describe, is_number, is_whole_number
 from runner.deck.templates import ITEM, NO_ITEM, env_references, expand_env, fill_text, item_text
-from runner.kinds.spec import DeckPlace, KindSpec, WrittenFile
+from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec, WrittenFile
 from runner.model import FetchSpec, Kind, replaced
 from runner.redaction import BODY_PREVIEW_CHARS, redact_body, redact_headers, redact_url, shorten
 
@@ -134,6 +135,40 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
                 )
             )
         return specs
+
+    def check_items(
+        self, template: FetchTemplate, items: Sequence[Any], texts: Sequence[str], table: Table, place: DeckPlace
+    ) -> ItemsChecked:
+        if not _template_passes_once(template, place):
+            return super().check_items(template, items, texts, table, place)
+        # As in for_items: an item without a `$` passes the template's checks; only its save path is its own.
+        dollar = "$" in "".join(texts)
+        if template.save is None and not dollar:
+            return ItemsChecked(len(items))
+        folder = _save_folder(template.save, place) if template.save is not None else None
+        if not dollar and folder is not None and template.save is not None:
+            plain = _plain_file_names(template.save, folder, texts)
+            if plain is not None:
+                return plain
+        good = 0
+        files: list[tuple[int, WrittenFile]] = []
+        for index, (item, text) in enumerate(zip(items, texts, strict=True)):
+            if "$" in text:
+                spec = self.for_item(template, item, table, place)
+                if spec is not None:
+                    good += 1
+                    if spec.save is not None:
+                        files.append((index, WrittenFile("save", spec.save)))
+                continue
+            if template.save is not None:
+                save = _item_save_path(folder, template.save.replace(ITEM, text))
+                if save is None:
+                    save = _checked_save_path(table, place.out_dir, template.save.replace(ITEM, text))
+                    if save is None:
+                        continue
+                files.append((index, WrittenFile("save", save)))
+            good += 1
+        return ItemsChecked(good, lambda: files, distinct=False)
 
     def written_file(self, work: FetchSpec) -> WrittenFile | None:
         return WrittenFile("save", work.save) if work.save is not None else None
@@ -323,6 +358,38 @@ def _item_save_path(folder: _SaveFolder | None, save: str) -> Path | None:
     if rest in (".", "..") or rest.startswith(("../", "/", "~")):
         return None
     return folder.path / rest
+
+
+_starts_with_tilde = operator.methodcaller("startswith", "~")
+
+
+def _plain_file_names(save: str, folder: _SaveFolder, texts: Sequence[str]) -> ItemsChecked | None:
+    """When every item's save path is a plain file name in the template's folder, with `{item}` in that name:
+    every item is good, and no two write one file (a text is found again from its name). None otherwise. Only
+    strings are looked at: no path is made unless `files` is asked for."""
+    if not save.startswith(folder.written):
+        return None
+    name = save[len(folder.written) :]
+    if ITEM not in name:
+        return None
+    # What `_item_save_path` asks of each filled-in name, asked of all the texts at once.
+    fixed = name.replace(ITEM, "")
+    if "/" in fixed or "/" in "".join(texts):
+        return None
+    if any(map(_starts_with_tilde, texts)) if name.startswith(ITEM) else name.startswith("~"):
+        return None
+    if len(fixed) <= 2:  # only a short text can fill it to "", "." or ".."
+        short = [text for text in texts if len(text) <= 2 - len(fixed)]
+        if any(name.replace(ITEM, text) in ("", ".", "..") for text in short):
+            return None
+
+    def files() -> list[tuple[int, WrittenFile]]:
+        return [
+            (index, WrittenFile("save", _child(folder.path, name.replace(ITEM, text))))
+            for index, text in enumerate(texts)
+        ]
+
+    return ItemsChecked(len(texts), files)
 
 
 def _join_name(folder: Path, name: str) -> Path:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from runner.deck.table import Table
-from runner.deck.templates import NO_ITEM, fill_text
-from runner.kinds.spec import DeckPlace, KindSpec
+from runner.deck.templates import ITEM, NO_ITEM, fill_text
+from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec
 from runner.model import Kind, ShellSpec
 from runner.redaction import redact_text
 
@@ -33,6 +33,13 @@ class ShellKindSpec(KindSpec[ShellSpec, ShellSpec]):
             table.report("shell", "the command is empty for this item", "give each a non-empty value")
             return None
         return replace(template, command=command)
+
+    def check_items(
+        self, template: ShellSpec, items: Sequence[Any], texts: Sequence[str], table: Table, place: DeckPlace
+    ) -> ItemsChecked:
+        if template.command.replace(ITEM, "").strip():
+            return ItemsChecked(len(items))  # no item can empty the command
+        return super().check_items(template, items, texts, table, place)
 
     def target(self, work: ShellSpec) -> str:
         return redact_text(work.command)

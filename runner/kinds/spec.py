@@ -8,7 +8,7 @@ module with both (or a `<kind>_spec.py` beside a heavy `<kind>.py`) plus its lin
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -45,6 +45,18 @@ class WrittenFile:
     path: Path
 
 
+@dataclass(frozen=True)
+class ItemsChecked:
+    """A fan-out's items, checked (KindSpec.check_items)."""
+
+    good: int
+    """How many items have no problem."""
+    files: Callable[[], list[tuple[int, WrittenFile]]] = list
+    """The file each good item writes, by the item's index; asked for only when another job writes files too."""
+    distinct: bool = True
+    """No two items write one file (so `files` is needed only to compare with other jobs' files)."""
+
+
 class KindSpec(Generic[TemplateT, WorkT]):
     """One job kind as a job file writes it. Subclasses set the class attributes and the methods below.
 
@@ -75,6 +87,20 @@ class KindSpec(Generic[TemplateT, WorkT]):
         A kind may make them faster than one `for_item` call each, with the same specs and messages.
         """
         return [self.for_item(template, item, table, place) for item in items]
+
+    def check_items(
+        self, template: TemplateT, items: Sequence[Any], texts: Sequence[str], table: Table, place: DeckPlace
+    ) -> ItemsChecked:
+        """What `jobdeck check` needs of a fan-out: report the problems `for_items` would, and say how many items
+        are good and which files they write. A kind may do it without making the specs (a million of them cost
+        seconds and hundreds of megabytes)."""
+        specs = self.for_items(template, items, texts, table, place)
+        files = []
+        for index, spec in enumerate(specs):
+            written = self.written_file(spec) if spec is not None else None
+            if written is not None:
+                files.append((index, written))
+        return ItemsChecked(sum(spec is not None for spec in specs), lambda: files, distinct=False)
 
     def written_file(self, work: WorkT) -> WrittenFile | None:
         return None

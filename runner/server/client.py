@@ -28,6 +28,7 @@ from runner import paths
 from runner.server.framing import receive_message, send_message
 from runner.server.messages import (
     Command,
+    Forget,
     Hello,
     Load,
     ReplyT,
@@ -273,9 +274,7 @@ def submit(
         async with await ensure_server(socket_path) as client:
             for number, path in enumerate(paths):
                 try:
-                    loaded = await client.call(
-                        Load(path, environ=dict(os.environ), umask=current_umask(), again=again)
-                    )
+                    loaded = await client.call(Load(path, environ=dict(os.environ), umask=current_umask(), again=again))
                 except ServerError as refused:
                     results.append(_refused(path, refused))
                     if refused.kind == "disconnected":
@@ -398,6 +397,8 @@ def process_exited(pid: int) -> bool:
     except PermissionError:
         return False
     return False
+
+
 def supply_environment(deck: str, socket_path: Path | None = None) -> dict[str, Any]:
     """Give the deck this process's environment and umask (`jobdeck env DECK`): `{"deck", "message", "jobs"}`."""
 
@@ -406,5 +407,33 @@ def supply_environment(deck: str, socket_path: Path | None = None) -> dict[str, 
             reply = await client.call(SupplyEnvironment(deck, dict(os.environ), umask=current_umask()))
             supplied: dict[str, Any] = to_wire(reply)
             return supplied
+
+    return anyio.run(run)
+
+
+def forget(decks: Sequence[str], *, finished: bool = False, socket_path: Path | None = None) -> list[dict[str, Any]]:
+    """Forget these finished decks (or, with `finished`, every finished deck) in the server. One dict per
+    request: `{"decks": [...], "jobs": n}` when forgotten, `{"deck", "error"}` when refused. No server is
+    started for this: with none running, ServerError("absent")."""
+    path = Path(socket_path or paths.socket_path())
+    requests = [Forget(finished=True)] if finished else [Forget(deck=deck) for deck in decks]
+
+    async def run() -> list[dict[str, Any]]:
+        try:
+            client = await Client.connect(path)
+        except OSError:
+            raise ServerError("absent", "no jobdeck server runs: there is nothing to forget") from None
+        results: list[dict[str, Any]] = []
+        async with client:
+            for request in requests:
+                try:
+                    reply = await client.call(request)
+                except ServerError as refused:
+                    if refused.kind not in ("command", "bad_request"):
+                        raise
+                    results.append({"deck": request.deck, "error": refused.message})
+                else:
+                    results.append({"decks": reply.decks, "jobs": reply.jobs})
+        return results
 
     return anyio.run(run)

@@ -331,10 +331,44 @@ class SupplyEnvironment(Request[EnvironmentReply]):
             valid_umask(self.umask)
 
 
+@dataclass
+class ForgetReply:
+    """The decks forgotten, and how many jobs they had."""
+
+    decks: list[str]
+    jobs: int
+
+
+@dataclass(frozen=True)
+class Forget(Request[ForgetReply]):
+    """Drop a finished deck (`deck`), or every finished deck (`finished`), from the server's memory; the journal
+    keeps their history. A deck with unfinished jobs is refused (a `command` error)."""
+
+    op = "forget"
+    reply_type = ForgetReply
+    deck: str | None = None
+    finished: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.deck is None) == (not self.finished):
+            raise ValueError("forget needs either a deck or finished, not both")
+
+
 REQUESTS: dict[str, type[Request[Any]]] = {
     kind.op: kind
     for kind in (
-        Hello, Load, RunCommand, Snapshot, Output, Spec, History, Status, Stop, StatusJobs, SupplyEnvironment
+        Hello,
+        Load,
+        RunCommand,
+        Snapshot,
+        Output,
+        Spec,
+        History,
+        Status,
+        Stop,
+        StatusJobs,
+        SupplyEnvironment,
+        Forget,
     )
 }
 

@@ -24,7 +24,7 @@ from runner.engine.interface import PastJob, PastRun, SpecLines
 from runner.errors import CommandError, DeckError, Problem
 from runner.model import Deck, JobState
 from runner.server.client import Client, ServerError, ensure_server
-from runner.server.messages import Command, RunCommand, problem_from_dict
+from runner.server.messages import Command, Forget, RunCommand, problem_from_dict
 from runner.server.views import JobView
 from runner.umask import current_umask
 
@@ -140,6 +140,9 @@ class RemoteEngine:
         for name, path in snapshot["decks"].items():
             if name not in self.decks:
                 self.decks[name] = RemoteDeck(name, Path(path))
+        gone = self.decks.keys() - snapshot["decks"].keys()
+        if gone:
+            self._drop_decks(gone)
         counts = snapshot["counts"]
         self._counts = {state: counts.get(state.value, 0) for state in JobState}
         for data in snapshot["jobs"]:
@@ -150,6 +153,17 @@ class RemoteEngine:
                 view.update(data)
             self._pending.add(view.id)
         return bool(snapshot["jobs"])
+
+    def _drop_decks(self, names: Iterable[str]) -> None:
+        """Decks the server forgot: their jobs leave the mirror (a forgotten name is never loaded again)."""
+        names = set(names)
+        for name in names:
+            del self.decks[name]
+        for job_id in [job_id for job_id, job in self.jobs.items() if job.deck in names]:
+            del self.jobs[job_id]
+            self._watched.discard(job_id)
+            self._pending.discard(job_id)
+        self.revision += 1
 
     async def _pull_watched(self, job_id: str) -> bool:
         view = self.jobs.get(job_id)
@@ -183,8 +197,10 @@ class RemoteEngine:
         self._watched.discard(job_id)
 
     def spec_lines(self, job_id: str) -> SpecLines | None:
-        """The job's redacted spec lines, once a pull has fetched them for the watched job."""
-        return self.jobs[job_id].spec.lines
+        """The job's redacted spec lines, once a pull has fetched them for the watched job (None for a job whose
+        deck the server has forgotten meanwhile)."""
+        job = self.jobs.get(job_id)
+        return job.spec.lines if job is not None else None
 
     def changed_since(self, revision: int) -> list[JobView]:
         return sorted((job for job in self.jobs.values() if job.revision > revision), key=lambda job: job.order)
@@ -263,6 +279,19 @@ class RemoteEngine:
 
     async def cancel_all(self) -> None:
         await self._command(Command.CANCEL_ALL)
+
+    async def forget(self, deck: str) -> int:
+        """Have the server drop a finished deck; CommandError when it refuses (unfinished jobs, unknown deck)."""
+        if self._client is None:
+            raise CommandError("not connected to the jobdeck server")
+        try:
+            reply = await self._client.call(Forget(deck=deck))
+        except ServerError as refused:
+            if refused.kind in ("command", "bad_request"):
+                raise CommandError(refused.message) from None
+            raise
+        await self.pull()
+        return reply.jobs
 
     # --- history ---------------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ import socket
 import struct
 import sys
 import threading
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from functools import partial
@@ -53,10 +54,13 @@ from runner.server.connections import (
 )
 from runner.server.framing import ProtocolError, receive_message, send_message
 from runner.server.history_pages import RunJobPages, bounded_runs
+from runner.server.memory import release_freed_memory
 from runner.server.messages import (
     PROTOCOL_VERSION,
     EnvironmentReply,
     Failure,
+    Forget,
+    ForgetReply,
     Hello,
     HelloReply,
     History,
@@ -85,6 +89,7 @@ from runner.server.messages import (
 )
 from runner.server.protocol import output_since, snapshot_jobs
 from runner.server.repeats import DeckAlreadyLoaded, repeated_deck
+from runner.server.retention import keep_tidy
 from runner.server.status_pages import deck_page, job_page
 from runner.server.wire import to_wire
 from runner.version import installed_version
@@ -193,6 +198,7 @@ class Server:
             Stop: self.handle_stop,
             StatusJobs: self.status_jobs,
             SupplyEnvironment: self.supply_environment,
+            Forget: self.forget,
         }
         """One handler per request type (runner.server.messages.REQUESTS); each returns its reply's JSON."""
 
@@ -438,6 +444,23 @@ class Server:
         """The engine revision the journal has committed up to; None without a journal."""
         return None if self.recorder is None else self.recorder.committed_revision
 
+    async def forget(self, request: Forget) -> Any:
+        """Drop finished decks from memory, once the journal has every change of theirs (it keeps their history)."""
+        engine = self.engine
+        if self.recorder is not None:
+            await self.recorder.flush()
+        if request.deck is not None:
+            jobs = await engine.forget(request.deck)
+            forgotten = [request.deck]
+        else:
+            sizes = Counter(job.deck for job in engine.jobs.values())
+            forgotten = await engine.forget_finished()
+            jobs = sum(sizes[deck] for deck in forgotten)
+        if forgotten:
+            release_freed_memory()
+            log.info("forgot %d deck(s) of %d job(s): %s", len(forgotten), jobs, ", ".join(forgotten))
+        return to_wire(ForgetReply(forgotten, jobs))
+
     def committed_changes(self, since: int) -> tuple[list[Job], int]:
         """The jobs changed after `since` that a client may be shown, and the revision it has then seen.
 
@@ -595,6 +618,7 @@ async def _serve_until_stopped(server: Server, task_status: TaskStatus[None]) ->
         async with listener, anyio.create_task_group() as group:
             group.start_soon(accept_connections, listener, server.handle, server.connections, group)
             group.start_soon(_stop_on_signals, server)
+            group.start_soon(keep_tidy, server)
             log.info("jobdeck server %s listening on %s (pid %d)", installed_version(), socket_path, os.getpid())
             task_status.started()
             await server.stop_requested.wait()

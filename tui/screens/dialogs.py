@@ -20,6 +20,7 @@ KEY_HELP: tuple[tuple[str, str], ...] = (
     ("c", "cancel the selected job"),
     ("r", "retry the selected finished job"),
     ("R", "retry every failed job"),
+    ("F", "forget the selected job's deck once it has finished"),
     ("o", "open a job file"),
     ("/", "filter rows by name or state (escape clears)"),
     ("ctrl+p", "command palette"),

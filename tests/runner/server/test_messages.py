@@ -22,6 +22,7 @@ from runner.server.messages import (
     Command,
     DeckStatus,
     Failure,
+    Forget,
     Hello,
     History,
     HistoryReply,
@@ -65,6 +66,8 @@ EXAMPLES: list[Request[Any]] = [
     Stop(),
     Load("/decks/a.toml", environ={"HOME": "/home/me"}, umask=0o022),
     SupplyEnvironment("deck", environ={"MY_TOKEN": "t"}, umask=0o027),
+    Forget(deck="deck"),
+    Forget(finished=True),
 ]
 
 
