@@ -59,19 +59,30 @@ async def test_the_dashboard_shows_secrets_masked(place: Place) -> None:
             timeout=30,  # includes starting a server process, slow on a loaded machine
             what="both jobs failed",
         )
-        app.job_list(Pane.FINISHED).focus()
-        await until(pilot, lambda: app.selected_job is not None, what="a finished job selected")
         shown = ""
-        for key in ("home", "end"):  # the detail of both jobs: the echoed one's output, the other's error
+        # The echoed job's output, the other one's error: each detail is read once what it shows has arrived.
+        for wanted, arrived in (("secrets/echoed", "token "), ("secrets/refused", "/y?q=")):
             if isinstance(app.screen, JobDetailScreen):
                 await pilot.press("escape")
-            await until(pilot, lambda: app.selected_job is not None, what="a job selected in the list")
-            await pilot.press(key)
+                await until(pilot, lambda: not isinstance(app.screen, JobDetailScreen), what="back to the lists")
+            finished = app.job_list(Pane.FINISHED)
+            finished.focus()
+            await until(
+                pilot,
+                lambda finished=finished: app.focused_list is finished and app.selected_job,
+                what="a job selected",
+            )
+            await pilot.press("home")
+            for _ in range(2):
+                if app.selected_job is not None and app.selected_job.id == wanted:
+                    break
+                await pilot.press("down")
+            assert app.selected_job is not None and app.selected_job.id == wanted
             await pilot.press("enter")
             await until(
                 pilot,
-                lambda: isinstance(app.screen, JobDetailScreen) and "OUTPUT" in screen_text(app),
-                what="the job's detail shown",
+                lambda arrived=arrived: isinstance(app.screen, JobDetailScreen) and arrived in screen_text(app),
+                what=f"the detail of {wanted} shown",
             )
             shown += screen_text(app)
     assert "token ***" in shown, "the echoed job's output, masked"

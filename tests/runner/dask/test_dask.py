@@ -290,6 +290,7 @@ async def test_pause_says_a_running_dask_job_goes_on_and_holds_back_one_not_subm
         )
         loop = engine.job("loop")
         await wait_for(lambda: loop.current_attempt is not None and loop.current_attempt.worker is not None, timeout=30)
+        await wait_for(lambda: (tmp_path / "loop" / "beats").exists(), timeout=30)  # the task itself has begun
         await engine.pause("next")  # still queued in jobdeck: held back, never submitted
         await engine.pause(loop)
         assert (loop.state, loop.note) == (JobState.PAUSED, PAUSE_NOTE)
