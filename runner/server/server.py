@@ -549,7 +549,9 @@ async def serve(
                     _exit_after(exit_deadline_s)
                 if recorder is not None and not server.cancelling:
                     await _leave_unfinished_to_next_server(recorder)
-        if server.environments is not None:  # after the journal's last commit: the decks stopped with it are done
+        # After the journal's last commit. Only a `stop` ends the decks it cancelled; after a signal or a fatal
+        # error their jobs run again at the next start, with the environment they were submitted with.
+        if server.environments is not None and server.cancelling:
             server.environments.sweep(engine, server.committed_revision())
     finally:
         os.ftruncate(lock_fd, 0)

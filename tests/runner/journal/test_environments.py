@@ -65,16 +65,16 @@ def submitter_environ() -> dict[str, str]:
     return {**os.environ, "MY_TOKEN": TOKEN, "PATH": f"{SUBMITTER_PATH_DIR}:{os.environ['PATH']}"}
 
 
-async def submit_and_kill(place: Place, deck: Path, umask: int) -> None:
-    """Load the deck as a client with the token would, wait until `wait` runs, then kill the server with -9."""
+async def submit_and_kill(place: Place, deck: Path, umask: int, how: signal.Signals = signal.SIGKILL) -> None:
+    """Load the deck as a client with the token would, wait until `wait` runs, then end the server with `how`."""
     async with await ensure_server(place.socket, log_path=place.log) as client:
         await client.call(Load(str(deck), environ=submitter_environ(), umask=umask))
         pid_file = place.root / "wait.pid"
         await wait_for(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), what="the job started")
         await client.call(Status())  # the journal has committed the run
         server_pid = client.server.pid
-    os.kill(server_pid, signal.SIGKILL)
-    await wait_for(lambda: not process_alive(server_pid), timeout=5, what="the server gone")
+    os.kill(server_pid, how)
+    await wait_for(lambda: not process_alive(server_pid), timeout=10, what="the server gone")
     job_pid = int(pid_file.read_text())
     await wait_for(lambda: not process_alive(job_pid), timeout=10, what="the guardian ended the job")
     pid_file.unlink()
@@ -94,11 +94,12 @@ async def wait_succeeded(client: Client, *names: str) -> None:
             await anyio.sleep(0.05)
 
 
-async def test_a_deck_with_a_token_survives_kill_9_and_runs_with_its_submitters_token_path_and_umask(
-    place: Place, runtime_dir: Path, http_server: DemoServer, server_url: str
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+async def test_a_deck_with_a_token_survives_its_servers_end_and_runs_with_its_submitters_token_path_and_umask(
+    place: Place, runtime_dir: Path, http_server: DemoServer, server_url: str, how: signal.Signals
 ) -> None:
     deck = token_deck(place, server_url)
-    await submit_and_kill(place, deck, umask=0o027)
+    await submit_and_kill(place, deck, umask=0o027, how=how)
 
     [kept] = environments_folder().iterdir()
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
