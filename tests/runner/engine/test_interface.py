@@ -60,7 +60,12 @@ async def test_a_viewer_loads_watches_and_steers_either_engine_alike(where: str,
         assert engine.attached is (where == "attached") and engine.lost is None
         deck = await engine.load(deck_file(place))
         assert deck.name == "pair" and len(deck.jobs) == 2 and list(engine.decks) == ["pair"]
-        await wait_for(lambda: engine.counts()[JobState.SUCCEEDED] == 1, what="quick succeeded")
+        # The job itself, not the counts: a server shows a job's end (and every change after it) only once the
+        # journal has committed it, while its counts are current. Until then the pause below could not be seen.
+        await wait_for(
+            lambda: getattr(engine.jobs.get("pair/quick"), "state", None) is JobState.SUCCEEDED, what="quick succeeded"
+        )
+        assert engine.counts()[JobState.SUCCEEDED] == 1
         await wait_for(lambda: engine.jobs["pair/slow"].state is JobState.RUNNING, what="slow running")
         assert [job.name for job in engine.changed_since(0)] == ["quick", "slow"]
 
