@@ -30,6 +30,7 @@ def write_decks(root: Path) -> tuple[Path, Path]:
 
 def deck_states(place: Place) -> dict[str, list[str]]:
     """The server's decks and their jobs' states, as `status` reports them."""
+
     async def main() -> dict[str, Any]:
         async with await Client.connect(place.socket) as client:
             return await read_status(client)
