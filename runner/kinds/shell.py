@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -14,12 +17,14 @@ from anyio.abc import ByteReceiveStream, Process
 from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
 from runner.model import OUTPUT_LINE_CHARS, Deck, JobSpec, Settings, ShellSpec
+from runner.procs import leash
 from runner.procs.guardian import GroupGuardian
 from runner.procs.lines import LineSplitter
 from runner.procs.process_groups import describe_exit, end_group, group_exists, signal_group
 
 LEFTOVER_GRACE_S = 0.5
 """How long processes a finished shell left behind in its group get between SIGTERM and SIGKILL."""
+LEASH_PATH = leash.__file__
 
 
 class ShellKind(JobKind):
@@ -52,7 +57,7 @@ class ShellKind(JobKind):
         # reaches the job at its next await instead, where the group is ended.
         with anyio.CancelScope(shield=True):
             process = await anyio.open_process(
-                ["/bin/sh", "-c", spec.command],
+                leashed_command(["/bin/sh", "-c", spec.command], attempt.grace_period),
                 cwd=spec.cwd,
                 env=_job_environment(attempt),
                 stdin=subprocess.DEVNULL,
@@ -63,7 +68,7 @@ class ShellKind(JobKind):
         group = process.pid
         self.guardian.track(group)
         detach = attempt.pause.attach(
-            suspend=lambda: signal_group(group, signal.SIGSTOP),
+            suspend=lambda: suspend_group(group),
             resume=lambda: signal_group(group, signal.SIGCONT),
         )
         try:
@@ -91,6 +96,19 @@ async def _wait_with_output(process: Process, report_output: Callable[[str, str]
         if group_exists(process.pid):
             await end_group(process, LEFTOVER_GRACE_S)
     return returncode
+
+
+def leashed_command(command: list[str], grace_period: float) -> list[str]:
+    """`command` run under a leash (runner.procs.leash) that leads its process group and ends it should this
+    process die: the group's leader is the leash, and the exit status is the command's."""
+    return [sys.executable, "-I", "-S", LEASH_PATH, str(os.getpid()), f"{grace_period:g}", *command]
+
+
+def suspend_group(group: int) -> None:
+    """Stop every process of the job's group but its leash (the leader), which must stay able to act."""
+    signal_group(group, signal.SIGSTOP)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(group, signal.SIGCONT)  # the leader alone; the group stays stopped
 
 
 def _job_environment(attempt: AttemptContext) -> dict[str, str]:
