@@ -25,6 +25,7 @@ import anyio
 import anyio.to_thread
 from anyio.abc import TaskGroup
 
+from runner.awake_clock import watch_awake_time
 from runner.deck.parser import load_deck
 from runner.engine.events import (
     ChangeLogEntry,
@@ -130,6 +131,7 @@ class Engine:
             for kind in self._kinds.values():
                 await stack.enter_async_context(kind)
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
+            self._task_group.start_soon(watch_awake_time, name="awake clock")
             self._exit_stack = stack.pop_all()  # left in __aexit__
         return self
 
@@ -719,7 +721,8 @@ class Engine:
 
 
 async def _run_with_timeout(kind: JobKind, context: AttemptContext, timeout: float) -> Any:
-    """Run one attempt, failing it once `timeout` seconds of active (unpaused) time have passed."""
+    """Run one attempt, failing it once `timeout` seconds of active (unpaused) time have passed, unless its work
+    has ended by then (noticed late, say because jobdeck itself was stopped): it is judged by how it ended."""
     if timeout <= 0:
         return await kind.run(context)
     timed_out = False
@@ -730,6 +733,8 @@ async def _run_with_timeout(kind: JobKind, context: AttemptContext, timeout: flo
         async def watch_clock() -> None:
             nonlocal timed_out
             await context.pause.sleep_active(timeout)
+            if context.pause.work_ended():
+                return
             timed_out = True
             watch_group.cancel_scope.cancel()
 

@@ -101,6 +101,7 @@ class CallKind(JobKind):
                 except Exception as error:
                     raise JobError(describe_error(error), retryable=True, traceback=traceback.format_exc()) from None
             finally:
+                attempt.pause.mark_ended()
                 reset_job_context(token)
 
         return await anyio.to_thread.run_sync(call, limiter=self._threads)

@@ -67,6 +67,7 @@ class ShellKind(JobKind):
             )
         group = process.pid
         self.guardian.track(group)
+        attempt.pause.watch_end(lambda: has_exited(group))
         detach = attempt.pause.attach(
             suspend=lambda: suspend_group(group),
             resume=lambda: signal_group(group, signal.SIGCONT),
@@ -102,6 +103,14 @@ def leashed_command(command: list[str], grace_period: float) -> list[str]:
     """`command` run under a leash (runner.procs.leash) that leads its process group and ends it should this
     process die: the group's leader is the leash, and the exit status is the command's."""
     return [sys.executable, "-I", "-S", LEASH_PATH, str(os.getpid()), f"{grace_period:g}", *command]
+
+
+def has_exited(pid: int) -> bool:
+    """Whether our child `pid` has ended, without reaping it (the event loop's watcher does that)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # reaped already
+        return True
 
 
 def suspend_group(group: int) -> None:

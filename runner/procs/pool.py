@@ -52,6 +52,8 @@ STDERR_SYNC_TIMEOUT = 1.0
 CLOSE_TIMEOUT = 5.0
 LOAD_IN_THREAD_BYTES = 1 << 20
 """Results pickled larger than this are unpickled on a worker thread, to keep the event loop responsive."""
+ENDING_TAGS = frozenset({"result", "result_repr", "error"})
+"""Replies after which the call has ended: what is left is reading its value."""
 
 _RUNNER_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -303,7 +305,7 @@ class WorkerPool:
             try:
                 if not await worker.send(request):
                     raise await self._death_error(worker)
-                outcome = await self._receive_outcome(worker, on_progress, on_output)
+                outcome = await self._receive_outcome(worker, pause, on_progress, on_output)
                 with anyio.move_on_after(STDERR_SYNC_TIMEOUT):
                     await worker.stderr_synced.wait()
                 return outcome
@@ -317,6 +319,7 @@ class WorkerPool:
     async def _receive_outcome(
         self,
         worker: _WorkerProcess,
+        pause: PauseControl,
         on_progress: Callable[[float, float | None], None],
         on_output: Callable[[str, str], None],
     ) -> _Outcome:
@@ -325,6 +328,8 @@ class WorkerPool:
             if message is None:
                 raise await self._death_error(worker)
             tag = message[0]
+            if tag in ENDING_TAGS:
+                pause.mark_ended()
             if tag == "progress":
                 on_progress(message[1], message[2])
             elif tag == "output":
