@@ -46,6 +46,7 @@ from runner.kinds.registry import KIND_SPECS
 from runner.kinds.summary import spec_summary
 from runner.model import Attempt, Deck, Job, JobState, Kind, OutputLine, Progress, RestoredJob
 from runner.pausing import PauseControl
+from runner.stored_results import keep_result_in_thread, needs_keeping
 
 PROGRESS_EVENT_INTERVAL_S = 0.1
 JITTER = 0.25
@@ -123,6 +124,8 @@ class Engine:
         self._deck_environ: dict[str, Mapping[str, str]] = {}
         self._froze = False
         self._history = history
+        self.results_folder: Path | None = None
+        """Where large results are kept (runner.stored_results); a temporary folder when None."""
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -540,10 +543,13 @@ class Engine:
             report_output=lambda stream, text: self._report_output(job, stream, text),
             grace_period=self.grace_period,
             report_place=lambda place: self._report_place(job, attempt, place),
+            results_folder=self.results_folder,
         )
         error: JobError | None = None
         try:
             result = await _run_with_timeout(kind, context, job.spec.timeout)
+            if needs_keeping(result):
+                result = await keep_result_in_thread(result, self.results_folder, context.settings, job.id)
         except JobError as failure:
             error = failure
         except anyio.get_cancelled_exc_class():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -31,6 +32,8 @@ class AttemptContext:
     """Seconds between SIGTERM and SIGKILL when a process group is cancelled."""
     report_place: Callable[[str], None] = _nowhere
     """(where) — the attempt started there, e.g. on the Dask worker at that address."""
+    results_folder: Path | None = None
+    """Where large results are kept (runner.stored_results); None for a temporary folder."""
 
 
 class JobKind:

@@ -20,6 +20,7 @@ from runner.model import CallSpec, Deck, JobSpec, Kind, Settings
 from runner.pausing import PauseControl
 from runner.procs.callables import resolve_callable
 from runner.procs.pool import WorkerPool
+from runner.stored_results import temporary_results_folder
 
 THREAD_NOTE = "thread jobs cannot be interrupted: this takes effect at the job's next checkpoint"
 PROGRESS_INTERVAL_S = 0.05
@@ -84,6 +85,7 @@ class CallKind(JobKind):
             pause=attempt.pause,
             on_progress=lambda done, total: attempt.report_progress(done, total, ""),
             on_output=attempt.report_output,
+            results=(attempt.results_folder or temporary_results_folder(), attempt.settings.result_limit_mb),
         )
 
     async def _run_on_thread(self, spec: CallSpec, attempt: AttemptContext) -> Any:

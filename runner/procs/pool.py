@@ -268,15 +268,19 @@ class WorkerPool:
         pause: PauseControl,
         on_progress: Callable[[float, float | None], None],
         on_output: Callable[[str, str], None],
+        results: tuple[Path, int] | None = None,
     ) -> Any:
         """Run `spec` in a worker process and return its result.
+
+        With `results` (a folder and a limit in MiB), the worker keeps a large result in a file there itself
+        (runner.stored_results) and sends only a StoredResult: the value never crosses the pipe.
 
         Raises JobError when the function raised (retryable, with the worker's traceback), when it cannot
         be found or its arguments cannot be sent (not retryable), or when the worker died (retryable).
         A result that cannot be pickled comes back as a ResultRepr. If the caller is cancelled, the worker's
         process group is killed and reaped before the cancellation propagates.
         """
-        request = _encode_request(spec, job_name)
+        request = _encode_request(spec, job_name, results)
         self._check_open()
         worker = await self._take_worker()
         try:
@@ -524,8 +528,9 @@ async def _load_result(payload: bytes) -> Any:
     return pickle.loads(payload)
 
 
-def _encode_request(spec: CallSpec, job_name: str) -> bytes:
-    message = ("call", spec.module, spec.function, spec.args, dict(spec.kwargs), str(spec.base_dir), job_name)
+def _encode_request(spec: CallSpec, job_name: str, results: tuple[Path, int] | None = None) -> bytes:
+    stored = None if results is None else (str(results[0]), results[1])
+    message = ("call", spec.module, spec.function, spec.args, dict(spec.kwargs), str(spec.base_dir), job_name, stored)
     try:
         return encode_message(message)
     except Exception as error:

@@ -345,6 +345,7 @@ async def serve(
                 raise ServerAlreadyRunning(f"something already answers on {socket_path}")
             socket_path.unlink()  # stale, from a server that crashed
         from runner.journal.recorded import recorded_engine
+        from runner.stored_results import results_folder, sweep_results
 
         async with contextlib.AsyncExitStack() as stack:
             engine = engine_factory()
@@ -355,6 +356,8 @@ async def serve(
                 Path(journal_path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 stack.enter_context(journal_lock(Path(journal_path)))
                 journal = stack.enter_context(Journal.open(journal_path, create_parent=True))
+                engine.results_folder = results_folder(Path(journal_path))
+                await anyio.to_thread.run_sync(sweep_results, engine.results_folder, journal)
             recorder = await stack.enter_async_context(recorded_engine(engine, journal))
             uid = os.getuid() if expected_uid is None else expected_uid
             server = Server(engine, socket_path, uid, journal, recorder)
