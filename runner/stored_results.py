@@ -5,6 +5,8 @@ results folder: `results/` beside the journal, or a private temporary folder whe
 job keeps a `StoredResult` in its place: a small dict (so JSON, the journal and the wire carry it as they are)
 with the file's path, the full size and the start of the JSON as a preview. `read_stored_result` gives the
 full value back. A result over the deck's `result_limit_mb` fails its job with a clear message instead.
+A file outlives its job only as long as a journal row refers to it: a starting server sweeps the others
+(`sweep_results`), so pruning or forgetting a deck's history frees its result files too.
 
 Blocking (it encodes and writes): call `keep_result` from a worker thread, or in a worker process, which then
 sends only the small StoredResult to jobdeck instead of the whole value.
@@ -97,13 +99,6 @@ async def keep_result_in_thread(value: Any, folder: Path | None, settings: Setti
 def read_stored_result(value: dict[str, Any]) -> Any:
     """The full value a StoredResult stands for. Raises OSError when its file is gone."""
     return json.loads(Path(value[FILE_KEY]).read_text())
-
-
-def discard_stored_result(value: Any) -> None:
-    """Remove the file of a StoredResult (when its job's history is forgotten); anything else is left alone."""
-    if is_stored_result(value):
-        with contextlib.suppress(OSError):
-            Path(value[FILE_KEY]).unlink()
 
 
 def sweep_unreferenced(folder: Path, referenced: Callable[[], set[str]], older_than_s: float = SWEEP_AGE_S) -> int:
