@@ -20,7 +20,7 @@ from runner.model import OUTPUT_LINE_CHARS, Deck, JobSpec, Settings, ShellSpec
 from runner.procs import leash
 from runner.procs.guardian import GroupGuardian
 from runner.procs.lines import LineSplitter
-from runner.procs.process_groups import describe_exit, end_group, group_exists, signal_group
+from runner.procs.process_groups import describe_exit, end_group, group_exists, live_members, signal_group
 
 LEFTOVER_GRACE_S = 0.5
 """How long processes a finished shell left behind in its group get between SIGTERM and SIGKILL."""
@@ -114,10 +114,14 @@ def has_exited(pid: int) -> bool:
 
 
 def suspend_group(group: int) -> None:
-    """Stop every process of the job's group but its leash (the leader), which must stay able to act."""
+    """Stop every process of the job's group but its leash (the leader), which must stay able to act.
+
+    A leash still starting (its command not forked yet) stays stopped too, or it would start the command
+    unpaused; it goes on when the group is resumed."""
     signal_group(group, signal.SIGSTOP)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(group, signal.SIGCONT)  # the leader alone; the group stays stopped
+    if any(member != group for member in live_members(group)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(group, signal.SIGCONT)  # the leader alone; the group stays stopped
 
 
 def _job_environment(attempt: AttemptContext) -> dict[str, str]:
