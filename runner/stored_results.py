@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import os
+import stat
 import tempfile
 import time
 import uuid
@@ -149,13 +150,8 @@ def results_folder(journal_path: Path | None) -> Path:
 
 
 def temporary_results_folder() -> Path:
-    global _temporary_folder
-    if _temporary_folder is None:
-        _temporary_folder = Path(tempfile.mkdtemp(prefix="jobdeck-results-"))
-    return _temporary_folder
-
-
-_temporary_folder: Path | None = None
+    """This process's folder for large results when there is no journal; made (0700) only when first used."""
+    return Path(tempfile.gettempdir()) / f"jobdeck-results-{os.getuid()}-{os.getpid()}"
 
 
 def describe_size(size: int) -> str:
@@ -170,8 +166,19 @@ def describe_size(size: int) -> str:
     return f"{size} bytes"
 
 
+def _check_private(folder: Path) -> None:
+    """A folder someone else made (a name in /tmp is easy to guess) or opened to others is not used."""
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise JobError(
+            f"cannot keep a large result in {folder}: it is not a private folder of yours (a link, another "
+            "user's, or open to others); remove it, or run with a journal"
+        )
+
+
 def _write_private(folder: Path, name: str, text: str) -> Path:
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _check_private(folder)
     safe_name = "".join(char if char.isalnum() or char in "-_." else "_" for char in name)[:80]
     path = folder / f"{safe_name}-{uuid.uuid4().hex[:12]}.json"
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)

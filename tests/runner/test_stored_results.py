@@ -87,3 +87,21 @@ def test_result_files_whose_journal_rows_are_gone_are_swept(write_deck: WriteDec
         assert sweep_results(db.parent / "results", journal) == 0  # too young: a run may not have committed it
         assert sweep_results(db.parent / "results", journal, older_than_s=0) == 1
     assert kept.exists() and not forgotten.exists()
+
+
+def test_a_results_folder_open_to_others_or_a_link_is_not_used(tmp_path: Path) -> None:
+    import pytest
+
+    from runner.errors import JobError
+    from runner.stored_results import keep_result
+
+    open_folder = tmp_path / "open"
+    open_folder.mkdir(mode=0o755)
+    open_folder.chmod(0o755)
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "elsewhere").mkdir(mode=0o700)
+    for folder in (open_folder, link):
+        with pytest.raises(JobError, match="not a private folder of yours"):
+            keep_result("x" * LARGE, folder, 1024, "job")
+    assert list(open_folder.iterdir()) == [] and list((tmp_path / "elsewhere").iterdir()) == []
