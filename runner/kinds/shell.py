@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -17,14 +15,12 @@ from anyio.abc import ByteReceiveStream, Process
 from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
 from runner.model import OUTPUT_LINE_CHARS, Deck, JobSpec, Settings, ShellSpec
-from runner.procs import leash
 from runner.procs.guardian import GroupGuardian
 from runner.procs.lines import LineSplitter
-from runner.procs.process_groups import describe_exit, end_group, group_exists, live_members, signal_group
+from runner.procs.process_groups import describe_exit, end_group, group_exists, signal_group
 
 LEFTOVER_GRACE_S = 0.5
 """How long processes a finished shell left behind in its group get between SIGTERM and SIGKILL."""
-LEASH_PATH = leash.__file__
 
 
 class ShellKind(JobKind):
@@ -57,7 +53,7 @@ class ShellKind(JobKind):
         # reaches the job at its next await instead, where the group is ended.
         with anyio.CancelScope(shield=True):
             process = await anyio.open_process(
-                leashed_command(["/bin/sh", "-c", spec.command], attempt.grace_period),
+                ["/bin/sh", "-c", spec.command],
                 cwd=spec.cwd,
                 env=_job_environment(attempt),
                 stdin=subprocess.DEVNULL,
@@ -69,7 +65,7 @@ class ShellKind(JobKind):
         self.guardian.track(group)
         attempt.pause.watch_end(lambda: has_exited(group))
         detach = attempt.pause.attach(
-            suspend=lambda: suspend_group(group),
+            suspend=lambda: signal_group(group, signal.SIGSTOP),
             resume=lambda: signal_group(group, signal.SIGCONT),
         )
         try:
@@ -99,29 +95,12 @@ async def _wait_with_output(process: Process, report_output: Callable[[str, str]
     return returncode
 
 
-def leashed_command(command: list[str], grace_period: float) -> list[str]:
-    """`command` run under a leash (runner.procs.leash) that leads its process group and ends it should this
-    process die: the group's leader is the leash, and the exit status is the command's."""
-    return [sys.executable, "-I", "-S", LEASH_PATH, str(os.getpid()), f"{grace_period:g}", *command]
-
-
 def has_exited(pid: int) -> bool:
     """Whether our child `pid` has ended, without reaping it (the event loop's watcher does that)."""
     try:
         return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:  # reaped already
         return True
-
-
-def suspend_group(group: int) -> None:
-    """Stop every process of the job's group but its leash (the leader), which must stay able to act.
-
-    A leash still starting (its command not forked yet) stays stopped too, or it would start the command
-    unpaused; it goes on when the group is resumed."""
-    signal_group(group, signal.SIGSTOP)
-    if any(member != group for member in live_members(group)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(group, signal.SIGCONT)  # the leader alone; the group stays stopped
 
 
 def _job_environment(attempt: AttemptContext) -> dict[str, str]:

@@ -7,7 +7,8 @@ reaches end of file without a clean "bye", jobdeck is gone, and the watcher ends
 (`end_groups_blocking`: SIGTERM, then SIGKILL to those left after a grace period). (Process workers have a
 watchdog of their own in worker_main.)
 
-Run as `python -P -m runner.procs.guardian`.
+Run as `python -P -m runner.procs.guardian [PGID...]`: the groups already live when it starts (a watcher that
+replaces one that died) come as arguments, so they are its own from the moment it exists.
 """
 
 from __future__ import annotations
@@ -19,19 +20,24 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 from runner.procs.process_groups import describe_exit, end_groups_blocking
 
 log = logging.getLogger(__name__)
 
 GRACE_S = 3.0
+RETRY_S = 1.0
+"""How long to wait before trying again to start a guardian that could not be started."""
 
 
 class GroupGuardian:
     """The jobdeck side: `start()` once (blocking, so from a worker thread), then `track`/`untrack` groups.
 
     Should the watcher itself die, a new one is started at once and told the groups still live: a thread
-    waits on each watcher for that. (Each shell job's leash, runner.procs.leash, covers the moment between.)
+    waits on each watcher for that. The new watcher gets the live groups as arguments, so it knows them from
+    the moment it exists: what stays uncovered is only the few milliseconds from the death to that start (or,
+    should no process be startable, until a retry succeeds).
     """
 
     def __init__(self) -> None:
@@ -62,7 +68,7 @@ class GroupGuardian:
         from runner.procs.pool import python_child_environment
 
         process = subprocess.Popen(
-            [sys.executable, "-P", "-m", "runner.procs.guardian"],
+            [sys.executable, "-P", "-m", "runner.procs.guardian", *map(str, sorted(self._groups))],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C meant for jobdeck must not reach it first
@@ -71,8 +77,6 @@ class GroupGuardian:
             env=python_child_environment(),
         )
         self._process = process
-        for group in self._groups:
-            self._write(process, f"+{group}\n")
         threading.Thread(target=self._watch, args=(process,), name="jobdeck-guardian-watch", daemon=True).start()
 
     def _watch(self, process: subprocess.Popen[bytes]) -> None:
@@ -82,7 +86,19 @@ class GroupGuardian:
                 return
             log.warning("the guardian of shell jobs ended (%s); starting a new one", describe_exit(status))
             self.restarts += 1
-            self._spawn()
+        self._replace()
+
+    def _replace(self) -> None:
+        while True:
+            with self._lock:
+                if self._closing or self.running:
+                    return
+                try:
+                    self._spawn()
+                    return
+                except OSError as error:  # out of processes or file descriptors, say: that may pass
+                    log.error("could not start a new guardian of shell jobs (%s); trying again in %g s", error, RETRY_S)
+            time.sleep(RETRY_S)
 
     def track(self, group: int) -> None:
         with self._lock:
@@ -126,7 +142,7 @@ class GroupGuardian:
 def main() -> int:
     for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)  # only the pipe says when to act
-    groups: set[int] = set()
+    groups = {int(argument) for argument in sys.argv[1:]}
     for raw in sys.stdin.buffer:
         line = raw.strip()
         if line == b"bye":

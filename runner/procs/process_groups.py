@@ -14,7 +14,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,14 +49,10 @@ def group_exists(group: int) -> bool:
 def _has_live_member(group: int) -> bool:
     # Orphans that already exited stay zombies until init reaps them, which in a container may be late
     # or never; they count as gone. Without /proc, trust kill(0).
-    if not Path("/proc").is_dir():
+    proc = Path("/proc")
+    if not proc.is_dir():
         return True
-    return any(live_members(group))
-
-
-def live_members(group: int) -> Iterator[int]:
-    """The pids of the live (not zombie) processes of the group, as /proc lists them."""
-    for entry in Path("/proc").iterdir():
+    for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         try:
@@ -64,7 +60,8 @@ def live_members(group: int) -> Iterator[int]:
         except (OSError, IndexError):
             continue
         if fields[2] == str(group) and fields[0] != "Z":
-            yield int(entry.name)
+            return True
+    return False
 
 
 def _ask_to_end(group: int) -> None:
