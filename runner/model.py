@@ -57,6 +57,8 @@ class Settings:
     """The deck's Dask cluster for `on = "dask"` calls: a scheduler address ("tcp://host:8786") or "local"."""
     dask_limit: int | None = None
     """Dask calls of this deck submitted at once; None means `process_limit`."""
+    result_limit_mb: int = 1024
+    """A job whose result's JSON is larger than this (MiB) fails; large results are kept in files."""
 
     @property
     def dask_slots(self) -> int:

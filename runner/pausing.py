@@ -3,18 +3,20 @@
 A kind obeys in the way it can: a shell or process job attaches a suspender (SIGSTOP/SIGCONT of its
 process group), a fetch awaits `wait_resumed()` between chunks, a thread job's context blocks in
 `wait_running()`.
-The same object keeps the attempt's active clock, which stops while paused, so timeouts count only
-active time.
+The same object keeps the attempt's active clock, which stops while paused (and while jobdeck itself was
+frozen, see runner.awake_clock), so timeouts count only active time; and it can tell whether the work has
+already ended, so that a timeout noticed late does not fail work that ended in time.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
+
+from runner.awake_clock import AWAKE
 
 
 @dataclass
@@ -33,7 +35,9 @@ class PauseControl:
         self._gate: threading.Event | None = None
         self._suspenders: list[_Suspender] = []
         self._active_before = 0.0
-        self._running_since: float | None = time.monotonic()
+        self._running_since: float | None = AWAKE.now()
+        self._ended = False
+        self._end_probe: Callable[[], bool] | None = None
 
     @property
     def paused(self) -> bool:
@@ -45,14 +49,25 @@ class PauseControl:
         return True if gate is None else gate.wait(timeout)
 
     def active_seconds(self) -> float:
-        running = 0.0 if self._running_since is None else time.monotonic() - self._running_since
+        running = 0.0 if self._running_since is None else AWAKE.now() - self._running_since
         return self._active_before + running
 
     def stop_clock(self) -> None:
         """Freeze the active clock for good (the attempt ended)."""
         if self._running_since is not None:
-            self._active_before += time.monotonic() - self._running_since
+            self._active_before += AWAKE.now() - self._running_since
             self._running_since = None
+
+    def watch_end(self, probe: Callable[[], bool]) -> None:
+        """Tell how to see, without waiting, that the work has ended (say, its process exited)."""
+        self._end_probe = probe
+
+    def mark_ended(self) -> None:
+        """The work has ended; what it returned is on its way (from any thread)."""
+        self._ended = True
+
+    def work_ended(self) -> bool:
+        return self._ended or (self._end_probe is not None and self._end_probe())
 
     def attach(self, suspend: Callable[[], None], resume: Callable[[], None]) -> Callable[[], None]:
         """Register how to suspend the work; returns a function that detaches it again.
@@ -87,7 +102,7 @@ class PauseControl:
         if not self._paused:
             return
         self._paused = False
-        self._running_since = time.monotonic()
+        self._running_since = AWAKE.now()
         for suspender in list(self._suspenders):
             suspender.resume()
         if self._gate is not None:

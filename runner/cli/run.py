@@ -136,9 +136,11 @@ async def run_decks(
     from runner.cli.console import progress_view
     from runner.engine.engine import Engine
     from runner.journal.recorded import recorded_engine
+    from runner.stored_results import results_folder
 
     outcome = RunOutcome()
     engine = Engine(grace_period=grace_period)
+    engine.results_folder = results_folder(journal.path if journal is not None else None)
     async with recorded_engine(engine, journal, carry_over=carry_over):
         with progress_view(engine, progress_out) as view:
             async with anyio.create_task_group() as watchers:

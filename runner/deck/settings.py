@@ -23,6 +23,7 @@ DECK_KEYS = (
     "out_dir",
     "dask",
     "dask_limit",
+    "result_limit_mb",
 )
 LIMIT_KEYS = ("fetch_limit", "process_limit", "thread_limit", "shell_limit", "dask_limit")
 
@@ -41,6 +42,7 @@ def read_settings(top: Table, block: Block, path: Path) -> Settings:
     given["backoff"] = deck.number("backoff", minimum=0)
     given["timeout"] = deck.number("timeout", minimum=0, hint="use 0 for no timeout")
     given["dask"] = _deck_cluster(deck)
+    given["result_limit_mb"] = deck.whole_number("result_limit_mb", minimum=1)
     settings_fields = {key: value for key, value in given.items() if value is not None}
     return Settings(name=_deck_name(deck, path), out_dir=_out_dir(deck, path.parent), **settings_fields)
 

@@ -26,6 +26,7 @@ import anyio
 import anyio.to_thread
 from anyio.abc import TaskGroup
 
+from runner.awake_clock import watch_awake_time
 from runner.deck.parser import load_deck
 from runner.engine.events import (
     ChangeLogEntry,
@@ -47,6 +48,7 @@ from runner.kinds.summary import spec_summary
 from runner.masking import NO_SECRETS, SecretMask, deck_secret_mask
 from runner.model import Attempt, Deck, Job, JobState, Kind, OutputLine, Progress, RestoredJob
 from runner.pausing import PauseControl
+from runner.stored_results import keep_result_in_thread, needs_keeping
 
 PROGRESS_EVENT_INTERVAL_S = 0.1
 JITTER = 0.25
@@ -166,6 +168,8 @@ class Engine:
         self._forgotten_names: set[str] = set()
         self._deck_loaded_at: dict[str, float] = {}
         """Names of forgotten decks: never given again in this engine's life, so a job id always means one job."""
+        self.results_folder: Path | None = None
+        """Where large results are kept (runner.stored_results); a temporary folder when None."""
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -174,6 +178,7 @@ class Engine:
             for kind in self._kinds.values():
                 await stack.enter_async_context(kind)
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
+            self._task_group.start_soon(watch_awake_time, name="awake clock")
             self._exit_stack = stack.pop_all()  # left in __aexit__
         return self
 
@@ -607,10 +612,13 @@ class Engine:
             report_output=lambda stream, text: self._report_output(job, stream, text),
             grace_period=self.grace_period,
             report_place=lambda place: self._report_place(job, attempt, place),
+            results_folder=self.results_folder,
         )
         error: JobError | None = None
         try:
             result = await _run_with_timeout(kind, context, job.spec.timeout)
+            if needs_keeping(result):
+                result = await keep_result_in_thread(result, self.results_folder, context.settings, job.id)
         except JobError as failure:
             error = failure
         except anyio.get_cancelled_exc_class():
@@ -876,7 +884,8 @@ def _last_end(jobs: list[Job]) -> float:
 
 
 async def _run_with_timeout(kind: JobKind, context: AttemptContext, timeout: float) -> Any:
-    """Run one attempt, failing it once `timeout` seconds of active (unpaused) time have passed."""
+    """Run one attempt, failing it once `timeout` seconds of active (unpaused) time have passed, unless its work
+    has ended by then (noticed late, say because jobdeck itself was stopped): it is judged by how it ended."""
     if timeout <= 0:
         return await kind.run(context)
     timed_out = False
@@ -887,6 +896,8 @@ async def _run_with_timeout(kind: JobKind, context: AttemptContext, timeout: flo
         async def watch_clock() -> None:
             nonlocal timed_out
             await context.pause.sleep_active(timeout)
+            if context.pause.work_ended():
+                return
             timed_out = True
             watch_group.cancel_scope.cancel()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -34,6 +35,8 @@ class AttemptContext:
     umask: int | None = None
     """The file-creation mask of whoever loaded the deck (a server's client), for the processes and files the
     attempt makes; None: the process's own."""
+    results_folder: Path | None = None
+    """Where large results are kept (runner.stored_results); None for a temporary folder."""
 
 
 class JobKind:

@@ -20,6 +20,7 @@ from runner.model import CallSpec, Deck, JobSpec, Kind, Settings
 from runner.pausing import PauseControl
 from runner.procs.callables import resolve_callable
 from runner.procs.pool import WorkerPool
+from runner.stored_results import temporary_results_folder
 
 THREAD_NOTE = "thread jobs cannot be interrupted: this takes effect at the job's next checkpoint"
 PROGRESS_INTERVAL_S = 0.05
@@ -85,6 +86,7 @@ class CallKind(JobKind):
             on_progress=lambda done, total: attempt.report_progress(done, total, ""),
             on_output=attempt.report_output,
             umask=attempt.umask,
+            results=(attempt.results_folder or temporary_results_folder(), attempt.settings.result_limit_mb),
         )
 
     async def _run_on_thread(self, spec: CallSpec, attempt: AttemptContext) -> Any:
@@ -102,6 +104,7 @@ class CallKind(JobKind):
                 except Exception as error:
                     raise JobError(describe_error(error), retryable=True, traceback=traceback.format_exc()) from None
             finally:
+                attempt.pause.mark_ended()
                 reset_job_context(token)
 
         return await anyio.to_thread.run_sync(call, limiter=self._threads)

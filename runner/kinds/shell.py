@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from collections.abc import Callable
@@ -63,6 +64,7 @@ class ShellKind(JobKind):
             )
         group = process.pid
         self.guardian.track(group)
+        attempt.pause.watch_end(lambda: has_exited(group))
         detach = attempt.pause.attach(
             suspend=lambda: signal_group(group, signal.SIGSTOP),
             resume=lambda: signal_group(group, signal.SIGCONT),
@@ -92,6 +94,14 @@ async def _wait_with_output(process: Process, report_output: Callable[[str, str]
         if group_exists(process.pid):
             await end_group(process, LEFTOVER_GRACE_S)
     return returncode
+
+
+def has_exited(pid: int) -> bool:
+    """Whether our child `pid` has ended, without reaping it (the event loop's watcher does that)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # reaped already
+        return True
 
 
 def _job_environment(attempt: AttemptContext) -> dict[str, str]:

@@ -7,39 +7,68 @@ reaches end of file without a clean "bye", jobdeck is gone, and the watcher ends
 (`end_groups_blocking`: SIGTERM, then SIGKILL to those left after a grace period). (Process workers have a
 watchdog of their own in worker_main.)
 
-Run as `python -P -m runner.procs.guardian`.
+Run as `python -P -m runner.procs.guardian [PGID...]`: the groups already live when it starts (a watcher that
+replaces one that died) come as arguments, so they are its own from the moment it exists.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 
-from runner.procs.process_groups import end_groups_blocking
+from runner.procs.process_groups import describe_exit, end_groups_blocking
+
+log = logging.getLogger(__name__)
 
 GRACE_S = 3.0
+RETRY_S = 1.0
+"""How long to wait before trying again to start a guardian that could not be started."""
 
 
 class GroupGuardian:
-    """The jobdeck side: `start()` once (blocking, so from a worker thread), then `track`/`untrack` groups."""
+    """The jobdeck side: `start()` once (blocking, so from a worker thread), then `track`/`untrack` groups.
+
+    Should the watcher itself die, a new one is started at once and told the groups still live: a thread
+    waits on each watcher for that. The new watcher gets the live groups as arguments, so it knows them from
+    the moment it exists: what stays uncovered is only the few milliseconds from the death to that start (or,
+    should no process be startable, until a retry succeeds).
+    """
 
     def __init__(self) -> None:
         self._process: subprocess.Popen[bytes] | None = None
+        self._groups: set[int] = set()
+        self._lock = threading.Lock()
+        self._closing = False
+        self.restarts = 0
+        """How many times a watcher that died was replaced."""
 
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return None if process is None else process.pid
+
     def start(self) -> None:
+        with self._lock:
+            if self.running:
+                return
+            self._closing = False
+            self._spawn()
+
+    def _spawn(self) -> None:
         from runner.procs.pool import python_child_environment
 
-        if self.running:
-            return
-        self._process = subprocess.Popen(
-            [sys.executable, "-P", "-m", "runner.procs.guardian"],
+        process = subprocess.Popen(
+            [sys.executable, "-P", "-m", "runner.procs.guardian", *map(str, sorted(self._groups))],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C meant for jobdeck must not reach it first
@@ -47,16 +76,45 @@ class GroupGuardian:
             cwd="/",
             env=python_child_environment(),
         )
+        self._process = process
+        threading.Thread(target=self._watch, args=(process,), name="jobdeck-guardian-watch", daemon=True).start()
+
+    def _watch(self, process: subprocess.Popen[bytes]) -> None:
+        status = process.wait()
+        with self._lock:
+            if self._closing or self._process is not process:
+                return
+            log.warning("the guardian of shell jobs ended (%s); starting a new one", describe_exit(status))
+            self.restarts += 1
+        self._replace()
+
+    def _replace(self) -> None:
+        while True:
+            with self._lock:
+                if self._closing or self.running:
+                    return
+                try:
+                    self._spawn()
+                    return
+                except OSError as error:  # out of processes or file descriptors, say: that may pass
+                    log.error("could not start a new guardian of shell jobs (%s); trying again in %g s", error, RETRY_S)
+            time.sleep(RETRY_S)
 
     def track(self, group: int) -> None:
-        self._send(f"+{group}\n")
+        with self._lock:
+            self._groups.add(group)
+            self._send(f"+{group}\n")
 
     def untrack(self, group: int) -> None:
-        self._send(f"-{group}\n")
+        with self._lock:
+            self._groups.discard(group)
+            self._send(f"-{group}\n")
 
     def close(self, timeout: float = 2.0) -> None:
         """Say a clean goodbye (nothing to end) and reap the watcher; blocking, so from a worker thread."""
-        process, self._process = self._process, None
+        with self._lock:
+            self._closing = True
+            process, self._process = self._process, None
         if process is None or process.stdin is None:
             return
         with contextlib.suppress(OSError):
@@ -69,9 +127,13 @@ class GroupGuardian:
             process.wait()
 
     def _send(self, line: str) -> None:
+        if self._process is not None:
+            self._write(self._process, line)
+
+    @staticmethod
+    def _write(process: subprocess.Popen[bytes], line: str) -> None:
         # A few bytes on a pipe the watcher drains at once: never blocks in practice.
-        process = self._process
-        if process is None or process.stdin is None:
+        if process.stdin is None:
             return
         with contextlib.suppress(OSError):
             os.write(process.stdin.fileno(), line.encode())
@@ -80,7 +142,7 @@ class GroupGuardian:
 def main() -> int:
     for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)  # only the pipe says when to act
-    groups: set[int] = set()
+    groups = {int(argument) for argument in sys.argv[1:]}
     for raw in sys.stdin.buffer:
         line = raw.strip()
         if line == b"bye":

@@ -52,6 +52,8 @@ STDERR_SYNC_TIMEOUT = 1.0
 CLOSE_TIMEOUT = 5.0
 LOAD_IN_THREAD_BYTES = 1 << 20
 """Results pickled larger than this are unpickled on a worker thread, to keep the event loop responsive."""
+ENDING_TAGS = frozenset({"result", "result_repr", "error"})
+"""Replies after which the call has ended: what is left is reading its value."""
 
 _RUNNER_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -267,16 +269,20 @@ class WorkerPool:
         on_progress: Callable[[float, float | None], None],
         on_output: Callable[[str, str], None],
         umask: int | None = None,
+        results: tuple[Path, int] | None = None,
     ) -> Any:
         """Run `spec` in a worker process and return its result; with `umask`, the worker has that umask for
         the call (a server's client's), and its own again afterwards.
+
+        With `results` (a folder and a limit in MiB), the worker keeps a large result in a file there itself
+        (runner.stored_results) and sends only a StoredResult: the value never crosses the pipe.
 
         Raises JobError when the function raised (retryable, with the worker's traceback), when it cannot
         be found or its arguments cannot be sent (not retryable), or when the worker died (retryable).
         A result that cannot be pickled comes back as a ResultRepr. If the caller is cancelled, the worker's
         process group is killed and reaped before the cancellation propagates.
         """
-        request = _encode_request(spec, job_name, umask)
+        request = _encode_request(spec, job_name, umask, results)
         self._check_open()
         worker = await self._take_worker()
         try:
@@ -305,7 +311,7 @@ class WorkerPool:
             try:
                 if not await worker.send(request):
                     raise await self._death_error(worker)
-                outcome = await self._receive_outcome(worker, on_progress, on_output)
+                outcome = await self._receive_outcome(worker, pause, on_progress, on_output)
                 with anyio.move_on_after(STDERR_SYNC_TIMEOUT):
                     await worker.stderr_synced.wait()
                 return outcome
@@ -319,6 +325,7 @@ class WorkerPool:
     async def _receive_outcome(
         self,
         worker: _WorkerProcess,
+        pause: PauseControl,
         on_progress: Callable[[float, float | None], None],
         on_output: Callable[[str, str], None],
     ) -> _Outcome:
@@ -327,6 +334,8 @@ class WorkerPool:
             if message is None:
                 raise await self._death_error(worker)
             tag = message[0]
+            if tag in ENDING_TAGS:
+                pause.mark_ended()
             if tag == "progress":
                 on_progress(message[1], message[2])
             elif tag == "output":
@@ -521,8 +530,21 @@ async def _load_result(payload: bytes) -> Any:
     return pickle.loads(payload)
 
 
-def _encode_request(spec: CallSpec, job_name: str, umask: int | None = None) -> bytes:
-    message = ("call", spec.module, spec.function, spec.args, dict(spec.kwargs), str(spec.base_dir), job_name, umask)
+def _encode_request(
+    spec: CallSpec, job_name: str, umask: int | None = None, results: tuple[Path, int] | None = None
+) -> bytes:
+    stored = None if results is None else (str(results[0]), results[1])
+    message = (
+        "call",
+        spec.module,
+        spec.function,
+        spec.args,
+        dict(spec.kwargs),
+        str(spec.base_dir),
+        job_name,
+        umask,
+        stored,
+    )
     try:
         return encode_message(message)
     except Exception as error:

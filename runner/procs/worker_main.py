@@ -7,7 +7,9 @@ Protocol, on the pipes the parent gave as stdin and stdout: each message is a pi
 length (4 bytes, big-endian).
 
 Parent -> worker:
-    ("call", module, function, args, kwargs, base_dir, job_name, umask)   umask: the caller's, or None
+    ("call", module, function, args, kwargs, base_dir, job_name, umask, stored)
+                                   umask: the caller's, or None; stored: (folder, limit in MiB) where a large
+                                   result is kept (runner.stored_results), or None
     ("describe_result",)           the last result did not unpickle in the parent: send its repr instead
 Worker -> parent:
     ("ready", pid)                 once, at start
@@ -40,6 +42,10 @@ from runner.errors import JobError, describe_error
 from runner.procs.callables import resolve_callable
 from runner.procs.lines import LineSplitter
 from runner.procs.process_groups import kill_group
+
+STORE_ABOVE_PICKLED_BYTES = 64 * 1024
+"""Results pickled larger than this may be large in JSON too: the worker decides whether to keep them in a file
+(runner.stored_results.INLINE_BYTES; not imported here, which would slow every worker's start)."""
 
 HEADER = struct.Struct(">I")
 PROGRESS_INTERVAL = 0.05
@@ -235,6 +241,7 @@ class CallRunner:
         base_dir: str,
         job_name: str,
         umask: int | None = None,
+        stored: tuple[str, int] | None = None,
     ) -> None:
         context = WorkerJobContext(self.channel, job_name)
         token = set_job_context(context)
@@ -244,7 +251,7 @@ class CallRunner:
         sys.stderr = self.stderr
         self.output.in_call = True
         try:
-            outcome = self._run(module, function, args, kwargs, base_dir)
+            outcome = self._run(module, function, args, kwargs, base_dir, job_name, stored)
         finally:
             context.finish()
             self.stdout.finish()
@@ -261,7 +268,14 @@ class CallRunner:
         self.channel.send(outcome)
 
     def _run(
-        self, module: str, function: str, args: tuple[Any, ...], kwargs: dict[str, Any], base_dir: str
+        self,
+        module: str,
+        function: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        base_dir: str,
+        job_name: str,
+        stored: tuple[str, int] | None,
     ) -> tuple[Any, ...]:
         try:
             target = resolve_callable(module, function, base_dir)
@@ -278,9 +292,26 @@ class CallRunner:
             payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:
             return ("result_repr", safe_repr(value))
+        if stored is not None and len(payload) > STORE_ABOVE_PICKLED_BYTES:
+            payload = b""  # one copy of a large value at a time
+            return self._store(value, job_name, *stored)
         if len(payload) > 0xFFFF_FF00:
             return ("result_repr", safe_repr(value))
         return ("result", payload)
+
+    def _store(self, value: Any, job_name: str, folder: str, limit_mb: int) -> tuple[Any, ...]:
+        """Keep a large result in a file here, and send jobdeck only where it is (runner.stored_results)."""
+        from pathlib import Path
+
+        from runner.stored_results import keep_result
+
+        try:
+            kept = keep_result(value, Path(folder), limit_mb, job_name)
+        except JobError as error:
+            return ("error", error.message, None, error.retryable)
+        if kept is not value:
+            self._last_result = None
+        return ("result", pickle.dumps(kept, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def format_job_traceback(error: BaseException) -> str:

@@ -513,6 +513,7 @@ async def serve(
                 raise ServerAlreadyRunning(f"something already answers on {socket_path}")
             socket_path.unlink()  # stale, from a server that crashed
         from runner.journal.recorded import recorded_engine
+        from runner.stored_results import results_folder, sweep_results
 
         async with contextlib.AsyncExitStack() as stack:
             engine = engine_factory()
@@ -525,6 +526,8 @@ async def serve(
                 stack.enter_context(journal_lock(Path(journal_path)))
                 journal, opened = open_server_journal(Path(journal_path))
                 stack.enter_context(journal)
+                engine.results_folder = results_folder(journal.path)
+                await anyio.to_thread.run_sync(sweep_results, engine.results_folder, journal)
             starts = None
             if journal is not None:
                 from runner.journal.starts import StartsLog

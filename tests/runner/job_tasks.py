@@ -72,3 +72,7 @@ def sleep_for(seconds: float) -> float:
 
 def unpicklable() -> object:
     return lambda: None
+
+
+def text_of(size: int) -> str:
+    return "x" * size

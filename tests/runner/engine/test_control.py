@@ -183,3 +183,24 @@ async def test_time_spent_paused_does_not_count_towards_the_timeout(write_deck: 
         assert job.state is JobState.SUCCEEDED, job.error
         assert job.attempts[0].active_s < 0.9
         assert job.attempts[0].ended_at - job.attempts[0].started_at > 1.0
+
+
+async def test_a_timeout_noticed_late_does_not_fail_work_that_ended_in_time(
+    write_deck: WriteDeck, tmp_path: Path
+) -> None:
+    import time
+
+    pid_file = tmp_path / "pid"
+    async with Engine() as engine:
+        await engine.load(
+            write_deck(f'[[job]]\nname = "brief"\nshell = "echo $$ > {pid_file}; sleep 0.1"\ntimeout = 0.5')
+        )
+        shell = await read_pid(pid_file)
+        # The event loop cannot look for a while (too short to count as a freeze of jobdeck): the job's work
+        # ends meanwhile and its deadline passes; both are noticed together.
+        deadline = time.monotonic() + 0.9
+        while time.monotonic() < deadline and process_alive(shell):
+            time.sleep(0.01)
+        time.sleep(max(0.0, deadline - time.monotonic()))
+        job = await wait_state(engine, "brief", JobState.SUCCEEDED, JobState.FAILED, timeout=5)
+        assert job.state is JobState.SUCCEEDED, job.error

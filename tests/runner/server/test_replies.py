@@ -15,6 +15,7 @@ import pytest
 
 from runner.server.client import Client
 from runner.server.framing import MAX_MESSAGE_BYTES
+from runner.stored_results import INLINE_BYTES, read_stored_result
 from tests.helpers import jobdeck, wait_until
 
 MANY = 12_000
@@ -72,6 +73,8 @@ def test_a_result_larger_than_a_frame_is_shown_as_a_preview_with_its_size(
     deck.write_text(
         '[[job]]\nname = "huge"\ncall = "operator:mul"\non = "thread"\n'
         f'args = ["é", {size}]\n'  # each "é" takes six bytes of JSON: \u00e9
+        '[[job]]\nname = "middling"\ncall = "operator:mul"\non = "thread"\n'
+        f'args = ["x", {INLINE_BYTES // 2}]\n'  # kept inline, but larger than a reply shows
         '[[job]]\nname = "loud"\nshell = "for i in $(seq 200); do printf \'é%.0s\' $(seq 3000); echo; done"\n'
     )
     assert jobdeck("submit", str(deck), env=socket_env).returncode == 0
@@ -83,16 +86,22 @@ def test_a_result_larger_than_a_frame_is_shown_as_a_preview_with_its_size(
 
     wait_until(finished, what="both jobs succeeded")
     huge = json.loads(jobdeck("status", "--json", env=socket_env).stdout)["decks"][0]["jobs"][0]
-    assert huge["result"].startswith("éé") and len(huge["result"]) < 8 * 1024
-    assert huge["result_bytes"] == 6 * size + 2
-    assert f"{6 * size + 2} bytes" in huge["result"]
+    # Kept in a file of its own (runner.stored_results): the reply carries its size, path and a preview.
+    stored = huge["result"]
+    assert stored["size_bytes"] == 6 * size + 2 and stored["preview"].startswith('"\\u00e9\\u00e9')
+    assert len(json.dumps(huge)) < 8 * 1024
+    assert read_stored_result(stored) == "é" * size
+    middling = json.loads(jobdeck("status", "--json", env=socket_env).stdout)["decks"][0]["jobs"][1]
+    assert middling["result"].startswith("xx") and len(middling["result"]) < 8 * 1024
+    assert middling["result_bytes"] == INLINE_BYTES // 2 + 2
+    assert f"{INLINE_BYTES // 2 + 2} bytes" in middling["result"]
     assert "huge" in jobdeck("status", env=socket_env).stdout
 
     async def read_over_the_protocol() -> None:
         async with await Client.connect(Path(socket_env["JOBDECK_SOCKET"])) as client:
             snapshot = await client.request("snapshot", since=0)
             shown = {job["name"]: job for job in snapshot["jobs"]}
-            assert f"{6 * size + 2} bytes" in shown["huge"]["result"]
+            assert shown["huge"]["result"]["size_bytes"] == 6 * size + 2
             lines: list[str] = []
             while len(lines) < 200:  # before the fix: a page of these lines was "message too large"
                 chunk = await client.request("output", job="huge/loud", after=len(lines))
