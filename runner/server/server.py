@@ -343,10 +343,17 @@ class Server:
             decks={name: str(deck.path) for name, deck in engine.decks.items()},
             dispatching=engine.dispatching,
             counts={state.value: count for state, count in engine.counts().items()},
-            kinds=engine.kind_status() + ([] if self.environments is None else self.environments.lines()),
+            kinds=engine.kind_status() + self.deck_and_journal_lines(),
         )
         # The jobs are JSON already: snapshot_jobs encoded each to keep the reply inside a frame.
         return {**to_wire(reply), "jobs": jobs}
+
+    def deck_and_journal_lines(self) -> list[str]:
+        """What the dashboard's summary shows besides the kinds: decks waiting for their environment, and the
+        journal's problems (a damaged one set aside, a full disk), short; `jobdeck status` has them whole."""
+        lines = [] if self.environments is None else self.environments.lines()
+        problems = [] if self.recorder is None else self.recorder.problems
+        return lines + [f"{_short_line(problem)} (jobdeck status says more)" for problem in problems[:3]]
 
     async def output(self, request: Output) -> Any:
         return to_wire(output_since(self.engine.job(request.job), request.after))
@@ -641,6 +648,10 @@ async def _keep_environments(server: Server) -> None:
     while True:
         await anyio.sleep(ENVIRONMENT_SWEEP_S)
         kept.sweep(server.engine, server.committed_revision())
+
+
+def _short_line(text: str, limit: int = 90) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 async def _linger(stream: SocketStream) -> None:

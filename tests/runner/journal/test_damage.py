@@ -167,6 +167,8 @@ async def test_a_full_disk_keeps_the_server_running_warns_clients_and_writes_onc
         await client.request("load", path=str(deck))
         problems = await wait_problem(client, "journal cannot be written: disk full at")
         assert "jobs keep running, but would not survive a crash" in problems[0]
+        snapshot = await client.request("snapshot", since=0)  # the dashboard's summary says so too, short
+        assert any(line.startswith("journal cannot be written: disk full") for line in snapshot["kinds"])
         await wait_all(client, "many", 60, "succeeded")  # clients see the jobs end all the same
         filler.unlink()
         await wait_problem(client, "journal cannot be written", present=False)
