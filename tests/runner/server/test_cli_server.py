@@ -3,26 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.helpers import jobdeck, process_alive, wait_until
-
-
-@pytest.fixture
-def socket_env() -> Iterator[dict[str, str]]:
-    folder = Path(tempfile.mkdtemp(prefix="jdcli", dir="/tmp"))  # Unix socket paths must stay short
-    env = {**os.environ, "JOBDECK_SOCKET": str(folder / "s"), "JOBDECK_LOG": str(folder / "server.log")}
-    try:
-        yield env
-    finally:
-        jobdeck("stop-server", env=env)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_submit_returns_at_once_and_status_and_stop_server_follow(socket_env: dict[str, str], tmp_path: Path) -> None:

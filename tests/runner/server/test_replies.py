@@ -4,14 +4,9 @@ what it loaded: against a real server on a temporary socket, through the command
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
-import pytest
 
 from runner.server.client import Client
 from runner.server.framing import MAX_MESSAGE_BYTES
@@ -20,17 +15,6 @@ from tests.helpers import jobdeck, wait_until
 
 MANY = 12_000
 """With items of 100 characters, enough jobs that their ids alone take more than a frame."""
-
-
-@pytest.fixture
-def socket_env() -> Iterator[dict[str, str]]:
-    folder = Path(tempfile.mkdtemp(prefix="jdrep", dir="/tmp"))  # Unix socket paths must stay short
-    env = {**os.environ, "JOBDECK_SOCKET": str(folder / "s"), "JOBDECK_LOG": str(folder / "server.log")}
-    try:
-        yield env
-    finally:
-        jobdeck("stop-server", env=env)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def held_fan_out(path: Path, count: int) -> Path:
