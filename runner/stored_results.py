@@ -42,7 +42,6 @@ DEFAULT_LIMIT_MB = 1024
 FILE_KEY = "stored_result_file"
 SWEEP_AGE_S = 3600.0
 _KEYS = frozenset({FILE_KEY, "size_bytes", "preview"})
-_CHEAP = (int, float, bool, type(None))
 
 
 class StoredResult(dict[str, Any]):
@@ -59,10 +58,40 @@ def is_stored_result(value: Any) -> bool:
 
 
 def needs_keeping(value: Any) -> bool:
-    """Whether `keep_result` has anything to decide: false for results that are small for sure (cheap to ask)."""
-    if isinstance(value, _CHEAP) or is_stored_result(value):
-        return False
-    return not (isinstance(value, str) and len(value) * 6 + 2 <= INLINE_BYTES)  # \uXXXX at worst
+    """Whether `keep_result` has anything to decide: false for results that are small for sure (cheap to ask,
+    so the common small result, such as a fetch's summary, costs no thread and no encoding)."""
+    return not is_stored_result(value) and not _small_for_sure(value)
+
+
+def _small_for_sure(value: Any, budget: int = INLINE_BYTES, most_items: int = 256) -> bool:
+    """True when the JSON of `value` cannot be over `budget` bytes, by an upper bound on its size; False when
+    it may be, or when telling would take more than `most_items` items (then `keep_result` encodes it)."""
+    waiting = [value]
+    size = 0
+    for _ in range(most_items):
+        if not waiting:
+            return True
+        item = waiting.pop()
+        if isinstance(item, str):
+            size += len(item) * 6 + 2  # \uXXXX at worst
+        elif isinstance(item, bool) or item is None:
+            size += 5
+        elif isinstance(item, int):
+            size += item.bit_length() // 3 + 2  # its digits, and a sign
+        elif isinstance(item, float):
+            size += 24
+        elif isinstance(item, (list, tuple)):
+            size += 2 + len(item)
+            waiting.extend(item)
+        elif isinstance(item, dict):
+            size += 2 + 2 * len(item)
+            waiting.extend(item.keys())
+            waiting.extend(item.values())
+        else:
+            return False  # json_safe decides what it becomes
+        if size > budget:
+            return False
+    return not waiting
 
 
 def keep_result(value: Any, folder: Path, limit_mb: int, name: str) -> Any:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runner.stored_results import INLINE_BYTES, PREVIEW_CHARS, is_stored_result, read_stored_result
+from runner.stored_results import INLINE_BYTES, PREVIEW_CHARS, is_stored_result, needs_keeping, read_stored_result
 from tests.helpers import jobdeck
 
 WriteDeck = Callable[..., Path]
@@ -105,3 +105,16 @@ def test_a_results_folder_open_to_others_or_a_link_is_not_used(tmp_path: Path) -
         with pytest.raises(JobError, match="not a private folder of yours"):
             keep_result("x" * LARGE, folder, 1024, "job")
     assert list(open_folder.iterdir()) == [] and list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_only_a_result_that_may_be_large_is_looked_at_closely() -> None:
+    # Small for sure: kept inline without encoding it on a thread (a fetch's summary is such a dict).
+    assert not needs_keeping({"status": 200, "bytes": 1234, "url": "http://127.0.0.1/x", "ok": True})
+    assert not needs_keeping([1.5, None, "x" * 100, {"nested": [1, 2, 3]}])
+    assert not needs_keeping({"stored_result_file": "/r/f", "size_bytes": 10**6, "preview": "…"})
+    # May be large: keep_result encodes it and decides.
+    assert needs_keeping("x" * INLINE_BYTES)
+    assert needs_keeping(list(range(10_000)))
+    assert needs_keeping(10**100_000)
+    assert needs_keeping({"rows": [["x" * 100] * 10] * 100})
+    assert needs_keeping(object())
