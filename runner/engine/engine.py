@@ -613,7 +613,7 @@ class Engine:
         kind = self._kinds[job.kind]
         now = time.time()
         attempt = Attempt(number=len(job.attempts) + 1, started_at=now, running_since=now)
-        job.attempts = [*job.attempts, attempt]  # a list of just this size: append would make room for four
+        job.attempts = job.attempts + [attempt]  # noqa: RUF005 - sized to fit; append or [*a, x] keep room for four
         if self.on_attempt_start is not None:
             self.on_attempt_start(job, attempt)
         pause = PauseControl()
@@ -706,7 +706,8 @@ class Engine:
         self._count_unfinished(-1)
         del self._runs[job.id]  # only an unfinished job needs one; `_requeue` gets a fresh one
         self._finished_since_shrink += 1
-        if self._finished_since_shrink > SHRINK_AFTER_FINISHED + 4 * len(self._runs):
+        unfinished = len(self._runs)
+        if not unfinished or self._finished_since_shrink > SHRINK_AFTER_FINISHED + 4 * unfinished:
             self._shrink_unfinished_tables()
         if self._closing:
             return  # everything left is being cancelled; nothing new is queued or skipped

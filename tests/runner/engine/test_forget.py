@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -73,3 +74,26 @@ async def test_a_finished_job_keeps_only_its_outcome(write_deck: WriteDeck) -> N
         await engine.retry(chatty)  # ...and get it back when queued again
         await engine.wait_until_settled()
         assert chatty.state is JobState.SUCCEEDED and len(chatty.attempts) == 2
+
+
+async def test_a_big_finished_deck_leaves_no_scheduling_tables_behind(write_deck: WriteDeck) -> None:
+    """A dict keeps its peak size when emptied: the tables kept for unfinished jobs shrink as a big deck ends,
+    and a finished job's lane is found again when it is retried."""
+    deck = write_deck(
+        '[deck]\nname = "big"\n[[job]]\nname = "add"\ncall = "tasks:add"\non = "thread"\n'
+        f"each = {list(range(3000))}\nargs = ['{{item}}', 1]\n"
+    )
+    async with Engine() as engine:
+        empty_dict_size = sys.getsizeof({})
+        await engine.add_deck(load_deck(deck))
+        await engine.wait_until_settled()
+        assert not engine._job_lanes and sys.getsizeof(engine._job_lanes) == empty_dict_size
+        assert sys.getsizeof(engine._runs) < 4 * empty_dict_size
+        (lane,) = engine._lanes.values()
+        assert sys.getsizeof(lane._tickets) == empty_dict_size
+        job = engine.jobs["big/add[7]"]
+        assert sys.getsizeof(job.attempts) == sys.getsizeof([job.attempts[0]])  # no room kept for more
+        await engine.retry(job)
+        await engine.wait_until_settled()
+        assert job.state is JobState.SUCCEEDED and job.result == 8 and len(job.attempts) == 2
+        assert not engine._job_lanes
