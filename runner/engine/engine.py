@@ -462,13 +462,13 @@ class Engine:
         if self._unfinished == 0 and change > 0:
             self._idle = anyio.Event()
         self._unfinished += change
+        if change < 0:
+            self._finished_since_trim -= change
         if self._unfinished == 0:
             self._idle.set()
             if self._finished_since_trim >= FREEZE_MIN_JOBS:
                 self._finished_since_trim = 0
                 give_back_freed_memory()
-        elif change < 0:
-            self._finished_since_trim -= change
 
     def _queue(self, job: Job) -> None:
         """A job just loaded or queued again: skip it, wait for its dependencies, or offer it to its lane."""

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from runner.deck.parser import load_deck
-from runner.engine.engine import Engine
+from runner.engine import engine as engine_module
+from runner.engine.engine import FREEZE_MIN_JOBS, Engine
 from runner.errors import CommandError
 from runner.model import JobState
 from tests.helpers import wait_for
@@ -97,3 +98,29 @@ async def test_a_big_finished_deck_leaves_no_scheduling_tables_behind(write_deck
         await engine.wait_until_settled()
         assert job.state is JobState.SUCCEEDED and job.result == 8 and len(job.attempts) == 2
         assert not engine._job_lanes
+
+
+async def test_freed_memory_is_given_back_when_a_big_deck_settles_and_when_forgotten(
+    write_deck: WriteDeck, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The C heap keeps freed pages unless trimmed: after a big deck's end, and after forgetting, it is."""
+    trims: list[int] = []
+    monkeypatch.setattr(engine_module, "give_back_freed_memory", lambda: trims.append(1))
+    small = write_deck(
+        '[deck]\nname = "small"\n[[job]]\nname = "add"\ncall = "tasks:add"\non = "thread"\nargs = [1, 2]\n'
+    )
+    big = write_deck(
+        '[deck]\nname = "big"\n[[job]]\nname = "add"\ncall = "tasks:add"\non = "thread"\n'
+        f"each = {list(range(FREEZE_MIN_JOBS))}\nargs = ['{{item}}', 1]\n",
+        name="big.toml",
+    )
+    async with Engine() as engine:
+        await engine.add_deck(load_deck(small))
+        await engine.wait_until_settled()
+        assert trims == []  # a few jobs free too little to be worth a trim
+        await engine.add_deck(load_deck(big))
+        await engine.wait_until_settled()
+        assert len(trims) == 1
+        engine.take_changes()
+        await engine.forget("big")
+        assert len(trims) == 2
