@@ -39,6 +39,7 @@ from runner.engine.events import (
     Subscription,
     log_entry,
 )
+from runner.engine.heap import give_back_freed_memory
 from runner.engine.interface import HistorySource, PastJob, PastRun, SpecLines
 from runner.engine.lanes import Lane
 from runner.errors import CommandError, JobError, describe_error, disk_full_error
@@ -57,6 +58,9 @@ JITTER = 0.25
 JobRef = str | Job
 ResultT = TypeVar("ResultT")
 
+
+SHRINK_AFTER_FINISHED = 1024
+"""Finished jobs after which the tables of unfinished jobs may be copied smaller (see _finish)."""
 
 FREEZE_MIN_JOBS = 1000
 """A deck this large is frozen out of the cyclic garbage collector's scans once loaded (see add_deck)."""
@@ -143,6 +147,10 @@ class Engine:
         """Only for jobs that others wait for."""
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._job_lanes: dict[str, Lane] = {}
+        """Only for unfinished jobs, like `_runs` (`_lane_of` finds a requeued job's lane again)."""
+        self._finished_since_shrink = 0
+        self._finished_since_trim = 0
+        """Jobs finished since the C heap was last trimmed: a big deck's end gives its freed buffers back."""
         self._events = EventHub()
         self._unfinished = 0
         self._state_counts = dict.fromkeys(JobState, 0)
@@ -312,7 +320,8 @@ class Engine:
                 if job.state.finished:
                     del self._runs[job.id]
             self._state_counts[job.state] += 1
-            self._job_lanes[job.id] = self._lane_for(job, deck)
+            if not job.state.finished:
+                self._job_lanes[job.id] = self._lane_for(job, deck)
             self._touch(job)
             new_jobs.append(job)
         for job in new_jobs:
@@ -355,7 +364,7 @@ class Engine:
         if job.state in (JobState.QUEUED, JobState.RETRYING):
             run.held = True
             run.state_before_hold = job.state
-            self._job_lanes[job.id].discard(job)
+            self._lane_of(job).discard(job)
             self._set_state(job, JobState.PAUSED)
         elif job.state is JobState.RUNNING and run.pause is not None:
             run.pause.pause()
@@ -453,8 +462,13 @@ class Engine:
         if self._unfinished == 0 and change > 0:
             self._idle = anyio.Event()
         self._unfinished += change
+        if change < 0:
+            self._finished_since_trim -= change
         if self._unfinished == 0:
             self._idle.set()
+            if self._finished_since_trim >= FREEZE_MIN_JOBS:
+                self._finished_since_trim = 0
+                give_back_freed_memory()
 
     def _queue(self, job: Job) -> None:
         """A job just loaded or queued again: skip it, wait for its dependencies, or offer it to its lane."""
@@ -483,8 +497,14 @@ class Engine:
             waiting = True
         return None if waiting else JobState.SUCCEEDED
 
+    def _lane_of(self, job: Job) -> Lane:
+        lane = self._job_lanes.get(job.id)
+        if lane is None:
+            lane = self._job_lanes[job.id] = self._lane_for(job, self.decks[job.deck])
+        return lane
+
     def _offer(self, job: Job) -> None:
-        lane = self._job_lanes[job.id]
+        lane = self._lane_of(job)
         lane.push(job)
         self._dispatch(lane)
 
@@ -593,7 +613,7 @@ class Engine:
         kind = self._kinds[job.kind]
         now = time.time()
         attempt = Attempt(number=len(job.attempts) + 1, started_at=now, running_since=now)
-        job.attempts.append(attempt)
+        job.attempts = job.attempts + [attempt]  # noqa: RUF005 - sized to fit; append or [*a, x] keep room for four
         if self.on_attempt_start is not None:
             self.on_attempt_start(job, attempt)
         pause = PauseControl()
@@ -676,13 +696,19 @@ class Engine:
         run = self._runs[job.id]
         run.held = False
         run.ready = False
-        self._job_lanes[job.id].discard(job)
+        lane = self._job_lanes.pop(job.id, None)
+        if lane is not None:
+            lane.discard(job)
         self._finished_count += 1
         job.finished_seq = self._finished_count
         job.note = None
         self._set_state(job, outcome)
         self._count_unfinished(-1)
         del self._runs[job.id]  # only an unfinished job needs one; `_requeue` gets a fresh one
+        self._finished_since_shrink += 1
+        unfinished = len(self._runs)
+        if not unfinished or self._finished_since_shrink > SHRINK_AFTER_FINISHED + 4 * unfinished:
+            self._shrink_unfinished_tables()
         if self._closing:
             return  # everything left is being cancelled; nothing new is queued or skipped
         for dependent_id in self._dependents.get(job.id, ()):
@@ -809,12 +835,21 @@ class Engine:
             raise CommandError(f"cannot forget {deck} yet: its last changes are still being journaled; try again")
         self._drop_deck(deck, jobs)
 
+    def _shrink_unfinished_tables(self) -> None:
+        """Copy the tables kept only for unfinished jobs once most of their entries are gone: a dict keeps its
+        peak size after deletions, about 40 bytes per finished job for the two. Amortized: each copy follows
+        at least four times as many finishes as it copies entries."""
+        self._finished_since_shrink = 0
+        self._runs = _Runs(self._runs)
+        self._job_lanes = dict(self._job_lanes)
+
     def _compact(self) -> None:
         """Copy the tables by job id: a dict keeps its peak size after deletions (20 bytes a job, each)."""
         self.jobs = dict(self.jobs)
         self._runs = _Runs(self._runs)
         self._job_lanes = dict(self._job_lanes)
         self._dependents = dict(self._dependents)
+        give_back_freed_memory()
 
     def _drop_deck(self, deck: str, jobs: list[Job]) -> None:
         for job in jobs:
@@ -822,7 +857,7 @@ class Engine:
             del self.jobs[job_id]
             self._runs.pop(job_id, None)
             self._dependents.pop(job_id, None)
-            del self._job_lanes[job_id]
+            self._job_lanes.pop(job_id, None)
             self._state_counts[job.state] -= 1
         for key in [key for key in self._lanes if key[0] == deck]:
             del self._lanes[key]

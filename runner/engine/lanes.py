@@ -37,7 +37,10 @@ class Lane:
             _order, ticket, job = heapq.heappop(self._ready)
             if self._tickets.get(job.id) != ticket:
                 continue  # a stale place: pushed again since, or discarded
-            del self._tickets[job.id]
+            tickets = self._tickets
+            del tickets[job.id]
+            if not tickets:
+                self._tickets = {}  # a dict keeps its peak size: a lane of 100,000 jobs kept 2 MiB once empty
             if can_start(job):
                 return job
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from runner.deck.parser import load_deck
-from runner.engine.engine import Engine
+from runner.engine import engine as engine_module
+from runner.engine.engine import FREEZE_MIN_JOBS, Engine
 from runner.errors import CommandError
 from runner.model import JobState
 from tests.helpers import wait_for
@@ -73,3 +75,52 @@ async def test_a_finished_job_keeps_only_its_outcome(write_deck: WriteDeck) -> N
         await engine.retry(chatty)  # ...and get it back when queued again
         await engine.wait_until_settled()
         assert chatty.state is JobState.SUCCEEDED and len(chatty.attempts) == 2
+
+
+async def test_a_big_finished_deck_leaves_no_scheduling_tables_behind(write_deck: WriteDeck) -> None:
+    """A dict keeps its peak size when emptied: the tables kept for unfinished jobs shrink as a big deck ends,
+    and a finished job's lane is found again when it is retried."""
+    deck = write_deck(
+        '[deck]\nname = "big"\n[[job]]\nname = "add"\ncall = "tasks:add"\non = "thread"\n'
+        f"each = {list(range(3000))}\nargs = ['{{item}}', 1]\n"
+    )
+    async with Engine() as engine:
+        empty_dict_size = sys.getsizeof({})
+        await engine.add_deck(load_deck(deck))
+        await engine.wait_until_settled()
+        assert not engine._job_lanes and sys.getsizeof(engine._job_lanes) == empty_dict_size
+        assert sys.getsizeof(engine._runs) < 4 * empty_dict_size
+        (lane,) = engine._lanes.values()
+        assert sys.getsizeof(lane._tickets) == empty_dict_size
+        job = engine.jobs["big/add[7]"]
+        assert sys.getsizeof(job.attempts) == sys.getsizeof([job.attempts[0]])  # no room kept for more
+        await engine.retry(job)
+        await engine.wait_until_settled()
+        assert job.state is JobState.SUCCEEDED and job.result == 8 and len(job.attempts) == 2
+        assert not engine._job_lanes
+
+
+async def test_freed_memory_is_given_back_when_a_big_deck_settles_and_when_forgotten(
+    write_deck: WriteDeck, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The C heap keeps freed pages unless trimmed: after a big deck's end, and after forgetting, it is."""
+    trims: list[int] = []
+    monkeypatch.setattr(engine_module, "give_back_freed_memory", lambda: trims.append(1))
+    small = write_deck(
+        '[deck]\nname = "small"\n[[job]]\nname = "add"\ncall = "tasks:add"\non = "thread"\nargs = [1, 2]\n'
+    )
+    big = write_deck(
+        '[deck]\nname = "big"\n[[job]]\nname = "add"\ncall = "tasks:add"\non = "thread"\n'
+        f"each = {list(range(FREEZE_MIN_JOBS))}\nargs = ['{{item}}', 1]\n",
+        name="big.toml",
+    )
+    async with Engine() as engine:
+        await engine.add_deck(load_deck(small))
+        await engine.wait_until_settled()
+        assert trims == []  # a few jobs free too little to be worth a trim
+        await engine.add_deck(load_deck(big))
+        await engine.wait_until_settled()
+        assert len(trims) == 1
+        engine.take_changes()
+        await engine.forget("big")
+        assert len(trims) == 2
