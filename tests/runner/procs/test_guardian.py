@@ -129,8 +129,13 @@ time.sleep(60)
 
 
 def test_a_guardian_that_dies_is_replaced_by_one_that_knows_the_live_groups(tmp_path: Path) -> None:
-    pids = tmp_path / "pids"
-    process = subprocess.Popen([sys.executable, "-c", WATCHED_SLEEPER, pids])
+    the_guardian_is_replaced_and_ends_the_group(WATCHED_SLEEPER, tmp_path / "pids")
+
+
+def the_guardian_is_replaced_and_ends_the_group(script: str, pids: Path) -> None:
+    """Run `script` (it reports its sleeper's and guardian's pids, then the replacement's), kill its guardian,
+    wait for the replacement, kill the script: the replacement ends the sleeper's group."""
+    process = subprocess.Popen([sys.executable, "-c", script, pids], stderr=subprocess.DEVNULL)
     try:
         sleeper, first_guardian = reported(pids, 1)[0]
         os.kill(first_guardian, signal.SIGKILL)
@@ -175,16 +180,4 @@ time.sleep(60)
 
 
 def test_a_guardian_that_cannot_be_started_again_at_once_is_tried_again(tmp_path: Path) -> None:
-    pids = tmp_path / "pids"
-    process = subprocess.Popen([sys.executable, "-c", UNSTARTABLE_GUARDIAN, pids], stderr=subprocess.DEVNULL)
-    try:
-        sleeper, first_guardian = reported(pids, 1)[0]
-        os.kill(first_guardian, signal.SIGKILL)
-        [second_guardian] = reported(pids, 2)[1]
-        assert second_guardian != first_guardian and process_alive(second_guardian)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=5)
-        wait_until(lambda: not process_alive(sleeper), timeout=10, what="the group ended by the new guardian")
-    finally:
-        if process.poll() is None:
-            process.kill()
+    the_guardian_is_replaced_and_ends_the_group(UNSTARTABLE_GUARDIAN, tmp_path / "pids")
