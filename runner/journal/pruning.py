@@ -16,6 +16,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from runner.journal.schema import UNFINISHED_SQL
+from runner.journal.transactions import transaction
 
 DAY_S = 24 * 3600.0
 
@@ -147,11 +148,6 @@ def _first_batch_ending_after(connection: sqlite3.Connection, moment: float) -> 
 
 
 def _in_transaction(connection: sqlite3.Connection, statements: list[tuple[str, tuple[object, ...]]]) -> None:
-    connection.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(connection, "BEGIN IMMEDIATE"):
         for sql, parameters in statements:
             connection.execute(sql, parameters)
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise

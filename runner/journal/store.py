@@ -41,6 +41,7 @@ from runner.journal.schema import (
     migrate,
 )
 from runner.journal.starts import UnrecordedStart
+from runner.journal.transactions import roll_back, transaction
 from runner.journal.writes import Batch, encode, json_text, member_spec, spec_json, spec_value
 from runner.model import JobState
 
@@ -157,14 +158,9 @@ class Journal:
         with self._lock:
             connection = self.connection
             self._check_file()
-            connection.execute("BEGIN")
-            try:
+            with transaction(connection):
                 for sql, parameters in statements:
                     connection.execute(sql, parameters)
-                connection.execute("COMMIT")
-            except BaseException:
-                _roll_back(connection)
-                raise
 
     def _check_file(self) -> None:
         """JournalDamaged if the file this journal writes to was emptied, replaced or removed since it was
@@ -249,7 +245,7 @@ class Journal:
                 ).rowcount
                 connection.execute("COMMIT")
             except BaseException:
-                _roll_back(connection)
+                roll_back(connection)
                 raise
         return marked
 
@@ -285,7 +281,7 @@ class Journal:
                 ).rowcount
                 connection.execute("COMMIT")
             except BaseException:
-                _roll_back(connection)
+                roll_back(connection)
                 raise
         return given
 
@@ -395,7 +391,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         connection.close()
         raise
     except sqlite3.Error as error:
-        _roll_back(connection)
+        roll_back(connection)
         connection.close()
         if is_damage(error):
             raise JournalDamaged(path, str(error)) from None
@@ -403,14 +399,6 @@ def _connect(path: Path) -> sqlite3.Connection:
             raise JournalError(cannot_use_message(path, error)) from None
         raise JournalError(f"cannot open the journal {path}: {error}") from None
     return connection
-
-
-def _roll_back(connection: sqlite3.Connection) -> None:
-    """Roll back the open transaction, if SQLite has not already (it does on a full disk and some I/O errors);
-    never hides the error that led here."""
-    if connection.in_transaction:
-        with contextlib.suppress(sqlite3.Error):
-            connection.execute("ROLLBACK")
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:
