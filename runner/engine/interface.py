@@ -73,7 +73,7 @@ class ObservedJob(Protocol):
 
     @property
     def finished_seq(self) -> int:
-        """Order in which the job last finished (0 while not finished)."""
+        """Orders jobs by when they last finished (0 while not finished); larger is later."""
         ...
 
     @property

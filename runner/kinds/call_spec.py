@@ -25,6 +25,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 class CallKindSpec(KindSpec[CallSpec, CallSpec]):
     kind = Kind.CALL
+    refills = True
     keys = ("call", "args", "kwargs", "on")
     example = 'call = "module:function"'
 
@@ -50,11 +51,10 @@ class CallKindSpec(KindSpec[CallSpec, CallSpec]):
         )
 
     def for_item(self, template: CallSpec, item: Any, table: Table, place: DeckPlace) -> CallSpec:
-        if item is NO_ITEM:
-            return template
-        # No keyword arguments (the usual case): every item shares the template's empty dict.
-        kwargs = fill_value(template.kwargs, item) if template.kwargs else template.kwargs
-        return replace(template, args=tuple(fill_value(list(template.args), item)), kwargs=kwargs)
+        return template if item is NO_ITEM else _filled(template, item)
+
+    def refill(self, template: CallSpec, item: Any) -> CallSpec:
+        return _filled(template, item)
 
     def check_items(
         self, template: CallSpec, items: Sequence[Any], texts: Sequence[str], table: Table, place: DeckPlace
@@ -83,6 +83,12 @@ class CallKindSpec(KindSpec[CallSpec, CallSpec]):
 
 
 CALL = CallKindSpec()
+
+
+def _filled(template: CallSpec, item: Any) -> CallSpec:
+    # No keyword arguments (the usual case): every item shares the template's empty dict.
+    kwargs = fill_value(template.kwargs, item) if template.kwargs else template.kwargs
+    return replace(template, args=tuple(fill_value(list(template.args), item)), kwargs=kwargs)
 
 
 def _call_place(table: Table) -> tuple[str, str | None]:
