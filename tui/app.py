@@ -460,9 +460,10 @@ class JobdeckApp(App[None]):
             self._update_summary(self.engine)
 
     def on_key(self, event: events.Key) -> None:
-        """Escape clears the filter (from the filter field or from the panes)."""
+        """Escape clears the filter (from the filter field or from the panes; a screen in front has its own)."""
         filter_input = self._filter_input
-        if event.key == "escape" and (filter_input.display or self.model.filter_text):
+        in_front = self.screen is self.screen_stack[0]
+        if event.key == "escape" and in_front and (filter_input.display or self.model.filter_text):
             filter_input.value = ""
             filter_input.display = False
             self._apply_filter("")
