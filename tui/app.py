@@ -27,7 +27,6 @@ from rich.markup import escape
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
@@ -41,6 +40,7 @@ from tui.screens.dialogs import HelpScreen, QuitAnswer, QuitScreen
 from tui.screens.job_detail import JobDetailScreen
 from tui.widgets.job_list import JobList
 from tui.widgets.key_bar import KeyBar, KeyHint
+from tui.widgets.pane_stack import PaneStack
 
 PULL_INTERVAL_S = 0.1
 THROUGHPUT_WINDOW_S = 20.0
@@ -130,8 +130,9 @@ class JobdeckApp(App[None]):
         self._lists = {
             pane: JobList(id=PANE_IDS[pane], follow_end=pane is Pane.FINISHED, clock=self.clock) for pane in Pane
         }
+        self._pane_stack = PaneStack(id="panes")
         yield self._summary
-        with Vertical(id="panes"):
+        with self._pane_stack:
             for pane, job_list in self._lists.items():
                 job_list.border_title = f"{pane.value} (0)"
                 yield job_list
@@ -256,6 +257,8 @@ class JobdeckApp(App[None]):
                 job_list.border_title = f"{pane.value} ({self.model.count(pane)})"
             else:
                 job_list.refresh_changed(changed_ids)
+        if touched:
+            self._pane_stack.share()
         self._update_summary(engine)
         self._refresh_keys_if_changed()
 
@@ -456,6 +459,7 @@ class JobdeckApp(App[None]):
             job_list = self.job_list(pane)
             job_list.set_jobs(self.model.rows[pane].jobs)
             job_list.border_title = f"{pane.value} ({self.model.count(pane)})"
+        self._pane_stack.share()
         if self.engine is not None:
             self._update_summary(self.engine)
 

@@ -199,13 +199,16 @@ class JobList(ScrollView, can_focus=True):
     def on_blur(self) -> None:
         self.refresh()
 
+    def on_resize(self) -> None:
+        self._scroll_to_row(self.cursor)
+
     # --- rendering -------------------------------------------------------------------------------------
 
     def render_line(self, y: int) -> Strip:
         # The header stays on the first line; rows scroll beneath it.
         width = self.scrollable_content_region.width
         if y == 0:
-            return self._header_strip(width)
+            return self._header_strip(width) if self.jobs else self._none_strip(width)
         index = self.scroll_offset.y + y - 1
         if index >= len(self.jobs):
             return Strip.blank(width, self.rich_style)
@@ -247,6 +250,11 @@ class JobList(ScrollView, can_focus=True):
             text += " progress / outcome"
         style = self.rich_style + self.get_component_rich_style("job-list--header")
         return Strip([Segment(text[:width].ljust(width), style)], width)
+
+    def _none_strip(self, width: int) -> Strip:
+        """An empty pane's one line."""
+        style = self.rich_style + self.get_component_rich_style("job-list--dim")
+        return Strip([Segment("  none".ljust(width), style)], width)
 
     def _row_strip(self, job: ObservedJob, width: int, selected: bool, now: float) -> Strip:
         name_width, show_progress = self._columns(width)
