@@ -127,9 +127,7 @@ class JobdeckApp(App[None]):
         # dialog or the detail view while the panes keep updating underneath.
         self._summary = Static("", id="summary")
         self._filter_input = Input(placeholder="filter by name or state; escape clears", id="filter")
-        self._lists = {
-            pane: JobList(id=PANE_IDS[pane], follow_end=pane is Pane.FINISHED, clock=self.clock) for pane in Pane
-        }
+        self._lists = {pane: JobList(id=PANE_IDS[pane], clock=self.clock) for pane in Pane}
         self._pane_stack = PaneStack(id="panes")
         yield self._summary
         with self._pane_stack:

@@ -1,4 +1,9 @@
-"""A pane of jobs: a Line-API view that renders only the rows on screen and caches them per job revision."""
+"""A pane of jobs: a Line-API view that renders only the rows on screen and caches them per job revision.
+
+The cursor sits on the pane's first row until the user moves it, and goes back there with `home`: the newest
+finished job, or the first running one, is what `enter` and `p` act on. Once moved, the cursor stays on its job
+while the job stays in the pane (rows may come and go above it), and keeps its place when the job leaves.
+"""
 
 from __future__ import annotations
 
@@ -73,6 +78,7 @@ class JobList(ScrollView, can_focus=True):
         color: $block-cursor-foreground;
         text-style: bold;
     }
+    JobList:focus:nocolor > .job-list--cursor { text-style: bold reverse; }
     JobList > .job-list--header { color: $text-muted; text-style: bold; }
     JobList > .job-list--queued { color: $text-muted; }
     JobList > .job-list--running { color: $accent; }
@@ -97,15 +103,13 @@ class JobList(ScrollView, can_focus=True):
         def control(self) -> JobList:
             return self.job_list
 
-    def __init__(
-        self, *, id: str | None = None, follow_end: bool = False, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, *, id: str | None = None, clock: Callable[[], float] = time.time) -> None:
         super().__init__(id=id)
         self.clock = clock
-        self.follow_end = follow_end
-        """Keep the newest (last) row in view, like `tail -f`, unless the user moved the cursor up."""
         self.jobs: list[ObservedJob] = []
         self.cursor = 0
+        self.on_first_row = True
+        """The cursor stays on the first row, whichever job comes there (until the user moves it)."""
         self._cache: dict[str, tuple[tuple[object, ...], Strip]] = {}
         self._selected_id: str | None = None
 
@@ -118,12 +122,12 @@ class JobList(ScrollView, can_focus=True):
         return None
 
     def set_jobs(self, jobs: list[ObservedJob]) -> None:
-        """Replace the rows (the list is the pane model's own; it is not copied). The cursor stays on its job."""
-        following = self.follow_end and (not self.has_focus or self.cursor >= len(self.jobs) - 1)
+        """Replace the rows (the list is the pane model's own; it is not copied). The cursor stays on the first
+        row, or on its job, or (its job gone) in its place."""
         self.jobs = jobs
-        if following:
-            self._selected_id = jobs[-1].id if jobs else None
-        if self._selected_id is not None:
+        if self.on_first_row:
+            self.cursor = 0
+        elif self._selected_id is not None:
             for index, job in enumerate(jobs):
                 if job.id == self._selected_id:
                     self.cursor = index
@@ -131,8 +135,7 @@ class JobList(ScrollView, can_focus=True):
         self.cursor = max(0, min(self.cursor, len(jobs) - 1))
         self.virtual_size = Size(0, len(jobs) + 1)
         self._remember_selection()
-        if following:
-            self.scroll_end(animate=False, immediate=True)
+        self._scroll_to_row(self.cursor)
         self.refresh()
 
     def refresh_changed(self, changed_ids: set[str]) -> None:
@@ -154,7 +157,8 @@ class JobList(ScrollView, can_focus=True):
 
     # --- cursor ----------------------------------------------------------------------------------------
 
-    def _move_cursor(self, index: int) -> None:
+    def _move_cursor(self, index: int, *, to_first_row: bool = False) -> None:
+        self.on_first_row = to_first_row
         if not self.jobs:
             return
         index = max(0, min(index, len(self.jobs) - 1))
@@ -181,7 +185,7 @@ class JobList(ScrollView, can_focus=True):
         self._move_cursor(self.cursor + 1)
 
     def action_cursor_home(self) -> None:
-        self._move_cursor(0)
+        self._move_cursor(0, to_first_row=True)
 
     def action_cursor_end(self) -> None:
         self._move_cursor(len(self.jobs) - 1)
@@ -273,10 +277,22 @@ class JobList(ScrollView, can_focus=True):
         ]
         if show_progress:
             segments.extend(self._progress_segments(job, state_style, dim))
-        line = Strip(Segment.apply_style(segments, base), None)
-        if selected:
-            line = line.apply_style(self.get_component_rich_style("job-list--cursor"))
-        return line.adjust_cell_length(width, base).crop(0, width)
+        # The cursor's colours go over the row's own (Strip.apply_style would put them underneath, unseen).
+        cursor = self._cursor_style() if selected else None
+        line = Strip(Segment.apply_style(segments, base, cursor), None)
+        return line.adjust_cell_length(width, base + cursor if cursor else base).crop(0, width)
+
+    def _cursor_style(self) -> Style:
+        """The selected row's style, drawn over the row's own: what the stylesheet sets for the cursor (a
+        background; with focus also a colour and bold), its colours resolved (blended with what lies beneath,
+        `auto` made to contrast). What it does not set, the row keeps (its state colours, without focus)."""
+        resolved = self.get_component_rich_style("job-list--cursor")
+        own = self.get_component_rich_style("job-list--cursor", partial=True)
+        colours = Style(
+            color=resolved.color if own.color is not None else None,
+            bgcolor=resolved.bgcolor if own.bgcolor is not None else None,
+        )
+        return own + colours
 
     def _progress_segments(self, job: ObservedJob, state_style: Style, dim: Style) -> list[Segment]:
         if job.state.finished or job.state is JobState.RETRYING:
