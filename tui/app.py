@@ -250,6 +250,7 @@ class JobdeckApp(App[None]):
         self._deck_names = set(engine.decks)
         for pane in Pane:
             job_list = self.job_list(pane)
+            job_list.show_decks = len(self._deck_names) > 1
             if pane in touched:
                 job_list.set_jobs(self.model.rows[pane].jobs)
                 job_list.border_title = f"{pane.value} ({self.model.count(pane)})"

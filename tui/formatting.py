@@ -118,3 +118,21 @@ def format_eta(seconds: float | None) -> str:
     if seconds is None:
         return "–"
     return format_seconds(seconds) if seconds > 0 else "0s"
+
+
+def shorten(text: str, width: int) -> str:
+    """`text` cut to `width` characters, its last one `…` when something was cut."""
+    if len(text) <= width:
+        return text
+    return text[: width - 1] + "…" if width > 0 else ""
+
+
+def shorten_middle(text: str, width: int) -> str:
+    """`text` cut to `width` characters in its middle, keeping both ends (`nigh…y#2`): names that differ only at
+    their ends (`nightly`, `nightly#2`) stay apart."""
+    if len(text) <= width:
+        return text
+    if width < 3:
+        return shorten(text, width)
+    tail = (width - 1) // 2
+    return text[: width - 1 - tail] + "…" + text[len(text) - tail :]

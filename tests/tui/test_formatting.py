@@ -13,6 +13,8 @@ from tui.formatting import (
     format_progress_long,
     format_rate,
     format_seconds,
+    shorten,
+    shorten_middle,
 )
 
 
@@ -45,3 +47,10 @@ def test_durations_compact_in_panes_and_spelled_out_in_the_detail() -> None:
     assert [format_duration(value) for value in (0.25, 12.4, 185, 7500)] == ["0.2 s", "12 s", "3m 05s", "2h 05m"]
     assert [format_eta(value) for value in (None, 0, 65)] == ["–", "0s", "1:05"]
     assert format_rate(2.46) == "2.5/s"
+
+
+def test_names_are_cut_to_their_column_and_deck_names_keep_both_ends() -> None:
+    assert [shorten("typecheck", width) for width in (9, 6, 1, 0)] == ["typecheck", "typec…", "…", ""]
+    assert shorten_middle("nightly-build#2", 8) == "nigh…d#2"
+    assert shorten_middle("nightly-build", 8) != shorten_middle("nightly-build#2", 8)
+    assert shorten_middle("short", 8) == "short"

@@ -1,5 +1,5 @@
 """The rows of the job panes as a person reads and steers them: which row is selected, and that it shows; where
-the selection goes as rows come and go."""
+the selection goes as rows come and go; which deck a row belongs to."""
 
 from __future__ import annotations
 
@@ -195,3 +195,36 @@ async def test_attached_again_finished_shows_the_newest_job_on_top(place: Place)
         await pilot.press("tab")
         assert selected(again) == "step30"
         await pilot.press("d")
+
+
+# --- which deck -------------------------------------------------------------------------------------------------------
+
+TWO_JOBS = '[deck]\nname = "{name}"\n\n[[job]]\nname = "get"\nshell = "exec sleep 60"\n'
+
+
+async def test_rows_name_their_deck_once_more_than_one_is_loaded(tmp_path: Path) -> None:
+    nightly = write(tmp_path / "nightly.toml", TWO_JOBS.format(name="nightly"))
+    async with dashboard(nightly, jobs=1) as (app, pilot):
+        running = app.job_list(Pane.RUNNING)
+        await until(pilot, lambda: names(app, Pane.RUNNING) == ["get"], what="one running")
+        await pilot.pause(0.1)
+        assert rows(running)[1].startswith("▶ get ")
+        assert app.engine is not None
+        await app.engine.load(nightly)  # the same file again: deck nightly#2, with the same job names
+        await until(pilot, lambda: names(app, Pane.RUNNING) == ["get", "get"], what="both running")
+        await pilot.pause(0.1)
+        first, second = rows(running)[1:3]
+        assert first.startswith("▶ nightly/get ") and second.startswith("▶ nightly#2/get ")
+
+
+async def test_a_long_deck_name_is_cut_in_its_middle_and_the_rows_stay_apart(tmp_path: Path) -> None:
+    long_name = "the-nightly-build-of-everything"
+    deck = write(tmp_path / "long.toml", TWO_JOBS.format(name=long_name))
+    async with dashboard(deck, size=(80, 24), jobs=1) as (app, pilot):
+        assert app.engine is not None
+        await app.engine.load(deck)
+        await until(pilot, lambda: names(app, Pane.RUNNING) == ["get", "get"], what="both running")
+        await pilot.pause(0.1)
+        first, second = (row.split()[1] for row in rows(app.job_list(Pane.RUNNING))[1:3])
+        assert first != second and first.endswith("/get") and second.endswith("#2/get")
+        assert "…" in first

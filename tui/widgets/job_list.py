@@ -28,6 +28,8 @@ from tui.formatting import (
     format_seconds,
     progress_bar,
     row_seconds,
+    shorten,
+    shorten_middle,
 )
 
 KIND_WIDTH = 6
@@ -38,6 +40,8 @@ PROGRESS_WIDTH = 24
 BAR_WIDTH = 8
 MIN_NAME_WIDTH = 12
 MAX_NAME_WIDTH = 36
+MIN_DECK_WIDTH = 5
+"""A deck name in front of a job's name is cut (in its middle) to no less than this."""
 
 
 class JobList(ScrollView, can_focus=True):
@@ -110,6 +114,7 @@ class JobList(ScrollView, can_focus=True):
         self.cursor = 0
         self.on_first_row = True
         """The cursor stays on the first row, whichever job comes there (until the user moves it)."""
+        self._show_decks = False
         self._cache: dict[str, tuple[tuple[object, ...], Strip]] = {}
         self._selected_id: str | None = None
 
@@ -120,6 +125,17 @@ class JobList(ScrollView, can_focus=True):
         if 0 <= self.cursor < len(self.jobs):
             return self.jobs[self.cursor]
         return None
+
+    @property
+    def show_decks(self) -> bool:
+        """Each row names its deck in front of the job's name (when more than one deck is loaded)."""
+        return self._show_decks
+
+    @show_decks.setter
+    def show_decks(self, show: bool) -> None:
+        if show != self._show_decks:
+            self._show_decks = show
+            self.refresh()
 
     def set_jobs(self, jobs: list[ObservedJob]) -> None:
         """Replace the rows (the list is the pane model's own; it is not copied). The cursor stays on the first
@@ -220,7 +236,7 @@ class JobList(ScrollView, can_focus=True):
         selected = index == self.cursor
         now = self.clock()
         clock = int(row_seconds(job, now) * 2) if job.state in (JobState.RUNNING, JobState.RETRYING) else 0
-        key = (job.revision, width, selected, self.has_focus, clock)
+        key = (job.revision, width, selected, self.has_focus, self._show_decks, clock)
         cached = self._cache.get(job.id)
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -266,10 +282,9 @@ class JobList(ScrollView, can_focus=True):
         state_style = self.get_component_rich_style(f"job-list--{job.state.value}")
         dim = self.get_component_rich_style("job-list--dim")
         glyph = STATE_GLYPHS[job.state]
-        name = job.name if len(job.name) <= name_width - 1 else job.name[: name_width - 2] + "…"
         segments = [
             Segment(f"{glyph} ", state_style),
-            Segment(name.ljust(name_width), Style()),
+            *self._name_segments(job, name_width, dim),
             Segment(job.kind.value.ljust(KIND_WIDTH), dim),
             Segment(job.state.value.ljust(STATE_WIDTH), state_style),
             Segment(format_attempt(job).ljust(ATTEMPT_WIDTH), dim),
@@ -293,6 +308,16 @@ class JobList(ScrollView, can_focus=True):
             bgcolor=resolved.bgcolor if own.bgcolor is not None else None,
         )
         return own + colours
+
+    def _name_segments(self, job: ObservedJob, width: int, dim: Style) -> list[Segment]:
+        """The name column: the job's name, after its deck's (cut in its middle) when rows name their decks."""
+        room = width - 1
+        if not self._show_decks:
+            return [Segment(shorten(job.name, room).ljust(width))]
+        deck_width = max(MIN_DECK_WIDTH, room - 1 - len(job.name))
+        deck = shorten_middle(job.deck, deck_width) + "/"
+        name = shorten(job.name, room - len(deck))
+        return [Segment(deck, dim), Segment(name.ljust(width - len(deck)))]
 
     def _progress_segments(self, job: ObservedJob, state_style: Style, dim: Style) -> list[Segment]:
         if job.state.finished or job.state is JobState.RETRYING:
