@@ -1,5 +1,5 @@
 """The rows of the job panes as a person reads and steers them: which row is selected, and that it shows; where
-the selection goes as rows come and go; which deck a row belongs to."""
+the selection goes as rows come and go; which deck a row belongs to; what a finished row says came of its job."""
 
 from __future__ import annotations
 
@@ -228,3 +228,118 @@ async def test_a_long_deck_name_is_cut_in_its_middle_and_the_rows_stay_apart(tmp
         first, second = (row.split()[1] for row in rows(app.job_list(Pane.RUNNING))[1:3])
         assert first != second and first.endswith("/get") and second.endswith("#2/get")
         assert "…" in first
+
+
+# --- what came of a job -----------------------------------------------------------------------------------------------
+
+OUTCOMES = """
+[[job]]
+name = "answer"
+call = "answers:answer"
+args = [6, 7]
+
+[[job]]
+name = "login"
+shell = "test -n '${JOBDECK_TEST_TOKEN}'"
+
+[[job]]
+name = "told"
+call = "answers:told"
+on = "thread"
+
+[[job]]
+name = "big"
+call = "answers:big"
+
+[[job]]
+name = "long"
+call = "answers:long"
+
+[[job]]
+name = "silent"
+call = "answers:nothing"
+
+[[job]]
+name = "talker"
+shell = "printf 'compiling\\\\nwrote \\\\033[1mreport.html\\\\033[0m\\\\n'"
+
+[[job]]
+name = "grumbler"
+shell = "echo 'error: 3 problems'; exit 1"
+
+[[job]]
+name = "working"
+shell = "echo 'step 1 of 3'; exec sleep 60"
+"""
+"""The call `told` returns the value of a variable the deck references (a secret: masked, as everywhere)."""
+ANSWERS = """
+def answer(a, b):
+    return a * b
+
+def told():
+    import os
+
+    return {"token": os.environ["JOBDECK_TEST_TOKEN"]}
+
+def big():
+    return list(range(1_000_000))
+
+def long():
+    return list(range(100))
+
+def nothing():
+    return None
+"""
+
+
+def outcome_column(job_list: JobList, name: str) -> str:
+    """What the row of job `name` says in the progress / outcome column."""
+    shown = rows(job_list)
+    start = shown[0].index("progress / outcome")
+    for row, job in zip(shown[1:], job_list.jobs, strict=False):
+        if job.name == name:
+            return row[start:].strip()
+    raise AssertionError(f"{name} is not shown in {job_list.id}")
+
+
+async def test_finished_rows_say_what_came_of_the_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOBDECK_TEST_TOKEN", "tok-secret-42")
+    write(tmp_path / "answers.py", ANSWERS)
+    deck = write(tmp_path / "outcomes.toml", OUTCOMES)
+    async with dashboard(deck, size=(120, 40), jobs=9) as (app, pilot):
+        await until(pilot, lambda: app.model.count(Pane.FINISHED) == 8, timeout=30, what="eight finished")
+        await until(pilot, lambda: names(app, Pane.RUNNING) == ["working"], what="one still running")
+        await until(pilot, lambda: "step 1 of 3" in rows(app.job_list(Pane.RUNNING))[1], what="its last line shown")
+        finished = app.job_list(Pane.FINISHED)
+        await pilot.pause(0.1)
+        assert outcome_column(finished, "answer") == "→ 42"
+        assert outcome_column(finished, "told") == "→ {'token': '***'}"
+        assert outcome_column(finished, "big").startswith("→ 7.9 MB: [0, 1, 2, 3, 4")  # kept in a file
+        assert outcome_column(finished, "long") == "→ [0, 1, 2, 3, 4, 5, 6, 7, ...]"
+        assert outcome_column(finished, "silent") == outcome_column(finished, "login") == ""
+        assert outcome_column(finished, "talker") == "wrote report.html"
+        assert outcome_column(finished, "grumbler") == "exited with status 1 · error: 3 problems"
+        assert "tok-secret-42" not in "".join(rows(finished))
+
+
+async def test_a_long_outcome_is_cut_to_the_pane(tmp_path: Path) -> None:
+    deck = write(tmp_path / "long.toml", "[[job]]\nname = 'long'\nshell = 'seq -s , 1 500'\n")
+    async with dashboard(deck, size=(80, 24), jobs=1) as (app, pilot):
+        finished = app.job_list(Pane.FINISHED)
+        await until(pilot, lambda: app.model.count(Pane.FINISHED) == 1, what="finished")
+        await pilot.pause(0.1)
+        row = rows(finished)[1]
+        assert row.rstrip().endswith("…") and "1,2,3,4" in row
+        assert len(row) == finished.scrollable_content_region.width
+
+
+async def test_attached_a_shell_row_shows_its_last_line_without_opening_it(place: Place) -> None:
+    await (await ensure_server(place.socket, log_path=place.log)).close()
+    deck = write(place.root / "say.toml", "[[job]]\nname = 'say'\nshell = 'echo first; echo the last word'\n")
+    app = JobdeckApp(files=[deck], engine_factory=lambda: RemoteEngine(place.socket))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.model.count(Pane.FINISHED) == 1, timeout=30, what="finished")
+        await pilot.pause(0.1)
+        assert outcome_column(app.job_list(Pane.FINISHED), "say") == "the last word"
+        await pilot.press("d")
+        await until(pilot, lambda: not app.is_running, what="detached")

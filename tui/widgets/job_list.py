@@ -20,13 +20,15 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from runner.engine.interface import ObservedJob
-from runner.model import JobState
+from runner.model import JobState, Kind
 from tui.formatting import (
     STATE_GLYPHS,
     format_attempt,
     format_progress,
     format_seconds,
+    one_line,
     progress_bar,
+    result_preview,
     row_seconds,
     shorten,
     shorten_middle,
@@ -291,7 +293,8 @@ class JobList(ScrollView, can_focus=True):
             Segment(format_seconds(row_seconds(job, now)).rjust(TIME_WIDTH - 1) + " ", Style()),
         ]
         if show_progress:
-            segments.extend(self._progress_segments(job, state_style, dim))
+            room = width - sum(segment.cell_length for segment in segments) - 1
+            segments.extend(self._outcome_segments(job, room, state_style, dim))
         # The cursor's colours go over the row's own (Strip.apply_style would put them underneath, unseen).
         cursor = self._cursor_style() if selected else None
         line = Strip(Segment.apply_style(segments, base, cursor), None)
@@ -319,19 +322,35 @@ class JobList(ScrollView, can_focus=True):
         name = shorten(job.name, room - len(deck))
         return [Segment(deck, dim), Segment(name.ljust(width - len(deck)))]
 
-    def _progress_segments(self, job: ObservedJob, state_style: Style, dim: Style) -> list[Segment]:
+    def _outcome_segments(self, job: ObservedJob, room: int, state_style: Style, dim: Style) -> list[Segment]:
+        """The progress / outcome column: a bar and amounts while running, what came of it once finished."""
         if job.state.finished or job.state is JobState.RETRYING:
-            remark = job.error or job.note or ""
-            if job.state is JobState.SUCCEEDED and job.progress and job.progress.unit == "bytes":
-                remark = format_progress(job.progress)
-            return [Segment(" " + remark, state_style if job.state is JobState.FAILED else dim)]
+            style = state_style if job.state is JobState.FAILED else dim
+            return [Segment(" " + shorten(one_line(finished_outcome(job)), room), style)]
         if job.note:
-            return [Segment(" " + job.note, self.get_component_rich_style("job-list--paused"))]
+            return [Segment(" " + shorten(one_line(job.note), room), self.get_component_rich_style("job-list--paused"))]
         attempt = job.current_attempt
         worker = attempt.worker if attempt is not None else None
         where = [Segment(f" on {worker.removeprefix('tcp://')}", dim)] if worker else []
         if job.progress is None:
+            if job.last_output and not where:
+                return [Segment(" " + shorten(one_line(job.last_output), room), dim)]
             return where
         fraction = job.progress.fraction
         bar = progress_bar(fraction, BAR_WIDTH) if fraction is not None else ""
         return [Segment(" " + bar, state_style), Segment(" " + format_progress(job.progress), dim), *where]
+
+
+def finished_outcome(job: ObservedJob) -> str:
+    """What a finished (or retrying) row says of how it went: why it failed or stopped, what a download got,
+    what a call returned, what a shell job said last."""
+    if job.state is JobState.SUCCEEDED:
+        if job.progress and job.progress.unit == "bytes":
+            return format_progress(job.progress)
+        if job.kind is Kind.CALL and job.result is not None:
+            return result_preview(job.result)
+        return job.last_output or ""
+    reason = job.error or job.note or ""
+    if job.state is JobState.FAILED and job.kind is Kind.SHELL and job.last_output:
+        return f"{reason} · {job.last_output}" if reason else job.last_output
+    return reason
