@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import deque
 from collections.abc import Callable
@@ -388,6 +389,8 @@ class Progress:
 
 OUTPUT_TAIL_LINES = 2000
 OUTPUT_LINE_CHARS = 4000
+LAST_OUTPUT_CHARS = 200
+"""How much of a job's last output line its `last_output` (a pane's row, a snapshot on the wire) carries."""
 
 
 @dataclass
@@ -510,6 +513,17 @@ class Job(AttemptsMixin):
     @output.setter
     def output(self, tail: deque[OutputLine]) -> None:
         self._more().output = tail
+
+    @property
+    def last_output(self) -> str | None:
+        """The start of the last line the job's work wrote (stdout or stderr, not the engine's notes), or None."""
+        tail = self._output
+        if not tail:
+            return None
+        for line in itertools.islice(reversed(tail), 20):
+            if line.stream != "log":
+                return line.text[:LAST_OUTPUT_CHARS]
+        return None
 
     @property
     def name(self) -> str:

@@ -27,7 +27,6 @@ from rich.markup import escape
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
@@ -41,6 +40,7 @@ from tui.screens.dialogs import HelpScreen, QuitAnswer, QuitScreen
 from tui.screens.job_detail import JobDetailScreen
 from tui.widgets.job_list import JobList
 from tui.widgets.key_bar import KeyBar, KeyHint
+from tui.widgets.pane_stack import PaneStack
 
 PULL_INTERVAL_S = 0.1
 THROUGHPUT_WINDOW_S = 20.0
@@ -127,11 +127,10 @@ class JobdeckApp(App[None]):
         # dialog or the detail view while the panes keep updating underneath.
         self._summary = Static("", id="summary")
         self._filter_input = Input(placeholder="filter by name or state; escape clears", id="filter")
-        self._lists = {
-            pane: JobList(id=PANE_IDS[pane], follow_end=pane is Pane.FINISHED, clock=self.clock) for pane in Pane
-        }
+        self._lists = {pane: JobList(id=PANE_IDS[pane], clock=self.clock) for pane in Pane}
+        self._pane_stack = PaneStack(id="panes")
         yield self._summary
-        with Vertical(id="panes"):
+        with self._pane_stack:
             for pane, job_list in self._lists.items():
                 job_list.border_title = f"{pane.value} (0)"
                 yield job_list
@@ -251,11 +250,14 @@ class JobdeckApp(App[None]):
         self._deck_names = set(engine.decks)
         for pane in Pane:
             job_list = self.job_list(pane)
+            job_list.show_decks = len(self._deck_names) > 1
             if pane in touched:
                 job_list.set_jobs(self.model.rows[pane].jobs)
                 job_list.border_title = f"{pane.value} ({self.model.count(pane)})"
             else:
                 job_list.refresh_changed(changed_ids)
+        if touched:
+            self._pane_stack.share()
         self._update_summary(engine)
         self._refresh_keys_if_changed()
 
@@ -456,13 +458,15 @@ class JobdeckApp(App[None]):
             job_list = self.job_list(pane)
             job_list.set_jobs(self.model.rows[pane].jobs)
             job_list.border_title = f"{pane.value} ({self.model.count(pane)})"
+        self._pane_stack.share()
         if self.engine is not None:
             self._update_summary(self.engine)
 
     def on_key(self, event: events.Key) -> None:
-        """Escape clears the filter (from the filter field or from the panes)."""
+        """Escape clears the filter (from the filter field or from the panes; a screen in front has its own)."""
         filter_input = self._filter_input
-        if event.key == "escape" and (filter_input.display or self.model.filter_text):
+        in_front = self.screen is self.screen_stack[0]
+        if event.key == "escape" and in_front and (filter_input.display or self.model.filter_text):
             filter_input.value = ""
             filter_input.display = False
             self._apply_filter("")

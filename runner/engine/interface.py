@@ -86,6 +86,11 @@ class ObservedJob(Protocol):
         """The tail of the job's output. A remote engine fills it only for watched jobs."""
         ...
 
+    @property
+    def last_output(self) -> str | None:
+        """The start of the last line the job's work wrote (every job, watched or not), or None."""
+        ...
+
 
 class LoadedDeck(Protocol):
     """A deck the engine has loaded, as far as a viewer needs it."""

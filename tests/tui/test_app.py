@@ -431,3 +431,19 @@ async def test_without_a_journal_history_says_where_it_comes_from(tmp_path: Path
         await pilot.pause()
         assert any("no journal to show" in str(notice.message) for notice in app._notifications)
         await app.stop_engine()
+
+
+async def test_escape_from_the_detail_closes_it_and_keeps_the_filter(deck_path: Path) -> None:
+    from tui.screens.job_detail import JobDetailScreen
+
+    async with dashboard(deck_path) as (app, pilot):
+        await until(pilot, lambda: len(pane_names(app, Pane.RUNNING)) == 2)
+        await pilot.press("slash", *"writ", "enter")
+        assert pane_names(app, Pane.RUNNING) == ["writer"]
+        await pilot.press("enter")
+        assert isinstance(app.screen, JobDetailScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, JobDetailScreen)
+        assert app.model.filter_text == "writ" and pane_names(app, Pane.RUNNING) == ["writer"]
+        await pilot.press("escape")  # on the panes, escape clears it
+        assert app.model.filter_text == "" and pane_names(app, Pane.RUNNING) == ["sleeper", "writer"]
