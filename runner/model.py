@@ -517,7 +517,7 @@ class Job(AttemptsMixin):
     @property
     def last_output(self) -> str | None:
         """The start of the last line the job's work wrote (stdout or stderr, not the engine's notes), or None."""
-        tail = self._output
+        tail = None if self._extras is None else self._extras.output
         if not tail:
             return None
         for line in itertools.islice(reversed(tail), 20):

@@ -67,7 +67,7 @@ def test_every_job_view_carries_the_start_of_its_last_output_line_for_the_panes(
     assert view.output == deque(), "and no other output unless asked for"
     quiet = Job(id="deck/quiet", deck="deck", spec=job.spec)
     assert JobView.from_dict(job_to_dict(quiet)).last_output is None
-    assert quiet._output is None, "asking made no output tail"
+    assert quiet._extras is None, "asking made no output tail"
 
 
 def test_output_is_asked_for_by_line_number_and_survives_the_tail_dropping_lines() -> None:
