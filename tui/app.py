@@ -41,6 +41,7 @@ from tui.screens.dialogs import HelpScreen, QuitAnswer, QuitScreen
 from tui.screens.job_detail import JobDetailScreen
 from tui.widgets.job_list import JobList
 from tui.widgets.key_bar import KeyBar, KeyHint
+from tui.widgets.summary_bar import SummaryBar, SummaryPart
 
 PULL_INTERVAL_S = 0.1
 THROUGHPUT_WINDOW_S = 20.0
@@ -49,6 +50,7 @@ MIN_HEIGHT = 14
 KEY_LABELS = {"enter": "⏎", "slash": "/", "question_mark": "?"}
 PANE_IDS = {Pane.QUEUED: "queued", Pane.RUNNING: "running", Pane.FINISHED: "finished"}
 ATTACHED_ONLY = frozenset({"detach"})
+"""Actions that only mean something when attached to a server: their keys are not shown otherwise."""
 KEY_PRIORITIES = {
     "quit": 10,
     "help": 9,
@@ -57,14 +59,15 @@ KEY_PRIORITIES = {
     "cancel": 7,
     "detail": 6,
     "retry": 6,
-    "open": 5,
-    "filter": 4,
-    "history": 3,
+    "history": 5,
+    "open": 4,
+    "filter": 3,
     "pause-all": 2,
     "retry-failed": 1,
 }
 """Which keys the bar keeps longest when it is too narrow for all (others: 0)."""
-"""Actions that only mean something when attached to a server: their keys are not shown otherwise."""
+KEY_GROUPS = {"pause": "pause", "pause-all": "pause", "retry": "retry", "retry-failed": "retry"}
+"""Keys the bar shows together ("p/P pause") when it is short of room."""
 
 
 class JobdeckApp(App[None]):
@@ -78,8 +81,8 @@ class JobdeckApp(App[None]):
         Binding("p", "toggle_pause", "pause", id="pause"),
         Binding("c", "cancel_job", "cancel", id="cancel"),
         Binding("r", "retry_job", "retry", id="retry"),
-        Binding("P", "toggle_dispatch", "all", id="pause-all"),
-        Binding("R", "retry_failed", "failed", id="retry-failed"),
+        Binding("P", "toggle_dispatch", "pause all", id="pause-all"),
+        Binding("R", "retry_failed", "retry failed", id="retry-failed"),
         Binding("o", "open_deck", "open", id="open"),
         Binding("slash", "start_filter", "filter", id="filter"),
         Binding("h", "history", "history", id="history"),
@@ -125,7 +128,7 @@ class JobdeckApp(App[None]):
     def compose(self) -> ComposeResult:
         # The app keeps its own references: App.query_one searches the active screen, which may be a
         # dialog or the detail view while the panes keep updating underneath.
-        self._summary = Static("", id="summary")
+        self._summary = SummaryBar(id="summary")
         self._filter_input = Input(placeholder="filter by name or state; escape clears", id="filter")
         self._lists = {
             pane: JobList(id=PANE_IDS[pane], follow_end=pane is Pane.FINISHED, clock=self.clock) for pane in Pane
@@ -271,25 +274,43 @@ class JobdeckApp(App[None]):
         rate = (finished - first_finished) / span if span >= 1.0 else 0.0
         remaining = sum(counts[state] for state in JobState if not state.finished)
         eta = remaining / rate if rate > 0 else None
-        decks = ", ".join(engine.decks) or "no deck loaded: press o to open a job file"
-        wide = self.size.width >= 100
-        totals = "  ".join(
-            f"{STATE_GLYPHS[state]} {counts[state]}" + (f" {state.value}" if wide else "")
-            for state in JobState
-            if counts[state]
-        )
-        parts = [f"[b]{decks}[/b]", totals or "no jobs"]
+        self._summary.show_parts(self._summary_parts(engine, counts, rate, eta, remaining))
+
+    def _summary_parts(
+        self, engine: EngineInterface, counts: dict[JobState, int], rate: float, eta: float | None, remaining: int
+    ) -> list[SummaryPart]:
+        """The header's parts, each with shorter forms for a narrow terminal (lower priorities shorten first)."""
+        names = list(engine.decks)
+        if not names:
+            decks = SummaryPart(("[b]no deck loaded: press o to open a job file[/b]", "[b]no deck: o opens one[/b]"), 6)
+        elif len(names) == 1:
+            decks = SummaryPart((f"[b]{escape(names[0])}[/b]",), 6)
+        else:
+            decks = SummaryPart((f"[b]{escape(', '.join(names))}[/b]", f"[b]{len(names)} decks[/b]"), 3)
+        shown = [state for state in JobState if counts[state]]
+        words = "  ".join(f"{STATE_GLYPHS[state]} {counts[state]} {state.value}" for state in shown)
+        glyphs = "  ".join(f"{STATE_GLYPHS[state]} {counts[state]}" for state in shown)
+        parts = [decks, SummaryPart((words, glyphs) if shown else ("no jobs",), 1)]
         if engine.jobs:
-            parts.append(format_rate(rate))
-            parts.append(f"ETA {format_eta(eta) if remaining else 'done'}")
-        parts.extend(escape(line) for line in engine.kind_status())
+            parts.append(SummaryPart((format_rate(rate), ""), 4))
+            parts.append(SummaryPart((f"ETA {format_eta(eta) if remaining else 'done'}", ""), 5))
+        parts.extend(SummaryPart((escape(line), ""), 2) for line in engine.kind_status())
         if not engine.dispatching:
-            parts.append("[reverse] dispatching paused: P resumes [/reverse]")
+            parts.append(
+                SummaryPart(
+                    (
+                        "[reverse] dispatching paused: P resumes [/reverse]",
+                        "[reverse] paused: P resumes [/reverse]",
+                        "[reverse] ‖ P resumes [/reverse]",
+                    ),
+                    9,
+                )
+            )
         if engine.lost:
-            parts.append("[reverse] server gone: q quits [/reverse]")
+            parts.append(SummaryPart(("[reverse] server gone: q quits [/reverse]",), 9))
         if self.model.filter_text:
-            parts.append(f"filter: {self.model.filter_text!r}")
-        self._summary.update(" │ ".join(parts))
+            parts.append(SummaryPart((f"filter: {escape(repr(self.model.filter_text))}",), 7))
+        return parts
 
     # --- selection -------------------------------------------------------------------------------------
 
@@ -316,7 +337,9 @@ class JobdeckApp(App[None]):
             if isinstance(binding, Binding) and binding.show and (binding.action not in ATTACHED_ONLY or self.attached):
                 key = binding.key_display or KEY_LABELS.get(binding.key, binding.key)
                 enabled = self.check_action(binding.action.split("(")[0], ()) is True
-                hints.append(KeyHint(key, binding.description, enabled, KEY_PRIORITIES.get(binding.id or "", 0)))
+                binding_id = binding.id or ""
+                priority, group = KEY_PRIORITIES.get(binding_id, 0), KEY_GROUPS.get(binding_id, "")
+                hints.append(KeyHint(key, binding.description, enabled, priority, group))
         self._key_bar.show_keys(hints)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
