@@ -28,6 +28,7 @@ from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
@@ -175,11 +176,13 @@ class JobdeckApp(App[None]):
     def job_list(self, pane: Pane) -> JobList:
         return self._lists[pane]
 
-    def on_resize(self) -> None:
-        self._check_size()
+    def on_resize(self, event: events.Resize) -> None:
+        # The event's size: this handler runs before App's own, which is the one that updates `self.size`.
+        self._check_size(event.size)
 
-    def _check_size(self) -> None:
-        too_small = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
+    def _check_size(self, size: Size | None = None) -> None:
+        size = size or self.size
+        too_small = size.width < MIN_WIDTH or size.height < MIN_HEIGHT
         if self.screen_stack:
             self.screen_stack[0].set_class(too_small, "-too-small")
 

@@ -103,3 +103,18 @@ async def test_the_header_is_fitted_again_when_the_terminal_narrows(tmp_path: Pa
         await until(pilot, lambda: "dispatching paused" in header_line(app))
         await pilot.resize_terminal(80, 24)
         await until(pilot, lambda: "3 decks" in header_line(app) and "P resumes" in header_line(app))
+
+
+async def test_the_too_small_message_follows_each_resize_at_once(tmp_path: Path) -> None:
+    async with dashboard(write_decks(tmp_path, "nightly"), size=(100, 30)) as (app, pilot):
+        too_small, panes = app.query_one("#too-small"), app.query_one("#panes")
+        assert panes.display and not too_small.display
+        await pilot.resize_terminal(58, 13)
+        await pilot.pause()
+        assert too_small.display and not panes.display
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert panes.display and not too_small.display
+        await pilot.resize_terminal(80, 13)
+        await pilot.pause()
+        assert too_small.display and not panes.display
