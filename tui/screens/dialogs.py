@@ -7,7 +7,8 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import Resize
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -29,6 +30,11 @@ KEY_HELP: tuple[tuple[str, str], ...] = (
     ("d", "detach: leave the jobs running in the server (when attached)"),
     ("q", "quit (asks first while jobs run)"),
 )
+
+
+HELP_CHROME_ROWS = 6
+"""The help's rows outside its scrolling keys: border (2), title (1), the margins around the keys (2), key line (1)."""
+HELP_MIN_ROWS = 3
 
 
 class QuitAnswer(Enum):
@@ -83,21 +89,55 @@ class QuitScreen(ModalScreen[QuitAnswer | None]):
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,question_mark,q", "dismiss", "close")]
+    """Every key, one per row; a description too long for its row wraps under itself, not under the key. The
+    rows scroll (j k, arrows, pgup pgdn, home end) when the terminal is too short for all of them."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,q", "dismiss", "close"),
+        Binding("j,down", "scroll('down')", "scroll down", show=False),
+        Binding("k,up", "scroll('up')", "scroll up", show=False),
+        Binding("pagedown,space", "scroll('page_down')", "page down", show=False),
+        Binding("pageup", "scroll('page_up')", "page up", show=False),
+        Binding("home,g", "scroll('home')", "top", show=False),
+        Binding("end,G", "scroll('end')", "bottom", show=False),
+    ]
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > Vertical {
-        width: 72; height: auto; max-height: 100%; padding: 1 2;
+        width: 80; max-width: 100%; height: auto; max-height: 100%; padding: 0 1;
         border: thick $primary; background: $panel;
     }
-    HelpScreen .title { text-style: bold; margin-bottom: 1; }
-    HelpScreen .keys { color: $text-muted; margin-top: 1; }
+    HelpScreen .title { text-style: bold; padding: 0 1; }
+    HelpScreen VerticalScroll { height: auto; scrollbar-gutter: stable; padding: 0 1; margin: 1 0; background: $panel; }
+    HelpScreen .row { height: auto; }
+    HelpScreen .key { width: 31; text-style: bold; }
+    HelpScreen .what { width: 1fr; }
+    HelpScreen .keys { color: $text-muted; padding: 0 1; }
     """
 
     def compose(self) -> ComposeResult:
-        lines = "\n".join(f"[b]{keys:<30}[/b] {what}" for keys, what in KEY_HELP)
         with Vertical():
             yield Static("jobdeck keys", classes="title")
-            yield Static(lines, markup=True)
-            yield Static("escape closes", classes="keys")
+            with VerticalScroll(can_focus=False):
+                for keys, what in KEY_HELP:
+                    with Horizontal(classes="row"):
+                        yield Static(keys, classes="key", markup=False)
+                        yield Static(what, classes="what", markup=False)
+            yield Static("j k ↑ ↓ pgup pgdn scroll   escape closes", classes="keys")
+
+    def on_resize(self, event: Resize) -> None:
+        # The rows take what the screen leaves beside the border, title and key line (CSS has no "100% - 6").
+        self.query_one(VerticalScroll).styles.max_height = max(HELP_MIN_ROWS, event.size.height - HELP_CHROME_ROWS)
+
+    def action_scroll(self, where: str) -> None:
+        rows = self.query_one(VerticalScroll)
+        moves = {
+            "down": rows.scroll_down,
+            "up": rows.scroll_up,
+            "page_down": rows.scroll_page_down,
+            "page_up": rows.scroll_page_up,
+            "home": rows.scroll_home,
+            "end": rows.scroll_end,
+        }
+        moves[where](animate=False)
