@@ -36,9 +36,9 @@ from runner.engine.engine import Engine
 from runner.engine.interface import EngineInterface, LoadedDeck, ObservedJob
 from runner.errors import CommandError, DeckError, Problem
 from runner.model import Deck, JobState
-from tui.formatting import STATE_GLYPHS, format_eta, format_rate
+from tui.formatting import STATE_GLYPHS, format_duration, format_eta, format_rate, row_seconds
 from tui.panes import Pane, PaneModel
-from tui.screens.dialogs import HelpScreen, QuitAnswer, QuitScreen
+from tui.screens.dialogs import ConfirmScreen, HelpScreen, QuitAnswer, QuitScreen
 from tui.screens.job_detail import JobDetailScreen
 from tui.widgets.job_list import JobList
 from tui.widgets.key_bar import KeyBar, KeyHint
@@ -48,6 +48,8 @@ PULL_INTERVAL_S = 0.1
 THROUGHPUT_WINDOW_S = 20.0
 MIN_WIDTH = 60
 MIN_HEIGHT = 14
+CONFIRM_CANCEL_AFTER_S = 5.0
+"""`c` on a job whose attempt has run this long asks first: a younger one is cancelled at once."""
 KEY_LABELS = {"enter": "⏎", "slash": "/", "question_mark": "?"}
 PANE_IDS = {Pane.QUEUED: "queued", Pane.RUNNING: "running", Pane.FINISHED: "finished"}
 ATTACHED_ONLY = frozenset({"detach"})
@@ -393,8 +395,29 @@ class JobdeckApp(App[None]):
         await self._command(command, job)
 
     async def action_cancel_job(self) -> None:
-        if self.engine is not None:
-            await self._command(self.engine.cancel, self.selected_job)
+        await self._cancel(self.selected_job)
+
+    async def _cancel(self, job: ObservedJob | None) -> None:
+        """Cancel the job; once it has run a few seconds, only after `y` (its work so far would be lost)."""
+        engine = self.engine
+        if engine is None or job is None:
+            return
+        ran = row_seconds(job, self.clock()) if job.attempt_running else 0.0
+        if ran < CONFIRM_CANCEL_AFTER_S:
+            await self._command(engine.cancel, job)
+            return
+
+        async def answered(yes: bool | None) -> None:
+            if yes:
+                await self._command(engine.cancel, job)
+
+        question = ConfirmScreen(
+            f"Cancel {job.name}?",
+            f"It has run for {format_duration(ran)}; that work is lost (r runs it again from the start).",
+            yes="cancel it",
+            no="keep it running",
+        )
+        self.push_screen(question, answered)
 
     async def action_retry_job(self) -> None:
         if self.engine is not None:
@@ -446,7 +469,10 @@ class JobdeckApp(App[None]):
         engine = self.engine
         if engine is None or message.job_id not in engine.jobs:
             return
-        commands = {"pause": engine.pause, "resume": engine.resume, "cancel": engine.cancel, "retry": engine.retry}
+        if message.command == "cancel":
+            await self._cancel(engine.jobs[message.job_id])
+            return
+        commands = {"pause": engine.pause, "resume": engine.resume, "retry": engine.retry}
         command = commands.get(message.command)
         if command is not None:
             await self._command(command, engine.jobs[message.job_id])

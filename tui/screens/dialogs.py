@@ -1,10 +1,11 @@
-"""Small modal dialogs of the dashboard: the quit question and the key help."""
+"""Small modal dialogs of the dashboard: the quit question, a yes/no question, and the key help."""
 
 from __future__ import annotations
 
 from enum import Enum
 from typing import ClassVar
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -18,7 +19,7 @@ KEY_HELP: tuple[tuple[str, str], ...] = (
     ("enter", "job detail"),
     ("p", "pause or resume the selected job"),
     ("P", "pause or resume dispatching for everything"),
-    ("c", "cancel the selected job"),
+    ("c", "cancel the selected job (asks first once it has run a few seconds)"),
     ("r", "retry the selected finished job"),
     ("R", "retry every failed job"),
     ("F", "forget the selected job's deck once it has finished"),
@@ -86,6 +87,41 @@ class QuitScreen(ModalScreen[QuitAnswer | None]):
 
     def action_answer(self, answer: str) -> None:
         self.dismiss(None if answer == "stay" else QuitAnswer(answer))
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question before something that cannot be undone: `y` answers True, `n` or escape False."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "yes"),
+        Binding("n,escape", "answer(False)", "no"),
+    ]
+
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Vertical {
+        width: 64; max-width: 100%; height: auto; padding: 1 2;
+        border: thick $warning; background: $panel;
+    }
+    ConfirmScreen .question { text-style: bold; }
+    ConfirmScreen .keys { color: $text-muted; margin-top: 1; }
+    """
+
+    def __init__(self, question: str, detail: str, *, yes: str, no: str) -> None:
+        super().__init__()
+        self.question = question
+        self.detail = detail
+        self.yes = yes
+        self.no = no
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.question, classes="question", markup=False)
+            yield Static(self.detail, markup=False)
+            yield Static(f"[b]y[/b] {escape(self.yes)}    [b]n[/b] {escape(self.no)}", classes="keys")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
 
 
 class HelpScreen(ModalScreen[None]):
