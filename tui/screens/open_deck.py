@@ -27,7 +27,7 @@ from textual.widgets import DirectoryTree, Input, Static, Tree
 from textual.worker import Worker
 
 from runner.errors import DeckError, Problem, describe_error
-from tui.widgets.path_input import JOB_FILE_SUFFIX, PathInput
+from tui.widgets.path_input import JOB_FILE_SUFFIX, PathInput, resolve_path
 
 Loader = Callable[[Path], Awaitable[object]]
 
@@ -98,6 +98,18 @@ class JobFileTree(DirectoryTree):
             for path in paths
             if not path.name.startswith(".") and (path.suffix == JOB_FILE_SUFFIX or self._safe_is_dir(path))
         ]
+
+    start_at: str | None = None
+    """Set when `down` enters a folder: once it is listed, the cursor goes to its first entry whose name starts
+    with this (the rest of what was typed)."""
+
+    async def watch_path(self) -> None:
+        await super().watch_path()
+        start_at, self.start_at = self.start_at, None
+        if start_at is not None and self.last_line >= 0:
+            self.cursor_line = next(
+                (line for line, node in enumerate(self.root.children) if str(node.label).startswith(start_at)), 0
+            )
 
     def action_cursor_up(self) -> None:
         """`up` on the first line goes back to the path field, the way `down` there came here."""
@@ -190,13 +202,34 @@ class OpenDeckScreen(ModalScreen[Path | None]):
         self.dismiss(None)
 
     def action_browse(self) -> None:
-        """`down` in the path field moves into the browser; elsewhere `down` keeps its own meaning."""
+        """`down` in the path field moves into the browser, in the folder typed so far (which becomes the current
+        folder, the field keeping the rest of the text); elsewhere `down` keeps its own meaning."""
         if self.focused is not self.path_input:
             raise SkipAction()
+        self._enter_typed_folder()
         tree = self.tree
         tree.focus()
         if tree.cursor_line < 0 and tree.last_line >= 0:
             tree.cursor_line = 0
+
+    def _enter_typed_folder(self) -> None:
+        text = self.path_input.value.strip()
+        if text == "~":
+            text = "~/"
+        folder_part = text[: text.rfind("/") + 1]
+        if not folder_part:
+            return
+        folder = _absolute(resolve_path(folder_part, self.folder))
+        try:
+            is_folder = folder.is_dir()
+        except OSError:
+            is_folder = False
+        if is_folder:  # else (a typo, no such folder) the browser stays where it is
+            rest = text[len(folder_part) :]
+            if folder != self.folder:
+                self.tree.start_at = rest
+                self.change_folder(folder)
+            self.path_input.set_path(rest)
 
     @on(Input.Changed, "#open-deck-path")
     def _typing(self) -> None:
