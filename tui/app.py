@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import signal
 import time
 from collections import deque
@@ -71,6 +72,19 @@ KEY_PRIORITIES = {
 """Which keys the bar keeps longest when it is too narrow for all (others: 0)."""
 KEY_GROUPS = {"pause": "pause", "pause-all": "pause", "retry": "retry", "retry-failed": "retry"}
 """Keys the bar shows together ("p/P pause") when it is short of room."""
+
+
+def write_new_file(folder: Path, stem: str, suffix: str, text: str) -> Path:
+    """Write `text` to a file that did not exist: `stem` + `suffix` in `folder`, else `stem-2` + `suffix`, ..."""
+    for number in itertools.count(1):
+        path = folder / f"{stem}{'' if number == 1 else f'-{number}'}{suffix}"
+        try:
+            with path.open("x", encoding="utf-8") as file:
+                file.write(text)
+        except FileExistsError:
+            continue
+        return path
+    raise AssertionError("unreachable")
 
 
 class JobdeckApp(App[None]):
@@ -587,7 +601,10 @@ class JobdeckApp(App[None]):
     # --- command palette -------------------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # Textual's own "Keys" (a panel of the focused widget's keys) would be listed beside ours, and its
+        # "Screenshot" saves to a Downloads folder a server seldom has: ours saves where jobdeck was started.
+        replaced = {"Keys", "Screenshot"}
+        yield from (command for command in super().get_system_commands(screen) if command.title not in replaced)
         yield SystemCommand("Pause or resume job", "Pause or resume the selected job (p)", self.action_toggle_pause)
         yield SystemCommand(
             "Pause or resume dispatching", "Hold back every queued job (P)", self.action_toggle_dispatch
@@ -600,4 +617,25 @@ class JobdeckApp(App[None]):
         )
         yield SystemCommand("Open job file", "Load a deck from a TOML job file (o)", self.action_open_deck)
         yield SystemCommand("Filter jobs", "Show only jobs matching a name or state (/)", self.action_start_filter)
+        yield SystemCommand("History", "Earlier runs from the journal; load one again (h)", self.action_history)
+        if self.attached:
+            yield SystemCommand("Detach", "End this dashboard; the jobs go on in the server (d)", self.action_detach)
         yield SystemCommand("Keys", "Show every key (?)", self.action_help)
+        yield SystemCommand(
+            "Screenshot", f"Save an SVG picture of the screen in {self.start_dir}", self.action_save_screenshot
+        )
+
+    def action_save_screenshot(self) -> None:
+        # After the next refresh: the palette that asked for it is gone from the picture by then.
+        self.call_after_refresh(self._save_screenshot)
+
+    @work(group="screenshot", exit_on_error=False)
+    async def _save_screenshot(self) -> None:
+        svg = self.export_screenshot()
+        stem = f"jobdeck-{time.strftime('%Y-%m-%d-%H%M%S')}"
+        try:
+            path = await anyio.to_thread.run_sync(write_new_file, self.start_dir, stem, ".svg", svg)
+        except OSError as error:
+            self.notify(f"could not save a screenshot in {self.start_dir}: {error.strerror or error}", severity="error")
+        else:
+            self.notify(f"screenshot saved: {path}", timeout=8)
