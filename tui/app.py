@@ -35,11 +35,11 @@ from textual.widgets import Input, Static
 
 from runner.engine.engine import Engine
 from runner.engine.interface import EngineInterface, LoadedDeck, ObservedJob
-from runner.errors import CommandError, DeckError, Problem
+from runner.errors import CommandError, DeckAlreadyLoaded, DeckError, Problem
 from runner.model import Deck, JobState
 from tui.formatting import STATE_GLYPHS, format_duration, format_eta, format_rate, row_seconds
 from tui.panes import Pane, PaneModel
-from tui.screens.dialogs import ConfirmScreen, HelpScreen, QuitAnswer, QuitScreen
+from tui.screens.dialogs import ConfirmScreen, HelpScreen, QuitAnswer, QuitScreen, load_again_question
 from tui.screens.job_detail import JobDetailScreen
 from tui.widgets.job_list import JobList
 from tui.widgets.key_bar import KeyBar, KeyHint
@@ -226,10 +226,20 @@ class JobdeckApp(App[None]):
         finally:
             self._engine_stopped.set()
 
-    async def _load_and_say(self, engine: EngineInterface, path: Path) -> None:
-        """Load a job file outside the open dialog: its problems, if any, go to a notification."""
+    async def _load_and_say(self, engine: EngineInterface, path: Path, *, again: bool = False) -> None:
+        """Load a job file outside the open dialog: its problems, if any, go to a notification; a file whose
+        earlier load is still at work is loaded again only after `y`."""
         try:
-            deck = await engine.load(path)
+            deck = await engine.load(path, again=again)
+        except DeckAlreadyLoaded as repeat:
+
+            async def answered(yes: bool | None) -> None:
+                if yes:
+                    await self._load_and_say(engine, path, again=True)
+                else:
+                    self.notify(f"{path} was not loaded again", timeout=4)
+
+            self.push_screen(load_again_question(path, repeat), answered)
         except DeckError as bad:
             problems = "\n".join(str(problem) for problem in bad.problems[:5])
             self.notify(f"{path} was not loaded:\n{problems}", severity="error", timeout=15)
@@ -244,11 +254,12 @@ class JobdeckApp(App[None]):
         if self.engine is not None:
             await self._engine_stopped.wait()
 
-    async def load_deck(self, path: Path) -> LoadedDeck:
-        """Load a job file into the engine; DeckError (changing nothing) when it is bad."""
+    async def load_deck(self, path: Path, *, again: bool = False) -> LoadedDeck:
+        """Load a job file into the engine; DeckError (changing nothing) when it is bad; unless `again`,
+        DeckAlreadyLoaded when its same jobs are loaded and unfinished."""
         if self.engine is None:
             raise DeckError([Problem(path, "jobdeck is still starting; press enter again in a moment")])
-        deck = await self.engine.load(path)
+        deck = await self.engine.load(path, again=again)
         self.notify(f"loaded {deck.name}: {len(deck.jobs)} jobs", timeout=3)
         return deck
 

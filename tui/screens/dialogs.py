@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 from typing import ClassVar
 
 from rich.markup import escape
@@ -12,6 +13,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Resize
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from runner.errors import DeckAlreadyLoaded
 
 KEY_HELP: tuple[tuple[str, str], ...] = (
     ("tab / shift+tab", "next / previous pane"),
@@ -122,6 +125,21 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
+
+
+def load_again_question(path: Path, repeat: DeckAlreadyLoaded) -> ConfirmScreen:
+    """Asks before loading a job file whose earlier load is still at work: a second load runs every job again."""
+    if repeat.deck is not None and repeat.unfinished:
+        jobs = f"{repeat.unfinished} unfinished job{'' if repeat.unfinished == 1 else 's'}"
+        question = f"{path.name} is loaded already, as deck {repeat.deck!r} with {jobs}."
+    else:
+        question = f"{path.name} is loaded already and not finished."
+    return ConfirmScreen(
+        question,
+        "Load it a second time? Every job in it runs again, beside the first copy.",
+        yes="load it again",
+        no="don't load it",
+    )
 
 
 class HelpScreen(ModalScreen[None]):

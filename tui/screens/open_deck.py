@@ -10,10 +10,11 @@ already loaded untouched when it raises.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from textual import on
 from textual.actions import SkipAction
@@ -26,10 +27,17 @@ from textual.widget import Widget
 from textual.widgets import DirectoryTree, Input, Static, Tree
 from textual.worker import Worker
 
-from runner.errors import DeckError, Problem, describe_error
+from runner.errors import DeckAlreadyLoaded, DeckError, Problem, describe_error
+from tui.screens.dialogs import load_again_question
 from tui.widgets.path_input import JOB_FILE_SUFFIX, PathInput, resolve_path
 
-Loader = Callable[[Path], Awaitable[object]]
+
+class Loader(Protocol):
+    """Loads a job file (DeckError, changing nothing, when it is bad); DeckAlreadyLoaded for a file whose same
+    jobs are loaded and unfinished, unless `again` (passed only after the user said yes to loading it again)."""
+
+    def __call__(self, path: Path, /, *, again: bool = False) -> Awaitable[object]: ...
+
 
 MARKER = "✗"
 
@@ -267,15 +275,19 @@ class OpenDeckScreen(ModalScreen[Path | None]):
 
     # --- loading --------------------------------------------------------------------------------------------
 
-    def _open(self, path: Path) -> None:
+    def _open(self, path: Path, *, again: bool = False) -> None:
         if self._loading is not None:
             return  # one load at a time; a second enter while the first runs does nothing
         self._set_status(f"loading {display_path(path, self.folder)} …")
-        self._loading = self.run_worker(self._try_load(path), name="open-deck", exit_on_error=False)
+        self._loading = self.run_worker(self._try_load(path, again), name="open-deck", exit_on_error=False)
 
-    async def _try_load(self, path: Path) -> None:
+    async def _try_load(self, path: Path, again: bool) -> None:
         try:
-            problems = await self._problems_loading(path)
+            problems = await self._problems_loading(path, again)
+        except DeckAlreadyLoaded as repeat:
+            self._set_status(f"{display_path(path, self.folder)} is loaded already: load it again?")
+            self.app.push_screen(load_again_question(path, repeat), partial(self._load_again_answered, path))
+            return
         finally:
             self._loading = None
         self._set_status(self._folder_status())
@@ -284,10 +296,19 @@ class OpenDeckScreen(ModalScreen[Path | None]):
         else:
             await self._show_problems(path, problems)
 
-    async def _problems_loading(self, path: Path) -> list[Problem] | None:
-        """Run the loader; None when it succeeded, else what to tell the user."""
+    def _load_again_answered(self, path: Path, yes: bool | None) -> None:
+        if yes:
+            self._open(path, again=True)
+        else:
+            self._set_status(f"not loaded: {display_path(path, self.folder)} is still at work from its earlier load")
+
+    async def _problems_loading(self, path: Path, again: bool) -> list[Problem] | None:
+        """Run the loader; None when it succeeded, else what to tell the user. DeckAlreadyLoaded goes through:
+        it is a question for the user, not a problem in the file."""
         try:
-            await self._load(path)
+            await (self._load(path, again=True) if again else self._load(path))
+        except DeckAlreadyLoaded:
+            raise
         except DeckError as error:
             return error.problems or [Problem(path, str(error) or "the job file could not be loaded")]
         except OSError as error:
