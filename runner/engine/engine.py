@@ -42,6 +42,7 @@ from runner.engine.events import (
 from runner.engine.heap import give_back_freed_memory
 from runner.engine.interface import HistorySource, PastJob, PastRun, SpecLines
 from runner.engine.lanes import Lane
+from runner.engine.repeats import repeated_deck
 from runner.errors import CommandError, JobError, describe_error, disk_full_error
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.registry import KIND_SPECS
@@ -270,15 +271,23 @@ class Engine:
     # --- commands --------------------------------------------------------------------------------------
 
     async def load(
-        self, path: str | Path, *, environ: Mapping[str, str] | None = None, umask: int | None = None
+        self,
+        path: str | Path,
+        *,
+        environ: Mapping[str, str] | None = None,
+        umask: int | None = None,
+        again: bool = True,
     ) -> Deck:
         """Parse a job file and start its jobs. Raises DeckError, changing nothing, when the file is bad.
 
         `environ` (default: the engine's) expands the file's `${VAR}`s and is the environment its jobs run in;
         `umask` (default: the process's) is the one its shell jobs run with and its saved files are made with:
-        a server loads each client's decks with that client's environment and umask."""
+        a server loads each client's decks with that client's environment and umask. `again=False` refuses
+        (DeckAlreadyLoaded, nothing loaded) a file whose same jobs are loaded already and not all finished."""
         environ = self.environ if environ is None else dict(environ)
         deck = await anyio.to_thread.run_sync(lambda: load_deck(path, environ=environ))
+        if not again:
+            repeated_deck(self, deck, again=False)
         return await self.add_deck(deck, environ=environ, umask=umask)
 
     @_collector_paused

@@ -212,8 +212,10 @@ class EngineInterface(Protocol):
 
     # --- commands ---
 
-    async def load(self, path: str | Path, /) -> LoadedDeck:
-        """Parse a job file and start its jobs; DeckError, changing nothing, when the file is bad."""
+    async def load(self, path: str | Path, /, *, again: bool = True) -> LoadedDeck:
+        """Parse a job file and start its jobs; DeckError, changing nothing, when the file is bad. `again=False`
+        refuses a file whose same jobs are loaded already and not all finished (DeckAlreadyLoaded, nothing
+        loaded), so that a viewer can ask before running them twice."""
         ...
 
     async def add_deck(self, deck: Deck, /) -> LoadedDeck:
