@@ -45,3 +45,7 @@ def test_durations_compact_in_panes_and_spelled_out_in_the_detail() -> None:
     assert [format_duration(value) for value in (0.25, 12.4, 185, 7500)] == ["0.2 s", "12 s", "3m 05s", "2h 05m"]
     assert [format_eta(value) for value in (None, 0, 65)] == ["–", "0s", "1:05"]
     assert format_rate(2.46) == "2.5/s"
+
+
+def test_slow_rates_read_per_minute_and_a_rate_is_never_negative() -> None:
+    assert [format_rate(value) for value in (1.0, 0.5, 0.02, 0.0, -0.1)] == ["1.0/s", "30/min", "1.2/min", "0/s", "0/s"]
