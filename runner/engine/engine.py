@@ -42,6 +42,7 @@ from runner.engine.events import (
 from runner.engine.heap import give_back_freed_memory
 from runner.engine.interface import HistorySource, PastJob, PastRun, SpecLines
 from runner.engine.lanes import Lane
+from runner.engine.retries import retries_left
 from runner.errors import CommandError, JobError, describe_error, disk_full_error
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.registry import KIND_SPECS
@@ -319,6 +320,8 @@ class Engine:
                 self._restore(job, earlier)
                 if job.state.finished:
                     del self._runs[job.id]
+                else:  # attempts a dead server cut short are given back; failed ones stay spent
+                    self._runs[job.id].retries_left = retries_left(job.attempts, spec.retries)
             self._state_counts[job.state] += 1
             if not job.state.finished:
                 self._job_lanes[job.id] = self._lane_for(job, deck)
@@ -621,6 +624,7 @@ class Engine:
         job.progress = None
         job.error = None
         job.traceback = None
+        job.note = None  # what it said while waiting (run again after a restart, say); its attempts keep that
         self._set_state(job, JobState.RUNNING)
         context = AttemptContext(
             job=job,

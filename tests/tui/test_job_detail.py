@@ -180,6 +180,23 @@ async def test_a_failed_call_shows_its_error_traceback_and_every_attempt() -> No
         assert "target   report:build" in text
 
 
+async def test_an_attempt_a_dead_server_cut_short_does_not_count_against_the_retries() -> None:
+    """After a kill -9 of the server the job runs again: its interrupted attempt is listed as such, and the one
+    under way is the first of the two its `retries = 1` allows, not the last."""
+    spec = JobSpec(name="download", kind=Kind.FETCH, work=FetchSpec(url="https://example.org/big"), retries=1)
+    job = Job(id="web/download", deck="web", spec=spec, state=JobState.RUNNING, revision=7)
+    cut_short = "interrupted while running: the jobdeck server ended (a signal, a crash, kill -9)"
+    job.attempts = [Attempt(1, T0, T0 + 4.0, None, cut_short, 4.0), Attempt(2, T0 + 6, running_since=T0 + 6)]
+    app = DetailApp(job)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        assert "attempt 1 of 2 (#2, 1 interrupted)" in text
+        assert "ATTEMPTS  1 of 2 (#2, 1 interrupted)" in text
+        assert "↯ interrupted" in text
+        assert "2 of 2" not in text
+
+
 async def test_a_succeeded_call_shows_its_result() -> None:
     app = DetailApp(succeeded_call_job())
     async with app.run_test(size=(80, 30)) as pilot:
