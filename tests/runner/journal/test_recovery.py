@@ -11,6 +11,7 @@ import anyio
 import pytest
 
 from runner.server.client import Client, ensure_server
+from runner.server.server import socket_answers
 from tests.conftest import Place
 from tests.helpers import process_alive, wait_for
 
@@ -35,8 +36,8 @@ async def jobs_by_name(client: Client) -> dict[str, dict[str, Any]]:
     return {job["name"]: job for job in snapshot["jobs"]}
 
 
-async def wait_states(client: Client, wanted: dict[str, str]) -> dict[str, dict[str, Any]]:
-    with anyio.fail_after(10):
+async def wait_states(client: Client, wanted: dict[str, str], timeout: float = 10) -> dict[str, dict[str, Any]]:
+    with anyio.fail_after(timeout):
         while True:
             jobs = await jobs_by_name(client)
             if all(name in jobs and jobs[name]["state"] == state for name, state in wanted.items()):
@@ -115,3 +116,50 @@ async def test_clients_see_a_job_finish_only_once_the_journal_has_committed_it(t
         shown, upto = server.committed_changes(0)
         assert engine.jobs["two/first"] in shown and upto == engine.revision
         await engine.wait_until_settled()
+
+
+async def test_a_download_cut_short_by_kill_9_runs_again_showing_its_progress_with_one_partial_file(
+    place: Place, server_url: str
+) -> None:
+    """The server is killed mid-download. The next one runs the job again: as it runs, its row shows its bytes (no
+    note), its first attempt says it was interrupted, and the download starts over in the same partial file: the
+    old one is not left beside it, and none is left once the file is whole."""
+    size = 2_000_000
+    deck = place.root / "dl.toml"
+    deck.write_text(
+        '[deck]\nname = "dl"\nout_dir = "out"\n\n[[job]]\nname = "big"\n'
+        f'fetch = "{server_url}/bytes/{size}?chunk=20000&delay=0.05"\nsave = "big.bin"\nretries = 1\n'
+    )
+    out = place.root / "out"
+
+    def parts() -> list[str]:
+        return sorted(path.name for path in out.iterdir() if path.name.endswith(".part")) if out.exists() else []
+
+    async def downloading(client: Client) -> dict[str, Any]:
+        with anyio.fail_after(30):
+            while True:
+                big = (await jobs_by_name(client))["big"]
+                if big["state"] == "running" and big["progress"] and big["progress"]["done"] > 0:
+                    return big
+                await anyio.sleep(0.05)
+
+    async with await ensure_server(place.socket, log_path=place.log, timeout=30) as client:
+        await client.request("load", path=str(deck))
+        await downloading(client)
+        await client.request("status")  # the server commits its journal before it answers
+        first_pid = client.server.pid
+    os.kill(first_pid, signal.SIGKILL)
+    # A killed process shows as a zombie while a thread of it may still be ending, holding the socket open.
+    await wait_for(lambda: not process_alive(first_pid) and not socket_answers(place.socket), timeout=5)
+    left = parts()
+    assert len(left) == 1, "the killed server left its partial file"
+
+    async with await ensure_server(place.socket, log_path=place.log, timeout=30) as client:
+        big = await downloading(client)
+        assert big["note"] is None
+        assert [attempt["number"] for attempt in big["attempts"]] == [1, 2]
+        assert big["attempts"][0]["outcome"] is None and "interrupted" in big["attempts"][0]["error"]
+        assert parts() == left, "one partial file: the old one was replaced, not kept beside a new one"
+        await wait_states(client, {"big": "succeeded"}, timeout=60)
+    assert sorted(path.name for path in out.iterdir()) == ["big.bin"]
+    assert (out / "big.bin").stat().st_size == size
