@@ -876,8 +876,11 @@ class Engine:
     # --- for viewers (EngineInterface) -------------------------------------------------------------------
 
     def spec_lines(self, job_id: str) -> SpecLines:
-        """The job's spec as lines for reading, secrets redacted."""
-        return spec_summary(self.jobs[job_id].spec)
+        """The job's spec as lines for reading, secrets redacted, with what it sends (a fetch's URL) as its deck's
+        environment fills it in, the deck's secrets masked."""
+        job = self.jobs[job_id]
+        environ = self._deck_environ.get(job.deck, self.environ)
+        return spec_summary(job.spec, environ, self._deck_masks.get(job.deck, NO_SECRETS))
 
     def watch(self, job_id: str) -> None:
         """Nothing to do: in this process every job's output and spec are always at hand."""

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from datetime import UTC
+from functools import partial
 from pathlib import Path
 
+import anyio
 import pytest
 from textual.app import App
 from textual.pilot import Pilot
 
+from runner.engine.engine import Engine
+from runner.engine.interface import SpecLines
 from runner.kinds.summary import spec_summary
 from runner.model import (
     OUTPUT_TAIL_LINES,
@@ -115,14 +121,15 @@ def thread_call_job() -> Job:
 class DetailApp(App[None]):
     """Pushes the detail screen over a blank screen and records the commands it asks for."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, spec_lines: Callable[[], SpecLines] | None = None) -> None:
         super().__init__()
         self.job = job
+        self.spec_lines = spec_lines or (lambda: spec_summary(self.job.spec))
+        """The spec lines as an in-process engine gives them (by default, of a job whose ${VAR}s are not set)."""
         self.commands: list[tuple[str, str]] = []
 
     def on_mount(self) -> None:
-        # The spec lines as an in-process engine gives them.
-        screen = JobDetailScreen(self.job, spec_lines=lambda: spec_summary(self.job.spec), clock=lambda: NOW, tz=UTC)
+        screen = JobDetailScreen(self.job, spec_lines=self.spec_lines, clock=lambda: NOW, tz=UTC)
         self.push_screen(screen)
 
     def on_job_detail_screen_command_requested(self, message: JobDetailScreen.CommandRequested) -> None:
@@ -162,6 +169,26 @@ async def test_a_fetch_shows_its_headers_redacted_and_never_the_secret() -> None
         assert SECRET not in text
         assert SECRET[4:] not in text
         assert SECRET[4:] not in app.export_screenshot()
+
+
+async def test_a_fetch_shows_the_url_it_requested_with_its_secrets_masked(tmp_path: Path, server_url: str) -> None:
+    """Not only the template (`${BASE}/status/404`): the URL the request went to, its secret masked."""
+    path = tmp_path / "web.toml"
+    path.write_text('[[job]]\nname = "missing"\nfetch = "${BASE}/status/404?for=${TOKEN}"\n')
+    environ = {**os.environ, "BASE": server_url, "TOKEN": SECRET}
+    async with Engine(environ=environ) as engine:
+        await engine.load(path)
+        with anyio.fail_after(30):
+            await engine.wait_until_settled()
+    job = engine.job("missing")
+    assert job.error == "HTTP 404 Not Found"
+    app = DetailApp(job, spec_lines=partial(engine.spec_lines, job.id))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        assert f"url         {server_url}/status/404?for=***" in text
+        assert "as written  ${BASE}/status/404?for=${TOKEN}" in text
+        assert SECRET not in text
 
 
 async def test_a_failed_call_shows_its_error_traceback_and_every_attempt() -> None:
