@@ -39,6 +39,11 @@ SPEED_WINDOW_S = 15.0
 """A running job's speed is measured over about this many seconds of its active time."""
 MIN_SPEED_SPAN_S = 2.0
 """A speed measured over less active time than this is not trusted."""
+MIN_FRACTION = 0.1
+"""Nor one of a job that has done less than this of its work, unless it has run for TRUSTED_AFTER_S: the first
+seconds of a job are often not its pace (a download's first bytes wait for the connection and, in a busy
+process, for reading; measured in the demo on a loaded machine: 3-9% done in 8 s, then 30% the next second)."""
+TRUSTED_AFTER_S = 10.0
 DURATIONS_KEPT = 32
 ESTIMATE_INTERVAL_S = 0.5
 """The ETA is estimated afresh at most this often; in between it counts down."""
@@ -411,5 +416,7 @@ class Estimator:
             since, done_then = 0.0, 0.0
         span = elapsed - since
         if span < MIN_SPEED_SPAN_S or fraction <= done_then:
+            return None
+        if fraction < MIN_FRACTION and elapsed < TRUSTED_AFTER_S:
             return None
         return (fraction - done_then) / span

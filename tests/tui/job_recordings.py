@@ -4,10 +4,15 @@
 TICK_S, the jobs that changed since the last look, as the dashboard pulls them; `replay` gives them back as
 jobs a viewer can read, tick by tick. Times are seconds from the start of the recording.
 
+`record_dashboard` instead runs the demo in the dashboard itself (in a terminal; quit it with `q` once done) and
+records what its estimator is given at each pull: in one busy process the dashboard's drawing slows the engine's
+reading, so downloads go in fits and starts.
+
 Record again (each takes as long as its deck runs):
 
     .venv/bin/python -m tests.tui.job_recordings demo tests/tui/recordings/demo.json
     .venv/bin/python -m tests.tui.job_recordings long tests/tui/recordings/long_after_quick.json
+    .venv/bin/python -m tests.tui.job_recordings dashboard tests/tui/recordings/demo_dashboard_busy.json
 """
 
 from __future__ import annotations
@@ -116,7 +121,43 @@ async def _record(deck_text: str, folder: Path) -> dict[str, Any]:
     return {"tick_s": TICK_S, "end": round(max(ends) - t0, 3), "ticks": ticks}
 
 
+def record_dashboard(out: Path) -> None:
+    from runner.demo.server import DemoServer
+    from runner.demo.workspace import prepare_workspace
+    from tui import estimate
+    from tui.app import JobdeckApp
+
+    ticks: list[list[Any]] = []
+    pending: dict[str, list[Any]] = {}
+    t0 = time.time()
+    observe = estimate.Estimator.observe
+
+    def recording_observe(estimator: estimate.Estimator, changed: Any, now: float) -> None:
+        changed = list(changed)
+        pending.update((job.id, _job(job, t0)) for job in changed)
+        if not ticks or now - t0 - ticks[-1][0] >= TICK_S:
+            ticks.append([round(now - t0, 3), list(pending.values())])
+            pending.clear()
+        observe(estimator, changed, now)
+
+    estimate.Estimator.observe = recording_observe  # type: ignore[method-assign]
+    workspace = prepare_workspace()
+    with DemoServer(latency=0.05) as server:
+        os.environ["JOBDECK_DEMO_URL"] = server.url
+        from runner.deck.parser import load_deck
+
+        app = JobdeckApp([load_deck(workspace / "demo.toml")], start_dir=workspace)
+        app.run()
+    assert app.engine is not None
+    ends = [job.attempts[-1].ended_at or 0.0 for job in app.engine.jobs.values() if job.attempts]
+    recording = {"tick_s": TICK_S, "end": round(max(ends) - t0, 3), "ticks": ticks}
+    out.write_text(json.dumps(recording, separators=(",", ":")) + "\n")
+
+
 def record(name: str, out: Path) -> None:
+    if name == "dashboard":
+        record_dashboard(out)
+        return
     demo = Path(__file__).parents[2] / "runner" / "demo" / "demo.toml"
     deck_text = LONG_AFTER_QUICK if name == "long" else demo.read_text()
     with tempfile.TemporaryDirectory() as folder:

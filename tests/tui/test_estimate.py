@@ -14,8 +14,17 @@ def close_enough(eta: float, left: float) -> bool:
     return abs(eta - left) <= 0.3 * left + 1.5
 
 
-@pytest.mark.parametrize("recording", ["demo.json", "long_after_quick.json"])
-def test_the_eta_follows_what_really_happened_in_recorded_runs(recording: str) -> None:
+@pytest.mark.parametrize(
+    ("recording", "unknown_share"),
+    [
+        ("demo.json", 0.2),
+        ("long_after_quick.json", 0.2),
+        # The demo in the dashboard on a machine with 20 processes wanting its 2 cores: downloads crawled, then
+        # caught up all at once; the ETA waits for them to show their pace, and is right once it shows.
+        ("demo_dashboard_busy.json", 0.45),
+    ],
+)
+def test_the_eta_follows_what_really_happened_in_recorded_runs(recording: str, unknown_share: float) -> None:
     """Replayed tick by tick as the dashboard pulls them, the ETA is either "–" or close to the time that was really
     left; it is "–" only at the start, before anything alike has finished or reported enough progress, and in the
     last moments (a last job without progress running longer than those alike)."""
@@ -32,7 +41,7 @@ def test_the_eta_follows_what_really_happened_in_recorded_runs(recording: str) -
         elif not close_enough(eta, left):
             wrong.append((round(now, 1), round(eta, 1), round(left, 1)))
     assert wrong == [], "(time, ETA, really left)"
-    assert max(unknown, default=0.0) < 0.2 * run.end, f"no ETA for long: {unknown}"
+    assert max(unknown, default=0.0) < unknown_share * run.end, f"no ETA for long: {unknown}"
 
 
 def test_long_jobs_after_quick_ones_are_not_given_the_quick_ones_pace() -> None:
