@@ -266,7 +266,8 @@ class JobdeckApp(App[None]):
         now = self.clock()
         rate = self._estimator.rate(now)
         remaining = sum(counts[state] for state in JobState if not state.finished)
-        eta = self._estimator.eta(now, dispatching=engine.dispatching)
+        # Without the server nothing is known of the jobs any more: no ETA rather than one counting down.
+        eta = None if engine.lost else self._estimator.eta(now, dispatching=engine.dispatching)
         decks = ", ".join(engine.decks) or "no deck loaded: press o to open a job file"
         wide = self.size.width >= 100
         totals = "  ".join(

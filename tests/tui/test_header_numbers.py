@@ -1,14 +1,20 @@
-"""The header's numbers on a real engine: the rate after `R`, and the ETA of a download as it runs."""
+"""The header's numbers on a real engine: the rate after `R`, the ETA of a download as it runs, and no ETA once the
+server is gone."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 from pathlib import Path
 
 import pytest
 
 from runner.deck.parser import load_deck
 from runner.model import JobState
+from runner.server.client import ensure_server
+from runner.server.remote import RemoteEngine
+from tests.conftest import Place
 from tests.helpers import until
 from tui.app import JobdeckApp
 
@@ -30,6 +36,11 @@ shell = "true"
 
 def header(app: JobdeckApp) -> str:
     return str(app.query_one("#summary").render())
+
+
+def eta_shown(app: JobdeckApp) -> bool:
+    text = header(app)
+    return "ETA" in text and eta_seconds(text) is not None
 
 
 def eta_seconds(text: str) -> float | None:
@@ -93,3 +104,19 @@ async def test_a_download_shows_an_eta_from_its_bytes(tmp_path: Path, server_url
         shown = eta_seconds(header(app))
         assert shown is not None and 0.5 * left <= shown <= 2 * left, (shown, left, header(app))
         await app.stop_engine()
+
+
+async def test_once_the_server_is_gone_there_is_no_eta(place: Place, server_url: str) -> None:
+    """A download shows its ETA; then the server is killed: nothing more is known of the job, so the ETA does not
+    count down as if it went on."""
+    path = place.root / "one.toml"
+    path.write_text(f'[[job]]\nname = "big"\nfetch = "{server_url}/bytes/6000000?chunk=30000&delay=0.1"\n')
+    server = await ensure_server(place.socket, log_path=place.log, timeout=30)
+    server_pid = server.server.pid
+    await server.close()
+    app = JobdeckApp(files=[path], engine_factory=lambda: RemoteEngine(place.socket))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: eta_shown(app), timeout=60, what="an ETA shown")
+        os.kill(server_pid, signal.SIGKILL)
+        await until(pilot, lambda: "server gone" in header(app), timeout=30, what="the server said gone")
+        assert eta_seconds(header(app)) is None, header(app)
