@@ -117,6 +117,20 @@ class SaveFile:
             os.close(self._folder)
 
 
+def remove_left_part(path: Path, out_dir: Path) -> None:
+    """Remove the partial file of `path` (inside `out_dir`) if a jobdeck that died left it: one an attempt holds
+    stays. Links are not followed, folders not made; what cannot be reached is left alone."""
+    try:
+        folder = _reach_folder(path, out_dir, make=False)
+    except (JobError, OSError):
+        return
+    try:
+        with contextlib.suppress(OSError):
+            _remove_if_left(part_name(path.name), folder)
+    finally:
+        os.close(folder)
+
+
 def _claim_part(name: str, folder: int) -> int | None:
     """A descriptor of a new, locked, empty partial file `name` in `folder`; None while another attempt holds
     the one there. One left by a dead jobdeck is removed first."""
@@ -172,13 +186,15 @@ def _names(descriptor: int, name: str, folder: int) -> bool:
     return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
-def _reach_folder(path: Path, out_dir: Path) -> int:
-    """A descriptor of `path`'s folder, opened from `out_dir` one folder at a time without following links."""
+def _reach_folder(path: Path, out_dir: Path, *, make: bool = True) -> int:
+    """A descriptor of `path`'s folder, opened from `out_dir` one folder at a time without following links (and
+    made where missing, unless `make` is false)."""
     try:
         parts = path.relative_to(out_dir).parts
     except ValueError:
         raise JobError(f"save path {path} is outside out_dir ({out_dir}); refused") from None
-    out_dir.mkdir(parents=True, exist_ok=True)  # out_dir itself was resolved, links and all, when the deck loaded
+    if make:
+        out_dir.mkdir(parents=True, exist_ok=True)  # out_dir itself was resolved, links and all, when the deck loaded
     try:
         folder = os.open(out_dir, _FOLDER_FLAGS)
     except OSError as error:
@@ -187,8 +203,9 @@ def _reach_folder(path: Path, out_dir: Path) -> int:
     for name in parts[:-1]:
         reached = reached / name
         try:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(name, 0o777, dir_fd=folder)
+            if make:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, 0o777, dir_fd=folder)
             inner = os.open(name, _FOLDER_FLAGS, dir_fd=folder)
         except OSError as error:
             refusal = _refusal(path, reached, error, _is_link(name, folder))
