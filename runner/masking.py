@@ -4,7 +4,8 @@ by `***` in whatever jobdeck keeps or shows of its jobs (errors, tracebacks, res
 The engine masks at the one place these texts enter a job, so the journal, the server's replies, `--json`
 reports and the dashboard only ever see masked text. A deck's secrets are the values of the variables its jobs
 reference as `${NAME}` (in a fetch's URL, headers or body, a shell command, a call's arguments), set in the
-environment the deck runs with. Values shorter than MIN_SECRET_CHARS are not masked (see there).
+environment the deck runs with. Values shorter than MIN_SECRET_CHARS are not masked (see there), nor a value that
+is only a web address's scheme, host and port (`http://127.0.0.1:8080`, see `is_bare_origin`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import fields, is_dataclass
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlsplit
 
 from runner.deck.templates import ENV_REFERENCE
 from runner.model import Deck, WorkSpec
@@ -67,10 +68,31 @@ class SecretMask:
 NO_SECRETS = SecretMask()
 
 
+def is_bare_origin(value: str) -> bool:
+    """Whether `value` is nothing but where web requests go: `https://host:port`, without a user, password, path
+    or query. That is no secret (every proxy, DNS and server log on the way has it), and masking it would hide
+    where a fetch went: `***/status/404`. Anything more in the value (a token in its path or query) keeps it masked."""
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        return False
+    return (
+        parts.scheme.lower() in ("http", "https")
+        and bool(parts.hostname)
+        and "@" not in parts.netloc
+        and parts.path in ("", "/")
+        and not (parts.query or parts.fragment)
+        and "?" not in value
+        and "#" not in value
+    )
+
+
 def _forms(value: str) -> set[str]:
     """The value and the forms it takes in a URL, if it is long enough to be a secret; a value of several lines
     also line by line (the long enough ones), as output arrives a line at a time."""
     forms: set[str] = set()
+    if is_bare_origin(value):
+        return forms
     if len(value.strip()) >= MIN_SECRET_CHARS:
         forms.update({value, value.strip(), quote(value, safe=""), quote(value), quote_plus(value)})
     if "\n" in value:

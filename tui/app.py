@@ -16,7 +16,6 @@ import contextlib
 import itertools
 import signal
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from functools import partial
@@ -36,6 +35,7 @@ from runner.engine.engine import Engine
 from runner.engine.interface import EngineInterface, LoadedDeck, ObservedJob
 from runner.errors import CommandError, DeckAlreadyLoaded, DeckError, Problem
 from runner.model import Deck, JobState
+from tui.estimate import Estimator
 from tui.formatting import STATE_GLYPHS, format_duration, format_eta, format_rate, row_seconds
 from tui.panes import Pane, PaneModel
 from tui.screens.dialogs import ConfirmScreen, HelpScreen, QuitAnswer, QuitScreen, load_again_question
@@ -46,7 +46,6 @@ from tui.widgets.pane_stack import PaneStack
 from tui.widgets.summary_bar import SummaryBar, SummaryPart
 
 PULL_INTERVAL_S = 0.1
-THROUGHPUT_WINDOW_S = 20.0
 MIN_WIDTH = 60
 MIN_HEIGHT = 14
 CONFIRM_CANCEL_AFTER_S = 5.0
@@ -135,7 +134,8 @@ class JobdeckApp(App[None]):
         self._revision = -1
         self._stop_engine = anyio.Event()
         self._engine_stopped = anyio.Event()
-        self._finished_samples: deque[tuple[float, int]] = deque()
+        self._estimator = Estimator()
+        """The header's rate and ETA, from the jobs each pull brings."""
         self._quitting = False
         self._deck_names: set[str] = set()
         """The decks as of the last pull: one that is gone was forgotten, and its jobs leave the panes."""
@@ -276,10 +276,12 @@ class JobdeckApp(App[None]):
             self._revision = engine.revision
             touched = self.model.apply(changed)
             changed_ids = {job.id for job in changed}
+            self._estimator.observe(changed, self.clock())
         else:
             touched, changed_ids = set(), set()
         if self._deck_names - engine.decks.keys():
             touched |= self.model.drop_decks(self._deck_names - engine.decks.keys())
+            self._estimator.drop_decks(self._deck_names - engine.decks.keys())
         self._deck_names = set(engine.decks)
         for pane in Pane:
             job_list = self.job_list(pane)
@@ -297,15 +299,10 @@ class JobdeckApp(App[None]):
     def _update_summary(self, engine: EngineInterface) -> None:
         counts = engine.counts()
         now = self.clock()
-        finished = sum(counts[state] for state in JobState if state.finished)
-        self._finished_samples.append((now, finished))
-        while now - self._finished_samples[0][0] > THROUGHPUT_WINDOW_S:
-            self._finished_samples.popleft()
-        first_time, first_finished = self._finished_samples[0]
-        span = now - first_time
-        rate = (finished - first_finished) / span if span >= 1.0 else 0.0
+        rate = self._estimator.rate(now)
         remaining = sum(counts[state] for state in JobState if not state.finished)
-        eta = remaining / rate if rate > 0 else None
+        # Without the server nothing is known of the jobs any more: no ETA rather than one counting down.
+        eta = None if engine.lost else self._estimator.eta(now, dispatching=engine.dispatching)
         self._summary.show_parts(self._summary_parts(engine, counts, rate, eta, remaining))
 
     def _summary_parts(

@@ -67,8 +67,13 @@ def format_clock(timestamp: float, tz: tzinfo | None) -> str:
 
 
 def format_rate(per_second: float) -> str:
-    """Jobs finished per second: `2.5/s`."""
-    return f"{per_second:.1f}/s"
+    """Jobs finished: `2.5/s`, or per minute below one a second (`12/min`, `1.5/min`); never negative."""
+    if per_second <= 0:
+        return "0/s"
+    if per_second >= 0.995:
+        return f"{per_second:.1f}/s"
+    per_minute = per_second * 60
+    return f"{per_minute:.1f}/min" if per_minute < 9.95 else f"{per_minute:.0f}/min"
 
 
 def format_attempt(job: ObservedJob) -> str:

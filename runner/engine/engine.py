@@ -43,6 +43,7 @@ from runner.engine.heap import give_back_freed_memory
 from runner.engine.interface import HistorySource, PastJob, PastRun, SpecLines
 from runner.engine.lanes import Lane
 from runner.engine.repeats import repeated_deck
+from runner.engine.retries import retries_left
 from runner.errors import CommandError, JobError, describe_error, disk_full_error
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.registry import KIND_SPECS
@@ -327,6 +328,8 @@ class Engine:
                 self._restore(job, earlier)
                 if job.state.finished:
                     del self._runs[job.id]
+                else:  # attempts a dead server cut short are given back; failed ones stay spent
+                    self._runs[job.id].retries_left = retries_left(job.attempts, spec.retries)
             self._state_counts[job.state] += 1
             if not job.state.finished:
                 self._job_lanes[job.id] = self._lane_for(job, deck)
@@ -631,6 +634,7 @@ class Engine:
         job.progress = None
         job.error = None
         job.traceback = None
+        job.note = None  # what it said while waiting (run again after a restart, say); its attempts keep that
         self._set_state(job, JobState.RUNNING)
         context = AttemptContext(
             job=job,
@@ -881,8 +885,11 @@ class Engine:
     # --- for viewers (EngineInterface) -------------------------------------------------------------------
 
     def spec_lines(self, job_id: str) -> SpecLines:
-        """The job's spec as lines for reading, secrets redacted."""
-        return spec_summary(self.jobs[job_id].spec)
+        """The job's spec as lines for reading, secrets redacted, with what it sends (a fetch's URL) as its deck's
+        environment fills it in, the deck's secrets masked."""
+        job = self.jobs[job_id]
+        environ = self._deck_environ.get(job.deck, self.environ)
+        return spec_summary(job.spec, environ, self._deck_masks.get(job.deck, NO_SECRETS))
 
     def watch(self, job_id: str) -> None:
         """Nothing to do: in this process every job's output and spec are always at hand."""

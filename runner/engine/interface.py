@@ -28,6 +28,15 @@ class ObservedSpec(Protocol):
 
     @property
     def retries(self) -> int: ...
+    @property
+    def group(self) -> str | None:
+        """The fan-out name (`page` for `page[2]`), or None."""
+        ...
+
+    @property
+    def after(self) -> tuple[str, ...]:
+        """The names of the jobs of its deck this one waits for."""
+        ...
 
 
 class ObservedJob(Protocol):

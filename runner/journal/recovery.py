@@ -22,7 +22,9 @@ from runner.journal.environments import KeptEnvironments, SubmittedEnvironment, 
 from runner.journal.faults import JournalError, cannot_use_message, is_write_failure
 from runner.journal.schema import INTERRUPTED
 from runner.journal.store import CUT_SHORT_ATTEMPT, UNRECORDED_ATTEMPT
-from runner.model import Attempt, JobState, OutputLine, RestoredJob
+from runner.kinds.registry import KIND_SPECS
+from runner.kinds.save_file import remove_left_part
+from runner.model import Attempt, Deck, JobState, OutputLine, RestoredJob
 
 if TYPE_CHECKING:
     from runner.engine.engine import Engine
@@ -155,6 +157,8 @@ async def continue_run(
     environ = None if environment is None else environment.environ
     deck = await anyio.to_thread.run_sync(partial(load_deck, run.path, environ=environ))
     rows = await anyio.to_thread.run_sync(journal.jobs, run.id)
+    cut_short = {name for name, row in rows.items() if run_again(row)}
+    await anyio.to_thread.run_sync(remove_left_parts, deck, cut_short)
     restored = {name: restored_job(row) for name, row in rows.items()}
     name, number = run.name, 2
     while name in engine.decks:
@@ -164,6 +168,16 @@ async def continue_run(
     await engine.add_deck(replace(deck, name=name), restored=restored, environ=environ, umask=umask)
     to_run = sum(1 for job in restored.values() if not job.state.finished)
     return name, to_run, sum(1 for job_name, row in rows.items() if job_name in restored and run_again(row))
+
+
+def remove_left_parts(deck: Deck, names: set[str]) -> None:
+    """Remove the partial files the jobs `names` were writing when their server died: each job that runs again
+    starts its file over, and one that does not (cancelled before its turn, say) leaves none behind."""
+    for spec in deck.jobs:
+        if spec.name in names:
+            written = KIND_SPECS[spec.kind].written_file(spec.work)
+            if written is not None:
+                remove_left_part(written.path, deck.settings.out_dir)
 
 
 def run_to_dict(run: DeckRun) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -187,6 +187,13 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
             yield "body", f"{shorten(redact_body(work.body), BODY_PREVIEW_CHARS)} ({size} bytes)"
         yield "save", str(work.save) if work.save is not None else "not saved"
         yield "expect", ", ".join(str(status) for status in sorted(work.expect)) if work.expect is not None else "2xx"
+
+    def sent_lines(self, work: FetchSpec, environ: Mapping[str, str]) -> dict[str, str]:
+        try:
+            url = expand_env(work.url, environ)
+        except KeyError:  # not set (any more): the attempt fails saying so, and the line shows the template
+            return {}
+        return {"url": redact_url(url)} if url != work.url else {}
 
     def wire_fields(self, work: FetchSpec) -> dict[str, Any]:
         save = None if work.save is None else str(work.save)

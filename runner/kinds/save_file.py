@@ -3,17 +3,23 @@
 `save` paths are checked when the deck loads, but the folders under out_dir may change after that (an earlier
 job of the same deck can run `ln -s ../outside out/link`). So the file is reached the way it is written: from
 a descriptor of out_dir, one folder at a time, each opened with O_NOFOLLOW relative to the one before (and made
-when missing), so no link on the way is ever followed. The body goes to a temporary file in the last folder,
+when missing), so no link on the way is ever followed. The body goes to a partial file in the last folder,
 renamed into place once it arrived whole; the rename replaces whatever has the file's name, even a link,
 without writing through it.
+
+Each file has one partial file, `.NAME.part`, whatever happens: an attempt holds an exclusive lock (flock) on it
+while it writes, so a partial file nobody holds was left by a jobdeck that was killed (the kernel lets go of a
+dead process's locks), and the next attempt to save that file removes it and starts a fresh one. An attempt that
+finds another one writing the same file (the same deck loaded twice, say) waits for its turn. The partial file is
+private (0600) until it is put in place with its proper mode.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
-import secrets
 import stat
 from pathlib import Path
 from typing import BinaryIO
@@ -22,41 +28,60 @@ import anyio
 import anyio.to_thread
 
 from runner.errors import JobError, disk_full_error
-from runner.umask import file_mode
+from runner.umask import current_umask, file_mode
 
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_PART_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_LOOK_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+PART_MODE = 0o600
+BUSY_WAIT_S = 0.25
+"""How often an attempt looks again whether the attempt writing the same file has finished."""
+CLAIM_TRIES = 20
+"""Attempts at taking the partial file while others take and remove it at the same moment."""
+
+
+def part_name(name: str) -> str:
+    """The partial file of the file called `name`, in the same folder."""
+    return f".{name}.part"
 
 
 class SaveFile:
     """A body being written to `path` (inside `out_dir`): `write` its chunks, then `commit` or `discard`."""
 
-    def __init__(self, path: Path, folder: int, temporary: str, handle: BinaryIO) -> None:
+    def __init__(self, path: Path, folder: int, handle: BinaryIO, mode: int) -> None:
         self.path = path
         self._folder = folder
         """A descriptor of the file's folder, reached without links."""
-        self._temporary = temporary
+        self._part = part_name(path.name)
+        self._mode = mode
+        """The saved file's mode, given it once the body is whole."""
         self._file = anyio.AsyncFile(handle)
 
     @classmethod
     async def open(cls, path: Path, out_dir: Path, umask: int | None = None) -> SaveFile:
-        """Reach the folder of `path` from `out_dir` and open a temporary file there, with the mode `open()` gives
-        under `umask` (the submitter's; None: this process's); JobError when `path` leads through a symbolic link
-        or cannot be written."""
-        return await anyio.to_thread.run_sync(cls._open, path, out_dir, umask)
+        """Reach the folder of `path` from `out_dir` and take its partial file there, to be given the mode `open()`
+        gives under `umask` (the submitter's; None: this process's); JobError when `path` leads through a symbolic
+        link or cannot be written. While another attempt writes the same file, this waits (cancellably)."""
+        mode = file_mode(current_umask() if umask is None else umask)
+        while True:
+            opened = await anyio.to_thread.run_sync(cls._open, path, out_dir, mode)
+            if opened is not None:
+                return opened
+            await anyio.sleep(BUSY_WAIT_S)
 
     @classmethod
-    def _open(cls, path: Path, out_dir: Path, umask: int | None) -> SaveFile:
+    def _open(cls, path: Path, out_dir: Path, mode: int) -> SaveFile | None:
+        """The file opened for writing, or None while another attempt holds its partial file."""
         folder = _reach_folder(path, out_dir)
-        temporary = f".{path.name}.{secrets.token_hex(4)}.part"
         try:
-            descriptor = os.open(temporary, _TEMPORARY_FLAGS, 0o666, dir_fd=folder)
-            if umask is not None:  # the server's own umask is 077
-                os.fchmod(descriptor, file_mode(umask))
+            descriptor = _claim_part(part_name(path.name), folder)
         except OSError as error:
             os.close(folder)
             raise _write_error(error, path) from None
-        return cls(path, folder, temporary, os.fdopen(descriptor, "wb"))
+        if descriptor is None:
+            os.close(folder)
+            return None
+        return cls(path, folder, os.fdopen(descriptor, "wb"), mode)
 
     async def write(self, chunk: bytes) -> None:
         try:
@@ -65,10 +90,13 @@ class SaveFile:
             raise _write_error(error, self.path) from None
 
     async def commit(self) -> None:
-        """Put the whole body in place under its name, and let go of the folder."""
+        """Put the whole body in place under its name, with its mode, and let go of the folder."""
         try:
-            await self._file.aclose()  # flushes what is buffered: the disk may be found full only now
-            os.replace(self._temporary, self.path.name, src_dir_fd=self._folder, dst_dir_fd=self._folder)
+            await self._file.flush()  # the disk may be found full only now
+            os.fchmod(self._file.fileno(), self._mode)
+            # Renamed while still locked, so that no other attempt takes it for one left behind.
+            os.replace(self._part, self.path.name, src_dir_fd=self._folder, dst_dir_fd=self._folder)
+            await self._file.aclose()
         except OSError as error:
             await self.discard()
             raise _write_error(error, self.path) from None
@@ -79,23 +107,94 @@ class SaveFile:
 
     async def discard(self) -> None:
         """Remove the partial body (shielded from cancellation), and let go of the folder."""
-        with anyio.CancelScope(shield=True), contextlib.suppress(OSError):  # a full disk fails the last flush again
-            await self._file.aclose()
         try:
-            os.unlink(self._temporary, dir_fd=self._folder)
-        except FileNotFoundError:
-            pass
+            if not self._file.closed:  # removed while still locked (see commit)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._part, dir_fd=self._folder)
         finally:
+            with anyio.CancelScope(shield=True), contextlib.suppress(OSError):  # a full disk fails the flush again
+                await self._file.aclose()
             os.close(self._folder)
 
 
-def _reach_folder(path: Path, out_dir: Path) -> int:
-    """A descriptor of `path`'s folder, opened from `out_dir` one folder at a time without following links."""
+def remove_left_part(path: Path, out_dir: Path) -> None:
+    """Remove the partial file of `path` (inside `out_dir`) if a jobdeck that died left it: one an attempt holds
+    stays. Links are not followed, folders not made; what cannot be reached is left alone."""
+    try:
+        folder = _reach_folder(path, out_dir, make=False)
+    except (JobError, OSError):
+        return
+    try:
+        with contextlib.suppress(OSError):
+            _remove_if_left(part_name(path.name), folder)
+    finally:
+        os.close(folder)
+
+
+def _claim_part(name: str, folder: int) -> int | None:
+    """A descriptor of a new, locked, empty partial file `name` in `folder`; None while another attempt holds
+    the one there. One left by a dead jobdeck is removed first."""
+    for _ in range(CLAIM_TRIES):
+        try:
+            descriptor = os.open(name, _PART_FLAGS, PART_MODE, dir_fd=folder)
+        except FileExistsError:
+            if _remove_if_left(name, folder):
+                continue
+            return None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            # Between its creation and the lock, another attempt took it for a left one: it removes it.
+            os.close(descriptor)
+            continue
+        if _names(descriptor, name, folder):
+            return descriptor
+        os.close(descriptor)  # removed as a left one before it was locked
+    raise OSError(errno.EBUSY, f"cannot take {name}: other attempts keep taking it")
+
+
+def _remove_if_left(name: str, folder: int) -> bool:
+    """Remove the partial file `name` if no attempt holds it (a dead jobdeck left it); False while one does."""
+    try:
+        descriptor = os.open(name, _LOOK_FLAGS, dir_fd=folder)
+    except FileNotFoundError:
+        return True
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        os.unlink(name, dir_fd=folder)  # a link in its place is no partial file of ours
+        return True
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        if _names(descriptor, name, folder):
+            os.unlink(name, dir_fd=folder)
+        return True
+    finally:
+        os.close(descriptor)
+
+
+def _names(descriptor: int, name: str, folder: int) -> bool:
+    """Whether `name` in `folder` is still the file open as `descriptor`."""
+    try:
+        named = os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(descriptor)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def _reach_folder(path: Path, out_dir: Path, *, make: bool = True) -> int:
+    """A descriptor of `path`'s folder, opened from `out_dir` one folder at a time without following links (and
+    made where missing, unless `make` is false)."""
     try:
         parts = path.relative_to(out_dir).parts
     except ValueError:
         raise JobError(f"save path {path} is outside out_dir ({out_dir}); refused") from None
-    out_dir.mkdir(parents=True, exist_ok=True)  # out_dir itself was resolved, links and all, when the deck loaded
+    if make:
+        out_dir.mkdir(parents=True, exist_ok=True)  # out_dir itself was resolved, links and all, when the deck loaded
     try:
         folder = os.open(out_dir, _FOLDER_FLAGS)
     except OSError as error:
@@ -104,8 +203,9 @@ def _reach_folder(path: Path, out_dir: Path) -> int:
     for name in parts[:-1]:
         reached = reached / name
         try:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(name, 0o777, dir_fd=folder)
+            if make:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, 0o777, dir_fd=folder)
             inner = os.open(name, _FOLDER_FLAGS, dir_fd=folder)
         except OSError as error:
             refusal = _refusal(path, reached, error, _is_link(name, folder))

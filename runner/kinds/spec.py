@@ -125,6 +125,11 @@ class KindSpec(Generic[TemplateT, WorkT]):
         """The detail view's (key, value) lines of this kind's part of a spec, secrets redacted."""
         raise NotImplementedError
 
+    def sent_lines(self, work: WorkT, environ: Mapping[str, str]) -> dict[str, str]:
+        """Those of `summary_lines` that say something else once `environ` fills in their `${VAR}`s (what a
+        request really goes to, say), by key, with that value, redacted like the line (not yet masked)."""
+        return {}
+
     def wire_fields(self, work: WorkT) -> dict[str, Any]:
         """This kind's part of a job's spec as the server sends it to clients (plain JSON values)."""
         raise NotImplementedError

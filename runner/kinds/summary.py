@@ -6,20 +6,35 @@ The common keys (item, after, retries, timeout) are written here once; each kind
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from runner.kinds.registry import kind_spec
+from runner.masking import NO_SECRETS, SecretMask
 from runner.model import JobSpec
 from runner.redaction import VALUE_PREVIEW_CHARS, shorten
 
+AS_WRITTEN = "as written"
+"""The key of the line that shows, under a line with `${VAR}`s filled in, how the job file writes it."""
 
-def spec_summary(spec: JobSpec) -> list[tuple[str, str]]:
+
+def spec_summary(
+    spec: JobSpec, environ: Mapping[str, str] | None = None, mask: SecretMask = NO_SECRETS
+) -> list[tuple[str, str]]:
     """The lines to show for a job's spec, as (key, value) pairs, secrets redacted.
 
     A value may span several lines (one header per line); optional keys appear only when they say something.
+    With the `environ` the job runs in, a line that names what the job sends (a fetch's URL) says it with the
+    `${VAR}`s filled in and masked by `mask`, followed by the line as written in the file.
     """
+    kind = kind_spec(spec.kind)
     lines: list[tuple[str, str]] = [("kind", spec.kind.value)]
-    lines += kind_spec(spec.kind).summary_lines(spec.work)
+    sent = kind.sent_lines(spec.work, environ) if environ is not None else {}
+    for key, value in kind.summary_lines(spec.work):
+        if key in sent:
+            lines += [(key, mask.text(sent[key])), (AS_WRITTEN, value)]
+        else:
+            lines.append((key, value))
     if spec.group is not None:
         lines.append(("item", f"{shorten(repr(spec.item), VALUE_PREVIEW_CHARS)} (of {spec.group})"))
     if spec.after:

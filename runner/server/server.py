@@ -41,7 +41,6 @@ from runner.errors import CommandError, DeckError, describe_error, innermost
 from runner.journal.environments import EnvironmentFiles, KeptEnvironments, SubmittedEnvironment, WaitingDeck
 from runner.journal.recorder import new_run_id
 from runner.journal.recovery import continue_run, run_jobs_to_list, run_to_dict
-from runner.kinds.summary import spec_summary
 from runner.private_folder import make_private_folder
 from runner.redaction import quiet_request_loggers
 from runner.server import server_log
@@ -359,7 +358,7 @@ class Server:
         return to_wire(output_since(self.engine.job(request.job), request.after))
 
     async def spec(self, request: Spec) -> Any:
-        return to_wire(SpecLines(bounded_lines(spec_summary(self.engine.job(request.job).spec))))
+        return to_wire(SpecLines(bounded_lines(self.engine.spec_lines(self.engine.job(request.job).id))))
 
     async def history(self, request: History) -> Any:
         """Earlier deck runs from the journal (`runs`), or one run's jobs (`jobs`, with `run` set)."""

@@ -27,6 +27,15 @@ def test_a_secret_is_masked_in_its_url_encoded_forms_too() -> None:
     assert mask.text("http://h/p%40ss%20word/%2B1") == "http://h/***"
 
 
+def test_a_bare_web_address_is_no_secret_but_one_with_more_in_it_is() -> None:
+    """Where a fetch goes (`${API_URL}/status/404`) stays readable; a value with a user, path or query may hold a
+    token and is masked whole."""
+    mask = SecretMask(["http://127.0.0.1:8123", "https://api.example.com/", "HTTPS://Example.org:8443"])
+    assert not mask
+    for value in ("https://bob:pw@api.example.com", "https://api.example.com/v1/t0k3n", "https://h.example/?key=k3y"):
+        assert SecretMask([value]).text(f"GET {value}") == "GET ***"
+
+
 def test_a_secret_of_several_lines_is_masked_line_by_line() -> None:
     mask = SecretMask(["-----BEGIN KEY-----\nMIIEvQIBADANBg\n-----END KEY-----\n"])
     assert mask.text("MIIEvQIBADANBg") == "***"

@@ -65,3 +65,7 @@ def test_a_result_or_an_output_line_reads_as_one_plain_line() -> None:
     assert result_preview(list(range(10**6))) == "→ [0, 1, 2, 3, 4, 5, 6, 7, ...]"
     stored = {"stored_result_file": "/r/x.json", "size_bytes": 7_888_890, "preview": "[0, 1,\n 2"}
     assert result_preview(stored) == "→ 7.9 MB: [0, 1, 2"
+
+
+def test_slow_rates_read_per_minute_and_a_rate_is_never_negative() -> None:
+    assert [format_rate(value) for value in (1.0, 0.5, 0.02, 0.0, -0.1)] == ["1.0/s", "30/min", "1.2/min", "0/s", "0/s"]

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from datetime import UTC
+from functools import partial
 from pathlib import Path
 
+import anyio
 import pytest
 from textual.app import App
 from textual.pilot import Pilot
 
+from runner.engine.engine import Engine
+from runner.engine.interface import SpecLines
 from runner.kinds.summary import spec_summary
 from runner.model import (
     OUTPUT_TAIL_LINES,
@@ -115,14 +121,15 @@ def thread_call_job() -> Job:
 class DetailApp(App[None]):
     """Pushes the detail screen over a blank screen and records the commands it asks for."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, spec_lines: Callable[[], SpecLines] | None = None) -> None:
         super().__init__()
         self.job = job
+        self.spec_lines = spec_lines or (lambda: spec_summary(self.job.spec))
+        """The spec lines as an in-process engine gives them (by default, of a job whose ${VAR}s are not set)."""
         self.commands: list[tuple[str, str]] = []
 
     def on_mount(self) -> None:
-        # The spec lines as an in-process engine gives them.
-        screen = JobDetailScreen(self.job, spec_lines=lambda: spec_summary(self.job.spec), clock=lambda: NOW, tz=UTC)
+        screen = JobDetailScreen(self.job, spec_lines=self.spec_lines, clock=lambda: NOW, tz=UTC)
         self.push_screen(screen)
 
     def on_job_detail_screen_command_requested(self, message: JobDetailScreen.CommandRequested) -> None:
@@ -164,6 +171,26 @@ async def test_a_fetch_shows_its_headers_redacted_and_never_the_secret() -> None
         assert SECRET[4:] not in app.export_screenshot()
 
 
+async def test_a_fetch_shows_the_url_it_requested_with_its_secrets_masked(tmp_path: Path, server_url: str) -> None:
+    """Not only the template (`${BASE}/status/404`): the URL the request went to, its secret masked."""
+    path = tmp_path / "web.toml"
+    path.write_text('[[job]]\nname = "missing"\nfetch = "${BASE}/status/404?for=${TOKEN}"\n')
+    environ = {**os.environ, "BASE": server_url, "TOKEN": SECRET}
+    async with Engine(environ=environ) as engine:
+        await engine.load(path)
+        with anyio.fail_after(30):
+            await engine.wait_until_settled()
+    job = engine.job("missing")
+    assert job.error == "HTTP 404 Not Found"
+    app = DetailApp(job, spec_lines=partial(engine.spec_lines, job.id))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        assert f"url         {server_url}/status/404?for=***" in text
+        assert "as written  ${BASE}/status/404?for=${TOKEN}" in text
+        assert SECRET not in text
+
+
 async def test_a_failed_call_shows_its_error_traceback_and_every_attempt() -> None:
     app = DetailApp(failed_call_job())
     async with app.run_test(size=(80, 40)) as pilot:
@@ -178,6 +205,23 @@ async def test_a_failed_call_shows_its_error_traceback_and_every_attempt() -> No
         rows = [line.split() for line in text.splitlines() if "✗ failed" in line]
         assert [row[:3] for row in rows] == [["1", "22:13:20", "1.2"], ["2", "22:13:23", "1.5"]]
         assert "target   report:build" in text
+
+
+async def test_an_attempt_a_dead_server_cut_short_does_not_count_against_the_retries() -> None:
+    """After a kill -9 of the server the job runs again: its interrupted attempt is listed as such, and the one
+    under way is the first of the two its `retries = 1` allows, not the last."""
+    spec = JobSpec(name="download", kind=Kind.FETCH, work=FetchSpec(url="https://example.org/big"), retries=1)
+    job = Job(id="web/download", deck="web", spec=spec, state=JobState.RUNNING, revision=7)
+    cut_short = "interrupted while running: the jobdeck server ended (a signal, a crash, kill -9)"
+    job.attempts = [Attempt(1, T0, T0 + 4.0, None, cut_short, 4.0), Attempt(2, T0 + 6, running_since=T0 + 6)]
+    app = DetailApp(job)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        assert "attempt 1 of 2 (#2, 1 interrupted)" in text
+        assert "ATTEMPTS  1 of 2 (#2, 1 interrupted)" in text
+        assert "↯ interrupted" in text
+        assert "2 of 2" not in text
 
 
 async def test_a_succeeded_call_shows_its_result() -> None:

@@ -39,6 +39,7 @@ from textual.strip import Strip
 from textual.widgets import Footer, Input, Label, Static
 
 from runner.engine.interface import ObservedJob, SpecLines
+from runner.engine.retries import current_round, cut_short
 from runner.model import OUTPUT_TAIL_LINES, Attempt, JobState, Kind, OutputLine
 from tui.formatting import STATE_GLYPHS, format_clock, format_duration, format_progress_long
 
@@ -71,10 +72,16 @@ def foreground_only(style: Style) -> Style:
 
 
 def attempt_count(job: ObservedJob) -> str:
-    """`2 of 3` while within the attempts the spec allows; just `4` once manual retries went past them."""
-    allowed = job.spec.retries + 1
-    count = len(job.attempts)
-    return f"{count} of {allowed}" if count <= allowed else str(count)
+    """Where the job stands among the attempts its retries allow: `2 of 3`. When that is not its attempt's number,
+    the number follows, with the attempts a stopped or crashed jobdeck cut short (they do not count):
+    `1 of 2 (#2, 1 interrupted)`; `1 of 3 (#4)` after a retry by hand."""
+    attempts = job.attempts
+    round_ = current_round(attempts, job.spec.retries)
+    text = f"{round_.position} of {round_.allowed}"
+    if len(attempts) == round_.position:
+        return text
+    interrupted = f", {round_.interrupted} interrupted" if round_.interrupted else ""
+    return f"{text} (#{len(attempts)}{interrupted})"
 
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
@@ -681,6 +688,8 @@ class JobDetailScreen(Screen[None]):
         for attempt in job.attempts:
             if attempt.outcome is not None:
                 outcome = self._state_text(attempt.outcome)
+            elif cut_short(attempt):
+                outcome = Text("↯ interrupted", style=self._style("muted"))
             elif attempt is job.current_attempt and not job.state.finished:
                 outcome = self._state_text(job.state)
             else:

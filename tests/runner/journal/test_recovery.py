@@ -10,7 +10,9 @@ from typing import Any
 import anyio
 import pytest
 
+from runner.demo.server import DemoServer
 from runner.server.client import Client, ensure_server
+from runner.server.server import socket_answers
 from tests.conftest import Place
 from tests.helpers import process_alive, wait_for
 
@@ -35,8 +37,8 @@ async def jobs_by_name(client: Client) -> dict[str, dict[str, Any]]:
     return {job["name"]: job for job in snapshot["jobs"]}
 
 
-async def wait_states(client: Client, wanted: dict[str, str]) -> dict[str, dict[str, Any]]:
-    with anyio.fail_after(10):
+async def wait_states(client: Client, wanted: dict[str, str], timeout: float = 10) -> dict[str, dict[str, Any]]:
+    with anyio.fail_after(timeout):
         while True:
             jobs = await jobs_by_name(client)
             if all(name in jobs and jobs[name]["state"] == state for name, state in wanted.items()):
@@ -67,7 +69,9 @@ async def test_a_killed_server_restarts_with_interrupted_jobs_queued_again_and_f
     async with await ensure_server(place.socket, log_path=place.log) as client:
         assert client.server.pid != first_pid
         jobs = await wait_states(client, {"quick": "succeeded", "long": "running", "last": "queued"})
-        assert "interrupted" in (jobs["long"]["note"] or "")
+        # Running again, it shows its own progress, not a note; its first attempt says it was interrupted.
+        assert jobs["long"]["note"] is None
+        assert "interrupted" in jobs["long"]["attempts"][0]["error"]
         status = await client.request("status")
         assert any("restored chain" in line for line in status["server"].get("restored", []))
         await wait_for(lambda: (place.root / "long.pid").read_text().strip() != str(long_pid), timeout=5)
@@ -113,3 +117,77 @@ async def test_clients_see_a_job_finish_only_once_the_journal_has_committed_it(t
         shown, upto = server.committed_changes(0)
         assert engine.jobs["two/first"] in shown and upto == engine.revision
         await engine.wait_until_settled()
+
+
+def download_deck(place: Place, url: str, *, retries: int) -> tuple[Path, Path]:
+    """A deck of one download, `big`, saved as out/big.bin; returns the deck's path and the out folder."""
+    deck = place.root / "dl.toml"
+    deck.write_text(
+        '[deck]\nname = "dl"\nout_dir = "out"\n\n[[job]]\nname = "big"\n'
+        f'fetch = "{url}"\nsave = "big.bin"\nretries = {retries}\n'
+    )
+    return deck, place.root / "out"
+
+
+def parts(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir() if path.name.endswith(".part")) if folder.exists() else []
+
+
+async def downloading(client: Client) -> dict[str, Any]:
+    """The job `big` once it runs and has received some bytes."""
+    with anyio.fail_after(30):
+        while True:
+            big = (await jobs_by_name(client))["big"]
+            if big["state"] == "running" and big["progress"] and big["progress"]["done"] > 0:
+                return big
+            await anyio.sleep(0.05)
+
+
+async def kill_server_mid_download(place: Place, deck: Path) -> None:
+    """Load the deck into a server of its own, and kill -9 that server once its download is under way."""
+    async with await ensure_server(place.socket, log_path=place.log, timeout=30) as client:
+        await client.request("load", path=str(deck))
+        await downloading(client)
+        await client.request("status")  # the server commits its journal before it answers
+        pid = client.server.pid
+    os.kill(pid, signal.SIGKILL)
+    # A killed process shows as a zombie while a thread of it may still be ending, holding the socket open.
+    await wait_for(lambda: not process_alive(pid) and not socket_answers(place.socket), timeout=5)
+
+
+async def test_a_download_cut_short_by_kill_9_runs_again_showing_its_progress_with_one_partial_file(
+    place: Place, server_url: str
+) -> None:
+    """The server is killed mid-download. The next one runs the job again: as it runs, its row shows its bytes (no
+    note), its first attempt says it was interrupted, and the download starts over in the same partial file: the
+    old one is not left beside it, and none is left once the file is whole."""
+    size = 2_000_000
+    deck, out = download_deck(place, f"{server_url}/bytes/{size}?chunk=20000&delay=0.05", retries=1)
+    await kill_server_mid_download(place, deck)
+    left = parts(out)
+    assert len(left) == 1, "the killed server left its partial file"
+
+    async with await ensure_server(place.socket, log_path=place.log, timeout=30) as client:
+        big = await downloading(client)
+        assert big["note"] is None
+        assert [attempt["number"] for attempt in big["attempts"]] == [1, 2]
+        assert big["attempts"][0]["outcome"] is None and "interrupted" in big["attempts"][0]["error"]
+        assert parts(out) == left, "one partial file: the old one was replaced, not kept beside a new one"
+        await wait_states(client, {"big": "succeeded"}, timeout=60)
+    assert sorted(path.name for path in out.iterdir()) == ["big.bin"]
+    assert (out / "big.bin").stat().st_size == size
+
+
+async def test_a_partial_file_a_killed_server_left_is_removed_even_if_its_job_does_not_get_that_far_again(
+    place: Place,
+) -> None:
+    """The next server removes it when it restores the job: here the web server is gone by then, so the job fails
+    before it would take the partial file again."""
+    with DemoServer() as web:
+        deck, out = download_deck(place, f"{web.url}/bytes/2000000?chunk=20000&delay=0.05", retries=0)
+        await kill_server_mid_download(place, deck)
+    assert len(parts(out)) == 1
+    async with await ensure_server(place.socket, log_path=place.log, timeout=30) as client:
+        jobs = await wait_states(client, {"big": "failed"}, timeout=60)
+    assert "network error" in jobs["big"]["error"]
+    assert list(out.iterdir()) == []

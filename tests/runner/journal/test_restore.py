@@ -88,3 +88,40 @@ async def test_each_deck_runs_in_the_environment_it_was_loaded_with(write_deck: 
             await engine.wait_until_settled()
     assert [line.text for line in engine.jobs[f"{mine.name}/show"].output] == ["client"]
     assert [line.text for line in engine.jobs[f"{theirs.name}/show"].output] == ["engine"]
+
+
+async def test_a_restored_job_keeps_its_spent_retries_but_not_the_attempt_a_dead_server_cut_short(
+    write_deck: WriteDeck, tmp_path: Path
+) -> None:
+    """Attempt #1 failed and was retried; #2 was under way when the server died. Of `retries = 2`, one is spent:
+    #3 and #4 run (and fail), not #3, #4 and #5. Once #3 runs, the job says no more that it was run again."""
+    tries = tmp_path / "tries.log"
+    deck = load_deck(
+        write_deck(
+            f"""
+            [deck]
+            name = "flappy"
+            backoff = 0.01
+
+            [[job]]
+            name = "fails"
+            shell = "echo try >> {tries}; sleep 0.3; exit 3"
+            retries = 2
+            """
+        )
+    )
+    failed = Attempt(number=1, started_at=1.0, ended_at=2.0, outcome=JobState.FAILED, error="exit status 3")
+    cut_short = Attempt(number=2, started_at=3.0, ended_at=4.0, outcome=None, error="interrupted while running")
+    restored = {"fails": RestoredJob(JobState.QUEUED, [failed, cut_short], note="run again as attempt #3")}
+    async with Engine() as engine:
+        await engine.add_deck(deck, restored=restored)
+        job = engine.jobs["flappy/fails"]
+        with anyio.fail_after(10):
+            while not tries.exists():
+                await anyio.sleep(0.01)
+        assert job.state is JobState.RUNNING and job.note is None
+        with anyio.fail_after(20):
+            await engine.wait_until_settled()
+    assert job.state is JobState.FAILED
+    assert [attempt.number for attempt in job.attempts] == [1, 2, 3, 4]
+    assert tries.read_text().split() == ["try", "try"]

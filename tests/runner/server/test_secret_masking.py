@@ -71,6 +71,7 @@ def raw_replies(socket_path: Path, job_ids: list[str]) -> str:
             replies: list[Any] = [await client.request("snapshot", since=0)]
             for job_id in job_ids:
                 replies.append(await client.request("output", job=job_id, after=0))
+                replies.append(await client.request("spec", job=job_id))
             return json.dumps(replies)
 
     return anyio.run(ask)
@@ -98,7 +99,7 @@ def test_no_secret_reaches_the_log_the_journal_replies_or_reports(
 
     wait_until(finished, what="every job ended")
     reported = jobdeck("status", "--json", env=env)
-    replies = raw_replies(place.socket, ["secrets/echoed", "secrets/refused"])
+    replies = raw_replies(place.socket, ["secrets/echoed", "secrets/refused", "secrets/missing"])
     assert stop_server(place.socket) is not None
 
     jobs = {job["name"]: job for job in json.loads(reported.stdout)["decks"][0]["jobs"]}
@@ -108,6 +109,9 @@ def test_no_secret_reaches_the_log_the_journal_replies_or_reports(
     assert jobs["fetched"]["result"]["url"] == f"http://bob:***@{host}/flaky/***?fail=0&q=***"
     assert "/***/y" in jobs["refused"]["error"]
     assert '"token ***"' in replies and '"key ***"' in replies
+    # The detail view's spec shows the URL requested, not only the one written, masked the same way.
+    assert f'["url", "http://bob:***@{host}/***/x?q=***"]' in replies
+    assert '["as written", "http://bob:${PASS}@' in replies
     assert leaked(reported.stdout) == []
     assert leaked(replies) == []
     assert leaked(place.log.read_text()) == []
