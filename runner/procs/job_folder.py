@@ -32,6 +32,10 @@ _unshare_call: Callable[[], bool] | None = None
 class FolderError(Exception):
     """The job file's folder cannot be entered (removed, or not searchable); the message says which and why."""
 
+    def __init__(self, folder: str, reason: str) -> None:
+        super().__init__(f"cannot run in the job file's folder {folder}: {reason}")
+        self.reason = reason
+
 
 def _unshare() -> bool:
     """Give the calling thread a current folder (and umask) of its own, no longer shared with any other
@@ -87,7 +91,7 @@ def job_folder(folder: str, *, alone: bool, isolate: bool = True) -> Iterator[st
         try:
             os.chdir(folder)
         except OSError as error:
-            raise FolderError(f"cannot run in the job file's folder {folder}: {error.strerror}") from None
+            raise FolderError(folder, error.strerror or str(error)) from None
         try:
             yield None
         finally:
