@@ -79,7 +79,9 @@ async def test_a_thread_jobs_lines_arrive_while_it_runs(tmp_path: Path) -> None:
     async with Engine() as engine:
         await engine.load(deck)
         job = engine.job("waits")
-        await wait_for(lambda: lines_of(engine, "waits") == [("stdout", "waiting for go")], what="the printed line")
+        await wait_for(
+            lambda: lines_of(engine, "waits") == [("stdout", "waiting for go")], timeout=30, what="the printed line"
+        )
         assert job.state is JobState.RUNNING
         go.touch()
         with anyio.fail_after(30):
