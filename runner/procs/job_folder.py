@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -27,6 +28,8 @@ CLONE_FS = 0x200
 
 _unshare_call: Callable[[], bool] | None = None
 """The system call, once looked up; None before. It answers False where it is missing or refused."""
+_thread = threading.local()
+"""`home`: where a thread with a folder of its own was before its first job, and goes back to after each."""
 
 
 class FolderError(Exception):
@@ -63,7 +66,8 @@ def _find_unshare() -> Callable[[], bool]:
     import ctypes
 
     try:
-        unshare = ctypes.CDLL(None, use_errno=True).unshare
+        # PyDLL keeps the GIL for a call this short: handing it over and back would cost more than the call.
+        unshare = ctypes.PyDLL(None, use_errno=True).unshare
     except (OSError, AttributeError):
         return _cannot
     return lambda: bool(unshare(CLONE_FS) == 0)
@@ -71,6 +75,22 @@ def _find_unshare() -> Callable[[], bool]:
 
 def _cannot() -> bool:
     return False
+
+
+def _own_folder() -> bool:
+    """Give the calling thread a folder of its own; True when it has one (and a `home` to go back to)."""
+    if not _unshare():
+        return False
+    if not hasattr(_thread, "home"):
+        _thread.home = _current_folder()
+    return True
+
+
+def _current_folder() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:
+        return None  # removed: going back goes to /
 
 
 @contextmanager
@@ -82,11 +102,11 @@ def job_folder(folder: str, *, alone: bool, isolate: bool = True) -> Iterator[st
     not); `alone`: the calling thread is the only one running jobs in this process, so it may change the
     process's folder if it cannot have its own. Raises FolderError, before the block runs, when `folder`
     cannot be entered."""
-    own = isolate and _unshare()
+    own = isolate and _own_folder()
     if not own and not alone:
         yield _stay_note(folder)
         return
-    back = _here()
+    back = _thread.home if own else _here()
     try:
         try:
             os.chdir(folder)
@@ -121,10 +141,7 @@ def _here() -> int | str | None:
     try:
         return os.open(".", getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY)
     except OSError:
-        try:
-            return os.getcwd()
-        except OSError:
-            return None  # the current folder was removed: there is nothing to come back to
+        return _current_folder()
 
 
 def _go_back(back: int | str | None) -> None:
