@@ -2,24 +2,31 @@
 
 Dask sends these functions by reference, so jobdeck (this package) must be importable on the workers, and
 so must the job's own module: it is looked up in the job file's folder first (which exists on the workers of
-a `dask = "local"` cluster, or on a shared filesystem), then on the worker's Python path.
+a `dask = "local"` cluster, or on a shared filesystem), then on the worker's Python path. The task runs in
+that folder too when the worker has it (runner.procs.job_folder: the executor thread takes a folder of its
+own for the task, so tasks of other decks on the same worker keep theirs, and goes back afterwards), else in
+the worker's own folder, and the job's output says so.
 
 A worker reports to the jobdeck that submitted the task through Dask's structured events (`log_event` on
-the `TOPIC` topic; the client subscribes), one small dict per event: where a task started, and its
-progress. It hears about cancel through a Dask `Event` named after the task, which the job context polls.
-Nothing here raises to Dask: every outcome is a plain tuple, so a job's exception never needs to be
-unpickled on the client, and its traceback arrives as text.
+the `TOPIC` topic; the client subscribes), one small dict per event: where a task started, its progress,
+and notes for the job's output. It hears about cancel through a Dask `Event` named after the task, which the
+job context polls. Nothing here raises to Dask: every outcome is a plain tuple, so a job's exception never
+needs to be unpickled on the client, and its traceback arrives as text.
 """
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from runner.context import JobContext, reset_job_context, set_job_context
 from runner.errors import JobError, describe_error
 from runner.procs.callables import resolve_callable
+from runner.procs.job_folder import FolderError, job_folder
 
 TOPIC = "jobdeck"
 CANCEL_CHECK_INTERVAL_S = 0.1
@@ -61,6 +68,15 @@ class DaskJobContext(JobContext):
     def worker_address(self) -> str:
         return str(self._worker.address)
 
+    @property
+    def alone(self) -> bool:
+        """This worker runs one task at a time."""
+        return bool(getattr(self._worker, "nthreads", 0) == 1)
+
+    def note(self, text: str) -> None:
+        """A line of jobdeck's own about this job, for its output."""
+        self._send({"note": text})
+
     def announce_start(self) -> None:
         self._send({"started": self.worker_address})
 
@@ -95,8 +111,9 @@ def run_call(request: tuple[str, str, str, str, tuple[Any, ...], dict[str, Any],
     context.announce_start()
     token = set_job_context(context)
     try:
-        target = resolve_callable(module, function, base_dir)
-        value = target(*args, **kwargs)
+        with _in_job_folder(context, base_dir):
+            target = resolve_callable(module, function, base_dir)
+            value = target(*args, **kwargs)
     except JobCancelled:
         return ("cancelled",)
     except JobError as error:  # the function could not be found: retrying will not help
@@ -110,6 +127,31 @@ def run_call(request: tuple[str, str, str, str, tuple[Any, ...], dict[str, Any],
     finally:
         reset_job_context(token)
     return _portable(value)
+
+
+@contextmanager
+def _in_job_folder(context: DaskJobContext, folder: str) -> Iterator[None]:
+    """The job file's folder if this worker has it, else the worker's own; the job's output says which."""
+    try:
+        with job_folder(folder, alone=context.alone) as note:
+            if note is not None:
+                context.note(note)
+            yield
+            return
+    except FolderError as error:
+        missing = error.reason
+    context.note(
+        f"runs in the Dask worker's folder {_worker_folder()}, not in the job file's folder {folder}: "
+        f"{missing} on this worker"
+    )
+    yield
+
+
+def _worker_folder() -> str:
+    try:
+        return os.getcwd()
+    except OSError:
+        return "(a removed folder)"
 
 
 def _portable(value: Any) -> Outcome:

@@ -1,5 +1,8 @@
 """Call jobs: a Python function run on a worker process (default), on a worker thread, or on a Dask cluster
-(`on = "dask"`, handed to runner.kinds.dask, which imports Dask only when such a job arrives)."""
+(`on = "dask"`, handed to runner.kinds.dask, which imports Dask only when such a job arrives).
+
+Wherever it runs, the function runs in its job file's folder (runner.procs.job_folder); on a thread, what it
+prints is its own output (runner.kinds.thread_output), as on a process."""
 
 from __future__ import annotations
 
@@ -16,9 +19,11 @@ from runner.context import JobContext, reset_job_context, set_job_context
 from runner.errors import JobError, describe_error
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.dask import CANCEL_NOTE, PAUSE_NOTE, DaskCalls
+from runner.kinds.thread_output import ThreadJobOutput, ThreadOutputs, route_output_by_thread, write_to
 from runner.model import CallSpec, Deck, JobSpec, Kind, Settings
 from runner.pausing import PauseControl
 from runner.procs.callables import resolve_callable
+from runner.procs.job_folder import FolderError, job_folder
 from runner.procs.pool import WorkerPool
 from runner.stored_results import temporary_results_folder
 
@@ -35,12 +40,16 @@ class CallKind(JobKind):
         # The engine's per-deck limiter decides which thread jobs run; this one only has to be large enough
         # never to hold them back (anyio's default thread limiter has 40 places for the whole process).
         self._threads = anyio.CapacityLimiter(1)
+        self._outputs = ThreadOutputs()
         self._exit_stack = AsyncExitStack()
 
     async def __aenter__(self) -> CallKind:
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.pool)
             await stack.enter_async_context(self.dask)
+            task_group = await stack.enter_async_context(anyio.create_task_group())
+            task_group.start_soon(self._outputs.pass_on, name="thread jobs' output")
+            stack.callback(task_group.cancel_scope.cancel)  # on the way out, before the task group is left
             self._exit_stack = stack.pop_all()
         return self
 
@@ -93,21 +102,32 @@ class CallKind(JobKind):
         context = ThreadJobContext(attempt)
         cancelled_class = anyio.get_cancelled_exc_class()  # asks the event loop, so not from the thread
 
-        def call() -> Any:
+        def call(output: ThreadJobOutput) -> Any:
             token = set_job_context(context)
+            write_to(output)
             try:
-                function = resolve_callable(spec.module, spec.function, spec.base_dir)
-                try:
-                    return function(*spec.args, **spec.kwargs)
-                except cancelled_class:
-                    raise
-                except Exception as error:
-                    raise JobError(describe_error(error), retryable=True, traceback=traceback.format_exc()) from None
+                with job_folder(str(spec.base_dir), alone=False) as note:
+                    if note is not None:
+                        output.note(note)
+                    function = resolve_callable(spec.module, spec.function, spec.base_dir)
+                    try:
+                        return function(*spec.args, **spec.kwargs)
+                    except cancelled_class:
+                        raise
+                    except Exception as error:
+                        trace = traceback.format_exc()
+                        raise JobError(describe_error(error), retryable=True, traceback=trace) from None
+            except FolderError as error:
+                raise JobError(str(error)) from None
             finally:
+                write_to(None)
+                output.finish()
                 attempt.pause.mark_ended()
                 reset_job_context(token)
 
-        return await anyio.to_thread.run_sync(call, limiter=self._threads)
+        route_output_by_thread()
+        with self._outputs.collecting(attempt.report_output) as output:
+            return await anyio.to_thread.run_sync(call, output, limiter=self._threads)
 
 
 def _call_spec(spec: JobSpec) -> CallSpec:

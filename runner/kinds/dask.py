@@ -81,6 +81,8 @@ class _Watch:
                 )
             self.started_on = address
             self.attempt.report_place(address)
+        elif "note" in message:
+            self.attempt.report_output("log", str(message["note"]))
         elif "done" in message:
             total = message.get("total")
             self.attempt.report_progress(float(message["done"]), None if total is None else float(total), "")

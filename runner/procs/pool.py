@@ -533,7 +533,8 @@ async def _load_result(payload: bytes) -> Any:
 def _encode_request(
     spec: CallSpec, job_name: str, umask: int | None = None, results: tuple[Path, int] | None = None
 ) -> bytes:
-    stored = None if results is None else (str(results[0]), results[1])
+    # Absolute: the worker runs the call in the job file's folder, not in this process's.
+    stored = None if results is None else (os.path.abspath(results[0]), results[1])
     message = (
         "call",
         spec.module,

@@ -8,6 +8,7 @@ length (4 bytes, big-endian).
 
 Parent -> worker:
     ("call", module, function, args, kwargs, base_dir, job_name, umask, stored)
+                                   base_dir: the job file's folder, where the call runs (and back after);
                                    umask: the caller's, or None; stored: (folder, limit in MiB) where a large
                                    result is kept (runner.stored_results), or None
     ("describe_result",)           the last result did not unpickle in the parent: send its repr instead
@@ -40,6 +41,7 @@ from typing import Any
 from runner.context import JobContext, reset_job_context, set_job_context
 from runner.errors import JobError, describe_error
 from runner.procs.callables import resolve_callable
+from runner.procs.job_folder import FolderError, job_folder
 from runner.procs.lines import LineSplitter
 from runner.procs.process_groups import kill_group
 
@@ -251,7 +253,10 @@ class CallRunner:
         sys.stderr = self.stderr
         self.output.in_call = True
         try:
-            outcome = self._run(module, function, args, kwargs, base_dir, job_name, stored)
+            with job_folder(base_dir, alone=True, isolate=False):
+                outcome = self._run(module, function, args, kwargs, base_dir, job_name, stored)
+        except FolderError as error:
+            outcome = ("error", str(error), None, False)
         finally:
             context.finish()
             self.stdout.finish()
