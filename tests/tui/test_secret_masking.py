@@ -60,8 +60,9 @@ async def test_the_dashboard_shows_secrets_masked(place: Place) -> None:
             what="both jobs failed",
         )
         shown = ""
-        # The echoed job's output, the other one's error: each detail is read once what it shows has arrived.
-        for wanted, arrived in (("secrets/echoed", "token "), ("secrets/refused", "/y?q=")):
+        # The echoed job's output, the other one's error: each detail is read once what it shows has arrived
+        # (the output's heading counts its line; "token " alone is in the command line shown before it).
+        for wanted, arrived in (("secrets/echoed", "OUTPUT  1 line"), ("secrets/refused", "/y?q=")):
             if isinstance(app.screen, JobDetailScreen):
                 await pilot.press("escape")
                 await until(pilot, lambda: not isinstance(app.screen, JobDetailScreen), what="back to the lists")
