@@ -45,8 +45,8 @@ def dashboard_command(files: Sequence[Path], *, local: bool, socket_path: Path |
     return app.return_code or EXIT_OK
 
 
-def demo_command() -> int:
-    """The dashboard on the demo deck, against the demo HTTP server."""
+def demo_command(*, keep: bool = False) -> int:
+    """The dashboard on the demo deck, against the demo HTTP server; its folder is removed afterwards unless `keep`."""
     from tui.demo import run_demo
 
-    return run_demo()
+    return run_demo(keep=keep)
