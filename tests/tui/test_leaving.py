@@ -13,9 +13,12 @@ from pathlib import Path
 
 import anyio
 import pytest
+from rich.console import Console
+from textual.widgets import Static
 
 from runner.deck.parser import load_deck
 from runner.engine.engine import Engine
+from runner.kinds.call import THREAD_NOTE
 from runner.model import JobState
 from runner.server.client import Client
 from tests.conftest import Place, servers_on
@@ -70,6 +73,14 @@ def answer_quit_with_yes(terminal: Terminal) -> None:
     terminal.read_until(lambda: b"not finished" in terminal.output, what="the quit question")
     terminal.write(b"y")
     terminal.read_until(lambda: b"cancelling" in terminal.output, what="the stop waiting for the stuck job")
+
+
+def shown_text(widget: Static) -> str:
+    """What a Static shows, as plain text (its content may be any Rich renderable)."""
+    console = Console(width=200, color_system=None)
+    with console.capture() as capture:
+        console.print(widget.content)
+    return capture.get()
 
 
 def server_note(place: Place, job_id: str) -> str | None:
@@ -169,15 +180,16 @@ def test_q_y_says_what_it_stopped(tmp_path: Path) -> None:
 @pytest.mark.anyio
 async def test_the_stop_shows_what_it_waits_for_and_offers_to_quit_anyway(tmp_path: Path) -> None:
     app = JobdeckApp([load_deck(stuck_deck(tmp_path))], engine_factory=lambda: Engine(grace_period=0.1))
-    try:
-        async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=(100, 30)) as pilot:
+        try:
             await until(pilot, lambda: started(tmp_path), what="both jobs running")
             await pilot.press("q", "y")
             await until(pilot, lambda: isinstance(app.screen, StoppingScreen), what="the stop shows what it waits for")
             dialog = app.screen
             assert isinstance(dialog, StoppingScreen)
             await until(pilot, lambda: "Stopping 1 job" in str(dialog.query_one("#title").render()))
-            assert "stuck" in str(dialog.query_one("#still").render())
+            shown = shown_text(dialog.query_one("#still", Static)).split()
+            assert shown == ["stuck", "cancelling:", *THREAD_NOTE.split()]
             assert dialog.check_action("quit_anyway", ()) is False  # not at once: most stops take a moment
             await until(pilot, lambda: dialog.offered, what="quit anyway offered")
             assert "quit anyway" in str(dialog.query_one("#choice").render())
@@ -185,5 +197,5 @@ async def test_the_stop_shows_what_it_waits_for_and_offers_to_quit_anyway(tmp_pa
             await until(pilot, lambda: not app.is_running, what="quit without waiting")
             assert app.engine is not None and app.engine.jobs["leaving/sleeper"].state is JobState.CANCELLED
             assert app.farewell[0].startswith("jobdeck: stopped 1 job (1 running); quit without waiting for stuck")
-    finally:
-        (tmp_path / "release").write_text("1")
+        finally:
+            (tmp_path / "release").write_text("1")  # the app's own end waits for the job: let it end

@@ -9,6 +9,8 @@ from enum import Enum
 from typing import ClassVar
 
 from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -142,12 +144,14 @@ class StoppingScreen(ModalScreen[bool]):
         count = len(jobs)
         title = f"Stopping {count} job{'' if count == 1 else 's'}…" if count else "Stopping jobs…"
         self.query_one("#title", Static).update(title)
-        lines = [
-            f"[b]{escape(job.name)}[/b]  {escape(job.note or job.state.value)}" for job in jobs[:STILL_STOPPING_SHOWN]
-        ]
+        still = Table.grid(padding=(0, 2))
+        still.add_column(no_wrap=True, style="bold")
+        still.add_column()  # a long note wraps within its column
+        for job in jobs[:STILL_STOPPING_SHOWN]:
+            still.add_row(Text(job.name), Text(job.note or job.state.value))
         if count > STILL_STOPPING_SHOWN:
-            lines.append(f"and {count - STILL_STOPPING_SHOWN} more")
-        self.query_one("#still", Static).update("\n".join(lines))
+            still.add_row(Text(f"and {count - STILL_STOPPING_SHOWN} more"), Text(""))
+        self.query_one("#still", Static).update(still)
         if not self.offered and self.clock() >= self.offer_at:
             self.offered = True
             self.refresh_bindings()
