@@ -12,9 +12,11 @@ import os
 import shutil
 import sys
 from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
+import anyio
 from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -83,7 +85,7 @@ class DemoApp(JobdeckApp):
         try:
             for name in [name for name in self.demo_decks if name in engine.decks]:
                 await engine.forget(name)
-            shutil.rmtree(self.workspace / DOWNLOADS, ignore_errors=True)
+            await anyio.to_thread.run_sync(partial(shutil.rmtree, self.workspace / DOWNLOADS, ignore_errors=True))
             deck = await engine.load(self.workspace / "demo.toml")
         except (CommandError, DeckError) as error:
             self.notify(f"The demo could not run again: {error}", severity="error", timeout=10)

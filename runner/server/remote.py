@@ -368,9 +368,18 @@ async def wait_for_ending_server(socket_path: Path, timeout: float = ENDING_SERV
     with anyio.move_on_after(timeout):
         while not socket_path.exists():
             pid = server_pid(socket_path)
-            if pid is None or process_exited(pid):
+            if pid is None or not _is_server_process(pid):
                 return
             await anyio.sleep(0.1)
+
+
+def _is_server_process(pid: int) -> bool:
+    """A live jobdeck server, not a process that got the pid a killed server left in its lock file."""
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return not process_exited(pid)  # no /proc to look in: any live process may be it
+    return b"runner.server.server" in arguments and not process_exited(pid)
 
 
 def _past_run(data: dict[str, Any]) -> PastRun:
