@@ -238,7 +238,11 @@ async def test_a_server_that_ends_freezes_the_dashboard_which_can_start_a_new_on
         await until(pilot, lambda: selected_writer(app) and app.selected_job.state is JobState.RUNNING, what="run")
         (server,) = servers_on(place.socket)
         os.kill(server, signal.SIGKILL)
-        await until(pilot, lambda: isinstance(app.screen, ServerStoppedScreen), what="the stopped server said")
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, ServerStoppedScreen) and app.screen.query(".question"),
+            what="the stopped server said",
+        )
         assert "has stopped" in str(app.screen.query_one(".question").render())
         await pilot.press("escape")  # look at the last state
         row = app.job_list(Pane.RUNNING)
