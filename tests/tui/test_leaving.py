@@ -184,7 +184,11 @@ async def test_the_stop_shows_what_it_waits_for_and_offers_to_quit_anyway(tmp_pa
         try:
             await until(pilot, lambda: started(tmp_path), what="both jobs running")
             await pilot.press("q", "y")
-            await until(pilot, lambda: isinstance(app.screen, StoppingScreen), what="the stop shows what it waits for")
+            await until(
+                pilot,
+                lambda: isinstance(app.screen, StoppingScreen) and app.screen.query("#title"),
+                what="the stop shows what it waits for",
+            )
             dialog = app.screen
             assert isinstance(dialog, StoppingScreen)
             await until(pilot, lambda: "Stopping 1 job" in str(dialog.query_one("#title").render()))
