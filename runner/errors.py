@@ -47,6 +47,16 @@ class DeckError(Exception):
         super().__init__("\n".join(str(problem) for problem in problems))
 
 
+class DeckAlreadyLoaded(Exception):
+    """A job file whose same jobs are loaded already and not all finished: nothing was loaded. `deck` names the
+    earlier deck and `unfinished` counts its unfinished jobs, when known."""
+
+    def __init__(self, message: str, *, deck: str | None = None, unfinished: int | None = None) -> None:
+        super().__init__(message)
+        self.deck = deck
+        self.unfinished = unfinished
+
+
 class JobError(Exception):
     """One attempt of a job failed.
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -130,6 +132,172 @@ class JobSpec:
     """The fan-out name (`page` for `page[2]`), or None."""
     item: Any = None
 
+    @property
+    def outline(self) -> WorkSpec:
+        """The job's work as far as it is the same for every item of its fan-out (where a call runs, a shell's
+        folder): what the engine needs to place a queued job without making its work (see MemberSpec)."""
+        return self.work
+
+    def drop_work(self) -> None:
+        """Let the job's work spec go until it is needed again; see MemberSpec."""
+
+    def keep_work(self) -> None:
+        """Hold the job's work spec while an attempt runs; see MemberSpec."""
+
+    def with_after(self, after: tuple[str, ...]) -> JobSpec:
+        return replaced(self, after=after)
+
+
+class FanOut:
+    """What the members of one fan-out share: every field of their JobSpecs but the name, item and work.
+
+    `refill(template, item)` makes an item's work from the kind's template, without checks, exactly as the
+    kind made it at load; None when the kind keeps each member's work (see runner.kinds.spec.KindSpec.refill).
+    """
+
+    __slots__ = ("after", "backoff", "kind", "line", "name", "refill", "retries", "template", "timeout")
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        kind: Kind,
+        after: tuple[str, ...],
+        retries: int,
+        backoff: float,
+        timeout: float,
+        line: int | None,
+        template: Any,
+        refill: Callable[[Any, Any], WorkSpec] | None,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.after = after
+        self.retries = retries
+        self.backoff = backoff
+        self.timeout = timeout
+        self.line = line
+        self.template = template
+        self.refill = refill
+
+    def _fields(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in FanOut.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FanOut) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.kind, self.after, self.line))
+
+
+class MemberSpec(JobSpec):
+    """One job of a fan-out: its name and item, the rest read from its FanOut.
+
+    The same fields as any JobSpec, at a fraction of the memory: a server keeps a million of them. When the
+    kind can make an item's work from its template (FanOut.refill), a member holds its work spec only while an
+    attempt runs (`keep_work` .. `drop_work`) and makes it anew whenever else it is read (the detail view,
+    status); the engine places queued jobs by their `outline`.
+    """
+
+    __slots__ = ("_work", "fan_out", "item")
+    # Set once, in __init__ (and `_work` by keep/drop_work only): like the JobSpec dataclass, a MemberSpec is
+    # immutable to its readers.
+
+    def __init__(self, fan_out: FanOut, item: Any, work: WorkSpec | None) -> None:
+        """`work` may be None only when the fan-out can refill it."""
+        _set = object.__setattr__
+        _set(self, "fan_out", fan_out)
+        _set(self, "item", item)
+        _set(self, "_work", work)
+
+    @property  # type: ignore[override]
+    def name(self) -> str:
+        """`page[2]`: made when asked, as the parser named the member (a name kept per job cost 60 bytes)."""
+        return f"{self.fan_out.name}[{item_text(self.item)}]"
+
+    @property  # type: ignore[override]
+    def work(self) -> WorkSpec:
+        work = self._work
+        if work is None:
+            fan_out = self.fan_out
+            assert fan_out.refill is not None  # the work is let go only when it can be made again
+            return fan_out.refill(fan_out.template, self.item)
+        return work
+
+    @property
+    def outline(self) -> WorkSpec:
+        work = self._work
+        return self.fan_out.template if work is None else work
+
+    @property  # type: ignore[override]
+    def kind(self) -> Kind:
+        return self.fan_out.kind
+
+    @property  # type: ignore[override]
+    def after(self) -> tuple[str, ...]:
+        return self.fan_out.after
+
+    @property  # type: ignore[override]
+    def retries(self) -> int:
+        return self.fan_out.retries
+
+    @property  # type: ignore[override]
+    def backoff(self) -> float:
+        return self.fan_out.backoff
+
+    @property  # type: ignore[override]
+    def timeout(self) -> float:
+        return self.fan_out.timeout
+
+    @property  # type: ignore[override]
+    def line(self) -> int | None:
+        return self.fan_out.line
+
+    @property  # type: ignore[override]
+    def group(self) -> str | None:
+        return self.fan_out.name
+
+    def drop_work(self) -> None:
+        if self.fan_out.refill is not None:
+            object.__setattr__(self, "_work", None)
+
+    def keep_work(self) -> None:
+        if self._work is None:
+            object.__setattr__(self, "_work", self.work)
+
+    def __eq__(self, other: object) -> bool:
+        # A refillable member's work follows from its fan-out's template and its item: compared without
+        # making it (a repeated submit of a million-item deck compares every member).
+        if not isinstance(other, MemberSpec):
+            return NotImplemented
+        if self.item != other.item or self.fan_out != other.fan_out:
+            return False
+        return self.fan_out.refill is not None or self._work == other._work
+
+    def __hash__(self) -> int:
+        return hash((self.fan_out.name, item_text(self.item)))
+
+    def with_after(self, after: tuple[str, ...]) -> JobSpec:
+        return JobSpec(
+            name=self.name,
+            kind=self.kind,
+            work=self.work,
+            after=after,
+            retries=self.retries,
+            backoff=self.backoff,
+            timeout=self.timeout,
+            line=self.line,
+            group=self.group,
+            item=self.item,
+        )
+
+
+def item_text(item: Any) -> str:
+    """A fan-out item as it appears in names and filled-in text: TOML's spelling of booleans, str() of the rest."""
+    if isinstance(item, bool):
+        return "true" if item else "false"
+    return str(item)
+
 
 SpecT = TypeVar("SpecT")
 
@@ -221,6 +389,8 @@ class Progress:
 
 OUTPUT_TAIL_LINES = 2000
 OUTPUT_LINE_CHARS = 4000
+LAST_OUTPUT_CHARS = 200
+"""How much of a job's last output line its `last_output` (a pane's row, a snapshot on the wire) carries."""
 
 
 @dataclass
@@ -254,11 +424,23 @@ class AttemptsMixin:
 
 
 @dataclass(slots=True)
+class JobExtras:
+    """The parts of a Job that most jobs never use, kept apart so that those jobs do not pay for them."""
+
+    traceback: str | None = None
+    progress: Progress | None = None
+    note: str | None = None
+    output_total: int = 0
+    output: deque[OutputLine] | None = None
+
+
+@dataclass(slots=True)
 class Job(AttemptsMixin):
     """A job as the engine runs it. Only the engine mutates it; observers read or copy.
 
-    Slotted, and its output tail is made only when its first line arrives: a server may keep a million of them
-    (an empty tail alone cost 600 bytes)."""
+    Slotted, and what most jobs never have (a traceback, progress, a note, output) is kept in a JobExtras made
+    only when one of them is first set: a server may keep a million jobs (an empty output tail alone cost 600
+    bytes, the five fields 40)."""
 
     id: str
     deck: str
@@ -267,31 +449,81 @@ class Job(AttemptsMixin):
     attempts: list[Attempt] = field(default_factory=list)
     result: Any = None
     error: str | None = None
-    traceback: str | None = None
-    progress: Progress | None = None
-    note: str | None = None
-    """A short honest remark for the UI, e.g. that a thread job stops only at its next checkpoint."""
     order: int = 0
     """Position in load order across all decks."""
     finished_seq: int = 0
-    """Order in which the job last finished (0 while not finished)."""
+    """Orders jobs by when they last finished: the engine revision of that change (0 while not finished)."""
     revision: int = 0
     """The engine revision at this job's last change."""
-    output_total: int = 0
-    """Lines of output ever added (the tail keeps the last OUTPUT_TAIL_LINES): a viewer's cursor into it."""
-    _output: deque[OutputLine] | None = field(default=None, repr=False)
+    _extras: JobExtras | None = field(default=None, repr=False)
+
+    def _more(self) -> JobExtras:
+        extras = self._extras
+        if extras is None:
+            extras = self._extras = JobExtras()
+        return extras
+
+    @property
+    def traceback(self) -> str | None:
+        return None if self._extras is None else self._extras.traceback
+
+    @traceback.setter
+    def traceback(self, text: str | None) -> None:
+        if text is not None or self._extras is not None:
+            self._more().traceback = text
+
+    @property
+    def progress(self) -> Progress | None:
+        return None if self._extras is None else self._extras.progress
+
+    @progress.setter
+    def progress(self, progress: Progress | None) -> None:
+        if progress is not None or self._extras is not None:
+            self._more().progress = progress
+
+    @property
+    def note(self) -> str | None:
+        """A short honest remark for the UI, e.g. that a thread job stops only at its next checkpoint."""
+        return None if self._extras is None else self._extras.note
+
+    @note.setter
+    def note(self, text: str | None) -> None:
+        if text is not None or self._extras is not None:
+            self._more().note = text
+
+    @property
+    def output_total(self) -> int:
+        """Lines of output ever added (the tail keeps the last OUTPUT_TAIL_LINES): a viewer's cursor into it."""
+        return 0 if self._extras is None else self._extras.output_total
+
+    @output_total.setter
+    def output_total(self, total: int) -> None:
+        if total or self._extras is not None:
+            self._more().output_total = total
 
     @property
     def output(self) -> deque[OutputLine]:
         """The last OUTPUT_TAIL_LINES lines of output (made on first use: test `output_total` to ask if any)."""
-        tail = self._output
+        extras = self._more()
+        tail = extras.output
         if tail is None:
-            tail = self._output = deque(maxlen=OUTPUT_TAIL_LINES)
+            tail = extras.output = deque(maxlen=OUTPUT_TAIL_LINES)
         return tail
 
     @output.setter
     def output(self, tail: deque[OutputLine]) -> None:
-        self._output = tail
+        self._more().output = tail
+
+    @property
+    def last_output(self) -> str | None:
+        """The start of the last line the job's work wrote (stdout or stderr, not the engine's notes), or None."""
+        tail = None if self._extras is None else self._extras.output
+        if not tail:
+            return None
+        for line in itertools.islice(reversed(tail), 20):
+            if line.stream != "log":
+                return line.text[:LAST_OUTPUT_CHARS]
+        return None
 
     @property
     def name(self) -> str:

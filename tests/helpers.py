@@ -85,6 +85,18 @@ async def until(pilot: Pilot, condition: Callable[[], object], timeout: float = 
         await pilot.pause(0.05)
 
 
+async def cancel_with_c(pilot: Pilot, cancelled: Callable[[], object]) -> None:
+    """Press `c` and wait until `cancelled()`, answering `y` if the dashboard asks first (it does once the job has
+    run a few seconds, which a loaded machine can reach in any test)."""
+    from tui.screens.dialogs import ConfirmScreen
+
+    await pilot.press("c")
+    await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen) or cancelled(), what="cancelled, or asked")
+    if isinstance(pilot.app.screen, ConfirmScreen):
+        await pilot.press("y")
+        await until(pilot, cancelled, what="cancelled after y")
+
+
 async def wait_state(engine: Engine, name: str, *states: JobState, timeout: float = WAIT_TIMEOUT_S) -> Job:
     """The job once it is in one of `states`; AssertionError with its state and error otherwise."""
     job = engine.job(name)

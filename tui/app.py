@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import signal
 import sys
 import threading
@@ -33,32 +34,36 @@ from rich.markup import escape
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
 from textual.driver import Driver
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from runner.engine.engine import Engine
 from runner.engine.interface import EngineInterface, LoadedDeck, ObservedJob
-from runner.errors import CommandError, DeckError, Problem
+from runner.errors import CommandError, DeckAlreadyLoaded, DeckError, Problem
 from runner.model import Deck, JobState
 from tui import farewell
 from tui.exit_deadline import ExitDeadline
-from tui.formatting import STATE_GLYPHS, format_eta, format_rate
+from tui.formatting import STATE_GLYPHS, format_duration, format_eta, format_rate, row_seconds
 from tui.panes import Pane, PaneModel
 from tui.screens.dialogs import (
     QUIT_ANYWAY_AFTER_S,
+    ConfirmScreen,
     HelpScreen,
     QuitAnswer,
     QuitScreen,
     ServerChoice,
     ServerStoppedScreen,
     StoppingScreen,
+    load_again_question,
 )
 from tui.screens.job_detail import JobDetailScreen
 from tui.terminal import TerminalDriver
 from tui.widgets.job_list import JobList
 from tui.widgets.key_bar import KeyBar, KeyHint
+from tui.widgets.pane_stack import PaneStack
+from tui.widgets.summary_bar import SummaryBar, SummaryPart
 
 PULL_INTERVAL_S = 0.1
 GONE_EXIT_S = 5.0
@@ -71,9 +76,12 @@ ACTIONS_WHILE_FROZEN = frozenset({"quit", "help", "focus_pane", "show_detail"})
 THROUGHPUT_WINDOW_S = 20.0
 MIN_WIDTH = 60
 MIN_HEIGHT = 14
+CONFIRM_CANCEL_AFTER_S = 5.0
+"""`c` on a job whose attempt has run this long asks first: a younger one is cancelled at once."""
 KEY_LABELS = {"enter": "⏎", "slash": "/", "question_mark": "?"}
 PANE_IDS = {Pane.QUEUED: "queued", Pane.RUNNING: "running", Pane.FINISHED: "finished"}
 ATTACHED_ONLY = frozenset({"detach"})
+"""Actions that only mean something when attached to a server: their keys are not shown otherwise."""
 KEY_PRIORITIES = {
     "quit": 10,
     "help": 9,
@@ -82,14 +90,28 @@ KEY_PRIORITIES = {
     "cancel": 7,
     "detail": 6,
     "retry": 6,
-    "open": 5,
-    "filter": 4,
-    "history": 3,
+    "history": 5,
+    "open": 4,
+    "filter": 3,
     "pause-all": 2,
     "retry-failed": 1,
 }
 """Which keys the bar keeps longest when it is too narrow for all (others: 0)."""
-"""Actions that only mean something when attached to a server: their keys are not shown otherwise."""
+KEY_GROUPS = {"pause": "pause", "pause-all": "pause", "retry": "retry", "retry-failed": "retry"}
+"""Keys the bar shows together ("p/P pause") when it is short of room."""
+
+
+def write_new_file(folder: Path, stem: str, suffix: str, text: str) -> Path:
+    """Write `text` to a file that did not exist: `stem` + `suffix` in `folder`, else `stem-2` + `suffix`, ..."""
+    for number in itertools.count(1):
+        path = folder / f"{stem}{'' if number == 1 else f'-{number}'}{suffix}"
+        try:
+            with path.open("x", encoding="utf-8") as file:
+                file.write(text)
+        except FileExistsError:
+            continue
+        return path
+    raise AssertionError("unreachable")
 
 
 class JobdeckApp(App[None]):
@@ -103,8 +125,8 @@ class JobdeckApp(App[None]):
         Binding("p", "toggle_pause", "pause", id="pause"),
         Binding("c", "cancel_job", "cancel", id="cancel"),
         Binding("r", "retry_job", "retry", id="retry"),
-        Binding("P", "toggle_dispatch", "all", id="pause-all"),
-        Binding("R", "retry_failed", "failed", id="retry-failed"),
+        Binding("P", "toggle_dispatch", "pause all", id="pause-all"),
+        Binding("R", "retry_failed", "retry failed", id="retry-failed"),
         Binding("o", "open_deck", "open", id="open"),
         Binding("slash", "start_filter", "filter", id="filter"),
         Binding("h", "history", "history", id="history"),
@@ -167,13 +189,12 @@ class JobdeckApp(App[None]):
     def compose(self) -> ComposeResult:
         # The app keeps its own references: App.query_one searches the active screen, which may be a
         # dialog or the detail view while the panes keep updating underneath.
-        self._summary = Static("", id="summary")
+        self._summary = SummaryBar(id="summary")
         self._filter_input = Input(placeholder="filter by name or state; escape clears", id="filter")
-        self._lists = {
-            pane: JobList(id=PANE_IDS[pane], follow_end=pane is Pane.FINISHED, clock=self.shown_time) for pane in Pane
-        }
+        self._lists = {pane: JobList(id=PANE_IDS[pane], clock=self.shown_time) for pane in Pane}
+        self._pane_stack = PaneStack(id="panes")
         yield self._summary
-        with Vertical(id="panes"):
+        with self._pane_stack:
             for pane, job_list in self._lists.items():
                 job_list.border_title = f"{pane.value} (0)"
                 yield job_list
@@ -244,11 +265,13 @@ class JobdeckApp(App[None]):
     def job_list(self, pane: Pane) -> JobList:
         return self._lists[pane]
 
-    def on_resize(self) -> None:
-        self._check_size()
+    def on_resize(self, event: events.Resize) -> None:
+        # The event's size: this handler runs before App's own, which is the one that updates `self.size`.
+        self._check_size(event.size)
 
-    def _check_size(self) -> None:
-        too_small = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
+    def _check_size(self, size: Size | None = None) -> None:
+        size = size or self.size
+        too_small = size.width < MIN_WIDTH or size.height < MIN_HEIGHT
         if self.screen_stack:
             self.screen_stack[0].set_class(too_small, "-too-small")
 
@@ -276,10 +299,20 @@ class JobdeckApp(App[None]):
         finally:
             self._engine_stopped.set()
 
-    async def _load_and_say(self, engine: EngineInterface, path: Path) -> None:
-        """Load a job file outside the open dialog: its problems, if any, go to a notification."""
+    async def _load_and_say(self, engine: EngineInterface, path: Path, *, again: bool = False) -> None:
+        """Load a job file outside the open dialog: its problems, if any, go to a notification; a file whose
+        earlier load is still at work is loaded again only after `y`."""
         try:
-            deck = await engine.load(path)
+            deck = await engine.load(path, again=again)
+        except DeckAlreadyLoaded as repeat:
+
+            async def answered(yes: bool | None) -> None:
+                if yes:
+                    await self._load_and_say(engine, path, again=True)
+                else:
+                    self.notify(f"{path} was not loaded again", timeout=4)
+
+            self.push_screen(load_again_question(path, repeat), answered)
         except DeckError as bad:
             problems = "\n".join(str(problem) for problem in bad.problems[:5])
             self.notify(f"{path} was not loaded:\n{problems}", severity="error", timeout=15)
@@ -294,11 +327,12 @@ class JobdeckApp(App[None]):
         if self.engine is not None:
             await self._engine_stopped.wait()
 
-    async def load_deck(self, path: Path) -> LoadedDeck:
-        """Load a job file into the engine; DeckError (changing nothing) when it is bad."""
+    async def load_deck(self, path: Path, *, again: bool = False) -> LoadedDeck:
+        """Load a job file into the engine; DeckError (changing nothing) when it is bad; unless `again`,
+        DeckAlreadyLoaded when its same jobs are loaded and unfinished."""
         if self.engine is None:
             raise DeckError([Problem(path, "jobdeck is still starting; press enter again in a moment")])
-        deck = await self.engine.load(path)
+        deck = await self.engine.load(path, again=again)
         self.notify(f"loaded {deck.name}: {len(deck.jobs)} jobs", timeout=3)
         return deck
 
@@ -324,11 +358,14 @@ class JobdeckApp(App[None]):
         self._deck_names = set(engine.decks)
         for pane in Pane:
             job_list = self.job_list(pane)
+            job_list.show_decks = len(self._deck_names) > 1
             if pane in touched:
                 job_list.set_jobs(self.model.rows[pane].jobs)
                 job_list.border_title = f"{pane.value} ({self.model.count(pane)})"
             else:
                 job_list.refresh_changed(changed_ids)
+        if touched:
+            self._pane_stack.share()
         self._update_summary(engine)
         self._refresh_keys_if_changed()
 
@@ -344,25 +381,43 @@ class JobdeckApp(App[None]):
         rate = (finished - first_finished) / span if span >= 1.0 else 0.0
         remaining = sum(counts[state] for state in JobState if not state.finished)
         eta = remaining / rate if rate > 0 else None
-        decks = ", ".join(engine.decks) or "no deck loaded: press o to open a job file"
-        wide = self.size.width >= 100
-        totals = "  ".join(
-            f"{STATE_GLYPHS[state]} {counts[state]}" + (f" {state.value}" if wide else "")
-            for state in JobState
-            if counts[state]
-        )
-        parts = [f"[b]{decks}[/b]", totals or "no jobs"]
+        self._summary.show_parts(self._summary_parts(engine, counts, rate, eta, remaining))
+
+    def _summary_parts(
+        self, engine: EngineInterface, counts: dict[JobState, int], rate: float, eta: float | None, remaining: int
+    ) -> list[SummaryPart]:
+        """The header's parts, each with shorter forms for a narrow terminal (lower priorities shorten first)."""
+        names = list(engine.decks)
+        if not names:
+            decks = SummaryPart(("[b]no deck loaded: press o to open a job file[/b]", "[b]no deck: o opens one[/b]"), 6)
+        elif len(names) == 1:
+            decks = SummaryPart((f"[b]{escape(names[0])}[/b]",), 6)
+        else:
+            decks = SummaryPart((f"[b]{escape(', '.join(names))}[/b]", f"[b]{len(names)} decks[/b]"), 3)
+        shown = [state for state in JobState if counts[state]]
+        words = "  ".join(f"{STATE_GLYPHS[state]} {counts[state]} {state.value}" for state in shown)
+        glyphs = "  ".join(f"{STATE_GLYPHS[state]} {counts[state]}" for state in shown)
+        parts = [decks, SummaryPart((words, glyphs) if shown else ("no jobs",), 1)]
         if engine.jobs:
-            parts.append(format_rate(rate))
-            parts.append(f"ETA {format_eta(eta) if remaining else 'done'}")
-        parts.extend(escape(line) for line in engine.kind_status())
+            parts.append(SummaryPart((format_rate(rate), ""), 4))
+            parts.append(SummaryPart((f"ETA {format_eta(eta) if remaining else 'done'}", ""), 5))
+        parts.extend(SummaryPart((escape(line), ""), 2) for line in engine.kind_status())
         if not engine.dispatching:
-            parts.append("[reverse] dispatching paused: P resumes [/reverse]")
+            parts.append(
+                SummaryPart(
+                    (
+                        "[reverse] dispatching paused: P resumes [/reverse]",
+                        "[reverse] paused: P resumes [/reverse]",
+                        "[reverse] ‖ P resumes [/reverse]",
+                    ),
+                    9,
+                )
+            )
         if engine.lost and not self._quitting:
-            parts.append("[reverse] server stopped: q [/reverse]")
+            parts.append(SummaryPart(("[reverse] server stopped: q [/reverse]",), 9))
         if self.model.filter_text:
-            parts.append(f"filter: {self.model.filter_text!r}")
-        self._summary.update(" │ ".join(parts))
+            parts.append(SummaryPart((f"filter: {escape(repr(self.model.filter_text))}",), 7))
+        return parts
 
     # --- selection -------------------------------------------------------------------------------------
 
@@ -389,7 +444,9 @@ class JobdeckApp(App[None]):
             if isinstance(binding, Binding) and binding.show and (binding.action not in ATTACHED_ONLY or self.attached):
                 key = binding.key_display or KEY_LABELS.get(binding.key, binding.key)
                 enabled = self.check_action(binding.action.split("(")[0], ()) is True
-                hints.append(KeyHint(key, binding.description, enabled, KEY_PRIORITIES.get(binding.id or "", 0)))
+                binding_id = binding.id or ""
+                priority, group = KEY_PRIORITIES.get(binding_id, 0), KEY_GROUPS.get(binding_id, "")
+                hints.append(KeyHint(key, binding.description, enabled, priority, group))
         self._key_bar.show_keys(hints)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -442,8 +499,29 @@ class JobdeckApp(App[None]):
         await self._command(command, job)
 
     async def action_cancel_job(self) -> None:
-        if self.engine is not None:
-            await self._command(self.engine.cancel, self.selected_job)
+        await self._cancel(self.selected_job)
+
+    async def _cancel(self, job: ObservedJob | None) -> None:
+        """Cancel the job; once it has run a few seconds, only after `y` (its work so far would be lost)."""
+        engine = self.engine
+        if engine is None or job is None:
+            return
+        ran = row_seconds(job, self.clock()) if job.attempt_running else 0.0
+        if ran < CONFIRM_CANCEL_AFTER_S:
+            await self._command(engine.cancel, job)
+            return
+
+        async def answered(yes: bool | None) -> None:
+            if yes:
+                await self._command(engine.cancel, job)
+
+        question = ConfirmScreen(
+            f"Cancel {job.name}?",
+            f"It has run for {format_duration(ran)}; that work is lost (r runs it again from the start).",
+            yes="cancel it",
+            no="keep it running",
+        )
+        self.push_screen(question, answered)
 
     async def action_retry_job(self) -> None:
         if self.engine is not None:
@@ -502,7 +580,10 @@ class JobdeckApp(App[None]):
         engine = self.engine
         if engine is None or message.job_id not in engine.jobs:
             return
-        commands = {"pause": engine.pause, "resume": engine.resume, "cancel": engine.cancel, "retry": engine.retry}
+        if message.command == "cancel":
+            await self._cancel(engine.jobs[message.job_id])
+            return
+        commands = {"pause": engine.pause, "resume": engine.resume, "retry": engine.retry}
         command = commands.get(message.command)
         if command is not None:
             await self._command(command, engine.jobs[message.job_id])
@@ -538,13 +619,15 @@ class JobdeckApp(App[None]):
             job_list = self.job_list(pane)
             job_list.set_jobs(self.model.rows[pane].jobs)
             job_list.border_title = f"{pane.value} ({self.model.count(pane)})"
+        self._pane_stack.share()
         if self.engine is not None:
             self._update_summary(self.engine)
 
     def on_key(self, event: events.Key) -> None:
-        """Escape clears the filter (from the filter field or from the panes)."""
+        """Escape clears the filter (from the filter field or from the panes; a screen in front has its own)."""
         filter_input = self._filter_input
-        if event.key == "escape" and (filter_input.display or self.model.filter_text):
+        in_front = self.screen is self.screen_stack[0]
+        if event.key == "escape" and in_front and (filter_input.display or self.model.filter_text):
             filter_input.value = ""
             filter_input.display = False
             self._apply_filter("")
@@ -596,7 +679,7 @@ class JobdeckApp(App[None]):
         elif answer is QuitAnswer.DETACH:
             self._leave(stop_jobs=False)
 
-    def action_detach(self) -> None:
+    async def action_detach(self) -> None:
         """Leave the server's jobs running and end this dashboard; `jobdeck attach` comes back to them."""
         if self.attached and not self._quitting:
             self._leave(stop_jobs=False)
@@ -732,7 +815,10 @@ class JobdeckApp(App[None]):
     # --- command palette -------------------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # Textual's own "Keys" (a panel of the focused widget's keys) would be listed beside ours, and its
+        # "Screenshot" saves to a Downloads folder a server seldom has: ours saves where jobdeck was started.
+        replaced = {"Keys", "Screenshot"}
+        yield from (command for command in super().get_system_commands(screen) if command.title not in replaced)
         yield SystemCommand("Pause or resume job", "Pause or resume the selected job (p)", self.action_toggle_pause)
         yield SystemCommand(
             "Pause or resume dispatching", "Hold back every queued job (P)", self.action_toggle_dispatch
@@ -745,4 +831,25 @@ class JobdeckApp(App[None]):
         )
         yield SystemCommand("Open job file", "Load a deck from a TOML job file (o)", self.action_open_deck)
         yield SystemCommand("Filter jobs", "Show only jobs matching a name or state (/)", self.action_start_filter)
+        yield SystemCommand("History", "Earlier runs from the journal; load one again (h)", self.action_history)
+        if self.attached:
+            yield SystemCommand("Detach", "End this dashboard; the jobs go on in the server (d)", self.action_detach)
         yield SystemCommand("Keys", "Show every key (?)", self.action_help)
+        yield SystemCommand(
+            "Screenshot", f"Save an SVG picture of the screen in {self.start_dir}", self.action_save_screenshot
+        )
+
+    def action_save_screenshot(self) -> None:
+        # After the next refresh: the palette that asked for it is gone from the picture by then.
+        self.call_after_refresh(self._save_screenshot)
+
+    @work(group="screenshot", exit_on_error=False)
+    async def _save_screenshot(self) -> None:
+        svg = self.export_screenshot()
+        stem = f"jobdeck-{time.strftime('%Y-%m-%d-%H%M%S')}"
+        try:
+            path = await anyio.to_thread.run_sync(write_new_file, self.start_dir, stem, ".svg", svg)
+        except OSError as error:
+            self.notify(f"could not save a screenshot in {self.start_dir}: {error.strerror or error}", severity="error")
+        else:
+            self.notify(f"screenshot saved: {path}", timeout=8)

@@ -6,10 +6,14 @@ compact for the panes (`format_seconds`) or spelled out for the detail view (`fo
 
 from __future__ import annotations
 
+import re
+import reprlib
 from datetime import datetime, tzinfo
+from typing import Any
 
 from runner.engine.interface import ObservedJob
 from runner.model import JobState, Progress
+from runner.stored_results import is_stored_result
 
 STATE_GLYPHS: dict[JobState, str] = {
     JobState.QUEUED: "·",
@@ -118,3 +122,51 @@ def format_eta(seconds: float | None) -> str:
     if seconds is None:
         return "–"
     return format_seconds(seconds) if seconds > 0 else "0s"
+
+
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?")
+"""Terminal escape sequences a program wrote (colours, titles): never drawn in a row."""
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(text: str) -> str:
+    """`text` as one line of plain characters: escape sequences dropped, control characters (line breaks, tabs)
+    and runs of blanks as one space."""
+    return " ".join(_CONTROLS.sub(" ", _ESCAPES.sub("", text)).split())
+
+
+def shorten(text: str, width: int) -> str:
+    """`text` cut to `width` characters, its last one `…` when something was cut."""
+    if len(text) <= width:
+        return text
+    return text[: width - 1] + "…" if width > 0 else ""
+
+
+def shorten_middle(text: str, width: int) -> str:
+    """`text` cut to `width` characters in its middle, keeping both ends (`nigh…y#2`): names that differ only at
+    their ends (`nightly`, `nightly#2`) stay apart."""
+    if len(text) <= width:
+        return text
+    if width < 3:
+        return shorten(text, width)
+    tail = (width - 1) // 2
+    return text[: width - 1 - tail] + "…" + text[len(text) - tail :]
+
+
+_RESULT_REPR = reprlib.Repr()
+_RESULT_REPR.maxstring = 80
+_RESULT_REPR.maxother = 80
+_RESULT_REPR.maxlong = 40
+for _attribute in ("maxlist", "maxtuple", "maxset", "maxfrozenset", "maxdeque", "maxdict"):
+    setattr(_RESULT_REPR, _attribute, 8)
+
+
+def result_preview(value: Any) -> str:
+    """A call's result on one line, for a pane's outcome column: its repr, bounded whatever the value's size
+    (a list of a million items costs eight), or "" when it returned None. A result kept in a file shows its size
+    and the start of its JSON. The engine masked the secrets in either."""
+    if value is None:
+        return ""
+    if is_stored_result(value):
+        return f"→ {format_bytes(value['size_bytes'])}: {one_line(str(value['preview']))}"
+    return "→ " + one_line(_RESULT_REPR.repr(value))

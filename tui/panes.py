@@ -1,6 +1,7 @@
 """Which pane each job belongs in, and in what order: the dashboard's model, kept apart from widgets.
 
-Queued and Running keep deck (load) order; Finished is in the order jobs finished. The model is updated
+Queued and Running keep deck (load) order; Finished has the job that finished last on top, in a dashboard
+started with a file as in one attached to jobs that finished long ago. The model is updated
 from the jobs that changed since the last pull, so a tick costs in proportion to the changes, not the deck.
 """
 
@@ -31,7 +32,7 @@ def pane_of(job: ObservedJob) -> Pane:
 
 def _sort_key(pane: Pane) -> Callable[[ObservedJob], int]:
     if pane is Pane.FINISHED:
-        return lambda job: job.finished_seq
+        return lambda job: -job.finished_seq
     return lambda job: job.order
 
 

@@ -112,7 +112,7 @@ def resumed_decks(
             result.append(deck)
             continue
         jobs = tuple(
-            replace(spec, after=tuple(name for name in spec.after if name not in done))
+            spec.with_after(tuple(name for name in spec.after if name not in done))
             for spec in deck.jobs
             if spec.name not in done
         )

@@ -28,7 +28,7 @@ from runner.deck.toml_parsing import parse_toml
 from runner.errors import DeckError, Problem, describe_error
 from runner.kinds.registry import KIND_SPECS
 from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec, WrittenFile
-from runner.model import Deck, JobSpec, Kind, Settings, WorkSpec, replaced
+from runner.model import Deck, FanOut, JobSpec, Kind, MemberSpec, Settings, WorkSpec, replaced
 
 TOP_LEVEL_KEYS = ("deck", "job")
 COMMON_JOB_KEYS = ("name", "after", "retries", "backoff", "timeout", "each")
@@ -458,24 +458,32 @@ class DeckParser:
         if draft.each is None:
             work = kind.for_item(template, NO_ITEM, table, place)
             return [] if work is None else [self._single_job_spec(draft, draft.name, work, after)]
+        fan_out = FanOut(
+            name=draft.name,
+            kind=kind.kind,
+            after=after,
+            retries=draft.retries,
+            backoff=draft.backoff,
+            timeout=draft.timeout,
+            line=draft.line,
+            template=template,
+            refill=kind.refill if kind.refills else None,
+        )
+        if kind.refills:  # each member's work is made when it runs: here its items are only checked
+            checked = kind.check_items(template, draft.each, draft.item_texts, table, place)
+            if checked.good < len(draft.each):
+                return []  # the problems are reported: the deck is not loaded
+            return [MemberSpec(fan_out, item, None) for item in draft.each]
         works = kind.for_items(template, draft.each, draft.item_texts, table, place)
-        jobs: list[JobSpec] = []
-        first: JobSpec | None = None
-        for name, item, work in zip(draft.concrete_names, draft.each, works, strict=True):
-            if work is None:
-                continue
-            if first is None:
-                first = self._job_spec(draft, name, work, after, group=draft.name, item=item)
-                jobs.append(first)
-            else:  # the members of a fan-out differ only in these
-                jobs.append(replaced(first, name=name, work=work, item=item))
-        return jobs
+        return [
+            MemberSpec(fan_out, item, work) for item, work in zip(draft.each, works, strict=True) if work is not None
+        ]
 
     def _single_job_spec(self, draft: _Draft, name: str, work: WorkSpec, after: tuple[str, ...]) -> JobSpec:
         kind = draft.kind
         assert kind is not None
         if self._single_job is None:
-            self._single_job = self._job_spec(draft, name, work, after, group=None, item=None)
+            self._single_job = self._job_spec(draft, name, work, after)
             return self._single_job
         # Every field set: a copy of the first is the JobSpec the constructor would make, made faster.
         return replaced(
@@ -491,9 +499,7 @@ class DeckParser:
         )
 
     @staticmethod
-    def _job_spec(
-        draft: _Draft, name: str, work: WorkSpec, after: tuple[str, ...], group: str | None, item: Any
-    ) -> JobSpec:
+    def _job_spec(draft: _Draft, name: str, work: WorkSpec, after: tuple[str, ...]) -> JobSpec:
         kind = draft.kind
         assert kind is not None
         return JobSpec(
@@ -505,15 +511,16 @@ class DeckParser:
             backoff=draft.backoff,
             timeout=draft.timeout,
             line=draft.line,
-            group=group,
-            item=item,
         )
 
     def _check_shared_files(self, jobs: Sequence[JobSpec], named: Mapping[str, _Draft]) -> None:
         """Two jobs writing one file would garble it."""
         writes = []
         for job in jobs:
-            written = KIND_SPECS[job.kind].written_file(job.work)
+            kind = KIND_SPECS[job.kind]
+            if not kind.writes_files:
+                continue
+            written = kind.written_file(job.work)
             if written is not None:
                 writes.append((written, job.name, job.group))
         self._report_shared_files(writes, named)

@@ -10,6 +10,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+from runner.model import item_text
+
 ITEM: Final = "{item}"
 NO_ITEM: Any = object()
 """The item of a job that is not part of a fan-out: templates are left as written."""
@@ -33,13 +35,6 @@ def expand_env(template: str, environ: Mapping[str, str]) -> str:
     if "${" not in template:
         return template
     return ENV_REFERENCE.sub(lambda match: environ[match.group(1)], template)
-
-
-def item_text(item: Any) -> str:
-    """An item as it appears in names and filled-in text: TOML's spelling of booleans, str() of the rest."""
-    if isinstance(item, bool):
-        return "true" if item else "false"
-    return str(item)
 
 
 def fill_text(text: str, item: Any) -> str:

@@ -42,6 +42,7 @@ from runner.engine.events import (
 from runner.engine.heap import give_back_freed_memory
 from runner.engine.interface import HistorySource, PastJob, PastRun, SpecLines
 from runner.engine.lanes import Lane
+from runner.engine.repeats import repeated_deck
 from runner.errors import CommandError, JobError, describe_error, disk_full_error
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.registry import KIND_SPECS
@@ -156,7 +157,6 @@ class Engine:
         self._state_counts = dict.fromkeys(JobState, 0)
         self._idle = anyio.Event()
         self._idle.set()
-        self._finished_count = 0
         self._closing = False
         self._task_group: TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
@@ -271,15 +271,23 @@ class Engine:
     # --- commands --------------------------------------------------------------------------------------
 
     async def load(
-        self, path: str | Path, *, environ: Mapping[str, str] | None = None, umask: int | None = None
+        self,
+        path: str | Path,
+        *,
+        environ: Mapping[str, str] | None = None,
+        umask: int | None = None,
+        again: bool = True,
     ) -> Deck:
         """Parse a job file and start its jobs. Raises DeckError, changing nothing, when the file is bad.
 
         `environ` (default: the engine's) expands the file's `${VAR}`s and is the environment its jobs run in;
         `umask` (default: the process's) is the one its shell jobs run with and its saved files are made with:
-        a server loads each client's decks with that client's environment and umask."""
+        a server loads each client's decks with that client's environment and umask. `again=False` refuses
+        (DeckAlreadyLoaded, nothing loaded) a file whose same jobs are loaded already and not all finished."""
         environ = self.environ if environ is None else dict(environ)
         deck = await anyio.to_thread.run_sync(lambda: load_deck(path, environ=environ))
+        if not again:
+            repeated_deck(self, deck, again=False)
         return await self.add_deck(deck, environ=environ, umask=umask)
 
     @_collector_paused
@@ -323,6 +331,8 @@ class Engine:
             if not job.state.finished:
                 self._job_lanes[job.id] = self._lane_for(job, deck)
             self._touch(job)
+            if job.state.finished:
+                job.finished_seq = job.revision
             new_jobs.append(job)
         for job in new_jobs:
             for dependency in job.spec.after:
@@ -354,8 +364,6 @@ class Engine:
             job.state = earlier.state
             job.error = earlier.error
             job.result = earlier.result
-            self._finished_count += 1
-            job.finished_seq = self._finished_count
 
     async def pause(self, ref: JobRef) -> None:
         """Hold back a queued or retrying job, or suspend a running one (its processes really stop)."""
@@ -548,6 +556,7 @@ class Engine:
                 run.scope = scope
                 if run.cancel_requested:
                     scope.cancel()
+                job.spec.keep_work()
                 error = await self._attempt(job, run)
                 if error is None:
                     outcome = JobState.SUCCEEDED
@@ -560,6 +569,7 @@ class Engine:
                     self._require_running().start_soon(self._back_off, job, error, retry_number)
                     return
         finally:
+            job.spec.drop_work()  # a fan-out member's work is made again for its next attempt
             run.scope = None
             run.pause = None
             if not run.in_backoff:
@@ -699,10 +709,9 @@ class Engine:
         lane = self._job_lanes.pop(job.id, None)
         if lane is not None:
             lane.discard(job)
-        self._finished_count += 1
-        job.finished_seq = self._finished_count
         job.note = None
         self._set_state(job, outcome)
+        job.finished_seq = job.revision  # the same int object: a finished job keeps one, not two
         self._count_unfinished(-1)
         del self._runs[job.id]  # only an unfinished job needs one; `_requeue` gets a fresh one
         self._finished_since_shrink += 1

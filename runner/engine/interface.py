@@ -73,7 +73,7 @@ class ObservedJob(Protocol):
 
     @property
     def finished_seq(self) -> int:
-        """Order in which the job last finished (0 while not finished)."""
+        """Orders jobs by when they last finished (0 while not finished); larger is later."""
         ...
 
     @property
@@ -84,6 +84,11 @@ class ObservedJob(Protocol):
     @property
     def output(self) -> deque[OutputLine]:
         """The tail of the job's output. A remote engine fills it only for watched jobs."""
+        ...
+
+    @property
+    def last_output(self) -> str | None:
+        """The start of the last line the job's work wrote (every job, watched or not), or None."""
         ...
 
 
@@ -207,8 +212,10 @@ class EngineInterface(Protocol):
 
     # --- commands ---
 
-    async def load(self, path: str | Path, /) -> LoadedDeck:
-        """Parse a job file and start its jobs; DeckError, changing nothing, when the file is bad."""
+    async def load(self, path: str | Path, /, *, again: bool = True) -> LoadedDeck:
+        """Parse a job file and start its jobs; DeckError, changing nothing, when the file is bad. `again=False`
+        refuses a file whose same jobs are loaded already and not all finished (DeckAlreadyLoaded, nothing
+        loaded), so that a viewer can ask before running them twice."""
         ...
 
     async def add_deck(self, deck: Deck, /) -> LoadedDeck:

@@ -48,7 +48,7 @@ class CallKind(JobKind):
         await self._exit_stack.__aexit__(*exc_info)  # Dask's clients and cluster first, then the worker pool
 
     def slot(self, spec: JobSpec, settings: Settings) -> tuple[str, int]:
-        call = _call_spec(spec)
+        call = _call_outline(spec)
         if call.on == "dask":
             return self.dask.slot(call, settings)
         if call.on == "thread":
@@ -59,19 +59,19 @@ class CallKind(JobKind):
         return self.dask.describe()
 
     async def deck_loaded(self, deck: Deck) -> None:
-        if any(job.kind is Kind.CALL and _call_spec(job).on == "thread" for job in deck.jobs):
+        if any(job.kind is Kind.CALL and _call_outline(job).on == "thread" for job in deck.jobs):
             self._threads.total_tokens += deck.settings.thread_limit
-        wanted = sum(1 for job in deck.jobs if job.kind is Kind.CALL and _call_spec(job).on == "process")
+        wanted = sum(1 for job in deck.jobs if job.kind is Kind.CALL and _call_outline(job).on == "process")
         if wanted:
             workers = min(wanted, deck.settings.process_limit)
             self.pool.keep_idle = max(self.pool.keep_idle, workers)
             await self.pool.warm_up(workers)
 
     def pause_note(self, spec: JobSpec) -> str | None:
-        return {"thread": THREAD_NOTE, "dask": PAUSE_NOTE}.get(_call_spec(spec).on)
+        return {"thread": THREAD_NOTE, "dask": PAUSE_NOTE}.get(_call_outline(spec).on)
 
     def cancel_note(self, spec: JobSpec) -> str | None:
-        return {"thread": THREAD_NOTE, "dask": CANCEL_NOTE}.get(_call_spec(spec).on)
+        return {"thread": THREAD_NOTE, "dask": CANCEL_NOTE}.get(_call_outline(spec).on)
 
     async def run(self, attempt: AttemptContext) -> Any:
         spec = _call_spec(attempt.job.spec)
@@ -111,8 +111,16 @@ class CallKind(JobKind):
 
 
 def _call_spec(spec: JobSpec) -> CallSpec:
-    assert isinstance(spec.work, CallSpec)
-    return spec.work
+    work = spec.work
+    assert isinstance(work, CallSpec)
+    return work
+
+
+def _call_outline(spec: JobSpec) -> CallSpec:
+    """Where the call runs and what it calls, without making the job's arguments (see JobSpec.outline)."""
+    outline = spec.outline
+    assert isinstance(outline, CallSpec)
+    return outline
 
 
 class ThreadJobContext(JobContext):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 class CallKindSpec(KindSpec[CallSpec, CallSpec]):
     kind = Kind.CALL
+    refills = True
     keys = ("call", "args", "kwargs", "on")
     example = 'call = "module:function"'
 
@@ -39,22 +41,21 @@ class CallKindSpec(KindSpec[CallSpec, CallSpec]):
         module, function = split
         if on != "dask":  # a Dask job's module need only exist on the workers, which check it before it runs
             _check_module_findable(table, place, module)
-        return CallSpec(
-            module=module,
-            function=function,
+        return CallSpec(  # interned: 100,000 `[[job]]` tables calling one function keep one copy of each name
+            module=sys.intern(module),
+            function=sys.intern(function),
             args=tuple(args or ()),
             kwargs=kwargs or {},
-            on=on,
+            on=sys.intern(on),
             base_dir=place.folder,
             cluster=cluster,
         )
 
     def for_item(self, template: CallSpec, item: Any, table: Table, place: DeckPlace) -> CallSpec:
-        if item is NO_ITEM:
-            return template
-        # No keyword arguments (the usual case): every item shares the template's empty dict.
-        kwargs = fill_value(template.kwargs, item) if template.kwargs else template.kwargs
-        return replace(template, args=tuple(fill_value(list(template.args), item)), kwargs=kwargs)
+        return template if item is NO_ITEM else _filled(template, item)
+
+    def refill(self, template: CallSpec, item: Any) -> CallSpec:
+        return _filled(template, item)
 
     def check_items(
         self, template: CallSpec, items: Sequence[Any], texts: Sequence[str], table: Table, place: DeckPlace
@@ -83,6 +84,12 @@ class CallKindSpec(KindSpec[CallSpec, CallSpec]):
 
 
 CALL = CallKindSpec()
+
+
+def _filled(template: CallSpec, item: Any) -> CallSpec:
+    # No keyword arguments (the usual case): every item shares the template's empty dict.
+    kwargs = fill_value(template.kwargs, item) if template.kwargs else template.kwargs
+    return replace(template, args=tuple(fill_value(list(template.args), item)), kwargs=kwargs)
 
 
 def _call_place(table: Table) -> tuple[str, str | None]:

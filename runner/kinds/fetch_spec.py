@@ -52,6 +52,7 @@ class _SaveFolder:
 
 class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
     kind = Kind.FETCH
+    writes_files = True
     keys = ("fetch", "method", "headers", "body", "save", "expect")
     example = 'fetch = "URL"'
 

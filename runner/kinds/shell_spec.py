@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 class ShellKindSpec(KindSpec[ShellSpec, ShellSpec]):
     kind = Kind.SHELL
+    refills = True
     keys = ("shell",)
     example = 'shell = "command"'
 
@@ -28,11 +29,14 @@ class ShellKindSpec(KindSpec[ShellSpec, ShellSpec]):
     def for_item(self, template: ShellSpec, item: Any, table: Table, place: DeckPlace) -> ShellSpec | None:
         if item is NO_ITEM:
             return template
-        command = fill_text(template.command, item)
-        if not command.strip():
+        work = _filled(template, item)
+        if not work.command.strip():
             table.report("shell", "the command is empty for this item", "give each a non-empty value")
             return None
-        return replace(template, command=command)
+        return work
+
+    def refill(self, template: ShellSpec, item: Any) -> ShellSpec:
+        return _filled(template, item)
 
     def check_items(
         self, template: ShellSpec, items: Sequence[Any], texts: Sequence[str], table: Table, place: DeckPlace
@@ -58,3 +62,7 @@ class ShellKindSpec(KindSpec[ShellSpec, ShellSpec]):
 
 
 SHELL = ShellKindSpec()
+
+
+def _filled(template: ShellSpec, item: Any) -> ShellSpec:
+    return replace(template, command=fill_text(template.command, item))

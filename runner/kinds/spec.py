@@ -88,6 +88,18 @@ class KindSpec(Generic[TemplateT, WorkT]):
         """
         return [self.for_item(template, item, table, place) for item in items]
 
+    refills: bool = False
+    """Whether `refill` can make a fan-out item's work: then a fan-out member holds its work spec only while an
+    attempt runs (runner.model.MemberSpec), and the parser makes no member's work at load."""
+    writes_files: bool = False
+    """Whether `written_file` can name a file (the parser then compares the files of every job)."""
+
+    def refill(self, template: TemplateT, item: Any) -> WorkT:
+        """An item's work made from the template, without checks: the spec `for_item` makes for an item that
+        `check_items` passed. Only for a kind that `refills`: what it returns must depend on nothing but the
+        template and the item."""
+        raise NotImplementedError
+
     def check_items(
         self, template: TemplateT, items: Sequence[Any], texts: Sequence[str], table: Table, place: DeckPlace
     ) -> ItemsChecked:

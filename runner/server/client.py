@@ -46,7 +46,9 @@ from runner.server.messages import (
 from runner.server.wire import to_wire
 from runner.umask import current_umask
 
-START_TIMEOUT_S = 5.0
+START_TIMEOUT_S = 30.0
+"""How long a new server may take to answer. A server that cannot start exits and says why at once; one that
+starts slowly (a busy machine, a big journal to restore: 5 s was seen to be too short) is waited for."""
 REFUSED_BEFORE_LOADING = frozenset(
     {"deck", "already_loaded", "bad_request", "bad_message", "too_large", "version", "forbidden"}
 )

@@ -22,7 +22,7 @@ from anyio.abc import TaskGroup
 
 from runner import paths
 from runner.engine.interface import PastJob, PastRun, SpecLines
-from runner.errors import CommandError, DeckError, Problem
+from runner.errors import CommandError, DeckAlreadyLoaded, DeckError, Problem
 from runner.model import Deck, JobState
 from runner.server.client import Client, ServerError, ensure_server, process_exited, server_pid
 from runner.server.messages import Command, Forget, RunCommand, Stop, problem_from_dict
@@ -250,26 +250,36 @@ class RemoteEngine:
         await self.pull()
         return result
 
-    async def load(self, path: str | Path) -> RemoteDeck:
+    async def load(self, path: str | Path, *, again: bool = True) -> RemoteDeck:
         """Load a job file into the server, expanded with this client's environment; DeckError when bad.
 
-        The dashboard loads what its user opened even when the same file is loaded already: the engine names
-        the second deck `name#2`, and the dashboard shows that name."""
+        `again=False`: the server refuses a file whose same jobs are loaded and unfinished (DeckAlreadyLoaded,
+        naming the earlier deck as this mirror has it); otherwise the engine names the second deck `name#2`."""
         absolute = Path(path).expanduser().resolve()
         try:
             loaded = await self._request(
-                "load", path=str(absolute), environ=self.environ, umask=current_umask(), again=True
+                "load", path=str(absolute), environ=self.environ, umask=current_umask(), again=again
             )
         except ServerError as refused:
             if refused.kind == "disconnected":
                 self.lost = self.lost or refused.message
                 raise DeckError([Problem(absolute, f"the jobdeck server has stopped ({refused.message})")]) from None
+            if refused.kind == "already_loaded":
+                raise self._already_loaded(absolute, refused.message) from None
             if refused.kind != "deck":
                 raise
             problems = [problem_from_dict(problem) for problem in refused.details.get("problems", [])]
             raise DeckError(problems or [Problem(absolute, refused.message)]) from None
         await self.pull()
         return RemoteDeck(loaded["deck"], absolute, range(loaded["jobs"]))
+
+    def _already_loaded(self, path: Path, message: str) -> DeckAlreadyLoaded:
+        """The server's refusal, with the earlier deck and its unfinished jobs as this mirror has them."""
+        for name, deck in self.decks.items():
+            unfinished = sum(1 for job in self.jobs_of(name) if not job.state.finished)
+            if unfinished and _resolved(deck.path) == path:
+                return DeckAlreadyLoaded(message, deck=name, unfinished=unfinished)
+        return DeckAlreadyLoaded(message)
 
     async def add_deck(self, deck: Deck) -> RemoteDeck:
         """Have the server load the deck's file (the server parses it again, with this client's environment)."""
@@ -380,6 +390,13 @@ def _is_server_process(pid: int) -> bool:
     except OSError:
         return not process_exited(pid)  # no /proc to look in: any live process may be it
     return b"runner.server.server" in arguments and not process_exited(pid)
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path
 
 
 def _past_run(data: dict[str, Any]) -> PastRun:

@@ -36,6 +36,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from runner import paths
 from runner.deck.parser import load_deck
 from runner.engine.engine import Engine
+from runner.engine.repeats import DeckAlreadyLoaded, repeated_deck
 from runner.errors import CommandError, DeckError, describe_error, innermost
 from runner.journal.environments import EnvironmentFiles, KeptEnvironments, SubmittedEnvironment, WaitingDeck
 from runner.journal.recorder import new_run_id
@@ -88,7 +89,6 @@ from runner.server.messages import (
     version_mismatch,
 )
 from runner.server.protocol import output_since, snapshot_jobs
-from runner.server.repeats import DeckAlreadyLoaded, repeated_deck
 from runner.server.retention import keep_tidy
 from runner.server.status_pages import deck_page, job_page
 from runner.server.wire import to_wire

@@ -31,6 +31,8 @@ class JobFields:
     finished_seq: int = 0
     revision: int = 0
     output_total: int = 0
+    last_output: str | None = None
+    """The start of the job's last output line (runner.model.Job.last_output): a pane shows it in the row."""
 
 
 @dataclass

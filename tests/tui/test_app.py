@@ -15,7 +15,7 @@ from runner.deck.parser import load_deck
 from runner.engine.engine import Engine
 from runner.journal.history import JournalHistory
 from runner.model import JobState
-from tests.helpers import CONSOLE_SCRIPT, file_size, in_terminal, process_alive, until
+from tests.helpers import CONSOLE_SCRIPT, cancel_with_c, file_size, in_terminal, process_alive, until
 from tui.app import JobdeckApp
 from tui.panes import Pane
 from tui.screens.dialogs import HelpScreen, QuitScreen
@@ -160,8 +160,7 @@ async def test_c_cancels_and_r_retries_the_selected_job(deck_path: Path, tmp_pat
     async with dashboard(deck_path) as (app, pilot):
         await until(pilot, lambda: (tmp_path / "sleeper.pid").exists() and sleeper_selected(app))
         sleep_pid = int((tmp_path / "sleeper.pid").read_text())
-        await pilot.press("c")
-        await until(pilot, lambda: state(app, "sleeper") is JobState.CANCELLED)
+        await cancel_with_c(pilot, lambda: state(app, "sleeper") is JobState.CANCELLED)
         assert not process_alive(sleep_pid)
         await until(pilot, lambda: "sleeper" in pane_names(app, Pane.FINISHED))
         await pilot.press("tab")  # Finished
@@ -182,8 +181,8 @@ async def test_c_cancels_and_r_retries_the_selected_job(deck_path: Path, tmp_pat
 async def test_shift_r_retries_every_failed_job(deck_path: Path) -> None:
     async with dashboard(deck_path) as (app, pilot):
         await until(pilot, lambda: sleeper_selected(app))
-        await pilot.press("c")  # make room: cancel the sleeper so "broken" runs
-        await until(pilot, lambda: state(app, "sleeper") is JobState.CANCELLED)
+        # make room: cancel the sleeper so "broken" runs
+        await cancel_with_c(pilot, lambda: state(app, "sleeper") is JobState.CANCELLED)
         await until(pilot, lambda: state(app, "broken") is JobState.FAILED)
         await pilot.press("R")
         await until(pilot, lambda: len(app.engine.job("broken").attempts) == 2)  # type: ignore[union-attr]
@@ -315,8 +314,7 @@ async def test_keys_on_the_detail_screen_act_on_its_job(deck_path: Path) -> None
         assert isinstance(app.screen, JobDetailScreen)
         await pilot.press("p")
         await until(pilot, lambda: state(app, "sleeper") is JobState.PAUSED)
-        await pilot.press("c")
-        await until(pilot, lambda: state(app, "sleeper") is JobState.CANCELLED)
+        await cancel_with_c(pilot, lambda: state(app, "sleeper") is JobState.CANCELLED)
 
 
 async def test_ctrl_p_offers_the_dashboard_commands(deck_path: Path) -> None:
@@ -358,7 +356,8 @@ async def test_no_color_keeps_every_state_readable(deck_path: Path, monkeypatch:
     async with dashboard(deck_path) as (app, pilot):
         assert app.no_color
         await until(pilot, lambda: sleeper_selected(app))
-        await pilot.press("c")  # cancel the sleeper: a cancelled row, then "waiting" and "broken" finish
+        # cancel the sleeper: a cancelled row, then "waiting" and "broken" finish
+        await cancel_with_c(pilot, lambda: state(app, "sleeper") is JobState.CANCELLED)
         await until(pilot, lambda: state(app, "broken") is JobState.FAILED)
         await pilot.pause(0.3)
         rows = [app.job_list(Pane.FINISHED).render_line(y).text for y in range(1, 4)]
@@ -431,3 +430,19 @@ async def test_without_a_journal_history_says_where_it_comes_from(tmp_path: Path
         await pilot.pause()
         assert any("no journal to show" in str(notice.message) for notice in app._notifications)
         await app.stop_engine()
+
+
+async def test_escape_from_the_detail_closes_it_and_keeps_the_filter(deck_path: Path) -> None:
+    from tui.screens.job_detail import JobDetailScreen
+
+    async with dashboard(deck_path) as (app, pilot):
+        await until(pilot, lambda: len(pane_names(app, Pane.RUNNING)) == 2)
+        await pilot.press("slash", *"writ", "enter")
+        assert pane_names(app, Pane.RUNNING) == ["writer"]
+        await pilot.press("enter")
+        assert isinstance(app.screen, JobDetailScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, JobDetailScreen)
+        assert app.model.filter_text == "writ" and pane_names(app, Pane.RUNNING) == ["writer"]
+        await pilot.press("escape")  # on the panes, escape clears it
+        assert app.model.filter_text == "" and pane_names(app, Pane.RUNNING) == ["sleeper", "writer"]

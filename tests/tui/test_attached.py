@@ -20,6 +20,7 @@ from tests.conftest import Place, servers_on
 from tests.helpers import (
     CONSOLE_SCRIPT,
     Terminal,
+    cancel_with_c,
     file_size,
     in_terminal,
     process_alive,
@@ -107,8 +108,7 @@ async def test_steer_detach_and_attach_again_while_the_job_goes_on(place: Place)
     async with attached(place) as (app, pilot):
         await until(pilot, lambda: app.model.count(Pane.RUNNING) == 1, what="the running job, seen again")
         writer_pid = int((place.root / "writer.pid").read_text())
-        await pilot.press("c")
-        await until(pilot, lambda: app.model.count(Pane.FINISHED) == 1, what="cancelled")
+        await cancel_with_c(pilot, lambda: app.model.count(Pane.FINISHED) == 1)
         assert await server_state(place, "grow/writer") == "cancelled"
         assert not process_alive(writer_pid)
         assert await stays_still(grown)
@@ -148,6 +148,17 @@ async def test_history_lists_earlier_runs_and_reruns_one(place: Place, tmp_path:
         assert sorted(app.engine.decks) == ["quick", "quick#2"]
         await until(pilot, lambda: app.model.count(Pane.FINISHED) == 2, what="ran again")
         assert app.engine.counts()[JobState.SUCCEEDED] == 2
+
+
+async def test_the_palette_offers_detach_when_attached(place: Place) -> None:
+    await (await ensure_server(place.socket, log_path=place.log)).close()
+    async with attached(place) as (app, pilot):
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert titles.count("Detach") == 1 and titles.count("History") == 1
+        detach = next(command for command in app.get_system_commands(app.screen) if command.title == "Detach")
+        await detach.callback()  # type: ignore[misc]
+        await until(pilot, lambda: not app.is_running, what="detached")
+    assert app.detached and place.socket.exists()
 
 
 def test_a_closed_terminal_detaches_and_the_server_job_goes_on(place: Place) -> None:

@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from runner.deck.parser import load_deck
 from runner.model import Deck
+from tests.helpers import until
 from tui.screens.open_deck import JobFileTree, OpenDeckScreen
 from tui.widgets.path_input import PathInput, complete_path
 
@@ -312,3 +313,33 @@ def test_snapshot_dialog_with_problems(folder: Path, snap_compare) -> None:
         await settle(pilot)
 
     assert snap_compare(OpenDeckApp(folder), terminal_size=(80, 24), run_before=load_bad_file)
+
+
+async def test_down_browses_the_folder_typed_so_far(folder: Path) -> None:
+    app = OpenDeckApp(folder)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = dialog(app)
+        tree = screen.query_one(JobFileTree)
+        await type_text(pilot, "jobs/we")
+        await pilot.press("down")
+        await until(pilot, lambda: [str(node.label) for node in tree.root.children] == ["nightly.toml", "weekly.toml"])
+        assert app.focused is tree and Path(tree.path) == folder / "jobs"
+        assert "~/project/jobs/" in str(screen.query_one("#open-deck-status", Static).render())
+        await until(pilot, lambda: screen.query_one(PathInput).value == "weekly.toml")  # what was typed, picked
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.results == [folder / "jobs" / "weekly.toml"]
+
+
+async def test_down_after_a_folder_that_does_not_exist_browses_where_it_was(folder: Path) -> None:
+    app = OpenDeckApp(folder)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = dialog(app)
+        tree = screen.query_one(JobFileTree)
+        await type_text(pilot, "nothere/x")
+        await pilot.press("down")
+        await until(pilot, lambda: [str(node.label) for node in tree.root.children] == ["jobs", "deck.toml"])
+        assert app.focused is tree and Path(tree.path) == folder
+        assert screen.folder == folder

@@ -85,3 +85,49 @@ async def bring_to_fixed_state(pilot: Pilot) -> None:
 def test_the_main_screen(snap_compare: object, tmp_path: Path, size: tuple[int, int]) -> None:
     app = dashboard_app(tmp_path)
     assert snap_compare(app, terminal_size=size, run_before=bring_to_fixed_state)  # type: ignore[operator]
+
+
+SMALL_DECK = """
+[deck]
+name = "{name}"
+shell_limit = 1
+
+[[job]]
+name = "fetch-{name}"
+shell = "exec sleep 60"
+
+[[job]]
+name = "publish-{name}"
+shell = "true"
+after = ["fetch-{name}"]
+"""
+
+
+def test_the_header_at_80_columns_with_several_decks_and_dispatching_paused(
+    snap_compare: object, tmp_path: Path
+) -> None:
+    """Deck names, state words and the rate give way; the counts, the ETA and "paused: P resumes" stay."""
+    names = ("nightly-website-mirror", "weekly-dataset-refresh", "archive-and-upload")
+    decks = []
+    for name in names:
+        path = tmp_path / f"{name}.toml"
+        path.write_text(SMALL_DECK.format(name=name))
+        decks.append(load_deck(path))
+    app = JobdeckApp(decks, start_dir=tmp_path, clock=lambda: FIXED_NOW)
+
+    async def all_running_then_paused(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.engine is not None and app.engine.counts()[JobState.RUNNING] == 3)
+        engine = app.engine
+        assert engine is not None
+        await engine.pause_all()
+        for job in engine.jobs.values():
+            for attempt in job.attempts:
+                attempt.started_at = FIXED_NOW - 100
+                attempt.active_s = 42.0
+                attempt.running_since = None
+            engine.revision += 1
+            job.revision = engine.revision
+        await until(pilot, lambda: "P resumes" in app.query_one("#summary").render_line(0).text)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=all_running_then_paused)  # type: ignore[operator]

@@ -1,11 +1,12 @@
-"""Small modal dialogs of the dashboard: the quit question, the jobs still stopping on the way out, the server
-that has stopped, and the key help."""
+"""Small modal dialogs of the dashboard: the quit question, a yes/no question, the jobs still stopping on the
+way out, the server that has stopped, and the key help."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
 from enum import Enum
+from pathlib import Path
 from typing import ClassVar
 
 from rich.markup import escape
@@ -13,11 +14,13 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import Resize
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from runner.engine.interface import ObservedJob
+from runner.errors import DeckAlreadyLoaded
 from tui.farewell import SERVER_ENDS_WITHIN_S
 
 KEY_HELP: tuple[tuple[str, str], ...] = (
@@ -26,7 +29,7 @@ KEY_HELP: tuple[tuple[str, str], ...] = (
     ("enter", "job detail"),
     ("p", "pause or resume the selected job"),
     ("P", "pause or resume dispatching for everything"),
-    ("c", "cancel the selected job"),
+    ("c", "cancel the selected job (asks first once it has run a few seconds)"),
     ("r", "retry the selected finished job"),
     ("R", "retry every failed job"),
     ("F", "forget the selected job's deck once it has finished"),
@@ -38,6 +41,11 @@ KEY_HELP: tuple[tuple[str, str], ...] = (
     ("d", "detach: leave the jobs running in the server (when attached)"),
     ("q", "quit (asks first while jobs run)"),
 )
+
+
+HELP_CHROME_ROWS = 6
+"""The help's rows outside its scrolling keys: border (2), title (1), the margins around the keys (2), key line (1)."""
+HELP_MIN_ROWS = 3
 
 
 class QuitAnswer(Enum):
@@ -215,22 +223,106 @@ class ServerStoppedScreen(ModalScreen[ServerChoice | None]):
         self.dismiss(None if choice == "look" else ServerChoice(choice))
 
 
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question before something that cannot be undone: `y` answers True, `n` or escape False."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "yes"),
+        Binding("n,escape", "answer(False)", "no"),
+    ]
+
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Vertical {
+        width: 64; max-width: 100%; height: auto; padding: 1 2;
+        border: thick $warning; background: $panel;
+    }
+    ConfirmScreen .question { text-style: bold; }
+    ConfirmScreen .keys { color: $text-muted; margin-top: 1; }
+    """
+
+    def __init__(self, question: str, detail: str, *, yes: str, no: str) -> None:
+        super().__init__()
+        self.question = question
+        self.detail = detail
+        self.yes = yes
+        self.no = no
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.question, classes="question", markup=False)
+            yield Static(self.detail, markup=False)
+            yield Static(f"[b]y[/b] {escape(self.yes)}    [b]n[/b] {escape(self.no)}", classes="keys")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+def load_again_question(path: Path, repeat: DeckAlreadyLoaded) -> ConfirmScreen:
+    """Asks before loading a job file whose earlier load is still at work: a second load runs every job again."""
+    if repeat.deck is not None and repeat.unfinished:
+        jobs = f"{repeat.unfinished} unfinished job{'' if repeat.unfinished == 1 else 's'}"
+        question = f"{path.name} is loaded already, as deck {repeat.deck!r} with {jobs}."
+    else:
+        question = f"{path.name} is loaded already and not finished."
+    return ConfirmScreen(
+        question,
+        "Load it a second time? Every job in it runs again, beside the first copy.",
+        yes="load it again",
+        no="don't load it",
+    )
+
+
 class HelpScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,question_mark,q", "dismiss", "close")]
+    """Every key, one per row; a description too long for its row wraps under itself, not under the key. The
+    rows scroll (j k, arrows, pgup pgdn, home end) when the terminal is too short for all of them."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,q", "dismiss", "close"),
+        Binding("j,down", "scroll('down')", "scroll down", show=False),
+        Binding("k,up", "scroll('up')", "scroll up", show=False),
+        Binding("pagedown,space", "scroll('page_down')", "page down", show=False),
+        Binding("pageup", "scroll('page_up')", "page up", show=False),
+        Binding("home,g", "scroll('home')", "top", show=False),
+        Binding("end,G", "scroll('end')", "bottom", show=False),
+    ]
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > Vertical {
-        width: 72; height: auto; max-height: 100%; padding: 1 2;
+        width: 80; max-width: 100%; height: auto; max-height: 100%; padding: 0 1;
         border: thick $primary; background: $panel;
     }
-    HelpScreen .title { text-style: bold; margin-bottom: 1; }
-    HelpScreen .keys { color: $text-muted; margin-top: 1; }
+    HelpScreen .title { text-style: bold; padding: 0 1; }
+    HelpScreen VerticalScroll { height: auto; scrollbar-gutter: stable; padding: 0 1; margin: 1 0; background: $panel; }
+    HelpScreen .row { height: auto; }
+    HelpScreen .key { width: 31; text-style: bold; }
+    HelpScreen .what { width: 1fr; }
+    HelpScreen .keys { color: $text-muted; padding: 0 1; }
     """
 
     def compose(self) -> ComposeResult:
-        lines = "\n".join(f"[b]{keys:<30}[/b] {what}" for keys, what in KEY_HELP)
         with Vertical():
             yield Static("jobdeck keys", classes="title")
-            yield Static(lines, markup=True)
-            yield Static("escape closes", classes="keys")
+            with VerticalScroll(can_focus=False):
+                for keys, what in KEY_HELP:
+                    with Horizontal(classes="row"):
+                        yield Static(keys, classes="key", markup=False)
+                        yield Static(what, classes="what", markup=False)
+            yield Static("j k ↑ ↓ pgup pgdn scroll   escape closes", classes="keys")
+
+    def on_resize(self, event: Resize) -> None:
+        # The rows take what the screen leaves beside the border, title and key line (CSS has no "100% - 6").
+        self.query_one(VerticalScroll).styles.max_height = max(HELP_MIN_ROWS, event.size.height - HELP_CHROME_ROWS)
+
+    def action_scroll(self, where: str) -> None:
+        rows = self.query_one(VerticalScroll)
+        moves = {
+            "down": rows.scroll_down,
+            "up": rows.scroll_up,
+            "page_down": rows.scroll_page_down,
+            "page_up": rows.scroll_page_up,
+            "home": rows.scroll_home,
+            "end": rows.scroll_end,
+        }
+        moves[where](animate=False)

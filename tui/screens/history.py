@@ -35,6 +35,18 @@ def outcome_text(counts: Mapping[str, int]) -> str:
     return "  ".join(parts)
 
 
+class HistoryTable(DataTable[str]):
+    """A table of rows moved through with the keys the panes use: j k besides the arrows, g G home end for the
+    first and last row (a DataTable's own home and end scroll sideways)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "down", show=False),
+        Binding("k", "cursor_up", "up", show=False),
+        Binding("g,home", "scroll_top", "first", show=False),
+        Binding("G,end", "scroll_bottom", "last", show=False),
+    ]
+
+
 class HistoryScreen(Screen[Path | None]):
     """Runs newest first; enter shows a run's jobs, r loads its file again, escape goes back."""
 
@@ -62,9 +74,11 @@ class HistoryScreen(Screen[Path | None]):
     def compose(self) -> ComposeResult:
         yield Static("history: loading…", id="history-title")
         with Vertical():
-            yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-            yield DataTable(id="run-jobs", cursor_type="row")
-        yield Static("enter jobs of the run   r re-run its file   f5 refresh   escape back", id="history-keys")
+            yield HistoryTable(id="runs", cursor_type="row", zebra_stripes=True)
+            yield HistoryTable(id="run-jobs", cursor_type="row")
+        yield Static(
+            "j k move   enter jobs of the run   r re-run its file   f5 refresh   escape back", id="history-keys"
+        )
 
     def on_mount(self) -> None:
         runs = self.query_one("#runs", DataTable)

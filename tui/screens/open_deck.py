@@ -10,10 +10,11 @@ already loaded untouched when it raises.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from textual import on
 from textual.actions import SkipAction
@@ -26,10 +27,17 @@ from textual.widget import Widget
 from textual.widgets import DirectoryTree, Input, Static, Tree
 from textual.worker import Worker
 
-from runner.errors import DeckError, Problem, describe_error
-from tui.widgets.path_input import JOB_FILE_SUFFIX, PathInput
+from runner.errors import DeckAlreadyLoaded, DeckError, Problem, describe_error
+from tui.screens.dialogs import load_again_question
+from tui.widgets.path_input import JOB_FILE_SUFFIX, PathInput, resolve_path
 
-Loader = Callable[[Path], Awaitable[object]]
+
+class Loader(Protocol):
+    """Loads a job file (DeckError, changing nothing, when it is bad); DeckAlreadyLoaded for a file whose same
+    jobs are loaded and unfinished, unless `again` (passed only after the user said yes to loading it again)."""
+
+    def __call__(self, path: Path, /, *, again: bool = False) -> Awaitable[object]: ...
+
 
 MARKER = "✗"
 
@@ -98,6 +106,18 @@ class JobFileTree(DirectoryTree):
             for path in paths
             if not path.name.startswith(".") and (path.suffix == JOB_FILE_SUFFIX or self._safe_is_dir(path))
         ]
+
+    start_at: str | None = None
+    """Set when `down` enters a folder: once it is listed, the cursor goes to its first entry whose name starts
+    with this (the rest of what was typed)."""
+
+    async def watch_path(self) -> None:
+        await super().watch_path()
+        start_at, self.start_at = self.start_at, None
+        if start_at is not None and self.last_line >= 0:
+            self.cursor_line = next(
+                (line for line, node in enumerate(self.root.children) if str(node.label).startswith(start_at)), 0
+            )
 
     def action_cursor_up(self) -> None:
         """`up` on the first line goes back to the path field, the way `down` there came here."""
@@ -190,13 +210,34 @@ class OpenDeckScreen(ModalScreen[Path | None]):
         self.dismiss(None)
 
     def action_browse(self) -> None:
-        """`down` in the path field moves into the browser; elsewhere `down` keeps its own meaning."""
+        """`down` in the path field moves into the browser, in the folder typed so far (which becomes the current
+        folder, the field keeping the rest of the text); elsewhere `down` keeps its own meaning."""
         if self.focused is not self.path_input:
             raise SkipAction()
+        self._enter_typed_folder()
         tree = self.tree
         tree.focus()
         if tree.cursor_line < 0 and tree.last_line >= 0:
             tree.cursor_line = 0
+
+    def _enter_typed_folder(self) -> None:
+        text = self.path_input.value.strip()
+        if text == "~":
+            text = "~/"
+        folder_part = text[: text.rfind("/") + 1]
+        if not folder_part:
+            return
+        folder = _absolute(resolve_path(folder_part, self.folder))
+        try:
+            is_folder = folder.is_dir()
+        except OSError:
+            is_folder = False
+        if is_folder:  # else (a typo, no such folder) the browser stays where it is
+            rest = text[len(folder_part) :]
+            if folder != self.folder:
+                self.tree.start_at = rest
+                self.change_folder(folder)
+            self.path_input.set_path(rest)
 
     @on(Input.Changed, "#open-deck-path")
     def _typing(self) -> None:
@@ -234,15 +275,19 @@ class OpenDeckScreen(ModalScreen[Path | None]):
 
     # --- loading --------------------------------------------------------------------------------------------
 
-    def _open(self, path: Path) -> None:
+    def _open(self, path: Path, *, again: bool = False) -> None:
         if self._loading is not None:
             return  # one load at a time; a second enter while the first runs does nothing
         self._set_status(f"loading {display_path(path, self.folder)} …")
-        self._loading = self.run_worker(self._try_load(path), name="open-deck", exit_on_error=False)
+        self._loading = self.run_worker(self._try_load(path, again), name="open-deck", exit_on_error=False)
 
-    async def _try_load(self, path: Path) -> None:
+    async def _try_load(self, path: Path, again: bool) -> None:
         try:
-            problems = await self._problems_loading(path)
+            problems = await self._problems_loading(path, again)
+        except DeckAlreadyLoaded as repeat:
+            self._set_status(f"{display_path(path, self.folder)} is loaded already: load it again?")
+            self.app.push_screen(load_again_question(path, repeat), partial(self._load_again_answered, path))
+            return
         finally:
             self._loading = None
         self._set_status(self._folder_status())
@@ -251,10 +296,19 @@ class OpenDeckScreen(ModalScreen[Path | None]):
         else:
             await self._show_problems(path, problems)
 
-    async def _problems_loading(self, path: Path) -> list[Problem] | None:
-        """Run the loader; None when it succeeded, else what to tell the user."""
+    def _load_again_answered(self, path: Path, yes: bool | None) -> None:
+        if yes:
+            self._open(path, again=True)
+        else:
+            self._set_status(f"not loaded: {display_path(path, self.folder)} is still at work from its earlier load")
+
+    async def _problems_loading(self, path: Path, again: bool) -> list[Problem] | None:
+        """Run the loader; None when it succeeded, else what to tell the user. DeckAlreadyLoaded goes through:
+        it is a question for the user, not a problem in the file."""
         try:
-            await self._load(path)
+            await (self._load(path, again=True) if again else self._load(path))
+        except DeckAlreadyLoaded:
+            raise
         except DeckError as error:
             return error.problems or [Problem(path, str(error) or "the job file could not be loaded")]
         except OSError as error:

@@ -1,4 +1,9 @@
-"""A pane of jobs: a Line-API view that renders only the rows on screen and caches them per job revision."""
+"""A pane of jobs: a Line-API view that renders only the rows on screen and caches them per job revision.
+
+The cursor sits on the pane's first row until the user moves it, and goes back there with `home`: the newest
+finished job, or the first running one, is what `enter` and `p` act on. Once moved, the cursor stays on its job
+while the job stays in the pane (rows may come and go above it), and keeps its place when the job leaves.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +20,18 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from runner.engine.interface import ObservedJob
-from runner.model import JobState
+from runner.model import JobState, Kind
 from tui.formatting import (
     STATE_GLYPHS,
     format_attempt,
     format_progress,
     format_seconds,
+    one_line,
     progress_bar,
+    result_preview,
     row_seconds,
+    shorten,
+    shorten_middle,
 )
 
 KIND_WIDTH = 6
@@ -33,6 +42,8 @@ PROGRESS_WIDTH = 24
 BAR_WIDTH = 8
 MIN_NAME_WIDTH = 12
 MAX_NAME_WIDTH = 36
+MIN_DECK_WIDTH = 5
+"""A deck name in front of a job's name is cut (in its middle) to no less than this."""
 
 
 class JobList(ScrollView, can_focus=True):
@@ -73,6 +84,7 @@ class JobList(ScrollView, can_focus=True):
         color: $block-cursor-foreground;
         text-style: bold;
     }
+    JobList:focus:nocolor > .job-list--cursor { text-style: bold reverse; }
     JobList > .job-list--header { color: $text-muted; text-style: bold; }
     JobList > .job-list--queued { color: $text-muted; }
     JobList > .job-list--running { color: $accent; }
@@ -97,15 +109,14 @@ class JobList(ScrollView, can_focus=True):
         def control(self) -> JobList:
             return self.job_list
 
-    def __init__(
-        self, *, id: str | None = None, follow_end: bool = False, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, *, id: str | None = None, clock: Callable[[], float] = time.time) -> None:
         super().__init__(id=id)
         self.clock = clock
-        self.follow_end = follow_end
-        """Keep the newest (last) row in view, like `tail -f`, unless the user moved the cursor up."""
         self.jobs: list[ObservedJob] = []
         self.cursor = 0
+        self.on_first_row = True
+        """The cursor stays on the first row, whichever job comes there (until the user moves it)."""
+        self._show_decks = False
         self._cache: dict[str, tuple[tuple[object, ...], Strip]] = {}
         self._selected_id: str | None = None
 
@@ -117,13 +128,24 @@ class JobList(ScrollView, can_focus=True):
             return self.jobs[self.cursor]
         return None
 
+    @property
+    def show_decks(self) -> bool:
+        """Each row names its deck in front of the job's name (when more than one deck is loaded)."""
+        return self._show_decks
+
+    @show_decks.setter
+    def show_decks(self, show: bool) -> None:
+        if show != self._show_decks:
+            self._show_decks = show
+            self.refresh()
+
     def set_jobs(self, jobs: list[ObservedJob]) -> None:
-        """Replace the rows (the list is the pane model's own; it is not copied). The cursor stays on its job."""
-        following = self.follow_end and (not self.has_focus or self.cursor >= len(self.jobs) - 1)
+        """Replace the rows (the list is the pane model's own; it is not copied). The cursor stays on the first
+        row, or on its job, or (its job gone) in its place."""
         self.jobs = jobs
-        if following:
-            self._selected_id = jobs[-1].id if jobs else None
-        if self._selected_id is not None:
+        if self.on_first_row:
+            self.cursor = 0
+        elif self._selected_id is not None:
             for index, job in enumerate(jobs):
                 if job.id == self._selected_id:
                     self.cursor = index
@@ -131,8 +153,7 @@ class JobList(ScrollView, can_focus=True):
         self.cursor = max(0, min(self.cursor, len(jobs) - 1))
         self.virtual_size = Size(0, len(jobs) + 1)
         self._remember_selection()
-        if following:
-            self.scroll_end(animate=False, immediate=True)
+        self._scroll_to_row(self.cursor)
         self.refresh()
 
     def refresh_changed(self, changed_ids: set[str]) -> None:
@@ -154,7 +175,8 @@ class JobList(ScrollView, can_focus=True):
 
     # --- cursor ----------------------------------------------------------------------------------------
 
-    def _move_cursor(self, index: int) -> None:
+    def _move_cursor(self, index: int, *, to_first_row: bool = False) -> None:
+        self.on_first_row = to_first_row
         if not self.jobs:
             return
         index = max(0, min(index, len(self.jobs) - 1))
@@ -181,7 +203,7 @@ class JobList(ScrollView, can_focus=True):
         self._move_cursor(self.cursor + 1)
 
     def action_cursor_home(self) -> None:
-        self._move_cursor(0)
+        self._move_cursor(0, to_first_row=True)
 
     def action_cursor_end(self) -> None:
         self._move_cursor(len(self.jobs) - 1)
@@ -199,13 +221,16 @@ class JobList(ScrollView, can_focus=True):
     def on_blur(self) -> None:
         self.refresh()
 
+    def on_resize(self) -> None:
+        self._scroll_to_row(self.cursor)
+
     # --- rendering -------------------------------------------------------------------------------------
 
     def render_line(self, y: int) -> Strip:
         # The header stays on the first line; rows scroll beneath it.
         width = self.scrollable_content_region.width
         if y == 0:
-            return self._header_strip(width)
+            return self._header_strip(width) if self.jobs else self._none_strip(width)
         index = self.scroll_offset.y + y - 1
         if index >= len(self.jobs):
             return Strip.blank(width, self.rich_style)
@@ -213,7 +238,7 @@ class JobList(ScrollView, can_focus=True):
         selected = index == self.cursor
         now = self.clock()
         clock = int(row_seconds(job, now) * 2) if job.state in (JobState.RUNNING, JobState.RETRYING) else 0
-        key = (job.revision, width, selected, self.has_focus, clock)
+        key = (job.revision, width, selected, self.has_focus, self._show_decks, clock)
         cached = self._cache.get(job.id)
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -248,41 +273,84 @@ class JobList(ScrollView, can_focus=True):
         style = self.rich_style + self.get_component_rich_style("job-list--header")
         return Strip([Segment(text[:width].ljust(width), style)], width)
 
+    def _none_strip(self, width: int) -> Strip:
+        """An empty pane's one line."""
+        style = self.rich_style + self.get_component_rich_style("job-list--dim")
+        return Strip([Segment("  none".ljust(width), style)], width)
+
     def _row_strip(self, job: ObservedJob, width: int, selected: bool, now: float) -> Strip:
         name_width, show_progress = self._columns(width)
         base = self.rich_style
         state_style = self.get_component_rich_style(f"job-list--{job.state.value}")
         dim = self.get_component_rich_style("job-list--dim")
         glyph = STATE_GLYPHS[job.state]
-        name = job.name if len(job.name) <= name_width - 1 else job.name[: name_width - 2] + "…"
         segments = [
             Segment(f"{glyph} ", state_style),
-            Segment(name.ljust(name_width), Style()),
+            *self._name_segments(job, name_width, dim),
             Segment(job.kind.value.ljust(KIND_WIDTH), dim),
             Segment(job.state.value.ljust(STATE_WIDTH), state_style),
             Segment(format_attempt(job).ljust(ATTEMPT_WIDTH), dim),
             Segment(format_seconds(row_seconds(job, now)).rjust(TIME_WIDTH - 1) + " ", Style()),
         ]
         if show_progress:
-            segments.extend(self._progress_segments(job, state_style, dim))
-        line = Strip(Segment.apply_style(segments, base), None)
-        if selected:
-            line = line.apply_style(self.get_component_rich_style("job-list--cursor"))
-        return line.adjust_cell_length(width, base).crop(0, width)
+            room = width - sum(segment.cell_length for segment in segments) - 1
+            segments.extend(self._outcome_segments(job, room, state_style, dim))
+        # The cursor's colours go over the row's own (Strip.apply_style would put them underneath, unseen).
+        cursor = self._cursor_style() if selected else None
+        line = Strip(Segment.apply_style(segments, base, cursor), None)
+        return line.adjust_cell_length(width, base + cursor if cursor else base).crop(0, width)
 
-    def _progress_segments(self, job: ObservedJob, state_style: Style, dim: Style) -> list[Segment]:
+    def _cursor_style(self) -> Style:
+        """The selected row's style, drawn over the row's own: what the stylesheet sets for the cursor (a
+        background; with focus also a colour and bold), its colours resolved (blended with what lies beneath,
+        `auto` made to contrast). What it does not set, the row keeps (its state colours, without focus)."""
+        resolved = self.get_component_rich_style("job-list--cursor")
+        own = self.get_component_rich_style("job-list--cursor", partial=True)
+        colours = Style(
+            color=resolved.color if own.color is not None else None,
+            bgcolor=resolved.bgcolor if own.bgcolor is not None else None,
+        )
+        return own + colours
+
+    def _name_segments(self, job: ObservedJob, width: int, dim: Style) -> list[Segment]:
+        """The name column: the job's name, after its deck's (cut in its middle) when rows name their decks."""
+        room = width - 1
+        if not self._show_decks:
+            return [Segment(shorten(job.name, room).ljust(width))]
+        deck_width = max(MIN_DECK_WIDTH, room - 1 - len(job.name))
+        deck = shorten_middle(job.deck, deck_width) + "/"
+        name = shorten(job.name, room - len(deck))
+        return [Segment(deck, dim), Segment(name.ljust(width - len(deck)))]
+
+    def _outcome_segments(self, job: ObservedJob, room: int, state_style: Style, dim: Style) -> list[Segment]:
+        """The progress / outcome column: a bar and amounts while running, what came of it once finished."""
         if job.state.finished or job.state is JobState.RETRYING:
-            remark = job.error or job.note or ""
-            if job.state is JobState.SUCCEEDED and job.progress and job.progress.unit == "bytes":
-                remark = format_progress(job.progress)
-            return [Segment(" " + remark, state_style if job.state is JobState.FAILED else dim)]
+            style = state_style if job.state is JobState.FAILED else dim
+            return [Segment(" " + shorten(one_line(finished_outcome(job)), room), style)]
         if job.note:
-            return [Segment(" " + job.note, self.get_component_rich_style("job-list--paused"))]
+            return [Segment(" " + shorten(one_line(job.note), room), self.get_component_rich_style("job-list--paused"))]
         attempt = job.current_attempt
         worker = attempt.worker if attempt is not None else None
         where = [Segment(f" on {worker.removeprefix('tcp://')}", dim)] if worker else []
         if job.progress is None:
+            if job.last_output and not where:
+                return [Segment(" " + shorten(one_line(job.last_output), room), dim)]
             return where
         fraction = job.progress.fraction
         bar = progress_bar(fraction, BAR_WIDTH) if fraction is not None else ""
         return [Segment(" " + bar, state_style), Segment(" " + format_progress(job.progress), dim), *where]
+
+
+def finished_outcome(job: ObservedJob) -> str:
+    """What a finished (or retrying) row says of how it went: why it failed or stopped, what a download got,
+    what a call returned, what a shell job said last."""
+    if job.state is JobState.SUCCEEDED:
+        if job.progress and job.progress.unit == "bytes":
+            return format_progress(job.progress)
+        if job.kind is Kind.CALL and job.result is not None:
+            return result_preview(job.result)
+        return job.last_output or ""
+    reason = job.error or job.note or ""
+    if job.state is JobState.FAILED and job.kind is Kind.SHELL and job.last_output:
+        return f"{reason} · {job.last_output}" if reason else job.last_output
+    return reason

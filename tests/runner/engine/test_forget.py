@@ -13,7 +13,7 @@ from runner.deck.parser import load_deck
 from runner.engine import engine as engine_module
 from runner.engine.engine import FREEZE_MIN_JOBS, Engine
 from runner.errors import CommandError
-from runner.model import JobState
+from runner.model import CallSpec, JobState
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.anyio
@@ -59,7 +59,8 @@ async def test_a_finished_deck_is_forgotten_and_its_name_not_given_again(write_d
 
 
 async def test_a_finished_job_keeps_only_its_outcome(write_deck: WriteDeck) -> None:
-    """What a finished job costs a long-lived server: no output tail unless it wrote one, no scheduling state."""
+    """What a finished job costs a long-lived server: no output tail (nor room for one) unless it wrote one, no
+    scheduling state."""
     deck = write_deck(
         '[deck]\nname = "slim"\n[[job]]\nname = "quiet"\ncall = "tasks:add"\non = "thread"\nargs = [1, 2]\n'
         '[[job]]\nname = "chatty"\nshell = "echo hello"\n'
@@ -69,7 +70,7 @@ async def test_a_finished_job_keeps_only_its_outcome(write_deck: WriteDeck) -> N
         await engine.wait_until_settled()
         quiet, chatty = engine.jobs["slim/quiet"], engine.jobs["slim/chatty"]
         assert not hasattr(quiet, "__dict__")  # slotted
-        assert quiet._output is None and quiet.output_total == 0
+        assert quiet._extras is None and quiet.output_total == 0 and quiet.note is None
         assert list(chatty.output)[-1].text == "hello"
         assert not engine._runs  # finished jobs need no scheduling state...
         await engine.retry(chatty)  # ...and get it back when queued again
@@ -94,6 +95,8 @@ async def test_a_big_finished_deck_leaves_no_scheduling_tables_behind(write_deck
         assert sys.getsizeof(lane._tickets) == empty_dict_size
         job = engine.jobs["big/add[7]"]
         assert sys.getsizeof(job.attempts) == sys.getsizeof([job.attempts[0]])  # no room kept for more
+        assert job.spec._work is None  # type: ignore[attr-defined]  # made again when asked for
+        assert job.spec.work == CallSpec("tasks", "add", (7, 1), on="thread", base_dir=deck.parent)
         await engine.retry(job)
         await engine.wait_until_settled()
         assert job.state is JobState.SUCCEEDED and job.result == 8 and len(job.attempts) == 2

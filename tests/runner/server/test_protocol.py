@@ -9,7 +9,17 @@ import anyio
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from runner.model import Attempt, Job, JobSpec, JobState, Kind, OutputLine, Progress, ShellSpec
+from runner.model import (
+    LAST_OUTPUT_CHARS,
+    Attempt,
+    Job,
+    JobSpec,
+    JobState,
+    Kind,
+    OutputLine,
+    Progress,
+    ShellSpec,
+)
 from runner.server.framing import HEADER, MAX_MESSAGE_BYTES, ProtocolError, decode, encode, receive_message
 from runner.server.messages import PROTOCOL_VERSION, version_mismatch
 from runner.server.protocol import job_to_dict, output_since, snapshot_jobs
@@ -47,6 +57,17 @@ def test_a_job_round_trips_into_a_job_view_with_the_attributes_the_tui_reads() -
     job.state = JobState.SUCCEEDED
     view.update(job_to_dict(job))
     assert view.state is JobState.SUCCEEDED and len(view.output) == 2 and view.spec.lines == [("kind", "shell")]
+
+
+def test_every_job_view_carries_the_start_of_its_last_output_line_for_the_panes() -> None:
+    job = make_job()
+    job.output.extend([OutputLine("stdout", "x" * 5000), OutputLine("log", "the engine's note")])
+    view = JobView.from_dict(json.loads(json.dumps(job_to_dict(job))))
+    assert view.last_output == "x" * LAST_OUTPUT_CHARS, "the work's last line, not the note; cut short"
+    assert view.output == deque(), "and no other output unless asked for"
+    quiet = Job(id="deck/quiet", deck="deck", spec=job.spec)
+    assert JobView.from_dict(job_to_dict(quiet)).last_output is None
+    assert quiet._extras is None, "asking made no output tail"
 
 
 def test_output_is_asked_for_by_line_number_and_survives_the_tail_dropping_lines() -> None:

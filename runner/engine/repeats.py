@@ -9,13 +9,15 @@ is loaded under a new name (the engine's `x#2`), and the reply names the earlier
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from runner.engine.engine import Engine
+from runner.errors import DeckAlreadyLoaded
 from runner.model import Deck
 
+if TYPE_CHECKING:
+    from runner.engine.engine import Engine
 
-class DeckAlreadyLoaded(Exception):
-    """The same work is loaded and not finished; nothing was loaded."""
+__all__ = ["DeckAlreadyLoaded", "earlier_copies", "repeated_deck", "unfinished_jobs"]
 
 
 def earlier_copies(engine: Engine, deck: Deck) -> list[str]:
@@ -42,7 +44,9 @@ def repeated_deck(engine: Engine, deck: Deck, *, again: bool) -> str | None:
             raise DeckAlreadyLoaded(
                 f"deck {name!r} from {deck.path} is already loaded with {unfinished} unfinished "
                 f"job{'' if unfinished == 1 else 's'}; nothing was loaded. To run it a second time anyway: "
-                f"jobdeck submit --again {deck.path}"
+                f"jobdeck submit --again {deck.path}",
+                deck=name,
+                unfinished=unfinished,
             )
     return copies[-1] if copies else None
 
