@@ -149,6 +149,7 @@ class Terminal:
         self.fd = fd
         self.output = bytearray()
         self.closed = False  # the program's side closed by all that held it, and everything written read
+        self.hung_up = False  # the controlling side closed by the test (hang_up)
 
     def read_available(self, wait: float = POLL_INTERVAL_S) -> None:
         """Read what the program wrote, waiting at most `wait` seconds for something to arrive."""
@@ -189,6 +190,13 @@ class Terminal:
     def write(self, data: bytes) -> None:
         os.write(self.fd, data)
 
+    def hang_up(self) -> None:
+        """Close the controlling side, as a terminal window closing or an SSH connection dropping does: the
+        program's reads and writes on its terminal fail from then on (EIO)."""
+        if not self.hung_up:
+            self.hung_up = self.closed = True
+            os.close(self.fd)
+
     @property
     def text(self) -> str:
         return self.output.decode(errors="replace")
@@ -214,13 +222,15 @@ def in_terminal(
         env={**(os.environ if env is None else env), **TERMINAL_SETTINGS},
     )
     os.close(program_side)
+    terminal = Terminal(process, controlling_side)
     try:
-        yield Terminal(process, controlling_side)
+        yield terminal
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-        os.close(controlling_side)
+        if not terminal.hung_up:
+            os.close(controlling_side)
 
 
 # --- a small disk -----------------------------------------------------------------------------------------------

@@ -7,6 +7,10 @@ The engine's task group lives in one app-level worker that owns the whole `async
 The engine is either in this process (`Engine`, `--local`) or in the user's server (`RemoteEngine`, which
 mirrors the server's jobs); the app sees either only as an `EngineInterface`. Attached to a server, quitting
 may detach instead (the jobs go on) and a closed terminal always detaches.
+
+Leaving is bounded: a job that cannot be interrupted never holds the dashboard. After `q`, `y` a dialog shows
+what is still stopping and offers to quit without waiting; a lost terminal, SIGHUP or SIGTERM arms an exit
+deadline (tui.exit_deadline). What the app stopped, or that it detached, is printed once it has ended.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import asyncio
 import contextlib
 import itertools
 import signal
+import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -27,6 +33,7 @@ from rich.markup import escape
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
 from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Input, Static
@@ -35,17 +42,37 @@ from runner.engine.engine import Engine
 from runner.engine.interface import EngineInterface, LoadedDeck, ObservedJob
 from runner.errors import CommandError, DeckAlreadyLoaded, DeckError, Problem
 from runner.model import Deck, JobState
+from tui import farewell
 from tui.estimate import Estimator
+from tui.exit_deadline import ExitDeadline
 from tui.formatting import STATE_GLYPHS, format_duration, format_eta, format_rate, row_seconds
 from tui.panes import Pane, PaneModel
-from tui.screens.dialogs import ConfirmScreen, HelpScreen, QuitAnswer, QuitScreen, load_again_question
+from tui.screens.dialogs import (
+    QUIT_ANYWAY_AFTER_S,
+    ConfirmScreen,
+    HelpScreen,
+    QuitAnswer,
+    QuitScreen,
+    ServerChoice,
+    ServerStoppedScreen,
+    StoppingScreen,
+    load_again_question,
+)
 from tui.screens.job_detail import JobDetailScreen
+from tui.terminal import TerminalDriver
 from tui.widgets.job_list import JobList
 from tui.widgets.key_bar import KeyBar, KeyHint
 from tui.widgets.pane_stack import PaneStack
 from tui.widgets.summary_bar import SummaryBar, SummaryPart
 
 PULL_INTERVAL_S = 0.1
+GONE_EXIT_S = 5.0
+"""How long a dashboard whose terminal is gone (or that got SIGHUP or SIGTERM) may take to end cleanly before
+its process is ended regardless."""
+STOPPING_SHOWN_AFTER_S = 0.5
+"""A stop that takes longer than this shows what it is waiting for."""
+ACTIONS_WHILE_FROZEN = frozenset({"quit", "help", "focus_pane", "show_detail"})
+"""What still applies while the app is leaving or its server has stopped: the job keys are greyed."""
 MIN_WIDTH = 60
 MIN_HEIGHT = 14
 CONFIRM_CANCEL_AFTER_S = 5.0
@@ -139,6 +166,23 @@ class JobdeckApp(App[None]):
         self._quitting = False
         self._deck_names: set[str] = set()
         """The decks as of the last pull: one that is gone was forgotten, and its jobs leave the panes."""
+        self.farewell: list[str] = []
+        """What the dashboard says on the terminal once it has ended (`finish` prints it)."""
+        self.on_finish: list[Callable[[], None]] = []
+        """Clean-ups of the launcher, run by `finish` also when the exit deadline ends the process."""
+        self._finished = False
+        self._finish_lock = threading.Lock()
+        self._terminal: TerminalDriver | None = None
+        self._event_loop: asyncio.AbstractEventLoop | None = None
+        self._exit_deadline = ExitDeadline(self)
+        self._leave_reason: str | None = None
+        self._stopping_from: dict[str, Pane] = {}
+        """The jobs unfinished when the stop began (what `farewell` reports as stopped)."""
+        self._stopping_since = 0.0
+        self._abandoned = False
+        """Left without waiting for the engine to stop (`quit anyway`, or the exit deadline)."""
+        self._frozen_at: float | None = None
+        """When the server was found stopped: the panes' clocks stay there."""
 
     # --- layout ----------------------------------------------------------------------------------------
 
@@ -147,7 +191,7 @@ class JobdeckApp(App[None]):
         # dialog or the detail view while the panes keep updating underneath.
         self._summary = SummaryBar(id="summary")
         self._filter_input = Input(placeholder="filter by name or state; escape clears", id="filter")
-        self._lists = {pane: JobList(id=PANE_IDS[pane], clock=self.clock) for pane in Pane}
+        self._lists = {pane: JobList(id=PANE_IDS[pane], clock=self.shown_time) for pane in Pane}
         self._pane_stack = PaneStack(id="panes")
         yield self._summary
         with self._pane_stack:
@@ -160,6 +204,12 @@ class JobdeckApp(App[None]):
         yield self._filter_input
         self._key_bar = KeyBar(id="keys")
         yield self._key_bar
+
+    def get_driver_class(self) -> type[Driver]:
+        from textual.drivers.linux_driver import LinuxDriver
+
+        driver_class = super().get_driver_class()
+        return TerminalDriver if driver_class is LinuxDriver else driver_class
 
     def on_mount(self) -> None:
         self._filter_input.display = False
@@ -175,18 +225,42 @@ class JobdeckApp(App[None]):
         """The engine is a server's: quitting may detach, and a closed terminal does."""
         return self.engine is not None and self.engine.attached
 
+    def shown_time(self) -> float:
+        """The time the panes show running jobs at: the clock's, or when the server was found stopped."""
+        return self._frozen_at if self._frozen_at is not None else self.clock()
+
     def _quit_on_signals(self) -> None:
         """A closed terminal (SIGHUP) or a plain `kill` (SIGTERM) ends the app cleanly. Attached to a server,
         that is a detach: the jobs go on. In-process, jobs are cancelled and no child process is left
-        behind, as with `q` then `y`."""
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGHUP, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(signum, self._quit_now)
+        behind, as with `q` then `y`. Either way the process ends within GONE_EXIT_S.
 
-    def _quit_now(self) -> None:
-        if not self._quitting:
-            self.run_worker(self._shut_down(stop_jobs=not self.attached), group="quit")
+        Plain signal handlers, not the event loop's: they run even when the loop cannot."""
+        self._event_loop = asyncio.get_running_loop()
+        if self._terminal is None:
+            return  # headless, as under test: no signals of its own
+        for signum in (signal.SIGHUP, signal.SIGTERM):
+            with contextlib.suppress(ValueError):
+                signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self._leave_soon(f"got {signal.Signals(signum).name}")
+
+    def terminal_attached(self, driver: TerminalDriver) -> None:
+        self._terminal = driver
+
+    def terminal_lost(self, reason: str) -> None:
+        self._leave_soon(reason)
+
+    def _leave_soon(self, reason: str) -> None:
+        """Leave as after a closed terminal, and end the process within GONE_EXIT_S whatever holds it. Thread-safe."""
+        self._exit_deadline.arm(GONE_EXIT_S, exit_code=1)
+        with contextlib.suppress(RuntimeError):  # the loop has closed: the app has ended already
+            if self._event_loop is not None:
+                self._event_loop.call_soon_threadsafe(self._quit_now, reason)
+
+    def _quit_now(self, reason: str | None = None) -> None:
+        self._leave_reason = self._leave_reason or reason
+        self._leave(stop_jobs=not self.attached)
 
     def job_list(self, pane: Pane) -> JobList:
         return self._lists[pane]
@@ -270,7 +344,8 @@ class JobdeckApp(App[None]):
             return
         if engine.lost and not self._lost_shown:
             self._lost_shown = True
-            self.notify(f"lost the jobdeck server: {engine.lost}", severity="error", timeout=30)
+            if not self._quitting:  # a server this app stopped is expected to go
+                self._server_stopped(engine.lost)
         if engine.revision != self._revision:
             changed = engine.changed_since(self._revision)
             self._revision = engine.revision
@@ -298,7 +373,7 @@ class JobdeckApp(App[None]):
 
     def _update_summary(self, engine: EngineInterface) -> None:
         counts = engine.counts()
-        now = self.clock()
+        now = self.shown_time()
         rate = self._estimator.rate(now)
         remaining = sum(counts[state] for state in JobState if not state.finished)
         # Without the server nothing is known of the jobs any more: no ETA rather than one counting down.
@@ -335,8 +410,8 @@ class JobdeckApp(App[None]):
                     9,
                 )
             )
-        if engine.lost:
-            parts.append(SummaryPart(("[reverse] server gone: q quits [/reverse]",), 9))
+        if engine.lost and not self._quitting:
+            parts.append(SummaryPart(("[reverse] server stopped: q [/reverse]",), 9))
         if self.model.filter_text:
             parts.append(SummaryPart((f"filter: {escape(repr(self.model.filter_text))}",), 7))
         return parts
@@ -378,6 +453,8 @@ class JobdeckApp(App[None]):
         if self.screen_stack and self.screen is not self.screen_stack[0] and action not in ("quit", "help"):
             return False  # a dialog or the detail view is in front: its own keys apply
         if self.engine is None and action not in ("quit", "help", "focus_pane"):
+            return None
+        if (self._quitting or self._frozen_at is not None) and action not in ACTIONS_WHILE_FROZEN:
             return None
         job = self.selected_job
         if action == "toggle_pause":
@@ -450,17 +527,24 @@ class JobdeckApp(App[None]):
     async def action_retry_failed(self) -> None:
         if self.engine is None:
             return
-        count = await self.engine.retry_failed()
-        self.notify(f"retrying {count} failed job{'s' if count != 1 else ''}", timeout=3)
+        try:
+            count = await self.engine.retry_failed()
+        except CommandError as error:
+            self.notify(str(error), severity="warning", timeout=4)
+        else:
+            self.notify(f"retrying {count} failed job{'s' if count != 1 else ''}", timeout=3)
         self.pull_changes()
 
     async def action_toggle_dispatch(self) -> None:
         if self.engine is None:
             return
-        if self.engine.dispatching:
-            await self.engine.pause_all()
-        else:
-            await self.engine.resume_all()
+        try:
+            if self.engine.dispatching:
+                await self.engine.pause_all()
+            else:
+                await self.engine.resume_all()
+        except CommandError as error:
+            self.notify(str(error), severity="warning", timeout=4)
         self.pull_changes()
 
     async def action_forget_deck(self) -> None:
@@ -485,7 +569,7 @@ class JobdeckApp(App[None]):
         if engine is None:
             return
         engine.watch(job.id)
-        screen = JobDetailScreen(job, spec_lines=partial(engine.spec_lines, job.id), clock=self.clock)
+        screen = JobDetailScreen(job, spec_lines=partial(engine.spec_lines, job.id), clock=self.shown_time)
         self.push_screen(screen, lambda _: engine.unwatch(job.id))
 
     async def on_job_detail_screen_command_requested(self, message: JobDetailScreen.CommandRequested) -> None:
@@ -573,12 +657,12 @@ class JobdeckApp(App[None]):
         engine = self.engine
         unfinished = self.unfinished_count()
         if engine is not None and engine.lost:
-            await self._shut_down(stop_jobs=False)
+            self._ask_about_stopped_server(engine.lost)
         elif unfinished:
             self.push_screen(QuitScreen(unfinished, attached=self.attached), self._quit_answered)
         else:
             # Attached with nothing left to run: leave the idle server for the next attach.
-            await self._shut_down(stop_jobs=not self.attached)
+            self._leave(stop_jobs=not self.attached)
 
     def unfinished_count(self) -> int:
         if self.engine is None:
@@ -586,29 +670,144 @@ class JobdeckApp(App[None]):
         counts = self.engine.counts()
         return sum(count for state, count in counts.items() if not state.finished)
 
-    async def _quit_answered(self, answer: QuitAnswer | None) -> None:
+    def _quit_answered(self, answer: QuitAnswer | None) -> None:
         if answer is QuitAnswer.STOP:
-            await self._shut_down(stop_jobs=True)
+            self._leave(stop_jobs=True)
         elif answer is QuitAnswer.DETACH:
-            await self._shut_down(stop_jobs=False)
+            self._leave(stop_jobs=False)
 
     async def action_detach(self) -> None:
         """Leave the server's jobs running and end this dashboard; `jobdeck attach` comes back to them."""
         if self.attached and not self._quitting:
-            await self._shut_down(stop_jobs=False)
+            self._leave(stop_jobs=False)
+
+    def _leave(self, *, stop_jobs: bool) -> None:
+        """Start leaving, on a worker: the stop may take a while, and the app keeps drawing and taking keys."""
+        if not self._quitting:
+            self._quitting = True
+            self.run_worker(self._shut_down(stop_jobs=stop_jobs), group="quit")
 
     async def _shut_down(self, *, stop_jobs: bool = True) -> None:
         self._quitting = True
-        if stop_jobs:
-            self._summary.update("[b]stopping jobs…[/b]")
-        self.detached = self.attached and not stop_jobs
+        engine = self.engine
+        server_gone = engine is not None and engine.lost is not None
+        self.detached = self.attached and not stop_jobs and not server_gone
+        if server_gone:
+            self.farewell = farewell.server_gone_line()
+        elif self.detached:
+            self.farewell = farewell.detached_line(self.unfinished_count())
+        elif stop_jobs and engine is not None:
+            self._stopping_from = farewell.unfinished_panes(engine.jobs.values())
+            self._stopping_since = time.monotonic()
+            if self._stopping_from:
+                self.set_timer(STOPPING_SHOWN_AFTER_S, self._show_stopping)
+        self._refresh_keys_if_changed()
         await self.stop_engine(stop_jobs=stop_jobs)
+        if self._abandoned:
+            return
+        if self._stopping_from or (stop_jobs and self._leave_reason):
+            self.farewell = self._stop_farewell(waited=True)
         self.exit()
+
+    def _still_stopping(self) -> list[ObservedJob]:
+        if self.engine is None:
+            return []
+        return farewell.still_unfinished(self._stopping_from, self.engine.jobs)
+
+    def _stop_farewell(self, *, waited: bool) -> list[str]:
+        """What was stopped; what was not, if the app did not wait (after a wait, what was still stopping in
+        a server ended with it, and an engine here has ended every job)."""
+        left = [] if waited else self._still_stopping()
+        return farewell.stopped_line(self._stopping_from, left, attached=self.attached, reason=self._leave_reason)
+
+    def _show_stopping(self) -> None:
+        if self._engine_stopped.is_set() or self._abandoned or not self._still_stopping():
+            return
+        offer_at = self._stopping_since + QUIT_ANYWAY_AFTER_S
+        screen = StoppingScreen(self._still_stopping, attached=self.attached, offer_at=offer_at)
+        self.push_screen(screen, lambda quit_anyway: self._abandon() if quit_anyway else None)
+
+    def _abandon(self) -> None:
+        """Leave without waiting for the engine to stop: say what did not stop, and end (a real terminal's
+        process is then ended by the exit deadline, since what holds the engine holds the interpreter too)."""
+        if self._abandoned or not self.is_running:
+            return
+        self._abandoned = True
+        if self._stopping_from:
+            self.farewell = self._stop_farewell(waited=False)
+        self.exit()
+        if self._terminal is not None:
+            self._exit_deadline.arm(0, exit_code=0)
 
     async def on_unmount(self) -> None:
         # Whatever way the app ends, an in-process engine's jobs and processes end with it; a server's go on.
-        if not self._engine_stopped.is_set():
+        if not self._engine_stopped.is_set() and not self._abandoned:
             await self.stop_engine(stop_jobs=not self.attached)
+
+    # --- after the app: the exit deadline's side (tui.exit_deadline.Leaver), and last words ----------------
+
+    def leave_at_once(self) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: the app has ended already
+            if self._event_loop is not None:
+                self._event_loop.call_soon_threadsafe(self._abandon)
+
+    def wait_terminal_released(self, timeout: float) -> bool:
+        return self._terminal is None or self._terminal.released.wait(timeout)
+
+    def restore_terminal(self) -> None:
+        if self._terminal is not None:
+            self._terminal.restore()
+
+    def say_last_words(self) -> None:
+        self.finish()
+
+    def finish(self) -> None:
+        """Print the farewell and run the launcher's clean-ups, once: the launcher calls this after `run`, and the
+        exit deadline before it ends the process."""
+        with self._finish_lock:
+            if self._finished:
+                return
+            self._finished = True
+        out = sys.__stdout__
+        if out is not None and self.farewell:
+            with contextlib.suppress(OSError, ValueError):  # the terminal may be gone
+                out.write("".join(f"{line}\n" for line in self.farewell))
+                out.flush()
+        for clean_up in self.on_finish:
+            clean_up()
+
+    # --- a server that has stopped ---------------------------------------------------------------------
+
+    def _server_stopped(self, reason: str) -> None:
+        """The server this app is attached to has gone: freeze the panes, grey the job keys, and ask."""
+        self._frozen_at = self.clock()
+        self._refresh_keys_if_changed()
+        self._ask_about_stopped_server(reason)
+
+    def _ask_about_stopped_server(self, reason: str) -> None:
+        if not isinstance(self.screen, ServerStoppedScreen):
+            self.push_screen(ServerStoppedScreen(reason), self._server_choice)
+
+    async def _server_choice(self, choice: ServerChoice | None) -> None:
+        if choice is ServerChoice.QUIT:
+            self._leave(stop_jobs=False)
+        elif choice is ServerChoice.START:
+            await self._attach_again()
+
+    async def _attach_again(self) -> None:
+        """Leave the stopped server's mirror and attach afresh, starting a new server (the panes start over)."""
+        self._summary.update("[b]starting a new jobdeck server…[/b] (the one that stopped may take 30 s to end)")
+        await self.stop_engine(stop_jobs=False)
+        self.engine = None
+        self._stop_engine, self._engine_stopped = anyio.Event(), anyio.Event()
+        self._initial_decks, self._initial_files = [], []
+        self._revision, self._deck_names, self._lost_shown = -1, set(), False
+        self._estimator = Estimator()
+        filter_text = self.model.filter_text
+        self.model = PaneModel()
+        self._apply_filter(filter_text)
+        self._frozen_at = None
+        self.run_engine()
 
     # --- command palette -------------------------------------------------------------------------------
 

@@ -151,12 +151,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         description="Open the dashboard attached to the per-user jobdeck server.",
     )
     attach.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
-    commands.add_parser(
+    demo = commands.add_parser(
         "demo",
         help="open the dashboard on a demo deck, against a small HTTP server on 127.0.0.1 (works offline)",
-        description="Open the dashboard on sample_jobs/demo.toml: downloads, retries, CPU jobs on processes "
-        "and threads, shell jobs, a fan-out and a dependency chain. Its files go to a temporary folder.",
+        description="Open the dashboard on the demo deck: downloads, retries, CPU jobs on processes and threads, "
+        "shell jobs, a fan-out, a dependency chain, and a slow download and a simulation that run for about a "
+        "minute and a half. Its files go to a temporary folder, removed when the demo ends.",
     )
+    demo.add_argument("--keep", action="store_true", help="keep the demo's folder (its deck and downloads) afterwards")
     environment = commands.add_parser(
         "env",
         help="give a deck of the server this shell's environment (a deck waiting for it after a restart runs)",
@@ -186,6 +188,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "status": status,
         "stop-server": stop,
         "attach": attach,
+        "demo": demo,
     }
 
 

@@ -33,21 +33,20 @@ def dashboard_command(files: Sequence[Path], *, local: bool, socket_path: Path |
         from runner.journal.history import JournalHistory
 
         # In-process jobs are not journaled, but `h` still shows the runs the journal holds.
-        JobdeckApp(decks, engine_factory=lambda: Engine(history=JournalHistory(paths.journal_path()))).run()
-        return EXIT_OK
-    from runner.server.remote import RemoteEngine
+        app = JobdeckApp(decks, engine_factory=lambda: Engine(history=JournalHistory(paths.journal_path())))
+    else:
+        from runner.server.remote import RemoteEngine
 
-    app = JobdeckApp(files=[Path(file).resolve() for file in files], engine_factory=lambda: RemoteEngine(socket_path))
+        app = JobdeckApp(
+            files=[Path(file).resolve() for file in files], engine_factory=lambda: RemoteEngine(socket_path)
+        )
     app.run()
-    if app.detached:
-        unfinished = app.unfinished_count()
-        jobs = {0: "nothing is running", 1: "1 job goes on"}.get(unfinished, f"{unfinished} jobs go on")
-        print(f"jobdeck: detached; {jobs} in the server. `jobdeck attach` comes back.")
+    app.finish()  # what it stopped, or that it detached
     return app.return_code or EXIT_OK
 
 
-def demo_command() -> int:
-    """The dashboard on the demo deck, against the demo HTTP server."""
+def demo_command(*, keep: bool = False) -> int:
+    """The dashboard on the demo deck, against the demo HTTP server; its folder is removed afterwards unless `keep`."""
     from tui.demo import run_demo
 
-    return run_demo()
+    return run_demo(keep=keep)

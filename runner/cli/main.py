@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "demo":
             from runner.cli.dashboard import demo_command
 
-            return demo_command()
+            return demo_command(keep=options.keep)
         if command == "check":
             from runner.cli.loading import check_command
 

@@ -1,9 +1,11 @@
-"""CPU work for the demo deck and the sample decks: prime counting and a Monte Carlo estimate of pi."""
+"""Work for the demo deck and the sample decks: prime counting, a Monte Carlo estimate of pi, and a slow
+simulation that keeps running long enough to try pausing and cancelling."""
 
 from __future__ import annotations
 
 import math
 import random
+import time
 
 from runner import job_context
 
@@ -45,3 +47,20 @@ def estimate_pi(samples: int, seed: int) -> dict[str, float]:
             context.checkpoint()
     estimate = 4 * inside / samples
     return {"pi": estimate, "error": abs(estimate - math.pi), "samples": samples}
+
+
+def simulate(steps: int, seconds_per_step: float, particles: int = 2_000, seed: int = 7) -> dict[str, float]:
+    """A slow simulation: `particles` random walkers take `steps` steps, one step every `seconds_per_step`
+    (the waiting between steps is what makes it long, not the work), reporting progress and stopping or
+    pausing at each step's checkpoint. Returns how far the walkers spread."""
+    context = job_context()
+    generator = random.Random(seed)
+    positions = [0.0] * particles
+    for step in range(1, steps + 1):
+        started = time.monotonic()
+        positions = [position + generator.gauss(0.0, 1.0) for position in positions]
+        context.progress(step, steps)
+        context.checkpoint()
+        time.sleep(max(0.0, seconds_per_step - (time.monotonic() - started)))
+    spread = math.sqrt(sum(position * position for position in positions) / particles)
+    return {"steps": steps, "particles": particles, "spread": round(spread, 3), "expected": round(math.sqrt(steps), 3)}

@@ -20,15 +20,19 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from runner import paths
 from runner.engine.interface import PastJob, PastRun, SpecLines
 from runner.errors import CommandError, DeckAlreadyLoaded, DeckError, Problem
 from runner.model import Deck, JobState
-from runner.server.client import Client, ServerError, ensure_server
-from runner.server.messages import Command, Forget, RunCommand, problem_from_dict
+from runner.server.client import Client, ServerError, ensure_server, process_exited, server_pid
+from runner.server.messages import Command, Forget, RunCommand, Stop, problem_from_dict
 from runner.server.views import JobView
 from runner.umask import current_umask
 
 PULL_INTERVAL_S = 0.1
+ENDING_SERVER_WAIT_S = 35.0
+"""How long to wait for a server that has stopped serving to exit before starting a new one (it waits up to
+10 s for its stopping jobs, then exits within 20 s: runner.server.server STOP_WAIT_S and EXIT_DEADLINE_S)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class RemoteEngine:
     async def __aenter__(self) -> RemoteEngine:
         async with AsyncExitStack() as stack:
             if self.start_server:
+                await wait_for_ending_server(Path(self.socket_path or paths.socket_path()))
                 client = await ensure_server(self.socket_path)
             else:
                 client = await Client.connect(self.socket_path)
@@ -222,14 +227,25 @@ class RemoteEngine:
             raise CommandError("not connected to the jobdeck server")
         return await self._client.request(op, **args)
 
+    def _refusal(self, refused: ServerError) -> CommandError | None:
+        """The CommandError a viewer shows for a command the server refused, or that found the server gone (which
+        also marks the connection lost at once, not at the next pull); None for any other failure."""
+        if refused.kind == "disconnected":
+            self.lost = self.lost or refused.message
+            return CommandError(f"the jobdeck server has stopped ({refused.message})")
+        if refused.kind in ("command", "bad_request"):
+            return CommandError(refused.message)
+        return None
+
     async def _command(self, command: Command, job: str | None = None) -> int | None:
         if self._client is None:
             raise CommandError("not connected to the jobdeck server")
         try:
             result = await self._client.call(RunCommand(command, job))
         except ServerError as refused:
-            if refused.kind in ("command", "bad_request"):
-                raise CommandError(refused.message) from None
+            error = self._refusal(refused)
+            if error is not None:
+                raise error from None
             raise
         await self.pull()
         return result
@@ -245,6 +261,9 @@ class RemoteEngine:
                 "load", path=str(absolute), environ=self.environ, umask=current_umask(), again=again
             )
         except ServerError as refused:
+            if refused.kind == "disconnected":
+                self.lost = self.lost or refused.message
+                raise DeckError([Problem(absolute, f"the jobdeck server has stopped ({refused.message})")]) from None
             if refused.kind == "already_loaded":
                 raise self._already_loaded(absolute, refused.message) from None
             if refused.kind != "deck":
@@ -297,8 +316,9 @@ class RemoteEngine:
         try:
             reply = await self._client.call(Forget(deck=deck))
         except ServerError as refused:
-            if refused.kind in ("command", "bad_request"):
-                raise CommandError(refused.message) from None
+            error = self._refusal(refused)
+            if error is not None:
+                raise error from None
             raise
         await self.pull()
         return reply.jobs
@@ -332,17 +352,44 @@ class RemoteEngine:
 
     async def shut_down(self) -> None:
         """Stop the server: every job is cancelled and the server waits (bounded) until they ended."""
-        with contextlib.suppress(ServerError):
+        with contextlib.suppress(ServerError, OSError):
             await self.stop_server()
 
     async def stop_server(self) -> int:
-        """Cancel every job, stop the server, and wait until it is gone; returns how many jobs were cancelled."""
-        result = await self._request("stop")
-        socket_path = self._client.socket_path if self._client else None
+        """Cancel every job, stop the server, and wait until it is gone; returns how many jobs were cancelled.
+
+        The stop goes on a connection of its own: the server answers it only once the jobs have ended (or after
+        its bounded wait), and meanwhile the mirror goes on following them as they stop. A server told to stop
+        stops also if this client goes away before the answer."""
+        if self._client is None:
+            raise CommandError("not connected to the jobdeck server")
+        socket_path = self._client.socket_path
+        async with await Client.connect(socket_path) as stopper:
+            reply = await stopper.call(Stop())
         with anyio.move_on_after(15):
-            while socket_path is not None and socket_path.exists():
+            while socket_path.exists():
                 await anyio.sleep(0.05)
-        return int(result.get("cancelled", 0))
+        return reply.cancelled
+
+
+async def wait_for_ending_server(socket_path: Path, timeout: float = ENDING_SERVER_WAIT_S) -> None:
+    """Wait (bounded) while a server that no longer listens still holds the socket's lock: one that was told to
+    stop and is still ending its jobs. A new server would be refused until it has exited."""
+    with anyio.move_on_after(timeout):
+        while not socket_path.exists():
+            pid = server_pid(socket_path)
+            if pid is None or not _is_server_process(pid):
+                return
+            await anyio.sleep(0.1)
+
+
+def _is_server_process(pid: int) -> bool:
+    """A live jobdeck server, not a process that got the pid a killed server left in its lock file."""
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return not process_exited(pid)  # no /proc to look in: any live process may be it
+    return b"runner.server.server" in arguments and not process_exited(pid)
 
 
 def _resolved(path: Path) -> Path:

@@ -266,12 +266,15 @@ class Server:
                 continue
             except Exception as failed:
                 reply = failure_message(request_id, self._failure(message.get("op"), failed))
+            stopping = reply["ok"] and isinstance(request, Stop)
             try:
                 await send_message(stream, reply)
             except ProtocolError as problem:  # the reply is too large for a frame
                 await self._refuse(stream, request_id, problem)
-            if reply["ok"] and isinstance(request, Stop):
-                self.stop_requested.set()
+            finally:
+                if stopping:  # also when the client hung up while the jobs were stopping: a stop is a stop
+                    self.stop_requested.set()
+            if stopping:
                 return
 
     async def _refuse(self, stream: SocketStream, request_id: Any, problem: ProtocolError) -> bool:

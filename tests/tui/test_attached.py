@@ -12,10 +12,11 @@ import anyio
 import pytest
 from textual.pilot import Pilot
 
+from runner.errors import CommandError
 from runner.model import JobState
 from runner.server.client import Client, ensure_server, stop_server
 from runner.server.remote import RemoteEngine
-from tests.conftest import Place
+from tests.conftest import Place, servers_on
 from tests.helpers import (
     CONSOLE_SCRIPT,
     Terminal,
@@ -29,7 +30,7 @@ from tests.helpers import (
 )
 from tui.app import JobdeckApp
 from tui.panes import Pane
-from tui.screens.dialogs import QuitScreen
+from tui.screens.dialogs import QuitScreen, ServerStoppedScreen
 from tui.screens.history import HistoryScreen
 from tui.screens.job_detail import JobDetailScreen
 
@@ -225,12 +226,58 @@ def selected_job_on_worker(app: JobdeckApp) -> bool:
     return job is not None and job.current_attempt is not None and job.current_attempt.worker is not None
 
 
-async def test_a_server_that_goes_away_is_said_and_q_just_leaves(place: Place) -> None:
+async def test_a_server_stopped_by_another_client_is_said_and_q_leaves(place: Place) -> None:
     await (await ensure_server(place.socket, log_path=place.log)).close()
     deck, _ = growing_deck(place)
     async with attached(place, deck) as (app, pilot):
         await until(pilot, lambda: app.model.count(Pane.RUNNING) == 1, what="running")
-        await anyio.to_thread.run_sync(stop_server, place.socket)  # another client stops it
-        await until(pilot, lambda: "server gone" in str(app.query_one("#summary").render()), what="said")
+        await anyio.to_thread.run_sync(stop_server, place.socket)  # another client's `q`, `y`
+        await until(pilot, lambda: isinstance(app.screen, ServerStoppedScreen), what="said")
         await pilot.press("q")
-        await until(pilot, lambda: not app.is_running, what="left without asking")
+        await until(pilot, lambda: not app.is_running, what="left")
+    assert not app.detached
+    assert app.farewell == ["jobdeck: the jobdeck server had stopped; `jobdeck attach` starts a new one."]
+
+
+async def test_a_server_that_ends_freezes_the_dashboard_which_can_start_a_new_one(place: Place) -> None:
+    """The server is killed under an attached dashboard: the panes stop where they were (no clock counts on a
+    job nobody runs), the job keys are greyed, a command that races the loss is refused with a message, never a
+    traceback; `s` starts a new server, which runs the interrupted job again, and the dashboard follows it."""
+    await (await ensure_server(place.socket, log_path=place.log)).close()
+    deck, _ = growing_deck(place)
+    async with attached(place, deck) as (app, pilot):
+        await until(pilot, lambda: selected_writer(app) and app.selected_job.state is JobState.RUNNING, what="run")
+        (server,) = servers_on(place.socket)
+        os.kill(server, signal.SIGKILL)
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, ServerStoppedScreen) and app.screen.query(".question"),
+            what="the stopped server said",
+        )
+        assert "has stopped" in str(app.screen.query_one(".question").render())
+        await pilot.press("escape")  # look at the last state
+        row = app.job_list(Pane.RUNNING)
+        shown = row.render_line(1).text
+        assert "writer" in shown and "running" in shown
+        await pilot.pause(1.5)  # the time column would move by then
+        assert row.render_line(1).text == shown
+        assert "server stopped" in str(app.query_one("#summary").render())
+        for action in ("toggle_pause", "cancel_job", "toggle_dispatch", "open_deck", "history", "detach"):
+            assert app.check_action(action, ()) is not True, f"{action} still enabled"
+        await pilot.press("p", "c", "P")
+        with pytest.raises(CommandError, match="the jobdeck server has stopped"):
+            await app.engine.pause("grow/writer")  # as a key pressed just as the server went would
+        assert app.is_running
+        await pilot.press("q")
+        assert isinstance(app.screen, ServerStoppedScreen)
+        await pilot.press("s")
+        await until(
+            pilot,
+            lambda: app.engine is not None and app.engine.lost is None and app.model.count(Pane.RUNNING) == 1,
+            timeout=30,
+            what="attached to a new server, running the interrupted job again",
+        )
+        assert app.selected_job is not None and app.selected_job.attempts[-1].number == 2
+        await until(pilot, lambda: row.render_line(1).text != shown, what="the clock going again")
+        assert app.check_action("toggle_pause", ()) is True
+        assert "server stopped" not in str(app.query_one("#summary").render())

@@ -1,12 +1,17 @@
-"""Small modal dialogs of the dashboard: the quit question, a yes/no question, and the key help."""
+"""Small modal dialogs of the dashboard: the quit question, a yes/no question, the jobs still stopping on the
+way out, the server that has stopped, and the key help."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import ClassVar
 
 from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -14,7 +19,9 @@ from textual.events import Resize
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from runner.engine.interface import ObservedJob
 from runner.errors import DeckAlreadyLoaded
+from tui.farewell import SERVER_ENDS_WITHIN_S
 
 KEY_HELP: tuple[tuple[str, str], ...] = (
     ("tab / shift+tab", "next / previous pane"),
@@ -90,6 +97,130 @@ class QuitScreen(ModalScreen[QuitAnswer | None]):
 
     def action_answer(self, answer: str) -> None:
         self.dismiss(None if answer == "stay" else QuitAnswer(answer))
+
+
+QUIT_ANYWAY_AFTER_S = 3.0
+"""How long a stop may take before the stopping dialog offers to quit without waiting."""
+STILL_STOPPING_SHOWN = 5
+
+
+class StoppingScreen(ModalScreen[bool]):
+    """Shown while the jobs are being stopped on the way out: which have not stopped yet and why, and, from
+    `offer_at` on, `a` to quit without waiting for them (dismissed with True)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("a", "quit_anyway", "quit anyway")]
+
+    DEFAULT_CSS = """
+    StoppingScreen { align: center middle; }
+    StoppingScreen > Vertical {
+        width: 72; height: auto; max-height: 100%; padding: 1 2;
+        border: thick $warning; background: $panel;
+    }
+    StoppingScreen .question { text-style: bold; }
+    StoppingScreen #still { margin-top: 1; }
+    StoppingScreen .keys { color: $text-muted; margin-top: 1; }
+    """
+
+    def __init__(
+        self,
+        still_stopping: Callable[[], Sequence[ObservedJob]],
+        *,
+        attached: bool,
+        offer_at: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`offer_at`: when (on `clock`) to offer quitting without waiting; QUIT_ANYWAY_AFTER_S from now by default."""
+        super().__init__()
+        self.still_stopping = still_stopping
+        self.attached = attached
+        self.clock = clock
+        self.offer_at = clock() + QUIT_ANYWAY_AFTER_S if offer_at is None else offer_at
+        self.offered = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("Stopping jobs…", classes="question", id="title")
+            yield Static("", id="still")
+            yield Static("", classes="keys", id="choice")
+
+    def on_mount(self) -> None:
+        self._show()
+        self.set_interval(0.25, self._show)
+
+    def _show(self) -> None:
+        jobs = list(self.still_stopping())
+        count = len(jobs)
+        title = f"Stopping {count} job{'' if count == 1 else 's'}…" if count else "Stopping jobs…"
+        self.query_one("#title", Static).update(title)
+        still = Table.grid(padding=(0, 2))
+        still.add_column(no_wrap=True, style="bold")
+        still.add_column()  # a long note wraps within its column
+        for job in jobs[:STILL_STOPPING_SHOWN]:
+            still.add_row(Text(job.name), Text(job.note or job.state.value))
+        if count > STILL_STOPPING_SHOWN:
+            still.add_row(Text(f"and {count - STILL_STOPPING_SHOWN} more"), Text(""))
+        self.query_one("#still", Static).update(still)
+        if not self.offered and self.clock() >= self.offer_at:
+            self.offered = True
+            self.refresh_bindings()
+        if self.offered:
+            them = "it" if count == 1 else "them"
+            if self.attached:
+                after = f"the jobdeck server goes on stopping {them} and ends within {SERVER_ENDS_WITHIN_S} s"
+            else:
+                after = f"{'it ends' if count == 1 else 'they end'} with jobdeck, part done"
+            self.query_one("#choice", Static).update(
+                f"Quit now, and {after}.\n[b]a[/b] quit anyway    or wait here for {them} to stop"
+            )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.offered if action == "quit_anyway" else True
+
+    def action_quit_anyway(self) -> None:
+        self.dismiss(True)
+
+
+class ServerChoice(Enum):
+    QUIT = "quit"
+    START = "start"
+
+
+class ServerStoppedScreen(ModalScreen[ServerChoice | None]):
+    """An attached dashboard whose server has stopped (another client's `q`, `y`, `stop-server`, or the server
+    ended): `q` quits, `s` starts a new server and attaches to it, escape looks at the frozen panes."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "choose('start')", "start a new server"),
+        Binding("q", "choose('quit')", "quit"),
+        Binding("escape,n", "choose('look')", "look at the last state"),
+    ]
+
+    DEFAULT_CSS = """
+    ServerStoppedScreen { align: center middle; }
+    ServerStoppedScreen > Vertical {
+        width: 72; height: auto; padding: 1 2;
+        border: thick $error; background: $panel;
+    }
+    ServerStoppedScreen .question { text-style: bold; }
+    ServerStoppedScreen .why { color: $text-muted; }
+    ServerStoppedScreen .keys { color: $text-muted; margin-top: 1; }
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("The jobdeck server has stopped.", classes="question")
+            yield Static("Its jobs are shown as they last were: nothing here runs or changes any more.")
+            yield Static(f"({escape(self.reason)})", classes="why")
+            yield Static(
+                "[b]s[/b] start a new server and attach    [b]q[/b] quit    [b]escape[/b] look", classes="keys"
+            )
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(None if choice == "look" else ServerChoice(choice))
 
 
 class ConfirmScreen(ModalScreen[bool]):

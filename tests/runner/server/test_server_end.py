@@ -140,3 +140,24 @@ async def test_a_job_that_cannot_be_interrupted_does_not_keep_the_server_alive(p
     await wait_for(lambda: process.poll() is not None, timeout=8, what="the server to exit")
     assert "exiting now" in place.log.read_text()
     assert journal_states(paths.journal_path()) == {"nap": "running"}, "it runs again in the next server"
+
+
+async def test_a_stop_whose_client_hangs_up_before_the_answer_still_stops_the_server(place: Place) -> None:
+    """A dashboard that quits without waiting (`q`, `y`, then `a`) goes away while the server stops its jobs: the
+    server, told to stop, stops all the same once they have ended (here: its bounded wait for a thread job)."""
+    deck = place.root / "thread.toml"
+    deck.write_text(
+        '[deck]\nname = "thread"\n\n[[job]]\nname = "nap"\ncall = "time:sleep"\non = "thread"\nargs = [60]\n'
+    )
+    process = start_server(place, "--exit-deadline", "0.5", "--log", str(place.log))
+    async with await Client.connect(place.socket) as watcher:
+        await watcher.request("load", path=str(deck))
+        await wait_states(watcher, {"nap": "running"})
+        async with await Client.connect(place.socket) as stopper, anyio.create_task_group() as group:
+            group.start_soon(stopper.request, "stop")
+            with anyio.fail_after(10):
+                while not (await watcher.request("snapshot", since=0))["jobs"][0].get("note"):
+                    await anyio.sleep(0.02)  # until the stop has cancelled the job, which goes on on its thread
+            group.cancel_scope.cancel()  # the stopper hangs up without its answer
+    await wait_for(lambda: process.poll() is not None, timeout=30, what="the server to exit")
+    assert not place.socket.exists()
