@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from runner.deck.dask_address import DASK_INLINE, scheduler_address
+from runner.deck.lookalikes import Lookalike, Renamed
 from runner.deck.problems import did_you_mean
 from runner.deck.table import MISSING, Table, describe
 from runner.deck.templates import NO_ITEM, fill_value
 from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec
 from runner.model import CallSpec, Kind
 from runner.redaction import VALUE_PREVIEW_CHARS, redact_value, shorten
+from runner.spelling import closest
 
 if TYPE_CHECKING:
     from runner.kinds.base import JobKind
@@ -27,6 +30,18 @@ class CallKindSpec(KindSpec[CallSpec, CallSpec]):
     kind = Kind.CALL
     keys = ("call", "args", "kwargs", "on")
     example = 'call = "module:function"'
+    lookalikes: Mapping[str, Lookalike] = {
+        **dict.fromkeys(
+            ("function", "func", "fn", "target", "callable", "python", "module", "entrypoint", "entry_point"),
+            Renamed("call", example='"module:function"'),
+        ),
+        **dict.fromkeys(("arguments", "argv", "params", "parameters", "positional"), Renamed("args")),
+        **dict.fromkeys(("kw", "keywords", "keyword_args", "keyword_arguments", "options"), Renamed("kwargs")),
+        **dict.fromkeys(
+            ("executor", "runner", "backend", "where", "pool", "run_on"),
+            Renamed("on", meaning='"process", "thread" or "dask"'),
+        ),
+    }
 
     def read(self, table: Table, place: DeckPlace) -> CallSpec | None:
         target = table.text("call", example='"tasks:count_primes"')
@@ -100,9 +115,13 @@ def _call_place(table: Table) -> tuple[str, str | None]:
             )
         return "dask", address
     if on not in CALL_PLACES:
-        hint = did_you_mean(str(on).lower(), CALL_PLACES) if isinstance(on, str) else None
         places = '"process", "thread", "dask" or "dask://host:port"'
-        table.report("on", f"must be {places}, not {describe(on)}", hint)
+        if isinstance(on, str):  # the right type: name the value, and the place it was probably meant to be
+            near = closest(on, CALL_PLACES)
+            hint = f"did you mean on = {json.dumps(near)}?" if near is not None else None
+            table.report("on", f"must be {places}, not {json.dumps(on)}", hint)
+        else:
+            table.report("on", f"must be {places}, not {describe(on)}")
         return "process", None
     return str(on), None
 

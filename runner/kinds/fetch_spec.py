@@ -10,12 +10,13 @@ from __future__ import annotations
 import operator
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from runner.deck.lookalikes import Lookalike, Renamed
 from runner.deck.problems import did_you_mean
 from runner.deck.reading import absolute
 from runner.deck.table import MISSING, Table, describe, is_number, is_whole_number
@@ -54,6 +55,24 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
     kind = Kind.FETCH
     keys = ("fetch", "method", "headers", "body", "save", "expect")
     example = 'fetch = "URL"'
+    lookalikes: Mapping[str, Lookalike] = {
+        **dict.fromkeys(("url", "uri", "href", "get", "download"), Renamed("fetch")),
+        **dict.fromkeys(
+            ("output", "out", "dest", "destination", "file", "path", "save_to", "save_as", "to"),
+            Renamed("save", meaning="the body is streamed to this file, relative to out_dir"),
+        ),
+        **dict.fromkeys(
+            ("data", "json", "payload", "content"),
+            Renamed(
+                "body",
+                example="'{\"a\": 1}'",
+                meaning='it is sent as written; for JSON add headers = { Content-Type = "application/json" }',
+            ),
+        ),
+        **dict.fromkeys(("params", "query"), 'put the query in the URL, e.g. fetch = "https://example.org/?q=1"'),
+        **dict.fromkeys(("status", "expected_status", "expect_status", "ok_status"), Renamed("expect")),
+        "verb": Renamed("method"),
+    }
 
     def read(self, table: Table, place: DeckPlace) -> FetchTemplate | None:
         url = table.text("fetch", example='"https://example.org/"')

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from runner.deck.lookalikes import Lookalike, Renamed
 from runner.deck.table import Table
 from runner.deck.templates import ITEM, NO_ITEM, fill_text
 from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec
@@ -20,6 +21,10 @@ class ShellKindSpec(KindSpec[ShellSpec, ShellSpec]):
     kind = Kind.SHELL
     keys = ("shell",)
     example = 'shell = "command"'
+    lookalikes: Mapping[str, Lookalike] = dict.fromkeys(
+        ("command", "cmd", "run", "script", "exec", "sh", "bash"),
+        Renamed("shell", meaning="it runs under /bin/sh in the job file's folder"),
+    )
 
     def read(self, table: Table, place: DeckPlace) -> ShellSpec | None:
         command = table.text("shell", example='"make all"')

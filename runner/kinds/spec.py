@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from runner.deck.lookalikes import Lookalike
 from runner.deck.table import Table
 from runner.model import Kind, WorkSpec
 
@@ -71,6 +72,8 @@ class KindSpec(Generic[TemplateT, WorkT]):
     """Every `[[job]]` key this kind reads, its own name first."""
     example: str
     """How a job of this kind starts, for messages: 'fetch = "URL"'."""
+    lookalikes: Mapping[str, Lookalike] = {}
+    """Keys other tools use for what this kind's keys do (`url` for `fetch`), and what to write instead."""
 
     def read(self, table: Table, place: DeckPlace) -> TemplateT | None:
         raise NotImplementedError
