@@ -24,7 +24,7 @@ from runner.deck.problems import Problems, did_you_mean, toml_syntax_problem
 from runner.deck.reading import absolute, read_job_file
 from runner.deck.settings import DECK_KEYS, read_settings
 from runner.deck.table import MISSING, Table, describe, short
-from runner.deck.templates import NO_ITEM, item_text
+from runner.deck.templates import NO_ITEM, TemplateText, item_text, placeholder_problems
 from runner.deck.toml_parsing import parse_toml
 from runner.errors import DeckError, Problem, describe_error
 from runner.kinds.registry import KIND_SPECS
@@ -288,12 +288,15 @@ class DeckParser:
         kind = self._job_kind(table)
         if not data.keys() <= VALID_KEY_SETS[kind.kind if kind is not None else None]:
             self._refuse_keys(table, kind)
+        template = kind.read(table, place) if kind is not None else None
+        if template is not None and kind is not None:
+            _check_placeholders(table, kind.template_texts(template), in_fan_out="each" in data)
         # Getters only for keys the table has: a 100,000-table deck is mostly defaults.
         return _Draft(
             table=table,
             name=name,
             kind=kind,
-            template=kind.read(table, place) if kind is not None else None,
+            template=template,
             after=self._after_names(table) if "after" in data else [],
             retries=_or_default(table.whole_number("retries", minimum=0), settings.retries)
             if "retries" in data
@@ -539,6 +542,13 @@ class DeckParser:
                 f"saves to the same file as job {first[0]!r}",
                 f"put {{item}} in {written.key} so each item gets its own file" if same_fan_out else None,
             )
+
+
+def _check_placeholders(table: Table, texts: Iterable[TemplateText], *, in_fan_out: bool) -> None:
+    """Placeholders that would not be filled in (a misspelt {item}, {item} without each), once per table."""
+    for text in texts:
+        for message, hint in placeholder_problems(text, in_fan_out=in_fan_out):
+            table.report(text.key, message, hint)
 
 
 def _unknown_key_hint(key: str, value: Any, kind: KindSpec[Any, Any] | None, table: Table) -> str | None:

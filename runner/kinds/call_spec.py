@@ -13,7 +13,7 @@ from runner.deck.dask_address import DASK_INLINE, scheduler_address
 from runner.deck.lookalikes import Lookalike, Renamed
 from runner.deck.problems import did_you_mean
 from runner.deck.table import MISSING, Table, describe
-from runner.deck.templates import NO_ITEM, fill_value
+from runner.deck.templates import NO_ITEM, TemplateText, fill_value
 from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec
 from runner.model import CallSpec, Kind
 from runner.redaction import VALUE_PREVIEW_CHARS, redact_value, shorten
@@ -64,6 +64,10 @@ class CallKindSpec(KindSpec[CallSpec, CallSpec]):
             cluster=cluster,
         )
 
+    def template_texts(self, template: CallSpec) -> Iterable[TemplateText]:
+        yield from (TemplateText("args", text) for text in _strings_in(template.args))
+        yield from (TemplateText("kwargs", text) for text in _strings_in(template.kwargs))
+
     def for_item(self, template: CallSpec, item: Any, table: Table, place: DeckPlace) -> CallSpec:
         if item is NO_ITEM:
             return template
@@ -98,6 +102,18 @@ class CallKindSpec(KindSpec[CallSpec, CallSpec]):
 
 
 CALL = CallKindSpec()
+
+
+def _strings_in(value: Any) -> Iterable[str]:
+    """Every string in an argument, however deep in lists and tables (the texts `{item}` is filled into)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list | tuple):
+        for element in value:
+            yield from _strings_in(element)
+    elif isinstance(value, dict):
+        for element in value.values():
+            yield from _strings_in(element)
 
 
 def _call_place(table: Table) -> tuple[str, str | None]:

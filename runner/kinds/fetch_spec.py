@@ -20,7 +20,15 @@ from runner.deck.lookalikes import Lookalike, Renamed
 from runner.deck.problems import did_you_mean
 from runner.deck.reading import absolute
 from runner.deck.table import MISSING, Table, describe, is_number, is_whole_number
-from runner.deck.templates import ITEM, NO_ITEM, env_references, expand_env, fill_text, item_text
+from runner.deck.templates import (
+    ITEM,
+    NO_ITEM,
+    TemplateText,
+    env_references,
+    expand_env,
+    fill_text,
+    item_text,
+)
 from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec, WrittenFile
 from runner.model import FetchSpec, Kind, replaced
 from runner.redaction import BODY_PREVIEW_CHARS, redact_body, redact_headers, redact_url, shorten
@@ -93,6 +101,15 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
             save=save,
             expect=expect,
         )
+
+    def template_texts(self, template: FetchTemplate) -> Iterable[TemplateText]:
+        yield TemplateText("fetch", template.url, braces_are_placeholders=True)
+        for value in template.headers.values():
+            yield TemplateText("headers", value)
+        if template.body is not None:
+            yield TemplateText("body", template.body)
+        if template.save is not None:
+            yield TemplateText("save", template.save)
 
     def for_item(self, template: FetchTemplate, item: Any, table: Table, place: DeckPlace) -> FetchSpec | None:
         url = fill_text(template.url, item)

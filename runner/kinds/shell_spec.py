@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.deck.lookalikes import Lookalike, Renamed
 from runner.deck.table import Table
-from runner.deck.templates import ITEM, NO_ITEM, fill_text
+from runner.deck.templates import ITEM, NO_ITEM, TemplateText, fill_text
 from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec
 from runner.model import Kind, ShellSpec
 from runner.redaction import redact_text
@@ -29,6 +29,9 @@ class ShellKindSpec(KindSpec[ShellSpec, ShellSpec]):
     def read(self, table: Table, place: DeckPlace) -> ShellSpec | None:
         command = table.text("shell", example='"make all"')
         return ShellSpec(command=command, cwd=place.folder) if command is not None else None
+
+    def template_texts(self, template: ShellSpec) -> Iterable[TemplateText]:
+        yield TemplateText("shell", template.command)
 
     def for_item(self, template: ShellSpec, item: Any, table: Table, place: DeckPlace) -> ShellSpec | None:
         if item is NO_ITEM:
