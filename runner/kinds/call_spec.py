@@ -7,13 +7,15 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.deck.dask_address import DASK_INLINE, scheduler_address
 from runner.deck.lookalikes import Lookalike, Renamed
 from runner.deck.problems import did_you_mean
-from runner.deck.table import MISSING, Table, describe
+from runner.deck.table import MISSING, Table, describe, short
 from runner.deck.templates import NO_ITEM, TemplateText, fill_value
+from runner.kinds.call_source import ModuleNames, read_module, source_file
 from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec
 from runner.model import CallSpec, Kind
 from runner.redaction import VALUE_PREVIEW_CHARS, redact_value, shorten
@@ -52,8 +54,12 @@ class CallKindSpec(KindSpec[CallSpec, CallSpec]):
         if split is None:
             return None
         module, function = split
-        if on != "dask":  # a Dask job's module need only exist on the workers, which check it before it runs
-            _check_module_findable(table, place, module)
+        # A Dask job's module need only exist on the workers, which check it before it runs.
+        if on != "dask" and _check_module_findable(table, place, module):
+            arguments_read = (args is not None or not table.has("args")) and (
+                kwargs is not None or not table.has("kwargs")
+            )
+            _check_function(table, place, module, function, (args or []) if arguments_read else None, kwargs or {})
         return CallSpec(
             module=module,
             function=function,
@@ -158,19 +164,70 @@ def _call_target(table: Table, target: str) -> tuple[str, str] | None:
     return module, function
 
 
-def _check_module_findable(table: Table, place: DeckPlace, module: str) -> None:
+def _check_module_findable(table: Table, place: DeckPlace, module: str) -> bool:
     """Find the module without importing any user code: beside the job file, or on the Python path."""
     key = ("module findable", module)
     if key not in place.memo:  # many jobs of one deck call into the same module
         place.memo[key] = _module_findable(place, module)
     if place.memo[key]:
-        return
+        return True
     top = module.split(".")[0]
     table.report(
         "call",
         f"module {module!r} not found beside the job file ({place.folder}) or on the Python path",
         did_you_mean(top, _python_files_beside(place)) or f"put {top}.py next to the job file",
     )
+    return False
+
+
+def _check_function(
+    table: Table, place: DeckPlace, module: str, function: str, args: list[Any] | None, kwargs: dict[str, Any]
+) -> None:
+    """The function exists in the module's source and takes these arguments (`args` None: they were bad, and
+    reported), as far as the source says for certain; nothing is imported."""
+    names = _module_names(place, module)
+    if names is None:
+        return
+    if isinstance(names, SyntaxError):
+        key = ("syntax error reported", module)
+        if key not in place.memo:  # once, not once per job that calls into it
+            place.memo[key] = True
+            where = f"{_shown(names.filename, place)}, line {names.lineno}"
+            table.report("call", f"module {module!r} cannot be imported: {names.msg} ({where})", "fix the module")
+        return
+    file = _shown(str(names.path), place)
+    if not names.has(function):
+        defined = sorted(names.functions) or sorted(name for name in names.others if not name.startswith("_"))
+        listing = f"it defines {short(', '.join(defined))}" if defined else "it defines no functions"
+        hint = did_you_mean(function, [*names.functions, *names.others]) or listing
+        table.report("call", f"module {module!r} ({file}) has no function {function!r}", hint)
+        return
+    parameters = names.functions.get(function)
+    if parameters is None or args is None:
+        return
+    defined = f"it is defined as {parameters.signature()} in {file}, line {parameters.line}"
+    for key, message, hint in parameters.call_problems(len(args), list(kwargs)):
+        where = key if table.has(key) else "call"
+        table.report(where, message, f"{hint}; {defined}" if hint else defined)
+
+
+def _module_names(place: DeckPlace, module: str) -> ModuleNames | SyntaxError | None:
+    key = ("module names", module)
+    if key not in place.memo:
+        path = source_file(module, place.folder)
+        place.memo[key] = read_module(path) if path is not None else None
+    names: ModuleNames | SyntaxError | None = place.memo[key]
+    return names
+
+
+def _shown(path: str | None, place: DeckPlace) -> str:
+    """A module's file as a message names it: relative to the job file's folder when it is inside it."""
+    if path is None:
+        return "its file"
+    try:
+        return str(Path(path).relative_to(place.folder))
+    except ValueError:
+        return path
 
 
 def _module_findable(place: DeckPlace, module: str) -> bool:

@@ -112,7 +112,10 @@ each = ["a", "b"]
 
 @pytest.fixture
 def good_deck(tmp_path: Path) -> Deck:
-    (tmp_path / "tasks.py").write_text("def count_primes(n):\n    return n\n", encoding="utf-8")
+    (tmp_path / "tasks.py").write_text(
+        "def count_primes(n):\n    return n\n\n\ndef square(item, text, items, *, value, label):\n    return item\n",
+        encoding="utf-8",
+    )
     return load(tmp_path, GOOD_DECK)
 
 
