@@ -710,7 +710,7 @@ def test_missing_module_suggests_the_file_beside_the_job_file(tmp_path: Path) ->
 
 
 def test_bad_on(tmp_path: Path) -> None:
-    problem = only_problem(tmp_path, '[[job]]\nname = "a"\ncall = "json:dumps"\non = "Proces"\n')
+    problem = only_problem(tmp_path, '[[job]]\nname = "a"\ncall = "json:dumps"\non = "Proces"\nargs = [1]\n')
     assert (problem.line, problem.key) == (4, "on")
     assert problem.message == 'must be "process", "thread", "dask" or "dask://host:port", not "Proces"'
     assert problem.hint == 'did you mean on = "process"?'

@@ -23,7 +23,7 @@ def test_only_near_words_are_suggested() -> None:
 
 
 def test_a_wrong_place_names_the_value_and_the_place_it_was_meant_to_be(tmp_path: Path) -> None:
-    problem = only_problem(tmp_path, '[[job]]\nname = "a"\ncall = "json:dumps"\non = "proces"\n')
+    problem = only_problem(tmp_path, '[[job]]\nname = "a"\ncall = "json:dumps"\nargs = [1]\non = "proces"\n')
     assert problem.key == "on"
     assert problem.message == 'must be "process", "thread", "dask" or "dask://host:port", not "proces"'
     assert "a string" not in problem.message
