@@ -205,8 +205,11 @@ def _check_function(
     parameters = names.functions.get(function)
     if parameters is None or args is None:
         return
+    shape = ("call shape", module, function, len(args), tuple(kwargs))
+    if shape not in place.memo:  # asked once per distinct way of calling the function, however many jobs do
+        place.memo[shape] = parameters.call_problems(len(args), list(kwargs))
     defined = f"it is defined as {parameters.signature()} in {file}, line {parameters.line}"
-    for key, message, hint in parameters.call_problems(len(args), list(kwargs)):
+    for key, message, hint in place.memo[shape]:
         where = key if table.has(key) else "call"
         table.report(where, message, f"{hint}; {defined}" if hint else defined)
 
