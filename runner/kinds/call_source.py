@@ -122,6 +122,9 @@ def source_file(module: str, folder: Path) -> Path | None:
     for candidate in (stem.with_name(stem.name + ".py"), stem / "__init__.py"):
         if candidate.is_file():
             return candidate
+    top = folder / parts[0]
+    if top.exists() or top.with_name(top.name + ".py").exists():
+        return None  # its package is beside the job file, which a module of the same name elsewhere is not
     return _source_on_path(parts)
 
 

@@ -160,6 +160,14 @@ def test_modules_in_packages_and_on_the_python_path_are_read_too(tmp_path: Path)
     ]
 
 
+def test_a_package_beside_the_job_file_is_not_judged_by_one_of_the_same_name_elsewhere(tmp_path: Path) -> None:
+    (tmp_path / "json").mkdir()  # it has no decoder.py: the json.decoder on the Python path is not this one's
+    (tmp_path / "json" / "__init__.py").write_text("def dumps_all(*values):\n    return values\n")
+    assert len(load(tmp_path, call_job("json.decoder:run", "args = [1]")).jobs) == 1
+    problem = only_problem(tmp_path, call_job("json:dumps", "args = [1]"))  # the one beside the job file
+    assert problem.message == "module 'json' (json/__init__.py) has no function 'dumps'"
+
+
 def test_dask_jobs_are_not_judged_by_a_module_that_may_differ_on_the_workers(tmp_path: Path) -> None:
     write_tasks(tmp_path)
     assert only_problem(tmp_path, call_job("tasks:only_on_the_workers", 'on = "thread"')).key == "call"
