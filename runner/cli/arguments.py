@@ -16,7 +16,18 @@ from pathlib import Path
 from runner import paths
 from runner.spelling import closest
 
-SUBCOMMANDS = ("run", "check", "demo", "submit", "status", "stop-server", "attach", "env", "forget")
+SUBCOMMANDS = (
+    "run",
+    "check",
+    "demo",
+    "submit",
+    "status",
+    "start-server",
+    "stop-server",
+    "attach",
+    "env",
+    "forget",
+)
 DASHBOARD_OPTIONS = ("--local", "--socket", "--dask")
 MAIN_OPTIONS = ("-h", "--help", "--version")
 SOCKET_HELP = f"the server's socket (default: ${paths.SOCKET_VARIABLE}, else one in the user's runtime directory)"
@@ -142,6 +153,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     )
     status.add_argument("--json", action="store_true", help="print the report as JSON, with a server object")
     status.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    start = commands.add_parser(
+        "start-server",
+        help="start the per-user server in the background if none runs (it runs again what a stopped one left)",
+        description="Start the per-user jobdeck server in the background, unless one runs; return once it answers. "
+        "A new server runs again the decks the journal shows unfinished (after a crash or a reboot). `status` "
+        "never starts one; `submit`, `env` and the dashboard do.",
+    )
+    start.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
     stop = commands.add_parser(
         "stop-server",
         help="cancel the server's jobs cleanly and stop it",
@@ -187,6 +206,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "check": check,
         "submit": submit,
         "status": status,
+        "start-server": start,
         "stop-server": stop,
         "attach": attach,
     }

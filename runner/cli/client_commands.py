@@ -1,4 +1,4 @@
-"""The commands that talk to the per-user server: `submit`, `status`, `stop-server` and `env`."""
+"""The commands that talk to the per-user server: `submit`, `status`, `start-server`, `stop-server` and `env`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from runner.cli.status_text import status_lines
 
 
 def server_command(options: argparse.Namespace) -> int:
-    """submit, status, stop-server and env: talk to the per-user server (which submit and env start)."""
+    """submit, status, start-server, stop-server and env: talk to the per-user server (which submit, env and
+    start-server start when none runs)."""
     from runner.server import client
 
     socket_path = chosen_socket(options)
@@ -27,6 +28,8 @@ def server_command(options: argparse.Namespace) -> int:
             return report_submitted(client.submit(options.files, socket_path, again=options.again))
         if options.command == "status":
             return report_status(client.status(socket_path), as_json=options.json, socket_path=socket_path)
+        if options.command == "start-server":
+            return report_started(*client.start_server(socket_path))
         if options.command == "env":
             print(f"jobdeck: {client.supply_environment(options.deck, socket_path)['message']}")
             return EXIT_OK
@@ -41,6 +44,20 @@ def server_command(options: argparse.Namespace) -> int:
         cancelled = stopped["cancelled"]
         print(f"jobdeck: server {stopped['pid']} stopped; {cancelled} job{'' if cancelled == 1 else 's'} cancelled")
     return EXIT_OK
+
+
+def report_started(server: dict[str, object], started: bool) -> int:
+    """Which server runs where, whether it was started now, and what it brought back or has to warn of."""
+    print(f"jobdeck: server {server['pid']} {'started' if started else 'already runs'} at {server['socket']}")
+    for line in _lines(server.get("journal_problems")):
+        print(f"warning: {line}")
+    for line in _lines(server.get("restored")):
+        print(f"note: {line}")
+    return EXIT_OK
+
+
+def _lines(value: object) -> list[str]:
+    return [str(line) for line in value] if isinstance(value, list) else []
 
 
 def report_submitted(results: list[dict[str, object]]) -> int:
@@ -80,7 +97,10 @@ def report_status(report: dict[str, object] | None, *, as_json: bool, socket_pat
             print(json.dumps({"server": None, "decks": []}))
         else:
             where = socket_path or paths.socket_path()
-            print(f"no jobdeck server runs (at {where}), so no decks are loaded; `jobdeck submit FILE` starts one")
+            print(
+                f"no jobdeck server runs (at {where}), so no decks are loaded; `jobdeck start-server` starts one "
+                "(which runs again the decks a stopped server left unfinished), as does `jobdeck submit FILE`"
+            )
         return EXIT_OK
     if as_json:
         print(json.dumps(report))

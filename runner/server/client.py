@@ -364,6 +364,25 @@ def command(name: Command | str, job: str | None = None, socket_path: Path | Non
     return anyio.run(run)
 
 
+def start_server(socket_path: Path | None = None) -> tuple[dict[str, Any], bool]:
+    """The server's description (ServerInfo as JSON), starting it first when none runs; and whether it was
+    started now. ServerError when it cannot start or does not answer."""
+
+    async def run() -> tuple[dict[str, Any], bool]:
+        path = Path(socket_path or paths.socket_path())
+        try:
+            client = await Client.connect(path)
+            started = False
+        except OSError:
+            client = await ensure_server(path)
+            started = True
+        async with client:
+            info: dict[str, Any] = to_wire(client.server)
+        return info, started
+
+    return anyio.run(run)
+
+
 def stop_server(socket_path: Path | None = None, timeout: float = STOP_TIMEOUT_S) -> dict[str, Any] | None:
     """Cancel the server's jobs and stop it; None when no server runs (none is started just to stop it).
     Returns once its process has exited: `{"cancelled": n, "pid": pid}`; ServerError when it does not answer,

@@ -65,14 +65,25 @@ def test_status_with_no_server_says_so_and_starts_none(socket_env: dict[str, str
     text = jobdeck("status", env=socket_env)
     assert text.returncode == 0, text.stderr
     assert text.stdout == (
-        f"no jobdeck server runs (at {socket_env['JOBDECK_SOCKET']}), so no decks are loaded; "
-        "`jobdeck submit FILE` starts one\n"
+        f"no jobdeck server runs (at {socket_env['JOBDECK_SOCKET']}), so no decks are loaded; `jobdeck start-server` "
+        "starts one (which runs again the decks a stopped server left unfinished), as does `jobdeck submit FILE`\n"
     )
     as_json = jobdeck("status", "--json", env=socket_env)
     assert as_json.returncode == 0, as_json.stderr
     assert json.loads(as_json.stdout) == {"server": None, "decks": []}
     assert not Path(socket_env["JOBDECK_SOCKET"]).exists()
     assert servers_on(Path(socket_env["JOBDECK_SOCKET"])) == []
+
+
+def test_start_server_starts_one_once_and_says_so(socket_env: dict[str, str]) -> None:
+    socket = socket_env["JOBDECK_SOCKET"]
+    started = jobdeck("start-server", env=socket_env)
+    assert started.returncode == 0, started.stderr
+    assert re.fullmatch(rf"jobdeck: server (\d+) started at {re.escape(socket)}\n", started.stdout)
+    pid = int(started.stdout.split()[2])
+    again = jobdeck("start-server", env=socket_env)
+    assert again.stdout == f"jobdeck: server {pid} already runs at {socket}\n"
+    assert status_json(socket_env)["server"]["pid"] == pid
 
 
 def test_run_and_status_show_a_deck_as_the_same_object(
