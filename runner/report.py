@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from runner.model import Job, JobState
@@ -29,8 +30,74 @@ def job_report(job: Job) -> dict[str, Any]:
     }
 
 
-def deck_report(deck: str, jobs: Iterable[Job]) -> dict[str, Any]:
-    return {"deck": deck, "jobs": [job_report(job) for job in jobs]}
+def deck_object(
+    deck: str,
+    path: str,
+    counts: dict[str, int],
+    span: tuple[float | None, float | None],
+    jobs: list[dict[str, Any]],
+    **more: Any,
+) -> dict[str, Any]:
+    """A deck as `run --json` and `status --json` both show it (README, "The JSON of run and status"): its name,
+    file, how many jobs are in each state, when its first attempt started and (once every job has finished) when
+    its last one ended, anything more the caller has to say of it (`note`), and its jobs, each a `job_report`."""
+    started_at, ended_at = span
+    return {
+        "deck": deck,
+        "path": path,
+        "counts": counts,
+        "started_at": started_at,
+        "ended_at": ended_at,
+        **more,
+        "jobs": jobs,
+    }
+
+
+def state_counts(jobs: Iterable[Job]) -> dict[str, int]:
+    """How many of the jobs are in each state, in JobState's order; states with none are left out."""
+    counts = Counter(job.state for job in jobs)
+    return {state.value: counts[state] for state in JobState if counts[state]}
+
+
+def deck_span(jobs: Iterable[Job]) -> tuple[float | None, float | None]:
+    """When the jobs' first attempt started, and when their last one ended if every job has finished (wall-clock
+    seconds, as time.time(); None when not known)."""
+    started: float | None = None
+    ended: float | None = None
+    finished = True
+    for job in jobs:
+        finished = finished and job.state.finished
+        if job.attempts:
+            first, last = job.attempts[0].started_at, job.attempts[-1].ended_at
+            started = first if started is None else min(started, first)
+            if last is not None:
+                ended = last if ended is None else max(ended, last)
+    return (
+        None if started is None else round(started, 3),
+        round(ended, 3) if finished and ended is not None else None,
+    )
+
+
+def deck_report(
+    deck: str,
+    jobs: Iterable[Job],
+    *,
+    path: str | Path,
+    earlier: Mapping[str, dict[str, Any]] | None = None,
+    order: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The deck object of `run --json`. `earlier`: by name, the objects of the jobs that did not run because they
+    had succeeded in an earlier run (`run --resume`); every job is listed in `order` (the deck's), if given."""
+    ran = list(jobs)
+    objects = [job_report(job) for job in ran]
+    counts = state_counts(ran)
+    if earlier:
+        succeeded = JobState.SUCCEEDED.value
+        counts[succeeded] = counts.get(succeeded, 0) + len(earlier)
+        counts = {state.value: counts[state.value] for state in JobState if counts.get(state.value)}
+        by_name = {**earlier, **{job["name"]: job for job in objects}}
+        objects = [by_name.pop(name) for name in order if name in by_name] + list(by_name.values())
+    return deck_object(deck, str(path), counts, deck_span(ran), objects)
 
 
 def preview_result(value: Any) -> str:
@@ -75,10 +142,17 @@ def unsuccessful_job_line(job: Job) -> str:
     return text
 
 
-def deck_summary_lines(deck: str, jobs: Iterable[Job], elapsed_s: float) -> list[str]:
-    """A line of state totals for the deck, then a line for each job that did not succeed (up to a limit)."""
+def deck_summary_lines(deck: str, jobs: Iterable[Job], elapsed_s: float, *, earlier: int = 0) -> list[str]:
+    """A line of state totals for the deck, then a line for each job that did not succeed (up to a limit).
+    `earlier`: how many more jobs had succeeded in an earlier run and were not run again (`run --resume`)."""
     deck_jobs = list(jobs)
-    lines = [f"{deck}: {state_counts_text(deck_jobs)} in {elapsed_s:.1f} s"]
+    if earlier:
+        counts = Counter(job.state for job in deck_jobs)
+        counts[JobState.SUCCEEDED] += earlier
+        totals = ", ".join(f"{counts[state]} {state.value}" for state in JobState if counts[state])
+        lines = [f"{deck}: {totals} in {elapsed_s:.1f} s ({earlier} of them in an earlier run, not run again)"]
+    else:
+        lines = [f"{deck}: {state_counts_text(deck_jobs)} in {elapsed_s:.1f} s"]
     unsuccessful = sorted(
         (job for job in deck_jobs if job.state in UNSUCCESSFUL_STATES),
         key=lambda job: UNSUCCESSFUL_STATES.index(job.state),

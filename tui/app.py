@@ -317,7 +317,7 @@ class JobdeckApp(App[None]):
             problems = "\n".join(str(problem) for problem in bad.problems[:5])
             self.notify(f"{path} was not loaded:\n{problems}", severity="error", timeout=15)
         else:
-            self.notify(f"loaded {deck.name}: {len(deck.jobs)} jobs", timeout=3)
+            self.notify(f"loaded {deck.name}: {len(deck.jobs)} job{'' if len(deck.jobs) == 1 else 's'}", timeout=3)
 
     async def stop_engine(self, *, stop_jobs: bool = True) -> None:
         """Leave the engine: cancel every job and wait until it has cleaned up (no child process left), or,
@@ -333,7 +333,7 @@ class JobdeckApp(App[None]):
         if self.engine is None:
             raise DeckError([Problem(path, "jobdeck is still starting; press enter again in a moment")])
         deck = await self.engine.load(path, again=again)
-        self.notify(f"loaded {deck.name}: {len(deck.jobs)} jobs", timeout=3)
+        self.notify(f"loaded {deck.name}: {len(deck.jobs)} job{'' if len(deck.jobs) == 1 else 's'}", timeout=3)
         return deck
 
     # --- pulling changes -------------------------------------------------------------------------------

@@ -10,12 +10,26 @@ import argparse
 import math
 import os
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from runner import paths
+from runner.spelling import closest
 
-SUBCOMMANDS = ("run", "check", "demo", "submit", "status", "stop-server", "attach", "env", "forget")
+SUBCOMMANDS = (
+    "run",
+    "check",
+    "demo",
+    "submit",
+    "status",
+    "start-server",
+    "stop-server",
+    "attach",
+    "env",
+    "forget",
+)
 DASHBOARD_OPTIONS = ("--local", "--socket", "--dask")
+MAIN_OPTIONS = ("-h", "--help", "--version")
 SOCKET_HELP = f"the server's socket (default: ${paths.SOCKET_VARIABLE}, else one in the user's runtime directory)"
 DEFAULT_GRACE_S = 5.0
 
@@ -139,6 +153,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     )
     status.add_argument("--json", action="store_true", help="print the report as JSON, with a server object")
     status.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    start = commands.add_parser(
+        "start-server",
+        help="start the per-user server in the background if none runs (it runs again what a stopped one left)",
+        description="Start the per-user jobdeck server in the background, unless one runs; return once it answers. "
+        "A new server runs again the decks the journal shows unfinished (after a crash or a reboot). `status` "
+        "never starts one; `submit`, `env` and the dashboard do.",
+    )
+    start.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
     stop = commands.add_parser(
         "stop-server",
         help="cancel the server's jobs cleanly and stop it",
@@ -186,6 +208,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "check": check,
         "submit": submit,
         "status": status,
+        "start-server": start,
         "stop-server": stop,
         "attach": attach,
         "demo": demo,
@@ -195,23 +218,63 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 def parse_arguments(arguments: list[str]) -> argparse.Namespace:
     """Parsed options; raises SystemExit (with argparse's message printed) for usage errors, --help, --version."""
     parser, subparsers = build_parser()
+    mistake = leading_mistake(arguments)
+    if mistake is not None:  # an option before any command can only have been meant for the dashboard
+        (dashboard_parser() if arguments[0].startswith("-") else parser).error(mistake)
     options, unknown = parser.parse_known_args(arguments)
     if unknown:
-        subparsers.get(options.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+        used = subparsers.get(options.command, parser)
+        hints = [hint for hint in map(partial(option_hint, used), unknown) if hint]
+        used.error(f"unrecognized arguments: {' '.join(unknown)}{''.join(f' ({hint})' for hint in hints)}")
     if options.command is None:
         parser.error("give a COMMAND (run, check, demo), or job files to open the dashboard")
     return options
 
 
 def wants_dashboard(arguments: Sequence[str]) -> bool:
-    """`jobdeck` alone, `jobdeck FILE...` or `jobdeck --local FILE...` (any dashboard option first): what will
-    open the dashboard. A subcommand, `--help` or `--version` goes to the main parser."""
+    """`jobdeck` alone, `jobdeck FILE...` or `jobdeck --local FILE...` (any dashboard option first, or a prefix of
+    one, as argparse takes it): what will open the dashboard. A subcommand, `--help`, `--version`, or a mistake
+    that `leading_mistake` explains goes to the main parser."""
     if not arguments:
         return True
     first = arguments[0]
     if first.startswith("-"):
-        return first.partition("=")[0] in DASHBOARD_OPTIONS
-    return first not in SUBCOMMANDS
+        return _dashboard_option(first.partition("=")[0]) is not None
+    return first not in SUBCOMMANDS and leading_mistake(arguments) is None
+
+
+def _dashboard_option(option: str) -> str | None:
+    """The dashboard option `option` names: itself, or the one option it is the start of (`--loc`)."""
+    matches = [known for known in DASHBOARD_OPTIONS if known.startswith(option)] if option.startswith("--") else []
+    return option if option in DASHBOARD_OPTIONS else matches[0] if len(matches) == 1 else None
+
+
+def leading_mistake(arguments: Sequence[str]) -> str | None:
+    """What is wrong with the first argument when it is neither a command, a job file nor a known option, and is
+    near enough to one to say which was meant: `jobdeck stauts`, `jobdeck --locl x.toml`."""
+    if not arguments:
+        return None
+    first = arguments[0]
+    if first.startswith("-") and len(first) > 1:
+        option = first.partition("=")[0]
+        if option in MAIN_OPTIONS or _dashboard_option(option) is not None:
+            return None
+        near = closest(option, DASHBOARD_OPTIONS + MAIN_OPTIONS)
+        listing = ", ".join(DASHBOARD_OPTIONS + MAIN_OPTIONS[1:])
+        return f"unknown option {option}" + (f"; did you mean {near}?" if near else f" (options: {listing})")
+    if first in SUBCOMMANDS or "/" in first or "." in first or Path(first).exists():
+        return None  # a command, or a path: a missing job file is said so when it is loaded
+    near = closest(first, SUBCOMMANDS)
+    return f"unknown command {first!r}; did you mean {near!r}?" if near else None
+
+
+def option_hint(parser: argparse.ArgumentParser, argument: str) -> str | None:
+    """`did you mean --json?` for an unknown option near one of the parser's."""
+    if not argument.startswith("--"):
+        return None
+    option = argument.partition("=")[0]
+    near = closest(option, [known for known in parser._option_string_actions if known.startswith("--")])
+    return f"did you mean {near}?" if near else None
 
 
 def dashboard_parser() -> argparse.ArgumentParser:

@@ -1,18 +1,22 @@
-"""The commands that talk to the per-user server: `submit`, `status`, `stop-server` and `env`."""
+"""The commands that talk to the per-user server: `submit`, `status`, `start-server`, `stop-server` and `env`."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
+from pathlib import Path
 
 from runner import paths
 from runner.cli.arguments import chosen_socket
 from runner.cli.exits import EXIT_BAD_INPUT, EXIT_JOBS_FAILED, EXIT_OK
+from runner.cli.status_text import status_lines
 
 
 def server_command(options: argparse.Namespace) -> int:
-    """submit, status, stop-server and env: talk to the per-user server (which every command but stop starts)."""
+    """submit, status, start-server, stop-server and env: talk to the per-user server (which submit, env and
+    start-server start when none runs)."""
     from runner.server import client
 
     socket_path = chosen_socket(options)
@@ -23,7 +27,9 @@ def server_command(options: argparse.Namespace) -> int:
         if options.command == "submit":
             return report_submitted(client.submit(options.files, socket_path, again=options.again))
         if options.command == "status":
-            return report_status(client.status(socket_path), as_json=options.json)
+            return report_status(client.status(socket_path), as_json=options.json, socket_path=socket_path)
+        if options.command == "start-server":
+            return report_started(*client.start_server(socket_path))
         if options.command == "env":
             print(f"jobdeck: {client.supply_environment(options.deck, socket_path)['message']}")
             return EXIT_OK
@@ -38,6 +44,20 @@ def server_command(options: argparse.Namespace) -> int:
         cancelled = stopped["cancelled"]
         print(f"jobdeck: server {stopped['pid']} stopped; {cancelled} job{'' if cancelled == 1 else 's'} cancelled")
     return EXIT_OK
+
+
+def report_started(server: dict[str, object], started: bool) -> int:
+    """Which server runs where, whether it was started now, and what it brought back or has to warn of."""
+    print(f"jobdeck: server {server['pid']} {'started' if started else 'already runs'} at {server['socket']}")
+    for line in _lines(server.get("journal_problems")):
+        print(f"warning: {line}")
+    for line in _lines(server.get("restored")):
+        print(f"note: {line}")
+    return EXIT_OK
+
+
+def _lines(value: object) -> list[str]:
+    return [str(line) for line in value] if isinstance(value, list) else []
 
 
 def report_submitted(results: list[dict[str, object]]) -> int:
@@ -69,26 +89,22 @@ def report_submitted(results: list[dict[str, object]]) -> int:
     return EXIT_JOBS_FAILED if failed else EXIT_BAD_INPUT if refused else EXIT_OK
 
 
-def report_status(report: dict[str, object], *, as_json: bool) -> int:
+def report_status(report: dict[str, object] | None, *, as_json: bool, socket_path: Path | None = None) -> int:
+    """The status as JSON, or as text: a line per deck, then the server, then each deck's jobs. With no server
+    running (`report` None), an empty status: `{"server": null, "decks": []}`, or a sentence saying so."""
+    if report is None:
+        if as_json:
+            print(json.dumps({"server": None, "decks": []}))
+        else:
+            where = socket_path or paths.socket_path()
+            print(
+                f"no jobdeck server runs (at {where}), so no decks are loaded; `jobdeck start-server` starts one "
+                "(which runs again the decks a stopped server left unfinished), as does `jobdeck submit FILE`"
+            )
+        return EXIT_OK
     if as_json:
         print(json.dumps(report))
         return EXIT_OK
-    server = report["server"]
-    assert isinstance(server, dict)
-    print(f"server {server['pid']} (jobdeck {server['version']}) at {server['socket']}")
-    for line in server.get("journal_problems") or []:
-        print(f"warning: {line}")
-    for line in server.get("restored") or []:
-        print(f"note: {line}")
-    decks = report["decks"]
-    assert isinstance(decks, list)
-    for deck in decks:
-        print(f"{deck['deck']}:")
-        if deck.get("note"):
-            print(f"  {deck['note']}")
-        for job in deck["jobs"]:
-            error = f"  {job['error']}" if job.get("error") else ""
-            print(f"  {job['name']:<30} {job['kind']:<6} {job['state']:<10} #{job['attempts']}{error}")
-    if not decks:
-        print("no decks loaded; jobdeck submit FILE loads one")
+    for line in status_lines(report, now=time.time()):
+        print(line)
     return EXIT_OK

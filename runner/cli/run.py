@@ -8,10 +8,10 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from runner.cli.exits import EXIT_BAD_INPUT, EXIT_JOBS_FAILED, EXIT_OK
 from runner.cli.loading import load_all
@@ -38,6 +38,8 @@ class RunOutcome:
     """The name of the first SIGINT/SIGTERM received, if any."""
     stopped_at_once: bool = False
     """A second signal came: jobdeck exits without waiting for the cancelled jobs to end."""
+    earlier: dict[str, Earlier] = field(default_factory=dict)
+    """By deck path: the jobs of a resumed deck that were not run again."""
 
     @property
     def elapsed_s(self) -> float:
@@ -88,26 +90,41 @@ def run_command(
             print("jobdeck: running without a journal", file=sys.stderr)
     progress_out = sys.stderr if as_json else sys.stdout
     carry_over: dict[str, tuple[str, list[str]]] = {}
+    earlier: dict[str, Earlier] = {}
     if resume and journal is not None:
-        decks, carry_over = resumed_decks(decks, journal, progress_out)
+        decks, carry_over, earlier = resumed_decks(decks, journal, progress_out)
     try:
-        return anyio.run(run_decks, decks, as_json, grace_period, progress_out, journal, carry_over)
+        return anyio.run(run_decks, decks, as_json, grace_period, progress_out, journal, carry_over, earlier)
     finally:
         if journal is not None:
             journal.close()
 
 
+@dataclass
+class Earlier:
+    """The jobs of a resumed deck that are not run again, having succeeded in the journal's last run of its file."""
+
+    run_id: str
+    order: tuple[str, ...]
+    """Every job of the deck, in its order."""
+    jobs: dict[str, dict[str, Any]]
+    """By name, each such job as the JSON report shows it (runner.report.job_report), with `earlier_run`."""
+
+
 def resumed_decks(
     decks: Sequence[Deck], journal: Journal, out: TextIO
-) -> tuple[list[Deck], dict[str, tuple[str, list[str]]]]:
+) -> tuple[list[Deck], dict[str, tuple[str, list[str]]], dict[str, Earlier]]:
     """The decks without the jobs that succeeded in the journal's last run of the same file (dropped from the
-    others' `after` too: they are satisfied), and what the recorder carries over from those runs."""
+    others' `after` too: they are satisfied), what the recorder carries over from those runs, and, by deck path,
+    those jobs as the report shows them."""
     result: list[Deck] = []
     carry_over: dict[str, tuple[str, list[str]]] = {}
+    earlier: dict[str, Earlier] = {}
     for deck in decks:
         previous = journal.latest_run(deck.path)
         done = journal.succeeded_jobs(deck.path) & {spec.name for spec in deck.jobs} if previous else set()
-        print(f"resuming {deck.name}: {len(done)} of {len(deck.jobs)} jobs already succeeded", file=out)
+        total = f"{len(deck.jobs)} job{'' if len(deck.jobs) == 1 else 's'}"
+        print(f"resuming {deck.name}: {len(done)} of {total} already succeeded", file=out)
         if previous is None or not done:
             result.append(deck)
             continue
@@ -118,7 +135,34 @@ def resumed_decks(
         )
         result.append(replace(deck, jobs=jobs))
         carry_over[str(deck.path)] = (previous, sorted(done))
-    return result, carry_over
+        order = tuple(spec.name for spec in deck.jobs)
+        earlier[str(deck.path)] = Earlier(previous, order, earlier_job_reports(deck, journal, previous, done))
+    return result, carry_over, earlier
+
+
+def earlier_job_reports(deck: Deck, journal: Journal, run_id: str, done: set[str]) -> dict[str, dict[str, Any]]:
+    """The jobs named in `done`, as the journal's run `run_id` recorded them, each as the JSON report shows a job."""
+    from runner.journal.recovery import restored_job
+    from runner.model import Job, JobState
+    from runner.report import job_report
+
+    rows = journal.jobs(run_id)
+    reports: dict[str, dict[str, Any]] = {}
+    for spec in deck.jobs:
+        if spec.name not in done:
+            continue
+        row = rows.get(spec.name)
+        recorded = restored_job(row) if row is not None else None
+        job = Job(
+            id=f"{deck.name}/{spec.name}",
+            deck=deck.name,
+            spec=spec,
+            state=JobState.SUCCEEDED,
+            attempts=recorded.attempts if recorded is not None else [],
+            result=recorded.result if recorded is not None else None,
+        )
+        reports[spec.name] = {**job_report(job), "earlier_run": run_id}
+    return reports
 
 
 async def run_decks(
@@ -128,9 +172,11 @@ async def run_decks(
     progress_out: TextIO,
     journal: Journal | None = None,
     carry_over: dict[str, tuple[str, list[str]]] | None = None,
+    earlier: Mapping[str, Earlier] | None = None,
 ) -> int:
     """Run the decks to the end (or until SIGINT/SIGTERM), showing progress; then report and return the exit code.
-    With a journal, every change is recorded in it as it happens."""
+    With a journal, every change is recorded in it as it happens. `earlier`: by deck path, the jobs a resumed
+    deck does not run again, for the report."""
     import anyio
 
     from runner.cli.console import progress_view
@@ -138,7 +184,7 @@ async def run_decks(
     from runner.journal.recorded import recorded_engine
     from runner.stored_results import results_folder
 
-    outcome = RunOutcome()
+    outcome = RunOutcome(earlier=dict(earlier or {}))
     engine = Engine(grace_period=grace_period)
     engine.results_folder = results_folder(journal.path if journal is not None else None)
     async with recorded_engine(engine, journal, carry_over=carry_over):
@@ -199,11 +245,21 @@ def write_report(engine: Engine, outcome: RunOutcome, as_json: bool, progress_ou
     from runner.report import deck_report, deck_summary_lines
 
     if as_json:
-        for deck in engine.decks:
-            print(json.dumps(deck_report(deck, engine.jobs_of(deck))), flush=True)
-    for deck in engine.decks:
+        for deck, spec in engine.decks.items():
+            earlier = outcome.earlier.get(str(spec.path))
+            report = deck_report(
+                deck,
+                engine.jobs_of(deck),
+                path=spec.path,
+                earlier=earlier.jobs if earlier else None,
+                order=earlier.order if earlier else (),
+            )
+            print(json.dumps(report), flush=True)
+    for deck, spec in engine.decks.items():
         jobs = list(engine.jobs_of(deck))
-        for line in deck_summary_lines(deck, jobs, outcome.deck_elapsed_s(jobs)):
+        earlier = outcome.earlier.get(str(spec.path))
+        done_before = len(earlier.jobs) if earlier else 0
+        for line in deck_summary_lines(deck, jobs, outcome.deck_elapsed_s(jobs), earlier=done_before):
             print(line, file=progress_out)
     if outcome.stopped_at_once:
         print("jobdeck: stopped at once by a second signal; jobs still running were left unfinished", file=progress_out)

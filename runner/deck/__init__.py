@@ -13,9 +13,9 @@ each = [1, 2, 3]
 
 Nothing here imports user code or touches the network. The modules, bottom up: `templates` (`{item}` and
 `${VAR}`), `reading` (the file), `toml_parsing` (rtoml where it agrees with tomllib, else tomllib), `lines`
-(where tables and keys are), `problems`, `table` (typed getters), `dask_address`, `settings` (`[deck]`),
-`cycles`, and `parser`: `load_deck` and the `[[job]]` tables, each kind's keys read by that kind
-(runner.kinds.registry).
+(where tables and keys are), `problems`, `lookalikes` (keys from other tools), `table` (typed getters),
+`dask_address`, `settings` (`[deck]`), `cycles`, and `parser`: `load_deck` and the `[[job]]` tables, each
+kind's keys read by that kind (runner.kinds.registry).
 
 Its public names load on first use: the kinds (runner.kinds) read their keys with this package's lower
 modules, and the parser asks the kinds, so importing `runner.deck.table` must not import the parser.

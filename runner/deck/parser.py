@@ -19,16 +19,18 @@ from typing import Any
 
 from runner.deck.cycles import find_cycles
 from runner.deck.lines import Lines
+from runner.deck.lookalikes import JOB_LOOKALIKES, Renamed, lookalike_hint
 from runner.deck.problems import Problems, did_you_mean, toml_syntax_problem
 from runner.deck.reading import absolute, read_job_file
 from runner.deck.settings import DECK_KEYS, read_settings
 from runner.deck.table import MISSING, Table, describe, short
-from runner.deck.templates import NO_ITEM, item_text
+from runner.deck.templates import NO_ITEM, TemplateText, item_text, placeholder_problems
 from runner.deck.toml_parsing import parse_toml
 from runner.errors import DeckError, Problem, describe_error
 from runner.kinds.registry import KIND_SPECS
 from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec, WrittenFile
 from runner.model import Deck, FanOut, JobSpec, Kind, MemberSpec, Settings, WorkSpec, replaced
+from runner.spelling import closest
 
 TOP_LEVEL_KEYS = ("deck", "job")
 COMMON_JOB_KEYS = ("name", "after", "retries", "backoff", "timeout", "each")
@@ -286,12 +288,15 @@ class DeckParser:
         kind = self._job_kind(table)
         if not data.keys() <= VALID_KEY_SETS[kind.kind if kind is not None else None]:
             self._refuse_keys(table, kind)
+        template = kind.read(table, place) if kind is not None else None
+        if template is not None and kind is not None:
+            _check_placeholders(table, kind.template_texts(template), in_fan_out="each" in data)
         # Getters only for keys the table has: a 100,000-table deck is mostly defaults.
         return _Draft(
             table=table,
             name=name,
             kind=kind,
-            template=kind.read(table, place) if kind is not None else None,
+            template=template,
             after=self._after_names(table) if "after" in data else [],
             retries=_or_default(table.whole_number("retries", minimum=0), settings.retries)
             if "retries" in data
@@ -310,7 +315,8 @@ class DeckParser:
         for key in table.data:
             if key not in ALL_JOB_KEYS:
                 listing = f"valid keys{f' for a {kind.kind} job' if kind else ''} are: {', '.join(valid_keys)}"
-                table.report(key, "unknown key in [[job]]", did_you_mean(key, valid_keys) or listing)
+                hint = _unknown_key_hint(key, table.data[key], kind, table)
+                table.report(key, "unknown key in [[job]]", hint or listing)
             elif key not in valid_keys:
                 assert kind is not None
                 table.report(
@@ -337,7 +343,9 @@ class DeckParser:
     def _job_kind(self, table: Table) -> KindSpec[Any, Any] | None:
         kinds = [KIND_BY_KEY[key] for key in table.data if key in KIND_BY_KEY]
         if not kinds:
-            table.report(None, "the job has nothing to do", f"give it exactly one of {ONE_OF_THE_KINDS}")
+            if not any(map(_meant_kind, table.data)):
+                table.report(None, "the job has nothing to do", f"give it exactly one of {ONE_OF_THE_KINDS}")
+            # else the unknown key's own problem says which kind it meant, which says more
             return None
         if len(kinds) > 1:
             written = " and ".join(repr(kind.kind.value) for kind in kinds)
@@ -541,6 +549,42 @@ class DeckParser:
                 f"saves to the same file as job {first[0]!r}",
                 f"put {{item}} in {written.key} so each item gets its own file" if same_fan_out else None,
             )
+
+
+def _check_placeholders(table: Table, texts: Iterable[TemplateText], *, in_fan_out: bool) -> None:
+    """Placeholders that would not be filled in (a misspelt {item}, {item} without each), once per table."""
+    for text in texts:
+        for message, hint in placeholder_problems(text, in_fan_out=in_fan_out):
+            table.report(text.key, message, hint)
+
+
+def _unknown_key_hint(key: str, value: Any, kind: KindSpec[Any, Any] | None, table: Table) -> str | None:
+    """What a key jobdeck does not know was probably meant to be: a lookalike from another tool (of the job's
+    kind first, or of the kind another of its keys seems to mean), else a key a slip of the keyboard away."""
+    if kind is None:
+        kind = next(filter(None, map(_meant_kind, table.data)), None)
+    lookalikes = [kind.lookalikes] if kind is not None else []
+    lookalikes += [JOB_LOOKALIKES, *(spec.lookalikes for spec in KIND_SPECS.values() if spec is not kind)]
+    for known in lookalikes:
+        hint = lookalike_hint(key, value, known)
+        if hint is not None:
+            return hint
+    valid_keys = ALL_JOB_KEYS if kind is None else COMMON_JOB_KEYS + kind.keys
+    return did_you_mean(key, valid_keys)
+
+
+def _meant_kind(key: str) -> KindSpec[Any, Any] | None:
+    """The kind an unknown key was probably meant to name (`fetchh`, `command`), if any."""
+    if key in ALL_JOB_KEYS:
+        return None
+    near = closest(key, KIND_BY_KEY)
+    if near is not None:
+        return KIND_BY_KEY[near]
+    for spec in KIND_SPECS.values():
+        lookalike = spec.lookalikes.get(key.casefold())
+        if isinstance(lookalike, Renamed) and lookalike.key == spec.kind.value:
+            return spec
+    return None
 
 
 def _or_default(value: Any, default: Any) -> Any:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
-from collections.abc import Iterable
 from pathlib import Path
 
 from runner.errors import DeckError, Problem
+from runner.spelling import did_you_mean
+
+__all__ = ["Problems", "did_you_mean", "toml_syntax_problem"]
 
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _TOML_AT_END = re.compile(r"\s*\(at end of document\)$")
@@ -38,11 +39,6 @@ class Problems:
     def raise_if_any(self) -> None:
         if self.items:
             raise DeckError(sorted(self.items, key=lambda problem: problem.line or 0))
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    matches = difflib.get_close_matches(word, list(choices), n=1)
-    return f"did you mean {matches[0]!r}?" if matches else None
 
 
 def toml_syntax_problem(error: tomllib.TOMLDecodeError, text: str, path: Path) -> Problem:

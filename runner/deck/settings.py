@@ -7,6 +7,7 @@ from typing import Any
 
 from runner.deck.dask_address import LOCAL_CLUSTER, scheduler_address
 from runner.deck.lines import Block
+from runner.deck.lookalikes import DECK_LOOKALIKES
 from runner.deck.reading import absolute
 from runner.deck.table import MISSING, Table, describe
 from runner.model import Settings
@@ -34,7 +35,7 @@ def read_settings(top: Table, block: Block, path: Path) -> Settings:
     if raw is not MISSING and not isinstance(raw, dict):
         top.report("deck", f"must be a table, not {describe(raw)}", "write a [deck] section")
     deck = Table(raw if isinstance(raw, dict) else {}, top.problems, block, job=None)
-    deck.refuse_unknown_keys(DECK_KEYS, table="[deck]")
+    deck.refuse_unknown_keys(DECK_KEYS, table="[deck]", lookalikes=DECK_LOOKALIKES)
     given: dict[str, Any] = {}
     for key in LIMIT_KEYS:
         given[key] = deck.whole_number(key, minimum=1)

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runner.deck.lines import Block
+from runner.deck.lookalikes import Lookalike, lookalike_hint
 from runner.deck.problems import Problems, did_you_mean
 
 MISSING: Any = object()
@@ -36,11 +37,13 @@ class Table:
     def raw(self, key: str) -> Any:
         return self.data.get(key, MISSING)
 
-    def refuse_unknown_keys(self, valid: Sequence[str], *, table: str) -> None:
+    def refuse_unknown_keys(
+        self, valid: Sequence[str], *, table: str, lookalikes: Mapping[str, Lookalike] | None = None
+    ) -> None:
         for key in self.data:
             if key not in valid:
-                hint = did_you_mean(key, valid) or f"valid keys in {table} are: {', '.join(valid)}"
-                self.report(key, f"unknown key in {table}", hint)
+                hint = lookalike_hint(key, self.data[key], lookalikes or {}) or did_you_mean(key, valid)
+                self.report(key, f"unknown key in {table}", hint or f"valid keys in {table} are: {', '.join(valid)}")
 
     def whole_number(self, key: str, *, minimum: int) -> int | None:
         value = self.raw(key)

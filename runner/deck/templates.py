@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from runner.model import item_text
+from runner.spelling import closest
 
 ITEM: Final = "{item}"
 NO_ITEM: Any = object()
@@ -55,3 +57,59 @@ def fill_value(value: Any, item: Any) -> Any:
     if isinstance(value, dict):
         return {key: fill_value(element, item) for key, element in value.items()}
     return value
+
+
+# --- placeholders that will not be filled in --------------------------------------------------------------------
+
+_BRACED_NAME = re.compile(r"(?<!\$)\{\s*([A-Za-z_]\w*(?:\.\w+|\[[^\[\]{}]*\])*)\s*\}")
+"""A name in braces (`{itme}`, `{item.name}`, `{ item }`, `{id}`), not a `${VAR}` reference."""
+_DOUBLED = "{" + ITEM + "}"
+
+
+@dataclass(frozen=True)
+class TemplateText:
+    """A text of a job that `{item}` is filled into, and the key it is written at."""
+
+    key: str
+    text: str
+    braces_are_placeholders: bool = False
+    """Braces in this text can only have been meant as a placeholder (a URL cannot hold them)."""
+
+
+def placeholder_problems(template: TemplateText, *, in_fan_out: bool) -> list[tuple[str, str]]:
+    """(message, hint) for each placeholder in the text that will not be filled in as its writer meant: a
+    misspelt `{item}`, a field of an item (`{item.name}`: items are plain values), doubled braces, any other
+    name in braces where braces can only be a placeholder, and `{item}` in a job without `each`."""
+    text = template.text
+    if "{" not in text:
+        return []
+    found: list[tuple[str, str]] = []
+    if ITEM in text and not in_fan_out:
+        found.append((f"{ITEM} is filled in only for the items of each, and this job has no each", _ADD_EACH))
+    if _DOUBLED in text:
+        found.append(
+            (f"{_DOUBLED} has a pair of braces too many: the outer pair would stay in the text", f"write {ITEM}")
+        )
+    for match in _BRACED_NAME.finditer(text):
+        written, name = match.group(0), match.group(1)
+        if written == ITEM:
+            continue
+        problem = _not_a_placeholder(written, name, template)
+        if problem is not None and problem not in found:
+            found.append(problem)
+    return found
+
+
+_ADD_EACH = f"add each = [...] with the values to run one job per item, or remove {ITEM}"
+
+
+def _not_a_placeholder(written: str, name: str, template: TemplateText) -> tuple[str, str] | None:
+    base = re.split(r"[.\[]", name, maxsplit=1)[0]
+    message = f"{written} is not a placeholder: jobdeck fills in only {ITEM}"
+    if base == "item" and base != name:
+        return message, f"items are plain strings, numbers or booleans, not tables: write {ITEM}"
+    if base.casefold() == "item" or closest(base, ["item"]) is not None:
+        return message, f"did you mean {ITEM}?"
+    if template.braces_are_placeholders:
+        return f"{message}, and braces in a URL are sent as %7B and %7D", f"write {ITEM} and list the values in each"
+    return None

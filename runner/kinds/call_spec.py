@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.deck.dask_address import DASK_INLINE, scheduler_address
+from runner.deck.lookalikes import Lookalike, Renamed
 from runner.deck.problems import did_you_mean
-from runner.deck.table import MISSING, Table, describe
-from runner.deck.templates import NO_ITEM, fill_value
+from runner.deck.table import MISSING, Table, describe, short
+from runner.deck.templates import NO_ITEM, TemplateText, fill_value
+from runner.kinds.call_source import ModuleNames, read_module, source_file
 from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec
 from runner.model import CallSpec, Kind
 from runner.redaction import VALUE_PREVIEW_CHARS, redact_value, shorten
+from runner.spelling import closest
 
 if TYPE_CHECKING:
     from runner.kinds.base import JobKind
@@ -29,6 +34,18 @@ class CallKindSpec(KindSpec[CallSpec, CallSpec]):
     refills = True
     keys = ("call", "args", "kwargs", "on")
     example = 'call = "module:function"'
+    lookalikes: Mapping[str, Lookalike] = {
+        **dict.fromkeys(
+            ("function", "func", "fn", "target", "callable", "python", "module", "entrypoint", "entry_point"),
+            Renamed("call", example='"module:function"'),
+        ),
+        **dict.fromkeys(("arguments", "argv", "params", "parameters", "positional"), Renamed("args")),
+        **dict.fromkeys(("kw", "keywords", "keyword_args", "keyword_arguments", "options"), Renamed("kwargs")),
+        **dict.fromkeys(
+            ("executor", "runner", "backend", "where", "pool", "run_on"),
+            Renamed("on", meaning='"process", "thread" or "dask"'),
+        ),
+    }
 
     def read(self, table: Table, place: DeckPlace) -> CallSpec | None:
         target = table.text("call", example='"tasks:count_primes"')
@@ -39,8 +56,12 @@ class CallKindSpec(KindSpec[CallSpec, CallSpec]):
         if split is None:
             return None
         module, function = split
-        if on != "dask":  # a Dask job's module need only exist on the workers, which check it before it runs
-            _check_module_findable(table, place, module)
+        # A Dask job's module need only exist on the workers, which check it before it runs.
+        if on != "dask" and _check_module_findable(table, place, module):
+            arguments_read = (args is not None or not table.has("args")) and (
+                kwargs is not None or not table.has("kwargs")
+            )
+            _check_function(table, place, module, function, (args or []) if arguments_read else None, kwargs or {})
         return CallSpec(  # interned: 100,000 `[[job]]` tables calling one function keep one copy of each name
             module=sys.intern(module),
             function=sys.intern(function),
@@ -50,6 +71,10 @@ class CallKindSpec(KindSpec[CallSpec, CallSpec]):
             base_dir=place.folder,
             cluster=cluster,
         )
+
+    def template_texts(self, template: CallSpec) -> Iterable[TemplateText]:
+        yield from (TemplateText("args", text) for text in _strings_in(template.args))
+        yield from (TemplateText("kwargs", text) for text in _strings_in(template.kwargs))
 
     def for_item(self, template: CallSpec, item: Any, table: Table, place: DeckPlace) -> CallSpec:
         return template if item is NO_ITEM else _filled(template, item)
@@ -92,6 +117,18 @@ def _filled(template: CallSpec, item: Any) -> CallSpec:
     return replace(template, args=tuple(fill_value(list(template.args), item)), kwargs=kwargs)
 
 
+def _strings_in(value: Any) -> Iterable[str]:
+    """Every string in an argument, however deep in lists and tables (the texts `{item}` is filled into)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list | tuple):
+        for element in value:
+            yield from _strings_in(element)
+    elif isinstance(value, dict):
+        for element in value.values():
+            yield from _strings_in(element)
+
+
 def _call_place(table: Table) -> tuple[str, str | None]:
     """Where the call runs, and for `on = "dask://host:port"` that scheduler's address."""
     on = table.raw("on")
@@ -107,9 +144,13 @@ def _call_place(table: Table) -> tuple[str, str | None]:
             )
         return "dask", address
     if on not in CALL_PLACES:
-        hint = did_you_mean(str(on).lower(), CALL_PLACES) if isinstance(on, str) else None
         places = '"process", "thread", "dask" or "dask://host:port"'
-        table.report("on", f"must be {places}, not {describe(on)}", hint)
+        if isinstance(on, str):  # the right type: name the value, and the place it was probably meant to be
+            near = closest(on, CALL_PLACES)
+            hint = f"did you mean on = {json.dumps(near)}?" if near is not None else None
+            table.report("on", f"must be {places}, not {json.dumps(on)}", hint)
+        else:
+            table.report("on", f"must be {places}, not {describe(on)}")
         return "process", None
     return str(on), None
 
@@ -130,19 +171,73 @@ def _call_target(table: Table, target: str) -> tuple[str, str] | None:
     return module, function
 
 
-def _check_module_findable(table: Table, place: DeckPlace, module: str) -> None:
+def _check_module_findable(table: Table, place: DeckPlace, module: str) -> bool:
     """Find the module without importing any user code: beside the job file, or on the Python path."""
     key = ("module findable", module)
     if key not in place.memo:  # many jobs of one deck call into the same module
         place.memo[key] = _module_findable(place, module)
     if place.memo[key]:
-        return
+        return True
     top = module.split(".")[0]
     table.report(
         "call",
         f"module {module!r} not found beside the job file ({place.folder}) or on the Python path",
         did_you_mean(top, _python_files_beside(place)) or f"put {top}.py next to the job file",
     )
+    return False
+
+
+def _check_function(
+    table: Table, place: DeckPlace, module: str, function: str, args: list[Any] | None, kwargs: dict[str, Any]
+) -> None:
+    """The function exists in the module's source and takes these arguments (`args` None: they were bad, and
+    reported), as far as the source says for certain; nothing is imported."""
+    names = _module_names(place, module)
+    if names is None:
+        return
+    if isinstance(names, SyntaxError):
+        key = ("syntax error reported", module)
+        if key not in place.memo:  # once, not once per job that calls into it
+            place.memo[key] = True
+            where = f"{_shown(names.filename, place)}, line {names.lineno}"
+            table.report("call", f"module {module!r} cannot be imported: {names.msg} ({where})", "fix the module")
+        return
+    file = _shown(str(names.path), place)
+    if not names.has(function):
+        defined = sorted(names.functions) or sorted(name for name in names.others if not name.startswith("_"))
+        listing = f"it defines {short(', '.join(defined))}" if defined else "it defines no functions"
+        hint = did_you_mean(function, [*names.functions, *names.others]) or listing
+        table.report("call", f"module {module!r} ({file}) has no function {function!r}", hint)
+        return
+    parameters = names.functions.get(function)
+    if parameters is None or args is None:
+        return
+    shape = ("call shape", module, function, len(args), tuple(kwargs))
+    if shape not in place.memo:  # asked once per distinct way of calling the function, however many jobs do
+        place.memo[shape] = parameters.call_problems(len(args), list(kwargs))
+    defined = f"it is defined as {parameters.signature()} in {file}, line {parameters.line}"
+    for key, message, hint in place.memo[shape]:
+        where = key if table.has(key) else "call"
+        table.report(where, message, f"{hint}; {defined}" if hint else defined)
+
+
+def _module_names(place: DeckPlace, module: str) -> ModuleNames | SyntaxError | None:
+    key = ("module names", module)
+    if key not in place.memo:
+        path = source_file(module, place.folder)
+        place.memo[key] = read_module(path) if path is not None else None
+    names: ModuleNames | SyntaxError | None = place.memo[key]
+    return names
+
+
+def _shown(path: str | None, place: DeckPlace) -> str:
+    """A module's file as a message names it: relative to the job file's folder when it is inside it."""
+    if path is None:
+        return "its file"
+    try:
+        return str(Path(path).relative_to(place.folder))
+    except ValueError:
+        return path
 
 
 def _module_findable(place: DeckPlace, module: str) -> bool:

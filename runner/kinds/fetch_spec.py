@@ -16,10 +16,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from runner.deck.lookalikes import Lookalike, Renamed
 from runner.deck.problems import did_you_mean
 from runner.deck.reading import absolute
 from runner.deck.table import MISSING, Table, describe, is_number, is_whole_number
-from runner.deck.templates import ITEM, NO_ITEM, env_references, expand_env, fill_text, item_text
+from runner.deck.templates import (
+    ITEM,
+    NO_ITEM,
+    TemplateText,
+    env_references,
+    expand_env,
+    fill_text,
+    item_text,
+)
 from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec, WrittenFile
 from runner.model import FetchSpec, Kind, replaced
 from runner.redaction import BODY_PREVIEW_CHARS, redact_body, redact_headers, redact_url, shorten
@@ -55,6 +64,24 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
     writes_files = True
     keys = ("fetch", "method", "headers", "body", "save", "expect")
     example = 'fetch = "URL"'
+    lookalikes: Mapping[str, Lookalike] = {
+        **dict.fromkeys(("url", "uri", "href", "get", "download"), Renamed("fetch")),
+        **dict.fromkeys(
+            ("output", "out", "dest", "destination", "file", "path", "save_to", "save_as", "to"),
+            Renamed("save", meaning="the body is streamed to this file, relative to out_dir"),
+        ),
+        **dict.fromkeys(
+            ("data", "json", "payload", "content"),
+            Renamed(
+                "body",
+                example="'{\"a\": 1}'",
+                meaning='it is sent as written; for JSON add headers = { Content-Type = "application/json" }',
+            ),
+        ),
+        **dict.fromkeys(("params", "query"), 'put the query in the URL, e.g. fetch = "https://example.org/?q=1"'),
+        **dict.fromkeys(("status", "expected_status", "expect_status", "ok_status"), Renamed("expect")),
+        "verb": Renamed("method"),
+    }
 
     def read(self, table: Table, place: DeckPlace) -> FetchTemplate | None:
         url = table.text("fetch", example='"https://example.org/"')
@@ -75,6 +102,15 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
             save=save,
             expect=expect,
         )
+
+    def template_texts(self, template: FetchTemplate) -> Iterable[TemplateText]:
+        yield TemplateText("fetch", template.url, braces_are_placeholders=True)
+        for value in template.headers.values():
+            yield TemplateText("headers", value)
+        if template.body is not None:
+            yield TemplateText("body", template.body)
+        if template.save is not None:
+            yield TemplateText("save", template.save)
 
     def for_item(self, template: FetchTemplate, item: Any, table: Table, place: DeckPlace) -> FetchSpec | None:
         url = fill_text(template.url, item)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from runner.deck.lookalikes import Lookalike, Renamed
 from runner.deck.table import Table
-from runner.deck.templates import ITEM, NO_ITEM, fill_text
+from runner.deck.templates import ITEM, NO_ITEM, TemplateText, fill_text
 from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec
 from runner.model import Kind, ShellSpec
 from runner.redaction import redact_text
@@ -21,10 +22,17 @@ class ShellKindSpec(KindSpec[ShellSpec, ShellSpec]):
     refills = True
     keys = ("shell",)
     example = 'shell = "command"'
+    lookalikes: Mapping[str, Lookalike] = dict.fromkeys(
+        ("command", "cmd", "run", "script", "exec", "sh", "bash"),
+        Renamed("shell", meaning="it runs under /bin/sh in the job file's folder"),
+    )
 
     def read(self, table: Table, place: DeckPlace) -> ShellSpec | None:
         command = table.text("shell", example='"make all"')
         return ShellSpec(command=command, cwd=place.folder) if command is not None else None
+
+    def template_texts(self, template: ShellSpec) -> Iterable[TemplateText]:
+        yield TemplateText("shell", template.command)
 
     def for_item(self, template: ShellSpec, item: Any, table: Table, place: DeckPlace) -> ShellSpec | None:
         if item is NO_ITEM:

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from runner.deck.lookalikes import Lookalike
 from runner.deck.table import Table
+from runner.deck.templates import TemplateText
 from runner.model import Kind, WorkSpec
 
 if TYPE_CHECKING:
@@ -71,9 +73,16 @@ class KindSpec(Generic[TemplateT, WorkT]):
     """Every `[[job]]` key this kind reads, its own name first."""
     example: str
     """How a job of this kind starts, for messages: 'fetch = "URL"'."""
+    lookalikes: Mapping[str, Lookalike] = {}
+    """Keys other tools use for what this kind's keys do (`url` for `fetch`), and what to write instead."""
 
     def read(self, table: Table, place: DeckPlace) -> TemplateT | None:
         raise NotImplementedError
+
+    def template_texts(self, template: TemplateT) -> Iterable[TemplateText]:
+        """The texts of a template that `{item}` is filled into, checked once per table for placeholders that
+        would not be filled in (runner.deck.templates.placeholder_problems)."""
+        return ()
 
     def for_item(self, template: TemplateT, item: Any, table: Table, place: DeckPlace) -> WorkT | None:
         """The spec of one job of the template; `item` is runner.deck.templates.NO_ITEM outside a fan-out."""

@@ -25,6 +25,7 @@ from anyio.abc import SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from runner import paths
+from runner.report import deck_object
 from runner.server.framing import receive_message, send_message
 from runner.server.messages import (
     Command,
@@ -308,11 +309,17 @@ def _refused(path: str, refused: ServerError) -> dict[str, Any]:
     return {"path": path, "loaded": None, "error": refused.message}
 
 
-def status(socket_path: Path | None = None) -> dict[str, Any]:
-    """`{"server": {pid, version, protocol, socket, ...}, "decks": [deck report as in run --json, ...]}`."""
+def status(socket_path: Path | None = None) -> dict[str, Any] | None:
+    """`{"server": {pid, version, protocol, socket, ...}, "decks": [deck object, as in run --json, ...]}`; None
+    when no server runs (none is started just to be asked)."""
+    path = Path(socket_path or paths.socket_path())
 
-    async def run() -> dict[str, Any]:
-        async with await ensure_server(socket_path) as client:
+    async def run() -> dict[str, Any] | None:
+        try:
+            client = await Client.connect(path)
+        except OSError:
+            return None
+        async with client:
             return await read_status(client)
 
     return anyio.run(run)
@@ -340,11 +347,12 @@ async def read_status(client: Client) -> dict[str, Any]:
             if gone.kind != "command":
                 raise
             continue
-        entry: dict[str, Any] = {"deck": deck.deck, "jobs": rows}
-        if deck.note:
-            entry["note"] = deck.note
-        report["decks"].append(entry)
-    report["decks"] += [{**waiting, "jobs": []} for waiting in first.waiting]
+        more = {"note": deck.note} if deck.note else {}
+        span = (deck.started_at, deck.ended_at)
+        report["decks"].append(deck_object(deck.deck, deck.path, deck.counts, span, rows, **more))
+    for waiting in first.waiting:  # restored after a reboot, waiting for its environment: no jobs loaded yet
+        more = {key: value for key, value in waiting.items() if key not in ("deck", "path")}
+        report["decks"].append(deck_object(waiting["deck"], waiting["path"], {}, (None, None), [], **more))
     return report
 
 
@@ -354,6 +362,25 @@ def command(name: Command | str, job: str | None = None, socket_path: Path | Non
     async def run() -> int | None:
         async with await ensure_server(socket_path) as client:
             return await client.call(RunCommand(Command(name), job))
+
+    return anyio.run(run)
+
+
+def start_server(socket_path: Path | None = None) -> tuple[dict[str, Any], bool]:
+    """The server's description (ServerInfo as JSON), starting it first when none runs; and whether it was
+    started now. ServerError when it cannot start or does not answer."""
+
+    async def run() -> tuple[dict[str, Any], bool]:
+        path = Path(socket_path or paths.socket_path())
+        try:
+            client = await Client.connect(path)
+            started = False
+        except OSError:
+            client = await ensure_server(path)
+            started = True
+        async with client:
+            info: dict[str, Any] = to_wire(client.server)
+        return info, started
 
     return anyio.run(run)
 

@@ -25,7 +25,8 @@ from runner.server.wire import WireError, from_wire, to_wire
 from runner.umask import valid_umask
 from runner.version import installed_version
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
+"""3: a deck's status (DeckStatus) says when its work started and ended, for the deck objects of `status`."""
 FAILURE_MESSAGE_BYTES = 64 * 1024
 
 
@@ -132,7 +133,11 @@ class DeckStatus:
     path: str
     jobs: int
     counts: dict[str, int]
-    """How many of its jobs are in each state (by the state's value; states with none are left out)."""
+    """How many of its jobs are in each state (by the state's value, in JobState's order; none: left out)."""
+    started_at: float | None = None
+    """When its first attempt started (time.time()); None before any has."""
+    ended_at: float | None = None
+    """When its last attempt ended, once every job has finished; None until then."""
     note: str | None = None
     """Said of the deck besides its jobs (it runs with the server's environment, its own being lost)."""
 

@@ -6,13 +6,12 @@ A page is cut by its size in bytes of JSON, not by a count, and a job's large re
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from runner.engine.engine import Engine
 from runner.errors import CommandError
 from runner.model import Deck, Job
-from runner.report import job_report
+from runner.report import deck_span, job_report, state_counts
 from runner.server.messages import DeckStatus
 from runner.server.previews import LINE_BYTES, cut_text, json_bytes, preview_result
 from runner.server.protocol import SNAPSHOT_BYTES, TEXT_FIELD_BYTES
@@ -39,10 +38,11 @@ def deck_page(
 
 
 def deck_status(engine: Engine, name: str) -> DeckStatus:
+    """The deck's part of the deck object `status --json` shows (runner.report.deck_object): all but its jobs."""
     jobs = deck_jobs(engine, name)
-    counts = Counter(job.state.value for job in jobs)
     path = cut_text(str(engine.decks[name].path), LINE_BYTES) or ""
-    return DeckStatus(deck=name, path=path, jobs=len(jobs), counts=dict(counts))
+    started_at, ended_at = deck_span(jobs)
+    return DeckStatus(name, path, len(jobs), state_counts(jobs), started_at, ended_at)
 
 
 def job_page(

@@ -102,6 +102,8 @@ def test_a_server_never_follows_a_planted_link(no_runtime_dir: Path, short_root:
     env = {**os.environ, "JOBDECK_LOG": str(log)}
     fallback = short_root / "cache" / "jobdeck" / "run"
     try:
+        started = jobdeck("start-server", env=env)
+        assert started.returncode == 0, started.stderr
         reported = jobdeck("status", "--json", env=env)
         assert reported.returncode == 0, reported.stderr
         assert json.loads(reported.stdout)["server"]["socket"] == str(fallback / "jobdeck.sock")

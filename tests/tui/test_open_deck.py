@@ -199,7 +199,7 @@ async def test_a_bad_file_shows_its_problems_and_a_fix_then_loads(folder: Path) 
         assert "bad.toml:6" in text  # file and line
         assert "job 'hello', key 'shel'" in text
         assert "did you mean 'shell'" in text
-        assert "2 problems in bad.toml" in text  # the unknown key leaves the job with nothing to do
+        assert "1 problem in bad.toml" in text  # the unknown key says which kind it meant: nothing more to say
         assert dialog(app).query_one(PathInput).value == "bad.toml", "the typed path is kept"
 
         write(bad, SYNTAX_ERROR)

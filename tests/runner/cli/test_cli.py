@@ -230,11 +230,30 @@ def test_check_reports_each_good_file_and_runs_nothing(write_deck: WriteDeck, tm
             ["run", "--bogus", "deck.toml"], "jobdeck run: error: unrecognized arguments: --bogus", id="run-option"
         ),
         pytest.param(["run", "--grace", "-1", "deck.toml"], "argument --grace", id="negative-grace"),
-        pytest.param(["--bogus"], "unrecognized arguments: --bogus", id="top-option"),
+        pytest.param(["--bogus"], "unknown option --bogus (options: --local, --socket, --dask", id="top-option"),
     ],
 )
 def test_usage_errors_exit_2_without_a_traceback(tmp_path: Path, arguments: list[str], expected: str) -> None:
     assert_refused(jobdeck(*arguments, cwd=tmp_path), expected)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        pytest.param(["stauts"], "jobdeck: error: unknown command 'stauts'; did you mean 'status'?", id="command"),
+        pytest.param(["sumbit", "x.toml"], "unknown command 'sumbit'; did you mean 'submit'?", id="command-file"),
+        pytest.param(["--locl", "x.toml"], "jobdeck: error: unknown option --locl; did you mean --local?", id="option"),
+        pytest.param(["--sokcet=/tmp/s"], "unknown option --sokcet; did you mean --socket?", id="option-value"),
+        pytest.param(["run", "--jsn", "x.toml"], "unrecognized arguments: --jsn (did you mean --json?)", id="run"),
+        pytest.param(["--loc", "x.toml"], "error: x.toml: no such job file", id="option-prefix-is-taken"),
+    ],
+)
+def test_a_mistyped_command_or_option_says_what_was_meant(tmp_path: Path, arguments: list[str], expected: str) -> None:
+    result = jobdeck(*arguments, cwd=tmp_path)
+    assert_refused(result, expected)
+    assert "invalid choice" not in result.stderr and "no such job file: stauts" not in result.stderr
+    (tmp_path / "stauts").write_text('[[job]]\nname = "a"\nshell = "true"\n')  # a file of that name is a file
+    assert "unknown command" not in jobdeck("check", "stauts", cwd=tmp_path).stderr
 
 
 def test_help_and_version() -> None:

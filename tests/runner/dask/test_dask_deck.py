@@ -102,8 +102,8 @@ def test_bad_dask_settings_are_refused_with_line_key_and_hint(tmp_path: Path) ->
         'scheduler\'s default is 8786) (e.g. on = "dask://10.0.0.5:8786", or on = "dask" for the deck\'s cluster)',
         "14: job 'scheme-twice', key 'on': 'dask://tcp://scheduler:8786' is not a Dask scheduler address: write "
         'only host:port after dask:// (e.g. on = "dask://10.0.0.5:8786", or on = "dask" for the deck\'s cluster)',
-        '19: job \'typo\', key \'on\': must be "process", "thread", "dask" or "dask://host:port", not a string '
-        "('dusk') (did you mean 'dask'?)",
+        '19: job \'typo\', key \'on\': must be "process", "thread", "dask" or "dask://host:port", not "dusk" '
+        '(did you mean on = "dask"?)',
         "24: job 'bad-port', key 'on': 'dask://scheduler:http' is not a Dask scheduler address: the port must be a "
         'number from 1 to 65535 (e.g. on = "dask://10.0.0.5:8786", or on = "dask" for the deck\'s cluster)',
     ]

@@ -68,6 +68,18 @@ fetch = "https://example.org/{item}"
 save = "{item}.html"
 each = [1, 2]
 """,
+    "a misspelt placeholder in a fan-out": """
+[[job]]
+name = "doc"
+fetch = "https://example.org/doc{itme}.txt"
+save = "{item}.txt"
+each = [1, 2]
+""",
+    "a placeholder in a job without each": """
+[[job]]
+name = "count"
+shell = "wc -w doc{item}.txt"
+""",
 }
 
 

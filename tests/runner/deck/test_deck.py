@@ -112,7 +112,10 @@ each = ["a", "b"]
 
 @pytest.fixture
 def good_deck(tmp_path: Path) -> Deck:
-    (tmp_path / "tasks.py").write_text("def count_primes(n):\n    return n\n", encoding="utf-8")
+    (tmp_path / "tasks.py").write_text(
+        "def count_primes(n):\n    return n\n\n\ndef square(item, text, items, *, value, label):\n    return item\n",
+        encoding="utf-8",
+    )
     return load(tmp_path, GOOD_DECK)
 
 
@@ -707,9 +710,10 @@ def test_missing_module_suggests_the_file_beside_the_job_file(tmp_path: Path) ->
 
 
 def test_bad_on(tmp_path: Path) -> None:
-    problem = only_problem(tmp_path, '[[job]]\nname = "a"\ncall = "json:dumps"\non = "Proces"\n')
+    problem = only_problem(tmp_path, '[[job]]\nname = "a"\ncall = "json:dumps"\non = "Proces"\nargs = [1]\n')
     assert (problem.line, problem.key) == (4, "on")
-    assert problem.hint == "did you mean 'process'?"
+    assert problem.message == 'must be "process", "thread", "dask" or "dask://host:port", not "Proces"'
+    assert problem.hint == 'did you mean on = "process"?'
 
 
 # --- each -------------------------------------------------------------------------------------------------------

@@ -79,6 +79,7 @@ def test_a_damaged_journal_is_set_aside_and_status_says_where_it_is_and_what_to_
     damaged[start:end] = os.urandom(end - start)
     journal_path.write_bytes(bytes(damaged))
 
+    assert jobdeck("start-server", "--socket", place.socket).returncode == 0
     shown = jobdeck("status", "--socket", place.socket)
 
     assert shown.returncode == 0, shown.stderr
@@ -135,14 +136,14 @@ def test_a_read_only_journal_folder_stops_the_server_with_a_clear_reason(
             a_journal_with_pages(journal_path)
             subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
             monkeypatch.setenv("JOBDECK_DB", str(journal_path))
-            shown = status_with_log(place)
+            shown = start_with_log(place)
         finally:
             context.__exit__(None, None, None)
     else:
         a_journal_with_pages(journal_path)
         journal_path.parent.chmod(0o500)
         try:
-            shown = status_with_log(place)
+            shown = start_with_log(place)
         finally:
             journal_path.parent.chmod(0o700)
     assert shown.returncode != 0
@@ -152,8 +153,8 @@ def test_a_read_only_journal_folder_stops_the_server_with_a_clear_reason(
     assert "the jobdeck server could not start" in shown.stderr
 
 
-def status_with_log(place: Place) -> subprocess.CompletedProcess[str]:
-    return jobdeck("status", "--socket", place.socket, env={**os.environ, "JOBDECK_LOG": str(place.log)})
+def start_with_log(place: Place) -> subprocess.CompletedProcess[str]:
+    return jobdeck("start-server", "--socket", place.socket, env={**os.environ, "JOBDECK_LOG": str(place.log)})
 
 
 async def test_a_full_disk_keeps_the_server_running_warns_clients_and_writes_once_there_is_room(
@@ -204,7 +205,7 @@ async def test_a_server_that_finds_the_disk_full_at_start_says_so_and_restores_o
     await kill_server(pid, place.socket)
     filler = fill_disk(disk)
 
-    refused = status_with_log(place)
+    refused = start_with_log(place)
 
     assert refused.returncode != 0
     assert "the jobdeck server could not start: cannot open the journal" in refused.stderr

@@ -140,6 +140,7 @@ async def test_after_a_reboot_a_deck_that_needs_its_environment_waits_until_env_
     (place.root / "go").touch()
     env = {**os.environ, "JOBDECK_SOCKET": str(place.socket)}
 
+    assert jobdeck("start-server", env=env).returncode == 0  # what a user runs after a reboot
     text = jobdeck("status", env=env)
     assert text.returncode == 0, text.stderr
     assert (

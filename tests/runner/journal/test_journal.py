@@ -225,7 +225,12 @@ after = ["a", "b"]
     assert result.returncode == 0, result.stderr
     assert "resuming crash: 1 of 3 jobs already succeeded" in result.stderr
     [report] = [json.loads(line) for line in result.stdout.splitlines()]
-    assert {job["name"]: job["state"] for job in report["jobs"]} == {"b": "succeeded", "c": "succeeded"}
+    assert [(job["name"], job["state"]) for job in report["jobs"]] == [
+        ("a", "succeeded"),
+        ("b", "succeeded"),
+        ("c", "succeeded"),
+    ]
+    assert [job["name"] for job in report["jobs"] if "earlier_run" in job] == ["a"], "a was not run again"
     assert marker.read_text() == "ran\n"
 
     # The resumed run carries a over, so resuming once more runs nothing.

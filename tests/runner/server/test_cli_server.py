@@ -48,7 +48,10 @@ def test_submitting_a_bad_file_names_its_problems(socket_env: dict[str, str], tm
     assert "Traceback" not in result.stderr
 
 
-def test_clients_that_hang_up_leave_no_errors_in_the_server_log(socket_env: dict[str, str]) -> None:
+def test_clients_that_hang_up_leave_no_errors_in_the_server_log(socket_env: dict[str, str], tmp_path: Path) -> None:
+    deck = tmp_path / "d.toml"
+    deck.write_text('[[job]]\nname = "a"\nshell = "true"\n')
+    assert jobdeck("submit", str(deck), env=socket_env).returncode == 0  # starts the server
     for _ in range(3):
         result = jobdeck("status", env=socket_env)
         assert result.returncode == 0, result.stderr

@@ -9,11 +9,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
+import anyio
 import pytest
 
-from runner.server.client import stop_server
+from runner.server.client import ensure_server, stop_server
 
 HEAVY = ("runner.engine", "runner.deck", "runner.kinds", "runner.procs", "runner.dask", "httpx", "rich", "textual")
 
@@ -46,6 +48,11 @@ def test_the_client_modules_import_neither_the_engine_nor_httpx_nor_rich(module:
     assert heavy_among(modules_after(f"import {module}")) == []
 
 
+async def start_server(socket_path: Path, log_path: Path) -> None:
+    async with await ensure_server(socket_path, log_path=log_path):
+        pass
+
+
 def test_the_status_command_loads_only_the_client(tmp_path: Path) -> None:
     """A whole `jobdeck status` against a real server (started for it), then `jobdeck stop-server`."""
     folder = Path(tempfile.mkdtemp(prefix="jdimp", dir="/tmp"))  # Unix socket paths must stay short
@@ -53,6 +60,7 @@ def test_the_status_command_loads_only_the_client(tmp_path: Path) -> None:
     environment = {**os.environ, "JOBDECK_SOCKET": str(socket_path), "JOBDECK_LOG": str(tmp_path / "server.log")}
     commands = "from runner.cli.main import main\nassert main(['status']) == 0\nassert main(['stop-server']) == 0"
     try:
+        anyio.run(partial(start_server, socket_path, tmp_path / "server.log"))  # status starts none
         loaded = modules_after(commands, environment)
     finally:
         stop_server(socket_path, timeout=5)

@@ -1,0 +1,82 @@
+"""What `jobdeck status` prints for people: a line per deck (its states, throughput and ETA), the server, then
+every deck's jobs. It reads the same report `status --json` prints (runner.server.client.status)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from runner.model import JobState
+
+FINISHED = frozenset(state.value for state in JobState if state.finished)
+UNDER_WAY = frozenset({JobState.RUNNING.value, JobState.RETRYING.value, JobState.QUEUED.value})
+"""States whose jobs are moving towards their end (a paused job is not, so an all-paused deck has no ETA)."""
+
+
+def status_lines(report: Mapping[str, Any], *, now: float) -> list[str]:
+    server = report["server"]
+    decks: list[dict[str, Any]] = report["decks"]
+    lines = [deck_line(deck, now=now) for deck in decks] or ["no decks loaded; jobdeck submit FILE loads one"]
+    lines += ["", f"server {server['pid']} (jobdeck {server['version']}) at {server['socket']}"]
+    lines += [f"warning: {line}" for line in server.get("journal_problems") or []]
+    lines += [f"note: {line}" for line in server.get("restored") or []]
+    for deck in decks:
+        lines.append(f"{deck['deck']}:")
+        if deck.get("note"):
+            lines.append(f"  {deck['note']}")
+        for job in deck["jobs"]:
+            error = f"  {job['error']}" if job.get("error") else ""
+            lines.append(f"  {job['name']:<30} {job['kind']:<6} {job['state']:<10} #{job['attempts']}{error}")
+    return lines
+
+
+def deck_line(deck: Mapping[str, Any], *, now: float) -> str:
+    """E.g. `nightly: 3 running, 4 queued, 12 succeeded · 0.8 jobs/s · ETA 9 s`, or for a finished deck
+    `nightly: 20 succeeded in 25 s · 0.8 jobs/s`."""
+    name = deck["deck"]
+    if "waiting_for" in deck:
+        return f"{name}: waits for its environment (`jobdeck env {name}` from a shell that has it)"
+    counts: dict[str, int] = deck["counts"]
+    text = f"{name}: " + (", ".join(f"{count} {state}" for state, count in counts.items()) or "no jobs")
+    started, ended = deck.get("started_at"), deck.get("ended_at")
+    finished = sum(count for state, count in counts.items() if state in FINISHED)
+    if started is None:
+        return text + (" · not started" if finished < sum(counts.values()) else "")
+    elapsed = max(0.0, (ended if ended is not None else now) - started)
+    if ended is not None:
+        text += f" in {duration_text(elapsed)}"
+    if finished == 0 or elapsed <= 0:
+        return text + " · nothing finished yet"
+    rate = finished / elapsed
+    if finished > 1:  # one job's end says nothing of a rate
+        text += f" · {rate_text(rate)}"
+    remaining = sum(counts.values()) - finished
+    if ended is None and remaining and any(counts.get(state) for state in UNDER_WAY):
+        text += f" · ETA {duration_text(remaining / rate)}"
+    return text
+
+
+def rate_text(per_second: float) -> str:
+    """Jobs per second, minute or hour, whichever reads best: `2.5 jobs/s`, `12 jobs/min`, `0.4 jobs/h`."""
+    for unit, seconds in (("s", 1), ("min", 60), ("h", 3600)):
+        value = per_second * seconds
+        if value >= 1 or unit == "h":
+            return f"{value:.1f} jobs/{unit}" if value < 10 else f"{value:.0f} jobs/{unit}"
+    raise AssertionError("unreachable")
+
+
+def duration_text(seconds: float) -> str:
+    """`0.4 s`, `45 s`, `3 min 20 s`, `2 h 05 min`, `3 d 4 h`."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
