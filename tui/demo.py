@@ -27,6 +27,7 @@ from runner.demo.workspace import prepare_workspace
 from runner.errors import CommandError, DeckError
 from runner.model import Deck
 from tui.app import JobdeckApp
+from tui.estimate import Estimator
 
 DEMO_LATENCY_S = 0.05
 FINISHED_CHECK_S = 1.0
@@ -92,7 +93,7 @@ class DemoApp(JobdeckApp):
             return
         self.demo_decks.append(deck.name)
         self._said_finished = False
-        self._finished_samples.clear()  # the forgotten run's finished jobs are not this run's throughput
+        self._estimator = Estimator()  # the forgotten run's jobs are not this run's throughput or ETA
         self.notify(f"Running the demo again, as {deck.name}.", timeout=4)
         self.pull_changes()
 

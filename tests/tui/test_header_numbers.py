@@ -118,5 +118,5 @@ async def test_once_the_server_is_gone_there_is_no_eta(place: Place, server_url:
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: eta_shown(app), timeout=60, what="an ETA shown")
         os.kill(server_pid, signal.SIGKILL)
-        await until(pilot, lambda: "server gone" in header(app), timeout=30, what="the server said gone")
+        await until(pilot, lambda: "server stopped" in header(app), timeout=30, what="the server said stopped")
         assert eta_seconds(header(app)) is None, header(app)
