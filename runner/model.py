@@ -270,7 +270,9 @@ class MemberSpec(JobSpec):
         # making it (a repeated submit of a million-item deck compares every member).
         if not isinstance(other, MemberSpec):
             return NotImplemented
-        if self.item != other.item or self.fan_out != other.fan_out:
+        # The item's type too: item 1 and item true (or 1.0) are equal in Python but make other jobs.
+        item, other_item = self.item, other.item
+        if type(item) is not type(other_item) or item != other_item or self.fan_out != other.fan_out:
             return False
         return self.fan_out.refill is not None or self._work == other._work
 

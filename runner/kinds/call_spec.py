@@ -7,7 +7,6 @@ import json
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,7 @@ from runner.deck.table import MISSING, Table, describe, short
 from runner.deck.templates import NO_ITEM, TemplateText, fill_value
 from runner.kinds.call_source import ModuleNames, read_module, source_file
 from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec
-from runner.model import CallSpec, Kind
+from runner.model import CallSpec, Kind, replaced
 from runner.redaction import VALUE_PREVIEW_CHARS, redact_value, shorten
 from runner.spelling import closest
 
@@ -114,7 +113,7 @@ CALL = CallKindSpec()
 def _filled(template: CallSpec, item: Any) -> CallSpec:
     # No keyword arguments (the usual case): every item shares the template's empty dict.
     kwargs = fill_value(template.kwargs, item) if template.kwargs else template.kwargs
-    return replace(template, args=tuple(fill_value(list(template.args), item)), kwargs=kwargs)
+    return replaced(template, args=tuple(fill_value(list(template.args), item)), kwargs=kwargs)
 
 
 def _strings_in(value: Any) -> Iterable[str]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from runner.deck.lookalikes import Lookalike, Renamed
 from runner.deck.table import Table
 from runner.deck.templates import ITEM, NO_ITEM, TemplateText, fill_text
 from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec
-from runner.model import Kind, ShellSpec
+from runner.model import Kind, ShellSpec, replaced
 from runner.redaction import redact_text
 
 if TYPE_CHECKING:
@@ -73,4 +72,4 @@ SHELL = ShellKindSpec()
 
 
 def _filled(template: ShellSpec, item: Any) -> ShellSpec:
-    return replace(template, command=fill_text(template.command, item))
+    return replaced(template, command=fill_text(template.command, item))

@@ -105,6 +105,11 @@ def test_members_compare_by_what_they_run(tmp_path: Path) -> None:
     assert first == again  # a repeated load of the same file: the same jobs
     assert list(members(tmp_path, out="other.txt").values()) != list(first.values())
     assert first["call[1]"] != first["call[two]"]
+    one = first["call[1]"]
+    assert isinstance(one, MemberSpec)
+    assert one != MemberSpec(one.fan_out, True, None), "item true is another job than item 1 (1 == True)"
+    assert one != MemberSpec(one.fan_out, 1.0, None)
+    assert one == MemberSpec(one.fan_out, 1, None)
     assert first["call[1]"] != JobSpec(name="call[1]", kind=Kind.CALL, work=first["call[1]"].work)
     with pytest.raises(dataclasses.FrozenInstanceError):
         first["call[1]"].item = 3  # type: ignore[misc]
