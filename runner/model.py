@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 
 class JobState(StrEnum):
@@ -302,6 +302,7 @@ def item_text(item: Any) -> str:
 
 
 SpecT = TypeVar("SpecT")
+FieldT = TypeVar("FieldT")
 
 
 def replaced(spec: SpecT, **changes: Any) -> SpecT:
@@ -425,6 +426,27 @@ class AttemptsMixin:
         return attempt.active_s if attempt else None
 
 
+class _KeptInExtras(Generic[FieldT]):
+    """A field of Job kept in its JobExtras: it reads `empty` while the job has none, and setting it to `empty`
+    makes none."""
+
+    def __init__(self, empty: FieldT) -> None:
+        self.empty = empty
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, job: Job | None, owner: type | None = None) -> FieldT:
+        if job is None:
+            return self  # type: ignore[return-value]  # read on the class: the descriptor itself
+        extras = job._extras
+        return self.empty if extras is None else getattr(extras, self.name)
+
+    def __set__(self, job: Job, value: FieldT) -> None:
+        if value != self.empty or job._extras is not None:
+            setattr(job._more(), self.name, value)
+
+
 @dataclass(slots=True)
 class JobExtras:
     """The parts of a Job that most jobs never use, kept apart so that those jobs do not pay for them."""
@@ -465,43 +487,12 @@ class Job(AttemptsMixin):
             extras = self._extras = JobExtras()
         return extras
 
-    @property
-    def traceback(self) -> str | None:
-        return None if self._extras is None else self._extras.traceback
-
-    @traceback.setter
-    def traceback(self, text: str | None) -> None:
-        if text is not None or self._extras is not None:
-            self._more().traceback = text
-
-    @property
-    def progress(self) -> Progress | None:
-        return None if self._extras is None else self._extras.progress
-
-    @progress.setter
-    def progress(self, progress: Progress | None) -> None:
-        if progress is not None or self._extras is not None:
-            self._more().progress = progress
-
-    @property
-    def note(self) -> str | None:
-        """A short honest remark for the UI, e.g. that a thread job stops only at its next checkpoint."""
-        return None if self._extras is None else self._extras.note
-
-    @note.setter
-    def note(self, text: str | None) -> None:
-        if text is not None or self._extras is not None:
-            self._more().note = text
-
-    @property
-    def output_total(self) -> int:
-        """Lines of output ever added (the tail keeps the last OUTPUT_TAIL_LINES): a viewer's cursor into it."""
-        return 0 if self._extras is None else self._extras.output_total
-
-    @output_total.setter
-    def output_total(self, total: int) -> None:
-        if total or self._extras is not None:
-            self._more().output_total = total
+    traceback = _KeptInExtras[str | None](None)
+    progress = _KeptInExtras[Progress | None](None)
+    note = _KeptInExtras[str | None](None)
+    """A short honest remark for the UI, e.g. that a thread job stops only at its next checkpoint."""
+    output_total = _KeptInExtras[int](0)
+    """Lines of output ever added (the tail keeps the last OUTPUT_TAIL_LINES): a viewer's cursor into it."""
 
     @property
     def output(self) -> deque[OutputLine]:
