@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from importlib.machinery import PathFinder
 from pathlib import Path
 
+from runner.spelling import did_you_mean
+
 SOURCE_LIMIT_BYTES = 8 * 2**20
 """A module larger than this is not read (it would slow every check down for little)."""
 _DYNAMIC_CALLS = frozenset({"globals", "exec"})
@@ -68,7 +70,7 @@ class Parameters:
             elif keyword in self.positional[: self.positional_only] and self.varkw is None:
                 found.append(("kwargs", f"{keyword!r} of {name}() is positional-only", "give it in args"))
             elif keyword not in named and self.varkw is None:
-                hint = _near(keyword, sorted(named - filled))
+                hint = did_you_mean(keyword, sorted(named - filled))
                 found.append(("kwargs", f"{name}() has no parameter {keyword!r}", hint))
         missing = [
             parameter
@@ -87,13 +89,6 @@ class Parameters:
 
 def _s(count: int) -> str:
     return "" if count == 1 else "s"
-
-
-def _near(word: str, choices: list[str]) -> str | None:
-    from runner.spelling import closest
-
-    near = closest(word, choices)
-    return f"did you mean {near!r}?" if near is not None else None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from runner.errors import JobError, describe_error
+from runner.spelling import closest
 
 _import_lock = threading.RLock()
 
@@ -161,15 +162,13 @@ def _find_function(loaded: ModuleType, module: str, function: str) -> Callable[.
 
 
 def _closest_callable(loaded: ModuleType, function: str) -> str | None:
-    import difflib
-
+    """The module's function nearest to the name, by the same rule `jobdeck check` suggests one."""
     candidates = [
         name
         for name, value in vars(loaded).items()
         if callable(value) and not isinstance(value, ModuleType) and not name.startswith("__")
     ]
-    matches = difflib.get_close_matches(function, candidates, n=1, cutoff=0.6)
-    return matches[0] if matches else None
+    return closest(function, candidates)
 
 
 def _is_same_or_parent(name: str, module: str) -> bool:
