@@ -38,6 +38,7 @@ from runner.server.messages import (
     StatusReply,
     StatusRows,
     Stop,
+    Subscribe,
     SupplyEnvironment,
     parse_request,
     problem_from_dict,
@@ -68,6 +69,8 @@ EXAMPLES: list[Request[Any]] = [
     SupplyEnvironment("deck", environ={"MY_TOKEN": "t"}, umask=0o027),
     Forget(deck="deck"),
     Forget(finished=True),
+    Subscribe(views=True),
+    Subscribe(events=True, deck="deck"),
 ]
 
 
@@ -100,6 +103,7 @@ async def test_every_request_type_is_listed_once_and_has_a_handler_in_the_server
         ({"op": "history", "args": {"run": 5}}, "history.run: expected a string"),
         ({"op": "load", "args": {"path": "/a.toml", "umask": 0o1777}}, "a umask is a number from 0 to 0o777"),
         ({"op": "environment", "args": {"deck": "d"}}, "environ is missing"),
+        ({"op": "subscribe", "args": {}}, "subscribe to views, events or both"),
     ],
 )
 def test_requests_that_do_not_fit_their_type_are_refused_with_the_reason(message: dict[str, Any], reason: str) -> None:
