@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from runner import paths
 from runner.spelling import closest
@@ -27,6 +28,7 @@ SUBCOMMANDS = (
     "attach",
     "env",
     "forget",
+    "events",
 )
 DASHBOARD_OPTIONS = ("--local", "--socket", "--dask")
 MAIN_OPTIONS = ("-h", "--help", "--version")
@@ -201,7 +203,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     forget.add_argument("decks", nargs="*", metavar="DECK", help="deck names, as `status` shows them")
     forget.add_argument("--finished", action="store_true", help="every deck whose jobs have all finished")
     forget.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    events = add_events_commands(commands)
     return parser, {
+        **events,
         "env": environment,
         "forget": forget,
         "run": run,
@@ -213,6 +217,28 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "attach": attach,
         "demo": demo,
     }
+
+
+def add_events_commands(commands: Any) -> dict[str, argparse.ArgumentParser]:
+    """The `events` subcommand's parser, added to the main parser's `commands`."""
+    events = commands.add_parser(
+        "events",
+        help="print what happens in the server as it happens: state changes, progress, output lines, decks",
+        description="Follow the per-user server: print a line per event as it happens (a job's change of state, "
+        "its progress, each line it writes, a deck loaded or forgotten, dispatching paused or resumed), from now "
+        "until the server stops. Events are grouped every 50 ms or so; a reader too slow to keep up is told what "
+        "it missed. No server is started for this.",
+        epilog="Exit status: 0 when the server stops, on Ctrl-C and when the reader of the output goes away; 1 when "
+        "no server runs or the connection to it is lost; 2 for bad usage.",
+    )
+    events.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per line: type, time, deck, job, id, state, previous, ... (see the README)",
+    )
+    events.add_argument("--deck", metavar="NAME", help="only this deck's events (it may be loaded later)")
+    events.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    return {"events": events}
 
 
 def parse_arguments(arguments: list[str]) -> argparse.Namespace:

@@ -3,7 +3,8 @@
 `run` and `check` never import Textual: start-up stays quick and worker processes stay light. Everything
 heavier than argparse is imported inside the command that needs it: `runner.cli.arguments` (parsing),
 `runner.cli.run` (`run`), `runner.cli.loading` (`check`), `runner.cli.client_commands` (`submit`, `status`,
-`start-server`, `stop-server`, `env`), `runner.cli.dashboard` (the dashboard, `attach`, `demo`).
+`start-server`, `stop-server`, `env`), `runner.cli.events` (`events`), `runner.cli.dashboard` (the dashboard,
+`attach`, `demo`).
 
 Which Dask cluster an `on = "dask"` job uses, most specific first: `--dask ADDRESS` (of `jobdeck run`, or
 leading the dashboard's files: `jobdeck --dask ADDRESS FILE...`), then `$JOBDECK_DASK`, then the deck's
@@ -54,6 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from runner.cli.forgetting import forget_command
 
             return forget_command(options)
+        if command in ("events",):
+            from runner.cli.events import events_command
+
+            return events_command(options)
         if command in ("submit", "status", "start-server", "stop-server", "env"):
             from runner.cli.client_commands import server_command
 
