@@ -52,8 +52,12 @@ class Feed:
         self.views = request.views
         self.deck = request.deck
         engine = server.engine
-        self.revision = 0 if request.views else engine.revision
-        """The engine revision this stream is up to: a mirror starts from nothing, events from now."""
+        self.revision = 0
+        """The engine revision the views are up to: a mirror starts from nothing."""
+        self.held: set[str] = set()
+        """Jobs whose end was not shown yet: the journal had not committed it."""
+        self.events_revision = engine.revision
+        """The engine revision the events are up to: they tell what happens from now on."""
         self.teller = EventTeller(engine, server.feeds.state_log, request.deck) if request.events else None
         self.first = True
         self.next_at = 0.0
@@ -68,7 +72,11 @@ class Feed:
         engine = self.server.engine
         try:
             while True:
-                await engine.wait_for_change(self.revision)
+                waiting_for = self.waiting_for
+                if waiting_for is None:
+                    await anyio.sleep(FRAME_S)
+                else:
+                    await engine.wait_for_change(waiting_for)
                 delay = self.next_at - anyio.current_time()
                 if delay > 0:
                     await anyio.sleep(delay)
@@ -99,34 +107,78 @@ class Feed:
 
     def make_update(self, *, stopping: bool = False) -> tuple[dict[str, Any] | None, bool]:
         """The next update (None: nothing to tell), and whether more is waiting for the one after."""
-        server = self.server
         self.next_at = anyio.current_time() + FRAME_S
-        if self.teller is not None:
-            self.teller.state_log.catch_up()
-        since = self.revision
-        changed, upto = server.committed_changes(since)
-        if self.deck is not None:
-            changed = [job for job in changed if job.deck == self.deck]
         jobs: list[dict[str, Any]] = []
-        more = False
-        if self.views:
-            jobs, cut = snapshot_jobs(changed)
-            if cut is not None:
-                upto, more = cut, True
-                changed = [job for job in changed if job.revision <= cut]
         events: list[dict[str, Any]] = []
+        more = moved = False
+        if self.views:
+            since = self.revision
+            jobs, more = self._views()
+            moved = self.revision > since
         if self.teller is not None:
-            events, full = self.teller.events(changed, upto)
+            events, full = self._events()
             more = more or full
             if stopping:
                 events.append(event_json(StreamEvent(EventType.SERVER_STOPPED, time.time())))
-        self.revision = upto
-        if not (jobs or events or stopping or self.first or (self.views and upto > since)):
+        if not (jobs or events or stopping or self.first or moved):
             return None, more
         self.first = False
-        update = Update(jobs=[], more=more, revision=upto, **server.engine_summary(), events=[], stopping=stopping)
+        revision = self.revision if self.views else self.events_revision
+        summary = self.server.engine_summary()
+        update = Update(jobs=[], more=more, revision=revision, **summary, events=[], stopping=stopping)
         # The jobs and events are JSON already (measured, to keep the update inside a frame).
         return {**to_wire(update), "jobs": jobs, "events": events}, more
+
+    def _views(self) -> tuple[list[dict[str, Any]], bool]:
+        """The wire views of the jobs changed since the last update, and whether some were left for the next.
+
+        A job whose end the journal has not committed yet is held back (it shows as it was) until it has,
+        while every other change goes out at once: a command's effect is not kept waiting by other jobs' ends."""
+        engine = self.server.engine
+        committed = self.server.committed_revision()
+        candidates = engine.changed_since(self.revision)
+        if self.held:  # held back last time and not changed since: they are not among the candidates
+            jobs = engine.jobs
+            candidates += [
+                jobs[job_id] for job_id in self.held if job_id in jobs and jobs[job_id].revision <= self.revision
+            ]
+        if self.deck is not None:
+            candidates = [job for job in candidates if job.deck == self.deck]
+        shown = []
+        self.held = set()
+        for job in candidates:
+            if committed is not None and job.state.finished and job.revision > committed:
+                self.held.add(job.id)
+            else:
+                shown.append(job)
+        upto = engine.revision
+        jobs, cut = snapshot_jobs(shown)
+        if cut is not None:  # the jobs changed after `cut` come with the next update, held or not
+            upto = cut
+            self.held = {job_id for job_id in self.held if engine.jobs[job_id].revision <= cut}
+        self.revision = upto
+        return jobs, cut is not None
+
+    def _events(self) -> tuple[list[dict[str, Any]], bool]:
+        """The events since the last update, and whether some were left for the next. The changes after a job's
+        end that the journal has not committed yet all wait for it, so that they are told in order."""
+        assert self.teller is not None
+        self.teller.state_log.catch_up()
+        changed, upto = self.server.committed_changes(self.events_revision)
+        if self.deck is not None:
+            changed = [job for job in changed if job.deck == self.deck]
+        self.events_revision = upto
+        return self.teller.events(changed, upto)
+
+    @property
+    def waiting_for(self) -> int | None:
+        """The engine revision this feed waits to see pass; None when it must look again at the next frame
+        (what it holds back waits for the journal, not for the engine)."""
+        if self.held:
+            return None
+        if self.views and self.teller is not None:
+            return min(self.revision, self.events_revision)
+        return self.revision if self.views else self.events_revision
 
 
 class Feeds:
