@@ -667,13 +667,20 @@ async def _serve_until_stopped(server: Server, task_status: TaskStatus[None]) ->
 
 
 async def _keep_environments(server: Server) -> None:
-    """Now and then, drop the kept environments of decks that have finished."""
+    """Now and then, drop the kept environments of decks that have finished: every ENVIRONMENT_SWEEP_S while the
+    jobs change or the journal has yet to commit their changes, and not at all while nothing changes (a sweep
+    walks every job of the decks kept)."""
     kept = server.environments
     if kept is None:
         return
+    engine = server.engine
     while True:
         await anyio.sleep(ENVIRONMENT_SWEEP_S)
-        kept.sweep(server.engine, server.committed_revision())
+        swept = engine.revision
+        committed = server.committed_revision()
+        kept.sweep(engine, committed)
+        if committed is None or committed >= swept:
+            await engine.wait_for_change(swept)
 
 
 def _short_line(text: str, limit: int = 90) -> str:
