@@ -4,6 +4,7 @@ mirror follows the server's updates without asking, and asks nothing while nothi
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import anyio
 import pytest
 
 from runner.model import JobState
-from runner.server.client import Client
+from runner.server.client import Client, ensure_server
 from runner.server.messages import Command, RunCommand
 from runner.server.remote import RemoteEngine
 from tests.conftest import Place
@@ -81,3 +82,17 @@ async def test_the_mirror_follows_the_server_without_asking_and_asks_nothing_whi
         assert asked == []
         await engine.cancel("wait/nap")
         assert asked == ["command"]
+
+
+async def test_a_big_mirror_is_kept_out_of_the_garbage_collectors_way_until_it_is_left(place: Place) -> None:
+    """As the engine does with a big deck's jobs: collections would otherwise walk every view, again and again."""
+    deck = place.root / "big.toml"
+    deck.write_text(f'[deck]\nname = "big"\n[[job]]\nname = "n"\nshell = "true"\neach = {list(range(1200))}\n')
+    async with await ensure_server(place.socket, log_path=place.log) as client:
+        await client.call(RunCommand(Command.PAUSE_ALL))  # the jobs stay queued
+        await client.request("load", path=str(deck))
+    assert gc.get_freeze_count() == 0
+    async with RemoteEngine(place.socket) as engine:
+        assert len(engine.jobs) == 1200
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
