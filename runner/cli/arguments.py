@@ -320,7 +320,8 @@ def add_control_commands(
         "the server like a submitted deck's jobs. Without --deck it goes to the deck 'adhoc' (started on first "
         "use). One COMMAND word is a command line as written (quote it: 'make && make test'); several are a "
         "program and its arguments. With --call, the ARGs are the function's arguments: an ARG that reads as "
-        'JSON is that value (5, 2.5, true, [1, 2], {"a": 1}, \'"007"\' for a string), any other is a string.',
+        'JSON is that value (5, 2.5, true, [1, 2], {"a": 1}, \'"007"\' for a string), any other is a string. '
+        "Options go before the COMMAND or ARGs: whatever follows them is part of them.",
         epilog="Prints the job's name as deck/name (with --json, an object). Exit status: 0 when the job was "
         "added, 2 when it was refused (a bad command or call, an unknown --after job, a name taken), 1 when the "
         "server could not be reached.",
