@@ -69,13 +69,13 @@ def test_an_undone_addition_and_the_files_of_finished_runs_leave_nothing_behind(
 
 def test_an_added_job_that_no_longer_reads_is_left_out_and_said_so(tmp_path: Path) -> None:
     added = store(tmp_path)
-    (tmp_path / "tasks.py").write_text("def f():\n    return 1\n")
-    added.append("cc", AddedJob("call", job_text({"name": "call", "call": "tasks:f"}), str(tmp_path)))
+    (tmp_path / "gone_soon.py").write_text("def f():\n    return 1\n")
+    added.append("cc", AddedJob("call", job_text({"name": "call", "call": "gone_soon:f"}), str(tmp_path)))
     added.append("cc", shell("after-call", "true", tmp_path, ("call",)))
-    (tmp_path / "tasks.py").unlink()
+    (tmp_path / "gone_soon.py").unlink()
     read = run_deck(added, "cc", "adhoc", added.deck_file("cc"), None)
     assert read.deck.jobs == ()
-    assert "added job 'call' of adhoc not restored: module 'tasks' not found" in read.problems[0]
+    assert "added job 'call' of adhoc not restored: module 'gone_soon' not found" in read.problems[0]
     assert read.problems[1] == "added job 'after-call' of adhoc not restored: it waits for call"
 
 
