@@ -4,6 +4,8 @@ survives `kill -9` of the server like a submitted deck's jobs."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -19,6 +21,7 @@ from typing import Any
 import anyio
 import pytest
 
+from runner.cli.main import main
 from runner.server.client import Client, ensure_server, read_status
 from runner.server.messages import Add
 from tests.conftest import Place, servers_on
@@ -74,6 +77,15 @@ def add(
     )
 
 
+def refused(served: Served, here: Path, monkeypatch: pytest.MonkeyPatch, *arguments: str) -> str:
+    """What `jobdeck add ARGUMENTS`, run in this process from `here`, said when it was refused (exit status 2)."""
+    monkeypatch.chdir(here)
+    with pytest.raises(SystemExit) as ended, contextlib.redirect_stderr(io.StringIO()) as err:
+        raise SystemExit(main(["add", "--socket", str(served.socket), *arguments]))
+    assert ended.value.code == 2, err.getvalue()
+    return err.getvalue()
+
+
 def report(socket: Path) -> dict[str, Any]:
     async def read() -> dict[str, Any]:
         async with await Client.connect(socket) as client:
@@ -123,7 +135,9 @@ def test_an_added_job_runs_in_this_folder_with_this_shells_environment_and_umask
     assert "a file" in failed["error"] or failed["state"] == "failed"
 
 
-def test_after_waits_for_jobs_of_the_deck_and_a_job_it_cannot_find_is_refused(served: Served) -> None:
+def test_after_waits_for_jobs_of_the_deck_and_a_job_it_cannot_find_is_refused(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
     here = folder(served, "nightly")
     deck = here / "nightly.toml"
     deck.write_text(
@@ -136,13 +150,12 @@ def test_after_waits_for_jobs_of_the_deck_and_a_job_it_cannot_find_is_refused(se
     after_pages = add(served.env, "--deck", "nightly", "--after", "page", "--", "wc -l < pages > counted", cwd=here)
     assert (after_pages.returncode, after_pages.stdout) == (0, "nightly/wc-5\n")  # a fan-out's name: all its items
 
-    typo = add(served.env, "--after", "nightly/gaet", "--", "true", cwd=here)
-    assert typo.returncode == 2
-    assert "deck 'nightly' has no job named 'gaet' to wait for; did you mean 'gate'?" in typo.stderr
-    elsewhere = add(served.env, "--deck", "adhoc", "--after", "nightly/gate", "--", "true", cwd=here)
-    assert elsewhere.returncode == 2 and "a job waits only for jobs of its own deck" in elsewhere.stderr
-    placeholder = add(served.env, "--", "echo {item}", cwd=here)
-    assert placeholder.returncode == 2 and "{item} is filled in only for the items of each" in placeholder.stderr
+    typo = refused(served, here, monkeypatch, "--after", "nightly/gaet", "--", "true")
+    assert "deck 'nightly' has no job named 'gaet' to wait for; did you mean 'gate'?" in typo
+    elsewhere = refused(served, here, monkeypatch, "--deck", "adhoc", "--after", "nightly/gate", "--", "true")
+    assert "a job waits only for jobs of its own deck" in elsewhere
+    placeholder = refused(served, here, monkeypatch, "--", "echo {item}")
+    assert "{item} is filled in only for the items of each" in placeholder
 
     wait_state(served.socket, "nightly", "wc-5", "succeeded")
     assert (here / "counted").read_text().strip() == "2"
@@ -152,7 +165,9 @@ def test_after_waits_for_jobs_of_the_deck_and_a_job_it_cannot_find_is_refused(se
     assert sorted((here / "deployed").read_text().split()) == ["1", "2"]
 
 
-def test_a_call_takes_arguments_that_read_as_json_as_those_values(served: Served) -> None:
+def test_a_call_takes_arguments_that_read_as_json_as_those_values(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
     here = folder(served, "calls")
     (here / "tasks.py").write_text(
         "def kinds(*args, scale=1):\n    return [scale] + [type(arg).__name__ + ':' + repr(arg) for arg in args]\n"
@@ -172,10 +187,8 @@ def test_a_call_takes_arguments_that_read_as_json_as_those_values(served: Served
         "str:'007'",
         "str:'hello world'",
     ]
-    missing = add(served.env, "--call", "tasks:kind", cwd=here)
-    assert missing.returncode == 2 and "has no function 'kind'" in missing.stderr
-    null = add(served.env, "--call", "tasks:kinds", "null", cwd=here)
-    assert null.returncode == 2 and "null, which a job file cannot hold" in null.stderr
+    assert "has no function 'kind'" in refused(served, here, monkeypatch, "--call", "tasks:kind")
+    assert "null, which a job file cannot hold" in refused(served, here, monkeypatch, "--call", "tasks:kinds", "null")
 
 
 def test_added_jobs_survive_kill_9_of_the_server_and_run_after_a_restart(place: Place) -> None:
