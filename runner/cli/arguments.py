@@ -27,6 +27,11 @@ SUBCOMMANDS = (
     "attach",
     "env",
     "forget",
+    "add",
+    "pause",
+    "resume",
+    "cancel",
+    "retry",
 )
 DASHBOARD_OPTIONS = ("--local", "--socket", "--dask")
 MAIN_OPTIONS = ("-h", "--help", "--version")
@@ -201,7 +206,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     forget.add_argument("decks", nargs="*", metavar="DECK", help="deck names, as `status` shows them")
     forget.add_argument("--finished", action="store_true", help="every deck whose jobs have all finished")
     forget.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    control = add_control_commands(commands)
     return parser, {
+        **control,
         "env": environment,
         "forget": forget,
         "run": run,
@@ -297,3 +304,91 @@ def dashboard_parser() -> argparse.ArgumentParser:
 def chosen_socket(options: argparse.Namespace) -> Path | None:
     """--socket, else $JOBDECK_SOCKET, else None (the default path in the user's runtime directory)."""
     return options.socket or paths.chosen_socket_path()
+
+
+def add_control_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> dict[str, argparse.ArgumentParser]:
+    """`add`, and `pause`, `resume`, `cancel`, `retry` (runner.cli.control)."""
+    from runner.cli.control import CONTROL_COMMANDS, keyword_value
+
+    add = commands.add_parser(
+        "add",
+        help="add one job to the server without a file (shell command, or --call); prints its name",
+        description="Add one job to the per-user server (started if none runs), as if it were a [[job]] of a job "
+        "file in this folder: it runs here, with this shell's environment and umask, and survives a restart of "
+        "the server like a submitted deck's jobs. Without --deck it goes to the deck 'adhoc' (started on first "
+        "use). One COMMAND word is a command line as written (quote it: 'make && make test'); several are a "
+        "program and its arguments. With --call, the ARGs are the function's arguments: an ARG that reads as "
+        'JSON is that value (5, 2.5, true, [1, 2], {"a": 1}, \'"007"\' for a string), any other is a string. '
+        "Options go before the COMMAND or ARGs: whatever follows them is part of them.",
+        epilog="Prints the job's name as deck/name (with --json, an object). Exit status: 0 when the job was "
+        "added, 2 when it was refused (a bad command or call, an unknown --after job, a name taken), 1 when the "
+        "server could not be reached.",
+        usage="jobdeck add [options] -- COMMAND...\n       jobdeck add [options] --call MODULE:FUNCTION [ARG...]",
+    )
+    add.add_argument("--deck", metavar="NAME", help="the deck to add to: a loaded deck, or a new one (default: adhoc)")
+    add.add_argument("--name", metavar="NAME", help="the job's name (default: the program's, numbered: make-3)")
+    add.add_argument(
+        "--after",
+        metavar="JOB",
+        nargs="+",
+        action="extend",
+        help="run only once these jobs of the deck succeeded (name, fan-out name, or deck/name: "
+        "without --deck, the job goes to that deck); put -- before the command",
+    )
+    add.add_argument("--retries", type=_count, metavar="N", help="retries on failure (default: the deck's)")
+    add.add_argument(
+        "--timeout", type=seconds, metavar="S", help="seconds per attempt, 0 for none (default: the deck's)"
+    )
+    add.add_argument("--call", metavar="MODULE:FUNCTION", help="call this function instead (on a worker process)")
+    add.add_argument(
+        "--kwarg",
+        metavar="NAME=VALUE",
+        type=keyword_value,
+        action="append",
+        help="a keyword argument of --call (VALUE read as the ARGs are); may be repeated",
+    )
+    add.add_argument("--json", action="store_true", help='print {"job", "deck", "name", "created"}')
+    add.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    add.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND | ARG", help=argparse.SUPPRESS)
+    parsers = {"add": add}
+    helps = {
+        "pause": "pause jobs (queued: held back; running: really suspended)",
+        "resume": "resume paused jobs",
+        "cancel": "cancel jobs (a running one is ended, its processes too)",
+        "retry": "run finished jobs again (failed, cancelled, skipped; a succeeded one when named exactly)",
+    }
+    for action in CONTROL_COMMANDS:
+        parser = commands.add_parser(
+            action,
+            help=helps[action],
+            description=f"{helps[action][0].upper()}{helps[action][1:]}, selected by the server in one request. "
+            "A JOB is a name, deck/name, or a glob where * is any characters and ? one ('page[*]' is every item "
+            "of the fan-out page, 'build-?', 'nightly/*'; quote it; brackets are literal): a job named exactly as "
+            "written wins over the glob. --deck and --failed narrow the JOBs (alone, they select every "
+            "job of the deck, or every failed job); --all selects every job. A selected job the command does not "
+            "apply to is reported as such. Never asks: to be careful, look with `jobdeck status` first.",
+            epilog="Prints a line per job, or counts when more than 20 are selected. Exit status: 0 when every JOB "
+            "and --deck matched, 1 when nothing matched, a JOB or --deck matched nothing, or no server runs (none "
+            "is started), 2 for bad usage (no selection, --all with JOBs, a name in several decks).",
+        )
+        parser.add_argument("jobs", nargs="*", metavar="JOB", help="job names, deck/name, or globs")
+        parser.add_argument("--deck", action="append", metavar="NAME", help="only jobs of this deck (may repeat)")
+        parser.add_argument("--failed", action="store_true", help="only failed jobs")
+        parser.add_argument("--all", action="store_true", help="every job of the server")
+        parser.add_argument("--json", action="store_true", help="print what was done as one JSON object")
+        parser.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+        parsers[action] = parser
+    return parsers
+
+
+def _count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value

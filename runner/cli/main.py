@@ -54,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from runner.cli.forgetting import forget_command
 
             return forget_command(options)
+        if command in ("add", "pause", "resume", "cancel", "retry"):
+            from runner.cli.control import control_main
+
+            return control_main(options)
         if command in ("submit", "status", "start-server", "stop-server", "env"):
             from runner.cli.client_commands import server_command
 

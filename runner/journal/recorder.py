@@ -169,6 +169,28 @@ class Recorder:
         Call it before the event loop moves on, so that no flush has seen the deck yet."""
         self._named[engine_deck_name] = run_id
 
+    def run_id_of(self, engine_deck_name: str) -> str | None:
+        """The journal id of the run a loaded deck is recorded as (also before the next flush records it); None
+        for a deck the recorder does not journal."""
+        if engine_deck_name in self._unrecorded_decks:
+            return None
+        return (
+            self.run_ids.get(engine_deck_name)
+            or self._named.get(engine_deck_name)
+            or self._continued.get(engine_deck_name)
+        )
+
+    def jobs_added(self, engine_deck_name: str, jobs: list[Job]) -> None:
+        """Record jobs the engine has just added to a loaded deck (`Engine.add_jobs`) in its run. Call it before the
+        event loop moves on, so that their rows are written with (or before) their first changes. A deck the
+        journal has not recorded yet needs nothing: its run is written with every job it has by then."""
+        run_id = self.run_ids.get(engine_deck_name)
+        if run_id is None:
+            return
+        load = _deck_load(run_id, engine_deck_name, jobs, time.time(), lazy=False)
+        load.added = len(jobs)
+        self._batch.loads.append(load)
+
     async def __aenter__(self) -> Recorder:
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self._final_flush)  # after the flush loop has ended, however it ended

@@ -25,8 +25,9 @@ from runner.server.wire import WireError, from_wire, to_wire
 from runner.umask import valid_umask
 from runner.version import installed_version
 
-PROTOCOL_VERSION = 3
-"""3: a deck's status (DeckStatus) says when its work started and ended, for the deck objects of `status`."""
+PROTOCOL_VERSION = 4
+"""3: a deck's status (DeckStatus) says when its work started and ended, for the deck objects of `status`.
+4: `add` and `control` (jobs added and steered from the shell)."""
 FAILURE_MESSAGE_BYTES = 64 * 1024
 
 
@@ -425,3 +426,110 @@ def problem_to_dict(problem: Problem) -> dict[str, Any]:
 def problem_from_dict(data: dict[str, Any]) -> Problem:
     problem: Problem = from_wire(Problem, data, "problem")
     return problem
+
+
+# --- control ---------------------------------------------------------------------------------------------------
+
+ADDED_DECK = "adhoc"
+"""The deck `jobdeck add` adds to when given none (made on first use)."""
+
+
+@dataclass
+class AddReply:
+    """The job added (`deck/name`), its deck, and whether that deck was started for it."""
+
+    job: str
+    deck: str
+    name: str
+    created: bool = False
+
+
+@dataclass(frozen=True)
+class Add(Request[AddReply]):
+    """Add one job to a deck (`jobdeck add`), as a `[[job]]` of a job file in `folder` would be: a shell command
+    line (`shell`), or a call (`call` = "module:function", with `args` and `kwargs`). It runs with `environ` and
+    `umask` (the client's). `deck`: a loaded deck, or the name of one to start (None: ADDED_DECK); `after`: jobs
+    of that deck (`name`, a fan-out's name, or `deck/name`) it waits for; `retries` and `timeout`: None takes
+    the deck's defaults. The reply comes once the journal has the job: it survives `kill -9` from then on."""
+
+    op = "add"
+    reply_type = AddReply
+    folder: str
+    environ: dict[str, str]
+    umask: int | None = None
+    deck: str | None = None
+    name: str | None = None
+    shell: str | None = None
+    call: str | None = None
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    after: list[str] = field(default_factory=list)
+    retries: int | None = None
+    timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.shell is None) == (self.call is None):
+            raise ValueError("add needs either shell or call, not both")
+        if self.shell is not None and (self.args or self.kwargs):
+            raise ValueError("args and kwargs are for a call")
+        if not os.path.isabs(self.folder):
+            raise ValueError("add needs an absolute folder")
+        if self.umask is not None:
+            valid_umask(self.umask)
+        if self.retries is not None and self.retries < 0:
+            raise ValueError("retries must be 0 or more")
+        if self.timeout is not None and not 0 <= self.timeout < float("inf"):
+            raise ValueError("timeout must be a number of seconds, 0 or more")
+
+
+@dataclass
+class ControlledJob:
+    """A selected job: whether the action was done to it, and its state now (or the state it was left in)."""
+
+    job: str
+    done: bool
+    state: str
+
+
+@dataclass
+class ControlReply:
+    """What one `control` did: `matched` jobs, `done` of them acted upon; `jobs` lists the first of them in deck
+    order (all when few), `states` counts every one by (done, state) as "done:state" keys; `unmatched` names the
+    JOB arguments and `unknown_decks` the decks that matched nothing."""
+
+    action: Command
+    matched: int
+    done: int
+    jobs: list[ControlledJob]
+    states: dict[str, int]
+    unmatched: list[str] = field(default_factory=list)
+    unknown_decks: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Control(Request[ControlReply]):
+    """Pause, resume, cancel or retry every job the selection matches, in one request: `jobs` are names,
+    `deck/name`, or globs (`*` and `?`; brackets are literal, as in `page[*]`; a job named exactly as written wins;
+    runner.server.selection); `decks` and `failed` narrow the selection (alone, they select every job of those
+    decks / every failed job); `every` selects all jobs. A selected job the action does not apply to is reported,
+    not an error. A cancel replies once the jobs it stopped have ended (at most their grace period and a little
+    more)."""
+
+    op = "control"
+    reply_type = ControlReply
+    action: Command
+    jobs: list[str] = field(default_factory=list)
+    decks: list[str] = field(default_factory=list)
+    failed: bool = False
+    every: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.action.takes_job:
+            raise ValueError(f"{self.action} is not a job command")
+        if not (self.jobs or self.decks or self.failed or self.every):
+            raise ValueError("control needs jobs, decks, failed or every")
+        if self.every and self.jobs:
+            raise ValueError("every selects all jobs: give no job names with it")
+
+
+REQUESTS.update({kind.op: kind for kind in (Add, Control)})

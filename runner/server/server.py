@@ -52,11 +52,14 @@ from runner.server.connections import (
     Connections,
     accept_connections,
 )
+from runner.server.control_handlers import ControlHandlers
 from runner.server.framing import ProtocolError, receive_message, send_message
 from runner.server.history_pages import RunJobPages, bounded_runs
 from runner.server.memory import release_freed_memory
 from runner.server.messages import (
     PROTOCOL_VERSION,
+    Add,
+    Control,
     EnvironmentReply,
     Failure,
     Forget,
@@ -185,6 +188,7 @@ class Server:
         self.environments: KeptEnvironments | None = None
         """With a journal: the environments the decks were submitted with, kept for a restarted server."""
         self.history_pages = RunJobPages()
+        self.control = ControlHandlers(self)
         self.handlers: dict[type[Request[Any]], Callable[[Any], Awaitable[Any]]] = {
             Hello: self.hello,
             Load: self.load,
@@ -198,6 +202,8 @@ class Server:
             StatusJobs: self.status_jobs,
             SupplyEnvironment: self.supply_environment,
             Forget: self.forget,
+            Add: self.control.add,
+            Control: self.control.control,
         }
         """One handler per request type (runner.server.messages.REQUESTS); each returns its reply's JSON."""
 

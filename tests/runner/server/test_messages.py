@@ -19,7 +19,9 @@ from runner.model import Attempt, JobState, Progress
 from runner.server.framing import ProtocolError
 from runner.server.messages import (
     REQUESTS,
+    Add,
     Command,
+    Control,
     DeckStatus,
     Failure,
     Forget,
@@ -68,6 +70,10 @@ EXAMPLES: list[Request[Any]] = [
     SupplyEnvironment("deck", environ={"MY_TOKEN": "t"}, umask=0o027),
     Forget(deck="deck"),
     Forget(finished=True),
+    Add("/work", {"HOME": "/home/me"}, umask=0o022, shell="make all", after=["build"], retries=2, timeout=1.5),
+    Add("/work", {}, deck="nightly", name="sum", call="tasks:add", args=[1, [2.5]], kwargs={"scale": 10}),
+    Control(Command.CANCEL, ["page[*]", "nightly/build"], decks=["nightly"], failed=True),
+    Control(Command.RETRY, every=True),
 ]
 
 
@@ -100,6 +106,11 @@ async def test_every_request_type_is_listed_once_and_has_a_handler_in_the_server
         ({"op": "history", "args": {"run": 5}}, "history.run: expected a string"),
         ({"op": "load", "args": {"path": "/a.toml", "umask": 0o1777}}, "a umask is a number from 0 to 0o777"),
         ({"op": "environment", "args": {"deck": "d"}}, "environ is missing"),
+        ({"op": "add", "args": {"folder": "/w", "environ": {}}}, "either shell or call"),
+        ({"op": "add", "args": {"folder": "w", "environ": {}, "shell": "x"}}, "absolute folder"),
+        ({"op": "add", "args": {"folder": "/w", "environ": {}, "shell": "x", "retries": -1}}, "retries must be 0"),
+        ({"op": "control", "args": {"action": "pause"}}, "control needs jobs, decks, failed or every"),
+        ({"op": "control", "args": {"action": "retry_failed", "every": True}}, "is not a job command"),
     ],
 )
 def test_requests_that_do_not_fit_their_type_are_refused_with_the_reason(message: dict[str, Any], reason: str) -> None:
