@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from runner.engine.estimate import Estimator
 from runner.model import Attempt, JobState, Kind, Progress
 from tests.tui.job_recordings import ReplayedJob, ReplayedSpec, load
-from tui.estimate import Estimator
 
 
 def close_enough(eta: float, left: float) -> bool:

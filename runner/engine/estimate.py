@@ -1,4 +1,5 @@
-"""How fast jobs finish and how long the rest will take: the dashboard header's rate and ETA.
+"""How fast jobs finish and how long the rest will take: the dashboard header's rate and ETA, and the ETA of each
+deck in `jobdeck status`.
 
 The rate counts jobs as they finish (a job retried and finished again counts again); a job queued again takes
 nothing back, so the rate is never negative.
@@ -18,7 +19,9 @@ dispatching is paused), there is no ETA: the header's "–" says so, where a fig
 
 The estimator follows the jobs the dashboard pulls (`observe`, with the jobs changed since the last pull), so a
 pull costs in proportion to the changes; the estimate itself is made at most every ESTIMATE_INTERVAL_S and
-costs in proportion to the running jobs and the fan-outs, not to the queued jobs.
+costs in proportion to the running jobs and the fan-outs, not to the queued jobs. A viewer that looks once
+(`jobdeck status`, through the server) uses `eta_of`: without samples taken over time, a running job's speed is
+its average over its attempt so far.
 """
 
 from __future__ import annotations
@@ -170,8 +173,9 @@ class Estimator:
 
     # --- following the jobs ---
 
-    def observe(self, changed: Iterable[ObservedJob], now: float) -> None:
-        """Take the jobs that changed since the last call (all of them, the first time), as of `now`."""
+    def observe(self, changed: Iterable[ObservedJob], now: float, *, sample: bool = True) -> None:
+        """Take the jobs that changed since the last call (all of them, the first time), as of `now`. Without
+        `sample`, running jobs' progress is not noted: their speed is then their average over the attempt."""
         if self._started_at is None:
             self._started_at = now
         for job in changed:
@@ -181,7 +185,7 @@ class Estimator:
             else:
                 self._place(job, place)
                 self._finish_seqs[job.id] = 0
-                if place is RUNNING:
+                if sample and place is RUNNING:
                     self._sample(job, now)
 
     def drop_decks(self, decks: Iterable[str]) -> None:
@@ -420,3 +424,11 @@ class Estimator:
         if fraction < MIN_FRACTION and elapsed < TRUSTED_AFTER_S:
             return None
         return (fraction - done_then) / span
+
+
+def eta_of(jobs: Iterable[ObservedJob], now: float, *, dispatching: bool = True) -> float | None:
+    """A one-off estimate of the seconds until these jobs have all ended (0.0 when none is left), or None when it
+    cannot be told: for a viewer that does not follow the jobs over time."""
+    estimator = Estimator()
+    estimator.observe(jobs, now, sample=False)
+    return estimator.estimate(now, dispatching=dispatching)
