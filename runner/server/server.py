@@ -43,7 +43,7 @@ from runner.journal.recorder import new_run_id
 from runner.journal.recovery import continue_run, run_jobs_to_list, run_to_dict
 from runner.private_folder import make_private_folder
 from runner.redaction import quiet_request_loggers
-from runner.server import server_log
+from runner.server import reports_handlers, server_log
 from runner.server.bounded import bounded_lines, bounded_restored, bounded_waiting, deck_failure
 from runner.server.connections import (
     IDLE_TIMEOUT_S,
@@ -67,6 +67,7 @@ from runner.server.messages import (
     HistoryReply,
     Load,
     LoadReply,
+    Names,
     Output,
     Request,
     RunCommand,
@@ -82,6 +83,7 @@ from runner.server.messages import (
     Stop,
     StopReply,
     SupplyEnvironment,
+    Wait,
     failure_message,
     parse_request,
     reply_message,
@@ -198,6 +200,8 @@ class Server:
             StatusJobs: self.status_jobs,
             SupplyEnvironment: self.supply_environment,
             Forget: self.forget,
+            Wait: partial(reports_handlers.wait_for_jobs, self),
+            Names: partial(reports_handlers.names, self),
         }
         """One handler per request type (runner.server.messages.REQUESTS); each returns its reply's JSON."""
 
@@ -394,7 +398,7 @@ class Server:
     async def status_jobs(self, request: StatusJobs) -> Any:
         if self.recorder is not None:
             await self.recorder.flush()
-        rows, upnext = job_page(self.engine, request.deck, request.start)
+        rows, upnext = job_page(self.engine, request.deck, request.start, states=request.states)
         # The rows are plain JSON already (job_page measured each to fill the page): no second walk over them.
         return {**to_wire(StatusRows([], upnext)), "rows": rows}
 

@@ -6,11 +6,14 @@ A page is cut by its size in bytes of JSON, not by a count, and a job's large re
 
 from __future__ import annotations
 
+import time
+from collections.abc import Collection
 from typing import Any
 
 from runner.engine.engine import Engine
+from runner.engine.estimate import eta_of
 from runner.errors import CommandError
-from runner.model import Deck, Job
+from runner.model import Deck, Job, JobState
 from runner.report import deck_span, job_report, state_counts
 from runner.server.messages import DeckStatus
 from runner.server.previews import LINE_BYTES, cut_text, json_bytes, preview_result
@@ -38,23 +41,31 @@ def deck_page(
 
 
 def deck_status(engine: Engine, name: str) -> DeckStatus:
-    """The deck's part of the deck object `status --json` shows (runner.report.deck_object): all but its jobs."""
+    """The deck's part of the deck object `status --json` shows (runner.report.deck_object): all but its jobs,
+    with its ETA while it has work left."""
     jobs = deck_jobs(engine, name)
     path = cut_text(str(engine.decks[name].path), LINE_BYTES) or ""
     started_at, ended_at = deck_span(jobs)
-    return DeckStatus(name, path, len(jobs), state_counts(jobs), started_at, ended_at)
+    counts = state_counts(jobs)
+    eta = None
+    if any(not JobState(state).finished for state in counts):
+        eta = eta_of(jobs, time.time(), dispatching=engine.dispatching)
+    return DeckStatus(name, path, len(jobs), counts, started_at, ended_at, eta_s=None if eta is None else round(eta, 1))
 
 
 def job_page(
-    engine: Engine, deck: str, start: int, budget: int = PAGE_BYTES
+    engine: Engine, deck: str, start: int, budget: int = PAGE_BYTES, states: Collection[str] | None = None
 ) -> tuple[list[dict[str, Any]], int | None]:
     """The deck's job rows from job number `start` on, as many as fit in `budget` bytes of JSON, and the number
-    of the next job (None: none left)."""
+    of the next job (None: none left); with `states`, only the jobs in those states."""
     specs = _deck(engine, deck).jobs
     rows: list[dict[str, Any]] = []
     size = 0
     for number in range(max(start, 0), len(specs)):
-        row = status_row(engine.jobs[f"{deck}/{specs[number].name}"])
+        job = engine.jobs[f"{deck}/{specs[number].name}"]
+        if states is not None and job.state.value not in states:
+            continue
+        row = status_row(job)
         size += json_bytes(row)
         if rows and size > budget:
             return rows, number

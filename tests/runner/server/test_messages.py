@@ -27,6 +27,7 @@ from runner.server.messages import (
     History,
     HistoryReply,
     Load,
+    Names,
     Output,
     Request,
     RunCommand,
@@ -39,6 +40,7 @@ from runner.server.messages import (
     StatusRows,
     Stop,
     SupplyEnvironment,
+    Wait,
     parse_request,
     problem_from_dict,
     problem_to_dict,
@@ -68,6 +70,9 @@ EXAMPLES: list[Request[Any]] = [
     SupplyEnvironment("deck", environ={"MY_TOKEN": "t"}, umask=0o027),
     Forget(deck="deck"),
     Forget(finished=True),
+    StatusJobs("deck", states=["failed", "cancelled"]),
+    Wait(["deck", "deck/job"], within_s=5.0),
+    Names("jobs", prefix="pa", limit=50),
 ]
 
 
