@@ -91,7 +91,7 @@ from runner.server.messages import (
 )
 from runner.server.protocol import output_since, snapshot_jobs
 from runner.server.retention import keep_tidy
-from runner.server.status_pages import deck_page, job_page
+from runner.server.status_pages import deck_page, job_page, with_etas
 from runner.server.wire import to_wire
 from runner.version import installed_version
 
@@ -387,6 +387,7 @@ class Server:
         if self.recorder is not None:
             await self.recorder.flush()  # what the report says has finished is in the journal
         decks, upnext = deck_page(self.engine, request.start)
+        decks = await with_etas(self.engine, decks)
         waiting: list[dict[str, Any]] = []
         kept = self.environments
         if kept is not None:
