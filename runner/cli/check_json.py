@@ -16,7 +16,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from runner.cli.exits import EXIT_BAD_INPUT, EXIT_OK
 from runner.cli.loading import as_given
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from runner.errors import Problem
 
 
-def check_json_command(files: Sequence[Path], out: TextIO = sys.stdout) -> int:
+def check_json_command(files: Sequence[Path]) -> int:
+    out = sys.stdout
     from runner.deck.parser import check_deck
     from runner.errors import DeckError
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from runner import paths
 from runner.cli.exits import EXIT_BAD_INPUT, EXIT_JOBS_FAILED, EXIT_OK
@@ -45,7 +45,8 @@ def journal_of(db: Path | None) -> Path:
     return db if db is not None else paths.journal_path()
 
 
-def history_command(db: Path | None, *, limit: int, as_json: bool, out: TextIO = sys.stdout) -> int:
+def history_command(db: Path | None, *, limit: int, as_json: bool) -> int:
+    out = sys.stdout
     from runner.journal.faults import JournalError
     from runner.journal.reading import open_read_only
 
@@ -115,7 +116,8 @@ def counts_text(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{counts[state]} {state}" for state in known if counts[state]) or "no jobs"
 
 
-def export_command(run: str, db: Path | None, *, as_json: bool, out: TextIO = sys.stdout) -> int:
+def export_command(run: str, db: Path | None, *, as_json: bool) -> int:
+    out = sys.stdout
     from runner.journal.faults import JournalError
     from runner.journal.reading import find_run, open_read_only
 

@@ -33,7 +33,8 @@ class UnknownDecks(Exception):
     """Deck names the server has not loaded: exit 2, with a sentence each."""
 
 
-def status_command(options: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def status_command(options: argparse.Namespace) -> int:
+    out = sys.stdout
     import anyio
 
     from runner.server.client import ServerError

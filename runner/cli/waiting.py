@@ -61,7 +61,8 @@ class BadSelection(Exception):
     """Names that select nothing: exit 2, with the server's sentences."""
 
 
-def wait_command(options: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def wait_command(options: argparse.Namespace) -> int:
+    out, err = sys.stdout, sys.stderr
     import anyio
 
     from runner.server.client import ServerError
@@ -102,10 +103,10 @@ def wait_command(options: argparse.Namespace, out: TextIO = sys.stdout, err: Tex
 
 
 def exit_status(outcome: Outcome) -> int:
-    if outcome.failure is not None:
-        return EXIT_JOBS_FAILED
     if outcome.timed_out:
         return EXIT_TIMED_OUT
+    if outcome.failure is not None:
+        return EXIT_JOBS_FAILED
     return EXIT_OK if set(outcome.counts) <= {SUCCEEDED} else EXIT_JOBS_FAILED
 
 
@@ -132,44 +133,50 @@ async def wait(names: list[str], socket_path: Path | None, deadline: float | Non
 
     path = Path(socket_path or paths.socket_path())
     try:
-        client = await Client.connect(path)
+        client: Client | None = await Client.connect(path)
     except OSError:
         raise ServerError(
             "absent", f"no jobdeck server runs (at {path}), so nothing is loaded to wait for; `jobdeck status` tells"
         ) from None
+    except ServerError as lost:
+        if lost.kind != "disconnected":
+            raise
+        client = None  # it went away while saying hello
     waiting = Waiting(names)
+    pid: int | None = None
+    journal: str | None = None
     while True:
-        async with client:
-            outcome = await waiting.on(client, deadline)
-            if outcome is not None:
-                return outcome
-            pid, journal = client.server.pid, client.server.journal
+        if client is not None:
+            async with client:
+                outcome = await waiting.on(client, deadline)
+                if outcome is not None:
+                    return outcome
+                pid, journal = client.server.pid, client.server.journal
         settled = waiting.from_journal(journal)
+        server = "the jobdeck server" + ("" if pid is None else f" (pid {pid})")
         if settled is not None:
             settled.notes.insert(
-                0,
-                f"the jobdeck server (pid {pid}) ended while waiting; how the jobs ended is "
-                f"read from its journal {journal}",
+                0, f"{server} ended while waiting; how the jobs ended is read from the journal {journal}"
             )
             return settled
         window = RECONNECT_WINDOW_S
         print(
-            f"jobdeck wait: the jobdeck server (pid {pid}) ended while waiting; waiting up to {window:g} s for a new "
-            "one, which runs again what it left unfinished (`jobdeck start-server` starts one)",
+            f"jobdeck wait: {server} ended while waiting; waiting up to {window:g} s for a new one, which runs "
+            "again what it left unfinished (`jobdeck start-server` starts one)",
             file=err,
         )
-        reconnected = await _reconnect(path, window, deadline)
-        if reconnected is None:
+        client = await _reconnect(path, window, deadline)
+        if client is None:
             timed_out = deadline is not None and time.monotonic() >= deadline
-            return waiting.lost(pid, journal, window, timed_out=timed_out)
-        client, waiting.restarted = reconnected, True
+            return waiting.lost(server, journal, window, timed_out=timed_out)
+        waiting.restarted = True
         print(f"jobdeck wait: a new jobdeck server (pid {client.server.pid}) answers: waiting on", file=err)
 
 
 async def _reconnect(path: Path, window: float, deadline: float | None) -> Client | None:
     import anyio
 
-    from runner.server.client import Client
+    from runner.server.client import Client, ServerError
 
     give_up = time.monotonic() + window
     if deadline is not None:
@@ -178,7 +185,11 @@ async def _reconnect(path: Path, window: float, deadline: float | None) -> Clien
         try:
             return await Client.connect(path)
         except OSError:
-            await anyio.sleep(RECONNECT_POLL_S)  # waiting for a socket to appear: there is nothing to be told by
+            pass  # none listens yet
+        except ServerError as dying:
+            if dying.kind != "disconnected":
+                raise  # a server that answers, and refuses (of another version, say): said, and the wait ends
+        await anyio.sleep(RECONNECT_POLL_S)  # for a socket to appear: there is nothing to be told by
     return None
 
 
@@ -269,9 +280,16 @@ class Waiting:
         return Outcome(settled, _ordered(counts), unsuccessful, jobs, timed_out=timed_out and not settled, notes=notes)
 
     def from_journal(self, journal: str | None) -> Outcome | None:
-        """How every target ended, read from the journal, if it shows them all finished; else None."""
+        """How every target ended, read from the journal, if it shows them all finished; else None. When the
+        server went away before it answered (so neither the targets nor its journal are known), the names are
+        looked up as decks (their latest runs) in the journal $JOBDECK_DB names, or the default one."""
         if not self.targets:
-            return None
+            from runner import paths
+
+            journal = journal or str(paths.journal_path())
+            self.targets = _targets_in_journal(journal, self.names)
+            if not self.targets:
+                return None
         counts: Counter[str] = Counter()
         unsuccessful: list[str] = []
         for target in self.targets:
@@ -282,7 +300,7 @@ class Waiting:
             unsuccessful += ended[1]
         return Outcome(True, _ordered(counts), unsuccessful, sum(counts.values()))
 
-    def lost(self, pid: int, journal: str | None, window: float, *, timed_out: bool) -> Outcome:
+    def lost(self, server: str, journal: str | None, window: float, *, timed_out: bool) -> Outcome:
         if timed_out:
             return Outcome(False, {}, [], 0, timed_out=True, failure="timed out while no jobdeck server ran")
         return Outcome(
@@ -290,10 +308,40 @@ class Waiting:
             {},
             [],
             0,
-            failure=f"the jobdeck server (pid {pid}) ended and no new one answered within {window:g} s; its "
+            failure=f"{server} ended and no new one answered within {window:g} s; its "
             f"unfinished jobs are kept in its journal ({journal or 'none: it kept none'}); `jobdeck start-server` "
             "runs them again, and `jobdeck wait` waits on",
         )
+
+
+def _targets_in_journal(journal: str, names: list[str]) -> list[WaitTarget]:
+    """The latest runs of the decks `names` name (or of the decks of the jobs, as deck/name) in the journal;
+    none unless every name is found there."""
+    from runner.journal.faults import JournalError
+    from runner.journal.reading import open_read_only
+    from runner.server.messages import WaitTarget
+
+    targets = []
+    try:
+        with open_read_only(Path(journal)) as reader:
+
+            def latest(deck: str) -> str | None:
+                rows = reader.connection.execute(
+                    "SELECT id FROM decks WHERE name = ? ORDER BY loaded_at DESC, rowid DESC LIMIT 1", (deck,)
+                ).fetchall()
+                return str(rows[0][0]) if rows else None
+
+            for name in names:
+                deck, job, run = name, "", latest(name)
+                if run is None and "/" in name:
+                    deck, _, job = name.partition("/")
+                    run = latest(deck)
+                if run is None:
+                    return []
+                targets.append(WaitTarget(name, deck, job or None, run))
+    except (JournalError, OSError):
+        return []
+    return targets
 
 
 def _read_target(journal: str | None, target: WaitTarget) -> tuple[Counter[str], list[str]] | None:
