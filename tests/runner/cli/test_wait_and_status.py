@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from runner.cli.completion import completion_script
 from runner.server.client import command
 from tests.helpers import jobdeck, wait_until
 from tests.runner.cli.live_server import LiveServer, live_server
+from tests.runner.cli.test_completion import complete
 
 OK = '[deck]\nname = "ok"\n[[job]]\nname = "a"\nshell = "true"\n[[job]]\nname = "b"\nshell = "echo b"\n'
 MIXED = (
@@ -188,3 +190,16 @@ def test_export_reads_the_journal_beside_the_live_server(server: LiveServer) -> 
     assert running.out.splitlines()[1].startswith("nap,shell,running,1,")
     command("cancel", "slow/nap", server.socket)
     assert server.jobdeck("wait", "slow").out == "1 cancelled: slow/nap\n"  # the server went on meanwhile
+
+
+def test_bash_completes_the_servers_deck_and_job_names(server: LiveServer) -> None:
+    server.jobdeck("wait", "ok", "mixed")
+    script = completion_script("bash")
+    assert complete(script, "wait", "mi", cwd=server.root, env=server.env) == [
+        "mixed",
+        "mixed/after-bad",
+        "mixed/bad",
+        "mixed/good",
+    ]
+    assert complete(script, "status", "o", cwd=server.root, env=server.env) == ["ok"]  # decks only
+    assert complete(script, "export", "ma", cwd=server.root, env=server.env) == ["many"]  # runs in the journal
