@@ -3,6 +3,7 @@ own (job states) stay those of the model."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 from runner.cli.arguments import JOB_STATES, SUBCOMMANDS, build_parser
@@ -11,7 +12,7 @@ from tests.helpers import CONSOLE_SCRIPT, RUN_TIMEOUT_S, TERMINAL_SETTINGS
 
 
 def test_help_lists_every_command_on_one_line_at_80_columns() -> None:
-    environment = {**TERMINAL_SETTINGS, "COLUMNS": "80", "PATH": "/usr/bin:/bin"}
+    environment = {**os.environ, **TERMINAL_SETTINGS, "COLUMNS": "80"}
     result = subprocess.run(
         [CONSOLE_SCRIPT, "--help"], capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=environment
     )
