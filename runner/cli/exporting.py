@@ -36,7 +36,6 @@ EXPORT_COLUMNS = (
 )
 """A job of `export`, one CSV column or JSON key each (README, "From the shell")."""
 PREVIEW_CHARS = 200
-SHORT_ID_CHARS = 8
 HISTORY_LIMIT = 50
 
 
@@ -48,7 +47,7 @@ def journal_of(db: Path | None) -> Path:
 def history_command(db: Path | None, *, limit: int, as_json: bool) -> int:
     out = sys.stdout
     from runner.journal.faults import JournalError
-    from runner.journal.reading import open_read_only
+    from runner.journal.reading import open_read_only, short_run_ids
 
     try:
         with open_read_only(journal_of(db)) as journal:
@@ -63,7 +62,7 @@ def history_command(db: Path | None, *, limit: int, as_json: bool) -> int:
     if not runs:
         out.write(f"the journal {journal.path} has no runs yet\n")
         return EXIT_OK
-    ids = short_ids([run.id for run in runs])
+    ids = short_run_ids([run.id for run in runs])
     rows = [
         (
             ids[run.id],
@@ -95,16 +94,6 @@ def run_object(run: DeckRun) -> dict[str, Any]:
         "total": run.total,
         "unfinished": run.unfinished,
     }
-
-
-def short_ids(ids: Iterable[str]) -> dict[str, str]:
-    """Each run id cut to SHORT_ID_CHARS, or longer where two listed ones would begin alike (`export` takes any
-    start of an id that only one run's id begins with)."""
-    listed = list(ids)
-    length = SHORT_ID_CHARS
-    while length < max(map(len, listed), default=0) and len({run_id[:length] for run_id in listed}) < len(listed):
-        length += 2
-    return {run_id: run_id[:length] for run_id in listed}
 
 
 def counts_text(counts: Mapping[str, int]) -> str:

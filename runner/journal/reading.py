@@ -8,6 +8,7 @@ and the writer goes on meanwhile. It never creates a journal either: a missing o
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from runner.journal.store import DeckRun, Journal
 
 BUSY_TIMEOUT_S = 5.0
+SHORT_ID_CHARS = 8
 
 
 def connect_read_only(path: Path, *, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
@@ -87,3 +89,13 @@ def find_run(journal: Journal, given: str) -> DeckRun | str:
         f"no run {given!r} in the journal {journal.path}: give a run id from `jobdeck history`, or a deck's name "
         "(its latest run)" + (f"; {hint}" if hint else "")
     )
+
+
+def short_run_ids(ids: Iterable[str]) -> dict[str, str]:
+    """Each run id cut to SHORT_ID_CHARS, or longer where two of them would begin alike: what `jobdeck history`
+    and the dashboard's history show, and `find_run` takes back."""
+    listed = list(ids)
+    length = SHORT_ID_CHARS
+    while length < max(map(len, listed), default=0) and len({run_id[:length] for run_id in listed}) < len(listed):
+        length += 2
+    return {run_id: run_id[:length] for run_id in listed}
