@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.to_thread
 
 from runner.engine.events import StateChanged, Subscription
 from runner.model import Job, JobState
@@ -42,6 +43,9 @@ class Selection:
     jobs: dict[str, Job] = field(default_factory=dict)
     targets: list[WaitTarget] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    """Names that select nothing; sentences once `unknown_sentences` has made them."""
+    ambiguous: list[str] = field(default_factory=list)
+    """Sentences for the names of jobs that several decks have."""
     waiting: list[str] = field(default_factory=list)
 
     def unfinished(self) -> int:
@@ -64,33 +68,53 @@ def select(server: Server, names: Iterable[str]) -> Selection:
             chosen.waiting.append(waiting_decks[name].line())
         else:
             found = _job(engine, name)
-            if isinstance(found, str):
-                chosen.unknown.append(found)
+            if found is None:
+                chosen.unknown.append(name)
+            elif isinstance(found, str):
+                chosen.ambiguous.append(found)
             else:
                 chosen.targets.append(WaitTarget(name, found.deck, found.name))
                 chosen.jobs[found.id] = found
     return chosen
 
 
-def _job(engine: Engine, name: str) -> Job | str:
-    """The job `name` names (its id, or a name only one deck has), or why none is."""
+def _job(engine: Engine, name: str) -> Job | str | None:
+    """The job `name` names (its id, or a name only one deck has); a sentence when several decks have a job of
+    that name; None when none has."""
     job = engine.jobs.get(name)
     if job is not None:
         return job
-    shown = cut_text(name, TARGET_NAME_BYTES)
     alike = [job for job in engine.jobs.values() if job.name == name]
     if len(alike) == 1:
         return alike[0]
     if alike:
         ids = ", ".join(job.id for job in alike[:5]) + (", …" if len(alike) > 5 else "")
+        shown = cut_text(name, TARGET_NAME_BYTES)
         return f"{shown!r} names jobs in several decks ({ids}): give one as deck/name, or the deck"
-    known = [*engine.decks, *engine.jobs]
-    near = closest(name, known)
-    if near is None and "/" not in name:
-        near = closest(name, {job.name for job in engine.jobs.values()})
-    hint = f"; did you mean {near!r}?" if near is not None else ""
-    decks = ", ".join(list(engine.decks)[:10]) or "none"
-    return f"no deck or job named {shown!r} is loaded{hint} (decks: {decks})"
+    return None
+
+
+async def unknown_sentences(engine: Engine, unknown: list[str]) -> list[str]:
+    """Each name that selects nothing as a sentence naming the nearest deck or job. On a worker thread: among a
+    server's 100,000 jobs the search takes a second, which must not hold the event loop."""
+    decks, jobs = list(engine.decks), list(engine.jobs.values())
+
+    def sentences() -> list[str]:
+        ids = [*decks, *(job.id for job in jobs)]
+        names: set[str] | None = None
+        said = []
+        for name in unknown:
+            near = closest(name, ids)
+            if near is None and "/" not in name:
+                names = names if names is not None else {job.name for job in jobs}
+                near = closest(name, names)
+            hint = f"; did you mean {near!r}?" if near is not None else ""
+            listed = ", ".join(decks[:10]) + (", …" if len(decks) > 10 else "") or "none"
+            shown = cut_text(name, TARGET_NAME_BYTES)
+            said.append(f"no deck or job named {shown!r} is loaded{hint} (decks: {listed})")
+        return said
+
+    return await anyio.to_thread.run_sync(sentences)
 
 
 async def wait_for_jobs(server: Server, request: Wait) -> Any:
@@ -98,7 +122,8 @@ async def wait_for_jobs(server: Server, request: Wait) -> Any:
     engine, recorder = server.engine, server.recorder
     with engine.subscribe() as events:  # before counting: no change after the count is missed
         chosen = select(server, request.names)
-        if chosen.unknown and not request.missing_ok:
+        if (chosen.unknown or chosen.ambiguous) and not request.missing_ok:
+            chosen.unknown = chosen.ambiguous + await unknown_sentences(engine, chosen.unknown)
             return to_wire(_reply(server, chosen, settled=False))
         left = chosen.unfinished()
         if recorder is not None and (not left or any(t.deck not in recorder.run_ids for t in chosen.targets)):

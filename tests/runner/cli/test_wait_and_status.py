@@ -64,6 +64,14 @@ def test_wait_for_names_of_nothing_exits_2_naming_the_nearest(server: LiveServer
     assert (wrong.code, wrong.out) == (2, "")
     assert "jobdeck wait: no deck or job named 'mixd' is loaded; did you mean 'mixed'? (decks: " in wrong.err
     assert "Traceback" not in wrong.err
+    assert "did you mean 'ok/b'?" in server.jobdeck("wait", "ok/bb").err  # jobs are near too
+
+    assert server.jobdeck("submit", "--again", server.root / "ok.toml").code == 0
+    twice = server.jobdeck("wait", "a")
+    assert twice.code == 2
+    assert "jobdeck wait: 'a' names jobs in several decks (ok/a, ok#2/a): give one as deck/name, or the deck" in (
+        twice.err
+    )
 
 
 def test_wait_answers_as_soon_as_the_last_job_ends_and_times_out_with_124(server: LiveServer) -> None:
@@ -201,5 +209,5 @@ def test_bash_completes_the_servers_deck_and_job_names(server: LiveServer) -> No
         "mixed/bad",
         "mixed/good",
     ]
-    assert complete(script, "status", "o", cwd=server.root, env=server.env) == ["ok"]  # decks only
+    assert complete(script, "status", "o", cwd=server.root, env=server.env) == ["ok", "ok#2"]  # decks only
     assert complete(script, "export", "ma", cwd=server.root, env=server.env) == ["many"]  # runs in the journal
