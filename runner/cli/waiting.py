@@ -36,6 +36,8 @@ WAIT_ANSWER_S = 30.0
 RECONNECT_WINDOW_S = 60.0
 """How long wait waits for a new server after its server went away with selected jobs unfinished."""
 RECONNECT_POLL_S = 0.2
+UNANSWERED_GRACE_S = 1.0
+"""How long past --timeout a server that does not answer at all (stopped, stuck) is given before wait gives up."""
 LISTED = 10
 """The summary names at most this many jobs that did not succeed."""
 SUCCEEDED = "succeeded"
@@ -127,7 +129,18 @@ UNDER_WAY = ("queued", "running", "paused", "retrying", "interrupted")
 
 
 async def wait(names: list[str], socket_path: Path | None, deadline: float | None, err: TextIO) -> Outcome:
-    """Wait for the jobs `names` select (every loaded deck when none) on the server at `socket_path`."""
+    """Wait for the jobs `names` select (every loaded deck when none) on the server at `socket_path`, and no
+    longer than `deadline` (time.monotonic()), even for a server that does not answer (stopped, say)."""
+    import anyio
+
+    if deadline is None:
+        return await _wait(names, socket_path, None, err)
+    with anyio.move_on_after(max(0.0, deadline - time.monotonic()) + UNANSWERED_GRACE_S):
+        return await _wait(names, socket_path, deadline, err)
+    return Outcome(False, {}, [], 0, timed_out=True, failure="timed out: the jobdeck server did not answer in time")
+
+
+async def _wait(names: list[str], socket_path: Path | None, deadline: float | None, err: TextIO) -> Outcome:
     from runner import paths
     from runner.server.client import Client, ServerError
 

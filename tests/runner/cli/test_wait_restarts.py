@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -67,3 +69,16 @@ def test_a_wait_whose_server_never_comes_back_ends_at_its_timeout(server: LiveSe
     out, err = waiting.communicate(timeout=30)
     assert (waiting.returncode, out) == (124, ""), err
     assert "ended while waiting" in err and "jobdeck wait: timed out while no jobdeck server ran" in err
+
+
+def test_a_wait_on_a_server_that_does_not_answer_ends_at_its_timeout(server: LiveServer) -> None:
+    assert server.process is not None
+    server.process.send_signal(signal.SIGSTOP)  # a stopped server: its socket takes connections, nothing answers
+    try:
+        started_at = time.monotonic()
+        stuck = server.jobdeck("wait", "--timeout", "0.5")
+        assert time.monotonic() - started_at < 10
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+    assert (stuck.code, stuck.out) == (124, "")
+    assert stuck.err == "jobdeck wait: timed out: the jobdeck server did not answer in time\n"
