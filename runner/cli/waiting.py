@@ -41,7 +41,8 @@ UNANSWERED_GRACE_S = 1.0
 LISTED = 10
 """The summary names at most this many jobs that did not succeed."""
 SUCCEEDED = "succeeded"
-UNFINISHED_IN_JOURNAL = frozenset({"queued", "running", "paused", "retrying", "interrupted"})
+UNFINISHED = frozenset({"queued", "running", "paused", "retrying", "interrupted"})
+"""States of jobs still to end, the journal's `interrupted` among them."""
 
 
 @dataclass
@@ -64,11 +65,11 @@ class BadSelection(Exception):
 
 
 def wait_command(options: argparse.Namespace) -> int:
-    out, err = sys.stdout, sys.stderr
     import anyio
 
     from runner.server.client import ServerError
 
+    out, err = sys.stdout, sys.stderr
     deadline = None if options.timeout is None else time.monotonic() + options.timeout
     try:
         outcome = anyio.run(wait, list(options.targets), chosen_socket(options), deadline, err)
@@ -113,19 +114,17 @@ def exit_status(outcome: Outcome) -> int:
 
 
 def summary(outcome: Outcome) -> str:
-    """`3 succeeded, 1 failed: nightly/get`; `nothing to wait for: no decks are loaded`."""
+    """`3 succeeded, 1 failed: nightly/get` (the first LISTED that did not succeed, and how many more)."""
     if not outcome.jobs:
         return "nothing to wait for: no jobs selected"
     text = ", ".join(f"{count} {state}" for state, count in outcome.counts.items())
-    unsuccessful = sum(count for state, count in outcome.counts.items() if state not in (SUCCEEDED, *UNDER_WAY))
+    ended = {state: count for state, count in outcome.counts.items() if state not in UNFINISHED}
+    unsuccessful = sum(count for state, count in ended.items() if state != SUCCEEDED)
     if outcome.unsuccessful:
         listed = outcome.unsuccessful[:LISTED]
         more = unsuccessful - len(listed)
         text += ": " + ", ".join(listed) + (f" and {more} more" if more > 0 else "")
     return text
-
-
-UNDER_WAY = ("queued", "running", "paused", "retrying", "interrupted")
 
 
 async def wait(names: list[str], socket_path: Path | None, deadline: float | None, err: TextIO) -> Outcome:
@@ -277,7 +276,7 @@ class Waiting:
             if target.name in held:
                 continue
             ended = _read_target(client.server.journal, target)
-            if ended is None or any(state in UNFINISHED_IN_JOURNAL for state in ended[0]):
+            if ended is None or any(state in UNFINISHED for state in ended[0]):
                 failure = (
                     f"{target.name!r} is not loaded in the new jobdeck server, and the journal does not show it "
                     "finished; `jobdeck status` shows what the server restored"
@@ -307,7 +306,7 @@ class Waiting:
         unsuccessful: list[str] = []
         for target in self.targets:
             ended = _read_target(journal, target)
-            if ended is None or any(state in UNFINISHED_IN_JOURNAL for state in ended[0]):
+            if ended is None or any(state in UNFINISHED for state in ended[0]):
                 return None
             counts.update(ended[0])
             unsuccessful += ended[1]

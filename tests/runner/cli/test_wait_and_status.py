@@ -1,10 +1,12 @@
 """`jobdeck wait`, `status` with its filters, the names shell completion asks for, and `export` beside a live
-server: against one real server process (shared by the module), real shell jobs and its real journal."""
+server: against one real server process (shared by the module), real shell jobs and its real journal. (A wait
+whose server goes away: test_wait_restarts.)"""
 
 from __future__ import annotations
 
 import json
 import re
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -211,3 +213,16 @@ def test_bash_completes_the_servers_deck_and_job_names(server: LiveServer) -> No
     ]
     assert complete(script, "status", "o", cwd=server.root, env=server.env) == ["ok", "ok#2"]  # decks only
     assert complete(script, "export", "ma", cwd=server.root, env=server.env) == ["many"]  # runs in the journal
+
+
+def test_a_wait_on_a_server_that_does_not_answer_ends_at_its_timeout(server: LiveServer) -> None:
+    assert server.process is not None
+    server.process.send_signal(signal.SIGSTOP)  # a stopped server: its socket takes connections, nothing answers
+    try:
+        started_at = time.monotonic()
+        stuck = server.jobdeck("wait", "--timeout", "0.5")
+        assert time.monotonic() - started_at < 10
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+    assert (stuck.code, stuck.out) == (124, "")
+    assert stuck.err == "jobdeck wait: timed out: the jobdeck server did not answer in time\n"

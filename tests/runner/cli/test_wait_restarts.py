@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -63,22 +61,9 @@ def test_a_wait_whose_server_never_comes_back_ends_at_its_timeout(server: LiveSe
     assert server.jobdeck("submit", deck).code == 0
     wait_until(lambda: started(server, "z"), what="z running")
     wait_until(lambda: server.socket_connections() == 1, what="no connection but the wait's")
-    waiting = server.background("wait", "nap", "--timeout", "2")
+    waiting = server.background("wait", "nap", "--timeout", "1")
     wait_until(lambda: server.socket_connections() > 1, what="the wait connected")
     server.kill()
     out, err = waiting.communicate(timeout=30)
     assert (waiting.returncode, out) == (124, ""), err
     assert "ended while waiting" in err and "jobdeck wait: timed out while no jobdeck server ran" in err
-
-
-def test_a_wait_on_a_server_that_does_not_answer_ends_at_its_timeout(server: LiveServer) -> None:
-    assert server.process is not None
-    server.process.send_signal(signal.SIGSTOP)  # a stopped server: its socket takes connections, nothing answers
-    try:
-        started_at = time.monotonic()
-        stuck = server.jobdeck("wait", "--timeout", "0.5")
-        assert time.monotonic() - started_at < 10
-    finally:
-        server.process.send_signal(signal.SIGCONT)
-    assert (stuck.code, stuck.out) == (124, "")
-    assert stuck.err == "jobdeck wait: timed out: the jobdeck server did not answer in time\n"
