@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -64,6 +63,8 @@ def socket_path(environ: Mapping[str, str] | None = None) -> Path:
 
 def shared_socket_folder() -> Path:
     """/tmp/jobdeck-$UID (in the temporary folder $TMPDIR names): the socket's folder without a runtime dir."""
+    import tempfile  # here: it costs every command's start-up (shell completion's too) tens of ms
+
     return Path(tempfile.gettempdir()) / f"{APP_NAME}-{os.getuid()}"
 
 
@@ -120,6 +121,8 @@ def runtime_dir(environ: Mapping[str, str] | None = None) -> Path:
         import platformdirs
 
         return Path(platformdirs.user_runtime_dir(APP_NAME))
+    import tempfile
+
     return Path(tempfile.gettempdir()) / f"{APP_NAME}-{os.getuid()}"
 
 

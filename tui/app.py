@@ -39,11 +39,11 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from runner.engine.engine import Engine
+from runner.engine.estimate import Estimator
 from runner.engine.interface import EngineInterface, LoadedDeck, ObservedJob
 from runner.errors import CommandError, DeckAlreadyLoaded, DeckError, Problem
 from runner.model import Deck, JobState
 from tui import farewell
-from tui.estimate import Estimator
 from tui.exit_deadline import ExitDeadline
 from tui.formatting import STATE_GLYPHS, format_duration, format_eta, format_rate, row_seconds
 from tui.panes import Pane, PaneModel

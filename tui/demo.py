@@ -24,10 +24,10 @@ from textual.screen import Screen
 from runner.deck.parser import load_deck
 from runner.demo.server import DemoServer
 from runner.demo.workspace import prepare_workspace
+from runner.engine.estimate import Estimator
 from runner.errors import CommandError, DeckError
 from runner.model import Deck
 from tui.app import JobdeckApp
-from tui.estimate import Estimator
 
 DEMO_LATENCY_S = 0.05
 FINISHED_CHECK_S = 1.0

@@ -32,6 +32,10 @@ SUBCOMMANDS = (
     "resume",
     "cancel",
     "retry",
+    "wait",
+    "history",
+    "export",
+    "completion",
 )
 DASHBOARD_OPTIONS = ("--local", "--socket", "--dask")
 MAIN_OPTIONS = ("-h", "--help", "--version")
@@ -85,16 +89,18 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     """The top-level parser and each subcommand's parser (to report an error against the right usage)."""
     parser = argparse.ArgumentParser(
         prog="jobdeck",
+        formatter_class=CommandListFormatter,
         description="Run decks of jobs (fetch URLs, call Python functions, run shell commands) with pause, "
         "cancel and retry. `jobdeck [FILE...]` opens the dashboard, attached to your jobdeck server (started in "
         "the background if none runs), and loads those job files into it; the jobs go on when you detach (d). "
         "`jobdeck --local [FILE...]` runs them in the dashboard's own process instead. "
         "See `jobdeck --local --help`.",
-        epilog="Exit status: 0 when every job succeeded, 1 when any did not (or jobdeck was interrupted), "
-        "2 for a bad job file or bad usage.",
+        epilog="`jobdeck COMMAND --help` says more of a command, and its exit status. The dashboard and `run` "
+        "exit 0 when every job succeeded, 1 when any did not (or jobdeck was interrupted), 2 for a bad job file "
+        'or bad usage. Shell completion: eval "$(jobdeck completion bash)" (or zsh).',
     )
     parser.add_argument("--version", action=VersionAction)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     run = commands.add_parser(
         "run",
         help="run job files headless until every job has finished",
@@ -140,7 +146,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     check.add_argument("files", nargs="+", metavar="FILE", type=Path, help="job files (TOML)")
     submit = commands.add_parser(
         "submit",
-        help="load job files into the per-user server (started if none runs) and return at once",
+        help="load job files into your server and return at once",
         description="Load job files into the per-user jobdeck server, which runs them after this command ends. "
         "A file whose same jobs are loaded and not finished is refused (nothing runs twice) unless --again.",
         epilog="Exit status: 0 when every file was loaded, 2 when one was refused (bad, or loaded already) "
@@ -154,13 +160,15 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         help="load a file even when the same file's same jobs are loaded and unfinished (as a new deck, name#2)",
     )
     status = commands.add_parser(
-        "status", help="print the server's jobs and their states", description="Print the server's jobs and states."
+        "status",
+        help="print each deck's progress and ETA, and its jobs",
+        description="Print the server's jobs and states.",
     )
     status.add_argument("--json", action="store_true", help="print the report as JSON, with a server object")
     status.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
     start = commands.add_parser(
         "start-server",
-        help="start the per-user server in the background if none runs (it runs again what a stopped one left)",
+        help="start your server if none runs (it resumes what was left)",
         description="Start the per-user jobdeck server in the background, unless one runs; return once it answers. "
         "A new server runs again the decks the journal shows unfinished (after a crash or a reboot). `status` "
         "never starts one; `submit`, `env` and the dashboard do.",
@@ -174,13 +182,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     stop.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
     attach = commands.add_parser(
         "attach",
-        help="open the dashboard on the server's jobs, loading nothing (the server is started if none runs)",
+        help="open the dashboard on the server's jobs, loading nothing",
         description="Open the dashboard attached to the per-user jobdeck server.",
     )
     attach.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
     demo = commands.add_parser(
         "demo",
-        help="open the dashboard on a demo deck, against a small HTTP server on 127.0.0.1 (works offline)",
+        help="open the dashboard on a demo deck (works offline)",
         description="Open the dashboard on the demo deck: downloads, retries, CPU jobs on processes and threads, "
         "shell jobs, a fan-out, a dependency chain, and a slow download and a simulation that run for about a "
         "minute and a half. Its files go to a temporary folder, removed when the demo ends.",
@@ -188,7 +196,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     demo.add_argument("--keep", action="store_true", help="keep the demo's folder (its deck and downloads) afterwards")
     environment = commands.add_parser(
         "env",
-        help="give a deck of the server this shell's environment (a deck waiting for it after a restart runs)",
+        help="give a deck this shell's environment variables",
         description="Give a deck of the per-user server this shell's environment variables and umask. A deck "
         "restored after a reboot whose file uses ${VAR}s waits for them until this is run from a shell that has "
         "them; a running deck starts its next attempts with the new environment.",
@@ -197,7 +205,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     environment.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
     forget = commands.add_parser(
         "forget",
-        help="drop finished decks from the server's memory (the journal keeps their history)",
+        help="drop finished decks from the server (history keeps them)",
         description="Drop decks whose jobs have all finished from the server's memory: they leave `status` and "
         "the dashboard, and stay in the history. A deck with unfinished jobs is refused: cancel them or let them "
         "end first. The server also forgets decks finished more than 7 days ago by itself "
@@ -207,8 +215,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     forget.add_argument("--finished", action="store_true", help="every deck whose jobs have all finished")
     forget.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
     control = add_control_commands(commands)
+    reports = add_reports_commands(commands)
     return parser, {
         **control,
+        **reports,
         "env": environment,
         "forget": forget,
         "run": run,
@@ -220,6 +230,130 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "attach": attach,
         "demo": demo,
     }
+
+
+class CommandListFormatter(argparse.HelpFormatter):
+    """`jobdeck --help` with one line per command under "commands:", without argparse's lone `COMMAND` line
+    above them (which also pushed the longest names' help onto a line of its own)."""
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if isinstance(action, argparse._SubParsersAction):
+            return "".join(self._format_action(command) for command in action._get_subactions())
+        return super()._format_action(action)
+
+
+JOB_STATES = ("queued", "running", "paused", "retrying", "succeeded", "failed", "cancelled", "skipped")
+"""runner.model.JobState's values (not imported: the model would slow every start; a test keeps them equal)."""
+EXIT_TIMED_OUT = 124
+
+
+class JobStates:
+    """An argparse type: a job state, or several separated by commas (`failed,cancelled`). Its `words` are what
+    shell completion offers for it (runner.cli.completion)."""
+
+    words = JOB_STATES
+
+    def __call__(self, text: str) -> str:
+        for state in text.split(","):
+            if state not in JOB_STATES:
+                near = closest(state, JOB_STATES)
+                hint = f"did you mean {near!r}? " if near else ""
+                known = ", ".join(JOB_STATES)
+                raise argparse.ArgumentTypeError(f"{state!r} is not a job state ({hint}states: {known})")
+        return text
+
+    def __repr__(self) -> str:
+        return "job state"  # argparse names the type in an error with it
+
+
+def positive_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def add_reports_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> dict[str, argparse.ArgumentParser]:
+    """wait, history, export and completion; the filters of status and check's --json."""
+    status = commands.choices["status"]
+    status.description = (
+        "Print a line per deck (its jobs' states, throughput and ETA), the server, then the decks' jobs: when "
+        "asked (--jobs, --state) or when they are 20 or fewer. Starts no server."
+    )
+    status.epilog = "Exit status: 0 (also when no server runs: it says so), 2 for a deck that is not loaded."
+    status.add_argument("decks", nargs="*", metavar="DECK", help="only these decks (default: every loaded deck)")
+    status.add_argument(
+        "--state",
+        action="append",
+        type=JobStates(),
+        metavar="STATE",
+        help=f"list only the jobs in this state; repeat it, or give several as a,b ({', '.join(JOB_STATES)})",
+    )
+    shown = status.add_mutually_exclusive_group()
+    shown.add_argument("--summary", action="store_true", help="only the line of each deck, never its jobs")
+    shown.add_argument("--jobs", action="store_true", help="list the jobs however many there are")
+    commands.choices["check"].add_argument(
+        "--json", action="store_true", help="print one JSON object with every problem's file, line, job and hint"
+    )
+    commands.choices["check"].epilog = "Exit status: 0 when every file is good, 2 when any is not."
+    wait = commands.add_parser(
+        "wait",
+        help="wait until decks or jobs have finished",
+        description="Wait until every job of the given decks (or the given jobs) has finished, then print a line "
+        "such as `3 succeeded, 1 failed: nightly/get`. No DECK or JOB: every loaded deck. The server does the "
+        "waiting. If it goes away meanwhile, wait reads how the jobs ended in the journal, or waits up to a "
+        "minute for a new server (which runs again what was left) and goes on there. Starts no server.",
+        epilog=f"Exit status: 0 when every job succeeded, 1 when any failed or was cancelled or skipped (or no server "
+        f"could tell), 2 for a name that is no loaded deck or job, {EXIT_TIMED_OUT} when --timeout ran out.",
+    )
+    wait.add_argument(
+        "targets", nargs="*", metavar="DECK|JOB", help="deck names, job ids (deck/name), or job names one deck has"
+    )
+    wait.add_argument(
+        "--timeout", type=seconds, metavar="S", help="give up after S seconds of wall-clock time (exit 124)"
+    )
+    wait.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
+    wait.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    journal_help = f"the journal to read (default: ${paths.DB_VARIABLE}, else journal.db in the user's state directory)"
+    history = commands.add_parser(
+        "history",
+        help="list earlier runs from the journal, with their ids",
+        description="List the journal's runs, newest first: id, when loaded, deck, jobs, outcome, file. Reads "
+        "the journal only; needs no server.",
+        epilog="Exit status: 0, 1 when the journal cannot be read.",
+    )
+    history.add_argument("--limit", type=positive_count, default=50, metavar="N", help="the last N runs (default 50)")
+    history.add_argument("--json", action="store_true", help="print a JSON array of runs")
+    history.add_argument("--db", type=Path, metavar="PATH", help=journal_help)
+    export = commands.add_parser(
+        "export",
+        help="print a run's jobs as CSV or JSON lines (a joblog)",
+        description="Print one run's jobs from the journal, like GNU parallel's joblog: name, kind, state, "
+        "attempts, started_at, ended_at, duration_s, bytes, exit_code, signal, error, result (a preview). Reads "
+        "the journal only; needs no server.",
+        epilog="Exit status: 0, 1 when the journal cannot be read, 2 when it has no such run.",
+    )
+    export.add_argument(
+        "run", metavar="RUN", help="a run id (or its start) from `jobdeck history`, or a deck name: its latest run"
+    )
+    form = export.add_mutually_exclusive_group()
+    form.add_argument("--csv", action="store_true", help="CSV with a header line (the default)")
+    form.add_argument("--json", action="store_true", help="JSON lines: one object per job")
+    export.add_argument("--db", type=Path, metavar="PATH", help=journal_help)
+    completion = commands.add_parser(
+        "completion",
+        help="print a bash or zsh completion script",
+        description='Print a completion script: add eval "$(jobdeck completion bash)" to ~/.bashrc, or '
+        'eval "$(jobdeck completion zsh)" to ~/.zshrc (after compinit). It completes commands and options, '
+        "and the names of your server's decks and jobs.",
+    )
+    completion.add_argument("shell", choices=("bash", "zsh"), help="the shell")
+    return {"wait": wait, "history": history, "export": export, "completion": completion}
 
 
 def parse_arguments(arguments: list[str]) -> argparse.Namespace:
@@ -314,7 +448,7 @@ def add_control_commands(
 
     add = commands.add_parser(
         "add",
-        help="add one job to the server without a file (shell command, or --call); prints its name",
+        help="add one shell command (or --call) as a job, without a file",
         description="Add one job to the per-user server (started if none runs), as if it were a [[job]] of a job "
         "file in this folder: it runs here, with this shell's environment and umask, and survives a restart of "
         "the server like a submitted deck's jobs. Without --deck it goes to the deck 'adhoc' (started on first "
@@ -357,7 +491,7 @@ def add_control_commands(
         "pause": "pause jobs (queued: held back; running: really suspended)",
         "resume": "resume paused jobs",
         "cancel": "cancel jobs (a running one is ended, its processes too)",
-        "retry": "run finished jobs again (failed, cancelled, skipped; a succeeded one when named exactly)",
+        "retry": "run failed, cancelled or skipped jobs again",
     }
     for action in CONTROL_COMMANDS:
         parser = commands.add_parser(

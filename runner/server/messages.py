@@ -20,14 +20,12 @@ from typing import Any, ClassVar, Generic, TypeVar
 from runner.errors import Problem
 from runner.server.framing import ProtocolError
 from runner.server.previews import cut_text
+from runner.server.protocol_version import PROTOCOL_VERSION
 from runner.server.views import JobWire, OutputChunk
 from runner.server.wire import WireError, from_wire, to_wire
 from runner.umask import valid_umask
 from runner.version import installed_version
 
-PROTOCOL_VERSION = 4
-"""3: a deck's status (DeckStatus) says when its work started and ended, for the deck objects of `status`.
-4: `add` and `control` (jobs added and steered from the shell)."""
 FAILURE_MESSAGE_BYTES = 64 * 1024
 
 
@@ -141,6 +139,9 @@ class DeckStatus:
     """When its last attempt ended, once every job has finished; None until then."""
     note: str | None = None
     """Said of the deck besides its jobs (it runs with the server's environment, its own being lost)."""
+    eta_s: float | None = None
+    """Seconds until its jobs have all ended, as the dashboard estimates it (runner.engine.estimate); None when
+    it cannot be told, or every job has finished."""
 
 
 @dataclass
@@ -302,6 +303,8 @@ class StatusJobs(Request[StatusRows]):
     reply_type = StatusRows
     deck: str
     start: int = 0
+    states: list[str] | None = None
+    """Only the jobs in these states (JobState values); None: every job."""
 
 
 @dataclass(frozen=True)
@@ -533,3 +536,87 @@ class Control(Request[ControlReply]):
 
 
 REQUESTS.update({kind.op: kind for kind in (Add, Control)})
+# --- reports ---
+
+WAIT_LISTED_JOBS = 20
+"""A wait's reply names at most this many of the selected jobs that did not succeed (its counts have them all)."""
+
+
+@dataclass
+class WaitTarget:
+    """What one name a wait was given selects: a whole deck (`job` None) or one job of it, and the journal run
+    of that deck (None without a journal, or before the journal has the deck), where a client can still read
+    how it ended if the server goes away."""
+
+    name: str
+    deck: str
+    job: str | None = None
+    run: str | None = None
+
+
+@dataclass
+class WaitReply:
+    """Where the selected jobs stand: `settled` once every one has finished and the journal has their ends, or
+    not yet when the time for one answer ran out first (or the server is ending: `ending`). `counts` says how
+    many are in each state now, `unsuccessful` names the first of those that finished without succeeding.
+    Names that select nothing are in `unknown`, each as a sentence with the names nearest to it; `waiting`
+    says of the named decks that wait for their environment (restored after a reboot) how to supply it."""
+
+    settled: bool
+    jobs: int
+    counts: dict[str, int]
+    unsuccessful: list[str] = field(default_factory=list)
+    targets: list[WaitTarget] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    ending: bool = False
+
+
+@dataclass(frozen=True)
+class Wait(Request[WaitReply]):
+    """Answer once the jobs `names` select have all finished (a name is a deck, a job's id `deck/name`, or a
+    job's name in a single deck; none: every loaded deck), or after `within_s` seconds, whichever comes first:
+    a client waiting longer asks again. Jobs that have all finished already are answered at once, whatever
+    `within_s` (0: a look at where they stand). The server waits on the engine's changes, not by looking again
+    and again."""
+
+    op = "wait"
+    reply_type = WaitReply
+    names: list[str] = field(default_factory=list)
+    within_s: float = 30.0
+    missing_ok: bool = False
+    """Wait for what the names select even when some select nothing (else the reply comes at once, with them in
+    `unknown`): a client asking a restarted server, which holds only the decks it ran again."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.within_s <= 600:
+            raise ValueError("within_s must be between 0 and 600 seconds")
+
+
+@dataclass
+class NamesReply:
+    """Names for a shell's completion, sorted; `more` when some were left out."""
+
+    names: list[str]
+    more: bool = False
+
+
+@dataclass(frozen=True)
+class Names(Request[NamesReply]):
+    """The loaded decks' names (`kind` "decks") or the jobs' ids and names ("jobs") that start with `prefix`, at
+    most `limit` of them."""
+
+    op = "names"
+    reply_type = NamesReply
+    kind: str
+    prefix: str = ""
+    limit: int = 200
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("decks", "jobs"):
+            raise ValueError("kind must be decks or jobs")
+        if not 0 < self.limit <= 1000:
+            raise ValueError("limit must be between 1 and 1000")
+
+
+REQUESTS.update({kind.op: kind for kind in (Wait, Names)})

@@ -43,7 +43,7 @@ from runner.journal.recorder import new_run_id
 from runner.journal.recovery import continue_run, run_jobs_to_list, run_to_dict
 from runner.private_folder import make_private_folder
 from runner.redaction import quiet_request_loggers
-from runner.server import server_log
+from runner.server import reports_handlers, server_log
 from runner.server.bounded import bounded_lines, bounded_restored, bounded_waiting, deck_failure
 from runner.server.connections import (
     IDLE_TIMEOUT_S,
@@ -70,6 +70,7 @@ from runner.server.messages import (
     HistoryReply,
     Load,
     LoadReply,
+    Names,
     Output,
     Request,
     RunCommand,
@@ -85,6 +86,7 @@ from runner.server.messages import (
     Stop,
     StopReply,
     SupplyEnvironment,
+    Wait,
     failure_message,
     parse_request,
     reply_message,
@@ -92,7 +94,7 @@ from runner.server.messages import (
 )
 from runner.server.protocol import output_since, snapshot_jobs
 from runner.server.retention import keep_tidy
-from runner.server.status_pages import deck_page, job_page
+from runner.server.status_pages import deck_page, job_page, with_etas
 from runner.server.wire import to_wire
 from runner.version import installed_version
 
@@ -204,6 +206,8 @@ class Server:
             Forget: self.forget,
             Add: self.control.add,
             Control: self.control.control,
+            Wait: partial(reports_handlers.wait_for_jobs, self),
+            Names: partial(reports_handlers.names, self),
         }
         """One handler per request type (runner.server.messages.REQUESTS); each returns its reply's JSON."""
 
@@ -389,6 +393,7 @@ class Server:
         if self.recorder is not None:
             await self.recorder.flush()  # what the report says has finished is in the journal
         decks, upnext = deck_page(self.engine, request.start)
+        decks = await with_etas(self.engine, decks)
         waiting: list[dict[str, Any]] = []
         kept = self.environments
         if kept is not None:
@@ -400,7 +405,7 @@ class Server:
     async def status_jobs(self, request: StatusJobs) -> Any:
         if self.recorder is not None:
             await self.recorder.flush()
-        rows, upnext = job_page(self.engine, request.deck, request.start)
+        rows, upnext = job_page(self.engine, request.deck, request.start, states=request.states)
         # The rows are plain JSON already (job_page measured each to fill the page): no second walk over them.
         return {**to_wire(StatusRows([], upnext)), "rows": rows}
 

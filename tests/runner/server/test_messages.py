@@ -29,6 +29,7 @@ from runner.server.messages import (
     History,
     HistoryReply,
     Load,
+    Names,
     Output,
     Request,
     RunCommand,
@@ -41,6 +42,7 @@ from runner.server.messages import (
     StatusRows,
     Stop,
     SupplyEnvironment,
+    Wait,
     parse_request,
     problem_from_dict,
     problem_to_dict,
@@ -74,6 +76,9 @@ EXAMPLES: list[Request[Any]] = [
     Add("/work", {}, deck="nightly", name="sum", call="tasks:add", args=[1, [2.5]], kwargs={"scale": 10}),
     Control(Command.CANCEL, ["page[*]", "nightly/build"], decks=["nightly"], failed=True),
     Control(Command.RETRY, every=True),
+    StatusJobs("deck", states=["failed", "cancelled"]),
+    Wait(["deck", "deck/job"], within_s=5.0),
+    Names("jobs", prefix="pa", limit=50),
 ]
 
 
