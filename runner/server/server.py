@@ -173,8 +173,10 @@ class Server:
         journal: Journal | None = None,
         recorder: Recorder | None = None,
         limits: ConnectionLimits | None = None,
+        stop_wait_s: float = STOP_WAIT_S,
     ) -> None:
         self.engine = engine
+        self.stop_wait_s = stop_wait_s
         self.recorder = recorder
         """Journaling the engine: clients are shown a job's end only once the journal has committed it."""
         self.socket_path = socket_path
@@ -504,7 +506,7 @@ class Server:
         self.cancelling = True
         unfinished = sum(1 for job in engine.jobs.values() if not job.state.finished)
         await engine.cancel_all()
-        with anyio.move_on_after(STOP_WAIT_S):
+        with anyio.move_on_after(self.stop_wait_s):
             await engine.wait_until_settled()
         return StopReply(cancelled=unfinished)
 
@@ -517,6 +519,7 @@ async def serve(
     expected_uid: int | None = None,
     limits: ConnectionLimits | None = None,
     exit_deadline_s: float | None = None,
+    stop_wait_s: float = STOP_WAIT_S,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until stopped (the `stop` op, SIGTERM or SIGINT); the socket is gone afterwards and the lock released.
@@ -555,7 +558,7 @@ async def serve(
                 starts = StartsLog(journal.path)
             recorder = await stack.enter_async_context(recorded_engine(engine, journal, starts=starts))
             uid = os.getuid() if expected_uid is None else expected_uid
-            server = Server(engine, socket_path, uid, journal, recorder, limits)
+            server = Server(engine, socket_path, uid, journal, recorder, limits, stop_wait_s)
             try:
                 if journal is not None and recorder is not None:
                     from runner.journal.recovery import restore_unfinished
@@ -718,6 +721,13 @@ def main(argv: list[str] | None = None) -> int:
         help="connections kept at once (default: a share of the file descriptor limit)",
     )
     parser.add_argument(
+        "--stop-wait",
+        type=float,
+        default=STOP_WAIT_S,
+        metavar="SECONDS",
+        help="how long a stop waits for its cancelled jobs to end (default: %(default)g)",
+    )
+    parser.add_argument(
         "--exit-deadline",
         type=float,
         default=EXIT_DEADLINE_S,
@@ -748,8 +758,8 @@ def main(argv: list[str] | None = None) -> int:
         journal_path = options.db or paths.journal_path()
     try:
         limits = ConnectionLimits(idle_timeout_s=options.idle_timeout, max_connections=options.max_connections)
-        deadline = options.exit_deadline
-        anyio.run(partial(serve, socket_path, journal_path=journal_path, limits=limits, exit_deadline_s=deadline))
+        deadlines = {"exit_deadline_s": options.exit_deadline, "stop_wait_s": options.stop_wait}
+        anyio.run(partial(serve, socket_path, journal_path=journal_path, limits=limits, **deadlines))
     except ServerAlreadyRunning as already:
         print(f"jobdeck server: {already}", file=sys.stderr)
         return 1

@@ -137,8 +137,8 @@ def test_a_dashboard_whose_terminal_closes_while_it_runs_ends(tmp_path: Path) ->
 def test_an_attached_dashboard_stopping_the_server_ends_when_its_terminal_goes(place: Place) -> None:
     deck = stuck_deck(place.root, shell=False)
     environment = os.environ | {"JOBDECK_SOCKET": str(place.socket)}
-    # A server of the test's own, whose exit deadline is shorter than the default 20 s the test would wait out.
-    server = start_server(place, "--exit-deadline", "3")
+    # A server of the test's own, whose waits are shorter than the default 10 s and 20 s the test would wait out.
+    server = start_server(place, "--stop-wait", "1", "--exit-deadline", "3")
     with in_terminal(CONSOLE_SCRIPT, deck, cwd=place.root, env=environment) as terminal:
         wait_running(terminal, place.root, shell=False)
         terminal.write(b"q")
