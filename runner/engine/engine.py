@@ -20,7 +20,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -52,6 +52,10 @@ from runner.masking import NO_SECRETS, SecretMask, deck_secret_mask
 from runner.model import Attempt, Deck, Job, JobState, Kind, OutputLine, Progress, RestoredJob
 from runner.pausing import PauseControl
 from runner.stored_results import keep_result_in_thread, needs_keeping
+
+if TYPE_CHECKING:
+    from runner.joblogs.keeper import JobLogs
+    from runner.joblogs.layout import LogPlace
 
 PROGRESS_EVENT_INTERVAL_S = 0.1
 JITTER = 0.25
@@ -179,6 +183,9 @@ class Engine:
         """Names of forgotten decks: never given again in this engine's life, so a job id always means one job."""
         self.results_folder: Path | None = None
         """Where large results are kept (runner.stored_results); a temporary folder when None."""
+        self.logs: JobLogs | None = None
+        """Where the jobs' whole output is kept in files (runner.joblogs); set it before entering the engine.
+        None: only the last OUTPUT_TAIL_LINES lines of each job are kept, in memory."""
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -186,6 +193,8 @@ class Engine:
         async with AsyncExitStack() as stack:  # if a kind fails to start, those started are left again
             for kind in self._kinds.values():
                 await stack.enter_async_context(kind)
+            if self.logs is not None:  # left after the jobs' tasks: their last lines are written
+                await stack.enter_async_context(self.logs)
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             self._task_group.start_soon(watch_awake_time, name="awake clock")
             self._exit_stack = stack.pop_all()  # left in __aexit__
@@ -629,6 +638,9 @@ class Engine:
         job.attempts = job.attempts + [attempt]  # noqa: RUF005 - sized to fit; append or [*a, x] keep room for four
         if self.on_attempt_start is not None:
             self.on_attempt_start(job, attempt)
+        logs = self.logs
+        if logs is not None:
+            logs.attempt_started(job, attempt.number, job.spec.log_limit_mb)
         pause = PauseControl()
         run.pause = pause
         job.progress = None
@@ -667,6 +679,8 @@ class Engine:
             attempt.running_since = None
             attempt.ended_at = time.time()
             run.pause = None
+            if logs is not None:
+                logs.attempt_ended(job.id)
             if pause.paused and job.state is JobState.PAUSED:
                 # Paused by the user, the attempt ended anyway: a retry stays held until resumed.
                 run.held = True
@@ -716,6 +730,8 @@ class Engine:
         job.note = None
         self._set_state(job, outcome)
         job.finished_seq = job.revision  # the same int object: a finished job keeps one, not two
+        if self.logs is not None:
+            self.logs.job_finished(job.id)
         self._count_unfinished(-1)
         del self._runs[job.id]  # only an unfinished job needs one; `_requeue` gets a fresh one
         self._finished_since_shrink += 1
@@ -785,6 +801,8 @@ class Engine:
         job.output.append(OutputLine(stream, text))
         job.output_total += 1
         self._touch(job)
+        if self.logs is not None:
+            self.logs.add(job.id, stream, text)
         if self._events.has_subscribers:
             self._events.publish(OutputAdded(job.id, stream, text))
 
@@ -881,6 +899,8 @@ class Engine:
         del self._deck_loaded_at[deck]
         self._forgotten_names.add(deck)
         self.revision += 1
+        if self.logs is not None:
+            self.logs.forget_deck(deck)
 
     # --- for viewers (EngineInterface) -------------------------------------------------------------------
 
@@ -890,6 +910,11 @@ class Engine:
         job = self.jobs[job_id]
         environ = self._deck_environ.get(job.deck, self.environ)
         return spec_summary(job.spec, environ, self._deck_masks.get(job.deck, NO_SECRETS))
+
+    def log_place(self, job_id: str) -> LogPlace | None:
+        """Where the job's log files are; None without `logs` (or for a job no longer loaded)."""
+        logs, job = self.logs, self.jobs.get(job_id)
+        return None if logs is None or job is None else logs.place(job)
 
     def watch(self, job_id: str) -> None:
         """Nothing to do: in this process every job's output and spec are always at hand."""

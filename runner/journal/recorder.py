@@ -169,6 +169,21 @@ class Recorder:
         Call it before the event loop moves on, so that no flush has seen the deck yet."""
         self._named[engine_deck_name] = run_id
 
+    def run_id_for(self, engine_deck_name: str) -> str:
+        """The journal id of the run the deck is (or will be) recorded as, chosen now if the recorder has not
+        seen the deck yet: its job logs are kept under that id (runner.joblogs). A deck loaded before the
+        recorder gets a fresh id the journal never hears of."""
+        run_id = (
+            self.run_ids.get(engine_deck_name)
+            or self._continued.get(engine_deck_name)
+            or self._named.get(engine_deck_name)
+        )
+        if run_id is None:
+            run_id = new_run_id()
+            if engine_deck_name not in self._unrecorded_decks:
+                self._named[engine_deck_name] = run_id
+        return run_id
+
     async def __aenter__(self) -> Recorder:
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self._final_flush)  # after the flush loop has ended, however it ended
