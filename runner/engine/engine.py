@@ -697,6 +697,7 @@ class Engine:
         attempt.error = error.message
         job.error = error.message
         job.traceback = error.traceback
+        job.result = mask.value(error.result)  # what a failed attempt still says (a shell's exit code), or None
         return error
 
     # --- state changes ---------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from runner.journal.writes import (
     spec_value,
 )
 from runner.model import Deck, Job, JobSpec, JobState
+from runner.report import RESULT_STATES
 from runner.values import json_safe, json_safe_text
 
 if TYPE_CHECKING:
@@ -526,7 +527,9 @@ def _add_job_row(deck_rows: JobRows, job: Job, first_attempts: Mapping[str, int]
     job with more than one attempt)."""
     state = job.state
     attempts = job.attempts
-    result = json_safe_text(job.result) if state is JobState.SUCCEEDED else None
+    # A failed job's result is what its attempt still said (a shell's exit code); such a job has an error, so its
+    # row is never a plain one (whose results the journal keeps only for succeeded jobs).
+    result = json_safe_text(job.result) if state in RESULT_STATES else None
     tail = None
     if job.output_total and state.finished:
         lines = list(job.output)[-JOURNALED_OUTPUT_LINES:]
