@@ -27,6 +27,7 @@ SUBCOMMANDS = (
     "attach",
     "env",
     "forget",
+    "logs",
 )
 DASHBOARD_OPTIONS = ("--local", "--socket", "--dask")
 MAIN_OPTIONS = ("-h", "--help", "--version")
@@ -201,7 +202,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     forget.add_argument("decks", nargs="*", metavar="DECK", help="deck names, as `status` shows them")
     forget.add_argument("--finished", action="store_true", help="every deck whose jobs have all finished")
     forget.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    logs = add_logs_commands(commands)
     return parser, {
+        "logs": logs,
         "env": environment,
         "forget": forget,
         "run": run,
@@ -213,6 +216,51 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "attach": attach,
         "demo": demo,
     }
+
+
+def whole_number(text: str) -> int:
+    """An argparse type: a whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def add_logs_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """`jobdeck logs`."""
+    logs = commands.add_parser(
+        "logs",
+        help="print a job's whole output (the latest attempt's), or follow it while the job runs",
+        description="Print a job's output from its log files, stdout and stderr in the order they came (each "
+        "attempt keeps up to its deck's log_limit_mb, 10 MiB by default: past that, its start and its end, with "
+        "a line saying how much was left out). JOB is a job's name, or deck/name. A job no loaded deck has is "
+        "looked for in the journal's history (the newest run with a job of that name); a forgotten deck's files "
+        "are gone, and then the last lines the journal keeps are printed. With no server running, the journal "
+        "is read directly; no server is started.",
+        epilog="Exit status: 0 when the log was printed (with --follow: when the job succeeded), 1 when the job "
+        "did not succeed (with --follow) or the server could not be asked, 2 for an unknown job, an attempt it "
+        "did not make, or bad usage, 130 when Ctrl-C ended --follow.",
+    )
+    logs.add_argument("job", metavar="JOB", help="the job: its name, or deck/name as `jobdeck status` shows it")
+    logs.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="go on printing lines as the job writes them (and its next attempts), until it finishes",
+    )
+    streams = logs.add_mutually_exclusive_group()
+    streams.add_argument("--stdout", action="store_true", help="only what the job wrote to stdout")
+    streams.add_argument("--stderr", action="store_true", help="only what the job wrote to stderr")
+    logs.add_argument("--attempt", type=whole_number, metavar="N", help="that attempt's output (default: the latest)")
+    logs.add_argument("--tail", type=whole_number, metavar="N", help="only the last N lines (then the new ones)")
+    logs.add_argument(
+        "--json", action="store_true", help='one JSON object per line: {"stream": "stdout", "line": "..."}'
+    )
+    logs.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    return logs
 
 
 def parse_arguments(arguments: list[str]) -> argparse.Namespace:
