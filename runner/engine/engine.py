@@ -639,8 +639,7 @@ class Engine:
         if self.on_attempt_start is not None:
             self.on_attempt_start(job, attempt)
         logs = self.logs
-        if logs is not None:
-            logs.attempt_started(job, attempt.number, job.spec.log_limit_mb)
+        to_log = None if logs is None else logs.attempt_started(job, attempt.number, job.spec.log_limit_mb)
         pause = PauseControl()
         run.pause = pause
         job.progress = None
@@ -655,7 +654,7 @@ class Engine:
             environ=self._deck_environ.get(job.deck, self.environ),
             umask=self._deck_umask.get(job.deck),
             report_progress=lambda done, total, unit: self._report_progress(job, done, total, unit),
-            report_output=lambda stream, text: self._report_output(job, stream, text),
+            report_output=lambda stream, text: self._report_output(job, stream, text, to_log),
             grace_period=self.grace_period,
             report_place=lambda place: self._report_place(job, attempt, place),
             results_folder=self.results_folder,
@@ -797,13 +796,16 @@ class Engine:
         attempt.worker = place
         self._touch(job)
 
-    def _report_output(self, job: Job, stream: str, text: str) -> None:
+    def _report_output(
+        self, job: Job, stream: str, text: str, to_log: Callable[[str, str], None] | None = None
+    ) -> None:
+        """A line the job's attempt wrote: masked, kept in its tail, and handed to `to_log` (its attempt's log)."""
         text = self._deck_masks.get(job.deck, NO_SECRETS).text(text)
         job.output.append(OutputLine(stream, text))
         job.output_total += 1
         self._touch(job)
-        if self.logs is not None:
-            self.logs.add(job.id, stream, text)
+        if to_log is not None:
+            to_log(stream, text)
         if self._events.has_subscribers:
             self._events.publish(OutputAdded(job.id, stream, text))
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.joblogs.layout import LogPlace, make_private_folder
-from runner.joblogs.records import header_record, note_record, output_size
+from runner.joblogs.records import CODE_BYTES, encode_lines, header_record, note_record, output_size
 from runner.stored_results import describe_size
 
 SEGMENTS_PER_TAIL = 4
@@ -35,9 +35,9 @@ OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEX
 class Batch:
     """What one attempt wrote since the last flush, as it is to be kept."""
 
-    head: list[bytes] = field(default_factory=list)
-    """Records for the head file."""
-    tail: list[bytes] = field(default_factory=list)
+    head: list[str] = field(default_factory=list)
+    """Records for the head file (runner.joblogs.records.record_line: encoded here, off the event loop)."""
+    tail: list[str] = field(default_factory=list)
     """Records for the tail segments (lines before them may have been dropped: see `tail_start`)."""
     tail_start: tuple[int, int] = (0, 0)
     """Where the first tail record is in the attempt's output: (bytes, lines) before it."""
@@ -86,9 +86,10 @@ class AttemptFile:
 
     def write(self, batch: Batch) -> None:
         if batch.head:
-            self._write_head(batch.head)
+            self._write_head(encode_lines(batch.head), len(batch.head))
         if batch.tail:
-            self._write_tail(batch.tail, batch.tail_start)
+            records = [record + b"\n" for record in encode_lines(batch.tail).split(b"\n")[:-1]]
+            self._write_tail(records, batch.tail_start)
         if self.owes_note:
             self.write_note()
         if batch.close:
@@ -113,14 +114,12 @@ class AttemptFile:
             self._head = self._open(self.place.head(self.attempt))
         return self._head
 
-    def _write_head(self, records: list[bytes]) -> None:
+    def _write_head(self, data: bytes, lines: int) -> None:
         head = self._head_file()
-        if head is None:
-            self._lose(records)
-            return
         note = [self._note()] if self.owes_note else []
-        if self._append(head, [*note, *records]) is not None:
-            self._lose(records)
+        if head is None or self._append(head, [*note, data]) is not None:
+            self.lost_lines += lines
+            self.lost_bytes += len(data) - CODE_BYTES * lines
         elif note:
             self._noted()
 

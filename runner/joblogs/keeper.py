@@ -32,7 +32,7 @@ from anyio.abc import TaskGroup
 
 from runner.joblogs.attempt_file import AttemptFile, Batch
 from runner.joblogs.layout import LogPlace, make_private_folder, remove_run_folders
-from runner.joblogs.records import CODE_BYTES, encode_record
+from runner.joblogs.records import CODE_BYTES, PREFIXES, record_size
 
 if TYPE_CHECKING:
     from runner.model import Job
@@ -67,6 +67,7 @@ class AttemptLog:
         "lines",
         "number",
         "place",
+        "queue",
         "queued",
         "tail",
         "tail_bytes",
@@ -74,15 +75,19 @@ class AttemptLog:
         "written_lines",
     )
 
-    def __init__(self, job_id: str, place: LogPlace, number: int, limit: int) -> None:
+    def __init__(
+        self, job_id: str, place: LogPlace, number: int, limit: int, queue: Callable[[AttemptLog], None]
+    ) -> None:
         self.job_id = job_id
+        self.queue = queue
+        """Called with the log when it has something to write again (it is then `queued` until taken)."""
         self.place = place
         self.number = number
         self.head_room = limit // 2
         self.tail_limit = limit - self.head_room
         self.in_tail = False
-        self.head: list[bytes] = []
-        self.tail: deque[bytes] = deque()
+        self.head: list[str] = []
+        self.tail: deque[str] = deque()
         self.tail_bytes = 0
         self.lines = 0
         """Lines the attempt wrote so far."""
@@ -94,10 +99,18 @@ class AttemptLog:
         """It is in its keeper's list of logs to write at the next flush."""
 
     def add(self, stream: str, text: str) -> None:
-        record = encode_record(stream, text)
-        size = len(record) - CODE_BYTES
+        """One line the attempt wrote (the engine's hot path: as little as can be, no encoding)."""
+        if self.ended:
+            return
+        if "\n" in text:
+            text = text.replace("\n", " ")
+        record = PREFIXES.get(stream, "# ") + text + "\n"  # records.record_line, inline: once per line
+        size = len(record) - CODE_BYTES if record.isascii() else record_size(record)
         self.lines += 1
         self.bytes += size
+        if not self.queued:
+            self.queued = True
+            self.queue(self)
         if not self.in_tail and size <= self.head_room:
             self.head.append(record)
             self.head_room -= size
@@ -107,7 +120,7 @@ class AttemptLog:
         tail.append(record)
         self.tail_bytes += size
         while self.tail_bytes > self.tail_limit and len(tail) > 1:
-            self.tail_bytes -= len(tail.popleft()) - CODE_BYTES
+            self.tail_bytes -= record_size(tail.popleft())
 
     @property
     def pending(self) -> bool:
@@ -186,7 +199,9 @@ class JobLogs:
             with anyio.move_on_after(FINAL_FLUSH_TIMEOUT_S):
                 for attempt in self._open.values():
                     attempt.ended = True
-                    self._queue(attempt)
+                    if not attempt.queued:
+                        attempt.queued = True
+                        self._queue(attempt)
                 await self.flush()
             await anyio.to_thread.run_sync(self._close_all)
 
@@ -206,20 +221,13 @@ class JobLogs:
             folder = self._run_folders[job.deck] = self.root / self._run_id_for(job.deck)
         return LogPlace.of(folder, job.name)
 
-    def attempt_started(self, job: Job, number: int, limit_mb: float) -> None:
-        self._open[job.id] = AttemptLog(job.id, self.place(job), number, limit_bytes(limit_mb))
+    def attempt_started(self, job: Job, number: int, limit_mb: float) -> Callable[[str, str], None]:
+        """An attempt starts: returns what to call with each (stream, line) it writes."""
+        attempt = self._open[job.id] = AttemptLog(job.id, self.place(job), number, limit_bytes(limit_mb), self._queue)
         self._notify()
-
-    def add(self, job_id: str, stream: str, text: str) -> None:
-        attempt = self._open.get(job_id)
-        if attempt is None or attempt.ended:
-            return
-        attempt.add(stream, text)
-        if not attempt.queued:
-            self._queue(attempt)
+        return attempt.add
 
     def _queue(self, attempt: AttemptLog) -> None:
-        attempt.queued = True
         self._dirty.append(attempt)
         self._work.set()
 
@@ -229,6 +237,7 @@ class JobLogs:
             return
         attempt.ended = True
         if not attempt.queued:
+            attempt.queued = True
             self._queue(attempt)
 
     def job_finished(self, job_id: str) -> None:

@@ -19,7 +19,7 @@ from runner.model import OutputLine
 
 STREAM_CODES = {"stdout": b"1", "stderr": b"2", "log": b"#"}
 CODE_STREAMS = {code[0]: stream for stream, code in STREAM_CODES.items()}
-_PREFIXES = {stream: code.decode() + " " for stream, code in STREAM_CODES.items()}
+PREFIXES = {stream: code.decode() + " " for stream, code in STREAM_CODES.items()}
 LOG_NOTE = ord("!")
 """The code of a note the writer adds about the file (it is not part of the job's output, nor of its size)."""
 HEADER = ord("@")
@@ -27,16 +27,33 @@ CODE_BYTES = 2
 """The code and the space before each line's text."""
 
 
-def encode_record(stream: str, text: str) -> bytes:
-    """One output line as a record. A newline inside the text (which the line splitter never leaves) would
-    end the record early: it is written as a space."""
+def record_line(stream: str, text: str) -> str:
+    """One output line as a record, still as text (encoded on the writer's thread, many at once). A newline inside
+    the text (which the line splitter never leaves) would end the record early: it is written as a space."""
     if "\n" in text:
         text = text.replace("\n", " ")
-    line = _PREFIXES.get(stream, "# ") + text + "\n"
+    return PREFIXES.get(stream, "# ") + text + "\n"
+
+
+def record_size(line: str) -> int:
+    """The output size (see the module's docstring) of a record made by `record_line`."""
+    if line.isascii():  # known without looking at the characters: CPython keeps the flag
+        return len(line) - CODE_BYTES
+    return len(encode_lines([line])) - CODE_BYTES
+
+
+def encode_lines(lines: list[str]) -> bytes:
+    """Records made by `record_line`, as the bytes of the file (a lone surrogate, which a thread job may print,
+    becomes "?")."""
+    text = "".join(lines)
     try:
-        return line.encode()
-    except UnicodeEncodeError:  # a lone surrogate (a thread job may print one)
-        return line.encode("utf-8", "replace")
+        return text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
+
+
+def encode_record(stream: str, text: str) -> bytes:
+    return encode_lines([record_line(stream, text)])
 
 
 def note_record(text: str) -> bytes:

@@ -17,7 +17,7 @@ from runner.cli.dashboard import local_engine
 from runner.deck.parser import load_deck
 from runner.joblogs.attempt_file import AttemptFile, Batch
 from runner.joblogs.layout import LogPlace
-from runner.joblogs.records import encode_record
+from runner.joblogs.records import record_line
 from runner.model import OUTPUT_TAIL_LINES, Attempt, Job, JobSpec, JobState, Kind, ShellSpec
 from runner.server.remote import RemoteEngine
 from tests.conftest import Place
@@ -99,8 +99,8 @@ def failed_build(logs: Path) -> Job:
     job.attempts = [Attempt(1, T0, T0 + 95.5, JobState.FAILED, "exited with status 2", 95.5)]
     job.error = "exited with status 2"
     job.result = {"exit_code": 2, "signal": None, "last_line": "make: *** [all] Error 2"}
-    records = [encode_record("stdout", f"cc -O2 -c src/unit_{n:04d}.c") for n in range(1, 4001)]
-    records.append(encode_record("stderr", "make: *** [all] Error 2"))
+    records = [record_line("stdout", f"cc -O2 -c src/unit_{n:04d}.c") for n in range(1, 4001)]
+    records.append(record_line("stderr", "make: *** [all] Error 2"))
     writer = AttemptFile(LogPlace(logs), 1, tail_limit=8192)
     writer.write(Batch(head=records[:300], tail=records[300:], tail_start=(300 * 25, 300)))
     writer.close()

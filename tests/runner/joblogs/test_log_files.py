@@ -20,7 +20,7 @@ from runner.joblogs.attempt_file import AttemptFile, Batch
 from runner.joblogs.keeper import JobLogs, limit_bytes
 from runner.joblogs.layout import LogPlace, existing_segments, sweep_run_folders
 from runner.joblogs.reader import AttemptReader, JobIndex, read_attempt
-from runner.joblogs.records import encode_record
+from runner.joblogs.records import record_line
 from runner.model import JobState, OutputLine
 from tests.helpers import fill_disk, small_disk, wait_for
 
@@ -150,7 +150,7 @@ def _size(size: int) -> str:
 def test_a_reader_behind_the_writer_reads_a_removed_segment_to_its_end_and_marks_the_gap(tmp_path: Path) -> None:
     place = LogPlace(tmp_path / "job")
     writer = AttemptFile(place, 1, tail_limit=16384)
-    records = [encode_record("stdout", f"{n:05d}") for n in range(6000)]  # 6 bytes of output each
+    records = [record_line("stdout", f"{n:05d}") for n in range(6000)]  # 6 bytes of output each
     writer.write(Batch(head=records[:100], tail=records[100:700], tail_start=(600, 100)))
     reader = AttemptReader(place, 1)
     first = reader.read_new()
@@ -174,7 +174,7 @@ def test_the_index_reads_windows_and_searches_bytes(tmp_path: Path) -> None:
     place = LogPlace(tmp_path / "job")
     writer = AttemptFile(place, 1, tail_limit=1 << 20)
     lines = [("stderr" if n % 1000 == 7 else "stdout", f"row {n}") for n in range(50000)]
-    writer.write(Batch(head=[encode_record(stream, text) for stream, text in lines]))
+    writer.write(Batch(head=[record_line(stream, text) for stream, text in lines]))
     index = JobIndex(place)
     assert index.refresh(1) == "grown"
     assert len(index) == 50000
@@ -184,7 +184,7 @@ def test_the_index_reads_windows_and_searches_bytes(tmp_path: Path) -> None:
     assert index.search("row 4", lambda text: text.endswith("99")) == wanted, "and the viewer's own test"
     assert index.has_stderr
     assert index.refresh(1) is None, "nothing new"
-    writer.write(Batch(head=[encode_record("stdout", "late")]))
+    writer.write(Batch(head=[record_line("stdout", "late")]))
     assert index.refresh(1) == "grown" and index.rows(50000, 50001) == [OutputLine("stdout", "late")]
     index.close()
     writer.close()
