@@ -122,10 +122,6 @@ class AttemptLog:
         while self.tail_bytes > self.tail_limit and len(tail) > 1:
             self.tail_bytes -= record_size(tail.popleft())
 
-    @property
-    def pending(self) -> bool:
-        return bool(self.head or self.tail or self.ended)
-
     def take(self) -> Batch:
         start = (self.bytes - self.tail_bytes, self.lines - len(self.tail))
         batch = Batch(self.head, list(self.tail), start, close=self.ended)
@@ -314,13 +310,14 @@ class JobLogs:
             for attempt in dirty:
                 attempt.queued = False
             batches = [(attempt, attempt.take()) for attempt in dirty]
+            taken = [attempt.lines for attempt in dirty]  # lines added during the write wait for the next one
             removals, self._removals = self._removals, []
             if batches or removals or self._owing:
                 # Shielded: once taken, the lines must be written, even if the keeper is being closed.
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(self._write, batches, removals)
-            for attempt, batch in batches:
-                attempt.written_lines = attempt.lines
+            for (attempt, batch), lines in zip(batches, taken, strict=True):
+                attempt.written_lines = lines
                 if batch.close and self._open.get(attempt.job_id) is attempt:
                     del self._open[attempt.job_id]
             if batches or removals:

@@ -27,6 +27,7 @@ from runner.server.messages import (
     History,
     HistoryReply,
     Load,
+    Logs,
     Output,
     Request,
     RunCommand,
@@ -68,6 +69,8 @@ EXAMPLES: list[Request[Any]] = [
     SupplyEnvironment("deck", environ={"MY_TOKEN": "t"}, umask=0o027),
     Forget(deck="deck"),
     Forget(finished=True),
+    Logs("deck/job"),
+    Logs("job", seen=[1, "running", 1, 20], wait_s=30),
 ]
 
 
