@@ -15,6 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from runner.cli.dashboard import local_engine
 from runner.engine.engine import Engine
 from runner.joblogs.attempt_file import AttemptFile, Batch
 from runner.joblogs.keeper import JobLogs, limit_bytes
@@ -229,6 +230,22 @@ async def test_a_full_disk_costs_lines_not_the_job_and_the_log_says_so(write_dec
     assert set(kept[1:-1]) == {("stdout", f"lost line {padding}")}
     noted_lines = sum(int(match[1].replace(",", "")) for match in lost if match)
     assert len(kept) + noted_lines == job.output_total, "every line is in the log or counted in a note"
+
+
+async def test_the_local_dashboards_engine_keeps_logs_in_a_temporary_folder_gone_when_it_ends(
+    write_deck: WriteDeck,
+) -> None:
+    deck = write_deck('[[job]]\nname = "hello"\nshell = "echo hello"\n')
+    engine = local_engine()
+    assert engine.logs is not None
+    async with engine:
+        await engine.load(deck)
+        await engine.wait_until_settled()
+        place = engine.log_place(engine.job("hello").id)
+        assert place is not None
+        await wait_for(lambda: place.head(1).exists(), what="the log written")
+        assert read_attempt(place, 1) == [OutputLine("stdout", "hello")]
+    assert not engine.logs.root.exists()
 
 
 def test_run_folders_the_journal_no_longer_has_are_swept_once_old(tmp_path: Path) -> None:
