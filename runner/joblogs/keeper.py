@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 import uuid
@@ -45,6 +46,7 @@ NOTE_RETRY_S = 2.0
 """While a log owes a note about lines the disk refused, how often writing it is tried again."""
 DEFAULT_LIMIT_MB = 10.0
 FINAL_FLUSH_TIMEOUT_S = 10.0
+TEMPORARY_PREFIX = "jobdeck-logs-"
 
 
 def limit_bytes(limit_mb: float) -> int:
@@ -170,11 +172,14 @@ class JobLogs:
 
     @classmethod
     def temporary_folder(cls) -> JobLogs:
-        """Logs in a private temporary folder, removed when the block ends: for engines without a journal that
-        still show whole logs (the dashboard's own jobs)."""
-        return cls(Path(tempfile.mkdtemp(prefix="jobdeck-logs-")), temporary=True)
+        """Logs in a private temporary folder, made when the block is entered and removed when it ends: for
+        engines without a journal that still show whole logs (the dashboard's own jobs)."""
+        return cls(Path(tempfile.gettempdir()), temporary=True)
 
     async def __aenter__(self) -> JobLogs:
+        if self.temporary:
+            await anyio.to_thread.run_sync(remove_abandoned_folders, self.root)
+            self.root = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{os.getpid()}-", dir=self.root))
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self._last_flush)  # after the writing task has ended, however it ended
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
@@ -356,6 +361,28 @@ class JobLogs:
         """Make the root folder (0700) now: blocking, for a server starting up."""
         with contextlib.suppress(OSError):
             make_private_folder(self.root)
+
+
+def remove_abandoned_folders(parent: Path) -> None:
+    """Remove the temporary log folders that processes of this user left when they were killed (or ended at once,
+    as a dashboard whose terminal closed does): those whose process is gone."""
+    with contextlib.suppress(OSError), os.scandir(parent) as entries:
+        for entry in entries:
+            owner = entry.name.removeprefix(TEMPORARY_PREFIX).partition("-")[0]
+            if entry.name.startswith(TEMPORARY_PREFIX) and owner.isdigit() and not _alive(int(owner)):
+                with contextlib.suppress(OSError):
+                    if entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_uid == os.getuid():
+                        shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _inside(file: AttemptFile, folder: Path) -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import stat
+import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -233,8 +235,12 @@ async def test_a_full_disk_costs_lines_not_the_job_and_the_log_says_so(write_dec
 
 
 async def test_the_local_dashboards_engine_keeps_logs_in_a_temporary_folder_gone_when_it_ends(
-    write_deck: WriteDeck,
+    write_deck: WriteDeck, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    killed = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True, check=True).stdout.strip()
+    abandoned = tmp_path / f"jobdeck-logs-{killed}-x1y2"  # a dashboard of this pid was killed, its folder left
+    (abandoned / "run").mkdir(parents=True)
     deck = write_deck('[[job]]\nname = "hello"\nshell = "echo hello"\n')
     engine = local_engine()
     assert engine.logs is not None
@@ -245,6 +251,7 @@ async def test_the_local_dashboards_engine_keeps_logs_in_a_temporary_folder_gone
         assert place is not None
         await wait_for(lambda: place.head(1).exists(), what="the log written")
         assert read_attempt(place, 1) == [OutputLine("stdout", "hello")]
+        assert not abandoned.exists(), "what a killed dashboard left is removed by the next"
     assert not engine.logs.root.exists()
 
 
