@@ -46,6 +46,8 @@ NOTE_RETRY_S = 2.0
 """While a log owes a note about lines the disk refused, how often writing it is tried again."""
 DEFAULT_LIMIT_MB = 10.0
 FINAL_FLUSH_TIMEOUT_S = 10.0
+PENDING_LINES = 50_000
+"""Lines an attempt's log holds unsorted at most: a job that outpaces the disk is cut to its cap at once."""
 TEMPORARY_PREFIX = "jobdeck-logs-"
 
 
@@ -57,7 +59,9 @@ class AttemptLog:
     """The lines one running attempt wrote since the last flush, cut to what its cap keeps (event loop only).
 
     The first half of the cap is the head: lines go there until one does not fit. From then on every line goes
-    to the tail, of which only the last half-cap is kept: the buffer drops older tail lines at once."""
+    to the tail, of which only the last half-cap is kept. `add` only notes each line (the engine calls it once a
+    line, at full speed); the lines are sorted into head and tail, and older tail lines dropped, a batch at a time:
+    at each flush, or as soon as PENDING_LINES are waiting (a disk slower than the job must not cost memory)."""
 
     __slots__ = (
         "bytes",
@@ -68,6 +72,7 @@ class AttemptLog:
         "job_id",
         "lines",
         "number",
+        "pending",
         "place",
         "queue",
         "queued",
@@ -88,11 +93,13 @@ class AttemptLog:
         self.head_room = limit // 2
         self.tail_limit = limit - self.head_room
         self.in_tail = False
+        self.pending: list[tuple[str, str]] = []
+        """(stream, text) of the lines not sorted into head and tail yet."""
         self.head: list[str] = []
         self.tail: deque[str] = deque()
         self.tail_bytes = 0
         self.lines = 0
-        """Lines the attempt wrote so far."""
+        """Lines sorted so far (those in `pending` are not counted yet)."""
         self.bytes = 0
         self.written_lines = 0
         """Lines handed to the disk so far (written, or dropped by the cap): what followers can read."""
@@ -101,30 +108,44 @@ class AttemptLog:
         """It is in its keeper's list of logs to write at the next flush."""
 
     def add(self, stream: str, text: str) -> None:
-        """One line the attempt wrote (the engine's hot path: as little as can be, no encoding)."""
+        """One line the attempt wrote: the engine's hot path, so as little as can be."""
         if self.ended:
             return
-        if "\n" in text:
-            text = text.replace("\n", " ")
-        record = PREFIXES.get(stream, "# ") + text + "\n"  # records.record_line, inline: once per line
-        size = len(record) - CODE_BYTES if record.isascii() else record_size(record)
-        self.lines += 1
-        self.bytes += size
+        pending = self.pending
+        pending.append((stream, text))
         if not self.queued:
             self.queued = True
             self.queue(self)
-        if not self.in_tail and size <= self.head_room:
-            self.head.append(record)
-            self.head_room -= size
-            return
-        self.in_tail = True  # later lines too, even short ones: the file keeps the order they came in
-        tail = self.tail
-        tail.append(record)
-        self.tail_bytes += size
-        while self.tail_bytes > self.tail_limit and len(tail) > 1:
-            self.tail_bytes -= record_size(tail.popleft())
+        elif len(pending) >= PENDING_LINES:
+            self.sort()
+
+    def sort(self) -> None:
+        """Sort the pending lines into head and tail as records, dropping the tail lines past the cap."""
+        pending, self.pending = self.pending, []
+        head, tail, prefixes = self.head, self.tail, PREFIXES
+        head_room, in_tail, tail_bytes, added_bytes = self.head_room, self.in_tail, self.tail_bytes, 0
+        for stream, text in pending:
+            if "\n" in text:
+                text = text.replace("\n", " ")
+            record = prefixes.get(stream, "# ") + text + "\n"
+            size = len(record) - CODE_BYTES if record.isascii() else record_size(record)
+            added_bytes += size
+            if not in_tail and size <= head_room:
+                head.append(record)
+                head_room -= size
+                continue
+            in_tail = True  # later lines too, even short ones: the file keeps the order they came in
+            tail.append(record)
+            tail_bytes += size
+        limit = self.tail_limit
+        while tail_bytes > limit and len(tail) > 1:
+            tail_bytes -= record_size(tail.popleft())
+        self.head_room, self.in_tail, self.tail_bytes = head_room, in_tail, tail_bytes
+        self.lines += len(pending)
+        self.bytes += added_bytes
 
     def take(self) -> Batch:
+        self.sort()
         start = (self.bytes - self.tail_bytes, self.lines - len(self.tail))
         batch = Batch(self.head, list(self.tail), start, close=self.ended)
         self.head = []
