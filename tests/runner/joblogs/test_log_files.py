@@ -20,7 +20,7 @@ import pytest
 from runner.cli.dashboard import local_engine
 from runner.engine.engine import Engine
 from runner.joblogs.attempt_file import AttemptFile, Batch
-from runner.joblogs.keeper import JobLogs, limit_bytes
+from runner.joblogs.keeper import PENDING_LINES, AttemptLog, JobLogs, limit_bytes
 from runner.joblogs.layout import LogPlace, existing_segments, sweep_run_folders
 from runner.joblogs.reader import AttemptReader, JobIndex, read_attempt
 from runner.joblogs.records import record_line
@@ -253,6 +253,20 @@ async def test_the_local_dashboards_engine_keeps_logs_in_a_temporary_folder_gone
         assert read_attempt(place, 1) == [OutputLine("stdout", "hello")]
         assert not abandoned.exists(), "what a killed dashboard left is removed by the next"
     assert not engine.logs.root.exists()
+
+
+def test_lines_waiting_for_a_slow_disk_are_cut_to_the_cap_as_they_come(tmp_path: Path) -> None:
+    queued: list[AttemptLog] = []
+    attempt = AttemptLog("d/j", LogPlace(tmp_path), 1, limit_bytes(0.05), queued.append)
+    for number in range(200_000):  # no flush comes meanwhile
+        attempt.add("stdout", f"{number:07d}")
+    assert queued == [attempt], "queued for the next flush once"
+    assert len(attempt.pending) < PENDING_LINES
+    kept = sum(map(len, attempt.head)) + sum(map(len, attempt.tail))
+    assert kept <= limit_bytes(0.05) * 1.25, "memory stays within about the cap"
+    batch = attempt.take()
+    assert batch.head[0] == "1 0000000\n" and batch.tail[-1] == "1 0199999\n"
+    assert batch.tail_start == (8 * (200_000 - len(batch.tail)), 200_000 - len(batch.tail))
 
 
 def test_run_folders_the_journal_no_longer_has_are_swept_once_old(tmp_path: Path) -> None:
