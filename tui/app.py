@@ -569,7 +569,12 @@ class JobdeckApp(App[None]):
         if engine is None:
             return
         engine.watch(job.id)
-        screen = JobDetailScreen(job, spec_lines=partial(engine.spec_lines, job.id), clock=self.shown_time)
+        screen = JobDetailScreen(
+            job,
+            spec_lines=partial(engine.spec_lines, job.id),
+            log_place=partial(engine.log_place, job.id),
+            clock=self.shown_time,
+        )
         self.push_screen(screen, lambda _: engine.unwatch(job.id))
 
     async def on_job_detail_screen_command_requested(self, message: JobDetailScreen.CommandRequested) -> None:

@@ -36,6 +36,7 @@ SUBCOMMANDS = (
     "history",
     "export",
     "completion",
+    "logs",
 )
 DASHBOARD_OPTIONS = ("--local", "--socket", "--dask")
 MAIN_OPTIONS = ("-h", "--help", "--version")
@@ -216,9 +217,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     forget.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
     control = add_control_commands(commands)
     reports = add_reports_commands(commands)
+    logs = add_logs_commands(commands)
     return parser, {
         **control,
         **reports,
+        "logs": logs,
         "env": environment,
         "forget": forget,
         "run": run,
@@ -267,6 +270,7 @@ class JobStates:
 
 
 def positive_count(text: str) -> int:
+    """An argparse type: a whole number, 1 or more."""
     try:
         value = int(text)
     except ValueError:
@@ -354,6 +358,38 @@ def add_reports_commands(
     )
     completion.add_argument("shell", choices=("bash", "zsh"), help="the shell")
     return {"wait": wait, "history": history, "export": export, "completion": completion}
+def add_logs_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """`jobdeck logs`."""
+    logs = commands.add_parser(
+        "logs",
+        help="print a job's whole output, or follow it while it runs",
+        description="Print a job's output from its log files, stdout and stderr in the order they came (each "
+        "attempt keeps up to its deck's log_limit_mb, 10 MiB by default: past that, its start and its end, with "
+        "a line saying how much was left out). JOB is a job's name, or deck/name. A job no loaded deck has is "
+        "looked for in the journal's history (the newest run with a job of that name); a forgotten deck's files "
+        "are gone, and then the last lines the journal keeps are printed. With no server running, the journal "
+        "is read directly; no server is started.",
+        epilog="Exit status: 0 when the log was printed (with --follow: when the job succeeded), 1 when the job "
+        "did not succeed (with --follow) or the server could not be asked, 2 for an unknown job, an attempt it "
+        "did not make, or bad usage, 130 when Ctrl-C ended --follow.",
+    )
+    logs.add_argument("job", metavar="JOB", help="the job: its name, or deck/name as `jobdeck status` shows it")
+    logs.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="go on printing lines as the job writes them (and its next attempts), until it finishes",
+    )
+    streams = logs.add_mutually_exclusive_group()
+    streams.add_argument("--stdout", action="store_true", help="only what the job wrote to stdout")
+    streams.add_argument("--stderr", action="store_true", help="only what the job wrote to stderr")
+    logs.add_argument("--attempt", type=positive_count, metavar="N", help="that attempt's output (default: the latest)")
+    logs.add_argument("--tail", type=positive_count, metavar="N", help="only the last N lines (then the new ones)")
+    logs.add_argument(
+        "--json", action="store_true", help='one JSON object per line: {"stream": "stdout", "line": "..."}'
+    )
+    logs.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    return logs
 
 
 def parse_arguments(arguments: list[str]) -> argparse.Namespace:

@@ -62,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from runner.cli.loading import check_command
 
             return check_command(options.files)
+        if command == "logs":
+            from runner.cli.logs import logs_command
+
+            return logs_command(options)
         if command == "forget":
             from runner.cli.forgetting import forget_command
 

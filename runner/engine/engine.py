@@ -21,7 +21,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -55,6 +55,10 @@ from runner.model import Attempt, Deck, Job, JobSpec, JobState, Kind, OutputLine
 from runner.pausing import PauseControl
 from runner.spelling import closest
 from runner.stored_results import keep_result_in_thread, needs_keeping
+
+if TYPE_CHECKING:
+    from runner.joblogs.keeper import JobLogs
+    from runner.joblogs.layout import LogPlace
 
 PROGRESS_EVENT_INTERVAL_S = 0.1
 JITTER = 0.25
@@ -189,6 +193,9 @@ class Engine:
         """Names of forgotten decks: never given again in this engine's life, so a job id always means one job."""
         self.results_folder: Path | None = None
         """Where large results are kept (runner.stored_results); a temporary folder when None."""
+        self.logs: JobLogs | None = None
+        """Where the jobs' whole output is kept in files (runner.joblogs); set it before entering the engine.
+        None: only the last OUTPUT_TAIL_LINES lines of each job are kept, in memory."""
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -196,6 +203,8 @@ class Engine:
         async with AsyncExitStack() as stack:  # if a kind fails to start, those started are left again
             for kind in self._kinds.values():
                 await stack.enter_async_context(kind)
+            if self.logs is not None:  # left after the jobs' tasks: their last lines are written
+                await stack.enter_async_context(self.logs)
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             self._task_group.start_soon(watch_awake_time, name="awake clock")
             self._exit_stack = stack.pop_all()  # left in __aexit__
@@ -710,6 +719,8 @@ class Engine:
         job.attempts = job.attempts + [attempt]  # noqa: RUF005 - sized to fit; append or [*a, x] keep room for four
         if self.on_attempt_start is not None:
             self.on_attempt_start(job, attempt)
+        logs = self.logs
+        to_log = None if logs is None else logs.attempt_started(job, attempt.number, job.spec.log_limit_mb)
         pause = PauseControl()
         run.pause = pause
         job.progress = None
@@ -725,7 +736,7 @@ class Engine:
             environ=environ,
             umask=umask,
             report_progress=lambda done, total, unit: self._report_progress(job, done, total, unit),
-            report_output=lambda stream, text: self._report_output(job, stream, text),
+            report_output=lambda stream, text: self._report_output(job, stream, text, to_log),
             grace_period=self.grace_period,
             report_place=lambda place: self._report_place(job, attempt, place),
             results_folder=self.results_folder,
@@ -749,6 +760,8 @@ class Engine:
             attempt.running_since = None
             attempt.ended_at = time.time()
             run.pause = None
+            if logs is not None:
+                logs.attempt_ended(job.id)
             if pause.paused and job.state is JobState.PAUSED:
                 # Paused by the user, the attempt ended anyway: a retry stays held until resumed.
                 run.held = True
@@ -765,6 +778,7 @@ class Engine:
         attempt.error = error.message
         job.error = error.message
         job.traceback = error.traceback
+        job.result = mask.value(error.result)  # what a failed attempt still says (a shell's exit code), or None
         return error
 
     # --- state changes ---------------------------------------------------------------------------------
@@ -798,6 +812,8 @@ class Engine:
         job.note = None
         self._set_state(job, outcome)
         job.finished_seq = job.revision  # the same int object: a finished job keeps one, not two
+        if self.logs is not None:
+            self.logs.job_finished(job.id)
         self._count_unfinished(-1)
         del self._runs[job.id]  # only an unfinished job needs one; `_requeue` gets a fresh one
         self._finished_since_shrink += 1
@@ -862,11 +878,16 @@ class Engine:
         attempt.worker = place
         self._touch(job)
 
-    def _report_output(self, job: Job, stream: str, text: str) -> None:
+    def _report_output(
+        self, job: Job, stream: str, text: str, to_log: Callable[[str, str], None] | None = None
+    ) -> None:
+        """A line the job's attempt wrote: masked, kept in its tail, and handed to `to_log` (its attempt's log)."""
         text = self._deck_masks.get(job.deck, NO_SECRETS).text(text)
         job.output.append(OutputLine(stream, text))
         job.output_total += 1
         self._touch(job)
+        if to_log is not None:
+            to_log(stream, text)
         if self._events.has_subscribers:
             self._events.publish(OutputAdded(job.id, stream, text))
 
@@ -965,6 +986,8 @@ class Engine:
         del self._deck_loaded_at[deck]
         self._forgotten_names.add(deck)
         self.revision += 1
+        if self.logs is not None:
+            self.logs.forget_deck(deck)
 
     # --- for viewers (EngineInterface) -------------------------------------------------------------------
 
@@ -974,6 +997,11 @@ class Engine:
         job = self.jobs[job_id]
         environ = (self._job_environments.get(job_id) or self.deck_environment(job.deck))[0]
         return spec_summary(job.spec, environ, self._deck_masks.get(job.deck, NO_SECRETS))
+
+    def log_place(self, job_id: str) -> LogPlace | None:
+        """Where the job's log files are; None without `logs` (or for a job no longer loaded)."""
+        logs, job = self.logs, self.jobs.get(job_id)
+        return None if logs is None or job is None else logs.place(job)
 
     def watch(self, job_id: str) -> None:
         """Nothing to do: in this process every job's output and spec are always at hand."""

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar
 
 from runner.errors import Problem
+from runner.model import OutputLine
 from runner.server.framing import ProtocolError
 from runner.server.previews import cut_text
 from runner.server.protocol_version import PROTOCOL_VERSION
@@ -620,3 +621,50 @@ class Names(Request[NamesReply]):
 
 
 REQUESTS.update({kind.op: kind for kind in (Wait, Names)})
+# --- logs ---
+
+
+@dataclass
+class LogsReply:
+    """Where a job's log files are, and how far the job is, for `jobdeck logs` and the detail view (which read
+    the files themselves: runner.joblogs.reader).
+
+    `outcomes` has one entry per attempt, oldest first: its JobState value once it ended (or "interrupted"),
+    None while it runs. The logs of attempts up to number `complete` are whole: nothing more will be written to
+    them. `progress` is opaque: hand it back in a `Logs` request's `seen` to wait for news of the job. A job of
+    a run the server has not loaded (from the history, `source` "history") has files only if its deck was never
+    forgotten nor pruned; without them (`folder` None) `tail` holds the last lines the journal keeps."""
+
+    job: str
+    state: str
+    outcomes: list[str | None] = field(default_factory=list)
+    folder: str | None = None
+    complete: int = 0
+    progress: list[Any] = field(default_factory=list)
+    source: str = "server"
+    run: str | None = None
+    """The journal's id of the job's run, when known."""
+    tail: list[OutputLine] = field(default_factory=list)
+    note: str | None = None
+    """Something to tell the reader of the log (lines the disk refused, files removed)."""
+
+
+@dataclass(frozen=True)
+class Logs(Request[LogsReply]):
+    """Where a job's logs are (`job`: a name, or `deck/name`). With `seen` (a reply's `progress`), first wait up to
+    `wait_s` seconds until the job has news: lines written, an attempt started or ended, the job finished."""
+
+    op = "logs"
+    reply_type = LogsReply
+    job: str
+    seen: list[Any] | None = None
+    wait_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.wait_s <= MAX_LOGS_WAIT_S:
+            raise ValueError(f"wait_s must be between 0 and {MAX_LOGS_WAIT_S:g}")
+
+
+MAX_LOGS_WAIT_S = 60.0
+"""The longest a `Logs` request waits for news: well inside the client's request timeout."""
+REQUESTS[Logs.op] = Logs

@@ -23,9 +23,10 @@ from anyio.abc import TaskGroup
 from runner import paths
 from runner.engine.interface import PastJob, PastRun, SpecLines
 from runner.errors import CommandError, DeckAlreadyLoaded, DeckError, Problem
+from runner.joblogs.layout import LogPlace
 from runner.model import Deck, JobState
 from runner.server.client import Client, ServerError, ensure_server, process_exited, server_pid
-from runner.server.messages import Command, Forget, RunCommand, Stop, problem_from_dict
+from runner.server.messages import Command, Forget, Logs, RunCommand, Stop, problem_from_dict
 from runner.server.views import JobView
 from runner.umask import current_umask
 
@@ -74,6 +75,8 @@ class RemoteEngine:
         self._counts = dict.fromkeys(JobState, 0)
         self._server_revision = 0
         self._watched: set[str] = set()
+        self._log_places: dict[str, LogPlace | None] = {}
+        """Where watched jobs' log files are (None: the server keeps none), once asked."""
         self._pending: set[str] = set()
         """Jobs changed in the pull under way: they get the mirror's next revision."""
         self._client: Client | None = None
@@ -179,6 +182,10 @@ class RemoteEngine:
             reply = await self._request("spec", job=job_id)
             view.spec.lines = [(key, value) for key, value in reply["lines"]]
             changed = True
+        if job_id not in self._log_places:
+            folder = (await self._request(Logs.op, job=job_id))["folder"]
+            self._log_places[job_id] = None if folder is None else LogPlace(Path(folder))
+            changed = True
         while view.output_seen < view.output_total:
             reply = await self._request("output", job=job_id, after=view.output_seen)
             if not reply["lines"]:
@@ -200,6 +207,11 @@ class RemoteEngine:
 
     def unwatch(self, job_id: str) -> None:
         self._watched.discard(job_id)
+        self._log_places.pop(job_id, None)
+
+    def log_place(self, job_id: str) -> LogPlace | None:
+        """Where the watched job's log files are, once a pull has asked the server (None until then)."""
+        return self._log_places.get(job_id)
 
     def spec_lines(self, job_id: str) -> SpecLines | None:
         """The job's redacted spec lines, once a pull has fetched them for the watched job (None for a job whose

@@ -55,6 +55,7 @@ from runner.server.connections import (
 from runner.server.control_handlers import ControlHandlers
 from runner.server.framing import ProtocolError, receive_message, send_message
 from runner.server.history_pages import RunJobPages, bounded_runs
+from runner.server.logs_handlers import logs_request
 from runner.server.memory import release_freed_memory
 from runner.server.messages import (
     PROTOCOL_VERSION,
@@ -70,6 +71,7 @@ from runner.server.messages import (
     HistoryReply,
     Load,
     LoadReply,
+    Logs,
     Names,
     Output,
     Request,
@@ -210,6 +212,7 @@ class Server:
             Control: self.control.control,
             Wait: partial(reports_handlers.wait_for_jobs, self),
             Names: partial(reports_handlers.names, self),
+            Logs: partial(logs_request, self),
         }
         """One handler per request type (runner.server.messages.REQUESTS); each returns its reply's JSON."""
 
@@ -535,6 +538,7 @@ async def serve(
             if socket_answers(socket_path):
                 raise ServerAlreadyRunning(f"something already answers on {socket_path}")
             socket_path.unlink()  # stale, from a server that crashed
+        from runner.joblogs.layout import sweep_logs
         from runner.journal.recorded import recorded_engine
         from runner.stored_results import results_folder, sweep_results
 
@@ -551,6 +555,7 @@ async def serve(
                 stack.enter_context(journal)
                 engine.results_folder = results_folder(journal.path)
                 await anyio.to_thread.run_sync(sweep_results, engine.results_folder, journal)
+                await anyio.to_thread.run_sync(sweep_logs, journal)
             starts = None
             if journal is not None:
                 from runner.journal.starts import StartsLog

@@ -29,6 +29,7 @@ from runner.server.messages import (
     History,
     HistoryReply,
     Load,
+    Logs,
     Names,
     Output,
     Request,
@@ -79,6 +80,8 @@ EXAMPLES: list[Request[Any]] = [
     StatusJobs("deck", states=["failed", "cancelled"]),
     Wait(["deck", "deck/job"], within_s=5.0),
     Names("jobs", prefix="pa", limit=50),
+    Logs("deck/job"),
+    Logs("job", seen=[1, "running", 1, 20], wait_s=30),
 ]
 
 
