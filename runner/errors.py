@@ -61,7 +61,8 @@ class JobError(Exception):
     """One attempt of a job failed.
 
     `retryable` says whether the job's retries apply; `retry_after` (seconds) overrides the backoff delay
-    when the other side asked for one (HTTP Retry-After).
+    when the other side asked for one (HTTP Retry-After). `result` is what the failed attempt still has to say
+    as its job's result (a shell job's exit code), if anything.
     """
 
     def __init__(
@@ -71,12 +72,14 @@ class JobError(Exception):
         retryable: bool = False,
         retry_after: float | None = None,
         traceback: str | None = None,
+        result: object = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.retry_after = retry_after
         self.traceback = traceback
+        self.result = result
 
 
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})

@@ -29,17 +29,32 @@ characters or fewer can be guessed anyway, so masking it would protect little wh
 class SecretMask:
     """Replaces each of a set of secret values, and the forms it takes in a URL, by `***`."""
 
+    forms: frozenset[str]
+    _pattern: re.Pattern[str] | None
+
     def __init__(self, values: Iterable[str] = ()) -> None:
         forms: set[str] = set()
         for value in values:
             forms.update(_forms(value))
-        self.forms: frozenset[str] = frozenset(forms)
+        self._set_forms(frozenset(forms))
+
+    def _set_forms(self, forms: frozenset[str]) -> None:
+        self.forms = forms
         # Longest first, so that a secret containing another is masked whole.
         ordered = sorted(forms, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
     def __bool__(self) -> bool:
         return self._pattern is not None
+
+    def adding(self, values: Iterable[str]) -> SecretMask:
+        """This mask with these values too (jobs added to a deck bring the values of their own `${NAME}`s)."""
+        added = SecretMask(values).forms - self.forms
+        if not added:
+            return self
+        joined = SecretMask()
+        joined._set_forms(self.forms | added)
+        return joined
 
     def text(self, text: str) -> str:
         """`text` with every secret replaced by `***`."""

@@ -61,6 +61,8 @@ class Settings:
     """Dask calls of this deck submitted at once; None means `process_limit`."""
     result_limit_mb: int = 1024
     """A job whose result's JSON is larger than this (MiB) fails; large results are kept in files."""
+    log_limit_mb: float = 10.0
+    """The output kept of each attempt of a job, in MiB (runner.joblogs): past it, the start and the end."""
 
     @property
     def dask_slots(self) -> int:
@@ -131,6 +133,8 @@ class JobSpec:
     group: str | None = None
     """The fan-out name (`page` for `page[2]`), or None."""
     item: Any = None
+    log_limit_mb: float = 10.0
+    """The output kept of each of its attempts, in MiB (the deck's `log_limit_mb` unless the job sets one)."""
 
     @property
     def outline(self) -> WorkSpec:
@@ -155,7 +159,18 @@ class FanOut:
     kind made it at load; None when the kind keeps each member's work (see runner.kinds.spec.KindSpec.refill).
     """
 
-    __slots__ = ("after", "backoff", "kind", "line", "name", "refill", "retries", "template", "timeout")
+    __slots__ = (
+        "after",
+        "backoff",
+        "kind",
+        "line",
+        "log_limit_mb",
+        "name",
+        "refill",
+        "retries",
+        "template",
+        "timeout",
+    )
 
     def __init__(
         self,
@@ -169,8 +184,10 @@ class FanOut:
         line: int | None,
         template: Any,
         refill: Callable[[Any, Any], WorkSpec] | None,
+        log_limit_mb: float = 10.0,
     ) -> None:
         self.name = name
+        self.log_limit_mb = log_limit_mb
         self.kind = kind
         self.after = after
         self.retries = retries
@@ -254,6 +271,10 @@ class MemberSpec(JobSpec):
         return self.fan_out.line
 
     @property  # type: ignore[override]
+    def log_limit_mb(self) -> float:
+        return self.fan_out.log_limit_mb
+
+    @property  # type: ignore[override]
     def group(self) -> str | None:
         return self.fan_out.name
 
@@ -291,6 +312,7 @@ class MemberSpec(JobSpec):
             line=self.line,
             group=self.group,
             item=self.item,
+            log_limit_mb=self.log_limit_mb,
         )
 
 

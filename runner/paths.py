@@ -7,7 +7,9 @@
   starts writes its output there;
 - the journal: `$JOBDECK_DB`, else `journal.db` in the user's state directory;
 - the environments decks were submitted with: one folder per journal in `environments/` of jobdeck's folder
-  in the user's runtime directory (a tmpfs the system clears at boot), or in /tmp/jobdeck-$UID.
+  in the user's runtime directory (a tmpfs the system clears at boot), or in /tmp/jobdeck-$UID; the
+  environments of jobs added from other shells in a folder beside it (`<key>-jobs`);
+- the jobs added from a shell (`jobdeck add`): a folder beside the journal (`journal.db.added`).
 
 Each function takes the environment to read (the process's by default). platformdirs is imported only when
 a default in a user directory is actually needed, so importing this module costs next to nothing.
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,6 +30,7 @@ SOCKET_FILE_NAME = "jobdeck.sock"
 LOG_FILE_NAME = "server.log"
 DB_FILE_NAME = "journal.db"
 ENVIRONMENTS_FOLDER_NAME = "environments"
+ADDED_JOBS_SUFFIX = ".added"
 
 
 def _chosen(variable: str, environ: Mapping[str, str] | None) -> Path | None:
@@ -61,6 +63,8 @@ def socket_path(environ: Mapping[str, str] | None = None) -> Path:
 
 def shared_socket_folder() -> Path:
     """/tmp/jobdeck-$UID (in the temporary folder $TMPDIR names): the socket's folder without a runtime dir."""
+    import tempfile  # here: it costs every command's start-up (shell completion's too) tens of ms
+
     return Path(tempfile.gettempdir()) / f"{APP_NAME}-{os.getuid()}"
 
 
@@ -117,6 +121,8 @@ def runtime_dir(environ: Mapping[str, str] | None = None) -> Path:
         import platformdirs
 
         return Path(platformdirs.user_runtime_dir(APP_NAME))
+    import tempfile
+
     return Path(tempfile.gettempdir()) / f"{APP_NAME}-{os.getuid()}"
 
 
@@ -125,3 +131,17 @@ def environments_dir(journal: Path, environ: Mapping[str, str] | None = None) ->
     journal (named by a hash of its path), so that servers of different journals never touch each other's."""
     key = hashlib.sha256(str(Path(journal).resolve()).encode()).hexdigest()[:16]
     return runtime_dir(environ) / ENVIRONMENTS_FOLDER_NAME / key
+
+
+def job_environments_dir(journal: Path, environ: Mapping[str, str] | None = None) -> Path:
+    """Where a server keeps the environments of jobs added to its decks from shells other than the deck's, beside
+    the decks' own (runtime, private, per journal)."""
+    decks = environments_dir(journal, environ)
+    return decks.with_name(f"{decks.name}-jobs")
+
+
+def added_jobs_dir(journal: Path) -> Path:
+    """Where a server keeps the jobs added to its decks from a shell, to run them again after a restart: beside
+    the journal, as lasting as it (a reboot must not lose them)."""
+    journal = Path(journal)
+    return journal.with_name(journal.name + ADDED_JOBS_SUFFIX)

@@ -16,6 +16,9 @@ LISTED_JOBS_PER_DECK = 20
 UNSUCCESSFUL_STATES = (JobState.FAILED, JobState.CANCELLED, JobState.SKIPPED)
 """Finished but not succeeded, in the order the summary lists them: the causes first, their consequences last."""
 STATE_WIDTH = max(len(state.value) for state in JobState)
+RESULT_STATES = (JobState.SUCCEEDED, JobState.FAILED)
+"""A job reports its result in these states: a succeeded job's value, and what a failed one still says (a shell
+job's exit code; a failed call has none)."""
 
 
 def job_report(job: Job) -> dict[str, Any]:
@@ -26,7 +29,7 @@ def job_report(job: Job) -> dict[str, Any]:
         "attempts": len(job.attempts),
         "duration_s": None if job.duration_s is None else round(job.duration_s, 3),
         "error": job.error,
-        "result": json_safe(job.result) if job.state is JobState.SUCCEEDED else None,
+        "result": json_safe(job.result) if job.state in RESULT_STATES else None,
     }
 
 

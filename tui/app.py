@@ -39,11 +39,11 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from runner.engine.engine import Engine
+from runner.engine.estimate import Estimator
 from runner.engine.interface import EngineInterface, LoadedDeck, ObservedJob
 from runner.errors import CommandError, DeckAlreadyLoaded, DeckError, Problem
 from runner.model import Deck, JobState
 from tui import farewell
-from tui.estimate import Estimator
 from tui.exit_deadline import ExitDeadline
 from tui.formatting import STATE_GLYPHS, format_duration, format_eta, format_rate, row_seconds
 from tui.panes import Pane, PaneModel
@@ -569,7 +569,12 @@ class JobdeckApp(App[None]):
         if engine is None:
             return
         engine.watch(job.id)
-        screen = JobDetailScreen(job, spec_lines=partial(engine.spec_lines, job.id), clock=self.shown_time)
+        screen = JobDetailScreen(
+            job,
+            spec_lines=partial(engine.spec_lines, job.id),
+            log_place=partial(engine.log_place, job.id),
+            clock=self.shown_time,
+        )
         self.push_screen(screen, lambda _: engine.unwatch(job.id))
 
     async def on_job_detail_screen_command_requested(self, message: JobDetailScreen.CommandRequested) -> None:

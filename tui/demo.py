@@ -24,15 +24,24 @@ from textual.screen import Screen
 from runner.deck.parser import load_deck
 from runner.demo.server import DemoServer
 from runner.demo.workspace import prepare_workspace
+from runner.engine.engine import Engine
+from runner.engine.estimate import Estimator
 from runner.errors import CommandError, DeckError
+from runner.joblogs.keeper import JobLogs
 from runner.model import Deck
 from tui.app import JobdeckApp
-from tui.estimate import Estimator
 
 DEMO_LATENCY_S = 0.05
 FINISHED_CHECK_S = 1.0
 DOWNLOADS = "downloads"
 """The demo deck's out_dir and its shell jobs' output folder: cleared before each run again."""
+
+
+def engine_with_logs() -> Engine:
+    """The demo's engine: its jobs' whole output is kept (for the detail view) in a temporary folder."""
+    engine = Engine()
+    engine.logs = JobLogs.temporary_folder()
+    return engine
 
 
 class DemoApp(JobdeckApp):
@@ -44,7 +53,7 @@ class DemoApp(JobdeckApp):
     ]
 
     def __init__(self, workspace: Path, decks: Sequence[Deck]) -> None:
-        super().__init__(decks, start_dir=workspace)
+        super().__init__(decks, start_dir=workspace, engine_factory=engine_with_logs)
         self.workspace = workspace
         self.demo_decks = [deck.name for deck in decks]
         """The names the demo's runs were loaded as (`demo`, then `demo#2`...): the jobs `a` waits for."""

@@ -28,6 +28,16 @@ SUBCOMMANDS = (
     "attach",
     "env",
     "forget",
+    "add",
+    "pause",
+    "resume",
+    "cancel",
+    "retry",
+    "wait",
+    "history",
+    "export",
+    "completion",
+    "logs",
     "events",
 )
 DASHBOARD_OPTIONS = ("--local", "--socket", "--dask")
@@ -82,16 +92,18 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     """The top-level parser and each subcommand's parser (to report an error against the right usage)."""
     parser = argparse.ArgumentParser(
         prog="jobdeck",
+        formatter_class=CommandListFormatter,
         description="Run decks of jobs (fetch URLs, call Python functions, run shell commands) with pause, "
         "cancel and retry. `jobdeck [FILE...]` opens the dashboard, attached to your jobdeck server (started in "
         "the background if none runs), and loads those job files into it; the jobs go on when you detach (d). "
         "`jobdeck --local [FILE...]` runs them in the dashboard's own process instead. "
         "See `jobdeck --local --help`.",
-        epilog="Exit status: 0 when every job succeeded, 1 when any did not (or jobdeck was interrupted), "
-        "2 for a bad job file or bad usage.",
+        epilog="`jobdeck COMMAND --help` says more of a command, and its exit status. The dashboard and `run` "
+        "exit 0 when every job succeeded, 1 when any did not (or jobdeck was interrupted), 2 for a bad job file "
+        'or bad usage. Shell completion: eval "$(jobdeck completion bash)" (or zsh).',
     )
     parser.add_argument("--version", action=VersionAction)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     run = commands.add_parser(
         "run",
         help="run job files headless until every job has finished",
@@ -137,7 +149,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     check.add_argument("files", nargs="+", metavar="FILE", type=Path, help="job files (TOML)")
     submit = commands.add_parser(
         "submit",
-        help="load job files into the per-user server (started if none runs) and return at once",
+        help="load job files into your server and return at once",
         description="Load job files into the per-user jobdeck server, which runs them after this command ends. "
         "A file whose same jobs are loaded and not finished is refused (nothing runs twice) unless --again.",
         epilog="Exit status: 0 when every file was loaded, 2 when one was refused (bad, or loaded already) "
@@ -151,13 +163,15 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         help="load a file even when the same file's same jobs are loaded and unfinished (as a new deck, name#2)",
     )
     status = commands.add_parser(
-        "status", help="print the server's jobs and their states", description="Print the server's jobs and states."
+        "status",
+        help="print each deck's progress and ETA, and its jobs",
+        description="Print the server's jobs and states.",
     )
     status.add_argument("--json", action="store_true", help="print the report as JSON, with a server object")
     status.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
     start = commands.add_parser(
         "start-server",
-        help="start the per-user server in the background if none runs (it runs again what a stopped one left)",
+        help="start your server if none runs (it resumes what was left)",
         description="Start the per-user jobdeck server in the background, unless one runs; return once it answers. "
         "A new server runs again the decks the journal shows unfinished (after a crash or a reboot). `status` "
         "never starts one; `submit`, `env` and the dashboard do.",
@@ -171,13 +185,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     stop.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
     attach = commands.add_parser(
         "attach",
-        help="open the dashboard on the server's jobs, loading nothing (the server is started if none runs)",
+        help="open the dashboard on the server's jobs, loading nothing",
         description="Open the dashboard attached to the per-user jobdeck server.",
     )
     attach.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
     demo = commands.add_parser(
         "demo",
-        help="open the dashboard on a demo deck, against a small HTTP server on 127.0.0.1 (works offline)",
+        help="open the dashboard on a demo deck (works offline)",
         description="Open the dashboard on the demo deck: downloads, retries, CPU jobs on processes and threads, "
         "shell jobs, a fan-out, a dependency chain, and a slow download and a simulation that run for about a "
         "minute and a half. Its files go to a temporary folder, removed when the demo ends.",
@@ -185,7 +199,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     demo.add_argument("--keep", action="store_true", help="keep the demo's folder (its deck and downloads) afterwards")
     environment = commands.add_parser(
         "env",
-        help="give a deck of the server this shell's environment (a deck waiting for it after a restart runs)",
+        help="give a deck this shell's environment variables",
         description="Give a deck of the per-user server this shell's environment variables and umask. A deck "
         "restored after a reboot whose file uses ${VAR}s waits for them until this is run from a shell that has "
         "them; a running deck starts its next attempts with the new environment.",
@@ -194,7 +208,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     environment.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
     forget = commands.add_parser(
         "forget",
-        help="drop finished decks from the server's memory (the journal keeps their history)",
+        help="drop finished decks from the server (history keeps them)",
         description="Drop decks whose jobs have all finished from the server's memory: they leave `status` and "
         "the dashboard, and stay in the history. A deck with unfinished jobs is refused: cancel them or let them "
         "end first. The server also forgets decks finished more than 7 days ago by itself "
@@ -203,8 +217,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     forget.add_argument("decks", nargs="*", metavar="DECK", help="deck names, as `status` shows them")
     forget.add_argument("--finished", action="store_true", help="every deck whose jobs have all finished")
     forget.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    control = add_control_commands(commands)
+    reports = add_reports_commands(commands)
+    logs = add_logs_commands(commands)
     events = add_events_commands(commands)
     return parser, {
+        **control,
+        **reports,
+        "logs": logs,
         **events,
         "env": environment,
         "forget": forget,
@@ -217,6 +237,165 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "attach": attach,
         "demo": demo,
     }
+
+
+class CommandListFormatter(argparse.HelpFormatter):
+    """`jobdeck --help` with one line per command under "commands:", without argparse's lone `COMMAND` line
+    above them (which also pushed the longest names' help onto a line of its own)."""
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if isinstance(action, argparse._SubParsersAction):
+            return "".join(self._format_action(command) for command in action._get_subactions())
+        return super()._format_action(action)
+
+
+JOB_STATES = ("queued", "running", "paused", "retrying", "succeeded", "failed", "cancelled", "skipped")
+"""runner.model.JobState's values (not imported: the model would slow every start; a test keeps them equal)."""
+EXIT_TIMED_OUT = 124
+
+
+class JobStates:
+    """An argparse type: a job state, or several separated by commas (`failed,cancelled`). Its `words` are what
+    shell completion offers for it (runner.cli.completion)."""
+
+    words = JOB_STATES
+
+    def __call__(self, text: str) -> str:
+        for state in text.split(","):
+            if state not in JOB_STATES:
+                near = closest(state, JOB_STATES)
+                hint = f"did you mean {near!r}? " if near else ""
+                known = ", ".join(JOB_STATES)
+                raise argparse.ArgumentTypeError(f"{state!r} is not a job state ({hint}states: {known})")
+        return text
+
+    def __repr__(self) -> str:
+        return "job state"  # argparse names the type in an error with it
+
+
+def positive_count(text: str) -> int:
+    """An argparse type: a whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def add_reports_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> dict[str, argparse.ArgumentParser]:
+    """wait, history, export and completion; the filters of status and check's --json."""
+    status = commands.choices["status"]
+    status.description = (
+        "Print a line per deck (its jobs' states, throughput and ETA), the server, then the decks' jobs: when "
+        "asked (--jobs, --state) or when they are 20 or fewer. Starts no server."
+    )
+    status.epilog = "Exit status: 0 (also when no server runs: it says so), 2 for a deck that is not loaded."
+    status.add_argument("decks", nargs="*", metavar="DECK", help="only these decks (default: every loaded deck)")
+    status.add_argument(
+        "--state",
+        action="append",
+        type=JobStates(),
+        metavar="STATE",
+        help=f"list only the jobs in this state; repeat it, or give several as a,b ({', '.join(JOB_STATES)})",
+    )
+    shown = status.add_mutually_exclusive_group()
+    shown.add_argument("--summary", action="store_true", help="only the line of each deck, never its jobs")
+    shown.add_argument("--jobs", action="store_true", help="list the jobs however many there are")
+    commands.choices["check"].add_argument(
+        "--json", action="store_true", help="print one JSON object with every problem's file, line, job and hint"
+    )
+    commands.choices["check"].epilog = "Exit status: 0 when every file is good, 2 when any is not."
+    wait = commands.add_parser(
+        "wait",
+        help="wait until decks or jobs have finished",
+        description="Wait until every job of the given decks (or the given jobs) has finished, then print a line "
+        "such as `3 succeeded, 1 failed: nightly/get`. No DECK or JOB: every loaded deck. The server does the "
+        "waiting. If it goes away meanwhile, wait reads how the jobs ended in the journal, or waits up to a "
+        "minute for a new server (which runs again what was left) and goes on there. Starts no server.",
+        epilog=f"Exit status: 0 when every job succeeded, 1 when any failed or was cancelled or skipped (or no server "
+        f"could tell), 2 for a name that is no loaded deck or job, {EXIT_TIMED_OUT} when --timeout ran out.",
+    )
+    wait.add_argument(
+        "targets", nargs="*", metavar="DECK|JOB", help="deck names, job ids (deck/name), or job names one deck has"
+    )
+    wait.add_argument(
+        "--timeout", type=seconds, metavar="S", help="give up after S seconds of wall-clock time (exit 124)"
+    )
+    wait.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
+    wait.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    journal_help = f"the journal to read (default: ${paths.DB_VARIABLE}, else journal.db in the user's state directory)"
+    history = commands.add_parser(
+        "history",
+        help="list earlier runs from the journal, with their ids",
+        description="List the journal's runs, newest first: id, when loaded, deck, jobs, outcome, file. Reads "
+        "the journal only; needs no server.",
+        epilog="Exit status: 0, 1 when the journal cannot be read.",
+    )
+    history.add_argument("--limit", type=positive_count, default=50, metavar="N", help="the last N runs (default 50)")
+    history.add_argument("--json", action="store_true", help="print a JSON array of runs")
+    history.add_argument("--db", type=Path, metavar="PATH", help=journal_help)
+    export = commands.add_parser(
+        "export",
+        help="print a run's jobs as CSV or JSON lines (a joblog)",
+        description="Print one run's jobs from the journal, like GNU parallel's joblog: name, kind, state, "
+        "attempts, started_at, ended_at, duration_s, bytes, exit_code, signal, error, result (a preview). Reads "
+        "the journal only; needs no server.",
+        epilog="Exit status: 0, 1 when the journal cannot be read, 2 when it has no such run.",
+    )
+    export.add_argument(
+        "run", metavar="RUN", help="a run id (or its start) from `jobdeck history`, or a deck name: its latest run"
+    )
+    form = export.add_mutually_exclusive_group()
+    form.add_argument("--csv", action="store_true", help="CSV with a header line (the default)")
+    form.add_argument("--json", action="store_true", help="JSON lines: one object per job")
+    export.add_argument("--db", type=Path, metavar="PATH", help=journal_help)
+    completion = commands.add_parser(
+        "completion",
+        help="print a bash or zsh completion script",
+        description='Print a completion script: add eval "$(jobdeck completion bash)" to ~/.bashrc, or '
+        'eval "$(jobdeck completion zsh)" to ~/.zshrc (after compinit). It completes commands and options, '
+        "and the names of your server's decks and jobs.",
+    )
+    completion.add_argument("shell", choices=("bash", "zsh"), help="the shell")
+    return {"wait": wait, "history": history, "export": export, "completion": completion}
+
+
+def add_logs_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """`jobdeck logs`."""
+    logs = commands.add_parser(
+        "logs",
+        help="print a job's whole output, or follow it while it runs",
+        description="Print a job's output from its log files, stdout and stderr in the order they came (each "
+        "attempt keeps up to its deck's log_limit_mb, 10 MiB by default: past that, its start and its end, with "
+        "a line saying how much was left out). JOB is a job's name, or deck/name. A job no loaded deck has is "
+        "looked for in the journal's history (the newest run with a job of that name); a forgotten deck's files "
+        "are gone, and then the last lines the journal keeps are printed. With no server running, the journal "
+        "is read directly; no server is started.",
+        epilog="Exit status: 0 when the log was printed (with --follow: when the job succeeded), 1 when the job "
+        "did not succeed (with --follow) or the server could not be asked, 2 for an unknown job, an attempt it "
+        "did not make, or bad usage, 130 when Ctrl-C ended --follow.",
+    )
+    logs.add_argument("job", metavar="JOB", help="the job: its name, or deck/name as `jobdeck status` shows it")
+    logs.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="go on printing lines as the job writes them (and its next attempts), until it finishes",
+    )
+    streams = logs.add_mutually_exclusive_group()
+    streams.add_argument("--stdout", action="store_true", help="only what the job wrote to stdout")
+    streams.add_argument("--stderr", action="store_true", help="only what the job wrote to stderr")
+    logs.add_argument("--attempt", type=positive_count, metavar="N", help="that attempt's output (default: the latest)")
+    logs.add_argument("--tail", type=positive_count, metavar="N", help="only the last N lines (then the new ones)")
+    logs.add_argument(
+        "--json", action="store_true", help='one JSON object per line: {"stream": "stdout", "line": "..."}'
+    )
+    logs.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    return logs
 
 
 def add_events_commands(commands: Any) -> dict[str, argparse.ArgumentParser]:
@@ -323,3 +502,91 @@ def dashboard_parser() -> argparse.ArgumentParser:
 def chosen_socket(options: argparse.Namespace) -> Path | None:
     """--socket, else $JOBDECK_SOCKET, else None (the default path in the user's runtime directory)."""
     return options.socket or paths.chosen_socket_path()
+
+
+def add_control_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> dict[str, argparse.ArgumentParser]:
+    """`add`, and `pause`, `resume`, `cancel`, `retry` (runner.cli.control)."""
+    from runner.cli.control import CONTROL_COMMANDS, keyword_value
+
+    add = commands.add_parser(
+        "add",
+        help="add one shell command (or --call) as a job, without a file",
+        description="Add one job to the per-user server (started if none runs), as if it were a [[job]] of a job "
+        "file in this folder: it runs here, with this shell's environment and umask, and survives a restart of "
+        "the server like a submitted deck's jobs. Without --deck it goes to the deck 'adhoc' (started on first "
+        "use). One COMMAND word is a command line as written (quote it: 'make && make test'); several are a "
+        "program and its arguments. With --call, the ARGs are the function's arguments: an ARG that reads as "
+        'JSON is that value (5, 2.5, true, [1, 2], {"a": 1}, \'"007"\' for a string), any other is a string. '
+        "Options go before the COMMAND or ARGs: whatever follows them is part of them.",
+        epilog="Prints the job's name as deck/name (with --json, an object). Exit status: 0 when the job was "
+        "added, 2 when it was refused (a bad command or call, an unknown --after job, a name taken), 1 when the "
+        "server could not be reached.",
+        usage="jobdeck add [options] -- COMMAND...\n       jobdeck add [options] --call MODULE:FUNCTION [ARG...]",
+    )
+    add.add_argument("--deck", metavar="NAME", help="the deck to add to: a loaded deck, or a new one (default: adhoc)")
+    add.add_argument("--name", metavar="NAME", help="the job's name (default: the program's, numbered: make-3)")
+    add.add_argument(
+        "--after",
+        metavar="JOB",
+        nargs="+",
+        action="extend",
+        help="run only once these jobs of the deck succeeded (name, fan-out name, or deck/name: "
+        "without --deck, the job goes to that deck); put -- before the command",
+    )
+    add.add_argument("--retries", type=_count, metavar="N", help="retries on failure (default: the deck's)")
+    add.add_argument(
+        "--timeout", type=seconds, metavar="S", help="seconds per attempt, 0 for none (default: the deck's)"
+    )
+    add.add_argument("--call", metavar="MODULE:FUNCTION", help="call this function instead (on a worker process)")
+    add.add_argument(
+        "--kwarg",
+        metavar="NAME=VALUE",
+        type=keyword_value,
+        action="append",
+        help="a keyword argument of --call (VALUE read as the ARGs are); may be repeated",
+    )
+    add.add_argument("--json", action="store_true", help='print {"job", "deck", "name", "created"}')
+    add.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    add.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND | ARG", help=argparse.SUPPRESS)
+    parsers = {"add": add}
+    helps = {
+        "pause": "pause jobs (queued: held back; running: really suspended)",
+        "resume": "resume paused jobs",
+        "cancel": "cancel jobs (a running one is ended, its processes too)",
+        "retry": "run failed, cancelled or skipped jobs again",
+    }
+    for action in CONTROL_COMMANDS:
+        parser = commands.add_parser(
+            action,
+            help=helps[action],
+            description=f"{helps[action][0].upper()}{helps[action][1:]}, selected by the server in one request. "
+            "A JOB is a name, deck/name, or a glob where * is any characters and ? one ('page[*]' is every item "
+            "of the fan-out page, 'build-?', 'nightly/*'; quote it; brackets are literal): a job named exactly as "
+            "written wins over the glob. --deck and --failed narrow the JOBs (alone, they select every "
+            "job of the deck, or every failed job); --all selects every job. A selected job the command does not "
+            "apply to is reported as such. Never asks: to be careful, look with `jobdeck status` first.",
+            epilog="Prints a line per job, or counts when more than 20 are selected. Exit status: 0 when every JOB "
+            "and --deck matched, 1 when nothing matched, a JOB or --deck matched nothing, or no server runs (none "
+            "is started), 2 for bad usage (no selection, --all with JOBs, a name in several decks).",
+        )
+        parser.add_argument("jobs", nargs="*", metavar="JOB", help="job names, deck/name, or globs")
+        parser.add_argument("--deck", action="append", metavar="NAME", help="only jobs of this deck (may repeat)")
+        parser.add_argument("--failed", action="store_true", help="only failed jobs")
+        parser.add_argument("--all", action="store_true", help="every job of the server")
+        parser.add_argument("--json", action="store_true", help="print what was done as one JSON object")
+        parser.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+        parsers[action] = parser
+    return parsers
+
+
+def _count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value

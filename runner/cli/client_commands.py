@@ -1,21 +1,18 @@
-"""The commands that talk to the per-user server: `submit`, `status`, `start-server`, `stop-server` and `env`."""
+"""The commands that talk to the per-user server: `submit`, `start-server`, `stop-server` and `env` (`status` is
+runner.cli.status_command)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
-from pathlib import Path
 
 from runner import paths
 from runner.cli.arguments import chosen_socket
 from runner.cli.exits import EXIT_BAD_INPUT, EXIT_JOBS_FAILED, EXIT_OK
-from runner.cli.status_text import status_lines
 
 
 def server_command(options: argparse.Namespace) -> int:
-    """submit, status, start-server, stop-server and env: talk to the per-user server (which submit, env and
+    """submit, start-server, stop-server and env: talk to the per-user server (which submit, env and
     start-server start when none runs)."""
     from runner.server import client
 
@@ -26,8 +23,6 @@ def server_command(options: argparse.Namespace) -> int:
     try:
         if options.command == "submit":
             return report_submitted(client.submit(options.files, socket_path, again=options.again))
-        if options.command == "status":
-            return report_status(client.status(socket_path), as_json=options.json, socket_path=socket_path)
         if options.command == "start-server":
             return report_started(*client.start_server(socket_path))
         if options.command == "env":
@@ -87,24 +82,3 @@ def report_submitted(results: list[dict[str, object]]) -> int:
             )
             failed = True
     return EXIT_JOBS_FAILED if failed else EXIT_BAD_INPUT if refused else EXIT_OK
-
-
-def report_status(report: dict[str, object] | None, *, as_json: bool, socket_path: Path | None = None) -> int:
-    """The status as JSON, or as text: a line per deck, then the server, then each deck's jobs. With no server
-    running (`report` None), an empty status: `{"server": null, "decks": []}`, or a sentence saying so."""
-    if report is None:
-        if as_json:
-            print(json.dumps({"server": None, "decks": []}))
-        else:
-            where = socket_path or paths.socket_path()
-            print(
-                f"no jobdeck server runs (at {where}), so no decks are loaded; `jobdeck start-server` starts one "
-                "(which runs again the decks a stopped server left unfinished), as does `jobdeck submit FILE`"
-            )
-        return EXIT_OK
-    if as_json:
-        print(json.dumps(report))
-        return EXIT_OK
-    for line in status_lines(report, now=time.time()):
-        print(line)
-    return EXIT_OK

@@ -8,9 +8,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner.cli.exits import EXIT_BAD_INPUT, EXIT_OK
 from runner.cli.loading import load_all
+
+if TYPE_CHECKING:
+    from runner.engine.engine import Engine
 
 
 def dashboard_command(files: Sequence[Path], *, local: bool, socket_path: Path | None) -> int:
@@ -28,12 +32,7 @@ def dashboard_command(files: Sequence[Path], *, local: bool, socket_path: Path |
     from tui.app import JobdeckApp
 
     if local:
-        from runner import paths
-        from runner.engine.engine import Engine
-        from runner.journal.history import JournalHistory
-
-        # In-process jobs are not journaled, but `h` still shows the runs the journal holds.
-        app = JobdeckApp(decks, engine_factory=lambda: Engine(history=JournalHistory(paths.journal_path())))
+        app = JobdeckApp(decks, engine_factory=local_engine)
     else:
         from runner.server.remote import RemoteEngine
 
@@ -43,6 +42,19 @@ def dashboard_command(files: Sequence[Path], *, local: bool, socket_path: Path |
     app.run()
     app.finish()  # what it stopped, or that it detached
     return app.return_code or EXIT_OK
+
+
+def local_engine() -> Engine:
+    """The engine of `jobdeck --local`: its jobs are not journaled, but `h` still shows the runs the journal holds,
+    and their whole output is kept (for the detail view) in a temporary folder, removed when the engine ends."""
+    from runner import paths
+    from runner.engine.engine import Engine
+    from runner.joblogs.keeper import JobLogs
+    from runner.journal.history import JournalHistory
+
+    engine = Engine(history=JournalHistory(paths.journal_path()))
+    engine.logs = JobLogs.temporary_folder()
+    return engine
 
 
 def demo_command(*, keep: bool = False) -> int:

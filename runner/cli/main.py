@@ -2,9 +2,9 @@
 
 `run` and `check` never import Textual: start-up stays quick and worker processes stay light. Everything
 heavier than argparse is imported inside the command that needs it: `runner.cli.arguments` (parsing),
-`runner.cli.run` (`run`), `runner.cli.loading` (`check`), `runner.cli.client_commands` (`submit`, `status`,
-`start-server`, `stop-server`, `env`), `runner.cli.events` (`events`), `runner.cli.dashboard` (the dashboard,
-`attach`, `demo`).
+`runner.cli.run` (`run`), `runner.cli.loading` (`check`), `runner.cli.client_commands` (`submit`,
+`start-server`, `stop-server`, `env`), `runner.cli.reports` (`wait`, `status`, `history`, `export`, `completion`,
+`check --json`), `runner.cli.events` (`events`), `runner.cli.dashboard` (the dashboard, `attach`, `demo`).
 
 Which Dask cluster an `on = "dask"` job uses, most specific first: `--dask ADDRESS` (of `jobdeck run`, or
 leading the dashboard's files: `jobdeck --dask ADDRESS FILE...`), then `$JOBDECK_DASK`, then the deck's
@@ -20,14 +20,21 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from runner.cli.arguments import chosen_socket, dashboard_parser, parse_arguments, use_dask_cluster, wants_dashboard
 from runner.cli.exits import EXIT_BAD_INPUT, EXIT_JOBS_FAILED, EXIT_OK
 
 DEBUG_VARIABLE = "JOBDECK_DEBUG"
+COMPLETE_COMMAND = "__complete"
+"""The hidden command the completion scripts run for deck, job and run names (runner.cli.completion_names)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == [COMPLETE_COMMAND]:  # a shell's Tab: before any parsing, as fast as can be
+        from runner.cli.completion_names import complete_command
+
+        return complete_command(arguments[1:])
+    from runner.cli.arguments import chosen_socket, dashboard_parser, parse_arguments, use_dask_cluster, wants_dashboard
+
     dashboard = wants_dashboard(arguments)
     try:
         options = dashboard_parser().parse_args(arguments) if dashboard else parse_arguments(arguments)
@@ -47,19 +54,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             from runner.cli.dashboard import demo_command
 
             return demo_command(keep=options.keep)
+        if command in ("wait", "status", "history", "export", "completion") or (command == "check" and options.json):
+            from runner.cli.reports import reports_command
+
+            return reports_command(options)
         if command == "check":
             from runner.cli.loading import check_command
 
             return check_command(options.files)
+        if command == "logs":
+            from runner.cli.logs import logs_command
+
+            return logs_command(options)
         if command == "forget":
             from runner.cli.forgetting import forget_command
 
             return forget_command(options)
+        if command in ("add", "pause", "resume", "cancel", "retry"):
+            from runner.cli.control import control_main
+
+            return control_main(options)
         if command in ("events",):
             from runner.cli.events import events_command
 
             return events_command(options)
-        if command in ("submit", "status", "start-server", "stop-server", "env"):
+        if command in ("submit", "start-server", "stop-server", "env"):
             from runner.cli.client_commands import server_command
 
             return server_command(options)

@@ -1,5 +1,5 @@
 """What `jobdeck status` prints for people: a line per deck (its states, throughput and ETA), the server, then
-every deck's jobs. It reads the same report `status --json` prints (runner.server.client.status)."""
+the decks' jobs when asked for or few. It reads the same deck objects `status --json` prints."""
 
 from __future__ import annotations
 
@@ -13,26 +13,23 @@ UNDER_WAY = frozenset({JobState.RUNNING.value, JobState.RETRYING.value, JobState
 """States whose jobs are moving towards their end (a paused job is not, so an all-paused deck has no ETA)."""
 
 
-def status_lines(report: Mapping[str, Any], *, now: float) -> list[str]:
-    server = report["server"]
-    decks: list[dict[str, Any]] = report["decks"]
-    lines = [deck_line(deck, now=now) for deck in decks] or ["no decks loaded; jobdeck submit FILE loads one"]
-    lines += ["", f"server {server['pid']} (jobdeck {server['version']}) at {server['socket']}"]
+def server_lines(server: Mapping[str, Any]) -> list[str]:
+    """The server, then its warnings and what it restored at start-up."""
+    lines = [f"server {server['pid']} (jobdeck {server['version']}) at {server['socket']}"]
     lines += [f"warning: {line}" for line in server.get("journal_problems") or []]
     lines += [f"note: {line}" for line in server.get("restored") or []]
-    for deck in decks:
-        lines.append(f"{deck['deck']}:")
-        if deck.get("note"):
-            lines.append(f"  {deck['note']}")
-        for job in deck["jobs"]:
-            error = f"  {job['error']}" if job.get("error") else ""
-            lines.append(f"  {job['name']:<30} {job['kind']:<6} {job['state']:<10} #{job['attempts']}{error}")
     return lines
+
+
+def job_line(job: Mapping[str, Any]) -> str:
+    error = f"  {job['error']}" if job.get("error") else ""
+    return f"  {job['name']:<30} {job['kind']:<6} {job['state']:<10} #{job['attempts']}{error}"
 
 
 def deck_line(deck: Mapping[str, Any], *, now: float) -> str:
     """E.g. `nightly: 3 running, 4 queued, 12 succeeded · 0.8 jobs/s · ETA 9 s`, or for a finished deck
-    `nightly: 20 succeeded in 25 s · 0.8 jobs/s`."""
+    `nightly: 20 succeeded in 25 s · 0.8 jobs/s`. The ETA is the server's estimate (`eta_s`, the dashboard's):
+    `ETA –` when it cannot tell, as the dashboard's header says it."""
     name = deck["deck"]
     if "waiting_for" in deck:
         return f"{name}: waits for its environment (`jobdeck env {name}` from a shell that has it)"
@@ -40,20 +37,20 @@ def deck_line(deck: Mapping[str, Any], *, now: float) -> str:
     text = f"{name}: " + (", ".join(f"{count} {state}" for state, count in counts.items()) or "no jobs")
     started, ended = deck.get("started_at"), deck.get("ended_at")
     finished = sum(count for state, count in counts.items() if state in FINISHED)
+    remaining = sum(counts.values()) - finished
+    moving = ended is None and remaining and any(counts.get(state) for state in UNDER_WAY)
+    eta = deck.get("eta_s")
+    eta_text = f" · ETA {duration_text(eta) if eta is not None else '–'}" if moving else ""
     if started is None:
-        return text + (" · not started" if finished < sum(counts.values()) else "")
+        return text + (" · not started" if remaining else "")
     elapsed = max(0.0, (ended if ended is not None else now) - started)
     if ended is not None:
         text += f" in {duration_text(elapsed)}"
     if finished == 0 or elapsed <= 0:
-        return text + " · nothing finished yet"
-    rate = finished / elapsed
+        return text + " · nothing finished yet" + eta_text
     if finished > 1:  # one job's end says nothing of a rate
-        text += f" · {rate_text(rate)}"
-    remaining = sum(counts.values()) - finished
-    if ended is None and remaining and any(counts.get(state) for state in UNDER_WAY):
-        text += f" · ETA {duration_text(remaining / rate)}"
-    return text
+        text += f" · {rate_text(finished / elapsed)}"
+    return text + eta_text
 
 
 def rate_text(per_second: float) -> str:

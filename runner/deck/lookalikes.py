@@ -31,8 +31,9 @@ Lookalike = Renamed | str
 """A renamed key, or a sentence saying how jobdeck does what the key asked for."""
 
 OUTPUT_IS_CAPTURED = (
-    "jobdeck captures a job's output: press enter on the job in the dashboard to see it; to keep it in a file, "
-    'redirect it in the command, e.g. shell = "make > build.log 2>&1"'
+    "jobdeck keeps a job's output in log files of its own: `jobdeck logs JOB` prints it, enter on the job in the "
+    "dashboard shows it, and log_limit_mb sets how much is kept; to write it elsewhere, redirect it in the "
+    'command, e.g. shell = "make > build.log 2>&1"'
 )
 RUNS_IN_THE_FILES_FOLDER = (
     "a shell job runs in the job file's folder; to run it elsewhere, start its command with cd, "

@@ -22,7 +22,7 @@ from runner.deck.lines import Lines
 from runner.deck.lookalikes import JOB_LOOKALIKES, Renamed, lookalike_hint
 from runner.deck.problems import Problems, did_you_mean, toml_syntax_problem
 from runner.deck.reading import absolute, read_job_file
-from runner.deck.settings import DECK_KEYS, read_settings
+from runner.deck.settings import DECK_KEYS, log_limit, read_settings
 from runner.deck.table import MISSING, Table, describe, short
 from runner.deck.templates import NO_ITEM, TemplateText, item_text, placeholder_problems
 from runner.deck.toml_parsing import parse_toml
@@ -33,7 +33,7 @@ from runner.model import Deck, FanOut, JobSpec, Kind, MemberSpec, Settings, Work
 from runner.spelling import closest
 
 TOP_LEVEL_KEYS = ("deck", "job")
-COMMON_JOB_KEYS = ("name", "after", "retries", "backoff", "timeout", "each")
+COMMON_JOB_KEYS = ("name", "after", "retries", "backoff", "timeout", "each", "log_limit_mb")
 KIND_KEYS: dict[Kind, tuple[str, ...]] = {kind: spec.keys for kind, spec in KIND_SPECS.items()}
 ALL_JOB_KEYS = COMMON_JOB_KEYS + tuple(key for keys in KIND_KEYS.values() for key in keys)
 KIND_OF_KEY = {key: kind for kind, keys in KIND_KEYS.items() for key in keys}
@@ -142,6 +142,7 @@ class _Draft:
     backoff: float
     timeout: float
     each: list[Any] | None
+    log_limit_mb: float
 
     @property
     def line(self) -> int | None:
@@ -308,6 +309,9 @@ class DeckParser:
             if "timeout" in data
             else settings.timeout,
             each=self._each(table) if "each" in data else None,
+            log_limit_mb=_or_default(log_limit(table), settings.log_limit_mb)
+            if "log_limit_mb" in data
+            else settings.log_limit_mb,
         )
 
     def _refuse_keys(self, table: Table, kind: KindSpec[Any, Any] | None) -> None:
@@ -476,6 +480,7 @@ class DeckParser:
             line=draft.line,
             template=template,
             refill=kind.refill if kind.refills else None,
+            log_limit_mb=draft.log_limit_mb,
         )
         if kind.refills:  # each member's work is made when it runs: here its items are only checked
             checked = kind.check_items(template, draft.each, draft.item_texts, table, place)
@@ -504,6 +509,7 @@ class DeckParser:
             backoff=draft.backoff,
             timeout=draft.timeout,
             line=draft.line,
+            log_limit_mb=draft.log_limit_mb,
         )
 
     @staticmethod
@@ -519,6 +525,7 @@ class DeckParser:
             backoff=draft.backoff,
             timeout=draft.timeout,
             line=draft.line,
+            log_limit_mb=draft.log_limit_mb,
         )
 
     def _check_shared_files(self, jobs: Sequence[JobSpec], named: Mapping[str, _Draft]) -> None:

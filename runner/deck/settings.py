@@ -25,6 +25,7 @@ DECK_KEYS = (
     "dask",
     "dask_limit",
     "result_limit_mb",
+    "log_limit_mb",
 )
 LIMIT_KEYS = ("fetch_limit", "process_limit", "thread_limit", "shell_limit", "dask_limit")
 
@@ -44,6 +45,7 @@ def read_settings(top: Table, block: Block, path: Path) -> Settings:
     given["timeout"] = deck.number("timeout", minimum=0, hint="use 0 for no timeout")
     given["dask"] = _deck_cluster(deck)
     given["result_limit_mb"] = deck.whole_number("result_limit_mb", minimum=1)
+    given["log_limit_mb"] = log_limit(deck)
     settings_fields = {key: value for key, value in given.items() if value is not None}
     return Settings(name=_deck_name(deck, path), out_dir=_out_dir(deck, path.parent), **settings_fields)
 
@@ -77,3 +79,16 @@ def _out_dir(deck: Table, folder: Path) -> Path:
     if written is not None and out_dir.exists() and not out_dir.is_dir():
         deck.report("out_dir", f"{str(out_dir)!r} is a file, not a folder", "give a folder for saved downloads")
     return out_dir
+
+
+LOG_LIMIT_MIN_MB = 0.01
+"""The smallest log cap (about 10 KB): less would not hold a screen of output."""
+
+
+def log_limit(table: Table) -> float | None:
+    """A `log_limit_mb` (of the deck or of a job): MiB of output kept per attempt, fractions allowed."""
+    return table.number(
+        "log_limit_mb",
+        minimum=LOG_LIMIT_MIN_MB,
+        hint="the output kept of each attempt in MiB, e.g. log_limit_mb = 50; past it the start and the end are kept",
+    )

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import functools
 import gc
+import itertools
 import os
 import random
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -33,6 +34,7 @@ from runner.engine.events import (
     DeckLoaded,
     DispatchChanged,
     EventHub,
+    JobsAdded,
     OutputAdded,
     ProgressChanged,
     StateChanged,
@@ -48,18 +50,28 @@ from runner.errors import CommandError, JobError, describe_error, disk_full_erro
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.registry import KIND_SPECS
 from runner.kinds.summary import spec_summary
-from runner.masking import NO_SECRETS, SecretMask, deck_secret_mask
-from runner.model import Attempt, Deck, Job, JobState, Kind, OutputLine, Progress, RestoredJob
+from runner.masking import NO_SECRETS, SecretMask, deck_secret_mask, referenced_names
+from runner.model import Attempt, Deck, Job, JobSpec, JobState, Kind, OutputLine, Progress, RestoredJob
 from runner.pausing import PauseControl
+from runner.spelling import closest
 from runner.stored_results import keep_result_in_thread, needs_keeping
+
+if TYPE_CHECKING:
+    from runner.joblogs.keeper import JobLogs
+    from runner.joblogs.layout import LogPlace
 
 PROGRESS_EVENT_INTERVAL_S = 0.1
 JITTER = 0.25
 """Backoff delays vary by up to this fraction either way, so retries of many jobs do not arrive together."""
 
 JobRef = str | Job
+JobEnvironment = tuple[Mapping[str, str], int | None]
+"""A job's own environment variables and umask (None: the server's), when they are not its deck's."""
 ResultT = TypeVar("ResultT")
 
+
+SUGGESTION_CANDIDATES = 5000
+"""Names a "did you mean" looks through at most (a deck may have a million jobs)."""
 
 SHRINK_AFTER_FINISHED = 1024
 """Finished jobs after which the tables of unfinished jobs may be copied smaller (see _finish)."""
@@ -168,6 +180,8 @@ class Engine:
         self._deck_masks: dict[str, SecretMask] = {}
         """What each deck's errors, results and output lines have masked (runner.masking)."""
         self._deck_umask: dict[str, int] = {}
+        self._job_environments: dict[str, JobEnvironment] = {}
+        """Only for jobs added to a deck from a shell whose environment or umask is not the deck's."""
         self._froze = False
         self._history = history
         self.on_attempt_start: Callable[[Job, Attempt], None] | None = None
@@ -181,6 +195,9 @@ class Engine:
         """Names of forgotten decks: never given again in this engine's life, so a job id always means one job."""
         self.results_folder: Path | None = None
         """Where large results are kept (runner.stored_results); a temporary folder when None."""
+        self.logs: JobLogs | None = None
+        """Where the jobs' whole output is kept in files (runner.joblogs); set it before entering the engine.
+        None: only the last OUTPUT_TAIL_LINES lines of each job are kept, in memory."""
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -188,6 +205,8 @@ class Engine:
         async with AsyncExitStack() as stack:  # if a kind fails to start, those started are left again
             for kind in self._kinds.values():
                 await stack.enter_async_context(kind)
+            if self.logs is not None:  # left after the jobs' tasks: their last lines are written
+                await stack.enter_async_context(self.logs)
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             self._task_group.start_soon(watch_awake_time, name="awake clock")
             self._exit_stack = stack.pop_all()  # left in __aexit__
@@ -315,11 +334,13 @@ class Engine:
         environ: Mapping[str, str] | None = None,
         restored: Mapping[str, RestoredJob] | None = None,
         umask: int | None = None,
+        environments: Mapping[str, JobEnvironment] | None = None,
     ) -> Deck:
         """Start the jobs of an already parsed deck. Its name is made unique among loaded decks.
 
         `restored` (by job name) brings back what a journal recorded: finished jobs stay finished (and count
-        for their dependents), the others are queued again with their earlier attempts kept."""
+        for their dependents), the others are queued again with their earlier attempts kept. `environments`
+        (by job name) are the jobs that run with an environment of their own (added from another shell)."""
         task_group = self._require_running()
         name = self._unique_deck_name(deck.name)
         if name != deck.name:
@@ -339,6 +360,8 @@ class Engine:
             self._next_order += 1
             self.jobs[job.id] = job
             self._runs[job.id] = _Run(retries_left=spec.retries)
+            if environments and spec.name in environments:
+                self._job_environments[job.id] = environments[spec.name]
             earlier = restored.get(spec.name)
             if earlier is not None:
                 self._restore(job, earlier)
@@ -383,6 +406,70 @@ class Engine:
             job.state = earlier.state
             job.error = earlier.error
             job.result = earlier.result
+
+    def deck_environment(self, deck: str) -> JobEnvironment:
+        """The environment and umask the deck's jobs run with (unless a job has its own)."""
+        return self._deck_environ.get(deck, self.environ), self._deck_umask.get(deck)
+
+    @_collector_paused
+    async def add_jobs(
+        self, deck_name: str, specs: Sequence[JobSpec], *, environment: JobEnvironment | None = None
+    ) -> list[Job]:
+        """Add jobs to a loaded deck, after its others, and queue them (`jobdeck add`). Their `after` names jobs
+        of that deck, finished or not (a failed one skips them at once). They run with `environment` when given
+        and other than the deck's. CommandError, changing nothing, for an unknown deck, a name the deck has
+        already, or an `after` that names no job of it."""
+        task_group = self._require_running()
+        if self._closing:
+            raise CommandError("jobdeck is stopping: no jobs can be added")
+        deck = self.decks.get(deck_name)
+        if deck is None:
+            raise CommandError(f"no deck named {deck_name!r}; loaded: {', '.join(self.decks) or 'none'}")
+        self._check_added(deck, specs)
+        self.decks[deck_name] = added_to = Deck(deck.name, deck.path, deck.settings, deck.jobs + tuple(specs))
+        if environment is not None and environment == self.deck_environment(deck_name):
+            environment = None
+        environ = self.deck_environment(deck_name)[0] if environment is None else environment[0]
+        names = referenced_names(Deck(deck.name, deck.path, deck.settings, tuple(specs)))
+        if names:
+            mask = self._deck_masks.get(deck_name, NO_SECRETS)
+            self._deck_masks[deck_name] = mask.adding(environ[name] for name in sorted(names) if name in environ)
+        jobs = []
+        for spec in specs:
+            job = Job(id=f"{deck_name}/{spec.name}", deck=deck_name, spec=spec, order=self._next_order)
+            self._next_order += 1
+            self.jobs[job.id] = job
+            self._runs[job.id] = _Run(retries_left=spec.retries)
+            if environment is not None:
+                self._job_environments[job.id] = environment
+            self._state_counts[job.state] += 1
+            self._job_lanes[job.id] = self._lane_for(job, added_to)
+            self._touch(job)
+            for dependency in spec.after:
+                self._dependents.setdefault(f"{deck_name}/{dependency}", []).append(job.id)
+            jobs.append(job)
+        only_these = Deck(deck.name, deck.path, deck.settings, tuple(specs))
+        for kind in {spec.kind for spec in specs}:
+            task_group.start_soon(self._kinds[kind].deck_loaded, only_these)
+        self._events.publish(JobsAdded(deck_name, tuple(job.id for job in jobs)))
+        self._count_unfinished(len(jobs))
+        for job in jobs:
+            if not job.state.finished:  # a dependency added with it may have skipped it already
+                self._queue(job)
+        return jobs
+
+    def _check_added(self, deck: Deck, specs: Sequence[JobSpec]) -> None:
+        new: set[str] = set()
+        for spec in specs:
+            if f"{deck.name}/{spec.name}" in self.jobs or spec.name in new:
+                raise CommandError(f"deck {deck.name!r} has a job named {spec.name!r} already: choose another name")
+            for dependency in spec.after:
+                if f"{deck.name}/{dependency}" in self.jobs or dependency in new:
+                    continue
+                near = closest(dependency, (job.name for job in itertools.islice(deck.jobs, SUGGESTION_CANDIDATES)))
+                hint = f"; did you mean {near!r}?" if near else ""
+                raise CommandError(f"deck {deck.name!r} has no job named {dependency!r} to wait for{hint}")
+            new.add(spec.name)
 
     async def pause(self, ref: JobRef) -> None:
         """Hold back a queued or retrying job, or suspend a running one (its processes really stop)."""
@@ -472,6 +559,9 @@ class Engine:
         self._deck_environ[deck] = dict(environ)
         if umask is not None:
             self._deck_umask[deck] = umask
+        prefix = f"{deck}/"
+        for job_id in [job_id for job_id in self._job_environments if job_id.startswith(prefix)]:
+            del self._job_environments[job_id]  # the deck's environment is now every one of its jobs'
 
     # --- scheduling ------------------------------------------------------------------------------------
 
@@ -647,6 +737,8 @@ class Engine:
         job.attempts = job.attempts + [attempt]  # noqa: RUF005 - sized to fit; append or [*a, x] keep room for four
         if self.on_attempt_start is not None:
             self.on_attempt_start(job, attempt)
+        logs = self.logs
+        to_log = None if logs is None else logs.attempt_started(job, attempt.number, job.spec.log_limit_mb)
         pause = PauseControl()
         run.pause = pause
         job.progress = None
@@ -654,14 +746,15 @@ class Engine:
         job.traceback = None
         job.note = None  # what it said while waiting (run again after a restart, say); its attempts keep that
         self._set_state(job, JobState.RUNNING)
+        environ, umask = self._job_environments.get(job.id) or self.deck_environment(job.deck)
         context = AttemptContext(
             job=job,
             settings=self.decks[job.deck].settings,
             pause=pause,
-            environ=self._deck_environ.get(job.deck, self.environ),
-            umask=self._deck_umask.get(job.deck),
+            environ=environ,
+            umask=umask,
             report_progress=lambda done, total, unit: self._report_progress(job, done, total, unit),
-            report_output=lambda stream, text: self._report_output(job, stream, text),
+            report_output=lambda stream, text: self._report_output(job, stream, text, to_log),
             grace_period=self.grace_period,
             report_place=lambda place: self._report_place(job, attempt, place),
             results_folder=self.results_folder,
@@ -685,6 +778,8 @@ class Engine:
             attempt.running_since = None
             attempt.ended_at = time.time()
             run.pause = None
+            if logs is not None:
+                logs.attempt_ended(job.id)
             if pause.paused and job.state is JobState.PAUSED:
                 # Paused by the user, the attempt ended anyway: a retry stays held until resumed.
                 run.held = True
@@ -701,6 +796,7 @@ class Engine:
         attempt.error = error.message
         job.error = error.message
         job.traceback = error.traceback
+        job.result = mask.value(error.result)  # what a failed attempt still says (a shell's exit code), or None
         return error
 
     # --- state changes ---------------------------------------------------------------------------------
@@ -736,6 +832,8 @@ class Engine:
         job.note = None
         self._set_state(job, outcome)
         job.finished_seq = job.revision  # the same int object: a finished job keeps one, not two
+        if self.logs is not None:
+            self.logs.job_finished(job.id)
         self._count_unfinished(-1)
         del self._runs[job.id]  # only an unfinished job needs one; `_requeue` gets a fresh one
         self._finished_since_shrink += 1
@@ -800,11 +898,16 @@ class Engine:
         attempt.worker = place
         self._touch(job)
 
-    def _report_output(self, job: Job, stream: str, text: str) -> None:
+    def _report_output(
+        self, job: Job, stream: str, text: str, to_log: Callable[[str, str], None] | None = None
+    ) -> None:
+        """A line the job's attempt wrote: masked, kept in its tail, and handed to `to_log` (its attempt's log)."""
         text = self._deck_masks.get(job.deck, NO_SECRETS).text(text)
         job.output.append(OutputLine(stream, text))
         job.output_total += 1
         self._touch(job)
+        if to_log is not None:
+            to_log(stream, text)
         if self._events.has_subscribers:
             self._events.publish(OutputAdded(job.id, stream, text))
 
@@ -882,6 +985,7 @@ class Engine:
         self._runs = _Runs(self._runs)
         self._job_lanes = dict(self._job_lanes)
         self._dependents = dict(self._dependents)
+        self._job_environments = dict(self._job_environments)
         give_back_freed_memory()
 
     def _drop_deck(self, deck: str, jobs: list[Job]) -> None:
@@ -891,6 +995,7 @@ class Engine:
             self._runs.pop(job_id, None)
             self._dependents.pop(job_id, None)
             self._job_lanes.pop(job_id, None)
+            self._job_environments.pop(job_id, None)
             self._state_counts[job.state] -= 1
         for key in [key for key in self._lanes if key[0] == deck]:
             del self._lanes[key]
@@ -902,6 +1007,8 @@ class Engine:
         self._forgotten_names.add(deck)
         self.revision += 1
         self._wake_revision_waiters()
+        if self.logs is not None:
+            self.logs.forget_deck(deck)
 
     # --- for viewers (EngineInterface) -------------------------------------------------------------------
 
@@ -909,8 +1016,13 @@ class Engine:
         """The job's spec as lines for reading, secrets redacted, with what it sends (a fetch's URL) as its deck's
         environment fills it in, the deck's secrets masked."""
         job = self.jobs[job_id]
-        environ = self._deck_environ.get(job.deck, self.environ)
+        environ = (self._job_environments.get(job_id) or self.deck_environment(job.deck))[0]
         return spec_summary(job.spec, environ, self._deck_masks.get(job.deck, NO_SECRETS))
+
+    def log_place(self, job_id: str) -> LogPlace | None:
+        """Where the job's log files are; None without `logs` (or for a job no longer loaded)."""
+        logs, job = self.logs, self.jobs.get(job_id)
+        return None if logs is None or job is None else logs.place(job)
 
     def watch(self, job_id: str) -> None:
         """Nothing to do: in this process every job's output and spec are always at hand."""

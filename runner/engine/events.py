@@ -22,6 +22,14 @@ class DeckLoaded:
 
 
 @dataclass(frozen=True)
+class JobsAdded:
+    """Jobs added to a deck already loaded (`jobdeck add`), queued at the end of it."""
+
+    deck: str
+    job_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class StateChanged:
     job_id: str
     old: JobState
@@ -50,7 +58,7 @@ class DispatchChanged:
     dispatching: bool
 
 
-Event = DeckLoaded | StateChanged | ProgressChanged | OutputAdded | DispatchChanged
+Event = DeckLoaded | JobsAdded | StateChanged | ProgressChanged | OutputAdded | DispatchChanged
 
 
 class ChangeLogEntry(NamedTuple):

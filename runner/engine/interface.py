@@ -15,9 +15,12 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from runner.model import Attempt, Deck, JobState, Kind, OutputLine, Progress
+
+if TYPE_CHECKING:
+    from runner.joblogs.layout import LogPlace
 
 SpecLines = Sequence[tuple[str, str]]
 """A job's spec as (key, value) lines for reading, secrets redacted."""
@@ -208,6 +211,12 @@ class EngineInterface(Protocol):
     def spec_lines(self, job_id: str, /) -> SpecLines | None:
         """The job's spec as lines for the detail view, secrets redacted; None while they are still on their way
         (a remote engine fetches them once the job is watched)."""
+        ...
+
+    def log_place(self, job_id: str, /) -> LogPlace | None:
+        """Where the job's log files are (runner.joblogs), for the detail view to read; None when the engine keeps
+        none (only the tail in `output`), or while a remote engine has not fetched it yet (it does once the job
+        is watched)."""
         ...
 
     def watch(self, job_id: str, /) -> None:

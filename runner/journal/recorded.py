@@ -25,10 +25,18 @@ async def recorded_engine(
     """Run `engine` for the block, journaled in `journal` when there is one; yields the Recorder (None without a
     journal). The recorder is entered before the engine and left after it, so the journal also gets the engine's
     last changes: the jobs it cancels on the way out. Opening and closing the journal is the caller's business.
-    `carry_over`, `starts`: see Recorder."""
+    `carry_over`, `starts`: see Recorder.
+
+    With a journal, the jobs' whole output is kept in files beside it too (runner.joblogs), each run's under its
+    journal id, unless the engine has its own `logs` already."""
     async with AsyncExitStack() as stack:
         recorder = None
         if journal is not None:
             recorder = await stack.enter_async_context(Recorder(engine, journal, carry_over=carry_over, starts=starts))
+            if engine.logs is None:
+                from runner.joblogs.keeper import JobLogs
+                from runner.joblogs.layout import logs_root
+
+                engine.logs = JobLogs(logs_root(journal.path), run_id_for=recorder.run_id_for)
         await stack.enter_async_context(engine)
         yield recorder

@@ -41,6 +41,7 @@ from runner.journal.writes import (
     spec_value,
 )
 from runner.model import Deck, Job, JobSpec, JobState
+from runner.report import RESULT_STATES
 from runner.values import json_safe, json_safe_text
 
 if TYPE_CHECKING:
@@ -168,6 +169,42 @@ class Recorder:
         before the journal has it, to keep the deck's environment under that name (runner.journal.environments).
         Call it before the event loop moves on, so that no flush has seen the deck yet."""
         self._named[engine_deck_name] = run_id
+
+    def run_id_of(self, engine_deck_name: str) -> str | None:
+        """The journal id of the run a loaded deck is recorded as (also before the next flush records it); None
+        for a deck the recorder does not journal."""
+        if engine_deck_name in self._unrecorded_decks:
+            return None
+        return (
+            self.run_ids.get(engine_deck_name)
+            or self._named.get(engine_deck_name)
+            or self._continued.get(engine_deck_name)
+        )
+
+    def jobs_added(self, engine_deck_name: str, jobs: list[Job]) -> None:
+        """Record jobs the engine has just added to a loaded deck (`Engine.add_jobs`) in its run. Call it before the
+        event loop moves on, so that their rows are written with (or before) their first changes. A deck the
+        journal has not recorded yet needs nothing: its run is written with every job it has by then."""
+        run_id = self.run_ids.get(engine_deck_name)
+        if run_id is None:
+            return
+        load = _deck_load(run_id, engine_deck_name, jobs, time.time(), lazy=False)
+        load.added = len(jobs)
+        self._batch.loads.append(load)
+    def run_id_for(self, engine_deck_name: str) -> str:
+        """The journal id of the run the deck is (or will be) recorded as, chosen now if the recorder has not
+        seen the deck yet: its job logs are kept under that id (runner.joblogs). A deck loaded before the
+        recorder gets a fresh id the journal never hears of."""
+        run_id = (
+            self.run_ids.get(engine_deck_name)
+            or self._continued.get(engine_deck_name)
+            or self._named.get(engine_deck_name)
+        )
+        if run_id is None:
+            run_id = new_run_id()
+            if engine_deck_name not in self._unrecorded_decks:
+                self._named[engine_deck_name] = run_id
+        return run_id
 
     async def __aenter__(self) -> Recorder:
         async with AsyncExitStack() as stack:
@@ -514,7 +551,9 @@ def _add_job_row(deck_rows: JobRows, job: Job, first_attempts: Mapping[str, int]
     job with more than one attempt)."""
     state = job.state
     attempts = job.attempts
-    result = json_safe_text(job.result) if state is JobState.SUCCEEDED else None
+    # A failed job's result is what its attempt still said (a shell's exit code); such a job has an error, so its
+    # row is never a plain one (whose results the journal keeps only for succeeded jobs).
+    result = json_safe_text(job.result) if state in RESULT_STATES else None
     tail = None
     if job.output_total and state.finished:
         lines = list(job.output)[-JOURNALED_OUTPUT_LINES:]

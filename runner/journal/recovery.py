@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from runner.deck.parser import load_deck
 from runner.errors import DeckError
+from runner.journal.added_jobs import AddedJobs, run_deck
 from runner.journal.environments import KeptEnvironments, SubmittedEnvironment, needed_variables
 from runner.journal.faults import JournalError, cannot_use_message, is_write_failure
 from runner.journal.schema import INTERRUPTED
@@ -114,15 +114,18 @@ async def restore_unfinished(
     again_total = 0
     if environments is not None:
         environments.remove_stale(run.id for run in runs)
+    added = AddedJobs.for_journal(journal.path)
+    added.remove_stale([added.deck_file(run.id) for run in runs] + [run.path for run in runs])
     for run in runs:
         environment = None if environments is None else environments.files.read(run.id)
         if environments is not None and environment is None:
             variables = await anyio.to_thread.run_sync(needed_variables, run.path)
+            variables += [name for name in needed_variables(added.deck_file(run.id)) if name not in variables]
             if variables:
                 lines.append(environments.wait(run.name, run.id, run.path, variables, run.unfinished).line())
                 continue
         try:
-            _name, to_run, again = await continue_run(engine, journal, recorder, run, environment)
+            _name, to_run, again = await continue_run(engine, journal, recorder, run, environment, lines)
         except DeckError as bad:
             lines.append(f"could not restore {run.name} from {run.path}: {bad.problems[0]}")
             continue
@@ -147,15 +150,24 @@ async def restore_unfinished(
 
 
 async def continue_run(
-    engine: Engine, journal: Journal, recorder: Recorder, run: DeckRun, environment: SubmittedEnvironment | None
+    engine: Engine,
+    journal: Journal,
+    recorder: Recorder,
+    run: DeckRun,
+    environment: SubmittedEnvironment | None,
+    notes: list[str] | None = None,
 ) -> tuple[str, int, int]:
-    """Load an unfinished run's file again (with `environment`; None: the engine's) and continue the run in
-    the journal: its finished jobs stay finished, the others run. Returns the deck's name in the engine (the
-    run's, unless a deck of that name was loaded meanwhile), how many of its jobs are to run, and how many of
-    those run again after a dead server cut them short; DeckError, changing nothing, when the file no longer
-    loads."""
+    """Load an unfinished run's file again (with `environment`; None: the engine's), with the jobs added to it
+    from a shell (runner.journal.added_jobs), and continue the run in the journal: its finished jobs stay
+    finished, the others run. Returns the deck's name in the engine (the run's, unless a deck of that name was
+    loaded meanwhile), how many of its jobs are to run, and how many of those run again after a dead server cut
+    them short; DeckError, changing nothing, when the file no longer loads. What could not be brought back of
+    the added jobs is said in `notes`."""
     environ = None if environment is None else environment.environ
-    deck = await anyio.to_thread.run_sync(partial(load_deck, run.path, environ=environ))
+    umask = None if environment is None else environment.umask
+    added = AddedJobs.for_journal(journal.path)
+    read = await anyio.to_thread.run_sync(partial(run_deck, added, run.id, run.name, run.path, environ, umask))
+    deck = read.deck
     rows = await anyio.to_thread.run_sync(journal.jobs, run.id)
     cut_short = {name for name, row in rows.items() if run_again(row)}
     await anyio.to_thread.run_sync(remove_left_parts, deck, cut_short)
@@ -164,8 +176,16 @@ async def continue_run(
     while name in engine.decks:
         name, number = f"{run.name}#{number}", number + 1
     recorder.continue_run(name, run.id)
-    umask = None if environment is None else environment.umask
-    await engine.add_deck(replace(deck, name=name), restored=restored, environ=environ, umask=umask)
+    await engine.add_deck(
+        replace(deck, name=name), restored=restored, environ=environ, umask=umask, environments=read.environments
+    )
+    if notes is not None:
+        notes.extend(read.problems)
+        if read.lost_environments:
+            notes.append(
+                f"{read.lost_environments} job(s) added to {name} from another shell run with the deck's environment: "
+                "their own was lost at a restart"
+            )
     to_run = sum(1 for job in restored.values() if not job.state.finished)
     return name, to_run, sum(1 for job_name, row in rows.items() if job_name in restored and run_again(row))
 

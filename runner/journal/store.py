@@ -365,6 +365,44 @@ class Journal:
                     jobs[name] = _unwritten_member(run_id, name, kind, groups[group], item, loaded_at)
         return jobs
 
+    def run_ids(self) -> set[str]:
+        """The id of every run the journal has."""
+        return {run_id for (run_id,) in self._query("SELECT id FROM decks")}
+
+    def latest_job(self, name: str, deck: str | None = None) -> PastJobRow | None:
+        """The job `name` of the newest run that has a row for it; with `deck`, of the newest run an engine
+        called so (`nightly#2`), else of the newest run of a deck of that name. For reading its logs."""
+        # Runs newest first (by their time index), each looked up by (run, name): the first hit ends the query.
+        sql = (
+            "SELECT decks.id, decks.name, jobs.state, jobs.attempt_list, jobs.output_tail FROM decks "
+            "CROSS JOIN jobs ON jobs.deck_id = decks.id AND jobs.name = ?{} "
+            "ORDER BY decks.loaded_at DESC, decks.rowid DESC LIMIT 1"
+        )
+        if deck is None:
+            rows = self._query(sql.format(""), (name,))
+        else:
+            by_engine_name = " WHERE decks.id IN (SELECT deck_id FROM deck_names WHERE engine_name = ?)"
+            rows = self._query(sql.format(by_engine_name), (name, deck))
+            rows = rows or self._query(sql.format(" WHERE decks.name = ?"), (name, deck))
+        if not rows:
+            return None
+        run_id, deck_name, state, attempt_list, tail = rows[0]
+        attempts = [dict(zip(ATTEMPT_FIELDS, attempt, strict=True)) for attempt in json.loads(attempt_list)]
+        return PastJobRow(run_id, deck_name, name, state, attempts, json.loads(tail) if tail else [])
+
+
+@dataclass(frozen=True)
+class PastJobRow:
+    """One job of a run as the journal last recorded it, with what its logs need: its attempts (dicts of
+    ATTEMPT_FIELDS, oldest first) and the last lines of output the journal keeps ([stream, text] pairs)."""
+
+    run_id: str
+    deck: str
+    name: str
+    state: str
+    attempts: list[dict[str, Any]]
+    tail: list[list[str]]
+
 
 def _connect(path: Path) -> sqlite3.Connection:
     """A connection to the journal at `path`, its tables up to date, checked sound and writable."""

@@ -111,6 +111,8 @@ class DeckLoad:
     group_specs: list[GroupSpec] = field(default_factory=list)
     continued: bool = False
     """Rows of this deck run may exist already: they keep their history and are queued again."""
+    added: int = 0
+    """How many jobs were added to a deck run already recorded (`jobdeck add`): `jobs` are only those."""
 
 
 @dataclass
@@ -384,6 +386,13 @@ def _load_statements(load: DeckLoad, recorder: int) -> list[tuple[str, Any]]:
             parameters,
         )
     )
+    if load.added:
+        statements.append(
+            (
+                "UPDATE decks SET job_count = job_count + :added WHERE id = :deck_id AND job_count IS NOT NULL",
+                {**parameters, "added": load.added},
+            )
+        )
     if load.continued:
         statements.append(
             (

@@ -1,4 +1,9 @@
-"""Shell jobs: a command run by /bin/sh in its own process group, its output kept line by line."""
+"""Shell jobs: a command run by /bin/sh in its own process group, its output kept line by line.
+
+A shell job's result, whether it succeeded or failed, says how its command ended: `{"exit_code": 0, "signal":
+None, "last_line": "done"}` (`exit_code` None and `signal` "SIGKILL" when a signal ended it; `last_line` the last
+line it wrote that is not blank, on either stream, or None).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from anyio.abc import ByteReceiveStream, Process
 
 from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
-from runner.model import OUTPUT_LINE_CHARS, Deck, JobSpec, Settings, ShellSpec
+from runner.model import LAST_OUTPUT_CHARS, OUTPUT_LINE_CHARS, Deck, JobSpec, Settings, ShellSpec
 from runner.procs.guardian import GroupGuardian
 from runner.procs.lines import LineSplitter
 from runner.procs.process_groups import describe_exit, end_group, group_exists, signal_group
@@ -69,8 +74,9 @@ class ShellKind(JobKind):
             suspend=lambda: signal_group(group, signal.SIGSTOP),
             resume=lambda: signal_group(group, signal.SIGCONT),
         )
+        last_line = _LastLine(attempt.report_output)
         try:
-            returncode = await _wait_with_output(process, attempt.report_output)
+            returncode = await _wait_with_output(process, last_line.report)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await end_group(process, attempt.grace_period)
@@ -78,9 +84,34 @@ class ShellKind(JobKind):
         finally:
             detach()
             self.guardian.untrack(group)
+        result = shell_result(returncode, last_line.text)
         if returncode != 0:
-            raise JobError(describe_exit(returncode), retryable=True)
-        return None
+            raise JobError(describe_exit(returncode), retryable=True, result=result)
+        return result
+
+
+def shell_result(returncode: int, last_line: str | None) -> dict[str, Any]:
+    """How the command ended, as its job's result (see the module's docstring)."""
+    signal_name = None
+    if returncode < 0:
+        try:
+            signal_name = signal.Signals(-returncode).name
+        except ValueError:
+            signal_name = f"signal {-returncode}"
+    return {"exit_code": returncode if returncode >= 0 else None, "signal": signal_name, "last_line": last_line}
+
+
+class _LastLine:
+    """Passes output lines on, remembering the start of the last one that is not blank."""
+
+    def __init__(self, report_output: Callable[[str, str], None]) -> None:
+        self.report_output = report_output
+        self.text: str | None = None
+
+    def report(self, stream: str, line: str) -> None:
+        if line.strip():
+            self.text = line[:LAST_OUTPUT_CHARS]
+        self.report_output(stream, line)
 
 
 async def _wait_with_output(process: Process, report_output: Callable[[str, str], None]) -> int:

@@ -13,6 +13,11 @@
 
 unshare(CLONE_FS) also gives the thread its own umask, a copy of the process's at that moment.
 Imports stay light: process workers use this module too (ctypes is loaded only where a thread needs it).
+
+A thread changes folder while holding the GIL where the folder is on a local file system
+(runner.procs.local_folders): os.chdir hands the GIL to the busy event loop and waits to get it back, twice per
+job, which cost 10,000 thread jobs a quarter of their time. On a network or FUSE file system a path lookup can
+hang, so there the GIL is let go as os.chdir does.
 """
 
 from __future__ import annotations
@@ -22,12 +27,17 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
+
+from runner.procs.local_folders import on_local_file_system
 
 CLONE_FS = 0x200
 """unshare(2)'s flag for the current folder, root and umask (os.CLONE_FS from Python 3.12 on)."""
 
 _unshare_call: Callable[[], bool] | None = None
 """The system call, once looked up; None before. It answers False where it is missing or refused."""
+_libc_chdir: Any = None
+"""libc's chdir once looked up, False where there is none; None before."""
 _thread = threading.local()
 """`home`: where a thread with a folder of its own was before its first job, and goes back to after each."""
 
@@ -63,14 +73,41 @@ def _find_unshare() -> Callable[[], bool]:
             return True
 
         return unshare_natively
+    libc = _libc()
+    if libc is None:
+        return _cannot
+    unshare = libc.unshare
+    return lambda: bool(unshare(CLONE_FS) == 0)
+
+
+def _libc() -> Any:
+    """The C library through ctypes.PyDLL, whose calls keep the GIL (a call this short costs less than handing
+    the GIL over and back); None where there is none to load."""
     import ctypes
 
     try:
-        # PyDLL keeps the GIL for a call this short: handing it over and back would cost more than the call.
-        unshare = ctypes.PyDLL(None, use_errno=True).unshare
+        library = ctypes.PyDLL(None, use_errno=True)
+        library.unshare, library.chdir  # noqa: B018 (looked up now, so that a missing one shows here)
     except (OSError, AttributeError):
-        return _cannot
-    return lambda: bool(unshare(CLONE_FS) == 0)
+        return None
+    library.chdir.argtypes = (ctypes.c_char_p,)
+    return library
+
+
+def _chdir(folder: str) -> None:
+    """os.chdir, keeping the GIL where `folder` is on a local file system (see the module's docstring)."""
+    global _libc_chdir
+    if _libc_chdir is None:
+        library = _libc() if sys.platform.startswith("linux") else None
+        _libc_chdir = library.chdir if library is not None else False
+    if _libc_chdir is False or not on_local_file_system(folder):
+        os.chdir(folder)
+        return
+    if _libc_chdir(os.fsencode(folder)) != 0:
+        import ctypes
+
+        number = ctypes.get_errno()
+        raise OSError(number, os.strerror(number), folder)
 
 
 def _cannot() -> bool:
@@ -109,7 +146,7 @@ def job_folder(folder: str, *, alone: bool, isolate: bool = True) -> Iterator[st
     back = _thread.home if own else _here()
     try:
         try:
-            os.chdir(folder)
+            _chdir(folder)
         except OSError as error:
             raise FolderError(folder, error.strerror or str(error)) from None
         try:
@@ -149,6 +186,6 @@ def _go_back(back: int | str | None) -> None:
         if isinstance(back, int):
             os.fchdir(back)
         else:
-            os.chdir(back if back is not None else "/")
+            _chdir(back if back is not None else "/")
     except OSError:
         os.chdir("/")  # never stay in the job's folder

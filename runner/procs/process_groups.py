@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import time
 from collections.abc import Collection
@@ -115,3 +116,15 @@ def describe_exit(status: int | None) -> str:
             return f"killed by signal {-status}"
         return f"killed by signal {-status} ({name})"
     return f"exited with status {status}"
+
+
+_EXIT = re.compile(r"exited with status (\d+)|killed by signal (\d+)(?: \(\w+\))?")
+
+
+def exit_of(description: str | None) -> tuple[int | None, int | None]:
+    """The (exit status, signal) a `describe_exit` text says, for a joblog; (None, None) for any other text."""
+    found = _EXIT.fullmatch(description or "")
+    if found is None:
+        return None, None
+    status, signum = found.groups()
+    return (None if status is None else int(status)), (None if signum is None else int(signum))

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
-from anyio.abc import ByteSendStream
-from anyio.streams.buffered import BufferedByteReceiveStream
+if TYPE_CHECKING:  # anyio is imported when a stream is used: `jobdeck __complete` frames without it, in a hurry
+    from anyio.abc import ByteSendStream
+    from anyio.streams.buffered import BufferedByteReceiveStream
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 """A frame longer than this is refused with a `too_large` error and the connection is closed."""
@@ -57,6 +57,8 @@ async def receive_message(stream: BufferedByteReceiveStream) -> dict[str, Any]:
     Raises anyio.EndOfStream when the peer hung up between messages (the normal end of a conversation),
     anyio.IncompleteRead when it hung up in the middle of one, and a fatal ProtocolError when the frame is
     too large (its payload is never read)."""
+    import anyio
+
     try:
         header = await stream.receive_exactly(HEADER.size)
     except anyio.IncompleteRead:

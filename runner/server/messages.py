@@ -18,16 +18,15 @@ from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar
 
 from runner.errors import Problem
+from runner.model import OutputLine
 from runner.server.framing import ProtocolError
 from runner.server.previews import cut_text
+from runner.server.protocol_version import PROTOCOL_VERSION
 from runner.server.views import JobWire, OutputChunk
 from runner.server.wire import WireError, from_wire, to_wire
 from runner.umask import valid_umask
 from runner.version import installed_version
 
-PROTOCOL_VERSION = 4
-"""3: a deck's status (DeckStatus) says when its work started and ended, for the deck objects of `status`.
-4: `subscribe` makes a connection a push stream of updates (runner.server.feeds)."""
 FAILURE_MESSAGE_BYTES = 64 * 1024
 
 
@@ -141,6 +140,9 @@ class DeckStatus:
     """When its last attempt ended, once every job has finished; None until then."""
     note: str | None = None
     """Said of the deck besides its jobs (it runs with the server's environment, its own being lost)."""
+    eta_s: float | None = None
+    """Seconds until its jobs have all ended, as the dashboard estimates it (runner.engine.estimate); None when
+    it cannot be told, or every job has finished."""
 
 
 @dataclass
@@ -302,6 +304,8 @@ class StatusJobs(Request[StatusRows]):
     reply_type = StatusRows
     deck: str
     start: int = 0
+    states: list[str] | None = None
+    """Only the jobs in these states (JobState values); None: every job."""
 
 
 @dataclass(frozen=True)
@@ -426,6 +430,244 @@ def problem_to_dict(problem: Problem) -> dict[str, Any]:
 def problem_from_dict(data: dict[str, Any]) -> Problem:
     problem: Problem = from_wire(Problem, data, "problem")
     return problem
+
+
+# --- control ---------------------------------------------------------------------------------------------------
+
+ADDED_DECK = "adhoc"
+"""The deck `jobdeck add` adds to when given none (made on first use)."""
+
+
+@dataclass
+class AddReply:
+    """The job added (`deck/name`), its deck, and whether that deck was started for it."""
+
+    job: str
+    deck: str
+    name: str
+    created: bool = False
+
+
+@dataclass(frozen=True)
+class Add(Request[AddReply]):
+    """Add one job to a deck (`jobdeck add`), as a `[[job]]` of a job file in `folder` would be: a shell command
+    line (`shell`), or a call (`call` = "module:function", with `args` and `kwargs`). It runs with `environ` and
+    `umask` (the client's). `deck`: a loaded deck, or the name of one to start (None: ADDED_DECK); `after`: jobs
+    of that deck (`name`, a fan-out's name, or `deck/name`) it waits for; `retries` and `timeout`: None takes
+    the deck's defaults. The reply comes once the journal has the job: it survives `kill -9` from then on."""
+
+    op = "add"
+    reply_type = AddReply
+    folder: str
+    environ: dict[str, str]
+    umask: int | None = None
+    deck: str | None = None
+    name: str | None = None
+    shell: str | None = None
+    call: str | None = None
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    after: list[str] = field(default_factory=list)
+    retries: int | None = None
+    timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.shell is None) == (self.call is None):
+            raise ValueError("add needs either shell or call, not both")
+        if self.shell is not None and (self.args or self.kwargs):
+            raise ValueError("args and kwargs are for a call")
+        if not os.path.isabs(self.folder):
+            raise ValueError("add needs an absolute folder")
+        if self.umask is not None:
+            valid_umask(self.umask)
+        if self.retries is not None and self.retries < 0:
+            raise ValueError("retries must be 0 or more")
+        if self.timeout is not None and not 0 <= self.timeout < float("inf"):
+            raise ValueError("timeout must be a number of seconds, 0 or more")
+
+
+@dataclass
+class ControlledJob:
+    """A selected job: whether the action was done to it, and its state now (or the state it was left in)."""
+
+    job: str
+    done: bool
+    state: str
+
+
+@dataclass
+class ControlReply:
+    """What one `control` did: `matched` jobs, `done` of them acted upon; `jobs` lists the first of them in deck
+    order (all when few), `states` counts every one by (done, state) as "done:state" keys; `unmatched` names the
+    JOB arguments and `unknown_decks` the decks that matched nothing."""
+
+    action: Command
+    matched: int
+    done: int
+    jobs: list[ControlledJob]
+    states: dict[str, int]
+    unmatched: list[str] = field(default_factory=list)
+    unknown_decks: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Control(Request[ControlReply]):
+    """Pause, resume, cancel or retry every job the selection matches, in one request: `jobs` are names,
+    `deck/name`, or globs (`*` and `?`; brackets are literal, as in `page[*]`; a job named exactly as written wins;
+    runner.server.selection); `decks` and `failed` narrow the selection (alone, they select every job of those
+    decks / every failed job); `every` selects all jobs. A selected job the action does not apply to is reported,
+    not an error. A cancel replies once the jobs it stopped have ended (at most their grace period and a little
+    more)."""
+
+    op = "control"
+    reply_type = ControlReply
+    action: Command
+    jobs: list[str] = field(default_factory=list)
+    decks: list[str] = field(default_factory=list)
+    failed: bool = False
+    every: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.action.takes_job:
+            raise ValueError(f"{self.action} is not a job command")
+        if not (self.jobs or self.decks or self.failed or self.every):
+            raise ValueError("control needs jobs, decks, failed or every")
+        if self.every and self.jobs:
+            raise ValueError("every selects all jobs: give no job names with it")
+
+
+REQUESTS.update({kind.op: kind for kind in (Add, Control)})
+# --- reports ---
+
+WAIT_LISTED_JOBS = 20
+"""A wait's reply names at most this many of the selected jobs that did not succeed (its counts have them all)."""
+
+
+@dataclass
+class WaitTarget:
+    """What one name a wait was given selects: a whole deck (`job` None) or one job of it, and the journal run
+    of that deck (None without a journal, or before the journal has the deck), where a client can still read
+    how it ended if the server goes away."""
+
+    name: str
+    deck: str
+    job: str | None = None
+    run: str | None = None
+
+
+@dataclass
+class WaitReply:
+    """Where the selected jobs stand: `settled` once every one has finished and the journal has their ends, or
+    not yet when the time for one answer ran out first (or the server is ending: `ending`). `counts` says how
+    many are in each state now, `unsuccessful` names the first of those that finished without succeeding.
+    Names that select nothing are in `unknown`, each as a sentence with the names nearest to it; `waiting`
+    says of the named decks that wait for their environment (restored after a reboot) how to supply it."""
+
+    settled: bool
+    jobs: int
+    counts: dict[str, int]
+    unsuccessful: list[str] = field(default_factory=list)
+    targets: list[WaitTarget] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    ending: bool = False
+
+
+@dataclass(frozen=True)
+class Wait(Request[WaitReply]):
+    """Answer once the jobs `names` select have all finished (a name is a deck, a job's id `deck/name`, or a
+    job's name in a single deck; none: every loaded deck), or after `within_s` seconds, whichever comes first:
+    a client waiting longer asks again. Jobs that have all finished already are answered at once, whatever
+    `within_s` (0: a look at where they stand). The server waits on the engine's changes, not by looking again
+    and again."""
+
+    op = "wait"
+    reply_type = WaitReply
+    names: list[str] = field(default_factory=list)
+    within_s: float = 30.0
+    missing_ok: bool = False
+    """Wait for what the names select even when some select nothing (else the reply comes at once, with them in
+    `unknown`): a client asking a restarted server, which holds only the decks it ran again."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.within_s <= 600:
+            raise ValueError("within_s must be between 0 and 600 seconds")
+
+
+@dataclass
+class NamesReply:
+    """Names for a shell's completion, sorted; `more` when some were left out."""
+
+    names: list[str]
+    more: bool = False
+
+
+@dataclass(frozen=True)
+class Names(Request[NamesReply]):
+    """The loaded decks' names (`kind` "decks") or the jobs' ids and names ("jobs") that start with `prefix`, at
+    most `limit` of them."""
+
+    op = "names"
+    reply_type = NamesReply
+    kind: str
+    prefix: str = ""
+    limit: int = 200
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("decks", "jobs"):
+            raise ValueError("kind must be decks or jobs")
+        if not 0 < self.limit <= 1000:
+            raise ValueError("limit must be between 1 and 1000")
+
+
+REQUESTS.update({kind.op: kind for kind in (Wait, Names)})
+# --- logs ---
+
+
+@dataclass
+class LogsReply:
+    """Where a job's log files are, and how far the job is, for `jobdeck logs` and the detail view (which read
+    the files themselves: runner.joblogs.reader).
+
+    `outcomes` has one entry per attempt, oldest first: its JobState value once it ended (or "interrupted"),
+    None while it runs. The logs of attempts up to number `complete` are whole: nothing more will be written to
+    them. `progress` is opaque: hand it back in a `Logs` request's `seen` to wait for news of the job. A job of
+    a run the server has not loaded (from the history, `source` "history") has files only if its deck was never
+    forgotten nor pruned; without them (`folder` None) `tail` holds the last lines the journal keeps."""
+
+    job: str
+    state: str
+    outcomes: list[str | None] = field(default_factory=list)
+    folder: str | None = None
+    complete: int = 0
+    progress: list[Any] = field(default_factory=list)
+    source: str = "server"
+    run: str | None = None
+    """The journal's id of the job's run, when known."""
+    tail: list[OutputLine] = field(default_factory=list)
+    note: str | None = None
+    """Something to tell the reader of the log (lines the disk refused, files removed)."""
+
+
+@dataclass(frozen=True)
+class Logs(Request[LogsReply]):
+    """Where a job's logs are (`job`: a name, or `deck/name`). With `seen` (a reply's `progress`), first wait up to
+    `wait_s` seconds until the job has news: lines written, an attempt started or ended, the job finished."""
+
+    op = "logs"
+    reply_type = LogsReply
+    job: str
+    seen: list[Any] | None = None
+    wait_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.wait_s <= MAX_LOGS_WAIT_S:
+            raise ValueError(f"wait_s must be between 0 and {MAX_LOGS_WAIT_S:g}")
+
+
+MAX_LOGS_WAIT_S = 60.0
+"""The longest a `Logs` request waits for news: well inside the client's request timeout."""
+REQUESTS[Logs.op] = Logs
 
 
 # --- events ---------------------------------------------------------------------------------------------------

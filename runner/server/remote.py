@@ -27,9 +27,10 @@ from anyio.abc import TaskGroup, TaskStatus
 from runner import paths
 from runner.engine.interface import PastJob, PastRun, SpecLines
 from runner.errors import CommandError, DeckAlreadyLoaded, DeckError, Problem
+from runner.joblogs.layout import LogPlace
 from runner.model import Deck, JobState
 from runner.server.client import Client, ServerError, ensure_server, process_exited, server_pid
-from runner.server.messages import Command, Forget, RunCommand, Stop, Subscribe, Subscribed, problem_from_dict
+from runner.server.messages import Command, Forget, Logs, RunCommand, Stop, Subscribe, Subscribed, problem_from_dict
 from runner.server.subscriber import SubscribedClient
 from runner.server.views import JobView
 from runner.umask import current_umask
@@ -82,7 +83,9 @@ class RemoteEngine:
         self._server_revision = 0
         self._watched: set[str] = set()
         self._watched_behind = anyio.Event()
-        """Set when a watched job has output or spec lines the mirror has not fetched yet."""
+        """Set when a watched job has output, spec lines or its log files' place the mirror has not fetched yet."""
+        self._log_places: dict[str, LogPlace | None] = {}
+        """Where watched jobs' log files are (None: the server keeps none), once asked."""
         self._pending: set[str] = set()
         """Jobs changed in the update under way: they get the mirror's next revision."""
         self._views_made = 0
@@ -144,7 +147,9 @@ class RemoteEngine:
             gc.freeze()
         for job_id in self._watched:
             view = self.jobs.get(job_id)
-            if view is not None and (view.spec.lines is None or view.output_seen < view.output_total):
+            if view is not None and (
+                view.spec.lines is None or job_id not in self._log_places or view.output_seen < view.output_total
+            ):
                 self._watched_behind.set()
         if changed:
             self.revision += 1
@@ -210,6 +215,10 @@ class RemoteEngine:
             reply = await self._request("spec", job=job_id)
             view.spec.lines = [(key, value) for key, value in reply["lines"]]
             changed = True
+        if job_id not in self._log_places:
+            folder = (await self._request(Logs.op, job=job_id))["folder"]
+            self._log_places[job_id] = None if folder is None else LogPlace(Path(folder))
+            changed = True
         while view.output_seen < view.output_total:
             reply = await self._request("output", job=job_id, after=view.output_seen)
             if not reply["lines"]:
@@ -234,6 +243,11 @@ class RemoteEngine:
 
     def unwatch(self, job_id: str) -> None:
         self._watched.discard(job_id)
+        self._log_places.pop(job_id, None)
+
+    def log_place(self, job_id: str) -> LogPlace | None:
+        """Where the watched job's log files are, once the server has been asked (None until then)."""
+        return self._log_places.get(job_id)
 
     def spec_lines(self, job_id: str) -> SpecLines | None:
         """The job's redacted spec lines, once fetched for the watched job (None until then, and for a job whose

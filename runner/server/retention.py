@@ -139,3 +139,5 @@ async def tidy(server: Server, retention: Retention) -> None:
     pruned = await anyio.to_thread.run_sync(prune, journal, limits, keep)
     if pruned:
         log.info("pruned %d old run(s) from the journal", len(pruned))
+        if engine.logs is not None:
+            await engine.logs.remove_runs(pruned)  # their job logs go with them

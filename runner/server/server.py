@@ -43,7 +43,7 @@ from runner.journal.recorder import new_run_id
 from runner.journal.recovery import continue_run, run_jobs_to_list, run_to_dict
 from runner.private_folder import make_private_folder
 from runner.redaction import quiet_request_loggers
-from runner.server import server_log
+from runner.server import reports_handlers, server_log
 from runner.server.bounded import bounded_lines, bounded_restored, bounded_waiting, deck_failure
 from runner.server.connections import (
     IDLE_TIMEOUT_S,
@@ -52,13 +52,17 @@ from runner.server.connections import (
     Connections,
     accept_connections,
 )
+from runner.server.control_handlers import ControlHandlers
 from runner.server.conversation import Conversation, current_conversation
 from runner.server.feeds import Feeds
 from runner.server.framing import ProtocolError, receive_message, send_message
 from runner.server.history_pages import RunJobPages, bounded_runs
+from runner.server.logs_handlers import logs_request
 from runner.server.memory import release_freed_memory
 from runner.server.messages import (
     PROTOCOL_VERSION,
+    Add,
+    Control,
     EnvironmentReply,
     Failure,
     Forget,
@@ -69,6 +73,8 @@ from runner.server.messages import (
     HistoryReply,
     Load,
     LoadReply,
+    Logs,
+    Names,
     Output,
     Request,
     RunCommand,
@@ -85,6 +91,7 @@ from runner.server.messages import (
     StopReply,
     Subscribe,
     SupplyEnvironment,
+    Wait,
     failure_message,
     parse_request,
     reply_message,
@@ -92,7 +99,7 @@ from runner.server.messages import (
 )
 from runner.server.protocol import output_since, snapshot_jobs
 from runner.server.retention import keep_tidy
-from runner.server.status_pages import deck_page, job_page
+from runner.server.status_pages import deck_page, job_page, with_etas
 from runner.server.wire import to_wire
 from runner.version import installed_version
 
@@ -173,8 +180,10 @@ class Server:
         journal: Journal | None = None,
         recorder: Recorder | None = None,
         limits: ConnectionLimits | None = None,
+        stop_wait_s: float = STOP_WAIT_S,
     ) -> None:
         self.engine = engine
+        self.stop_wait_s = stop_wait_s
         self.recorder = recorder
         """Journaling the engine: clients are shown a job's end only once the journal has committed it."""
         self.socket_path = socket_path
@@ -190,6 +199,7 @@ class Server:
         self.environments: KeptEnvironments | None = None
         """With a journal: the environments the decks were submitted with, kept for a restarted server."""
         self.history_pages = RunJobPages()
+        self.control = ControlHandlers(self)
         self.feeds = Feeds(self)
         self.handlers: dict[type[Request[Any]], Callable[[Any], Awaitable[Any]]] = {
             Hello: self.hello,
@@ -204,6 +214,11 @@ class Server:
             StatusJobs: self.status_jobs,
             SupplyEnvironment: self.supply_environment,
             Forget: self.forget,
+            Add: self.control.add,
+            Control: self.control.control,
+            Wait: partial(reports_handlers.wait_for_jobs, self),
+            Names: partial(reports_handlers.names, self),
+            Logs: partial(logs_request, self),
             Subscribe: self.feeds.subscribe,
         }
         """One handler per request type (runner.server.messages.REQUESTS); each returns its reply's JSON."""
@@ -405,6 +420,7 @@ class Server:
         if self.recorder is not None:
             await self.recorder.flush()  # what the report says has finished is in the journal
         decks, upnext = deck_page(self.engine, request.start)
+        decks = await with_etas(self.engine, decks)
         waiting: list[dict[str, Any]] = []
         kept = self.environments
         if kept is not None:
@@ -416,7 +432,7 @@ class Server:
     async def status_jobs(self, request: StatusJobs) -> Any:
         if self.recorder is not None:
             await self.recorder.flush()
-        rows, upnext = job_page(self.engine, request.deck, request.start)
+        rows, upnext = job_page(self.engine, request.deck, request.start, states=request.states)
         # The rows are plain JSON already (job_page measured each to fill the page): no second walk over them.
         return {**to_wire(StatusRows([], upnext)), "rows": rows}
 
@@ -515,7 +531,7 @@ class Server:
         self.cancelling = True
         unfinished = sum(1 for job in engine.jobs.values() if not job.state.finished)
         await engine.cancel_all()
-        with anyio.move_on_after(STOP_WAIT_S):
+        with anyio.move_on_after(self.stop_wait_s):
             await engine.wait_until_settled()
         return StopReply(cancelled=unfinished)
 
@@ -528,6 +544,7 @@ async def serve(
     expected_uid: int | None = None,
     limits: ConnectionLimits | None = None,
     exit_deadline_s: float | None = None,
+    stop_wait_s: float = STOP_WAIT_S,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until stopped (the `stop` op, SIGTERM or SIGINT); the socket is gone afterwards and the lock released.
@@ -543,6 +560,7 @@ async def serve(
             if socket_answers(socket_path):
                 raise ServerAlreadyRunning(f"something already answers on {socket_path}")
             socket_path.unlink()  # stale, from a server that crashed
+        from runner.joblogs.layout import sweep_logs
         from runner.journal.recorded import recorded_engine
         from runner.stored_results import results_folder, sweep_results
 
@@ -559,6 +577,7 @@ async def serve(
                 stack.enter_context(journal)
                 engine.results_folder = results_folder(journal.path)
                 await anyio.to_thread.run_sync(sweep_results, engine.results_folder, journal)
+                await anyio.to_thread.run_sync(sweep_logs, journal)
             starts = None
             if journal is not None:
                 from runner.journal.starts import StartsLog
@@ -566,7 +585,7 @@ async def serve(
                 starts = StartsLog(journal.path)
             recorder = await stack.enter_async_context(recorded_engine(engine, journal, starts=starts))
             uid = os.getuid() if expected_uid is None else expected_uid
-            server = Server(engine, socket_path, uid, journal, recorder, limits)
+            server = Server(engine, socket_path, uid, journal, recorder, limits, stop_wait_s)
             try:
                 if journal is not None and recorder is not None:
                     from runner.journal.recovery import restore_unfinished
@@ -738,6 +757,13 @@ def main(argv: list[str] | None = None) -> int:
         help="connections kept at once (default: a share of the file descriptor limit)",
     )
     parser.add_argument(
+        "--stop-wait",
+        type=float,
+        default=STOP_WAIT_S,
+        metavar="SECONDS",
+        help="how long a stop waits for its cancelled jobs to end (default: %(default)g)",
+    )
+    parser.add_argument(
         "--exit-deadline",
         type=float,
         default=EXIT_DEADLINE_S,
@@ -768,8 +794,8 @@ def main(argv: list[str] | None = None) -> int:
         journal_path = options.db or paths.journal_path()
     try:
         limits = ConnectionLimits(idle_timeout_s=options.idle_timeout, max_connections=options.max_connections)
-        deadline = options.exit_deadline
-        anyio.run(partial(serve, socket_path, journal_path=journal_path, limits=limits, exit_deadline_s=deadline))
+        deadlines = {"exit_deadline_s": options.exit_deadline, "stop_wait_s": options.stop_wait}
+        anyio.run(partial(serve, socket_path, journal_path=journal_path, limits=limits, **deadlines))
     except ServerAlreadyRunning as already:
         print(f"jobdeck server: {already}", file=sys.stderr)
         return 1

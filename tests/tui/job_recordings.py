@@ -124,7 +124,7 @@ async def _record(deck_text: str, folder: Path) -> dict[str, Any]:
 def record_dashboard(out: Path) -> None:
     from runner.demo.server import DemoServer
     from runner.demo.workspace import prepare_workspace
-    from tui import estimate
+    from runner.engine import estimate
     from tui.app import JobdeckApp
 
     ticks: list[list[Any]] = []

@@ -56,3 +56,11 @@ async def test_j_k_g_and_shift_g_move_through_the_runs() -> None:
         assert table.cursor_row == 0
         await pilot.press("j", "j", "j", "r")
         await until(pilot, lambda: app.results == [Path("/decks/deck3.toml")])
+
+
+async def test_each_run_shows_the_id_jobdeck_export_takes() -> None:
+    app = HistoryApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.screen.query_one("#runs", DataTable)
+        await until(pilot, lambda: table.row_count == len(RUNS))
+        assert [table.get_row_at(number)[0] for number in range(3)] == ["run0", "run1", "run2"]

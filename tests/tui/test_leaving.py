@@ -23,6 +23,7 @@ from runner.model import JobState
 from runner.server.client import Client
 from tests.conftest import Place, servers_on
 from tests.helpers import CONSOLE_SCRIPT, Terminal, file_size, in_terminal, process_alive, until, wait_until
+from tests.runner.server.server_process import start_server
 from tui.app import JobdeckApp
 from tui.farewell import SERVER_ENDS_WITHIN_S
 from tui.screens.dialogs import StoppingScreen
@@ -136,6 +137,8 @@ def test_a_dashboard_whose_terminal_closes_while_it_runs_ends(tmp_path: Path) ->
 def test_an_attached_dashboard_stopping_the_server_ends_when_its_terminal_goes(place: Place) -> None:
     deck = stuck_deck(place.root, shell=False)
     environment = os.environ | {"JOBDECK_SOCKET": str(place.socket)}
+    # A server of the test's own, whose waits are shorter than the default 10 s and 20 s the test would wait out.
+    server = start_server(place, "--stop-wait", "1", "--exit-deadline", "3")
     with in_terminal(CONSOLE_SCRIPT, deck, cwd=place.root, env=environment) as terminal:
         wait_running(terminal, place.root, shell=False)
         terminal.write(b"q")
@@ -145,7 +148,8 @@ def test_an_attached_dashboard_stopping_the_server_ends_when_its_terminal_goes(p
         terminal.hang_up()
         ended(terminal)
     # The stop it asked for goes on without it: the server waits for the stuck job, then ends regardless.
-    wait_until(lambda: not servers_on(place.socket), timeout=SERVER_ENDS_WITHIN_S + 10, what="the server ended")
+    wait_until(lambda: server.poll() is not None, timeout=SERVER_ENDS_WITHIN_S + 10, what="the server ended")
+    assert not servers_on(place.socket)
 
 
 def test_quit_anyway_ends_a_stop_that_waits_on_a_stuck_job_and_says_what_it_left(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from runner.engine.interface import PastJob, PastRun
+from runner.journal.reading import short_run_ids
 from runner.model import JobState
 from tui.formatting import STATE_GLYPHS
 
@@ -82,7 +83,7 @@ class HistoryScreen(Screen[Path | None]):
 
     def on_mount(self) -> None:
         runs = self.query_one("#runs", DataTable)
-        runs.add_columns("loaded", "deck", "jobs", "outcome", "file")
+        runs.add_columns("run", "loaded", "deck", "jobs", "outcome", "file")
         self.query_one("#run-jobs", DataTable).add_columns("job", "state", "attempts", "error")
         self.query_one("#run-jobs", DataTable).display = False
         runs.focus()
@@ -97,10 +98,12 @@ class HistoryScreen(Screen[Path | None]):
             return
         table = self.query_one("#runs", DataTable)
         table.clear()
+        ids = short_run_ids(run.id for run in self.runs)  # what `jobdeck export RUN` takes
         for run in self.runs:
             loaded = datetime.fromtimestamp(run.loaded_at).strftime("%Y-%m-%d %H:%M")
             unfinished = f"  ({run.unfinished} unfinished)" if run.unfinished else ""
-            table.add_row(loaded, run.name, str(run.total), outcome_text(run.counts) + unfinished, run.path)
+            outcome = outcome_text(run.counts) + unfinished
+            table.add_row(ids[run.id], loaded, run.name, str(run.total), outcome, run.path)
         title = self.query_one("#history-title", Static)
         count = len(self.runs)
         title.update(f"history: {count} run{'s' * (count != 1)}" if count else "history: the journal has no runs yet")

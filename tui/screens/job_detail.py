@@ -40,6 +40,8 @@ from textual.widgets import Footer, Input, Label, Static
 
 from runner.engine.interface import ObservedJob, SpecLines
 from runner.engine.retries import current_round, cut_short
+from runner.joblogs.layout import LogPlace
+from runner.joblogs.reader import JobIndex
 from runner.model import OUTPUT_TAIL_LINES, Attempt, JobState, Kind, OutputLine
 from tui.formatting import STATE_GLYPHS, format_clock, format_duration, format_progress_long
 
@@ -53,6 +55,9 @@ RESULT_MAX_DEPTH = 5
 
 STREAM_MARKS = {"stderr": "!", "log": "»"}
 """Gutter marks of output lines; stdout lines have none."""
+WINDOW_ROWS = 256
+"""Rows of a log file read at once (and kept, a few windows' worth) while the view scrolls over it."""
+NO_LINE = OutputLine("stdout", "")
 
 
 # --- formatting ------------------------------------------------------------------------------------------------
@@ -100,12 +105,15 @@ def clean_output_text(text: str) -> str:
 
 
 class OutputView(ScrollView, can_focus=True):
-    """The last lines of a job's output, following the tail unless scrolled up, with incremental search.
+    """A job's output, following the tail unless scrolled up, with incremental search.
 
-    Feed it with `sync(job.output)` whenever the job changed: lines that were added are appended, lines the
-    bounded deque let go of are dropped (the view keeps showing the same lines when scrolled up), and it starts
-    over only when it cannot tell what changed. A search highlights every match; `next_match` moves the current
-    one, and `set_filter(True)` shows only the matching lines.
+    It shows either the job's whole log, read from its files (`read_files`, then `scan` whenever it may have grown:
+    runner.joblogs.reader.JobIndex reads only what was added, on a worker thread, and the view reads only the rows
+    on screen, a window at a time, so a log of any size scrolls as quickly as a short one), or, for a job whose
+    engine keeps no files, the tail the job holds in memory: feed it with `sync(job.output)` whenever the job
+    changed (lines that were added are appended, lines the bounded deque let go of are dropped, and it starts over
+    only when it cannot tell what changed). A search highlights every match (searching a log's files on a worker
+    thread); `next_match` moves the current one, and `set_filter(True)` shows only the matching lines.
     """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -149,27 +157,146 @@ class OutputView(ScrollView, can_focus=True):
         """Indexes in `_lines` of the rows shown when filtering; None shows every line."""
         self._anchor = 0
         self._strips: LRUCache[tuple[int, bool], Strip] = LRUCache(1024)
+        self._index: JobIndex | None = None
+        """The job's log files, when it shows them (else the `_lines` given by `sync`)."""
+        self._index_rows = 0
+        self._window: LRUCache[int, tuple[OutputLine, str]] = LRUCache(4 * WINDOW_ROWS)
+        """Rows of the files read lately, with their text made safe to draw."""
+        self._scanning = False
+        self._searches = 0
+        """Searches of the files under way for the current query."""
+        self._search_serial = 0
+        """Moves with each new query: a search for an older one is ignored."""
 
     # --- what it shows ---
 
     @property
     def lines(self) -> Sequence[OutputLine]:
+        """The lines held in memory (none while it reads the files)."""
         return self._lines
 
     @property
+    def reading_files(self) -> bool:
+        return self._index is not None
+
+    @property
     def line_count(self) -> int:
-        return len(self._lines)
+        return self._index_rows if self._index is not None else len(self._lines)
 
     @property
     def row_count(self) -> int:
-        return len(self._rows) if self._rows is not None else len(self._lines)
+        return len(self._rows) if self._rows is not None else self.line_count
+
+    @property
+    def has_stderr(self) -> bool:
+        if self._index is not None:
+            return self._index.has_stderr
+        return any(line.stream == "stderr" for line in self._lines)
+
+    @property
+    def searching(self) -> bool:
+        """A search of the files is under way."""
+        return self._searches > 0
 
     @property
     def visible_texts(self) -> list[str]:
         """The texts of the rows currently on screen (after scrolling and filtering)."""
         top = round(self.scroll_y)
         rows = range(top, min(self.row_count, top + max(self.scrollable_content_region.height, 0)))
-        return [self._texts[self._line_at_row(row)] for row in rows]
+        return [self._text(self._line_at_row(row)) for row in rows]
+
+    def _line(self, index: int) -> OutputLine:
+        return self._row(index)[0] if self._index is not None else self._lines[index]
+
+    def _text(self, index: int) -> str:
+        return self._row(index)[1] if self._index is not None else self._texts[index]
+
+    def _row(self, index: int) -> tuple[OutputLine, str]:
+        """A row of the files, read with the window around it when not at hand."""
+        found = self._window.get(index)
+        if found is not None or self._index is None:
+            return found or (NO_LINE, "")
+        first = max(0, index - WINDOW_ROWS // 4)
+        for offset, line in enumerate(self._index.rows(first, first + WINDOW_ROWS)):
+            self._window[first + offset] = (line, clean_output_text(line.text))
+        return self._window.get(index) or (NO_LINE, "")
+
+    # --- reading the job's files ---
+
+    def read_files(self, index: JobIndex) -> None:
+        """Show the log files this index reads (from now on, instead of lines given by `sync`)."""
+        self._index = index
+        self._lines, self._texts = [], []
+        self._rebuild([])
+        self._index_rows = 0
+
+    def scan(self, attempts: int) -> None:
+        """Read what the job's first `attempts` attempts added to its files, on a worker thread (unless a scan
+        is under way: the next call reads what this one missed)."""
+        index = self._index
+        if index is None or self._scanning:
+            return
+        self._scanning = True
+
+        def scan() -> None:
+            change = index.refresh(attempts)
+            self.app.call_from_thread(self._scanned, index, change, len(index))
+
+        self.run_worker(scan, thread=True, group="scan", exit_on_error=False)
+
+    def _scanned(self, index: JobIndex, change: str | None, count: int) -> None:
+        self._scanning = False
+        if index is not self._index or change is None:
+            return
+        known = self._index_rows
+        self._index_rows = count
+        if change == "rebuilt":  # rows went (a segment the cap removed): read them all again
+            self._serial_base += known + 1
+            self._window.clear()
+            self._strips.clear()
+            self._matches, self._current = [], None
+            if self._rows is not None:
+                self._rows = []
+            known = 0
+        if self._pattern is not None and count > known:
+            self._search_files(self._pattern, known, count)
+        self._update_virtual_size()
+        if self.following:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.refresh()
+        self._changed()
+
+    def _search_files(self, pattern: re.Pattern[str], start: int, stop: int) -> None:
+        """Find the rows from `start` to `stop` that match `pattern`, on a worker thread; they are shown once
+        found (unless the query changed meanwhile)."""
+        index = self._index
+        assert index is not None
+        serial = self._search_serial
+        self._searches += 1
+
+        query = self._query
+
+        def search() -> None:
+            found = index.search(query, lambda text: pattern.search(clean_output_text(text)) is not None, start, stop)
+            self.app.call_from_thread(self._searched, serial, found)
+
+        self.run_worker(search, thread=True, group="search", exit_on_error=False)
+
+    def _searched(self, serial: int, found: list[int]) -> None:
+        if serial != self._search_serial:
+            return  # for a query since replaced
+        self._searches -= 1
+        first = not self._matches and self._current is None
+        self._matches = sorted({*self._matches, *found})
+        if self._filter and self._pattern is not None:
+            self._rows = list(self._matches)
+            self._update_virtual_size()
+        if first:
+            self._pick_current()
+            self._reveal_current()
+        self._strips.clear()
+        self.refresh()
+        self._changed()
 
     @property
     def query(self) -> str:
@@ -188,7 +315,7 @@ class OutputView(ScrollView, can_focus=True):
 
     @property
     def current_line(self) -> OutputLine | None:
-        return self._lines[self._current] if self._current is not None else None
+        return self._line(self._current) if self._current is not None else None
 
     @property
     def filtering(self) -> bool:
@@ -196,6 +323,8 @@ class OutputView(ScrollView, can_focus=True):
 
     def sync(self, source: Sequence[OutputLine]) -> None:
         """Catch up with `source` (a job's output deque): append new lines, drop the ones it let go of."""
+        if self._index is not None:
+            return  # it shows the files
         known = len(self._lines)
         total = len(source)
         if known == 0 and total == 0:
@@ -285,6 +414,11 @@ class OutputView(ScrollView, can_focus=True):
     def _changed(self) -> None:
         self.post_message(self.Changed(self))
 
+    def on_unmount(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
     # --- following the tail ---
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
@@ -309,27 +443,40 @@ class OutputView(ScrollView, can_focus=True):
     def begin_search(self) -> None:
         """Remember where a new search starts from: the top line on screen, or the end when following."""
         top = round(self.scroll_y)
-        self._anchor = len(self._lines) if self.following else self._line_at_row(min(top, max(self.row_count - 1, 0)))
+        self._anchor = self.line_count if self.following else self._line_at_row(min(top, max(self.row_count - 1, 0)))
 
     def set_query(self, query: str) -> None:
-        """Highlight the lines containing `query` (case-insensitive) and make the nearest match current."""
+        """Highlight the lines containing `query` (case-insensitive) and make the nearest match current (once
+        found, when the files are searched)."""
         if query == self._query:
             return
         self._query = query
         self._pattern = re.compile(re.escape(query), re.IGNORECASE) if query else None
-        self._matches = [index for index, text in enumerate(self._texts) if self._is_match(text)]
+        self._search_serial += 1
+        self._searches = 0
         self._current = None
-        if self._matches:
-            after = bisect_left(self._matches, self._anchor)
-            if self._anchor >= len(self._lines):
-                self._current = self._matches[-1]  # searching from the tail finds the latest match
-            else:
-                self._current = self._matches[after] if after < len(self._matches) else self._matches[0]
+        if self._index is not None:
+            self._matches = []
+            if self._pattern is not None and self._index_rows:
+                self._search_files(self._pattern, 0, self._index_rows)
+        else:
+            self._matches = [index for index, text in enumerate(self._texts) if self._is_match(text)]
+            self._pick_current()
         self._apply_filter()
         self._strips.clear()
         self._reveal_current()
         self.refresh()
         self._changed()
+
+    def _pick_current(self) -> None:
+        """The match nearest after where the search began (the latest, searching from the tail)."""
+        if not self._matches:
+            return
+        after = bisect_left(self._matches, self._anchor)
+        if self._anchor >= self.line_count:
+            self._current = self._matches[-1]
+        else:
+            self._current = self._matches[after] if after < len(self._matches) else self._matches[0]
 
     def next_match(self, forward: bool = True) -> bool:
         """Make the next (or previous) match current, wrapping around; False when nothing matches."""
@@ -383,7 +530,7 @@ class OutputView(ScrollView, can_focus=True):
         base = self.rich_style
         row = scroll_y + y
         if row >= self.row_count:
-            if row == 0 and not self._lines:
+            if row == 0 and not self.line_count:
                 empty = Text(" " * self.GUTTER + self.empty_text)
                 empty.stylize(base)
                 empty.stylize(self._foreground("output-view--empty"), self.GUTTER)
@@ -398,7 +545,7 @@ class OutputView(ScrollView, can_focus=True):
             gutter.append("›", self.get_component_rich_style("output-view--current-match"))
         else:
             gutter.append(" ")
-        stream = self._lines[index].stream
+        stream = self._line(index).stream
         mark = STREAM_MARKS.get(stream, " ")
         gutter.append(mark, self._foreground(f"output-view--{stream}") if stream in STREAM_MARKS else "")
         gutter.append(" ")
@@ -415,17 +562,22 @@ class OutputView(ScrollView, can_focus=True):
         cached = self._strips.get(key)
         if cached is not None:
             return cached
-        text = Text(self._texts[index], no_wrap=True, end="")
+        line_text = self._text(index)
+        text = Text(line_text, no_wrap=True, end="")
         text.stylize(line_style)
-        if self._lines[index].stream == "log":
+        if self._line(index).stream == "log":
             text.stylize(self._foreground("output-view--log"))
         if self._pattern is not None:
             match_style = self.get_component_rich_style(
                 "output-view--current-match" if current else "output-view--match"
             )
-            for found in self._pattern.finditer(self._texts[index]):
+            for found in self._pattern.finditer(line_text):
                 text.stylize(match_style, found.start(), found.end())
-        strip = Strip(text.render(self.app.console), cell_len(self._texts[index]))
+        width = cell_len(line_text)
+        if width > self._width:  # rows of files are measured as they are first drawn
+            self._width = width
+            self.call_after_refresh(self._update_virtual_size)
+        strip = Strip(text.render(self.app.console), width)
         self._strips[key] = strip
         return strip
 
@@ -474,18 +626,21 @@ class JobDetailScreen(Screen[None]):
         job: ObservedJob,
         *,
         spec_lines: Callable[[], SpecLines | None],
+        log_place: Callable[[], LogPlace | None] = lambda: None,
         clock: Callable[[], float] = time.time,
         tz: tzinfo | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
-        """`spec_lines` gives the job's spec lines (None while they are on their way); `clock` gives the
-        wall-clock time for the running attempt's elapsed time; times show in `tz` (local time when None)."""
+        """`spec_lines` gives the job's spec lines (None while they are on their way); `log_place` where its log
+        files are (None: the output shown is the tail the job holds); `clock` gives the wall-clock time for the
+        running attempt's elapsed time; times show in `tz` (local time when None)."""
         super().__init__(name=name, id=id, classes=classes)
         self.job = job
         """The job shown. Assign a fresh snapshot of the same job here to show it."""
         self.spec_lines = spec_lines
+        self.log_place = log_place
         self.clock = clock
         self.tz = tz
         self._shown_job: ObservedJob | None = None
@@ -527,7 +682,7 @@ class JobDetailScreen(Screen[None]):
         target.focus()
 
     def on_resize(self, event: Resize) -> None:
-        if self.job.state is JobState.SUCCEEDED:
+        if self.job.state in (JobState.SUCCEEDED, JobState.FAILED):
             self._show_result()
 
     def _theme_changed(self, theme: object) -> None:
@@ -548,6 +703,9 @@ class JobDetailScreen(Screen[None]):
             self._show_title(force=False)
             if job.state in (JobState.RUNNING, JobState.PAUSED):
                 self._show_attempts()
+        output = self.query_one(OutputView)
+        if output.reading_files:  # lines reach the files a moment after the job reported them: look every tick
+            output.scan(len(job.attempts))
 
     def _show_all(self) -> None:
         job = self.job
@@ -643,7 +801,10 @@ class JobDetailScreen(Screen[None]):
         job = self.job
         result = self.query_one("#result", Static)
         heading = self.query_one("#result-heading", Label)
-        shown = job.state is JobState.SUCCEEDED and (job.kind is Kind.CALL or job.result is not None)
+        # A succeeded call's value (None too), and what a shell job's command ended with, succeeded or failed.
+        shown = (job.state is JobState.SUCCEEDED and job.kind is Kind.CALL) or (
+            job.result is not None and job.state in (JobState.SUCCEEDED, JobState.FAILED)
+        )
         result.display = heading.display = shown
         if not shown:
             return
@@ -723,6 +884,14 @@ class JobDetailScreen(Screen[None]):
     def _show_output(self) -> None:
         output = self.query_one(OutputView)
         output.empty_text = "no output" if self.job.state.finished else "no output yet"
+        if not output.reading_files:
+            place = self.log_place()
+            if place is not None:
+                output.read_files(JobIndex(place))
+        if output.reading_files:
+            output.scan(len(self.job.attempts))
+            self._show_output_heading()
+            return
         try:
             lines = list(self.job.output)
         except RuntimeError:  # appended to from another thread while copied: catch up at the next change
@@ -736,10 +905,12 @@ class JobDetailScreen(Screen[None]):
     def _show_output_heading(self) -> None:
         output = self.query_one(OutputView)
         count = output.line_count
+        self.set_class(not count, "-quiet")
         parts = []
         if count:
-            parts.append(f"last {count} lines" if count >= OUTPUT_TAIL_LINES else f"{count} line{'s' * (count != 1)}")
-            if any(line.stream == "stderr" for line in output.lines):
+            whole = output.reading_files or count < OUTPUT_TAIL_LINES
+            parts.append(f"{count:,} line{'s' * (count != 1)}" if whole else f"last {count} lines")
+            if output.has_stderr:
                 parts.append("! stderr")
             parts.append("following" if output.following else "scrolled up · G follows")
         self.query_one("#output-heading", Label).update("  ".join(["OUTPUT", " · ".join(parts)]).rstrip())
@@ -747,7 +918,7 @@ class JobDetailScreen(Screen[None]):
         if not output.query:
             status.update("")
         elif not output.match_count:
-            status.update("no match")
+            status.update("searching…" if output.searching else "no match")
         else:
             status.update(
                 f"{output.current_match or 0}/{output.match_count}"

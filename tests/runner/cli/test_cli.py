@@ -137,7 +137,8 @@ def test_json_report_has_every_field_results_errors_and_attempts(write_deck: Wri
     assert jobs["flaky"]["kind"] == "fetch"
     assert jobs["flaky"]["state"] == "succeeded"
     assert jobs["flaky"]["attempts"] == 2
-    assert jobs["echo"] == jobs["echo"] | {"kind": "shell", "state": "succeeded", "result": None}
+    echoed = {"exit_code": 0, "signal": None, "last_line": "hi"}
+    assert jobs["echo"] == jobs["echo"] | {"kind": "shell", "state": "succeeded", "result": echoed}
     # Human progress and the summary go to stderr, out of the way of the JSON.
     assert "report/flaky retrying (attempt 1): HTTP 503" in result.stderr
     assert "report: 5 succeeded, 1 failed in" in result.stderr

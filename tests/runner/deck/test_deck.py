@@ -897,3 +897,29 @@ def test_a_missing_file_is_not_matched_to_an_unrelated_one_by_its_suffix(tmp_pat
     with pytest.raises(DeckError) as misspelt:
         load_deck(tmp_path / "nigthly.toml")
     assert "did you mean 'nightly.toml'?" in str(misspelt.value)
+
+
+def test_the_log_cap_comes_from_the_deck_and_a_job_may_set_its_own(tmp_path: Path) -> None:
+    deck = load(
+        tmp_path,
+        """
+        [deck]
+        log_limit_mb = 2.5
+
+        [[job]]
+        name = "quiet"
+        shell = "true"
+
+        [[job]]
+        name = "loud"
+        shell = "yes"
+        log_limit_mb = 100
+        each = [1, 2]
+        """,
+    )
+    assert {job.name: job.log_limit_mb for job in deck.jobs} == {"quiet": 2.5, "loud[1]": 100.0, "loud[2]": 100.0}
+    assert load(tmp_path, '[[job]]\nname = "x"\nshell = "true"\n').jobs[0].log_limit_mb == 10.0
+    (problem,) = problems(tmp_path, '[[job]]\nname = "x"\nshell = "true"\nlog_limit_mb = 0\n')
+    assert (problem.job, problem.key, problem.line) == ("x", "log_limit_mb", 4)
+    assert problem.message == "must be a number >= 0.01, not 0"
+    assert problem.hint is not None and "past it the start and the end are kept" in problem.hint

@@ -50,7 +50,7 @@ def test_stdout_gets_no_far_fetched_suggestion_but_says_output_is_captured(tmp_p
     assert problem.key == "stdout"
     assert problem.hint is not None
     assert "timeout" not in problem.hint
-    assert problem.hint.startswith("jobdeck captures a job's output")
+    assert problem.hint.startswith("jobdeck keeps a job's output in log files of its own: `jobdeck logs JOB` prints it")
     assert 'shell = "make > build.log 2>&1"' in problem.hint
 
 

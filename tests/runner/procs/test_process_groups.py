@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from runner.procs.process_groups import end_group, end_groups_blocking, group_exists
+from runner.procs.process_groups import describe_exit, end_group, end_groups_blocking, exit_of, group_exists
 
 POLITE = "sleep 60"
 """Leaves SIGTERM to its default action."""
@@ -76,3 +76,13 @@ async def test_end_group_waits_for_the_whole_group_then_reaps_its_leader(tmp_pat
         if process.returncode is None:
             process.kill()
         await process.aclose()
+
+
+@pytest.mark.parametrize("status", [0, 3, 255, -9, -15, -200])
+def test_exit_of_reads_back_what_describe_exit_says(status: int) -> None:
+    code, signum = exit_of(describe_exit(status))
+    assert (code, signum) == ((status, None) if status >= 0 else (None, -status))
+
+
+def test_exit_of_other_texts_is_unknown() -> None:
+    assert exit_of("cancelled") == exit_of(None) == exit_of("exited with status 3; and more") == (None, None)

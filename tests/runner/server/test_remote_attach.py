@@ -36,7 +36,7 @@ time.sleep(float(sys.argv[2]))
 async def test_a_new_server_starts_once_the_ending_one_has_exited(place: Place) -> None:
     place.socket.parent.mkdir(parents=True, mode=0o700)
     lock = place.socket.with_name(place.socket.name + ".lock")
-    ending = subprocess.Popen([sys.executable, "-c", ENDING_SERVER, str(lock), "8", "runner.server.server"])
+    ending = subprocess.Popen([sys.executable, "-c", ENDING_SERVER, str(lock), "4", "runner.server.server"])
     try:
         wait_until(lambda: lock.exists() and lock.read_text().strip() == str(ending.pid), what="the lock held")
         with anyio.fail_after(30):

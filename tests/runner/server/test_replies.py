@@ -45,7 +45,12 @@ def test_submit_and_status_of_more_jobs_than_a_reply_holds(socket_env: dict[str,
     text = jobdeck("status", env=socket_env)
     assert text.returncode == 0, text.stderr
     lines = text.stdout.splitlines()
-    assert lines[0] == f"many: {MANY} queued, 1 running · nothing finished yet"
+    assert lines[0] == f"many: {MANY} queued, 1 running · nothing finished yet · ETA –"
+    assert lines[3].startswith(f"({MANY + 1} jobs not listed: --jobs lists them") and len(lines) == 4
+
+    listing = jobdeck("status", "--jobs", env=socket_env)
+    assert listing.returncode == 0, listing.stderr
+    lines = listing.stdout.splitlines()
     assert lines[3] == "many:" and len(lines) == 4 + MANY + 1
     assert lines[-1].split()[:3] == [f"j[{MANY - 1:0100d}]", "shell", "queued"]
 

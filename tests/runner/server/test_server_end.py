@@ -149,7 +149,7 @@ async def test_a_stop_whose_client_hangs_up_before_the_answer_still_stops_the_se
     deck.write_text(
         '[deck]\nname = "thread"\n\n[[job]]\nname = "nap"\ncall = "time:sleep"\non = "thread"\nargs = [60]\n'
     )
-    process = start_server(place, "--exit-deadline", "0.5", "--log", str(place.log))
+    process = start_server(place, "--stop-wait", "1", "--exit-deadline", "0.5", "--log", str(place.log))
     async with await Client.connect(place.socket) as watcher:
         await watcher.request("load", path=str(deck))
         await wait_states(watcher, {"nap": "running"})

@@ -120,17 +120,26 @@ def test_status_starts_with_a_line_per_deck(write_deck: WriteDeck, socket_env: d
         '[[job]]\nname = "later"\nshell = "true"\nafter = ["gate"]\neach = [1, 2, 3]\n',
         "held.toml",
     )
-    assert jobdeck("submit", quick, held, env=socket_env).returncode == 0
-    wait_until(lambda: gate.exists() and finished(socket_env, "quick"), timeout=30, what="quick done, gate running")
+    steady = write_deck(
+        '[deck]\nname = "steady"\nshell_limit = 1\n[[job]]\nname = "s"\nshell = "sleep 1"\neach = [1, 2, 3, 4, 5, 6]\n',
+        "steady.toml",
+    )
+    assert jobdeck("submit", quick, held, steady, env=socket_env).returncode == 0
 
+    def ready() -> bool:
+        decks = {deck["deck"]: deck for deck in status_json(socket_env)["decks"]}
+        return gate.exists() and decks["quick"]["ended_at"] is not None and "succeeded" in decks["steady"]["counts"]
+
+    wait_until(ready, timeout=30, what="quick done, gate running, one of steady's jobs done")
     lines = jobdeck("status", env=socket_env).stdout.splitlines()
     assert re.fullmatch(r"quick: 3 succeeded in \d+\.\d s · [\d.]+ jobs/(s|min|h)", lines[0]), lines[0]
-    assert re.fullmatch(
-        r"held: 3 queued, 1 running, 2 succeeded · [\d.]+ jobs/(s|min|h) · ETA [\d.]+ (s|min \d\d s)", lines[1]
-    ), lines[1]
-    assert lines[2] == ""
-    assert lines[3].startswith("server ")
-    assert lines[4:6] == ["quick:", "  q[1]                           shell  succeeded  #1"]
+    # Nothing tells how long the gate sleeps (no progress, nothing alike has finished): no ETA, as in the dashboard.
+    assert re.fullmatch(r"held: 3 queued, 1 running, 2 succeeded · [\d.]+ jobs/(s|min|h) · ETA –", lines[1]), lines[1]
+    # Its jobs are alike and one has finished: the rest take as long, one at a time.
+    assert re.fullmatch(r"steady: .*succeeded.* · ETA \d+(\.\d)? s", lines[2]), lines[2]
+    assert lines[3] == ""
+    assert lines[4].startswith("server ")
+    assert lines[5:7] == ["quick:", "  q[1]                           shell  succeeded  #1"]
 
 
 def test_resume_json_lists_the_jobs_it_did_not_run_again(write_deck: WriteDeck, tmp_path: Path) -> None:

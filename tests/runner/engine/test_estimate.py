@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from runner.engine.estimate import Estimator, eta_of
 from runner.model import Attempt, JobState, Kind, Progress
 from tests.tui.job_recordings import ReplayedJob, ReplayedSpec, load
-from tui.estimate import Estimator
 
 
 def close_enough(eta: float, left: float) -> bool:
@@ -186,3 +186,27 @@ def test_the_eta_counts_down_between_estimates_and_ends_at_zero() -> None:
     assert first is not None and estimator.eta(0.3) == pytest.approx(first - 0.2)
     estimator.observe([finish(item, 5.0)], 5.0)
     assert estimator.eta(5.0) == 0.0
+
+
+def test_one_look_gives_the_eta_that_following_the_jobs_gives() -> None:
+    """`jobdeck status` looks once (eta_of): alike jobs that finished say how long the rest take, a running job
+    that reports progress has its average speed so far (what a dashboard measured over two looks here), and a job
+    waits in its lane for a place."""
+    done = [finish(start(job(f"crunch[{n}]"), 0.0), 10.0) for n in range(2)]
+    running = start(job("crunch[2]"), 10.0)
+    queued = job("crunch[3]")
+    then = job("pack", after=("crunch",))
+    download = start(job("get", Kind.FETCH), 10.0)
+    jobs = [*done, running, queued, then, download]
+    followed = Estimator()
+    download.progress = Progress(done=20, total=100, unit="bytes")
+    followed.observe(jobs, 12.0)
+    download.progress = Progress(done=40, total=100, unit="bytes")
+    followed.observe([download], 14.0)
+    # One shell job at a time was seen: crunch[2] has 6 s left, then crunch[3] and pack take 10 s each (what the
+    # crunches took); the download, at 10% a second, has 6 s left.
+    assert eta_of(jobs, 14.0) == pytest.approx(6.0 + 10.0 + 10.0)
+    assert followed.estimate(14.0) == pytest.approx(eta_of(jobs, 14.0))
+    assert eta_of(done, 14.0) == 0.0
+    running.state = JobState.PAUSED
+    assert eta_of(jobs, 14.0) is None  # a paused job: no ETA, as the dashboard says
