@@ -402,7 +402,7 @@ def add_events_commands(commands: Any) -> dict[str, argparse.ArgumentParser]:
     """The `events` subcommand's parser, added to the main parser's `commands`."""
     events = commands.add_parser(
         "events",
-        help="follow the server: a line (or JSON object) per change of state, progress, output line, deck",
+        help="print each change of state, output line and deck as it happens",
         description="Follow the per-user server: print a line per event as it happens (a job's change of state, "
         "its progress, each line it writes, a deck loaded or forgotten, dispatching paused or resumed), from now "
         "until the server stops. Events are grouped every 50 ms or so; a reader too slow to keep up is told what "

@@ -446,13 +446,13 @@ class Recorder:
     async def _flush_loop(self) -> None:
         # The recorder wakes on a clock, not on each change: waking a task per change would cost the event
         # loop a task switch per state change. Changes wait meanwhile in the engine's change log; each tick
-        # takes them all and writes them in one transaction. Once everything is written, it waits for the
-        # engine's next change instead of ticking: an idle server did nothing but this, 1% of a core.
+        # takes them all and writes them in one transaction. A tick with nothing new does nothing: an idle
+        # server spent 1% of a core on empty flushes.
         while True:
             await anyio.sleep(self._interval())
+            if self.engine.revision == self.committed_revision and not (self._unwritten or self._rewrite_all):
+                continue
             await self.flush()
-            if not self._unwritten and not self._rewrite_all:
-                await self.engine.wait_for_change(self.committed_revision)
 
 
 _deck_and_group = attrgetter("deck", "spec.group")
