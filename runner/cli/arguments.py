@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from runner import paths
 from runner.spelling import closest
@@ -37,6 +38,7 @@ SUBCOMMANDS = (
     "export",
     "completion",
     "logs",
+    "events",
 )
 DASHBOARD_OPTIONS = ("--local", "--socket", "--dask")
 MAIN_OPTIONS = ("-h", "--help", "--version")
@@ -218,10 +220,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     control = add_control_commands(commands)
     reports = add_reports_commands(commands)
     logs = add_logs_commands(commands)
+    events = add_events_commands(commands)
     return parser, {
         **control,
         **reports,
         "logs": logs,
+        **events,
         "env": environment,
         "forget": forget,
         "run": run,
@@ -358,6 +362,8 @@ def add_reports_commands(
     )
     completion.add_argument("shell", choices=("bash", "zsh"), help="the shell")
     return {"wait": wait, "history": history, "export": export, "completion": completion}
+
+
 def add_logs_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """`jobdeck logs`."""
     logs = commands.add_parser(
@@ -390,6 +396,28 @@ def add_logs_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     )
     logs.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
     return logs
+
+
+def add_events_commands(commands: Any) -> dict[str, argparse.ArgumentParser]:
+    """The `events` subcommand's parser, added to the main parser's `commands`."""
+    events = commands.add_parser(
+        "events",
+        help="print each change of state, output line and deck as it happens",
+        description="Follow the per-user server: print a line per event as it happens (a job's change of state, "
+        "its progress, each line it writes, a deck loaded or forgotten, dispatching paused or resumed), from now "
+        "until the server stops. Events are grouped every 50 ms or so; a reader too slow to keep up is told what "
+        "it missed. No server is started for this.",
+        epilog="Exit status: 0 when the server stops, on Ctrl-C and when the reader of the output goes away; 1 when "
+        "no server runs or the connection to it is lost; 2 for bad usage.",
+    )
+    events.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per line: type, time, deck, job, id, state, previous, ... (see the README)",
+    )
+    events.add_argument("--deck", metavar="NAME", help="only this deck's events (it may be loaded later)")
+    events.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
+    return {"events": events}
 
 
 def parse_arguments(arguments: list[str]) -> argparse.Namespace:

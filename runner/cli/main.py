@@ -4,7 +4,7 @@
 heavier than argparse is imported inside the command that needs it: `runner.cli.arguments` (parsing),
 `runner.cli.run` (`run`), `runner.cli.loading` (`check`), `runner.cli.client_commands` (`submit`,
 `start-server`, `stop-server`, `env`), `runner.cli.reports` (`wait`, `status`, `history`, `export`, `completion`,
-`check --json`), `runner.cli.dashboard` (the dashboard, `attach`, `demo`).
+`check --json`), `runner.cli.events` (`events`), `runner.cli.dashboard` (the dashboard, `attach`, `demo`).
 
 Which Dask cluster an `on = "dask"` job uses, most specific first: `--dask ADDRESS` (of `jobdeck run`, or
 leading the dashboard's files: `jobdeck --dask ADDRESS FILE...`), then `$JOBDECK_DASK`, then the deck's
@@ -74,6 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from runner.cli.control import control_main
 
             return control_main(options)
+        if command in ("events",):
+            from runner.cli.events import events_command
+
+            return events_command(options)
         if command in ("submit", "start-server", "stop-server", "env"):
             from runner.cli.client_commands import server_command
 

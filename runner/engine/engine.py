@@ -170,6 +170,8 @@ class Engine:
         self._state_counts = dict.fromkeys(JobState, 0)
         self._idle = anyio.Event()
         self._idle.set()
+        self._revision_moved: anyio.Event | None = None
+        """Set (and dropped) at the next change, while something waits in `wait_for_change`."""
         self._closing = False
         self._task_group: TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
@@ -282,6 +284,20 @@ class Engine:
     @property
     def settled(self) -> bool:
         return self._unfinished == 0
+
+    async def wait_for_change(self, revision: int) -> None:
+        """Return once `revision` (the engine's) has moved past `revision`: at once if it has already. For an
+        observer that pushes changes to others instead of pulling at a steady rate: it wakes at the first change
+        after it asked, never once per change, and the engine pays only a check per change for it."""
+        while self.revision <= revision:
+            if self._revision_moved is None:
+                self._revision_moved = anyio.Event()
+            await self._revision_moved.wait()
+
+    def _wake_revision_waiters(self) -> None:
+        moved, self._revision_moved = self._revision_moved, None
+        if moved is not None:
+            moved.set()
 
     async def wait_until_settled(self) -> None:
         """Wait until no job is queued, running, paused or retrying."""
@@ -517,12 +533,14 @@ class Engine:
         if self.dispatching:
             self.dispatching = False
             self.revision += 1
+            self._wake_revision_waiters()
             self._events.publish(DispatchChanged(False))
 
     async def resume_all(self) -> None:
         if not self.dispatching:
             self.dispatching = True
             self.revision += 1
+            self._wake_revision_waiters()
             self._events.publish(DispatchChanged(True))
             for lane in self._lanes.values():
                 self._dispatch(lane)
@@ -786,6 +804,8 @@ class Engine:
     def _touch(self, job: Job) -> None:
         self.revision += 1
         job.revision = self.revision
+        if self._revision_moved is not None:
+            self._wake_revision_waiters()
 
     def _set_state(self, job: Job, state: JobState) -> None:
         old = job.state
@@ -986,6 +1006,7 @@ class Engine:
         del self._deck_loaded_at[deck]
         self._forgotten_names.add(deck)
         self.revision += 1
+        self._wake_revision_waiters()
         if self.logs is not None:
             self.logs.forget_deck(deck)
 

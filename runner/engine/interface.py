@@ -169,7 +169,7 @@ class EngineInterface(Protocol):
     """Everything a viewer may ask of an engine. Use it inside the engine's `async with` block.
 
     Reading is cheap and never waits: `jobs`, `decks`, `counts()` and `changed_since()` reflect the engine
-    (or, attached, the mirror's last pull, refreshed several times a second) as of now. Commands are
+    (or, attached, the mirror as of the server's last update, pushed as the jobs change) as of now. Commands are
     coroutines that act at once; one that does not apply to a job's state raises `CommandError` and changes
     nothing. A viewer pulls `changed_since(last_revision)` at its own steady rate rather than per event.
     """
@@ -220,7 +220,7 @@ class EngineInterface(Protocol):
         ...
 
     def watch(self, job_id: str, /) -> None:
-        """A detail view is open on this job: keep its output and spec lines current, from the next pull on.
+        """A detail view is open on this job: keep its output and spec lines current from now on.
         (An in-process engine always does.)"""
         ...
 

@@ -216,19 +216,23 @@ def start_server_process(socket_path: Path, log_path: Path) -> subprocess.Popen[
 
 
 async def ensure_server(
-    socket_path: Path | None = None, *, log_path: Path | None = None, timeout: float = START_TIMEOUT_S
+    socket_path: Path | None = None,
+    *,
+    log_path: Path | None = None,
+    timeout: float = START_TIMEOUT_S,
+    client_class: type[Client] = Client,
 ) -> Client:
-    """A connected Client, starting the server in the background first when none answers."""
+    """A connected Client (of `client_class`), starting the server in the background first when none answers."""
     path = Path(socket_path or paths.socket_path())
     with contextlib.suppress(OSError):
-        return await Client.connect(path)
+        return await client_class.connect(path)
     log = log_path or paths.server_log_path()
     log_start = log.stat().st_size if log.exists() else 0
     process = start_server_process(path, log)
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return await Client.connect(path)
+            return await client_class.connect(path)
         except OSError:
             pass
         # A server that exits at once may have lost a race with another starter: keep trying until the deadline,

@@ -64,11 +64,14 @@ class ConnectionLimits:
 
 @dataclass(eq=False)
 class Connection:
-    """One client's connection: `busy` while the server works on one of its requests."""
+    """One client's connection: `busy` while the server works on one of its requests; `following` once it is
+    subscribed to updates (runner.server.feeds): it may then send nothing for as long as it likes, and is never
+    closed to make room, like a client waiting for an answer."""
 
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     last_active: float = field(default_factory=time.monotonic)
     busy: bool = False
+    following: bool = False
 
     def waits(self) -> None:
         """The server waits for the connection's next request: it is idle from now on."""
@@ -120,7 +123,7 @@ class Connections:
 
     def shed_idle(self) -> bool:
         """Close the connection idle the longest; False when every connection is busy (or none is open)."""
-        idle = [connection for connection in self.live() if not connection.busy]
+        idle = [connection for connection in self.live() if not (connection.busy or connection.following)]
         if not idle:
             return False
         min(idle, key=lambda connection: connection.last_active).close()

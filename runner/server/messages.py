@@ -668,3 +668,101 @@ class Logs(Request[LogsReply]):
 MAX_LOGS_WAIT_S = 60.0
 """The longest a `Logs` request waits for news: well inside the client's request timeout."""
 REQUESTS[Logs.op] = Logs
+
+
+# --- events ---------------------------------------------------------------------------------------------------
+
+
+class EventType(StrEnum):
+    """What an event of a push stream tells (see `StreamEvent`)."""
+
+    STATE = "state"
+    PROGRESS = "progress"
+    OUTPUT = "output"
+    DROPPED = "dropped"
+    DECK_LOADED = "deck_loaded"
+    DECK_FORGOTTEN = "deck_forgotten"
+    DISPATCHING = "dispatching"
+    SERVER_STOPPED = "server_stopped"
+
+
+@dataclass
+class StreamEvent:
+    """One thing that happened in the server, as `jobdeck events --json` prints it (a field that does not apply
+    to its type is left out there, and None here). Every event has `type` and `time` (Unix time in seconds).
+
+    - state: `deck`, `job` (its name) and `id` changed to `state` from `previous` in attempt `attempt`, with
+      `error` when it failed or is retried. After a `dropped` event of states, `previous` is None: the job's
+      state as it is now.
+    - progress: `done` of `total` (None: unknown) `unit`s ("bytes", or "" for a call's own steps).
+    - output: one `line` the job wrote on `stream` (stdout, stderr, or log for what jobdeck says of it).
+    - dropped: what a reader too slow for the stream missed: `lines` of one job's output, or `states` changes
+      of state (followed by the current state of each job that changed meanwhile).
+    - deck_loaded (`deck`, `path`, `jobs`: how many), deck_forgotten (`deck`), dispatching (`dispatching`).
+    - server_stopped: the last event; the stream ends.
+    """
+
+    type: EventType
+    time: float
+    deck: str | None = None
+    job: str | None = None
+    id: str | None = None
+    state: str | None = None
+    previous: str | None = None
+    attempt: int | None = None
+    error: str | None = None
+    done: float | None = None
+    total: float | None = None
+    unit: str | None = None
+    stream: str | None = None
+    line: str | None = None
+    lines: int | None = None
+    states: int | None = None
+    path: str | None = None
+    jobs: int | None = None
+    dispatching: bool | None = None
+
+
+@dataclass
+class Update(SnapshotReply):
+    """What a subscribed connection is sent unasked (as `{"push": update}`) whenever the engine has changed,
+    at most one every frame (runner.server.feeds.FRAME_S), nothing while nothing changes. A subscription with
+    `views` gets the changed jobs' wire views as a snapshot does (with `more`, the next update follows at once);
+    one with `events` gets `events`. `stopping`: the server stops, and this is the last update."""
+
+    events: list[StreamEvent] = field(default_factory=list)
+    stopping: bool = False
+
+
+@dataclass
+class Subscribed:
+    """A subscription is on: every update up to `revision` was sent before this reply."""
+
+    revision: int
+
+
+@dataclass(frozen=True)
+class Subscribe(Request[Subscribed]):
+    """Make this connection a push stream of `Update`s, until it closes; it goes on taking requests, and every
+    reply comes after an update with the changes made before it (so a command's effect is seen on its return).
+
+    `views`: the changed jobs' wire views (a mirror: the first updates, sent before this reply, carry every
+    job). `events`: what happens from now on, as StreamEvents. `deck`: only that deck's jobs and events."""
+
+    op = "subscribe"
+    reply_type = Subscribed
+    views: bool = False
+    events: bool = False
+    deck: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.views or self.events):
+            raise ValueError("subscribe to views, events or both")
+
+
+REQUESTS[Subscribe.op] = Subscribe
+
+
+def push_message(update: dict[str, Any]) -> dict[str, Any]:
+    """The envelope of an update: no id, since no request asked for it."""
+    return {"push": update}

@@ -4,4 +4,5 @@ __complete`) says hello with it, and must answer a shell's Tab within about 100 
 PROTOCOL_VERSION = 4
 """3: a deck's status (DeckStatus) says when its work started and ended, for the deck objects of `status`.
 4: `add` and `control` (jobs added and steered from the shell); wait, names (for shell completion), a deck's
-   ETA in its status, and the status's jobs filtered by state; logs (where a job's log files are)."""
+   ETA in its status, and the status's jobs filtered by state; logs (where a job's log files are); `subscribe`
+   makes a connection a push stream of updates (runner.server.feeds)."""

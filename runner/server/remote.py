@@ -1,14 +1,18 @@
 """An engine in another process, seen through the server's socket as an `EngineInterface`.
 
-`RemoteEngine` keeps a mirror of the server's jobs (`JobView`s) that it refreshes by pulling the jobs changed
-since the last pull, several times a second, so a viewer written for `EngineInterface` works over it as over
-an in-process `Engine`. Revisions here are the mirror's own: they move when the mirror changes, including
-when output or spec lines arrive for a watched job, which the server's revisions would not show.
+`RemoteEngine` keeps a mirror of the server's jobs (`JobView`s), subscribed to the server's updates on its one
+connection (runner.server.feeds): the server pushes the jobs changed, coalesced to one update per frame while
+they change and nothing while they do not, so a viewer written for `EngineInterface` works over it as over an
+in-process `Engine`, and an idle one costs nothing. A command returns once its effect is in the mirror (the
+server sends its reply after the update that carries it). Revisions here are the mirror's own: they move when
+the mirror changes, including when output or spec lines arrive for a watched job, which the server's revisions
+would not show.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -18,7 +22,7 @@ from types import TracebackType
 from typing import Any
 
 import anyio
-from anyio.abc import TaskGroup
+from anyio.abc import TaskGroup, TaskStatus
 
 from runner import paths
 from runner.engine.interface import PastJob, PastRun, SpecLines
@@ -26,11 +30,16 @@ from runner.errors import CommandError, DeckAlreadyLoaded, DeckError, Problem
 from runner.joblogs.layout import LogPlace
 from runner.model import Deck, JobState
 from runner.server.client import Client, ServerError, ensure_server, process_exited, server_pid
-from runner.server.messages import Command, Forget, Logs, RunCommand, Stop, problem_from_dict
+from runner.server.messages import Command, Forget, Logs, RunCommand, Stop, Subscribe, Subscribed, problem_from_dict
+from runner.server.subscriber import SubscribedClient
 from runner.server.views import JobView
 from runner.umask import current_umask
 
-PULL_INTERVAL_S = 0.1
+FREEZE_AFTER_VIEWS = 1000
+"""Once this many job views have been made since the last freeze, everything alive is taken out of the cyclic
+garbage collector's way (`gc.freeze`), as the engine does with a big deck's jobs: the collections that the
+updates' short-lived objects trigger otherwise walk the whole mirror, and paused the dashboard for up to 150 ms
+with 10,000 jobs."""
 ENDING_SERVER_WAIT_S = 35.0
 """How long to wait for a server that has stopped serving to exit before starting a new one (it waits up to
 10 s for its stopping jobs, then exits within 20 s: runner.server.server STOP_WAIT_S and EXIT_DEADLINE_S)."""
@@ -59,12 +68,10 @@ class RemoteEngine:
         *,
         start_server: bool = True,
         environ: Mapping[str, str] | None = None,
-        pull_interval: float = PULL_INTERVAL_S,
     ) -> None:
         self.socket_path = socket_path
         self.start_server = start_server
         self.environ = dict(os.environ if environ is None else environ)
-        self.pull_interval = pull_interval
         self.jobs: dict[str, JobView] = {}
         self.decks: dict[str, RemoteDeck] = {}
         self.revision = 0
@@ -75,11 +82,16 @@ class RemoteEngine:
         self._counts = dict.fromkeys(JobState, 0)
         self._server_revision = 0
         self._watched: set[str] = set()
+        self._watched_behind = anyio.Event()
+        """Set when a watched job has output, spec lines or its log files' place the mirror has not fetched yet."""
         self._log_places: dict[str, LogPlace | None] = {}
         """Where watched jobs' log files are (None: the server keeps none), once asked."""
         self._pending: set[str] = set()
-        """Jobs changed in the pull under way: they get the mirror's next revision."""
-        self._client: Client | None = None
+        """Jobs changed in the update under way: they get the mirror's next revision."""
+        self._views_made = 0
+        """Views made since the mirror was last frozen out of the garbage collector's way."""
+        self._froze = False
+        self._client: SubscribedClient | None = None
         self._task_group: TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
 
@@ -89,15 +101,16 @@ class RemoteEngine:
         async with AsyncExitStack() as stack:
             if self.start_server:
                 await wait_for_ending_server(Path(self.socket_path or paths.socket_path()))
-                client = await ensure_server(self.socket_path)
+                client = await ensure_server(self.socket_path, client_class=SubscribedClient)
             else:
-                client = await Client.connect(self.socket_path)
+                client = await SubscribedClient.connect(self.socket_path)
+            assert isinstance(client, SubscribedClient)
             self._client = client
             stack.push_async_callback(self._close_client, client)
             self.server = client.server
-            await self.pull()
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
-            self._task_group.start_soon(self._pull_loop)
+            await self._task_group.start(self._follow, client)  # once the mirror holds every job
+            self._task_group.start_soon(self._keep_watched_jobs)
             self._exit_stack = stack.pop_all()
         return self
 
@@ -106,40 +119,59 @@ class RemoteEngine:
     ) -> bool | None:
         assert self._task_group is not None and self._exit_stack is not None
         self._task_group.cancel_scope.cancel()
-        return await self._exit_stack.__aexit__(exc_type, exc, tb)
+        try:
+            return await self._exit_stack.__aexit__(exc_type, exc, tb)
+        finally:
+            if self._froze:
+                gc.unfreeze()
 
     @staticmethod
     async def _close_client(client: Client) -> None:
         with anyio.CancelScope(shield=True):
             await client.close()
 
-    async def _pull_loop(self) -> None:
-        while True:
-            await anyio.sleep(self.pull_interval)
-            try:
-                await self.pull()
-            except ServerError as failed:
-                if failed.kind == "disconnected":
-                    self.lost = failed.message
-                    return
-                # The server refused one request (say, a job's output while it was being replaced): the
-                # connection is fine, and the next pull asks again.
+    async def _follow(self, client: SubscribedClient, *, task_status: TaskStatus[Subscribed]) -> None:
+        await client.follow(Subscribe(views=True), self._take_update, task_status=task_status)
+        ended = client.ended.message if client.ended is not None else "the connection was closed"
+        self.lost = self.lost or ended
+        self._watched_behind.set()  # what waits for the watched jobs learns that it is over
 
     # --- the mirror ------------------------------------------------------------------------------------
 
-    async def pull(self) -> None:
-        """Bring the mirror up to date: every job changed since the last pull, then what watched jobs added."""
-        changed = False
-        while True:
-            snapshot = await self._request("snapshot", since=self._server_revision)
-            changed |= self._apply(snapshot)
-            if not snapshot.get("more"):
-                break
-        for job_id in list(self._watched):
-            changed |= await self._pull_watched(job_id)
+    def _take_update(self, update: dict[str, Any]) -> None:
+        """Apply one update the server pushed: the jobs changed since the last one, the decks, the counts."""
+        changed = self._apply(update)
+        if self._views_made >= FREEZE_AFTER_VIEWS:
+            self._views_made = 0
+            self._froze = True
+            gc.freeze()
+        for job_id in self._watched:
+            view = self.jobs.get(job_id)
+            if view is not None and (
+                view.spec.lines is None or job_id not in self._log_places or view.output_seen < view.output_total
+            ):
+                self._watched_behind.set()
         if changed:
             self.revision += 1
             self._mark_changed()
+
+    async def _keep_watched_jobs(self) -> None:
+        """Fetch the spec lines and new output of watched jobs when an update shows them behind."""
+        while self.lost is None:
+            await self._watched_behind.wait()
+            self._watched_behind = anyio.Event()
+            changed = False
+            for job_id in list(self._watched):
+                try:
+                    changed |= await self._pull_watched(job_id)
+                except ServerError as failed:
+                    if failed.kind == "disconnected":
+                        return
+                    # The server refused one request (say, a job's output while it was being replaced): the
+                    # connection is fine, and the next update that shows the job behind asks again.
+            if changed:
+                self.revision += 1
+                self._mark_changed()
 
     def _apply(self, snapshot: dict[str, Any]) -> bool:
         self._server_revision = snapshot["revision"]
@@ -157,6 +189,7 @@ class RemoteEngine:
             view = self.jobs.get(data["id"])
             if view is None:
                 view = self.jobs[data["id"]] = JobView.from_dict(data)
+                self._views_made += 1
             else:
                 view.update(data)
             self._pending.add(view.id)
@@ -198,23 +231,26 @@ class RemoteEngine:
 
     def _mark_changed(self) -> None:
         for job_id in self._pending:
-            self.jobs[job_id].revision = self.revision
+            job = self.jobs.get(job_id)
+            if job is not None:  # a deck forgotten while its watched job's output was on its way
+                job.revision = self.revision
         self._pending.clear()
 
     def watch(self, job_id: str) -> None:
-        """Keep this job's output and spec lines fetched too (for a detail view), from the next pull on."""
+        """Keep this job's output and spec lines fetched too (for a detail view), from now on."""
         self._watched.add(job_id)
+        self._watched_behind.set()
 
     def unwatch(self, job_id: str) -> None:
         self._watched.discard(job_id)
         self._log_places.pop(job_id, None)
 
     def log_place(self, job_id: str) -> LogPlace | None:
-        """Where the watched job's log files are, once a pull has asked the server (None until then)."""
+        """Where the watched job's log files are, once the server has been asked (None until then)."""
         return self._log_places.get(job_id)
 
     def spec_lines(self, job_id: str) -> SpecLines | None:
-        """The job's redacted spec lines, once a pull has fetched them for the watched job (None for a job whose
+        """The job's redacted spec lines, once fetched for the watched job (None until then, and for a job whose
         deck the server has forgotten meanwhile)."""
         job = self.jobs.get(job_id)
         return job.spec.lines if job is not None else None
@@ -223,7 +259,7 @@ class RemoteEngine:
         return sorted((job for job in self.jobs.values() if job.revision > revision), key=lambda job: job.order)
 
     def kind_status(self) -> list[str]:
-        """The server's job kinds' one-line statuses (a Dask cluster, say), as of the last pull."""
+        """The server's job kinds' one-line statuses (a Dask cluster, say), as of the last update."""
         return list(self.kind_lines)
 
     def counts(self) -> dict[JobState, int]:
@@ -241,7 +277,7 @@ class RemoteEngine:
 
     def _refusal(self, refused: ServerError) -> CommandError | None:
         """The CommandError a viewer shows for a command the server refused, or that found the server gone (which
-        also marks the connection lost at once, not at the next pull); None for any other failure."""
+        also marks the connection lost); None for any other failure."""
         if refused.kind == "disconnected":
             self.lost = self.lost or refused.message
             return CommandError(f"the jobdeck server has stopped ({refused.message})")
@@ -259,7 +295,6 @@ class RemoteEngine:
             if error is not None:
                 raise error from None
             raise
-        await self.pull()
         return result
 
     async def load(self, path: str | Path, *, again: bool = True) -> RemoteDeck:
@@ -282,7 +317,6 @@ class RemoteEngine:
                 raise
             problems = [problem_from_dict(problem) for problem in refused.details.get("problems", [])]
             raise DeckError(problems or [Problem(absolute, refused.message)]) from None
-        await self.pull()
         return RemoteDeck(loaded["deck"], absolute, range(loaded["jobs"]))
 
     def _already_loaded(self, path: Path, message: str) -> DeckAlreadyLoaded:
@@ -332,7 +366,6 @@ class RemoteEngine:
             if error is not None:
                 raise error from None
             raise
-        await self.pull()
         return reply.jobs
 
     # --- history ---------------------------------------------------------------------------------------
@@ -371,7 +404,7 @@ class RemoteEngine:
         """Cancel every job, stop the server, and wait until it is gone; returns how many jobs were cancelled.
 
         The stop goes on a connection of its own: the server answers it only once the jobs have ended (or after
-        its bounded wait), and meanwhile the mirror goes on following them as they stop. A server told to stop
+        its bounded wait), and meanwhile the mirror goes on following the updates as they stop. A server told to stop
         stops also if this client goes away before the answer."""
         if self._client is None:
             raise CommandError("not connected to the jobdeck server")

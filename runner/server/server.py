@@ -53,6 +53,8 @@ from runner.server.connections import (
     accept_connections,
 )
 from runner.server.control_handlers import ControlHandlers
+from runner.server.conversation import Conversation, current_conversation
+from runner.server.feeds import Feeds
 from runner.server.framing import ProtocolError, receive_message, send_message
 from runner.server.history_pages import RunJobPages, bounded_runs
 from runner.server.logs_handlers import logs_request
@@ -87,6 +89,7 @@ from runner.server.messages import (
     StatusRows,
     Stop,
     StopReply,
+    Subscribe,
     SupplyEnvironment,
     Wait,
     failure_message,
@@ -115,6 +118,8 @@ LINGER_S = 1.0
 LINGER_BYTES = 2 * 1024 * 1024
 ENVIRONMENT_SWEEP_S = 1.0
 """How often the environments of finished decks are looked for, to be removed."""
+CONNECTION_ENDED = (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, anyio.ClosedResourceError)
+"""How a connection ends when its client hangs up anyhow: said only at debug level."""
 EXIT_CANNOT_START = 2
 """The server's exit status when it cannot start for a reason a retry would not change (its journal is not
 usable, ...): the client that started it says why at once. (1: another server runs there.)"""
@@ -195,6 +200,7 @@ class Server:
         """With a journal: the environments the decks were submitted with, kept for a restarted server."""
         self.history_pages = RunJobPages()
         self.control = ControlHandlers(self)
+        self.feeds = Feeds(self)
         self.handlers: dict[type[Request[Any]], Callable[[Any], Awaitable[Any]]] = {
             Hello: self.hello,
             Load: self.load,
@@ -213,6 +219,7 @@ class Server:
             Wait: partial(reports_handlers.wait_for_jobs, self),
             Names: partial(reports_handlers.names, self),
             Logs: partial(logs_request, self),
+            Subscribe: self.feeds.subscribe,
         }
         """One handler per request type (runner.server.messages.REQUESTS); each returns its reply's JSON."""
 
@@ -238,21 +245,33 @@ class Server:
                     await _linger(stream)
                     return
                 await self.converse(stream, connection)
-            except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            except CONNECTION_ENDED:
                 log.debug("connection ended", exc_info=True)
             except Exception:  # one client's trouble must never stop the server
                 log.exception("connection failed")
 
     async def converse(self, stream: SocketStream, connection: Connection) -> None:
         """Answer one client's requests in turn until it hangs up (or a fatal error, or `stop`, or it stays
-        idle too long)."""
+        idle too long: unless it subscribed to updates, which go on meanwhile)."""
+        async with anyio.create_task_group() as feeding:
+            conversation = Conversation(stream, connection, feeding)
+            current_conversation.set(conversation)
+            try:
+                await self._converse(conversation)
+            except CONNECTION_ENDED:  # here, not in a task group's exception group
+                log.debug("connection ended", exc_info=True)
+            finally:
+                feeding.cancel_scope.cancel()
+
+    async def _converse(self, conversation: Conversation) -> None:
+        stream, connection = conversation.stream, conversation.connection
         reader = BufferedByteReceiveStream(stream)
         greeted = False
         while True:
             request_id: Any = None
             request: Request[Any] | None = None
             connection.waits()
-            idle_timeout = self.connections.limits.idle_timeout_s
+            idle_timeout = None if connection.following else self.connections.limits.idle_timeout_s
             try:
                 with anyio.move_on_after(idle_timeout) as waiting:
                     message = await receive_message(reader)
@@ -263,7 +282,7 @@ class Server:
                 log.debug("a client hung up")
                 return
             except ProtocolError as problem:
-                if await self._refuse(stream, request_id, problem):
+                if await self._refuse(conversation, request_id, problem):
                     return
                 continue
             connection.busy = True  # however long the answer takes, the connection is not idle meanwhile
@@ -276,27 +295,27 @@ class Server:
                 greeted = True  # only a hello gets this far on a new connection
                 reply = reply_message(request_id, result)
             except ProtocolError as problem:
-                if await self._refuse(stream, request_id, problem):
+                if await self._refuse(conversation, request_id, problem):
                     return
                 continue
             except Exception as failed:
                 reply = failure_message(request_id, self._failure(message.get("op"), failed))
             stopping = reply["ok"] and isinstance(request, Stop)
             try:
-                await send_message(stream, reply)
+                await conversation.reply(reply)
             except ProtocolError as problem:  # the reply is too large for a frame
-                await self._refuse(stream, request_id, problem)
+                await self._refuse(conversation, request_id, problem)
             finally:
                 if stopping:  # also when the client hung up while the jobs were stopping: a stop is a stop
                     self.stop_requested.set()
             if stopping:
                 return
 
-    async def _refuse(self, stream: SocketStream, request_id: Any, problem: ProtocolError) -> bool:
+    async def _refuse(self, conversation: Conversation, request_id: Any, problem: ProtocolError) -> bool:
         """Send the protocol error; True when it is fatal and the connection is now to be closed."""
-        await send_message(stream, failure_message(request_id, Failure(problem.kind, problem.message)))
+        await conversation.send(failure_message(request_id, Failure(problem.kind, problem.message)))
         if problem.fatal:
-            await _linger(stream)
+            await _linger(conversation.stream)
         return problem.fatal
 
     @staticmethod
@@ -350,20 +369,23 @@ class Server:
         return result
 
     async def snapshot(self, request: Snapshot) -> Any:
-        engine = self.engine
         changed, upto = self.committed_changes(request.since)
         jobs, more = snapshot_jobs(changed)
         reply = SnapshotReply(
-            jobs=[],
-            more=more is not None,
-            revision=upto if more is None else more,
-            decks={name: str(deck.path) for name, deck in engine.decks.items()},
-            dispatching=engine.dispatching,
-            counts={state.value: count for state, count in engine.counts().items()},
-            kinds=engine.kind_status() + self.deck_and_journal_lines(),
+            jobs=[], more=more is not None, revision=upto if more is None else more, **self.engine_summary()
         )
         # The jobs are JSON already: snapshot_jobs encoded each to keep the reply inside a frame.
         return {**to_wire(reply), "jobs": jobs}
+
+    def engine_summary(self) -> dict[str, Any]:
+        """What a snapshot (or an update) says besides the jobs: decks, dispatching, counts, the kinds' lines."""
+        engine = self.engine
+        return {
+            "decks": {name: str(deck.path) for name, deck in engine.decks.items()},
+            "dispatching": engine.dispatching,
+            "counts": {state.value: count for state, count in engine.counts().items()},
+            "kinds": engine.kind_status() + self.deck_and_journal_lines(),
+        }
 
     def deck_and_journal_lines(self) -> list[str]:
         """What the dashboard's summary shows besides the kinds: decks waiting for their environment, and the
@@ -652,9 +674,11 @@ async def _serve_until_stopped(server: Server, task_status: TaskStatus[None]) ->
             group.start_soon(accept_connections, listener, server.handle, server.connections, group)
             group.start_soon(_stop_on_signals, server)
             group.start_soon(keep_tidy, server)
+            group.start_soon(server.feeds.run)
             log.info("jobdeck server %s listening on %s (pid %d)", installed_version(), socket_path, os.getpid())
             task_status.started()
             await server.stop_requested.wait()
+            await server.feeds.say_goodbye()
             group.cancel_scope.cancel()
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -662,13 +686,20 @@ async def _serve_until_stopped(server: Server, task_status: TaskStatus[None]) ->
 
 
 async def _keep_environments(server: Server) -> None:
-    """Now and then, drop the kept environments of decks that have finished."""
+    """Now and then, drop the kept environments of decks that have finished: every ENVIRONMENT_SWEEP_S while the
+    jobs change or the journal has yet to commit their changes, and not at all while nothing changes (a sweep
+    walks every job of the decks kept)."""
     kept = server.environments
     if kept is None:
         return
+    engine = server.engine
     while True:
         await anyio.sleep(ENVIRONMENT_SWEEP_S)
-        kept.sweep(server.engine, server.committed_revision())
+        swept = engine.revision
+        committed = server.committed_revision()
+        kept.sweep(engine, committed)
+        if committed is None or committed >= swept:
+            await engine.wait_for_change(swept)
 
 
 def _short_line(text: str, limit: int = 90) -> str:

@@ -55,7 +55,10 @@ class SummaryBar(Static):
         self._parts: tuple[SummaryPart, ...] = ()
 
     def show_parts(self, parts: Sequence[SummaryPart]) -> None:
-        self._parts = tuple(parts)
+        parts = tuple(parts)
+        if parts == self._parts:
+            return  # the same line: no redraw (the dashboard shows its header several times a second)
+        self._parts = parts
         super().update(fit_parts(self._parts, self.content_size.width))
 
     def update(self, content: VisualType = "", *, layout: bool = True) -> None:

@@ -388,6 +388,35 @@ async def test_changed_since_returns_only_jobs_changed_after_a_revision(write_de
         assert [job.name for job in engine.changed_since(revision)] == ["b"]
 
 
+async def test_a_wait_for_change_ends_at_the_next_change_of_any_kind(write_deck: WriteDeck) -> None:
+    """Dispatching, a job and a forgotten deck each move the revision, and each wakes what waits for it."""
+    path = write_deck('[deck]\nname = "one"\n[[job]]\nname = "a"\nshell = "true"')
+    async with Engine() as engine:
+        await engine.wait_for_change(engine.revision - 1)  # moved already: at once
+
+        async def woken_by(change: Callable[[], object]) -> int:
+            revision = engine.revision
+            woke: list[int] = []
+
+            async def wait() -> None:
+                await engine.wait_for_change(revision)
+                woke.append(engine.revision)
+
+            with anyio.fail_after(10):
+                async with anyio.create_task_group() as group:
+                    group.start_soon(wait)
+                    await anyio.wait_all_tasks_blocked()
+                    assert not woke, "woken before any change"
+                    await change()  # type: ignore[misc]
+            return woke[0] - revision
+
+        assert await woken_by(engine.pause_all) == 1
+        assert await woken_by(lambda: engine.load(path)) >= 1
+        await engine.resume_all()
+        await engine.wait_until_settled()
+        assert await woken_by(lambda: engine.forget("one")) == 1
+
+
 async def test_leaving_the_engine_cancels_what_still_runs(write_deck: WriteDeck) -> None:
     async with Engine() as engine:
         await engine.load(write_deck('[[job]]\nname = "long"\nshell = "sleep 30"'))

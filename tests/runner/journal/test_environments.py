@@ -10,15 +10,23 @@ import signal
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
 from runner import paths
 from runner.demo.server import DemoServer
-from runner.journal.environments import EnvironmentFiles, EnvironmentStoreError, SubmittedEnvironment
+from runner.journal.environments import (
+    EnvironmentFiles,
+    EnvironmentStoreError,
+    KeptEnvironments,
+    SubmittedEnvironment,
+)
+from runner.server import server as server_module
 from runner.server.client import Client, ServerError, ensure_server
 from runner.server.messages import Load, Status, SupplyEnvironment
+from runner.server.server import serve
 from tests.conftest import Place
 from tests.helpers import jobdeck, process_alive, wait_for
 
@@ -184,6 +192,33 @@ async def test_a_stopped_server_leaves_no_environment_behind(place: Place, runti
         server_pid = client.server.pid
     await wait_for(lambda: not process_alive(server_pid), timeout=10, what="the server ended")
     assert list(environments_folder().iterdir()) == []
+
+
+async def test_once_a_finished_deck_is_committed_and_swept_an_idle_server_sweeps_no_more(
+    place: Place, runtime_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep walks every job of the kept decks: a server with nothing changing would pay for it every second."""
+    monkeypatch.setattr(server_module, "ENVIRONMENT_SWEEP_S", 0.05)
+    sweeps: list[int] = []
+    sweep = KeptEnvironments.sweep
+
+    def counted(kept: KeptEnvironments, engine: Any, committed_revision: int | None = None) -> None:
+        sweeps.append(engine.revision)
+        sweep(kept, engine, committed_revision)
+
+    monkeypatch.setattr(KeptEnvironments, "sweep", counted)
+    deck = place.root / "brief.toml"
+    deck.write_text('[[job]]\nname = "brief"\nshell = "true"\n')
+    async with anyio.create_task_group() as group:
+        journal = Path(os.environ["JOBDECK_DB"])
+        await group.start(lambda task_status: serve(place.socket, journal_path=journal, task_status=task_status))
+        async with await Client.connect(place.socket) as client:
+            await client.call(Load(str(deck), environ=submitter_environ(), umask=0o022))
+            await wait_for(lambda: not any(environments_folder().iterdir()), what="the environment file removed")
+            swept = len(sweeps)
+            await anyio.sleep(0.3)  # six sweep intervals (the interval is what is tested)
+            assert len(sweeps) == swept
+            await client.request("stop")
 
 
 # --- the files themselves -----------------------------------------------------------------------------------

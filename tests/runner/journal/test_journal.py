@@ -57,6 +57,40 @@ def record_in_one_flush(deck_path: Path, db: Path) -> dict[str, Job]:
     return anyio.run(main)
 
 
+def test_an_idle_recorder_flushes_nothing_until_the_engine_changes(
+    write_deck: WriteDeck, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tick with nothing new writes nothing, and costs next to nothing (an idle server's CPU)."""
+    flushes: list[int] = []
+    flush = Recorder.flush
+
+    async def counted(recorder: Recorder, *, last: bool = False) -> None:
+        flushes.append(recorder.engine.revision)
+        await flush(recorder, last=last)
+
+    monkeypatch.setattr(Recorder, "flush", counted)
+
+    async def main() -> None:
+        with Journal.open(tmp_path / "idle.db") as journal:
+            engine = Engine()
+            async with Recorder(engine, journal, flush_interval=0.01) as recorder, engine:
+                await engine.add_deck(load_deck(write_deck('[[job]]\nname = "one"\nshell = "true"')))
+                await engine.wait_until_settled()
+                with anyio.fail_after(10):
+                    while recorder.committed_revision < engine.revision:
+                        await anyio.sleep(0.01)
+                idle = len(flushes)
+                await anyio.sleep(0.2)  # twenty flush intervals (the interval is what is tested)
+                assert len(flushes) == idle
+                await engine.pause_all()
+                with anyio.fail_after(10):
+                    while recorder.committed_revision < engine.revision:
+                        await anyio.sleep(0.01)
+                assert len(flushes) > idle
+
+    anyio.run(main)
+
+
 def rows(db: Path, sql: str, *parameters: object) -> list[tuple[object, ...]]:
     connection = sqlite3.connect(db)
     try:

@@ -15,8 +15,9 @@ import pytest
 from runner.server.client import Client
 from runner.server.connections import ConnectionLimits, Connections
 from runner.server.framing import encode
-from runner.server.messages import Hello, Status, request_message
+from runner.server.messages import Hello, Status, Subscribe, request_message
 from runner.server.server import Server, serve
+from runner.server.subscriber import SubscribedClient
 from tests.conftest import Place
 from tests.helpers import process_alive
 from tests.runner.server.server_process import start_server
@@ -182,6 +183,20 @@ async def test_a_client_waiting_for_a_slow_answer_is_not_idle(place: Place, monk
     assert report["decks"] == []
 
 
+async def test_a_subscribed_client_that_sends_nothing_is_not_idle(place: Place) -> None:
+    """It waits for the server's updates, like a client waiting for a slow answer."""
+    async with (
+        served(place, ConnectionLimits(idle_timeout_s=0.3)),
+        await SubscribedClient.connect(place.socket) as client,
+        anyio.create_task_group() as group,
+    ):
+        await group.start(client.follow, Subscribe(events=True), lambda update: None)
+        await anyio.sleep(0.6)  # twice the idle limit
+        report = await client.request("status")
+        assert report["decks"] == [] and client.ended is None
+        group.cancel_scope.cancel()
+
+
 async def test_at_the_limit_the_longest_idle_connection_makes_room_and_busy_ones_are_kept() -> None:
     connections = Connections(ConnectionLimits(max_connections=2))
     older, newer = connections.add(), connections.add()
@@ -190,6 +205,7 @@ async def test_at_the_limit_the_longest_idle_connection_makes_room_and_busy_ones
     assert older.scope.cancel_called and not newer.scope.cancel_called
     connections.open.discard(older)  # its handler ended
     third = connections.add()
-    newer.busy = third.busy = True
+    newer.busy = True
+    third.following = True  # subscribed to updates: it waits for the server, never idle
     assert not connections.make_room(), "all busy: the new connection is refused"
     assert not newer.scope.cancel_called and not third.scope.cancel_called

@@ -42,6 +42,7 @@ from runner.server.messages import (
     StatusReply,
     StatusRows,
     Stop,
+    Subscribe,
     SupplyEnvironment,
     Wait,
     parse_request,
@@ -82,6 +83,8 @@ EXAMPLES: list[Request[Any]] = [
     Names("jobs", prefix="pa", limit=50),
     Logs("deck/job"),
     Logs("job", seen=[1, "running", 1, 20], wait_s=30),
+    Subscribe(views=True),
+    Subscribe(events=True, deck="deck"),
 ]
 
 
@@ -119,6 +122,7 @@ async def test_every_request_type_is_listed_once_and_has_a_handler_in_the_server
         ({"op": "add", "args": {"folder": "/w", "environ": {}, "shell": "x", "retries": -1}}, "retries must be 0"),
         ({"op": "control", "args": {"action": "pause"}}, "control needs jobs, decks, failed or every"),
         ({"op": "control", "args": {"action": "retry_failed", "every": True}}, "is not a job command"),
+        ({"op": "subscribe", "args": {}}, "subscribe to views, events or both"),
     ],
 )
 def test_requests_that_do_not_fit_their_type_are_refused_with_the_reason(message: dict[str, Any], reason: str) -> None:

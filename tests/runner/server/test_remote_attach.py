@@ -1,8 +1,10 @@
 """Attaching to the server: a server that is still ending (told to stop, waiting for a job it cannot interrupt)
-is waited for before a new one starts; a lock file naming a process that is no server delays nothing."""
+is waited for before a new one starts; a lock file naming a process that is no server delays nothing; the
+mirror follows the server's updates without asking, and asks nothing while nothing changes."""
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -10,9 +12,12 @@ import sys
 import anyio
 import pytest
 
+from runner.model import JobState
+from runner.server.client import Client, ensure_server
+from runner.server.messages import Command, RunCommand
 from runner.server.remote import RemoteEngine
 from tests.conftest import Place
-from tests.helpers import wait_until
+from tests.helpers import wait_for, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -50,3 +55,44 @@ async def test_a_lock_file_naming_another_process_does_not_delay_attaching(place
     with anyio.fail_after(15):  # far less than the wait for an ending server
         async with RemoteEngine(place.socket) as engine:
             assert engine.lost is None
+
+
+async def test_the_mirror_follows_the_server_without_asking_and_asks_nothing_while_idle(place: Place) -> None:
+    deck = place.root / "wait.toml"
+    deck.write_text('[deck]\nname = "wait"\n[[job]]\nname = "nap"\nshell = "exec sleep 60"\n')
+    async with RemoteEngine(place.socket) as engine:
+        await engine.load(deck)
+        await wait_for(lambda: engine.jobs["wait/nap"].state is JobState.RUNNING, what="running")
+        asked: list[object] = []
+        client = engine._client
+        assert client is not None
+        exchange = client._exchange
+
+        async def counted(message: dict[str, object]) -> object:
+            asked.append(message["op"])
+            return await exchange(message)
+
+        client._exchange = counted  # type: ignore[method-assign]
+        revision = engine.revision
+        await anyio.sleep(0.3)  # three pulls of a mirror that polls at 10 Hz (the interval is what is tested)
+        assert asked == [] and engine.revision == revision
+        async with await Client.connect(place.socket) as other:  # another client's pause
+            await other.call(RunCommand(Command.PAUSE, "wait/nap"))
+        await wait_for(lambda: engine.jobs["wait/nap"].state is JobState.PAUSED, what="the pause pushed")
+        assert asked == []
+        await engine.cancel("wait/nap")
+        assert asked == ["command"]
+
+
+async def test_a_big_mirror_is_kept_out_of_the_garbage_collectors_way_until_it_is_left(place: Place) -> None:
+    """As the engine does with a big deck's jobs: collections would otherwise walk every view, again and again."""
+    deck = place.root / "big.toml"
+    deck.write_text(f'[deck]\nname = "big"\n[[job]]\nname = "n"\nshell = "true"\neach = {list(range(1200))}\n')
+    async with await ensure_server(place.socket, log_path=place.log) as client:
+        await client.call(RunCommand(Command.PAUSE_ALL))  # the jobs stay queued
+        await client.request("load", path=str(deck))
+    assert gc.get_freeze_count() == 0
+    async with RemoteEngine(place.socket) as engine:
+        assert len(engine.jobs) == 1200
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
