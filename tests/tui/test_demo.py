@@ -86,7 +86,8 @@ async def test_the_demo_runs_again_from_inside_once_it_has_finished(tmp_path: Pa
         assert "demo" not in app.engine.decks, "the finished run is forgotten"
         await until(pilot, lambda: (tmp_path / "downloads" / "demo#2.txt").exists(), what="the second run's file")
         assert sorted(path.name for path in (tmp_path / "downloads").iterdir()) == ["demo#2.txt"]
-        assert app.engine.job("demo#2/wait").state is JobState.RUNNING
+        # Started after the note's file may exist (under load): it must run, not end at once on the old `go`.
+        await until(pilot, lambda: app.engine.job("demo#2/wait").state is JobState.RUNNING, what="wait running")
         (tmp_path / "go").touch()
         await until(pilot, lambda: app.unfinished_count() == 0, what="the second run finished")
         await app.stop_engine()
