@@ -28,6 +28,7 @@ from runner.model import (
     OutputLine,
     ShellSpec,
 )
+from tests.helpers import until
 from tui.formatting import format_duration
 from tui.screens.job_detail import JobDetailScreen, OutputView
 
@@ -290,9 +291,8 @@ async def test_new_output_lines_appear_once_the_revision_moves() -> None:
         await settle(pilot)
         assert "linking build/app" not in screen_text(app), "redrawn although the revision did not move"
         job.revision += 1
-        await settle(pilot)
+        await until(pilot, lambda: "linking build/app" in screen_text(app), what="the new line shown")
         text = screen_text(app)
-        assert "linking build/app" in text
         assert "41 lines" in text
         job.output.append(OutputLine("stderr", "ld: cannot find -lfoo"))
         job.state = JobState.FAILED
@@ -300,9 +300,8 @@ async def test_new_output_lines_appear_once_the_revision_moves() -> None:
         job.attempts[0].outcome = JobState.FAILED
         job.error = "exit status 1"
         job.revision += 1
-        await settle(pilot)
+        await until(pilot, lambda: "! ld: cannot find -lfoo" in screen_text(app), what="the stderr line shown")
         text = screen_text(app)
-        assert "! ld: cannot find -lfoo" in text
         assert "✗ FAILED" in text
 
 
@@ -321,7 +320,8 @@ async def test_the_output_follows_the_tail_only_until_scrolled_up() -> None:
         top = output.visible_texts[0]
         job.output.append(OutputLine("stdout", "new at the end"))
         job.revision += 1
-        await settle(pilot)
+        await until(pilot, lambda: output.lines[-1].text == "new at the end", what="the new line taken in")
+        await pilot.pause()
         assert output.visible_texts[0] == top
         assert "new at the end" not in screen_text(app)
         await pilot.press("G")
@@ -345,9 +345,9 @@ async def test_the_output_is_bounded_by_the_jobs_deque_and_keeps_its_place_when_
         for number in range(10):
             job.output.append(OutputLine("stdout", f"late line {number}"))
         job.revision += 1
-        await settle(pilot)
+        await until(pilot, lambda: output.lines[-1].text == "late line 9", what="the late lines taken in")
+        await pilot.pause()
         assert output.line_count == OUTPUT_TAIL_LINES
-        assert output.lines[-1].text == "late line 9"
         assert output.visible_texts[0] == top
 
 
@@ -358,8 +358,7 @@ async def test_a_fresh_snapshot_of_the_job_replaces_the_one_shown() -> None:
         snapshot = running_shell_job(lines=3)
         snapshot.output.append(OutputLine("stdout", "from the snapshot"))
         detail(app).job = snapshot
-        await settle(pilot)
-        assert "from the snapshot" in screen_text(app)
+        await until(pilot, lambda: "from the snapshot" in screen_text(app), what="the fresh snapshot shown")
         assert detail(app).query_one(OutputView).line_count == 4
 
 
