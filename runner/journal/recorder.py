@@ -191,6 +191,7 @@ class Recorder:
         load = _deck_load(run_id, engine_deck_name, jobs, time.time(), lazy=False)
         load.added = len(jobs)
         self._batch.loads.append(load)
+
     def run_id_for(self, engine_deck_name: str) -> str:
         """The journal id of the run the deck is (or will be) recorded as, chosen now if the recorder has not
         seen the deck yet: its job logs are kept under that id (runner.joblogs). A deck loaded before the
