@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -273,15 +273,19 @@ class JobStates:
         return "job state"  # argparse names the type in an error with it
 
 
-def positive_count(text: str) -> int:
-    """An argparse type: a whole number, 1 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number, `minimum` or more."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be {minimum} or more")
+        return value
+
+    return parse
 
 
 def add_reports_commands(
@@ -335,7 +339,7 @@ def add_reports_commands(
         "the journal only; needs no server.",
         epilog="Exit status: 0, 1 when the journal cannot be read.",
     )
-    history.add_argument("--limit", type=positive_count, default=50, metavar="N", help="the last N runs (default 50)")
+    history.add_argument("--limit", type=whole_number(1), default=50, metavar="N", help="the last N runs (default 50)")
     history.add_argument("--json", action="store_true", help="print a JSON array of runs")
     history.add_argument("--db", type=Path, metavar="PATH", help=journal_help)
     export = commands.add_parser(
@@ -389,8 +393,10 @@ def add_logs_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     streams = logs.add_mutually_exclusive_group()
     streams.add_argument("--stdout", action="store_true", help="only what the job wrote to stdout")
     streams.add_argument("--stderr", action="store_true", help="only what the job wrote to stderr")
-    logs.add_argument("--attempt", type=positive_count, metavar="N", help="that attempt's output (default: the latest)")
-    logs.add_argument("--tail", type=positive_count, metavar="N", help="only the last N lines (then the new ones)")
+    logs.add_argument(
+        "--attempt", type=whole_number(1), metavar="N", help="that attempt's output (default: the latest)"
+    )
+    logs.add_argument("--tail", type=whole_number(1), metavar="N", help="only the last N lines (then the new ones)")
     logs.add_argument(
         "--json", action="store_true", help='one JSON object per line: {"stream": "stdout", "line": "..."}'
     )
@@ -535,7 +541,7 @@ def add_control_commands(
         help="run only once these jobs of the deck succeeded (name, fan-out name, or deck/name: "
         "without --deck, the job goes to that deck); put -- before the command",
     )
-    add.add_argument("--retries", type=_count, metavar="N", help="retries on failure (default: the deck's)")
+    add.add_argument("--retries", type=whole_number(0), metavar="N", help="retries on failure (default: the deck's)")
     add.add_argument(
         "--timeout", type=seconds, metavar="S", help="seconds per attempt, 0 for none (default: the deck's)"
     )
@@ -579,14 +585,3 @@ def add_control_commands(
         parser.add_argument("--socket", type=Path, metavar="PATH", help=SOCKET_HELP)
         parsers[action] = parser
     return parsers
-
-
-def _count(text: str) -> int:
-    """An argparse type: a whole number, 0 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
