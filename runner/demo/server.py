@@ -13,6 +13,8 @@ A plain ASGI app served by uvicorn. Endpoints (GET and HEAD unless said):
 - ``/echo`` (any method): JSON with method, path, query (name -> last value), query_string,
   headers (lower-cased name -> value) and body (text).
 - ``/drop``: the connection is closed without any response.
+- ``/files/{name}`` and ``/sent/{name}``: a file of the server's files folder, with ranges, validators and
+  misbehaviour on request, and how much of it was sent (runner.demo.files).
 
 Flaky and retry-after share one hit log keyed by key; use distinct keys for distinct tests.
 A server-wide ``latency`` is slept before every response. Every response stops early when the
@@ -35,10 +37,13 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 import uvicorn
+
+from runner.demo.files import FileLog, answer, file_path, send_file, sent_response
 
 Scope = Mapping[str, Any]
 Message = dict[str, Any]
@@ -185,8 +190,11 @@ def byte_pattern(offset: int, size: int) -> bytes:
 class DemoApp:
     """The ASGI application. Thread-safe hit log; everything else runs on the server's event loop."""
 
-    def __init__(self, *, latency: float = 0.0) -> None:
+    def __init__(self, *, latency: float = 0.0, files: Path | None = None) -> None:
         self.latency = latency
+        self.files = files
+        """The folder `/files/{name}` serves, if any."""
+        self.file_log = FileLog()
         self.drop_connection: ConnectionDropper | None = None
         self._hits: dict[str, list[float]] = {}
         self._hits_lock = threading.Lock()
@@ -199,6 +207,8 @@ class DemoApp:
             "slow": Route(self._slow),
             "echo": Route(self._echo, any_method=True),
             "drop": Route(self._drop),
+            "files": Route(self._file, needs_segment=True),
+            "sent": Route(self._sent, needs_segment=True),
         }
 
     def hits(self, key: str) -> list[float]:
@@ -286,6 +296,34 @@ class DemoApp:
             "body": request.body.decode("utf-8", errors="replace"),
         }
         body = json.dumps(document).encode()
+        return partial(send_response, status=200, body=body, content_type="application/json")
+
+    def _file(self, request: Request, name: str) -> Respond:
+        path = file_path(self.files, name)
+        if path is None:
+            raise HttpError(404, f"no file {name!r}")
+        headers = join_headers(request.headers)
+        reply = answer(path, headers, request.query)
+        self.file_log.note(
+            name, {"range": headers.get("range"), "if_range": headers.get("if-range"), "status": reply.status}
+        )
+        client, dropper = request.client, self.drop_connection
+
+        def drop() -> bool:
+            return dropper is not None and client is not None and dropper(client)
+
+        return partial(
+            send_file,
+            name=name,
+            reply=reply,
+            query=request.query,
+            log=self.file_log,
+            head=request.method == "HEAD",
+            drop=drop,
+        )
+
+    def _sent(self, request: Request, name: str) -> Respond:
+        body = sent_response(self.file_log, name)
         return partial(send_response, status=200, body=body, content_type="application/json")
 
     def _drop(self, request: Request, segment: str) -> Respond:
@@ -406,10 +444,18 @@ def uvicorn_dropper(server: uvicorn.Server) -> ConnectionDropper:
 class DemoServer:
     """The demo app served by uvicorn from a background thread with its own event loop."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0, http: str = "auto") -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+        http: str = "auto",
+        files: Path | None = None,
+    ) -> None:
         self.host = host
         self.port = port
-        self.app = DemoApp(latency=latency)
+        self.app = DemoApp(latency=latency, files=files)
         self._http = http
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -500,6 +546,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added before every response")
     parser.add_argument("--http", choices=("auto", "h11", "httptools"), default="auto", help="uvicorn HTTP parser")
+    parser.add_argument("--files", type=Path, default=None, help="a folder to serve as /files/NAME")
     return parser.parse_args(argv)
 
 
@@ -508,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     stop_requested = threading.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signal_number, lambda *_: stop_requested.set())
-    with DemoServer(host=args.host, port=args.port, latency=args.latency, http=args.http) as server:
+    with DemoServer(host=args.host, port=args.port, latency=args.latency, http=args.http, files=args.files) as server:
         print(server.url, flush=True)
         # A timeout keeps the wait interruptible on every platform.
         while not stop_requested.wait(0.5):
