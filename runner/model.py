@@ -63,6 +63,8 @@ class Settings:
     """A job whose result's JSON is larger than this (MiB) fails; large results are kept in files."""
     log_limit_mb: float = 10.0
     """The output kept of each attempt of a job, in MiB (runner.joblogs): past it, the start and the end."""
+    stall_timeout: float = 60.0
+    """Seconds of active time a download may go without data before its attempt fails (0: never)."""
 
     @property
     def dask_slots(self) -> int:
@@ -89,6 +91,12 @@ class FetchSpec(WorkSpec):
     """Absolute path inside the deck's out_dir, or None to discard the body."""
     expect: frozenset[int] | None = None
     """Statuses that count as success; None means any 2xx."""
+    checksum: str | None = None
+    """The body's expected digest, "ALGORITHM:HEX" (runner.kinds.checksums), or None."""
+    if_changed: bool = False
+    """Ask with the last successful fetch's validators, and leave the saved file alone on 304."""
+    stall_timeout: float | None = None
+    """Seconds without data before the attempt fails (0: never); None: the deck's `stall_timeout`."""
 
 
 @dataclass(frozen=True)

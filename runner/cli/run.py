@@ -187,6 +187,10 @@ async def run_decks(
     outcome = RunOutcome(earlier=dict(earlier or {}))
     engine = Engine(grace_period=grace_period)
     engine.results_folder = results_folder(journal.path if journal is not None else None)
+    if journal is not None:  # its connection closes with this process
+        from runner.journal.transfers import JournalBook
+
+        engine.transfers = JournalBook(journal.path)
     async with recorded_engine(engine, journal, carry_over=carry_over):
         with progress_view(engine, progress_out) as view:
             async with anyio.create_task_group() as watchers:

@@ -50,6 +50,7 @@ from runner.errors import CommandError, JobError, describe_error, disk_full_erro
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.registry import KIND_SPECS
 from runner.kinds.summary import spec_summary
+from runner.kinds.transfer_book import MemoryBook, TransferBook
 from runner.masking import NO_SECRETS, SecretMask, deck_secret_mask, referenced_names
 from runner.model import Attempt, Deck, Job, JobSpec, JobState, Kind, OutputLine, Progress, RestoredJob
 from runner.pausing import PauseControl
@@ -195,6 +196,8 @@ class Engine:
         """Names of forgotten decks: never given again in this engine's life, so a job id always means one job."""
         self.results_folder: Path | None = None
         """Where large results are kept (runner.stored_results); a temporary folder when None."""
+        self.transfers: TransferBook = MemoryBook()
+        """What downloads keep to be resumed (runner.kinds.transfer_book): the journal's, when there is one."""
         self.logs: JobLogs | None = None
         """Where the jobs' whole output is kept in files (runner.joblogs); set it before entering the engine.
         None: only the last OUTPUT_TAIL_LINES lines of each job are kept, in memory."""
@@ -758,6 +761,7 @@ class Engine:
             grace_period=self.grace_period,
             report_place=lambda place: self._report_place(job, attempt, place),
             results_folder=self.results_folder,
+            transfers=self.transfers,
         )
         error: JobError | None = None
         try:
@@ -999,7 +1003,10 @@ class Engine:
             self._state_counts[job.state] -= 1
         for key in [key for key in self._lanes if key[0] == deck]:
             del self._lanes[key]
-        del self.decks[deck]
+        forgotten = self.decks.pop(deck)
+        if self._task_group is not None:
+            for kind in {spec.kind for spec in forgotten.jobs}:
+                self._task_group.start_soon(self._kinds[kind].deck_forgotten, forgotten, self.transfers)
         self._deck_environ.pop(deck, None)
         self._deck_umask.pop(deck, None)
         self._deck_masks.pop(deck, None)

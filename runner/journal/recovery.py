@@ -24,6 +24,7 @@ from runner.journal.schema import INTERRUPTED
 from runner.journal.store import CUT_SHORT_ATTEMPT, UNRECORDED_ATTEMPT
 from runner.kinds.registry import KIND_SPECS
 from runner.kinds.save_file import remove_left_part
+from runner.kinds.transfer_book import TransferBook
 from runner.model import Attempt, Deck, JobState, OutputLine, RestoredJob
 
 if TYPE_CHECKING:
@@ -170,7 +171,7 @@ async def continue_run(
     deck = read.deck
     rows = await anyio.to_thread.run_sync(journal.jobs, run.id)
     cut_short = {name for name, row in rows.items() if run_again(row)}
-    await anyio.to_thread.run_sync(remove_left_parts, deck, cut_short)
+    await anyio.to_thread.run_sync(remove_left_parts, deck, cut_short, engine.transfers)
     restored = {name: restored_job(row) for name, row in rows.items()}
     name, number = run.name, 2
     while name in engine.decks:
@@ -190,13 +191,14 @@ async def continue_run(
     return name, to_run, sum(1 for job_name, row in rows.items() if job_name in restored and run_again(row))
 
 
-def remove_left_parts(deck: Deck, names: set[str]) -> None:
-    """Remove the partial files the jobs `names` were writing when their server died: each job that runs again
-    starts its file over, and one that does not (cancelled before its turn, say) leaves none behind."""
+def remove_left_parts(deck: Deck, names: set[str], transfers: TransferBook | None = None) -> None:
+    """Remove the partial files the jobs `names` were writing when their server died, unless `transfers` says
+    their download can go on from them: each other job that runs again starts its file over. A kept one that is
+    never continued (its job cancelled before its turn, say) goes when its deck is forgotten."""
     for spec in deck.jobs:
         if spec.name in names:
             written = KIND_SPECS[spec.kind].written_file(spec.work)
-            if written is not None:
+            if written is not None and (transfers is None or transfers.part(written.path) is None):
                 remove_left_part(written.path, deck.settings.out_dir)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from runner.model import JobState
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 INTERRUPTED = "interrupted"
 """The journal's state for a job whose work a dead jobdeck left undone (it was running, paused or waiting to
 retry): not an engine JobState. A restarted server queues such jobs again."""
@@ -93,6 +93,12 @@ CREATE TABLE IF NOT EXISTS attempt_offsets (
     offset INTEGER NOT NULL,
     PRIMARY KEY (recording, engine_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS transfers (
+    save TEXT PRIMARY KEY,
+    part TEXT,
+    saved TEXT,
+    updated_at REAL NOT NULL
+) WITHOUT ROWID;
 CREATE VIEW IF NOT EXISTS attempts (deck_id, job, number, started_at, ended_at, outcome, error, worker) AS
     SELECT jobs.deck_id, jobs.name, a.value ->> 0, a.value ->> 1, a.value ->> 2, a.value ->> 3, a.value ->> 4,
     a.value ->> 5 FROM jobs, json_each(jobs.attempt_list) AS a;
@@ -115,6 +121,8 @@ of comparisons, not `state IN (...)`: SQLite tests every row written against the
 list cost about 2 µs a row (a third of writing a job's row), the comparisons next to nothing."""
 TABLES = TABLES.replace("{unfinished}", UNFINISHED_SQL)
 
+# Version 5 only added `transfers` (runner.journal.transfers): what each download's save path needs to be resumed
+# or fetched conditionally. Made by TABLES like any table, so a journal of version 4 only gains it.
 # Version 4 only changed the condition of the partial index `unfinished_jobs` (see UNFINISHED_SQL).
 _NEW_INDEX = ("DROP INDEX IF EXISTS unfinished_jobs",)
 
@@ -156,7 +164,7 @@ def migrate(connection: sqlite3.Connection) -> None:
             )
         older = version is not None and version < SCHEMA_VERSION
         copied = version is not None and version < 3
-        for statement in _SET_ASIDE if copied else _NEW_INDEX if older else ():
+        for statement in _SET_ASIDE if copied else _NEW_INDEX if older and version < 4 else ():
             connection.execute(statement)
         for statement in TABLES.split(";"):
             if statement.strip():

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from runner.kinds.transfer_book import TransferBook
 from runner.model import Deck, Job, JobSpec, Settings
 from runner.pausing import PauseControl
 
@@ -37,6 +38,8 @@ class AttemptContext:
     attempt makes; None: the process's own."""
     results_folder: Path | None = None
     """Where large results are kept (runner.stored_results); None for a temporary folder."""
+    transfers: TransferBook | None = None
+    """What downloads keep between attempts, to resume and to ask `if_changed` (runner.kinds.transfer_book)."""
 
 
 class JobKind:
@@ -63,6 +66,9 @@ class JobKind:
 
     async def deck_loaded(self, deck: Deck) -> None:
         """A deck with jobs of this kind arrived (e.g. to start workers ahead of time)."""
+
+    async def deck_forgotten(self, deck: Deck, transfers: TransferBook | None) -> None:
+        """A deck with jobs of this kind was forgotten: none of its jobs runs again (e.g. remove what they left)."""
 
     def pause_note(self, spec: JobSpec) -> str | None:
         """An honest remark shown when a running job of this kind is paused, if pausing is not immediate."""

@@ -30,6 +30,8 @@ from __future__ import annotations
 import email.utils
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,13 +41,21 @@ import httpx
 from runner.deck.templates import expand_env
 from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
-from runner.kinds.save_file import SaveFile
-from runner.model import FetchSpec, JobSpec, Settings
+from runner.kinds.fetch_resume import Download, Step
+from runner.kinds.stalls import Flow, watch_stalls
+from runner.kinds.transfer_book import TransferBook, forget_parts
+from runner.model import Deck, FetchSpec, JobSpec, Settings
 from runner.redaction import redact_text, redact_url
 
 RETRYABLE_STATUSES = frozenset({408, 429})
 CLIENT_TIMEOUT = httpx.Timeout(30.0, read=60.0, pool=None)
 USER_AGENT = "jobdeck/0.1"
+STALL_WATCHED_TIMEOUT = httpx.Timeout(30.0, read=None, pool=None)
+"""With a stall limit, it alone judges a silent server (counting only active time), not httpx's read timeout."""
+PAUSE_HOLD_S = 2.0
+"""How long a paused download that can be resumed keeps its connection (TCP flow control holds the sender)
+before it lets it go, to ask for the rest with Range once resumed. A download that cannot be resumed keeps its
+connection for as long as it is paused, as every download did before."""
 SPARE_IDLE_CLIENTS = 64
 """Idle clients kept before a fetch to an origin with none idle takes over the least recently used one."""
 CLIENT_LIMITS = httpx.Limits(max_connections=4, max_keepalive_connections=1)
@@ -71,6 +81,11 @@ class FetchKind(JobKind):
 
     def slot(self, spec: JobSpec, settings: Settings) -> tuple[str, int]:
         return "fetch", settings.fetch_limit
+
+    async def deck_forgotten(self, deck: Deck, transfers: TransferBook | None) -> None:
+        """No job of the deck continues its download now: remove the partial files they kept (one an attempt of
+        another deck is writing stays) and what the book says of them."""
+        await anyio.to_thread.run_sync(forget_parts, deck, transfers)
 
     def _borrow_client(self, origin: str) -> httpx.AsyncClient:
         """An idle client for this origin if there is one, else a new one or the least recently used one."""
@@ -136,11 +151,54 @@ async def _fetch(client: httpx.AsyncClient, spec: FetchSpec, attempt: AttemptCon
         body = expand_env(spec.body, attempt.environ) if spec.body is not None else None
     except KeyError as missing:
         raise JobError(f"environment variable {missing.args[0]} is not set") from None
+    request = _Request(client, spec.method, url, headers, body)
+    download = await Download.open(spec, attempt)
+    stall_limit = spec.stall_timeout if spec.stall_timeout is not None else attempt.settings.stall_timeout
     try:
-        async with client.stream(spec.method, url, headers=headers, content=body) as response:
-            _check_status(response, spec)
-            size = await _receive_body(response, spec, attempt)
-            return {"status": response.status_code, "bytes": size, "url": redact_url(str(response.url))}
+        step, status = await watch_stalls(
+            stall_limit, attempt.pause, partial(_transfer, request, download, attempt, watched=stall_limit > 0)
+        )
+        result = await download.finish(step, status, redact_url(url))
+    except BaseException:
+        await download.abandon()
+        raise
+    attempt.report_progress(download.offset, download.offset if download.total is None else download.total, "bytes")
+    return result
+
+
+@dataclass(frozen=True)
+class _Request:
+    client: httpx.AsyncClient
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: str | None
+
+
+async def _transfer(
+    request: _Request, download: Download, attempt: AttemptContext, flow: Flow, *, watched: bool
+) -> tuple[Step, int]:
+    """Send requests until the body is whole (or needs no more): one, unless a pause let the connection go (then
+    one for the rest once resumed) or a continuation was refused (then one for the whole)."""
+    url = request.url
+    try:
+        while True:
+            flow.wind()
+            headers = {**request.headers, **download.request_headers()}
+            timeout = STALL_WATCHED_TIMEOUT if watched else CLIENT_TIMEOUT
+            async with request.client.stream(
+                request.method, url, headers=headers, content=request.body, timeout=timeout
+            ) as response:
+                step = await download.begin(response, partial(_check_status, spec=download.spec))
+                if step is Step.AGAIN:
+                    continue
+                if step is not Step.BODY:
+                    return step, response.status_code
+                if await _receive_body(response, download, attempt, flow):
+                    return step, response.status_code
+            # Paused past PAUSE_HOLD_S: the connection is let go; the rest is asked for once resumed.
+            await download.record()
+            await attempt.pause.wait_resumed()
     except httpx.TimeoutException as error:
         raise JobError(f"network timeout ({type(error).__name__}) for {redact_url(url)}", retryable=True) from None
     except httpx.TransportError as error:
@@ -150,7 +208,7 @@ async def _fetch(client: httpx.AsyncClient, spec: FetchSpec, attempt: AttemptCon
         raise JobError(f"invalid URL {redact_url(url)}: {redact_text(str(error))}") from None
 
 
-def _check_status(response: httpx.Response, spec: FetchSpec) -> None:
+def _check_status(response: httpx.Response, *, spec: FetchSpec) -> None:
     status = response.status_code
     succeeded = status in spec.expect if spec.expect is not None else 200 <= status < 300
     if succeeded:
@@ -161,28 +219,24 @@ def _check_status(response: httpx.Response, spec: FetchSpec) -> None:
     raise JobError(message, retryable=retryable, retry_after=retry_after)
 
 
-async def _receive_body(response: httpx.Response, spec: FetchSpec, attempt: AttemptContext) -> int:
-    length = response.headers.get("content-length")
-    total = int(length) if length and length.isdigit() else None
-    done = 0
-    attempt.report_progress(0, total, "bytes")
-    sink = await SaveFile.open(spec.save, attempt.settings.out_dir, attempt.umask) if spec.save is not None else None
-    try:
-        async for chunk in response.aiter_bytes():
-            # Not reading while paused lets TCP flow control stop the sender.
-            await attempt.pause.wait_resumed()
-            if sink is not None:
-                await sink.write(chunk)
-            done += len(chunk)
-            attempt.report_progress(done, total, "bytes")
-        if sink is not None:
-            await sink.commit()
-            sink = None
-    finally:
-        if sink is not None:
-            await sink.discard()
-    attempt.report_progress(done, done if total is None else total, "bytes")
-    return done
+async def _receive_body(response: httpx.Response, download: Download, attempt: AttemptContext, flow: Flow) -> bool:
+    """Write the body on from `download.offset`; True once it is whole, False when a pause let the connection go."""
+    attempt.report_progress(download.offset, download.total, "bytes")
+    pause = attempt.pause
+    async for chunk in response.aiter_bytes():
+        await download.write(chunk)
+        flow.got(len(chunk))
+        attempt.report_progress(download.offset, download.total, "bytes")
+        if pause.paused:
+            if not download.resumable:
+                # Not reading while paused lets TCP flow control stop the sender, for as long as it takes.
+                await pause.wait_resumed()
+                continue
+            with anyio.move_on_after(PAUSE_HOLD_S):
+                await pause.wait_resumed()
+            if pause.paused:
+                return False
+    return True
 
 
 def parse_retry_after(value: str | None) -> float | None:

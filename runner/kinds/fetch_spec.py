@@ -29,7 +29,16 @@ from runner.deck.templates import (
     fill_text,
     item_text,
 )
+from runner.kinds.checksums import CHECKSUM_KEYS, read_checksum
 from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec, WrittenFile
+from runner.kinds.transfer_keys import (
+    NO_TRANSFER_KEYS,
+    TRANSFER_KEYS,
+    TransferKeys,
+    read_if_changed,
+    read_stall_timeout,
+    transfer_lines,
+)
 from runner.model import FetchSpec, Kind, replaced
 from runner.redaction import BODY_PREVIEW_CHARS, redact_body, redact_headers, redact_url, shorten
 
@@ -48,6 +57,7 @@ class FetchTemplate:
     body: str | None
     save: str | None
     expect: frozenset[int] | None
+    transfer: TransferKeys = NO_TRANSFER_KEYS
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,7 @@ class _SaveFolder:
 class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
     kind = Kind.FETCH
     writes_files = True
-    keys = ("fetch", "method", "headers", "body", "save", "expect")
+    keys = ("fetch", "method", "headers", "body", "save", "expect", *CHECKSUM_KEYS, *TRANSFER_KEYS)
     example = 'fetch = "URL"'
     lookalikes: Mapping[str, Lookalike] = {
         **dict.fromkeys(("url", "uri", "href", "get", "download"), Renamed("fetch")),
@@ -81,6 +91,9 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
         **dict.fromkeys(("params", "query"), 'put the query in the URL, e.g. fetch = "https://example.org/?q=1"'),
         **dict.fromkeys(("status", "expected_status", "expect_status", "ok_status"), Renamed("expect")),
         "verb": Renamed("method"),
+        **dict.fromkeys(("hash", "digest", "sha256sum", "sha256_sum"), Renamed("sha256", example='"…"')),
+        **dict.fromkeys(("if_modified", "only_if_changed", "conditional", "unless_unchanged"), Renamed("if_changed")),
+        **dict.fromkeys(("stall", "idle_timeout", "read_timeout", "low_speed_time"), Renamed("stall_timeout")),
     }
 
     def read(self, table: Table, place: DeckPlace) -> FetchTemplate | None:
@@ -92,6 +105,12 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
             table.report("body", f"must be a string, not {describe(body)}", "write the request body as a string")
         save = table.text("save", example='"pages/home.html"')
         expect = _expect(table)
+        digest = read_checksum(table)
+        transfer = TransferKeys(
+            checksum=None if digest is None else str(digest),
+            if_changed=read_if_changed(table, save=save, method=method),
+            stall_timeout=read_stall_timeout(table),
+        )
         if url is None:
             return None
         return FetchTemplate(
@@ -101,6 +120,7 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
             body=body if isinstance(body, str) else None,
             save=save,
             expect=expect,
+            transfer=transfer,
         )
 
     def template_texts(self, template: FetchTemplate) -> Iterable[TemplateText]:
@@ -127,7 +147,15 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
         save = _save_path(table, place, template.save, item) if template.save is not None else None
         if not url_ok or (template.save is not None and save is None):
             return None
-        return FetchSpec(url=url, method=template.method, headers=headers, body=body, save=save, expect=template.expect)
+        return FetchSpec(
+            url=url,
+            method=template.method,
+            headers=headers,
+            body=body,
+            save=save,
+            expect=template.expect,
+            **template.transfer.fields(),
+        )
 
     def for_items(
         self, template: FetchTemplate, items: Sequence[Any], texts: Sequence[str], table: Table, place: DeckPlace
@@ -142,6 +170,7 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
             headers=template.headers,
             body=template.body,
             expect=template.expect,
+            **template.transfer.fields(),
         )
         url, body = template.url, template.body
         url_varies, body_varies = ITEM in url, body is not None and ITEM in body
@@ -223,6 +252,7 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
             yield "body", f"{shorten(redact_body(work.body), BODY_PREVIEW_CHARS)} ({size} bytes)"
         yield "save", str(work.save) if work.save is not None else "not saved"
         yield "expect", ", ".join(str(status) for status in sorted(work.expect)) if work.expect is not None else "2xx"
+        yield from transfer_lines(work)
 
     def sent_lines(self, work: FetchSpec, environ: Mapping[str, str]) -> dict[str, str]:
         try:

@@ -8,8 +8,10 @@ renamed into place once it arrived whole; the rename replaces whatever has the f
 without writing through it.
 
 Each file has one partial file, `.NAME.part`, whatever happens: an attempt holds an exclusive lock (flock) on it
-while it writes, so a partial file nobody holds was left by a jobdeck that was killed (the kernel lets go of a
-dead process's locks), and the next attempt to save that file removes it and starts a fresh one. An attempt that
+while it writes, so a partial file nobody holds was left by an attempt that ended (`keep`, to be continued) or by
+a jobdeck that was killed (the kernel lets go of a dead process's locks). The next attempt to save that file
+either takes it over with its bytes (`open(..., keep=True)`: a download that can be resumed) or removes it and
+starts a fresh one. An attempt that
 finds another one writing the same file (the same deck loaded twice, say) waits for its turn. The partial file is
 private (0600) until it is put in place with its proper mode.
 """
@@ -21,6 +23,7 @@ import errno
 import fcntl
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -32,6 +35,7 @@ from runner.umask import current_umask, file_mode
 
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _PART_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_TAKE_OVER_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 _LOOK_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 PART_MODE = 0o600
 BUSY_WAIT_S = 0.25
@@ -48,8 +52,10 @@ def part_name(name: str) -> str:
 class SaveFile:
     """A body being written to `path` (inside `out_dir`): `write` its chunks, then `commit` or `discard`."""
 
-    def __init__(self, path: Path, folder: int, handle: BinaryIO, mode: int) -> None:
+    def __init__(self, path: Path, folder: int, handle: BinaryIO, mode: int, size: int = 0) -> None:
         self.path = path
+        self.size = size
+        """The bytes the partial file held when it was taken (0 unless taken over with `keep`)."""
         self._folder = folder
         """A descriptor of the file's folder, reached without links."""
         self._part = part_name(path.name)
@@ -58,36 +64,62 @@ class SaveFile:
         self._file = anyio.AsyncFile(handle)
 
     @classmethod
-    async def open(cls, path: Path, out_dir: Path, umask: int | None = None) -> SaveFile:
+    async def open(cls, path: Path, out_dir: Path, umask: int | None = None, *, keep: bool = False) -> SaveFile:
         """Reach the folder of `path` from `out_dir` and take its partial file there, to be given the mode `open()`
         gives under `umask` (the submitter's; None: this process's); JobError when `path` leads through a symbolic
-        link or cannot be written. While another attempt writes the same file, this waits (cancellably)."""
+        link or cannot be written. While another attempt writes the same file, this waits (cancellably). With
+        `keep`, a partial file nobody holds is taken over with its bytes (`size`), written on at its end."""
         mode = file_mode(current_umask() if umask is None else umask)
         while True:
-            opened = await anyio.to_thread.run_sync(cls._open, path, out_dir, mode)
+            opened = await anyio.to_thread.run_sync(cls._open, path, out_dir, mode, keep)
             if opened is not None:
                 return opened
             await anyio.sleep(BUSY_WAIT_S)
 
     @classmethod
-    def _open(cls, path: Path, out_dir: Path, mode: int) -> SaveFile | None:
+    def _open(cls, path: Path, out_dir: Path, mode: int, keep: bool = False) -> SaveFile | None:
         """The file opened for writing, or None while another attempt holds its partial file."""
         folder = _reach_folder(path, out_dir)
         try:
-            descriptor = _claim_part(part_name(path.name), folder)
+            claim = _take_over_part if keep else _claim_part
+            descriptor = claim(part_name(path.name), folder)
+            size = 0 if descriptor is None else os.lseek(descriptor, 0, os.SEEK_END)
         except OSError as error:
             os.close(folder)
             raise _write_error(error, path) from None
         if descriptor is None:
             os.close(folder)
             return None
-        return cls(path, folder, os.fdopen(descriptor, "wb"), mode)
+        return cls(path, folder, os.fdopen(descriptor, "wb"), mode, size)
 
     async def write(self, chunk: bytes) -> None:
         try:
             await self._file.write(chunk)
         except OSError as error:
             raise _write_error(error, self.path) from None
+
+    async def truncate(self) -> None:
+        """Throw away what the partial file holds, to write it again from its first byte."""
+        try:
+            await self._file.flush()
+            await self._file.seek(0)
+            await self._file.truncate()
+        except OSError as error:
+            raise _write_error(error, self.path) from None
+        self.size = 0
+
+    async def flush(self) -> None:
+        try:
+            await self._file.flush()
+        except OSError as error:
+            raise _write_error(error, self.path) from None
+
+    def read_back(self, block: int = 1 << 20) -> Iterator[bytes]:
+        """The partial file's bytes, in blocks (blocking: call it on a worker thread)."""
+        descriptor = os.open(self._part, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self._folder)
+        with os.fdopen(descriptor, "rb") as reader:
+            while chunk := reader.read(block):
+                yield chunk
 
     async def commit(self) -> None:
         """Put the whole body in place under its name, with its mode, and let go of the folder."""
@@ -105,6 +137,15 @@ class SaveFile:
             raise
         os.close(self._folder)
 
+    async def keep(self) -> None:
+        """Let go of the partial file with what it holds, for a later attempt to continue (shielded), and of the
+        folder. Whatever cannot be written is lost from its end, which is all a later attempt needs to know."""
+        try:
+            with anyio.CancelScope(shield=True), contextlib.suppress(OSError):
+                await self._file.aclose()
+        finally:
+            os.close(self._folder)
+
     async def discard(self) -> None:
         """Remove the partial body (shielded from cancellation), and let go of the folder."""
         try:
@@ -117,16 +158,19 @@ class SaveFile:
             os.close(self._folder)
 
 
-def remove_left_part(path: Path, out_dir: Path) -> None:
-    """Remove the partial file of `path` (inside `out_dir`) if a jobdeck that died left it: one an attempt holds
-    stays. Links are not followed, folders not made; what cannot be reached is left alone."""
+def remove_left_part(path: Path, out_dir: Path) -> bool:
+    """Remove the partial file of `path` (inside `out_dir`) if no attempt holds it (a jobdeck that died, or an
+    attempt that kept it to be continued, left it); one an attempt holds stays. Links are not followed, folders not
+    made; what cannot be reached is left alone. Returns whether no partial file is left."""
     try:
         folder = _reach_folder(path, out_dir, make=False)
     except (JobError, OSError):
-        return
+        return True
     try:
-        with contextlib.suppress(OSError):
-            _remove_if_left(part_name(path.name), folder)
+        try:
+            return _remove_if_left(part_name(path.name), folder)
+        except OSError:
+            return False
     finally:
         os.close(folder)
 
@@ -150,6 +194,28 @@ def _claim_part(name: str, folder: int) -> int | None:
         if _names(descriptor, name, folder):
             return descriptor
         os.close(descriptor)  # removed as a left one before it was locked
+    raise OSError(errno.EBUSY, f"cannot take {name}: other attempts keep taking it")
+
+
+def _take_over_part(name: str, folder: int) -> int | None:
+    """A descriptor of the locked partial file `name` in `folder`, the one there with its bytes or a new one; None
+    while another attempt holds it."""
+    for _ in range(CLAIM_TRIES):
+        try:
+            descriptor = os.open(name, _TAKE_OVER_FLAGS, PART_MODE, dir_fd=folder)
+        except OSError as error:
+            if error.errno != errno.ELOOP:
+                raise
+            os.unlink(name, dir_fd=folder)  # a link in its place is no partial file of ours
+            continue
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            return None
+        if _names(descriptor, name, folder) and stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return descriptor
+        os.close(descriptor)  # removed (as a left one) between the open and the lock: take the next one
     raise OSError(errno.EBUSY, f"cannot take {name}: other attempts keep taking it")
 
 

@@ -562,6 +562,7 @@ async def serve(
             socket_path.unlink()  # stale, from a server that crashed
         from runner.joblogs.layout import sweep_logs
         from runner.journal.recorded import recorded_engine
+        from runner.journal.transfers import JournalBook
         from runner.stored_results import results_folder, sweep_results
 
         async with contextlib.AsyncExitStack() as stack:
@@ -576,6 +577,8 @@ async def serve(
                 journal, opened = open_server_journal(Path(journal_path))
                 stack.enter_context(journal)
                 engine.results_folder = results_folder(journal.path)
+                engine.transfers = book = JournalBook(journal.path)
+                stack.callback(book.close)
                 await anyio.to_thread.run_sync(sweep_results, engine.results_folder, journal)
                 await anyio.to_thread.run_sync(sweep_logs, journal)
             starts = None

@@ -1,0 +1,77 @@
+"""The fetch keys that shape a transfer rather than its request: `if_changed` and `stall_timeout` (the checksum
+keys are in runner.kinds.checksums). `stall_timeout` is also a `[deck]` key: the default of its fetch jobs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from runner.deck.table import MISSING, Table, describe, is_number
+from runner.model import FetchSpec
+
+DEFAULT_STALL_TIMEOUT_S = 60.0
+"""Seconds of active time a download may go without body bytes (fewer than runner.kinds.stalls.STALL_FLOOR
+bytes) before its attempt fails."""
+TRANSFER_KEYS = ("if_changed", "stall_timeout")
+_STALL_HINT = "seconds without data before the attempt fails, e.g. stall_timeout = 60; 0 or false switches it off"
+
+
+def read_stall_timeout(table: Table) -> float | None:
+    """`stall_timeout` in seconds (0: off), or None when not given or bad."""
+    value = table.raw("stall_timeout")
+    if value is MISSING:
+        return None
+    if value is False:
+        return 0.0
+    if not is_number(value) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+        table.report("stall_timeout", f"must be a number of seconds >= 0 or false, not {describe(value)}", _STALL_HINT)
+        return None
+    return float(value)
+
+
+def read_if_changed(table: Table, *, save: str | None, method: str) -> bool:
+    value = table.raw("if_changed")
+    if value is MISSING:
+        return False
+    if not isinstance(value, bool):
+        table.report("if_changed", f"must be true or false, not {describe(value)}", "write if_changed = true")
+        return False
+    if value and save is None:
+        table.report(
+            "if_changed",
+            "needs save: it asks the server whether the saved file has changed",
+            'add save = "FILE", or drop if_changed',
+        )
+        return False
+    if value and method != "GET":
+        table.report("if_changed", f"applies to GET requests, not {method}", "drop if_changed, or the method")
+        return False
+    return value
+
+
+@dataclass(frozen=True)
+class TransferKeys:
+    """A fetch template's transfer keys, the same for every item of its fan-out."""
+
+    checksum: str | None = None
+    if_changed: bool = False
+    stall_timeout: float | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """As FetchSpec's keyword arguments."""
+        return {"checksum": self.checksum, "if_changed": self.if_changed, "stall_timeout": self.stall_timeout}
+
+
+NO_TRANSFER_KEYS = TransferKeys()
+
+
+def transfer_lines(work: FetchSpec) -> Iterable[tuple[str, str]]:
+    """The detail view's lines of the transfer keys a job sets (none when it sets none)."""
+    if work.checksum is not None:
+        yield "checksum", work.checksum
+    if work.if_changed:
+        yield "if_changed", "yes: a 304 leaves the saved file as it is"
+    if work.stall_timeout is not None:
+        yield "stall_timeout", f"{work.stall_timeout:g} s" if work.stall_timeout > 0 else "off"
