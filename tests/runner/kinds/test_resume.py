@@ -286,3 +286,19 @@ async def test_a_trickle_counts_as_a_stall(write_deck: WriteDeck, web: DemoServe
         job = await run(engine, write_deck(deck_text(url, "stall_timeout = 0.5", save=None)))
     assert job.state is JobState.FAILED
     assert job.error is not None and job.error.startswith("stalled: only ")
+
+
+async def test_a_failed_download_keeps_its_partial_file_until_its_deck_is_forgotten(
+    write_deck: WriteDeck, web: DemoServer, files: Path, tmp_path: Path
+) -> None:
+    serve(files, "forgotten.bin", size=2_000_000)
+    url = f"{web.url}/files/forgotten.bin?drop_after=1500000"
+    out = tmp_path / "out"
+    async with Engine() as engine:
+        job = await run(engine, write_deck(deck_text(url)))
+        assert job.state is JobState.FAILED and "network error" in (job.error or "")
+        assert parts(out) == [".got.bin.part"], "kept for a retry to go on from"
+        assert engine.transfers.part(out / "got.bin") is not None
+        await engine.forget("deck")
+        await wait_for(lambda: parts(out) == [], what="the partial file to go")
+        await wait_for(lambda: engine.transfers.part(out / "got.bin") is None, what="its record to go")
