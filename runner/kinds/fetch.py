@@ -162,7 +162,11 @@ async def _fetch(client: httpx.AsyncClient, spec: FetchSpec, attempt: AttemptCon
     except BaseException:
         await download.abandon()
         raise
-    attempt.report_progress(download.offset, download.offset if download.total is None else download.total, "bytes")
+    if result.get("unchanged"):
+        attempt.report_progress(result["bytes"] or 0, result["bytes"] or 0, "bytes")
+    else:
+        done = download.offset
+        attempt.report_progress(done, done if download.total is None else download.total, "bytes")
     return result
 
 

@@ -345,6 +345,8 @@ def finished_outcome(job: ObservedJob) -> str:
     """What a finished (or retrying) row says of how it went: why it failed or stopped, what a download got,
     what a call returned, what a shell job said last."""
     if job.state is JobState.SUCCEEDED:
+        if job.kind is Kind.FETCH and isinstance(job.result, dict) and job.result.get("unchanged"):
+            return "unchanged (304)"  # if_changed: the saved file was left as it was
         if job.progress and job.progress.unit == "bytes":
             return format_progress(job.progress)
         if job.kind is Kind.CALL and job.result is not None:
