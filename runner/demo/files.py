@@ -14,8 +14,8 @@ Query parameters make it misbehave on purpose:
 - ``drop_after=N``: after N bytes of the body the connection is cut.
 
 `/sent/{name}` answers JSON `{"bytes": B, "requests": [...], "ended": E}`: the body bytes handed to the connection
-for that file so far (what a client was sent, not what it kept), each request's range headers and status, and
-how many responses have ended (whole, or cut short when the client went away).
+for that file so far (what a client was sent, not what it kept), each request's range headers, status and body
+bytes sent, and how many responses have ended (whole, or cut short when the client went away).
 """
 
 from __future__ import annotations
@@ -44,13 +44,17 @@ class FileLog:
     """Responses that ended (sent whole, or cut short by the client going away)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def count(self, name: str, size: int) -> None:
+    def count(self, name: str, size: int, request: dict[str, Any]) -> None:
         with self.lock:
             self.sent[name] = self.sent.get(name, 0) + size
+            request["sent"] += size
 
-    def note(self, name: str, request: dict[str, Any]) -> None:
+    def note(self, name: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Log a request (its range headers and status); returns its entry, which counts the bytes sent for it."""
+        entry = {**request, "sent": 0}
         with self.lock:
-            self.requests.setdefault(name, []).append(request)
+            self.requests.setdefault(name, []).append(entry)
+        return entry
 
     def end(self, name: str) -> None:
         with self.lock:
@@ -58,7 +62,7 @@ class FileLog:
 
     def report(self, name: str) -> dict[str, Any]:
         with self.lock:
-            requests = list(self.requests.get(name, ()))
+            requests = [dict(request) for request in self.requests.get(name, ())]
             return {"bytes": self.sent.get(name, 0), "requests": requests, "ended": self.ended.get(name, 0)}
 
     def reset(self) -> None:
@@ -138,12 +142,13 @@ async def send_file(
     reply: Answer,
     query: dict[str, str],
     log: FileLog,
+    entry: dict[str, Any],
     head: bool,
     drop: Callable[[], bool],
 ) -> None:
-    """Send the answer, counting the body bytes handed over; misbehaving as the query asks."""
+    """Send the answer, counting the body bytes handed over (in `entry` too); misbehaving as the query asks."""
     try:
-        await _send_file(send, name=name, reply=reply, query=query, log=log, head=head, drop=drop)
+        await _send_file(send, name=name, reply=reply, query=query, log=log, entry=entry, head=head, drop=drop)
     finally:
         log.end(name)
 
@@ -155,6 +160,7 @@ async def _send_file(
     reply: Answer,
     query: dict[str, str],
     log: FileLog,
+    entry: dict[str, Any],
     head: bool,
     drop: Callable[[], bool],
 ) -> None:
@@ -187,7 +193,7 @@ async def _send_file(
             piece = reader.read(size)
             offset += len(piece)
             sent += len(piece)
-            log.count(name, len(piece))
+            log.count(name, len(piece), entry)
             await send({"type": "http.response.body", "body": piece, "more_body": offset < reply.end})
             await asyncio.sleep(delay)
 

@@ -304,7 +304,7 @@ class DemoApp:
             raise HttpError(404, f"no file {name!r}")
         headers = join_headers(request.headers)
         reply = answer(path, headers, request.query)
-        self.file_log.note(
+        entry = self.file_log.note(
             name, {"range": headers.get("range"), "if_range": headers.get("if-range"), "status": reply.status}
         )
         client, dropper = request.client, self.drop_connection
@@ -318,6 +318,7 @@ class DemoApp:
             reply=reply,
             query=request.query,
             log=self.file_log,
+            entry=entry,
             head=request.method == "HEAD",
             drop=drop,
         )
