@@ -153,6 +153,8 @@ async def _fetch(client: httpx.AsyncClient, spec: FetchSpec, attempt: AttemptCon
         raise JobError(f"environment variable {missing.args[0]} is not set") from None
     request = _Request(client, spec.method, url, headers, body)
     download = await Download.open(spec, attempt)
+    if download.offset:  # a retry or a restarted server: the bar starts where the partial file ends
+        attempt.report_progress(download.offset, download.total, "bytes")
     stall_limit = spec.stall_timeout if spec.stall_timeout is not None else attempt.settings.stall_timeout
     try:
         step, status = await watch_stalls(
