@@ -37,12 +37,13 @@ from urllib.parse import urlsplit
 
 import anyio
 import httpx
+from anyio.abc import TaskGroup
 
 from runner.deck.templates import expand_env
 from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.fetch_resume import Download, Step
-from runner.kinds.stalls import Flow, watch_stalls
+from runner.kinds.stalls import Flow, StallWatch
 from runner.kinds.transfer_book import TransferBook, forget_parts
 from runner.model import Deck, FetchSpec, JobSpec, Settings
 from runner.redaction import redact_text, redact_url
@@ -70,8 +71,20 @@ class FetchKind(JobKind):
         self._idle_by_origin: dict[str, list[httpx.AsyncClient]] = {}
         """The same clients by origin, most recently used last."""
         self._ssl_context: Any = None
+        self._stalls = StallWatch()
+        self._watching: TaskGroup | None = None
+
+    async def __aenter__(self) -> FetchKind:
+        self._watching = anyio.create_task_group()
+        await self._watching.__aenter__()
+        self._watching.start_soon(self._stalls.run, name="download stall watch")
+        return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
+        watching, self._watching = self._watching, None
+        if watching is not None:
+            watching.cancel_scope.cancel()
+            await watching.__aexit__(None, None, None)
         clients = list(self._idle_clients)
         self._idle_clients.clear()
         self._idle_by_origin.clear()
@@ -130,7 +143,7 @@ class FetchKind(JobKind):
         origin = _origin(spec.url)
         client = self._borrow_client(origin)
         try:
-            return await _fetch(client, spec, attempt)
+            return await _fetch(client, spec, attempt, self._stalls)
         finally:
             self._give_back(client, origin)
 
@@ -144,7 +157,9 @@ def _origin(url: str) -> str:
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
-async def _fetch(client: httpx.AsyncClient, spec: FetchSpec, attempt: AttemptContext) -> dict[str, Any]:
+async def _fetch(
+    client: httpx.AsyncClient, spec: FetchSpec, attempt: AttemptContext, stalls: StallWatch
+) -> dict[str, Any]:
     try:
         url = expand_env(spec.url, attempt.environ)
         headers = {name: expand_env(value, attempt.environ) for name, value in spec.headers.items()}
@@ -157,7 +172,7 @@ async def _fetch(client: httpx.AsyncClient, spec: FetchSpec, attempt: AttemptCon
         attempt.report_progress(download.offset, download.total, "bytes")
     stall_limit = spec.stall_timeout if spec.stall_timeout is not None else attempt.settings.stall_timeout
     try:
-        step, status = await watch_stalls(
+        step, status = await stalls.watch(
             stall_limit, attempt.pause, partial(_transfer, request, download, attempt, watched=stall_limit > 0)
         )
         result = await download.finish(step, status, redact_url(url))
