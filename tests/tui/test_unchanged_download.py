@@ -28,13 +28,13 @@ async def test_a_304_shows_as_unchanged(tmp_path: Path) -> None:
         app = JobdeckApp([load_deck(deck)], start_dir=tmp_path)
         async with app.run_test(size=(100, 30)) as pilot:
             finished = app.job_list(Pane.FINISHED)
-            await until(pilot, lambda: app.model.count(Pane.FINISHED) == 1, what="fetched")
-            assert outcome_column(finished, "feed") == "8.0 kB/8.0 kB"
-            assert app.engine is not None
-            await app.engine.retry("feeds/feed")
 
             def shown() -> str:
+                """The outcome the row of `feed` shows in Finished, "" while it is not there."""
                 return outcome_column(finished, "feed") if [job.name for job in finished.jobs] == ["feed"] else ""
 
+            await until(pilot, lambda: shown() == "8.0 kB/8.0 kB", what="fetched")
+            assert app.engine is not None
+            await app.engine.retry("feeds/feed")
             await until(pilot, lambda: "unchanged" in shown(), what="unchanged shown")
             assert outcome_column(finished, "feed") == "unchanged (304)"

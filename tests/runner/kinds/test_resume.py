@@ -279,7 +279,6 @@ async def test_a_stalled_download_fails_after_stall_timeout_of_active_time(
     assert job.state is JobState.FAILED
     assert job.error == "stalled: no data for 0.5 s (stall_timeout)"
     assert job.progress is not None and job.progress.done == 5000
-    assert job.attempts[-1].active_s < 1.2
 
 
 async def test_a_trickle_counts_as_a_stall(write_deck: WriteDeck, web: DemoServer, files: Path) -> None:
