@@ -139,17 +139,16 @@ class JobList(ScrollView, can_focus=True):
             self._show_decks = show
             self.refresh()
 
-    def set_jobs(self, jobs: list[ObservedJob]) -> None:
+    def set_jobs(self, jobs: list[ObservedJob], locate: Callable[[str], int | None] | None = None) -> None:
         """Replace the rows (the list is the pane model's own; it is not copied). The cursor stays on the first
-        row, or on its job, or (its job gone) in its place."""
+        row, or on its job, or (its job gone) in its place. `locate` finds a job's row faster than a scan."""
         self.jobs = jobs
         if self.on_first_row:
             self.cursor = 0
         elif self._selected_id is not None:
-            for index, job in enumerate(jobs):
-                if job.id == self._selected_id:
-                    self.cursor = index
-                    break
+            index = locate(self._selected_id) if locate else _scan(jobs, self._selected_id)
+            if index is not None:
+                self.cursor = index
         self.cursor = max(0, min(self.cursor, len(jobs) - 1))
         self.virtual_size = Size(0, len(jobs) + 1)
         self._remember_selection()
@@ -354,3 +353,7 @@ def finished_outcome(job: ObservedJob) -> str:
     if job.state is JobState.FAILED and job.kind is Kind.SHELL and job.last_output:
         return f"{reason} · {job.last_output}" if reason else job.last_output
     return reason
+
+
+def _scan(jobs: list[ObservedJob], job_id: str) -> int | None:
+    return next((index for index, job in enumerate(jobs) if job.id == job_id), None)
