@@ -46,6 +46,7 @@ from runner.model import Deck, JobState
 from tui import farewell
 from tui.exit_deadline import ExitDeadline
 from tui.formatting import STATE_GLYPHS, format_duration, format_eta, format_rate, row_seconds
+from tui.key_first import KeyFirst
 from tui.panes import Pane, PaneModel
 from tui.screens.dialogs import (
     QUIT_ANYWAY_AFTER_S,
@@ -159,6 +160,7 @@ class JobdeckApp(App[None]):
         self._lost_shown = False
         self.model = PaneModel()
         self._revision = -1
+        self._key_first = KeyFirst(self, self.pull_changes)
         self._stop_engine = anyio.Event()
         self._engine_stopped = anyio.Event()
         self._estimator = Estimator()
@@ -217,7 +219,7 @@ class JobdeckApp(App[None]):
         self._check_size()
         self._refresh_keys_if_changed()
         self.run_engine()
-        self.set_interval(PULL_INTERVAL_S, self.pull_changes)
+        self.set_interval(PULL_INTERVAL_S, self._key_first.tick)
         self._quit_on_signals()
 
     @property
@@ -362,7 +364,7 @@ class JobdeckApp(App[None]):
             job_list = self.job_list(pane)
             job_list.show_decks = len(self._deck_names) > 1
             if pane in touched:
-                job_list.set_jobs(self.model.rows[pane].jobs)
+                job_list.set_jobs(self.model.rows[pane].jobs, partial(self.model.index_of, pane))
                 job_list.border_title = f"{pane.value} ({self.model.count(pane)})"
             else:
                 job_list.refresh_changed(changed_ids)
@@ -619,11 +621,16 @@ class JobdeckApp(App[None]):
         self.model.set_filter(text.strip())
         for pane in Pane:
             job_list = self.job_list(pane)
-            job_list.set_jobs(self.model.rows[pane].jobs)
+            job_list.set_jobs(self.model.rows[pane].jobs, partial(self.model.index_of, pane))
             job_list.border_title = f"{pane.value} ({self.model.count(pane)})"
         self._pane_stack.share()
         if self.engine is not None:
             self._update_summary(self.engine)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self._key_first.key_pressed()
+        await super().on_event(event)
 
     def on_key(self, event: events.Key) -> None:
         """Escape clears the filter (from the filter field or from the panes; a screen in front has its own)."""
