@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.deck.cycles import find_cycles
+from runner.deck.durations import NO_TIMEOUT, duration
 from runner.deck.lines import Lines
 from runner.deck.lookalikes import JOB_LOOKALIKES, Renamed, lookalike_hint
 from runner.deck.problems import Problems, did_you_mean, toml_syntax_problem
@@ -302,10 +303,10 @@ class DeckParser:
             retries=_or_default(table.whole_number("retries", minimum=0), settings.retries)
             if "retries" in data
             else settings.retries,
-            backoff=_or_default(table.number("backoff", minimum=0), settings.backoff)
+            backoff=_or_default(duration(table, "backoff"), settings.backoff)
             if "backoff" in data
             else settings.backoff,
-            timeout=_or_default(table.number("timeout", minimum=0, hint="use 0 for no timeout"), settings.timeout)
+            timeout=_or_default(duration(table, "timeout", hint=NO_TIMEOUT), settings.timeout)
             if "timeout" in data
             else settings.timeout,
             each=self._each(table) if "each" in data else None,

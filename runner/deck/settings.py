@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.deck.dask_address import LOCAL_CLUSTER, scheduler_address
+from runner.deck.durations import NO_TIMEOUT, duration
 from runner.deck.lines import Block
 from runner.deck.lookalikes import DECK_LOOKALIKES
 from runner.deck.reading import absolute
@@ -41,8 +42,8 @@ def read_settings(top: Table, block: Block, path: Path) -> Settings:
     for key in LIMIT_KEYS:
         given[key] = deck.whole_number(key, minimum=1)
     given["retries"] = deck.whole_number("retries", minimum=0)
-    given["backoff"] = deck.number("backoff", minimum=0)
-    given["timeout"] = deck.number("timeout", minimum=0, hint="use 0 for no timeout")
+    given["backoff"] = duration(deck, "backoff")
+    given["timeout"] = duration(deck, "timeout", hint=NO_TIMEOUT)
     given["dask"] = _deck_cluster(deck)
     given["result_limit_mb"] = deck.whole_number("result_limit_mb", minimum=1)
     given["log_limit_mb"] = log_limit(deck)
