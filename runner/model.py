@@ -103,6 +103,14 @@ class CallSpec(WorkSpec):
     """The job file's folder: the module is looked up here before sys.path."""
     cluster: str | None = None
     """For `on = "dask://host:port"`: that scheduler's address ("tcp://host:port"); None means the deck's cluster."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Variables set for the call (runner.deck.job_environment): `${VAR}` as written until it runs."""
+    cwd: Path | None = None
+    """The folder the call runs in; None means `base_dir`."""
+
+    @property
+    def folder(self) -> Path:
+        return self.base_dir if self.cwd is None else self.cwd
 
     @property
     def target(self) -> str:
@@ -113,6 +121,8 @@ class CallSpec(WorkSpec):
 class ShellSpec(WorkSpec):
     command: str
     cwd: Path = Path(".")
+    env: dict[str, str] = field(default_factory=dict)
+    """Variables set for the command (runner.deck.job_environment): `${VAR}` as written until it runs."""
 
 
 @dataclass(frozen=True)

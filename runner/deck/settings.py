@@ -27,6 +27,8 @@ DECK_KEYS = (
     "dask_limit",
     "result_limit_mb",
     "log_limit_mb",
+    "env",
+    "cwd",
 )
 LIMIT_KEYS = ("fetch_limit", "process_limit", "thread_limit", "shell_limit", "dask_limit")
 

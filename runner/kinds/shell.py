@@ -17,6 +17,7 @@ import anyio
 import anyio.to_thread
 from anyio.abc import ByteReceiveStream, Process
 
+from runner.deck.job_environment import UnsetVariable, expanded_env
 from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
 from runner.model import LAST_OUTPUT_CHARS, OUTPUT_LINE_CHARS, Deck, JobSpec, Settings, ShellSpec
@@ -54,13 +55,14 @@ class ShellKind(JobKind):
         spec = attempt.job.spec.work
         assert isinstance(spec, ShellSpec)
         await self._start_guardian()
+        environment = _job_environment(attempt, spec)
         # Shielded: a cancel that arrived while the shell was being started would leave it running unseen; it
         # reaches the job at its next await instead, where the group is ended.
         with anyio.CancelScope(shield=True):
             process = await anyio.open_process(
                 ["/bin/sh", "-c", spec.command],
                 cwd=spec.cwd,
-                env=_job_environment(attempt),
+                env=environment,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -135,8 +137,13 @@ def has_exited(pid: int) -> bool:
         return True
 
 
-def _job_environment(attempt: AttemptContext) -> dict[str, str]:
+def _job_environment(attempt: AttemptContext, spec: ShellSpec) -> dict[str, str]:
     environment = dict(attempt.environ)
+    if spec.env:
+        try:
+            environment.update(expanded_env(spec.env, attempt.environ))
+        except UnsetVariable as unset:
+            raise JobError(f"{unset}: export it and run jobdeck env for the deck") from None
     environment["JOBDECK_JOB"] = attempt.job.name
     environment["JOBDECK_DECK"] = attempt.job.deck
     if attempt.job.spec.group is not None:
