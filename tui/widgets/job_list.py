@@ -40,6 +40,8 @@ ATTEMPT_WIDTH = 4
 TIME_WIDTH = 8
 PROGRESS_WIDTH = 24
 BAR_WIDTH = 8
+MIN_STATUS_WIDTH = 8
+"""A status text shown beside a progress bar gets at least this many cells, or is left out."""
 MIN_NAME_WIDTH = 12
 MAX_NAME_WIDTH = 36
 MIN_DECK_WIDTH = 5
@@ -331,19 +333,28 @@ class JobList(ScrollView, can_focus=True):
         attempt = job.current_attempt
         worker = attempt.worker if attempt is not None else None
         where = [Segment(f" on {worker.removeprefix('tcp://')}", dim)] if worker else []
+        status = job.status
         if job.progress is None:
-            if job.last_output and not where:
-                return [Segment(" " + shorten(one_line(job.last_output), room), dim)]
+            said = status or job.last_output
+            if said and not where:
+                return [Segment(" " + shorten(one_line(said), room), dim)]
             return where
         fraction = job.progress.fraction
         bar = progress_bar(fraction, BAR_WIDTH) if fraction is not None else ""
-        return [Segment(" " + bar, state_style), Segment(" " + format_progress(job.progress), dim), *where]
+        segments = [Segment(" " + bar, state_style), Segment(" " + format_progress(job.progress), dim), *where]
+        left = room - sum(segment.cell_length for segment in segments) - 3
+        if status and left >= MIN_STATUS_WIDTH:
+            segments.append(Segment(" · " + shorten(one_line(status), left), dim))
+        return segments
 
 
 def finished_outcome(job: ObservedJob) -> str:
     """What a finished (or retrying) row says of how it went: why it failed or stopped, what a download got,
     what a call returned, what a shell job said last."""
     if job.state is JobState.SUCCEEDED:
+        status = shell_status(job)
+        if status:
+            return status
         if job.progress and job.progress.unit == "bytes":
             return format_progress(job.progress)
         if job.kind is Kind.CALL and job.result is not None:
@@ -357,3 +368,13 @@ def finished_outcome(job: ObservedJob) -> str:
 
 def _scan(jobs: list[ObservedJob], job_id: str) -> int | None:
     return next((index for index, job in enumerate(jobs) if job.id == job_id), None)
+
+
+def shell_status(job: ObservedJob) -> str | None:
+    """The last JOBDECK_STATUS text of a shell job: live, or kept in its result (a job from the journal)."""
+    if job.kind is not Kind.SHELL:
+        return None
+    if job.status:
+        return job.status
+    result = job.result
+    return result.get("status") if isinstance(result, dict) else None
