@@ -360,6 +360,12 @@ class JobdeckApp(App[None]):
             touched |= self.model.drop_decks(self._deck_names - engine.decks.keys())
             self._estimator.drop_decks(self._deck_names - engine.decks.keys())
         self._deck_names = set(engine.decks)
+        self._show_rows(touched, changed_ids)
+        self._update_summary(engine)
+        self._refresh_keys_if_changed()
+
+    def _show_rows(self, touched: set[Pane], changed_ids: set[str]) -> None:
+        """Redraw the panes whose rows changed, and the changed rows of the others."""
         for pane in Pane:
             job_list = self.job_list(pane)
             job_list.show_decks = len(self._deck_names) > 1
@@ -370,6 +376,17 @@ class JobdeckApp(App[None]):
                 job_list.refresh_changed(changed_ids)
         if touched:
             self._pane_stack.share()
+
+    def _show_commanded(self, job_id: str) -> None:
+        """Show the effect of a command on its job at once, and nothing else: the other jobs' changes (a
+        hundred of them, at a thousand a second) wait for the timer's pull, so the key's frame redraws the one
+        row rather than every pane. That pull applies this job again, which changes nothing."""
+        engine = self.engine
+        job = engine.jobs.get(job_id) if engine is not None else None
+        if job is None or engine is None or engine.lost:
+            self.pull_changes()
+            return
+        self._show_rows(self.model.apply([job]), {job_id})
         self._update_summary(engine)
         self._refresh_keys_if_changed()
 
@@ -488,7 +505,7 @@ class JobdeckApp(App[None]):
             await command(job.id)
         except CommandError as error:
             self.notify(str(error), severity="warning", timeout=4)
-        self.pull_changes()
+        self._show_commanded(job.id)
 
     async def action_toggle_pause(self) -> None:
         job = self.selected_job

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from runner.model import JobState
+from tests.helpers import until
+from tests.tui.test_job_list import SLEEPERS, dashboard, names, rows, selected, write
 from tui import key_first
 from tui.key_first import KEY_FRAME_WAIT_S, KeyFirst
+from tui.panes import Pane
 
 
 class FakeApp:
@@ -53,3 +58,27 @@ def test_a_frame_that_never_comes_holds_the_pull_back_only_so_long(monkeypatch: 
     now[0] = KEY_FRAME_WAIT_S + 0.01
     keys.tick()
     assert pulls == [now[0]]
+
+
+# --- in the dashboard ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_commands_row_shows_its_effect_without_the_timers_pull(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`p` pauses the selected job: its row says so at once, while the timer's pull (stopped here) would have
+    brought every other change along and redrawn every pane."""
+    deck = write(tmp_path / "sleepers.toml", SLEEPERS)
+    async with dashboard(deck, jobs=4) as (app, pilot):
+        await until(pilot, lambda: names(app, Pane.RUNNING) == ["second", "third", "gate"], what="three running")
+        monkeypatch.setattr(app._key_first, "_pull", lambda: None)  # the timer pulls nothing from here on
+        (tmp_path / "go").touch()  # the gate ends and `first` starts: changes no pull brings now
+        assert app.engine is not None
+        await until(pilot, lambda: app.engine.job("first").state is JobState.RUNNING, what="first running")
+        running = app.job_list(Pane.RUNNING)
+        assert selected(app) == "second"
+        await pilot.press("p")
+        assert app.engine.job("second").state is JobState.PAUSED
+        assert "paused" in rows(running)[1], rows(running)
+        assert names(app, Pane.RUNNING) == ["second", "third", "gate"], "the other changes wait for the pull"
