@@ -20,6 +20,7 @@ from typing import Any
 from runner.deck.cycles import find_cycles
 from runner.deck.lines import Lines
 from runner.deck.lookalikes import JOB_LOOKALIKES, Renamed, lookalike_hint
+from runner.deck.policies import JOB_POLICY_KEYS, hook_command, run_if
 from runner.deck.problems import Problems, did_you_mean, toml_syntax_problem
 from runner.deck.reading import absolute, read_job_file
 from runner.deck.settings import DECK_KEYS, log_limit, read_settings
@@ -30,10 +31,11 @@ from runner.errors import DeckError, Problem, describe_error
 from runner.kinds.registry import KIND_SPECS
 from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec, WrittenFile
 from runner.model import Deck, FanOut, JobSpec, Kind, MemberSpec, Settings, WorkSpec, replaced
+from runner.policies import RunIf
 from runner.spelling import closest
 
 TOP_LEVEL_KEYS = ("deck", "job")
-COMMON_JOB_KEYS = ("name", "after", "retries", "backoff", "timeout", "each", "log_limit_mb")
+COMMON_JOB_KEYS = ("name", "after", "retries", "backoff", "timeout", "each", "log_limit_mb", *JOB_POLICY_KEYS)
 KIND_KEYS: dict[Kind, tuple[str, ...]] = {kind: spec.keys for kind, spec in KIND_SPECS.items()}
 ALL_JOB_KEYS = COMMON_JOB_KEYS + tuple(key for keys in KIND_KEYS.values() for key in keys)
 KIND_OF_KEY = {key: kind for kind, keys in KIND_KEYS.items() for key in keys}
@@ -143,6 +145,8 @@ class _Draft:
     timeout: float
     each: list[Any] | None
     log_limit_mb: float
+    run_if: RunIf | None = None
+    on_failure: str | None = None
 
     @property
     def line(self) -> int | None:
@@ -312,6 +316,8 @@ class DeckParser:
             log_limit_mb=_or_default(log_limit(table), settings.log_limit_mb)
             if "log_limit_mb" in data
             else settings.log_limit_mb,
+            run_if=run_if(table) if "run_if" in data else None,
+            on_failure=hook_command(table, "on_failure") if "on_failure" in data else None,
         )
 
     def _refuse_keys(self, table: Table, kind: KindSpec[Any, Any] | None) -> None:
@@ -481,6 +487,8 @@ class DeckParser:
             template=template,
             refill=kind.refill if kind.refills else None,
             log_limit_mb=draft.log_limit_mb,
+            run_if=draft.run_if,
+            on_failure=draft.on_failure,
         )
         if kind.refills:  # each member's work is made when it runs: here its items are only checked
             checked = kind.check_items(template, draft.each, draft.item_texts, table, place)
@@ -510,6 +518,8 @@ class DeckParser:
             timeout=draft.timeout,
             line=draft.line,
             log_limit_mb=draft.log_limit_mb,
+            run_if=draft.run_if,
+            on_failure=draft.on_failure,
         )
 
     @staticmethod
@@ -526,6 +536,8 @@ class DeckParser:
             timeout=draft.timeout,
             line=draft.line,
             log_limit_mb=draft.log_limit_mb,
+            run_if=draft.run_if,
+            on_failure=draft.on_failure,
         )
 
     def _check_shared_files(self, jobs: Sequence[JobSpec], named: Mapping[str, _Draft]) -> None:
