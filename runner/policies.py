@@ -62,3 +62,14 @@ class HaltPolicy:
     def __str__(self) -> str:
         amount = f"{self.count}" if self.count is not None else f"{self.percent:g}%"
         return f"{self.when},{self.on}={amount}"
+
+
+@dataclass(frozen=True)
+class DeckEnding:
+    """The latest end of a deck with `notify = true`: the how-manieth (a retried deck ends again), and what a
+    notification says of it (`nightly finished: 3 succeeded, 1 failed`)."""
+
+    count: int
+    summary: str
+    at: float
+    """When (time.time()): a dashboard attached later does not ring for it."""

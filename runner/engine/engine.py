@@ -55,6 +55,7 @@ from runner.kinds.summary import spec_summary
 from runner.masking import NO_SECRETS, SecretMask, deck_secret_mask, referenced_names
 from runner.model import Attempt, Deck, Job, JobSpec, JobState, Kind, OutputLine, Progress, RestoredJob
 from runner.pausing import PauseControl
+from runner.policies import DeckEnding
 from runner.spelling import closest
 from runner.stored_results import keep_result_in_thread, needs_keeping
 
@@ -649,6 +650,7 @@ class Engine:
             policy = self._policies.get(job.deck)
             if policy is not None and policy.halted is not None and not policies.exempt(job):
                 job.error = f"not run: {policy.halted}"
+                policy.halt_skipped.append(job.id)
                 self._finish(job, JobState.SKIPPED)
                 return
         lane = self._lane_of(job)
@@ -894,8 +896,10 @@ class Engine:
                 wide = self.jobs[wide_id]
                 if not wide.state.finished and not self._runs[wide_id].ready and not self._runs[wide_id].task_started:
                     self._queue(wide)
-        if policy.unfinished == 0:
+        if news.deck_done:  # not `policy.unfinished == 0`: a halt above may have ended the deck (and told it) already
             policy.endings += 1
+            policy.ending = policies.ending_summary(policy.deck.name, self.jobs_of(policy.deck.name), policy.halted)
+            policy.ended_at = time.time()
             self._touch_deck()
             self._start_deck_hooks(policy)
 
@@ -911,6 +915,7 @@ class Engine:
             run = self._runs[job.id]
             if not run.task_started:
                 job.error = f"not run: {reason}"
+                policy.halt_skipped.append(job.id)
                 self._finish(job, JobState.SKIPPED)
             elif now and not run.cancel_requested:
                 run.cancel_reason = f"cancelled: {reason}"
@@ -927,9 +932,17 @@ class Engine:
         return {name: policy.halted for name, policy in self._policies.items() if policy.halted is not None}
 
     @property
-    def notify_endings(self) -> dict[str, int]:
-        """The decks with `notify = true`, with how many times each has finished (a dashboard rings at each)."""
-        return {name: policy.endings for name, policy in self._policies.items() if policy.deck.settings.notify}
+    def deck_endings(self) -> dict[str, DeckEnding]:
+        """The decks with `notify = true` that have finished, with their latest end (a dashboard rings at each)."""
+        return {
+            name: DeckEnding(policy.endings, policy.ending, policy.ended_at)
+            for name, policy in self._policies.items()
+            if policy.deck.settings.notify and policy.endings
+        }
+
+    def hook_lines(self, deck: str) -> list[str]:
+        """How the deck's hooks ended (or that they run), the latest last: `on_finish hook exited with status 0`."""
+        return [run.line() for run in self.hook_runs.get(deck, ())]
 
     # --- hooks -----------------------------------------------------------------------------------------
 
@@ -1005,8 +1018,10 @@ class Engine:
         self._count_unfinished(1)
         self._set_state(job, JobState.QUEUED)
         policy = self._policies.get(job.deck) if self._policies else None
+        skipped_by_halt: list[str] = []
         if policy is not None and policies.requeued(policy, job, was):
-            self._touch_deck()  # the halt is lifted
+            self._touch_deck()  # the halt is lifted: what it skipped runs after all
+            skipped_by_halt, policy.halt_skipped = policy.halt_skipped, []
         for dependent_id in self._dependents.get(job.id, ()):
             dependent = self.jobs[dependent_id]
             if dependent.state is JobState.SKIPPED:
@@ -1015,6 +1030,10 @@ class Engine:
             for wide_id in policy.wide:  # judged again once the rest of the deck has finished again
                 if self.jobs[wide_id].state is JobState.SKIPPED:
                     self._requeue(self.jobs[wide_id])
+        for skipped_id in skipped_by_halt:
+            skipped = self.jobs[skipped_id]
+            if skipped.state is JobState.SKIPPED and skipped is not job:
+                self._requeue(skipped)
         self._queue(job)
 
     def _report_progress(self, job: Job, done: float, total: float | None, unit: str) -> None:

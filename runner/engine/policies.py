@@ -35,8 +35,13 @@ class DeckPolicy:
     """Jobs that failed (or succeeded) since the deck was loaded or its halt lifted: what `halt` counts."""
     halted: str | None = None
     """Why dispatching stopped (`halted: 3 jobs failed`); None while it goes on."""
+    halt_skipped: list[str] = field(default_factory=list)
+    """Ids of the jobs the halt skipped: queued again when it is lifted."""
     endings: int = 0
     """How many times every job of the deck has finished (a retry can make it finish again)."""
+    ending: str = ""
+    """What its last end is told as: `nightly finished: 3 succeeded, 1 failed`."""
+    ended_at: float = 0.0
 
     def counts_as_rest(self, job_id: str) -> bool:
         return job_id not in self.beyond
@@ -120,6 +125,15 @@ def requeued(policy: DeckPolicy, job: Job, was: JobState) -> bool:
     policy.halted = None
     policy.failed = policy.succeeded = 0
     return True
+
+
+def ending_summary(deck: str, jobs: Iterable[Job], halted: str | None) -> str:
+    """`nightly finished: 3 succeeded, 1 failed` (`; halted: 1 job failed`)."""
+    counts = dict.fromkeys((state for state in JobState if state.finished), 0)
+    for job in jobs:
+        counts[job.state] = counts.get(job.state, 0) + 1
+    told = ", ".join(f"{count} {state}" for state, count in counts.items() if count) or "no jobs"
+    return f"{deck} finished: {told}" + (f"; {halted}" if halted else "")
 
 
 def halts_now(policy: DeckPolicy) -> bool:

@@ -385,6 +385,8 @@ class Server:
             "dispatching": engine.dispatching,
             "counts": {state.value: count for state, count in engine.counts().items()},
             "kinds": engine.kind_status() + self.deck_and_journal_lines(),
+            "halted": engine.halted,
+            "endings": {name: to_wire(ending) for name, ending in engine.deck_endings.items()},
         }
 
     def deck_and_journal_lines(self) -> list[str]:

@@ -151,10 +151,11 @@ async def test_halt_after_failures_skips_the_rest_but_not_cleanups_and_retry_lif
             "cleanup": JobState.SUCCEEDED,
         }
         assert engine.job("later").error == "not run: halted: 2 jobs failed"
-        await engine.retry("later")
+        await engine.retry("later")  # lifts the halt: what it skipped is queued again, and counting starts over
         assert engine.halted == {}
         await settle(engine)
-        assert engine.job("later").state is JobState.SUCCEEDED
+        assert engine.halted == {}
+        assert (engine.job("later").state, engine.job("bad[3]").state) == (JobState.SUCCEEDED, JobState.FAILED)
 
 
 async def test_halt_now_cancels_running_jobs_and_leaves_no_process(write_deck: WriteDeck, tmp_path: Path) -> None:

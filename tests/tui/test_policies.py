@@ -1,0 +1,72 @@
+"""The dashboard and a deck's policies: the header says why dispatching stopped, R lifts a halt, and a deck with
+`notify = true` rings the bell and sends OSC 9 / OSC 777 notifications on a real terminal when it finishes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from runner.deck.parser import load_deck
+from runner.model import JobState
+from tests.helpers import CONSOLE_SCRIPT, in_terminal, until
+from tui.app import JobdeckApp
+from tui.deck_endings import notification_sequences
+
+pytestmark = pytest.mark.anyio
+
+HALTING = """
+[deck]
+name = "nightly"
+halt = "fail=1"
+shell_limit = 1
+
+[[job]]
+name = "bad"
+shell = "test -f fixed"
+
+[[job]]
+name = "later"
+shell = "true"
+"""
+
+
+def header(app: JobdeckApp) -> str:
+    return str(app.query_one("#summary").render())
+
+
+async def test_the_header_says_why_dispatching_stopped_and_r_lifts_the_halt(tmp_path: Path) -> None:
+    path = tmp_path / "nightly.toml"
+    path.write_text(HALTING)
+    app = JobdeckApp([load_deck(path)], start_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: "halted: 1 job failed: R retries" in header(app), what="the halt in the header")
+        assert app.engine is not None
+        assert app.engine.jobs["nightly/later"].error == "not run: halted: 1 job failed"
+        (tmp_path / "fixed").touch()
+        await pilot.press("R")
+        await until(pilot, lambda: app.engine is not None and app.engine.counts()[JobState.SUCCEEDED] == 2)
+        assert "halted" not in header(app)
+        await app.stop_engine()
+
+
+def test_a_finished_notify_deck_rings_and_notifies_through_the_terminal(tmp_path: Path) -> None:
+    path = tmp_path / "ping.toml"
+    path.write_text('[deck]\nnotify = true\n\n[[job]]\nname = "one"\nshell = "true"\n')
+    expected = notification_sequences("jobdeck", "ping finished: 1 succeeded").encode()
+    assert (
+        expected
+        == b"\a\x1b]9;jobdeck: ping finished: 1 succeeded\a\x1b]777;notify;jobdeck;ping finished: 1 succeeded\a"
+    )
+    with in_terminal(CONSOLE_SCRIPT, "--local", path, cwd=tmp_path) as terminal:
+        terminal.read_until(lambda: b"\x1b]777;" in terminal.output, what="the OSC 777 notification")
+        terminal.read_until(lambda: expected in terminal.output, what="the whole notification")
+        terminal.write(b"q")
+        assert terminal.read_to_end() == 0
+    assert len(re.findall(rb"\x1b\]9;", terminal.output)) == 1  # once per end of the deck
+
+
+def test_notification_text_cannot_end_its_sequence_early() -> None:
+    sequences = notification_sequences("job;deck", "bad\x1b]name\a here")
+    assert sequences == "\a\x1b]9;job;deck: bad ]name  here\a\x1b]777;notify;job,deck;bad ]name  here\a"
