@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from runner.deck.parser import load_deck
 from runner.model import JobState
+from tests.conftest import Place
 from tests.helpers import CONSOLE_SCRIPT, in_terminal, until
 from tui.app import JobdeckApp
 from tui.deck_endings import notification_sequences
@@ -51,15 +53,15 @@ async def test_the_header_says_why_dispatching_stopped_and_r_lifts_the_halt(tmp_
         await app.stop_engine()
 
 
-def test_a_finished_notify_deck_rings_and_notifies_through_the_terminal(tmp_path: Path) -> None:
-    path = tmp_path / "ping.toml"
+def test_a_finished_notify_deck_rings_and_notifies_through_an_attached_terminal(place: Place) -> None:
+    path = place.root / "ping.toml"
     path.write_text('[deck]\nnotify = true\n\n[[job]]\nname = "one"\nshell = "true"\n')
     expected = notification_sequences("jobdeck", "ping finished: 1 succeeded").encode()
-    assert (
-        expected
-        == b"\a\x1b]9;jobdeck: ping finished: 1 succeeded\a\x1b]777;notify;jobdeck;ping finished: 1 succeeded\a"
+    assert expected == (
+        b"\a\x1b]9;jobdeck: ping finished: 1 succeeded\a\x1b]777;notify;jobdeck;ping finished: 1 succeeded\a"
     )
-    with in_terminal(CONSOLE_SCRIPT, "--local", path, cwd=tmp_path) as terminal:
+    env = os.environ | {"JOBDECK_SOCKET": str(place.socket), "JOBDECK_DB": str(place.root / "journal.db")}
+    with in_terminal(CONSOLE_SCRIPT, path, cwd=place.root, env=env) as terminal:  # attached to a server it starts
         terminal.read_until(lambda: b"\x1b]777;" in terminal.output, what="the OSC 777 notification")
         terminal.read_until(lambda: expected in terminal.output, what="the whole notification")
         terminal.write(b"q")

@@ -42,6 +42,7 @@ def test_status_says_why_a_deck_halted_and_retry_lifts_it() -> None:
         assert " · halted: 1 job failed (`jobdeck retry --deck nightly` lifts it)\n" in text
         assert "\n  on_finish hook exited with status 0\n" in text
         assert "  later                          shell  skipped    #0  not run: halted: 1 job failed\n" in text
+        assert "nightly on_finish output: finished nightly" in (server.root / "server.log").read_text()
         [listed] = json.loads(status(server, "--json"))["decks"]
         assert (listed["halted"], listed["hooks"]) == ("halted: 1 job failed", ["on_finish hook exited with status 0"])
 
