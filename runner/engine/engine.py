@@ -206,6 +206,8 @@ class Engine:
         self.logs: JobLogs | None = None
         """Where the jobs' whole output is kept in files (runner.joblogs); set it before entering the engine.
         None: only the last OUTPUT_TAIL_LINES lines of each job are kept, in memory."""
+        self._stopping = False
+        """`cancel_all(stopping=True)` was called: decks that end now are not told as finished."""
         self._policies: dict[str, policies.DeckPolicy] = {}
         """Only for decks that need one (runner.engine.policies)."""
         self.hook_runs: dict[str, list[HookRun]] = {}
@@ -564,8 +566,10 @@ class Engine:
             for lane in self._lanes.values():
                 self._dispatch(lane)
 
-    async def cancel_all(self) -> None:
-        """Cancel every job that has not finished."""
+    async def cancel_all(self, *, stopping: bool = False) -> None:
+        """Cancel every job that has not finished. `stopping`: because jobdeck stops; the decks this ends are
+        not told as finished (no hooks, no notification): a server started later runs them on."""
+        self._stopping = self._stopping or stopping
         for job in self.jobs.values():
             if not job.state.finished:
                 self._cancel(job)
@@ -896,7 +900,8 @@ class Engine:
                 wide = self.jobs[wide_id]
                 if not wide.state.finished and not self._runs[wide_id].ready and not self._runs[wide_id].task_started:
                     self._queue(wide)
-        if news.deck_done:  # not `policy.unfinished == 0`: a halt above may have ended the deck (and told it) already
+        if news.deck_done and not self._stopping:
+            # not `policy.unfinished == 0`: a halt above may have ended the deck (and told it) already
             policy.endings += 1
             policy.ending = policies.ending_summary(policy.deck.name, self.jobs_of(policy.deck.name), policy.halted)
             policy.ended_at = time.time()
@@ -1214,7 +1219,7 @@ class Engine:
     async def shut_down(self) -> None:
         """Cancel every job and wait until they have cleaned up (no child process left), for at most the
         grace period plus 5 s."""
-        await self.cancel_all()
+        await self.cancel_all(stopping=True)
         with anyio.move_on_after(self.grace_period + 5):
             await self.wait_until_settled()
 

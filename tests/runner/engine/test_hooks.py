@@ -99,3 +99,18 @@ async def test_a_hook_that_cannot_start_is_reported(tmp_path: Path) -> None:
     call = HookCall("true", tmp_path / "gone", {}, None, {}, {})
     await run_hook(call, record, mask=str, grace_period=1)
     assert record.outcome.startswith("could not start: ") and not record.ok
+
+
+@pytest.mark.parametrize("stopping", [False, True])
+async def test_a_deck_cancelled_because_jobdeck_stops_is_not_told_as_finished(
+    write_deck: WriteDeck, tmp_path: Path, stopping: bool
+) -> None:
+    async with Engine(grace_period=1) as engine:
+        await engine.load(
+            write_deck('[deck]\non_finish = "touch told"\n\n[[job]]\nname = "long"\nshell = "sleep 30"\n')
+        )
+        await wait_for(lambda: engine.job("long").state is JobState.RUNNING)
+        await engine.cancel_all(stopping=stopping)
+        await settle(engine)
+    assert engine.job("long").state is JobState.CANCELLED
+    assert (tmp_path / "told").exists() is not stopping
