@@ -43,7 +43,16 @@ from runner.engine.events import (
     log_entry,
 )
 from runner.engine.heap import give_back_freed_memory
-from runner.engine.hooks import HookCall, HookRun, deck_facts, deck_variables, job_facts, job_variables, run_hook
+from runner.engine.hooks import (
+    HookCall,
+    HookRun,
+    add_to_hook_log,
+    deck_facts,
+    deck_variables,
+    job_facts,
+    job_variables,
+    run_hook,
+)
 from runner.engine.interface import HistorySource, PastJob, PastRun, SpecLines
 from runner.engine.lanes import Lane
 from runner.engine.repeats import repeated_deck
@@ -56,6 +65,7 @@ from runner.masking import NO_SECRETS, SecretMask, deck_secret_mask, referenced_
 from runner.model import Attempt, Deck, Job, JobSpec, JobState, Kind, OutputLine, Progress, RestoredJob
 from runner.pausing import PauseControl
 from runner.policies import DeckEnding
+from runner.private_folder import UnsafeFolder
 from runner.spelling import closest
 from runner.stored_results import keep_result_in_thread, needs_keeping
 
@@ -977,6 +987,19 @@ class Engine:
         environ, umask = self.deck_environment(deck)
         return HookCall(command, self.decks[deck].path.parent, environ, umask, variables, facts)
 
+    async def _keep_hook_log(self, deck: str, record: HookRun) -> None:
+        """Add the hook's run to its deck's `hooks.log`, beside its jobs' logs (when the engine keeps logs)."""
+        if self.logs is None or deck not in self.decks:
+            return
+        job = next(self.jobs_of(deck), None)
+        if job is None:
+            return
+        folder = self.logs.place(job).folder.parent
+        try:
+            await anyio.to_thread.run_sync(add_to_hook_log, folder, record)
+        except (OSError, UnsafeFolder) as failure:  # a full disk, say: the server's log has the lines
+            record.outcome += f"; its output could not be kept: {describe_error(failure)}"
+
     def _start_hooks(self, deck: str, calls: list[tuple[str, HookCall]]) -> None:
         """Run the hooks one after another in a task of the engine; `wait_until_settled` waits for them."""
         mask = self._deck_masks.get(deck, NO_SECRETS)
@@ -991,6 +1014,7 @@ class Engine:
                 for record, (_, call) in zip(records, calls, strict=True):
                     record.started_at = time.time()
                     await run_hook(call, record, mask=mask.text, grace_period=self.grace_period)
+                    await self._keep_hook_log(deck, record)
                     self._touch_deck()
             finally:
                 self._count_unfinished(-1)

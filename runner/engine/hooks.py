@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -22,6 +23,7 @@ from anyio.abc import Process
 
 from runner.kinds.shell import pump_lines
 from runner.model import Deck, Job, JobState
+from runner.private_folder import make_private_folder
 from runner.procs.process_groups import describe_exit, end_group, group_exists
 
 HOOK_TIMEOUT_S = 60.0
@@ -45,10 +47,13 @@ class HookRun:
     """`exited with status 0`, `timed out after 60 s`, `could not start: ...`."""
     ok: bool = False
     output: list[str] = field(default_factory=list)
+    log: Path | None = None
+    """The file its output was added to (the deck's `hooks.log`), once it was."""
 
     def line(self) -> str:
-        """`on_finish hook exited with status 0`, as status shows it."""
-        return f"{self.hook} hook {self.outcome}"
+        """`on_finish hook exited with status 0 (output in PATH)`, as status shows it."""
+        kept = f" (output in {self.log})" if self.log is not None and self.output else ""
+        return f"{self.hook} hook {self.outcome}{kept}"
 
 
 @dataclass(frozen=True)
@@ -207,6 +212,22 @@ async def _feed_and_wait(
                 await end_group(process, 0.5)
         return returncode
     return None
+
+
+HOOK_LOG_NAME = "hooks.log"
+
+
+def add_to_hook_log(folder: Path, record: HookRun) -> None:
+    """Append the hook's run to `hooks.log` in `folder` (the deck run's log folder: 0700, the file 0600), which
+    goes with the deck's job logs. Blocking: call it on a worker thread."""
+    make_private_folder(folder)
+    path = folder / HOOK_LOG_NAME
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started_at))
+    lines = [f"[jobdeck] {started} {record.hook}: {record.command}", *record.output, f"[jobdeck] {record.line()}"]
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    with open(descriptor, "a", encoding="utf-8", errors="replace") as file:
+        file.write("\n".join(lines) + "\n")
+    record.log = path
 
 
 def _ended(record: HookRun, outcome: str, *, ok: bool) -> None:

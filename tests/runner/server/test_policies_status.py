@@ -4,6 +4,8 @@ ended, and `jobdeck retry --deck` lifts the halt."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 from tests.helpers import wait_until
 from tests.runner.cli.live_server import LiveServer, live_server
@@ -40,11 +42,18 @@ def test_status_says_why_a_deck_halted_and_retry_lifts_it() -> None:
         text = status(server)
         assert "nightly: 1 failed, 1 skipped in " in text
         assert " · halted: 1 job failed (`jobdeck retry --deck nightly` lifts it)\n" in text
-        assert "\n  on_finish hook exited with status 0\n" in text
+        [hook_line] = [line for line in text.splitlines() if "on_finish hook" in line]
+        kept = re.fullmatch(r"  on_finish hook exited with status 0 \(output in (/.*/hooks\.log)\)", hook_line)
+        assert kept is not None, hook_line
+        assert Path(kept[1]).read_text().splitlines()[1:] == [
+            "finished nightly",
+            "[jobdeck] on_finish hook exited with status 0",
+        ]
+        assert Path(kept[1]).stat().st_mode & 0o777 == 0o600
         assert "  later                          shell  skipped    #0  not run: halted: 1 job failed\n" in text
         assert "nightly on_finish output: finished nightly" in (server.root / "server.log").read_text()
         [listed] = json.loads(status(server, "--json"))["decks"]
-        assert (listed["halted"], listed["hooks"]) == ("halted: 1 job failed", ["on_finish hook exited with status 0"])
+        assert (listed["halted"], listed["hooks"]) == ("halted: 1 job failed", [hook_line.strip()])
 
         (server.root / "fixed").touch()
         assert server.jobdeck("retry", "--deck", "nightly").code == 0
