@@ -73,6 +73,9 @@ class Settings:
     """Shell commands run when the deck finishes: all succeeded, not all, either way (runner.engine.hooks)."""
     notify: bool = False
     """Attached dashboards ring and send a desktop notification when the deck finishes."""
+    run_if_jobs: bool = False
+    """Some job of the deck has `run_if` (no key: the parser sets it), so that the engine need not look at
+    every job of a million-job deck to know whether the deck needs its policies (runner.engine.policies)."""
 
     @property
     def dask_slots(self) -> int:

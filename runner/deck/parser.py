@@ -187,6 +187,8 @@ class DeckParser:
         if prepared is None:
             return None
         settings, place, drafts, named, resolved_after = prepared
+        if any(draft.run_if is not None for draft in drafts):
+            settings = replaced(settings, run_if_jobs=True)
         jobs = [job for draft in drafts for job in self._fan_out(draft, resolved_after, place)]
         self._check_shared_files(jobs, named)
         if self.problems.items:

@@ -638,7 +638,7 @@ class Engine:
     def _dependency_verdict(self, job: Job) -> JobState | None:
         """SUCCEEDED when every dependency succeeded, SKIPPED (with the reason in job.error) when one ended
         otherwise, None while some are still to finish; a job with `run_if` as that says."""
-        if job.spec.run_if is not None:
+        if self._policies and job.deck in self._policies and job.spec.run_if is not None:
             after = job.spec.after
             dependencies = [self.jobs[f"{job.deck}/{name}"] for name in after] if after else None
             return policies.run_if_verdict(job, dependencies, self._policies.get(job.deck))

@@ -1,7 +1,7 @@
 """A deck's failure policies at work: which jobs `run_if` lets run, when `halt` stops a deck, when a deck ends.
 
 The engine asks; it alone changes job states. Only decks that need it get a `DeckPolicy` (a halt, hooks,
-`notify`, or jobs with `run_if` and no `after`): the others cost the engine one dict lookup per finished job.
+`notify`, or jobs with `run_if`): the others cost the engine a dict lookup at most per job queued or finished.
 
 A job with `run_if` and no `after` waits for "the rest of the deck": every job that neither is such a job nor
 waits (directly or not) for one. Those jobs are its `after`, without a list of a million names.
@@ -61,9 +61,8 @@ class Finished:
 
 def needs_policy(deck: Deck) -> bool:
     settings = deck.settings
-    if settings.halt or settings.notify or settings.on_success or settings.on_failure or settings.on_finish:
-        return True
-    return any(spec.run_if is not None and not spec.after for spec in deck.jobs)
+    hooks = settings.on_success or settings.on_failure or settings.on_finish
+    return bool(settings.halt or settings.notify or hooks or settings.run_if_jobs)
 
 
 def make_policy(deck: Deck, jobs: Sequence[Job], dependents: Mapping[str, list[str]]) -> DeckPolicy:
