@@ -261,6 +261,9 @@ def write_report(engine: Engine, outcome: RunOutcome, as_json: bool, progress_ou
         done_before = len(earlier.jobs) if earlier else 0
         for line in deck_summary_lines(deck, jobs, outcome.deck_elapsed_s(jobs), earlier=done_before):
             print(line, file=progress_out)
+        for line in [engine.halted.get(deck), *engine.hook_lines(deck)]:
+            if line:
+                print(f"  {line}", file=progress_out)
     if outcome.stopped_at_once:
         print("jobdeck: stopped at once by a second signal; jobs still running were left unfinished", file=progress_out)
     elif outcome.stop_signal is not None:

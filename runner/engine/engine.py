@@ -980,7 +980,7 @@ class Engine:
         assert command is not None
         facts = job_facts(job, self.decks[job.deck])
         self._start_hooks(
-            job.deck, [(f"on_failure of {job.name}", self._hook_call(job.deck, command, job_variables(facts), facts))]
+            job.deck, [(f"{job.name} on_failure", self._hook_call(job.deck, command, job_variables(facts), facts))]
         )
 
     def _hook_call(self, deck: str, command: str, variables: dict[str, str], facts: dict[str, Any]) -> HookCall:

@@ -39,7 +39,7 @@ class HookRun:
 
     deck: str
     hook: str
-    """`on_finish`, or `on_failure of get[3]` for a job's."""
+    """`on_finish`, or `get[3] on_failure` for a job's."""
     command: str
     started_at: float
     ended_at: float | None = None
@@ -234,5 +234,5 @@ def _ended(record: HookRun, outcome: str, *, ok: bool) -> None:
     record.ended_at = time.time()
     record.outcome = outcome
     record.ok = ok
-    level = logging.INFO if ok else logging.WARNING
-    log.log(level, "%s %s", record.deck, record.line())
+    # INFO even when it failed: a log at WARNING would reach the terminal of `jobdeck run`, which says it itself.
+    log.info("%s %s", record.deck, record.line())

@@ -63,7 +63,7 @@ async def test_deck_hooks_get_the_summary_in_variables_and_on_stdin(write_deck: 
     runs = {run.hook: run for run in engine.hook_runs["nightly"]}
     assert runs["on_failure"].outcome == "exited with status 3" and not runs["on_failure"].ok
     assert runs["on_failure"].output == ["token ***"]  # masked as the deck's output is
-    assert runs["on_finish"].ok and runs["on_failure of bad"].ok
+    assert runs["on_finish"].ok and runs["bad on_failure"].ok
 
 
 async def test_on_success_runs_each_time_the_deck_finishes(write_deck: WriteDeck, tmp_path: Path) -> None:
