@@ -83,6 +83,8 @@ def make_policy(deck: Deck, jobs: Sequence[Job], dependents: Mapping[str, list[s
 
 def added(policy: DeckPolicy, job: Job) -> None:
     """Count a job of the deck as it is now (just loaded, restored, or added from a shell)."""
+    if job.spec.after and any(f"{job.deck}/{name}" in policy.beyond for name in job.spec.after):
+        policy.beyond.add(job.id)  # added later, after a wide job: it is not the rest of the deck either
     rest = policy.counts_as_rest(job.id)
     if not job.state.finished:
         policy.unfinished += 1

@@ -226,3 +226,20 @@ async def test_halt_on_a_percentage_and_on_success(write_deck: WriteDeck) -> Non
     assert engine.halted["quarter"] == "halted: 2 jobs failed (25% of 8)"
     assert [job.state for job in engine.jobs_of("first")] == [JobState.FAILED, JobState.SUCCEEDED, JobState.SKIPPED]
     assert engine.halted["first"] == "halted: 1 job succeeded"
+
+
+async def test_a_job_added_after_a_deck_wide_job_runs_after_it(write_deck: WriteDeck) -> None:
+    from runner.model import JobSpec, Kind, ShellSpec
+
+    async with Engine() as engine:
+        await engine.load(
+            write_deck(
+                '[[job]]\nname = "a"\nshell = "true"\n\n[[job]]\nname = "report"\nshell = "true"\nrun_if = "always"\n'
+            )
+        )
+        await wait_state(engine, "a", JobState.RUNNING, JobState.SUCCEEDED)
+        spec = JobSpec(name="mail", kind=Kind.SHELL, work=ShellSpec("true"), after=("report",))
+        await engine.add_jobs("deck", [spec])
+        await settle(engine)
+    assert states(engine) == dict.fromkeys(["a", "report", "mail"], JobState.SUCCEEDED)
+    assert engine.job("mail").attempts[0].started_at >= engine.job("report").attempts[0].ended_at
