@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 
 from runner.deck.parser import load_deck
 from runner.model import JobState
@@ -72,3 +73,23 @@ def test_a_finished_notify_deck_rings_and_notifies_through_an_attached_terminal(
 def test_notification_text_cannot_end_its_sequence_early() -> None:
     sequences = notification_sequences("job;deck", "bad\x1b]name\a here")
     assert sequences == "\a\x1b]9;job;deck: bad ]name  here\a\x1b]777;notify;job,deck;bad ]name  here\a"
+
+
+def test_a_halted_deck_at_80_columns(snap_compare: object, tmp_path: Path) -> None:
+    """The header's notice says why nothing starts and what lifts it; the skipped rows say why they did not run."""
+    path = tmp_path / "nightly.toml"
+    path.write_text(HALTING + '\n[[job]]\nname = "cleanup"\nshell = "true"\nrun_if = "failure"\nafter = ["bad"]\n')
+    app = JobdeckApp([load_deck(path)], start_dir=tmp_path, clock=lambda: 1_790_000_000.0)
+
+    async def halted(pilot: Pilot) -> None:
+        engine = app.engine
+        await until(pilot, lambda: engine is not None and "halted" in header(app) and engine.settled)
+        assert engine is not None
+        for job in engine.jobs.values():
+            for attempt in job.attempts:
+                attempt.started_at, attempt.ended_at, attempt.active_s = 1_789_999_990.0, 1_789_999_990.5, 0.5
+            engine.revision += 1  # type: ignore[misc]
+            job.revision = engine.revision  # type: ignore[misc]
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=halted)  # type: ignore[operator]
