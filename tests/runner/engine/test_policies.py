@@ -85,6 +85,8 @@ async def test_run_if_runs_cleanups_on_failure_and_reports_always(write_deck: Wr
     }
     assert engine.job("not-needed").error == "not run: run_if = failure, and the jobs it waits for all succeeded"
     assert engine.job("publish").error == "not run: 3 of the rest of the deck did not succeed (run_if = success)"
+    assert ("run_if", "always, after the rest of the deck") in engine.spec_lines("deck/last")
+    assert ("run_if", "failure") in engine.spec_lines("deck/cleanup")
     # Without after, a run_if job waits for every job of the deck that is not such a job.
     last_start = engine.job("last").attempts[0].started_at
     rest = [job for job in engine.jobs.values() if job.name not in ("last", "publish") and job.attempts]
