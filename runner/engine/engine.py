@@ -60,12 +60,14 @@ from runner.engine.retries import retries_left
 from runner.errors import CommandError, JobError, describe_error, disk_full_error
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.registry import KIND_SPECS
+from runner.kinds.shell import ShellKind
 from runner.kinds.summary import spec_summary
 from runner.masking import NO_SECRETS, SecretMask, deck_secret_mask, referenced_names
 from runner.model import Attempt, Deck, Job, JobSpec, JobState, Kind, OutputLine, Progress, RestoredJob
 from runner.pausing import PauseControl
 from runner.policies import DeckEnding
 from runner.private_folder import UnsafeFolder
+from runner.procs.guardian import GroupGuardian
 from runner.spelling import closest
 from runner.stored_results import keep_result_in_thread, needs_keeping
 
@@ -987,6 +989,15 @@ class Engine:
         environ, umask = self.deck_environment(deck)
         return HookCall(command, self.decks[deck].path.parent, environ, umask, variables, facts)
 
+    async def _shell_guardian(self, deck: str) -> GroupGuardian | None:
+        """The shell jobs' guardian, started if need be (as for a deck with shell jobs): it ends a hook's group
+        too should jobdeck be killed."""
+        shell = self._kinds.get(Kind.SHELL)
+        if not isinstance(shell, ShellKind) or deck not in self.decks:
+            return None
+        await shell.deck_loaded(self.decks[deck])
+        return shell.guardian if shell.guardian.running else None
+
     async def _keep_hook_log(self, deck: str, record: HookRun) -> None:
         """Add the hook's run to its deck's `hooks.log`, beside its jobs' logs (when the engine keeps logs)."""
         if self.logs is None or deck not in self.decks:
@@ -1011,9 +1022,10 @@ class Engine:
 
         async def run_all() -> None:
             try:
+                guardian = await self._shell_guardian(deck)
                 for record, (_, call) in zip(records, calls, strict=True):
                     record.started_at = time.time()
-                    await run_hook(call, record, mask=mask.text, grace_period=self.grace_period)
+                    await run_hook(call, record, mask=mask.text, grace_period=self.grace_period, guardian=guardian)
                     await self._keep_hook_log(deck, record)
                     self._touch_deck()
             finally:

@@ -24,6 +24,7 @@ from anyio.abc import Process
 from runner.kinds.shell import pump_lines
 from runner.model import Deck, Job, JobState
 from runner.private_folder import make_private_folder
+from runner.procs.guardian import GroupGuardian
 from runner.procs.process_groups import describe_exit, end_group, group_exists
 
 HOOK_TIMEOUT_S = 60.0
@@ -154,8 +155,10 @@ async def run_hook(
     mask: Callable[[str], str],
     grace_period: float,
     timeout: float = HOOK_TIMEOUT_S,
+    guardian: GroupGuardian | None = None,
 ) -> None:
-    """Run the hook to its end (or its timeout), filling in `record`; never raises but for cancellation."""
+    """Run the hook to its end (or its timeout), filling in `record`; never raises but for cancellation.
+    `guardian` (the shell jobs' own) ends its group should jobdeck be killed while it runs."""
 
     def keep(stream: str, text: str) -> None:
         text = mask(text)
@@ -178,6 +181,8 @@ async def run_hook(
     except OSError as failure:
         _ended(record, f"could not start: {failure.strerror or failure}", ok=False)
         return
+    if guardian is not None:
+        guardian.track(process.pid)
     try:
         returncode = await _feed_and_wait(process, json.dumps(call.facts).encode() + b"\n", keep, timeout)
     except BaseException:
@@ -185,6 +190,9 @@ async def run_hook(
             await end_group(process, grace_period)
         _ended(record, "stopped: jobdeck stopped", ok=False)
         raise
+    finally:
+        if guardian is not None:
+            guardian.untrack(process.pid)
     if returncode is None:
         with anyio.CancelScope(shield=True):
             await end_group(process, grace_period)

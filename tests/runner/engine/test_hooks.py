@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 from runner.engine.engine import Engine
 from runner.engine.hooks import HookCall, HookRun, run_hook
 from runner.model import JobState
-from tests.helpers import process_alive, wait_for
+from tests.helpers import JOBDECK, file_size, process_alive, wait_for, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -114,3 +116,17 @@ async def test_a_deck_cancelled_because_jobdeck_stops_is_not_told_as_finished(
         await settle(engine)
     assert engine.job("long").state is JobState.CANCELLED
     assert (tmp_path / "told").exists() is not stopping
+
+
+def test_a_hook_does_not_outlive_a_killed_jobdeck(tmp_path: Path) -> None:
+    """kill -9 of `jobdeck run` while its deck's hook runs: the shell jobs' guardian ends the hook's group."""
+    deck = tmp_path / "deck.toml"
+    deck.write_text('[deck]\non_finish = "sleep 60 & echo $! > pid; wait"\n\n[[job]]\nname = "one"\nshell = "true"\n')
+    env = os.environ | {"JOBDECK_DB": str(tmp_path / "journal.db")}
+    with subprocess.Popen([*JOBDECK, "run", deck], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL) as run:
+        try:
+            wait_until(lambda: file_size(tmp_path / "pid") > 0, what="the hook's sleep started")
+        finally:
+            run.kill()
+    sleeper = int((tmp_path / "pid").read_text())
+    wait_until(lambda: not process_alive(sleeper), what="the hook's sleep ended by the guardian")
