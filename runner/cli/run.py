@@ -218,7 +218,7 @@ async def cancel_on_signals(
             if outcome.stop_signal is None:
                 outcome.stop_signal = name
                 view.announce(f"jobdeck: {name}: cancelling unfinished jobs ({how_to_repeat(name)} to quit at once)")
-                await engine.cancel_all(stopping=True)
+                await engine.stop_jobs()
             else:
                 stop_at_once(engine, view, outcome, as_json, progress_out)
 

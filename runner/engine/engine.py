@@ -219,7 +219,7 @@ class Engine:
         """Where the jobs' whole output is kept in files (runner.joblogs); set it before entering the engine.
         None: only the last OUTPUT_TAIL_LINES lines of each job are kept, in memory."""
         self._stopping = False
-        """`cancel_all(stopping=True)` was called: decks that end now are not told as finished."""
+        """`stop_jobs` was called: decks that end now are not told as finished."""
         self._policies: dict[str, policies.DeckPolicy] = {}
         """Only for decks that need one (runner.engine.policies)."""
         self.hook_runs: dict[str, list[HookRun]] = {}
@@ -578,10 +578,14 @@ class Engine:
             for lane in self._lanes.values():
                 self._dispatch(lane)
 
-    async def cancel_all(self, *, stopping: bool = False) -> None:
-        """Cancel every job that has not finished. `stopping`: because jobdeck stops; the decks this ends are
-        not told as finished (no hooks, no notification): a server started later runs them on."""
-        self._stopping = self._stopping or stopping
+    async def stop_jobs(self) -> None:
+        """Cancel every job that has not finished because jobdeck stops: the decks this ends are not told as
+        finished (no hooks, no notification), since a server started later runs them on."""
+        self._stopping = True
+        await self.cancel_all()
+
+    async def cancel_all(self) -> None:
+        """Cancel every job that has not finished."""
         for job in self.jobs.values():
             if not job.state.finished:
                 self._cancel(job)
@@ -1255,7 +1259,7 @@ class Engine:
     async def shut_down(self) -> None:
         """Cancel every job and wait until they have cleaned up (no child process left), for at most the
         grace period plus 5 s."""
-        await self.cancel_all(stopping=True)
+        await self.stop_jobs()
         with anyio.move_on_after(self.grace_period + 5):
             await self.wait_until_settled()
 

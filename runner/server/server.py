@@ -532,7 +532,7 @@ class Server:
         engine = self.engine
         self.cancelling = True
         unfinished = sum(1 for job in engine.jobs.values() if not job.state.finished)
-        await engine.cancel_all(stopping=True)
+        await engine.stop_jobs()
         with anyio.move_on_after(self.stop_wait_s):
             await engine.wait_until_settled()
         return StopReply(cancelled=unfinished)

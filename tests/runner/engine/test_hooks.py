@@ -112,7 +112,7 @@ async def test_a_deck_cancelled_because_jobdeck_stops_is_not_told_as_finished(
             write_deck('[deck]\non_finish = "touch told"\n\n[[job]]\nname = "long"\nshell = "sleep 30"\n')
         )
         await wait_for(lambda: engine.job("long").state is JobState.RUNNING)
-        await engine.cancel_all(stopping=stopping)
+        await (engine.stop_jobs() if stopping else engine.cancel_all())
         await settle(engine)
     assert engine.job("long").state is JobState.CANCELLED
     assert (tmp_path / "told").exists() is not stopping
@@ -121,7 +121,9 @@ async def test_a_deck_cancelled_because_jobdeck_stops_is_not_told_as_finished(
 def test_a_hook_does_not_outlive_a_killed_jobdeck(tmp_path: Path) -> None:
     """kill -9 of `jobdeck run` while its deck's hook runs: the shell jobs' guardian ends the hook's group."""
     deck = tmp_path / "deck.toml"
-    deck.write_text('[deck]\non_finish = "sleep 60 & echo $! > pid; wait"\n\n[[job]]\nname = "one"\nshell = "true"\n')
+    # The hook reads its stdin first: jobdeck writes it once the guardian knows the hook's group.
+    hook = "read facts; sleep 60 & echo $! > pid; wait"
+    deck.write_text(f'[deck]\non_finish = "{hook}"\n\n[[job]]\nname = "one"\nshell = "true"\n')
     env = os.environ | {"JOBDECK_DB": str(tmp_path / "journal.db")}
     with subprocess.Popen([*JOBDECK, "run", deck], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL) as run:
         try:
