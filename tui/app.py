@@ -366,6 +366,7 @@ class JobdeckApp(App[None]):
         self._show_rows(touched, changed_ids)
         self._update_summary(engine)
         self._refresh_keys_if_changed()
+        self._tell_deck_endings(engine)
 
     def _show_rows(self, touched: set[Pane], changed_ids: set[str]) -> None:
         """Redraw the panes whose rows changed, and the changed rows of the others."""
@@ -392,7 +393,6 @@ class JobdeckApp(App[None]):
         self._show_rows(self.model.apply([job]), {job_id})
         self._update_summary(engine)
         self._refresh_keys_if_changed()
-        self._tell_deck_endings(engine)
 
     def _tell_deck_endings(self, engine: EngineInterface) -> None:
         """Ring the bell and send a desktop notification through the terminal when a `notify` deck finishes."""
