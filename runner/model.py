@@ -11,6 +11,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from runner.policies import HaltPolicy, RunIf
+
 
 class JobState(StrEnum):
     QUEUED = "queued"
@@ -65,6 +67,17 @@ class Settings:
     """The output kept of each attempt of a job, in MiB (runner.joblogs): past it, the start and the end."""
     stall_timeout: float = 60.0
     """Seconds of active time a download may go without data before its attempt fails (0: never)."""
+    halt: HaltPolicy | None = None
+    """When to stop dispatching the deck's jobs (runner.engine.policies); None: never."""
+    on_success: str | None = None
+    on_failure: str | None = None
+    on_finish: str | None = None
+    """Shell commands run when the deck finishes: all succeeded, not all, either way (runner.engine.hooks)."""
+    notify: bool = False
+    """Attached dashboards ring and send a desktop notification when the deck finishes."""
+    run_if_jobs: bool = False
+    """Some job of the deck has `run_if` (no key: the parser sets it), so that the engine need not look at
+    every job of a million-job deck to know whether the deck needs its policies (runner.engine.policies)."""
 
     @property
     def dask_slots(self) -> int:
@@ -111,6 +124,14 @@ class CallSpec(WorkSpec):
     """The job file's folder: the module is looked up here before sys.path."""
     cluster: str | None = None
     """For `on = "dask://host:port"`: that scheduler's address ("tcp://host:port"); None means the deck's cluster."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Variables set for the call (runner.deck.job_environment): `${VAR}` as written until it runs."""
+    cwd: Path | None = None
+    """The folder the call runs in; None means `base_dir`."""
+
+    @property
+    def folder(self) -> Path:
+        return self.base_dir if self.cwd is None else self.cwd
 
     @property
     def target(self) -> str:
@@ -121,6 +142,8 @@ class CallSpec(WorkSpec):
 class ShellSpec(WorkSpec):
     command: str
     cwd: Path = Path(".")
+    env: dict[str, str] = field(default_factory=dict, hash=False)  # compared, not hashed: the spec stays hashable
+    """Variables set for the command (runner.deck.job_environment): `${VAR}` as written until it runs."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +166,11 @@ class JobSpec:
     item: Any = None
     log_limit_mb: float = 10.0
     """The output kept of each of its attempts, in MiB (the deck's `log_limit_mb` unless the job sets one)."""
+    run_if: RunIf | None = None
+    """Written `run_if`: the job waits for all of `after` (without `after`: the rest of the deck) to finish and
+    runs as it says, also after a halt. None: the job runs only once `after` all succeeded."""
+    on_failure: str | None = None
+    """A shell command run when the job fails (runner.engine.hooks)."""
 
     @property
     def outline(self) -> WorkSpec:
@@ -174,8 +202,10 @@ class FanOut:
         "line",
         "log_limit_mb",
         "name",
+        "on_failure",
         "refill",
         "retries",
+        "run_if",
         "template",
         "timeout",
     )
@@ -193,9 +223,13 @@ class FanOut:
         template: Any,
         refill: Callable[[Any, Any], WorkSpec] | None,
         log_limit_mb: float = 10.0,
+        run_if: RunIf | None = None,
+        on_failure: str | None = None,
     ) -> None:
         self.name = name
         self.log_limit_mb = log_limit_mb
+        self.run_if = run_if
+        self.on_failure = on_failure
         self.kind = kind
         self.after = after
         self.retries = retries
@@ -286,6 +320,14 @@ class MemberSpec(JobSpec):
     def group(self) -> str | None:
         return self.fan_out.name
 
+    @property  # type: ignore[override]
+    def run_if(self) -> RunIf | None:
+        return self.fan_out.run_if
+
+    @property  # type: ignore[override]
+    def on_failure(self) -> str | None:
+        return self.fan_out.on_failure
+
     def drop_work(self) -> None:
         if self.fan_out.refill is not None:
             object.__setattr__(self, "_work", None)
@@ -321,6 +363,8 @@ class MemberSpec(JobSpec):
             group=self.group,
             item=self.item,
             log_limit_mb=self.log_limit_mb,
+            run_if=self.run_if,
+            on_failure=self.on_failure,
         )
 
 
@@ -486,6 +530,7 @@ class JobExtras:
     note: str | None = None
     output_total: int = 0
     output: deque[OutputLine] | None = None
+    status: str | None = None
 
 
 @dataclass(slots=True)
@@ -523,6 +568,8 @@ class Job(AttemptsMixin):
     """A short honest remark for the UI, e.g. that a thread job stops only at its next checkpoint."""
     output_total = _KeptInExtras[int](0)
     """Lines of output ever added (the tail keeps the last OUTPUT_TAIL_LINES): a viewer's cursor into it."""
+    status = _KeptInExtras[str | None](None)
+    """What the running attempt says it is doing (a shell job's JOBDECK_STATUS), secrets masked; None: nothing."""
 
     @property
     def output(self) -> deque[OutputLine]:

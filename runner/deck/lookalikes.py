@@ -35,14 +35,6 @@ OUTPUT_IS_CAPTURED = (
     "dashboard shows it, and log_limit_mb sets how much is kept; to write it elsewhere, redirect it in the "
     'command, e.g. shell = "make > build.log 2>&1"'
 )
-RUNS_IN_THE_FILES_FOLDER = (
-    "a shell job runs in the job file's folder; to run it elsewhere, start its command with cd, "
-    'e.g. shell = "cd build && make"'
-)
-ENVIRONMENT = (
-    "jobs get the environment of the shell that loads the deck: export variables before, use ${VAR} in the "
-    'file, or set them in the command, e.g. shell = "LANG=C sort x"'
-)
 LIMITS = "limits are set per deck and per kind: [deck] fetch_limit, process_limit, thread_limit or shell_limit"
 COMMENT = "write a TOML comment instead: # text"
 
@@ -61,24 +53,32 @@ JOB_LOOKALIKES: Mapping[str, Lookalike] = {
     **dict.fromkeys(("time_limit", "timeout_seconds", "deadline", "max_time"), Renamed("timeout")),
     **dict.fromkeys(("stdout", "stderr", "output", "log", "logs", "log_file", "capture"), OUTPUT_IS_CAPTURED),
     **dict.fromkeys(
-        ("cwd", "workdir", "work_dir", "working_dir", "working_directory", "dir", "directory", "chdir"),
-        RUNS_IN_THE_FILES_FOLDER,
+        ("workdir", "work_dir", "working_dir", "working_directory", "dir", "directory", "chdir"), Renamed("cwd")
     ),
-    **dict.fromkeys(("env", "environment", "environ", "vars", "variables"), ENVIRONMENT),
+    **dict.fromkeys(("environment", "environ", "vars", "variables"), Renamed("env")),
     **dict.fromkeys(
         ("concurrency", "parallel", "parallelism", "max_parallel", "workers", "max_workers", "limit"), LIMITS
     ),
     **dict.fromkeys(("description", "desc", "comment", "doc"), COMMENT),
+    **dict.fromkeys(("if", "when", "condition", "trigger_rule", "run_when"), Renamed("run_if")),
+    **dict.fromkeys(("on_error", "on_fail", "onfailure"), Renamed("on_failure")),
 }
 """Lookalikes of the keys every job has, and of things jobdeck does for every job."""
 
 DECK_LOOKALIKES: Mapping[str, Lookalike] = {
+    **dict.fromkeys(("on_error", "on_fail", "onfailure"), Renamed("on_failure")),
+    **dict.fromkeys(("on_complete", "on_done", "on_exit", "on_end", "finally"), Renamed("on_finish")),
+    **dict.fromkeys(
+        ("fail_fast", "failfast", "stop_on_failure", "max_failures", "halt_on_failure", "halt_on"),
+        Renamed("halt", example='"fail=1"', meaning="no job starts after that many failures"),
+    ),
+    **dict.fromkeys(("notification", "notifications", "bell", "alert"), Renamed("notify", example="true")),
     **dict.fromkeys(
         ("concurrency", "parallel", "parallelism", "max_parallel", "workers", "max_workers", "limit", "jobs"),
         LIMITS,
     ),
-    **dict.fromkeys(("env", "environment", "environ", "vars", "variables"), ENVIRONMENT),
-    **dict.fromkeys(("cwd", "workdir", "work_dir", "working_dir", "dir", "directory"), RUNS_IN_THE_FILES_FOLDER),
+    **dict.fromkeys(("environment", "environ", "vars", "variables"), Renamed("env")),
+    **dict.fromkeys(("workdir", "work_dir", "working_dir", "dir", "directory"), Renamed("cwd")),
     **dict.fromkeys(("retry", "max_retries", "attempts", "max_attempts"), Renamed("retries", example="2")),
     **dict.fromkeys(("description", "desc", "comment"), COMMENT),
 }

@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from runner.deck.cycles import find_cycles
+from runner.deck.durations import NO_TIMEOUT, duration
+from runner.deck.job_environment import read_deck_environment
 from runner.deck.lines import Lines
 from runner.deck.lookalikes import JOB_LOOKALIKES, Renamed, lookalike_hint
+from runner.deck.policies import JOB_POLICY_KEYS, hook_command, run_if
 from runner.deck.problems import Problems, did_you_mean, toml_syntax_problem
 from runner.deck.reading import absolute, read_job_file
 from runner.deck.settings import DECK_KEYS, log_limit, read_settings
@@ -30,13 +33,18 @@ from runner.errors import DeckError, Problem, describe_error
 from runner.kinds.registry import KIND_SPECS
 from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec, WrittenFile
 from runner.model import Deck, FanOut, JobSpec, Kind, MemberSpec, Settings, WorkSpec, replaced
+from runner.policies import RunIf
 from runner.spelling import closest
 
 TOP_LEVEL_KEYS = ("deck", "job")
-COMMON_JOB_KEYS = ("name", "after", "retries", "backoff", "timeout", "each", "log_limit_mb")
+COMMON_JOB_KEYS = ("name", "after", "retries", "backoff", "timeout", "each", "log_limit_mb", *JOB_POLICY_KEYS)
 KIND_KEYS: dict[Kind, tuple[str, ...]] = {kind: spec.keys for kind, spec in KIND_SPECS.items()}
-ALL_JOB_KEYS = COMMON_JOB_KEYS + tuple(key for keys in KIND_KEYS.values() for key in keys)
-KIND_OF_KEY = {key: kind for kind, keys in KIND_KEYS.items() for key in keys}
+ALL_JOB_KEYS = COMMON_JOB_KEYS + tuple(dict.fromkeys(key for keys in KIND_KEYS.values() for key in keys))
+KIND_OF_KEY = {
+    key: " and ".join(kind for kind, keys in KIND_KEYS.items() if key in keys)
+    for key in ALL_JOB_KEYS[len(COMMON_JOB_KEYS) :]
+}
+"""The kinds a kind's key applies to, for messages: "call and shell" for env."""
 FORBIDDEN_NAME_CHARS = ("/", "[", "]")
 KIND_BY_KEY = {kind.value: spec for kind, spec in KIND_SPECS.items()}
 VALID_KEY_SETS: dict[Kind | None, frozenset[str]] = {
@@ -143,6 +151,8 @@ class _Draft:
     timeout: float
     each: list[Any] | None
     log_limit_mb: float
+    run_if: RunIf | None = None
+    on_failure: str | None = None
 
     @property
     def line(self) -> int | None:
@@ -183,6 +193,8 @@ class DeckParser:
         if prepared is None:
             return None
         settings, place, drafts, named, resolved_after = prepared
+        if any(draft.run_if is not None for draft in drafts):
+            settings = replaced(settings, run_if_jobs=True)
         jobs = [job for draft in drafts for job in self._fan_out(draft, resolved_after, place)]
         self._check_shared_files(jobs, named)
         if self.problems.items:
@@ -234,7 +246,8 @@ class DeckParser:
         top = Table(data, self.problems, self.lines.top, job=None)
         self._refuse_unknown_top_level_keys(top)
         settings = read_settings(top, self.lines.deck, self.path)
-        place = DeckPlace(folder=self.folder, out_dir=settings.out_dir, environ=self.environ)
+        defaults = read_deck_environment(top, self.lines.deck, self.folder, self.environ)
+        place = DeckPlace(folder=self.folder, out_dir=settings.out_dir, environ=self.environ, defaults=defaults)
         drafts = [self._draft(index, table, settings, place) for index, table in enumerate(self._job_tables(top))]
         named = self._first_of_each_name(drafts)
         self._check_concrete_names(drafts)
@@ -302,16 +315,18 @@ class DeckParser:
             retries=_or_default(table.whole_number("retries", minimum=0), settings.retries)
             if "retries" in data
             else settings.retries,
-            backoff=_or_default(table.number("backoff", minimum=0), settings.backoff)
+            backoff=_or_default(duration(table, "backoff"), settings.backoff)
             if "backoff" in data
             else settings.backoff,
-            timeout=_or_default(table.number("timeout", minimum=0, hint="use 0 for no timeout"), settings.timeout)
+            timeout=_or_default(duration(table, "timeout", hint=NO_TIMEOUT), settings.timeout)
             if "timeout" in data
             else settings.timeout,
             each=self._each(table) if "each" in data else None,
             log_limit_mb=_or_default(log_limit(table), settings.log_limit_mb)
             if "log_limit_mb" in data
             else settings.log_limit_mb,
+            run_if=run_if(table) if "run_if" in data else None,
+            on_failure=hook_command(table, "on_failure") if "on_failure" in data else None,
         )
 
     def _refuse_keys(self, table: Table, kind: KindSpec[Any, Any] | None) -> None:
@@ -481,6 +496,8 @@ class DeckParser:
             template=template,
             refill=kind.refill if kind.refills else None,
             log_limit_mb=draft.log_limit_mb,
+            run_if=draft.run_if,
+            on_failure=draft.on_failure,
         )
         if kind.refills:  # each member's work is made when it runs: here its items are only checked
             checked = kind.check_items(template, draft.each, draft.item_texts, table, place)
@@ -510,6 +527,8 @@ class DeckParser:
             timeout=draft.timeout,
             line=draft.line,
             log_limit_mb=draft.log_limit_mb,
+            run_if=draft.run_if,
+            on_failure=draft.on_failure,
         )
 
     @staticmethod
@@ -526,6 +545,8 @@ class DeckParser:
             timeout=draft.timeout,
             line=draft.line,
             log_limit_mb=draft.log_limit_mb,
+            run_if=draft.run_if,
+            on_failure=draft.on_failure,
         )
 
     def _check_shared_files(self, jobs: Sequence[JobSpec], named: Mapping[str, _Draft]) -> None:

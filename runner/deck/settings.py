@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from runner.deck.dask_address import LOCAL_CLUSTER, scheduler_address
+from runner.deck.durations import NO_TIMEOUT, duration
 from runner.deck.lines import Block
 from runner.deck.lookalikes import DECK_LOOKALIKES
+from runner.deck.policies import DECK_POLICY_KEYS, deck_policies
 from runner.deck.reading import absolute
 from runner.deck.table import MISSING, Table, describe
 from runner.kinds.transfer_keys import read_stall_timeout
@@ -28,6 +30,9 @@ DECK_KEYS = (
     "result_limit_mb",
     "log_limit_mb",
     "stall_timeout",
+    "env",
+    "cwd",
+    *DECK_POLICY_KEYS,
 )
 LIMIT_KEYS = ("fetch_limit", "process_limit", "thread_limit", "shell_limit", "dask_limit")
 
@@ -43,12 +48,13 @@ def read_settings(top: Table, block: Block, path: Path) -> Settings:
     for key in LIMIT_KEYS:
         given[key] = deck.whole_number(key, minimum=1)
     given["retries"] = deck.whole_number("retries", minimum=0)
-    given["backoff"] = deck.number("backoff", minimum=0)
-    given["timeout"] = deck.number("timeout", minimum=0, hint="use 0 for no timeout")
+    given["backoff"] = duration(deck, "backoff")
+    given["timeout"] = duration(deck, "timeout", hint=NO_TIMEOUT)
     given["dask"] = _deck_cluster(deck)
     given["result_limit_mb"] = deck.whole_number("result_limit_mb", minimum=1)
     given["log_limit_mb"] = log_limit(deck)
     given["stall_timeout"] = read_stall_timeout(deck)
+    given.update(deck_policies(deck))
     settings_fields = {key: value for key, value in given.items() if value is not None}
     return Settings(name=_deck_name(deck, path), out_dir=_out_dir(deck, path.parent), **settings_fields)
 

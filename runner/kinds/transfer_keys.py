@@ -3,32 +3,27 @@ keys are in runner.kinds.checksums). `stall_timeout` is also a `[deck]` key: the
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from runner.deck.table import MISSING, Table, describe, is_number
+from runner.deck.durations import duration
+from runner.deck.table import MISSING, Table, describe
 from runner.model import FetchSpec
 
 DEFAULT_STALL_TIMEOUT_S = 60.0
 """Seconds of active time a download may go without body bytes (fewer than runner.kinds.stalls.STALL_FLOOR
 bytes) before its attempt fails."""
 TRANSFER_KEYS = ("if_changed", "stall_timeout")
-_STALL_HINT = "seconds without data before the attempt fails, e.g. stall_timeout = 60; 0 or false switches it off"
+_STALL_HINT = 'time without data before the attempt fails, e.g. stall_timeout = "2m"; 0 or false switches it off'
 
 
 def read_stall_timeout(table: Table) -> float | None:
-    """`stall_timeout` in seconds (0: off), or None when not given or bad."""
-    value = table.raw("stall_timeout")
-    if value is MISSING:
-        return None
-    if value is False:
+    """`stall_timeout` in seconds, a number or a duration such as "2m" (0 or false: off); None when not given or
+    bad."""
+    if table.raw("stall_timeout") is False:
         return 0.0
-    if not is_number(value) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-        table.report("stall_timeout", f"must be a number of seconds >= 0 or false, not {describe(value)}", _STALL_HINT)
-        return None
-    return float(value)
+    return duration(table, "stall_timeout", hint=_STALL_HINT)
 
 
 def read_if_changed(table: Table, *, save: str | None, method: str) -> bool:

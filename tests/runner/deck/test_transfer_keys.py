@@ -63,8 +63,9 @@ def test_stall_timeout_comes_from_the_job_or_the_deck_and_false_switches_it_off(
     assert load(tmp_path, FETCH).settings.stall_timeout == 60
     assert work(tmp_path, FETCH + "stall_timeout = false").stall_timeout == 0
     assert work(tmp_path, FETCH + "stall_timeout = 2.5").stall_timeout == 2.5
+    assert work(tmp_path, FETCH + 'stall_timeout = "2m"').stall_timeout == 120
     problem = only_problem(tmp_path, FETCH + "stall_timeout = -1")
-    assert problem.message == "must be a number of seconds >= 0 or false, not -1"
+    assert problem.message == "must be a duration of 0 s or more, not -1"
     assert problem.hint is not None and "0 or false switches it off" in problem.hint
 
 
