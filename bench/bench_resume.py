@@ -134,8 +134,12 @@ class JobdeckServer:
         self.socket.unlink(missing_ok=True)
 
     def stop(self) -> None:
+        """Stop the server; one that does not answer (a failed run) is terminated, never left behind."""
         if self.process is not None and self.process.poll() is None:
-            self.ask("stop")
+            try:
+                self.ask("stop")
+            except OSError:
+                self.process.terminate()
             self.process.wait(timeout=30)
 
 
