@@ -345,6 +345,9 @@ def finished_outcome(job: ObservedJob) -> str:
     """What a finished (or retrying) row says of how it went: why it failed or stopped, what a download got,
     what a call returned, what a shell job said last."""
     if job.state is JobState.SUCCEEDED:
+        expanded = job.result.get("expanded") if isinstance(job.result, dict) and "items" in job.result else None
+        if isinstance(expanded, int):  # a fan-out from a result, grown into its members
+            return f"grew into {expanded} job{'s' if expanded != 1 else ''}"
         if job.progress and job.progress.unit == "bytes":
             return format_progress(job.progress)
         if job.kind is Kind.CALL and job.result is not None:
