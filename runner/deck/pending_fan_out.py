@@ -10,10 +10,12 @@ from typing import Any
 
 from runner.deck.problems import Problems
 from runner.deck.table import Table
-from runner.deck.templates import MISSING_FIELD, field_value, item_fields
+from runner.deck.templates import MISSING_FIELD, env_references, field_value, item_fields
 from runner.kinds.spec import DeckPlace, KindSpec
 from runner.model import FanOut, FetchSpec, JobSpec, WorkSpec
 
+EXPANDED_KEYS = ("fetch", "headers", "body")
+"""The keys whose `${VAR}`s jobdeck expands when it sends the request (a shell expands its own)."""
 MakeWork = Callable[[Any], WorkSpec | str]
 """An item's work, or what is wrong with the item (a field it lacks, a URL that is no URL)."""
 
@@ -46,7 +48,17 @@ def pending_fan_out(
     place: DeckPlace,
 ) -> PendingFanOut:
     template = fan_out.template
-    fields = [name for text in kind.template_texts(template) for name in item_fields(text.text)]
+    texts = list(kind.template_texts(template))
+    fields = [name for text in texts for name in item_fields(text.text)]
+    for text in texts:  # what jobdeck itself expands (a URL, headers, a body): checked now, not when the items come
+        if text.key in EXPANDED_KEYS:
+            for variable in env_references(text.text):
+                if variable not in place.environ:
+                    table.report(
+                        text.key,
+                        f"environment variable {variable} is not set",
+                        f"export {variable} before running jobdeck",
+                    )
 
     def make_work(item: Any) -> WorkSpec | str:
         for name in fields:

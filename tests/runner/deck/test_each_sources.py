@@ -185,3 +185,15 @@ def test_check_names_the_missing_file_of_items_without_a_traceback(tmp_path: Pat
     assert checked.returncode == 2
     assert f"{path}:4" in checked.stderr and str(tmp_path / "gone.txt") in checked.stderr
     assert "Traceback" not in checked.stderr
+
+
+def test_a_fan_out_from_a_result_has_its_variables_checked_when_loaded_not_when_the_items_come(
+    tmp_path: Path,
+) -> None:
+    problem = only_problem(
+        tmp_path,
+        '[[job]]\nname = "list"\nshell = "echo 1"\n\n'
+        '[[job]]\nname = "get"\nfetch = "${UNSET_SITE}/{item}"\neach = { result_of = "list" }\n',
+    )
+    assert (problem.line, problem.job, problem.key) == (7, "get", "fetch")
+    assert problem.message == "environment variable UNSET_SITE is not set"
