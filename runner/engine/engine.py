@@ -53,7 +53,18 @@ from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.registry import KIND_SPECS
 from runner.kinds.summary import spec_summary
 from runner.masking import NO_SECRETS, SecretMask, deck_secret_mask, referenced_names
-from runner.model import Attempt, Deck, Job, JobSpec, JobState, Kind, OutputLine, Progress, RestoredJob
+from runner.model import (
+    Attempt,
+    Deck,
+    Job,
+    JobSpec,
+    JobState,
+    Kind,
+    MemberSpec,
+    OutputLine,
+    Progress,
+    RestoredJob,
+)
 from runner.pausing import PauseControl
 from runner.spelling import closest
 from runner.stored_results import keep_result_in_thread, needs_keeping
@@ -647,7 +658,10 @@ class Engine:
             waiting.append(name)
         if not waiting:
             return JobState.SUCCEEDED
-        if job.spec.group is not None or isinstance(job.spec, PendingFanOut):  # a member says whom it waits for
+        spec = job.spec
+        if isinstance(spec, PendingFanOut) or (spec.group is not None and not isinstance(spec, MemberSpec)):
+            # A member waiting item by item (or a fan-out waiting for its items) says for what; the members of a
+            # fan-out that waits as a whole share their wait, and a note each would cost a big fan-out dearly.
             note = waiting_note(job, waiting[0], len(waiting) - 1)
             if note != job.note:
                 job.note = note

@@ -243,3 +243,42 @@ async def test_a_call_result_that_is_not_a_list_fails_the_fan_out_with_what_it_w
             'list_pages\'s result is not a list but dict {"pages": 2}: each = { result_of } needs a list'
         )
         assert engine.job("pages/count").error == "not run: get failed"
+
+
+async def test_a_member_whose_upstream_member_is_cancelled_is_skipped(tmp_path: Path) -> None:
+    async with Engine() as engine:
+        await engine.load(write(tmp_path, PER_ITEM))
+        await wait_state(engine, "chain/count[1]", JobState.SUCCEEDED)
+        await engine.cancel("chain/get[2]")
+        skipped = await wait_state(engine, "chain/count[2]", JobState.SKIPPED)
+        assert skipped.error == "not run: get[2] cancelled"
+
+
+async def test_a_paused_fan_out_from_a_result_grows_only_once_resumed(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        [[job]]
+        name = "list"
+        shell = "while [ ! -e listed ]; do sleep 0.02; done; echo '[1, 2]'"
+
+        [[job]]
+        name = "show"
+        shell = "echo {item}"
+        each = { result_of = "list" }
+        """,
+    )
+    async with Engine() as engine:
+        deck = await engine.load(path)
+        await engine.pause(f"{deck.name}/show")
+        (tmp_path / "listed").touch()
+        await wait_state(engine, f"{deck.name}/list", JobState.SUCCEEDED)
+        assert engine.job(f"{deck.name}/show").state is JobState.PAUSED
+        assert len(engine.jobs) == 2, "held back: not expanded"
+        await engine.resume(f"{deck.name}/show")
+        await settled(engine)
+        assert [(job.name, job.state) for job in engine.jobs.values()][1:] == [
+            ("show", JobState.SUCCEEDED),
+            ("show[1]", JobState.SUCCEEDED),
+            ("show[2]", JobState.SUCCEEDED),
+        ]
