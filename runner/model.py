@@ -104,6 +104,14 @@ class CallSpec(WorkSpec):
     """The job file's folder: the module is looked up here before sys.path."""
     cluster: str | None = None
     """For `on = "dask://host:port"`: that scheduler's address ("tcp://host:port"); None means the deck's cluster."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Variables set for the call (runner.deck.job_environment): `${VAR}` as written until it runs."""
+    cwd: Path | None = None
+    """The folder the call runs in; None means `base_dir`."""
+
+    @property
+    def folder(self) -> Path:
+        return self.base_dir if self.cwd is None else self.cwd
 
     @property
     def target(self) -> str:
@@ -114,6 +122,8 @@ class CallSpec(WorkSpec):
 class ShellSpec(WorkSpec):
     command: str
     cwd: Path = Path(".")
+    env: dict[str, str] = field(default_factory=dict, hash=False)  # compared, not hashed: the spec stays hashable
+    """Variables set for the command (runner.deck.job_environment): `${VAR}` as written until it runs."""
 
 
 @dataclass(frozen=True)
@@ -485,6 +495,7 @@ class JobExtras:
     note: str | None = None
     output_total: int = 0
     output: deque[OutputLine] | None = None
+    status: str | None = None
 
 
 @dataclass(slots=True)
@@ -522,6 +533,8 @@ class Job(AttemptsMixin):
     """A short honest remark for the UI, e.g. that a thread job stops only at its next checkpoint."""
     output_total = _KeptInExtras[int](0)
     """Lines of output ever added (the tail keeps the last OUTPUT_TAIL_LINES): a viewer's cursor into it."""
+    status = _KeptInExtras[str | None](None)
+    """What the running attempt says it is doing (a shell job's JOBDECK_STATUS), secrets masked; None: nothing."""
 
     @property
     def output(self) -> deque[OutputLine]:

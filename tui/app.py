@@ -46,6 +46,7 @@ from runner.model import Deck, JobState
 from tui import farewell
 from tui.exit_deadline import ExitDeadline
 from tui.formatting import STATE_GLYPHS, format_duration, format_eta, format_rate, row_seconds
+from tui.key_first import KeyFirst
 from tui.panes import Pane, PaneModel
 from tui.screens.dialogs import (
     QUIT_ANYWAY_AFTER_S,
@@ -159,6 +160,7 @@ class JobdeckApp(App[None]):
         self._lost_shown = False
         self.model = PaneModel()
         self._revision = -1
+        self._key_first = KeyFirst(self, self.pull_changes)
         self._stop_engine = anyio.Event()
         self._engine_stopped = anyio.Event()
         self._estimator = Estimator()
@@ -217,7 +219,7 @@ class JobdeckApp(App[None]):
         self._check_size()
         self._refresh_keys_if_changed()
         self.run_engine()
-        self.set_interval(PULL_INTERVAL_S, self.pull_changes)
+        self.set_interval(PULL_INTERVAL_S, self._key_first.tick)
         self._quit_on_signals()
 
     @property
@@ -358,16 +360,33 @@ class JobdeckApp(App[None]):
             touched |= self.model.drop_decks(self._deck_names - engine.decks.keys())
             self._estimator.drop_decks(self._deck_names - engine.decks.keys())
         self._deck_names = set(engine.decks)
+        self._show_rows(touched, changed_ids)
+        self._update_summary(engine)
+        self._refresh_keys_if_changed()
+
+    def _show_rows(self, touched: set[Pane], changed_ids: set[str]) -> None:
+        """Redraw the panes whose rows changed, and the changed rows of the others."""
         for pane in Pane:
             job_list = self.job_list(pane)
             job_list.show_decks = len(self._deck_names) > 1
             if pane in touched:
-                job_list.set_jobs(self.model.rows[pane].jobs)
+                job_list.set_jobs(self.model.rows[pane].jobs, partial(self.model.index_of, pane))
                 job_list.border_title = f"{pane.value} ({self.model.count(pane)})"
             else:
                 job_list.refresh_changed(changed_ids)
         if touched:
             self._pane_stack.share()
+
+    def _show_commanded(self, job_id: str) -> None:
+        """Show the effect of a command on its job at once, and nothing else: the other jobs' changes (a
+        hundred of them, at a thousand a second) wait for the timer's pull, so the key's frame redraws the one
+        row rather than every pane. That pull applies this job again, which changes nothing."""
+        engine = self.engine
+        job = engine.jobs.get(job_id) if engine is not None else None
+        if job is None or engine is None or engine.lost:
+            self.pull_changes()
+            return
+        self._show_rows(self.model.apply([job]), {job_id})
         self._update_summary(engine)
         self._refresh_keys_if_changed()
 
@@ -486,7 +505,7 @@ class JobdeckApp(App[None]):
             await command(job.id)
         except CommandError as error:
             self.notify(str(error), severity="warning", timeout=4)
-        self.pull_changes()
+        self._show_commanded(job.id)
 
     async def action_toggle_pause(self) -> None:
         job = self.selected_job
@@ -619,11 +638,16 @@ class JobdeckApp(App[None]):
         self.model.set_filter(text.strip())
         for pane in Pane:
             job_list = self.job_list(pane)
-            job_list.set_jobs(self.model.rows[pane].jobs)
+            job_list.set_jobs(self.model.rows[pane].jobs, partial(self.model.index_of, pane))
             job_list.border_title = f"{pane.value} ({self.model.count(pane)})"
         self._pane_stack.share()
         if self.engine is not None:
             self._update_summary(self.engine)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self._key_first.key_pressed()
+        await super().on_event(event)
 
     def on_key(self, event: events.Key) -> None:
         """Escape clears the filter (from the filter field or from the panes; a screen in front has its own)."""

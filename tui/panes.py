@@ -55,11 +55,18 @@ class PaneRows:
         self.keys.insert(index, key)
         self.jobs.insert(index, job)
 
-    def remove(self, job: ObservedJob, key: int) -> None:
+    def index(self, job_id: str, key: int) -> int | None:
+        """Where the job sorted by `key` sits, found by bisection (not a scan of thousands of rows)."""
         index = bisect.bisect_left(self.keys, key)
-        while index < len(self.jobs) and self.jobs[index] is not job:
+        while index < len(self.jobs) and self.keys[index] == key:
+            if self.jobs[index].id == job_id:
+                return index
             index += 1
-        if index < len(self.jobs):
+        return None
+
+    def remove(self, job: ObservedJob, key: int) -> None:
+        index = self.index(job.id, key)
+        if index is not None:
             del self.jobs[index]
             del self.keys[index]
 
@@ -112,6 +119,13 @@ class PaneModel:
         self.rows = {pane: PaneRows(pane) for pane in Pane}
         self._placed.clear()
         self.apply(sorted(self._all.values(), key=lambda job: job.order))
+
+    def index_of(self, pane: Pane, job_id: str) -> int | None:
+        """The job's row in the pane, None when it is not shown there."""
+        placed = self._placed.get(job_id)
+        if placed is None or placed[0] is not pane:
+            return None
+        return self.rows[pane].index(job_id, placed[1])
 
     def count(self, pane: Pane) -> int:
         return len(self.rows[pane].jobs)

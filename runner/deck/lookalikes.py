@@ -35,14 +35,6 @@ OUTPUT_IS_CAPTURED = (
     "dashboard shows it, and log_limit_mb sets how much is kept; to write it elsewhere, redirect it in the "
     'command, e.g. shell = "make > build.log 2>&1"'
 )
-RUNS_IN_THE_FILES_FOLDER = (
-    "a shell job runs in the job file's folder; to run it elsewhere, start its command with cd, "
-    'e.g. shell = "cd build && make"'
-)
-ENVIRONMENT = (
-    "jobs get the environment of the shell that loads the deck: export variables before, use ${VAR} in the "
-    'file, or set them in the command, e.g. shell = "LANG=C sort x"'
-)
 LIMITS = "limits are set per deck and per kind: [deck] fetch_limit, process_limit, thread_limit or shell_limit"
 COMMENT = "write a TOML comment instead: # text"
 
@@ -61,10 +53,9 @@ JOB_LOOKALIKES: Mapping[str, Lookalike] = {
     **dict.fromkeys(("time_limit", "timeout_seconds", "deadline", "max_time"), Renamed("timeout")),
     **dict.fromkeys(("stdout", "stderr", "output", "log", "logs", "log_file", "capture"), OUTPUT_IS_CAPTURED),
     **dict.fromkeys(
-        ("cwd", "workdir", "work_dir", "working_dir", "working_directory", "dir", "directory", "chdir"),
-        RUNS_IN_THE_FILES_FOLDER,
+        ("workdir", "work_dir", "working_dir", "working_directory", "dir", "directory", "chdir"), Renamed("cwd")
     ),
-    **dict.fromkeys(("env", "environment", "environ", "vars", "variables"), ENVIRONMENT),
+    **dict.fromkeys(("environment", "environ", "vars", "variables"), Renamed("env")),
     **dict.fromkeys(
         ("concurrency", "parallel", "parallelism", "max_parallel", "workers", "max_workers", "limit"), LIMITS
     ),
@@ -77,8 +68,8 @@ DECK_LOOKALIKES: Mapping[str, Lookalike] = {
         ("concurrency", "parallel", "parallelism", "max_parallel", "workers", "max_workers", "limit", "jobs"),
         LIMITS,
     ),
-    **dict.fromkeys(("env", "environment", "environ", "vars", "variables"), ENVIRONMENT),
-    **dict.fromkeys(("cwd", "workdir", "work_dir", "working_dir", "dir", "directory"), RUNS_IN_THE_FILES_FOLDER),
+    **dict.fromkeys(("environment", "environ", "vars", "variables"), Renamed("env")),
+    **dict.fromkeys(("workdir", "work_dir", "working_dir", "dir", "directory"), Renamed("cwd")),
     **dict.fromkeys(("retry", "max_retries", "attempts", "max_attempts"), Renamed("retries", example="2")),
     **dict.fromkeys(("description", "desc", "comment"), COMMENT),
 }

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from runner.deck.cycles import find_cycles
+from runner.deck.durations import NO_TIMEOUT, duration
 from runner.deck.each_sources import ResultOf, check_item_fields, read_each
 from runner.deck.item_chains import ItemChains, check_result_of, is_per_item, resolve_item_after
+from runner.deck.job_environment import read_deck_environment
 from runner.deck.lines import Lines
 from runner.deck.lookalikes import JOB_LOOKALIKES, Renamed, lookalike_hint
 from runner.deck.pending_fan_out import pending_fan_out
@@ -38,8 +40,12 @@ from runner.spelling import closest
 TOP_LEVEL_KEYS = ("deck", "job")
 COMMON_JOB_KEYS = ("name", "after", "retries", "backoff", "timeout", "each", "log_limit_mb")
 KIND_KEYS: dict[Kind, tuple[str, ...]] = {kind: spec.keys for kind, spec in KIND_SPECS.items()}
-ALL_JOB_KEYS = COMMON_JOB_KEYS + tuple(key for keys in KIND_KEYS.values() for key in keys)
-KIND_OF_KEY = {key: kind for kind, keys in KIND_KEYS.items() for key in keys}
+ALL_JOB_KEYS = COMMON_JOB_KEYS + tuple(dict.fromkeys(key for keys in KIND_KEYS.values() for key in keys))
+KIND_OF_KEY = {
+    key: " and ".join(kind for kind, keys in KIND_KEYS.items() if key in keys)
+    for key in ALL_JOB_KEYS[len(COMMON_JOB_KEYS) :]
+}
+"""The kinds a kind's key applies to, for messages: "call and shell" for env."""
 FORBIDDEN_NAME_CHARS = ("/", "[", "]")
 KIND_BY_KEY = {kind.value: spec for kind, spec in KIND_SPECS.items()}
 VALID_KEY_SETS: dict[Kind | None, frozenset[str]] = {
@@ -239,7 +245,8 @@ class DeckParser:
         top = Table(data, self.problems, self.lines.top, job=None)
         self._refuse_unknown_top_level_keys(top)
         settings = read_settings(top, self.lines.deck, self.path)
-        place = DeckPlace(folder=self.folder, out_dir=settings.out_dir, environ=self.environ)
+        defaults = read_deck_environment(top, self.lines.deck, self.folder, self.environ)
+        place = DeckPlace(folder=self.folder, out_dir=settings.out_dir, environ=self.environ, defaults=defaults)
         drafts = [self._draft(index, table, settings, place) for index, table in enumerate(self._job_tables(top))]
         named = self._first_of_each_name(drafts)
         self._check_concrete_names(drafts)
@@ -329,10 +336,10 @@ class DeckParser:
             retries=_or_default(table.whole_number("retries", minimum=0), settings.retries)
             if "retries" in data
             else settings.retries,
-            backoff=_or_default(table.number("backoff", minimum=0), settings.backoff)
+            backoff=_or_default(duration(table, "backoff"), settings.backoff)
             if "backoff" in data
             else settings.backoff,
-            timeout=_or_default(table.number("timeout", minimum=0, hint="use 0 for no timeout"), settings.timeout)
+            timeout=_or_default(duration(table, "timeout", hint=NO_TIMEOUT), settings.timeout)
             if "timeout" in data
             else settings.timeout,
             each=items,

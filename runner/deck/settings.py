@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.deck.dask_address import LOCAL_CLUSTER, scheduler_address
+from runner.deck.durations import NO_TIMEOUT, duration
 from runner.deck.lines import Block
 from runner.deck.lookalikes import DECK_LOOKALIKES
 from runner.deck.reading import absolute
@@ -26,6 +27,8 @@ DECK_KEYS = (
     "dask_limit",
     "result_limit_mb",
     "log_limit_mb",
+    "env",
+    "cwd",
 )
 LIMIT_KEYS = ("fetch_limit", "process_limit", "thread_limit", "shell_limit", "dask_limit")
 
@@ -41,8 +44,8 @@ def read_settings(top: Table, block: Block, path: Path) -> Settings:
     for key in LIMIT_KEYS:
         given[key] = deck.whole_number(key, minimum=1)
     given["retries"] = deck.whole_number("retries", minimum=0)
-    given["backoff"] = deck.number("backoff", minimum=0)
-    given["timeout"] = deck.number("timeout", minimum=0, hint="use 0 for no timeout")
+    given["backoff"] = duration(deck, "backoff")
+    given["timeout"] = duration(deck, "timeout", hint=NO_TIMEOUT)
     given["dask"] = _deck_cluster(deck)
     given["result_limit_mb"] = deck.whole_number("result_limit_mb", minimum=1)
     given["log_limit_mb"] = log_limit(deck)

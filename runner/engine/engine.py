@@ -848,6 +848,7 @@ class Engine:
         pause = PauseControl()
         run.pause = pause
         job.progress = None
+        job.status = None
         job.error = None
         job.traceback = None
         job.note = None  # what it said while waiting (run again after a restart, say); its attempts keep that
@@ -864,6 +865,7 @@ class Engine:
             grace_period=self.grace_period,
             report_place=lambda place: self._report_place(job, attempt, place),
             results_folder=self.results_folder,
+            report_status=lambda text: self._report_status(job, text),
         )
         error: JobError | None = None
         try:
@@ -999,6 +1001,10 @@ class Engine:
         if now - run.last_progress_event >= PROGRESS_EVENT_INTERVAL_S or (total is not None and done >= total):
             run.last_progress_event = now
             self._events.publish(ProgressChanged(job.id, done, total, unit))
+
+    def _report_status(self, job: Job, text: str | None) -> None:
+        job.status = None if text is None else self._deck_masks.get(job.deck, NO_SECRETS).text(text)
+        self._touch(job)
 
     def _report_place(self, job: Job, attempt: Attempt, place: str) -> None:
         attempt.worker = place

@@ -103,6 +103,11 @@ class ObservedJob(Protocol):
         """The start of the last line the job's work wrote (every job, watched or not), or None."""
         ...
 
+    @property
+    def status(self) -> str | None:
+        """What the job's running attempt says it is doing (a shell job's JOBDECK_STATUS), or None."""
+        ...
+
 
 class LoadedDeck(Protocol):
     """A deck the engine has loaded, as far as a viewer needs it."""

@@ -16,6 +16,10 @@ def _nowhere(place: str) -> None:
     """The default `report_place`: the kind runs jobs right here."""
 
 
+def _no_status(text: str | None) -> None:
+    """The default `report_status`: the engine shows no status text."""
+
+
 @dataclass
 class AttemptContext:
     """What a kind gets for one attempt of one job: how to report, and how to obey pause."""
@@ -37,6 +41,8 @@ class AttemptContext:
     attempt makes; None: the process's own."""
     results_folder: Path | None = None
     """Where large results are kept (runner.stored_results); None for a temporary folder."""
+    report_status: Callable[[str | None], None] = _no_status
+    """(text or None) — what the job says it is doing now (a shell job's JOBDECK_STATUS line); None clears it."""
 
 
 class JobKind:

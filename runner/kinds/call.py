@@ -16,11 +16,12 @@ import anyio.from_thread
 import anyio.to_thread
 
 from runner.context import JobContext, reset_job_context, set_job_context
+from runner.deck.job_environment import UnsetVariable, expanded_env
 from runner.errors import JobError, describe_error
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.dask import CANCEL_NOTE, PAUSE_NOTE, DaskCalls
 from runner.kinds.thread_output import ThreadJobOutput, ThreadOutputs, route_output_by_thread, write_to
-from runner.model import CallSpec, Deck, JobSpec, Kind, Settings
+from runner.model import CallSpec, Deck, JobSpec, Kind, Settings, replaced
 from runner.pausing import PauseControl
 from runner.procs.callables import resolve_callable
 from runner.procs.job_folder import FolderError, job_folder
@@ -88,6 +89,11 @@ class CallKind(JobKind):
             return await self.dask.run(attempt)
         if spec.on == "thread":
             return await self._run_on_thread(spec, attempt)
+        if spec.env:
+            try:
+                spec = replaced(spec, env=expanded_env(spec.env, attempt.environ))
+            except UnsetVariable as unset:
+                raise JobError(f"{unset}: export it and run jobdeck env for the deck") from None
         return await self.pool.call(
             spec,
             job_name=attempt.job.name,
@@ -106,7 +112,7 @@ class CallKind(JobKind):
             token = set_job_context(context)
             write_to(output)
             try:
-                with job_folder(str(spec.base_dir), alone=False) as note:
+                with job_folder(str(spec.folder), alone=False) as note:
                     if note is not None:
                         output.note(note)
                     function = resolve_callable(spec.module, spec.function, spec.base_dir)

@@ -11,6 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.deck.dask_address import DASK_INLINE, scheduler_address
+from runner.deck.job_environment import (
+    CWD_KEY,
+    ENV_KEY,
+    JobEnvironment,
+    env_summary,
+    filled_env,
+    read_job_environment,
+)
 from runner.deck.lookalikes import Lookalike, Renamed
 from runner.deck.problems import did_you_mean
 from runner.deck.table import MISSING, Table, describe, short
@@ -31,7 +39,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 class CallKindSpec(KindSpec[CallSpec, CallSpec]):
     kind = Kind.CALL
     refills = True
-    keys = ("call", "args", "kwargs", "on")
+    keys = ("call", "args", "kwargs", "on", ENV_KEY, CWD_KEY)
     example = 'call = "module:function"'
     lookalikes: Mapping[str, Lookalike] = {
         **dict.fromkeys(
@@ -51,6 +59,7 @@ class CallKindSpec(KindSpec[CallSpec, CallSpec]):
         args = table.array("args", example="[1, 2]")
         kwargs = table.table("kwargs", example="{ limit = 10 }")
         on, cluster = _call_place(table)
+        environment = _call_environment(table, place, on)
         split = _call_target(table, target) if target is not None else None
         if split is None:
             return None
@@ -69,11 +78,14 @@ class CallKindSpec(KindSpec[CallSpec, CallSpec]):
             on=sys.intern(on),
             base_dir=place.folder,
             cluster=cluster,
+            env=dict(environment.env),
+            cwd=environment.cwd,
         )
 
     def template_texts(self, template: CallSpec) -> Iterable[TemplateText]:
         yield from (TemplateText("args", text) for text in _strings_in(template.args))
         yield from (TemplateText("kwargs", text) for text in _strings_in(template.kwargs))
+        yield from (TemplateText(ENV_KEY, value) for value in template.env.values())
 
     def for_item(self, template: CallSpec, item: Any, table: Table, place: DeckPlace) -> CallSpec:
         return template if item is NO_ITEM else _filled(template, item)
@@ -97,6 +109,10 @@ class CallKindSpec(KindSpec[CallSpec, CallSpec]):
             text = ", ".join(f"{name}={redact_value(name, value)}" for name, value in work.kwargs.items())
             yield "kwargs", shorten(text, VALUE_PREVIEW_CHARS)
         yield "on", work.on
+        if work.cwd is not None:
+            yield CWD_KEY, str(work.cwd)
+        if work.env:
+            yield ENV_KEY, env_summary(work.env)
 
     def wire_fields(self, work: CallSpec) -> dict[str, Any]:
         return {"target": work.target, "on": work.on}
@@ -113,7 +129,30 @@ CALL = CallKindSpec()
 def _filled(template: CallSpec, item: Any) -> CallSpec:
     # No keyword arguments (the usual case): every item shares the template's empty dict.
     kwargs = fill_value(template.kwargs, item) if template.kwargs else template.kwargs
-    return replaced(template, args=tuple(fill_value(list(template.args), item)), kwargs=kwargs)
+    env = filled_env(template.env, item) if template.env else template.env
+    return replaced(template, args=tuple(fill_value(list(template.args), item)), kwargs=kwargs, env=env)
+
+
+def _call_environment(table: Table, place: DeckPlace, on: str) -> JobEnvironment:
+    """The call's env and cwd over the deck's: a thread shares jobdeck's environment, and a Dask worker is
+    another machine's, so those refuse what they cannot honour (a deck's defaults are left to its processes)."""
+    environment = read_job_environment(table, place.folder, place.environ)
+    if on == "thread" and environment.env:
+        table.report(
+            ENV_KEY,
+            "a call on a thread cannot have variables of its own: every thread shares jobdeck's environment",
+            'run it on a process (on = "process"), or pass the values as arguments',
+        )
+    if on not in ("process", "thread"):
+        for key in (ENV_KEY, CWD_KEY):
+            if table.has(key):
+                table.report(
+                    key, f"a call on Dask cannot set {key}", 'set it on the Dask workers, or use on = "process"'
+                )
+        return JobEnvironment()
+    if on == "thread":
+        return JobEnvironment(cwd=environment.cwd if environment.cwd is not None else place.defaults.cwd)
+    return environment.under(place.defaults)
 
 
 def _strings_in(value: Any) -> Iterable[str]:

@@ -2,7 +2,8 @@
 
 A shell job's result, whether it succeeded or failed, says how its command ended: `{"exit_code": 0, "signal":
 None, "last_line": "done"}` (`exit_code` None and `signal` "SIGKILL" when a signal ended it; `last_line` the last
-line it wrote that is not blank, on either stream, or None).
+line it wrote that is not blank, on either stream, or None; and `status`, the last JOBDECK_STATUS text it gave,
+only when it gave one: runner.kinds.shell_meta).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import anyio
 import anyio.to_thread
 from anyio.abc import ByteReceiveStream, Process
 
+from runner.deck.job_environment import UnsetVariable, expanded_env
 from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
+from runner.kinds.shell_meta import PREFIX, ShellMeta
 from runner.model import LAST_OUTPUT_CHARS, OUTPUT_LINE_CHARS, Deck, JobSpec, Settings, ShellSpec
 from runner.procs.guardian import GroupGuardian
 from runner.procs.lines import LineSplitter
@@ -54,13 +57,14 @@ class ShellKind(JobKind):
         spec = attempt.job.spec.work
         assert isinstance(spec, ShellSpec)
         await self._start_guardian()
+        environment = _job_environment(attempt, spec)
         # Shielded: a cancel that arrived while the shell was being started would leave it running unseen; it
         # reaches the job at its next await instead, where the group is ended.
         with anyio.CancelScope(shield=True):
             process = await anyio.open_process(
                 ["/bin/sh", "-c", spec.command],
                 cwd=spec.cwd,
-                env=_job_environment(attempt),
+                env=environment,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -74,7 +78,7 @@ class ShellKind(JobKind):
             suspend=lambda: signal_group(group, signal.SIGSTOP),
             resume=lambda: signal_group(group, signal.SIGCONT),
         )
-        last_line = _LastLine(attempt.report_output)
+        last_line = _LastLine(attempt.report_output, ShellMeta(attempt.report_progress, attempt.report_status))
         try:
             returncode = await _wait_with_output(process, last_line.report)
         except BaseException:
@@ -84,13 +88,13 @@ class ShellKind(JobKind):
         finally:
             detach()
             self.guardian.untrack(group)
-        result = shell_result(returncode, last_line.text)
+        result = shell_result(returncode, last_line.text, last_line.meta.status)
         if returncode != 0:
             raise JobError(describe_exit(returncode), retryable=True, result=result)
         return result
 
 
-def shell_result(returncode: int, last_line: str | None) -> dict[str, Any]:
+def shell_result(returncode: int, last_line: str | None, status: str | None = None) -> dict[str, Any]:
     """How the command ended, as its job's result (see the module's docstring)."""
     signal_name = None
     if returncode < 0:
@@ -98,17 +102,24 @@ def shell_result(returncode: int, last_line: str | None) -> dict[str, Any]:
             signal_name = signal.Signals(-returncode).name
         except ValueError:
             signal_name = f"signal {-returncode}"
-    return {"exit_code": returncode if returncode >= 0 else None, "signal": signal_name, "last_line": last_line}
+    result = {"exit_code": returncode if returncode >= 0 else None, "signal": signal_name, "last_line": last_line}
+    if status is not None:
+        result["status"] = status
+    return result
 
 
 class _LastLine:
-    """Passes output lines on, remembering the start of the last one that is not blank."""
+    """Passes output lines on, remembering the start of the last one that is not blank; progress and status
+    lines (runner.kinds.shell_meta) go to `meta` instead."""
 
-    def __init__(self, report_output: Callable[[str, str], None]) -> None:
+    def __init__(self, report_output: Callable[[str, str], None], meta: ShellMeta) -> None:
         self.report_output = report_output
+        self.meta = meta
         self.text: str | None = None
 
     def report(self, stream: str, line: str) -> None:
+        if line.startswith(PREFIX) and self.meta.take(line):
+            return
         if line.strip():
             self.text = line[:LAST_OUTPUT_CHARS]
         self.report_output(stream, line)
@@ -135,8 +146,13 @@ def has_exited(pid: int) -> bool:
         return True
 
 
-def _job_environment(attempt: AttemptContext) -> dict[str, str]:
+def _job_environment(attempt: AttemptContext, spec: ShellSpec) -> dict[str, str]:
     environment = dict(attempt.environ)
+    if spec.env:
+        try:
+            environment.update(expanded_env(spec.env, attempt.environ))
+        except UnsetVariable as unset:
+            raise JobError(f"{unset}: export it and run jobdeck env for the deck") from None
     environment["JOBDECK_JOB"] = attempt.job.name
     environment["JOBDECK_DECK"] = attempt.job.deck
     if attempt.job.spec.group is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from runner.deck.job_environment import CWD_KEY, ENV_KEY, env_summary, filled_env, read_job_environment
 from runner.deck.lookalikes import Lookalike, Renamed
 from runner.deck.table import Table
 from runner.deck.templates import ITEM, NO_ITEM, TemplateText, fill_text
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 class ShellKindSpec(KindSpec[ShellSpec, ShellSpec]):
     kind = Kind.SHELL
     refills = True
-    keys = ("shell",)
+    keys = ("shell", ENV_KEY, CWD_KEY)
     example = 'shell = "command"'
     lookalikes: Mapping[str, Lookalike] = dict.fromkeys(
         ("command", "cmd", "run", "script", "exec", "sh", "bash"),
@@ -28,10 +29,14 @@ class ShellKindSpec(KindSpec[ShellSpec, ShellSpec]):
 
     def read(self, table: Table, place: DeckPlace) -> ShellSpec | None:
         command = table.text("shell", example='"make all"')
-        return ShellSpec(command=command, cwd=place.folder) if command is not None else None
+        environment = read_job_environment(table, place.folder, place.environ).under(place.defaults)
+        if command is None:
+            return None
+        return ShellSpec(command=command, cwd=environment.cwd or place.folder, env=dict(environment.env))
 
     def template_texts(self, template: ShellSpec) -> Iterable[TemplateText]:
         yield TemplateText("shell", template.command)
+        yield from (TemplateText(ENV_KEY, value) for value in template.env.values())
 
     def for_item(self, template: ShellSpec, item: Any, table: Table, place: DeckPlace) -> ShellSpec | None:
         if item is NO_ITEM:
@@ -58,6 +63,8 @@ class ShellKindSpec(KindSpec[ShellSpec, ShellSpec]):
     def summary_lines(self, work: ShellSpec) -> Iterable[tuple[str, str]]:
         yield "command", redact_text(work.command)
         yield "cwd", str(work.cwd)
+        if work.env:
+            yield ENV_KEY, env_summary(work.env)
 
     def wire_fields(self, work: ShellSpec) -> dict[str, Any]:
         return {"command": redact_text(work.command), "cwd": str(work.cwd)}
@@ -72,4 +79,6 @@ SHELL = ShellKindSpec()
 
 
 def _filled(template: ShellSpec, item: Any) -> ShellSpec:
-    return replaced(template, command=fill_text(template.command, item))
+    if not template.env:
+        return replaced(template, command=fill_text(template.command, item))
+    return replaced(template, command=fill_text(template.command, item), env=filled_env(template.env, item))

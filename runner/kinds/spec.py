@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from runner.deck.job_environment import NO_ENVIRONMENT, JobEnvironment
 from runner.deck.lookalikes import Lookalike
 from runner.deck.table import Table
 from runner.deck.templates import TemplateText
@@ -35,6 +36,8 @@ class DeckPlace:
     """Where files the jobs write are rooted (absolute, resolved)."""
     environ: Mapping[str, str]
     """The environment `${VAR}` references are checked against."""
+    defaults: JobEnvironment = NO_ENVIRONMENT
+    """The `[deck]` table's `env` and `cwd`, which each shell and call job's own are read over."""
     memo: dict[Any, Any] = field(default_factory=dict)
     """Answers a kind may keep for the rest of this one load (e.g. that a module is findable)."""
 

@@ -545,6 +545,8 @@ def _encode_request(
         job_name,
         umask,
         stored,
+        None if spec.cwd is None else str(spec.cwd),
+        dict(spec.env) or None,  # expanded by the call kind
     )
     try:
         return encode_message(message)

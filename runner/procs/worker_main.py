@@ -7,10 +7,12 @@ Protocol, on the pipes the parent gave as stdin and stdout: each message is a pi
 length (4 bytes, big-endian).
 
 Parent -> worker:
-    ("call", module, function, args, kwargs, base_dir, job_name, umask, stored)
-                                   base_dir: the job file's folder, where the call runs (and back after);
+    ("call", module, function, args, kwargs, base_dir, job_name, umask, stored, folder, env)
+                                   base_dir: the job file's folder, where the module is looked up first and
+                                   the call runs (and back after) unless `folder` (its cwd) is given;
                                    umask: the caller's, or None; stored: (folder, limit in MiB) where a large
-                                   result is kept (runner.stored_results), or None
+                                   result is kept (runner.stored_results), or None; env: variables set in
+                                   os.environ for the call only, or None
     ("describe_result",)           the last result did not unpickle in the parent: send its repr instead
 Worker -> parent:
     ("ready", pid)                 once, at start
@@ -42,6 +44,7 @@ from runner.context import JobContext, reset_job_context, set_job_context
 from runner.errors import JobError, describe_error
 from runner.procs.callables import resolve_callable
 from runner.procs.job_folder import FolderError, job_folder
+from runner.procs.job_variables import variables_set
 from runner.procs.lines import LineSplitter
 from runner.procs.process_groups import kill_group
 
@@ -244,6 +247,8 @@ class CallRunner:
         job_name: str,
         umask: int | None = None,
         stored: tuple[str, int] | None = None,
+        folder: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         context = WorkerJobContext(self.channel, job_name)
         token = set_job_context(context)
@@ -253,7 +258,7 @@ class CallRunner:
         sys.stderr = self.stderr
         self.output.in_call = True
         try:
-            with job_folder(base_dir, alone=True, isolate=False):
+            with job_folder(folder or base_dir, alone=True, isolate=False), variables_set(env):
                 outcome = self._run(module, function, args, kwargs, base_dir, job_name, stored)
         except FolderError as error:
             outcome = ("error", str(error), None, False)

@@ -1,8 +1,9 @@
 """The protocol's version number, alone in a module that imports nothing: the completion helper (`jobdeck
 __complete`) says hello with it, and must answer a shell's Tab within about 100 ms."""
 
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 """3: a deck's status (DeckStatus) says when its work started and ended, for the deck objects of `status`.
 4: `add` and `control` (jobs added and steered from the shell); wait, names (for shell completion), a deck's
    ETA in its status, and the status's jobs filtered by state; logs (where a job's log files are); `subscribe`
-   makes a connection a push stream of updates (runner.server.feeds)."""
+   makes a connection a push stream of updates (runner.server.feeds).
+5: a job's `status` (what a shell job's JOBDECK_STATUS line says)."""

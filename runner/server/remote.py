@@ -29,6 +29,7 @@ from runner.engine.interface import PastJob, PastRun, SpecLines
 from runner.errors import CommandError, DeckAlreadyLoaded, DeckError, Problem
 from runner.joblogs.layout import LogPlace
 from runner.model import Deck, JobState
+from runner.server.change_log import ChangeLog
 from runner.server.client import Client, ServerError, ensure_server, process_exited, server_pid
 from runner.server.messages import Command, Forget, Logs, RunCommand, Stop, Subscribe, Subscribed, problem_from_dict
 from runner.server.subscriber import SubscribedClient
@@ -88,6 +89,7 @@ class RemoteEngine:
         """Where watched jobs' log files are (None: the server keeps none), once asked."""
         self._pending: set[str] = set()
         """Jobs changed in the update under way: they get the mirror's next revision."""
+        self._changes = ChangeLog()
         self._views_made = 0
         """Views made since the mirror was last frozen out of the garbage collector's way."""
         self._froze = False
@@ -205,6 +207,7 @@ class RemoteEngine:
             self._watched.discard(job_id)
             self._pending.discard(job_id)
         self.revision += 1
+        self._changes.reset(self.revision)
 
     async def _pull_watched(self, job_id: str) -> bool:
         view = self.jobs.get(job_id)
@@ -230,11 +233,14 @@ class RemoteEngine:
         return changed
 
     def _mark_changed(self) -> None:
+        changed = []
         for job_id in self._pending:
             job = self.jobs.get(job_id)
             if job is not None:  # a deck forgotten while its watched job's output was on its way
                 job.revision = self.revision
+                changed.append(job)
         self._pending.clear()
+        self._changes.record(self.revision, changed, bound=len(self.jobs))
 
     def watch(self, job_id: str) -> None:
         """Keep this job's output and spec lines fetched too (for a detail view), from now on."""
@@ -256,7 +262,7 @@ class RemoteEngine:
         return job.spec.lines if job is not None else None
 
     def changed_since(self, revision: int) -> list[JobView]:
-        return sorted((job for job in self.jobs.values() if job.revision > revision), key=lambda job: job.order)
+        return self._changes.since(revision, self.jobs)
 
     def kind_status(self) -> list[str]:
         """The server's job kinds' one-line statuses (a Dask cluster, say), as of the last update."""

@@ -33,6 +33,8 @@ class JobFields:
     output_total: int = 0
     last_output: str | None = None
     """The start of the job's last output line (runner.model.Job.last_output): a pane shows it in the row."""
+    status: str | None = None
+    """What its running attempt says it is doing (runner.model.Job.status)."""
 
 
 @dataclass

@@ -756,9 +756,12 @@ class JobDetailScreen(Screen[None]):
                 details.append(f"on {attempt.worker}")
         title.append("  " + " · ".join(details), style=self._style("muted"))
         renderable: RenderableType = title
-        if job.progress is not None and not job.state.finished:
-            renderable = Group(title, Text(" " + format_progress_long(job.progress), style=self._style("muted")))
-        text = title.plain + (format_progress_long(job.progress) if job.progress is not None else "")
+        progress = format_progress_long(job.progress) if job.progress is not None else ""
+        if job.status and not job.state.finished:
+            progress = f"{progress}  {job.status}" if progress else job.status
+        if progress and not job.state.finished:
+            renderable = Group(title, Text(" " + progress, style=self._style("muted")))
+        text = title.plain + progress
         if force or text != self._clock_text:
             self._clock_text = text
             self.query_one("#title", Static).update(renderable)

@@ -40,6 +40,8 @@ ATTEMPT_WIDTH = 4
 TIME_WIDTH = 8
 PROGRESS_WIDTH = 24
 BAR_WIDTH = 8
+MIN_STATUS_WIDTH = 8
+"""A status text shown beside a progress bar gets at least this many cells, or is left out."""
 MIN_NAME_WIDTH = 12
 MAX_NAME_WIDTH = 36
 MIN_DECK_WIDTH = 5
@@ -139,17 +141,16 @@ class JobList(ScrollView, can_focus=True):
             self._show_decks = show
             self.refresh()
 
-    def set_jobs(self, jobs: list[ObservedJob]) -> None:
+    def set_jobs(self, jobs: list[ObservedJob], locate: Callable[[str], int | None] | None = None) -> None:
         """Replace the rows (the list is the pane model's own; it is not copied). The cursor stays on the first
-        row, or on its job, or (its job gone) in its place."""
+        row, or on its job, or (its job gone) in its place. `locate` finds a job's row faster than a scan."""
         self.jobs = jobs
         if self.on_first_row:
             self.cursor = 0
         elif self._selected_id is not None:
-            for index, job in enumerate(jobs):
-                if job.id == self._selected_id:
-                    self.cursor = index
-                    break
+            index = locate(self._selected_id) if locate else _scan(jobs, self._selected_id)
+            if index is not None:
+                self.cursor = index
         self.cursor = max(0, min(self.cursor, len(jobs) - 1))
         self.virtual_size = Size(0, len(jobs) + 1)
         self._remember_selection()
@@ -332,13 +333,19 @@ class JobList(ScrollView, can_focus=True):
         attempt = job.current_attempt
         worker = attempt.worker if attempt is not None else None
         where = [Segment(f" on {worker.removeprefix('tcp://')}", dim)] if worker else []
+        status = job.status
         if job.progress is None:
-            if job.last_output and not where:
-                return [Segment(" " + shorten(one_line(job.last_output), room), dim)]
+            said = status or job.last_output
+            if said and not where:
+                return [Segment(" " + shorten(one_line(said), room), dim)]
             return where
         fraction = job.progress.fraction
         bar = progress_bar(fraction, BAR_WIDTH) if fraction is not None else ""
-        return [Segment(" " + bar, state_style), Segment(" " + format_progress(job.progress), dim), *where]
+        segments = [Segment(" " + bar, state_style), Segment(" " + format_progress(job.progress), dim), *where]
+        left = room - sum(segment.cell_length for segment in segments) - 3
+        if status and left >= MIN_STATUS_WIDTH:
+            segments.append(Segment(" · " + shorten(one_line(status), left), dim))
+        return segments
 
 
 def finished_outcome(job: ObservedJob) -> str:
@@ -348,6 +355,9 @@ def finished_outcome(job: ObservedJob) -> str:
         expanded = job.result.get("expanded") if isinstance(job.result, dict) and "items" in job.result else None
         if isinstance(expanded, int):  # a fan-out from a result, grown into its members
             return f"grew into {expanded} job{'s' if expanded != 1 else ''}"
+        status = shell_status(job)
+        if status:
+            return status
         if job.progress and job.progress.unit == "bytes":
             return format_progress(job.progress)
         if job.kind is Kind.CALL and job.result is not None:
@@ -357,3 +367,17 @@ def finished_outcome(job: ObservedJob) -> str:
     if job.state is JobState.FAILED and job.kind is Kind.SHELL and job.last_output:
         return f"{reason} · {job.last_output}" if reason else job.last_output
     return reason
+
+
+def _scan(jobs: list[ObservedJob], job_id: str) -> int | None:
+    return next((index for index, job in enumerate(jobs) if job.id == job_id), None)
+
+
+def shell_status(job: ObservedJob) -> str | None:
+    """The last JOBDECK_STATUS text of a shell job: live, or kept in its result (a job from the journal)."""
+    if job.kind is not Kind.SHELL:
+        return None
+    if job.status:
+        return job.status
+    result = job.result
+    return result.get("status") if isinstance(result, dict) else None
