@@ -26,6 +26,7 @@ SOURCE_EXAMPLES = {
 }
 SOURCE_LOOKALIKES = {"file": "lines", "files": "glob", "pattern": "glob", "from": "result_of", "result": "result_of"}
 _PLAIN_TYPES = (str, int, float)
+_ITEM_TYPES = {str, int, float, bool, dict}
 MAX_RANGE_ITEMS = 10_000_000
 """A range larger than this is refused: surely a slip (a million-item fan-out is already large)."""
 
@@ -48,6 +49,8 @@ def read_each(table: Table, folder: Path) -> list[Any] | ResultOf | None:
     if not items:
         table.report("each", "must list at least one item", "remove each for a single job")
         return None
+    if set(map(type, items)) <= _ITEM_TYPES:  # the usual case, at C speed
+        return items
     for position, item in enumerate(items, start=1):
         if not isinstance(item, (*_PLAIN_TYPES, dict)):
             table.report(

@@ -309,7 +309,7 @@ class DeckParser:
         items = each if isinstance(each, list) else None
         if template is not None and kind is not None:
             texts = list(kind.template_texts(template))
-            tables = result_of is not None or (items is not None and any(isinstance(item, dict) for item in items))
+            tables = result_of is not None or (items is not None and dict in set(map(type, items)))
             _check_placeholders(table, texts, in_fan_out="each" in data, tables=tables)
             if tables and items is not None:
                 fields = {text.key: item_fields(text.text) for text in texts if "{item." in text.text}
