@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from runner.cli.main import main
 from runner.deck.pending_fan_out import PendingFanOut
 from runner.model import CallSpec, FetchSpec, ShellSpec
-from tests.helpers import jobdeck
 from tests.runner.deck.test_deck import job, load, only_problem
 
 
@@ -178,13 +178,15 @@ each = {{ result_of = "{source}" }}
         assert problem.hint == hint
 
 
-def test_check_names_the_missing_file_of_items_without_a_traceback(tmp_path: Path) -> None:
+def test_check_names_the_missing_file_of_items_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "deck.toml"
     path.write_text('[[job]]\nname = "j"\nshell = "echo {item}"\neach = { lines = "gone.txt" }\n')
-    checked = jobdeck("check", path)
-    assert checked.returncode == 2
-    assert f"{path}:4" in checked.stderr and str(tmp_path / "gone.txt") in checked.stderr
-    assert "Traceback" not in checked.stderr
+    assert main(["check", str(path)]) == 2
+    said = capsys.readouterr().err
+    assert f"{path}:4" in said and str(tmp_path / "gone.txt") in said
+    assert "Traceback" not in said
 
 
 def test_a_fan_out_from_a_result_has_its_variables_checked_when_loaded_not_when_the_items_come(

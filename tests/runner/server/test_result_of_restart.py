@@ -7,8 +7,11 @@ from __future__ import annotations
 import os
 import signal
 
+import pytest
+
+from runner.cli.main import main
 from tests.conftest import Place
-from tests.helpers import jobdeck, process_alive, wait_until
+from tests.helpers import process_alive, wait_until
 from tests.runner.server.test_add import jobs_of, report, server_env, wait_for_text, wait_state
 
 DECK = """
@@ -37,12 +40,24 @@ after = ["get", "check"]
 """
 
 
-def test_the_members_of_an_expanded_fan_out_come_back_after_kill_9_as_they_were(place: Place) -> None:
+def jobdeck_here(capsys: pytest.CaptureFixture[str], *arguments: str) -> str:
+    """`jobdeck ARGUMENTS` run in this process (a process of its own would cost a second under load): its
+    output, once it exited with 0."""
+    capsys.readouterr()
+    assert main(list(arguments)) == 0, capsys.readouterr().err
+    return capsys.readouterr().out
+
+
+def test_the_members_of_an_expanded_fan_out_come_back_after_kill_9_as_they_were(
+    place: Place, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     env = server_env(place.root, place.socket)
+    for name in ("XDG_RUNTIME_DIR", "JOBDECK_SOCKET", "JOBDECK_DB", "JOBDECK_LOG"):
+        monkeypatch.setenv(name, env[name])
     here = place.root / "work"
     here.mkdir()
     (here / "grow.toml").write_text(DECK)
-    assert jobdeck("submit", here / "grow.toml", env=env).returncode == 0
+    jobdeck_here(capsys, "submit", str(here / "grow.toml"))
     first_pid = int(wait_for_text(here / "c.pid"))
     wait_state(place.socket, "grow", "get[b]", "succeeded")
     wait_state(place.socket, "grow", "get[a]", "succeeded")
@@ -52,9 +67,7 @@ def test_the_members_of_an_expanded_fan_out_come_back_after_kill_9_as_they_were(
     wait_until(lambda: not process_alive(first_pid), what="the guardian ending get[c]'s shell")
     (here / "c.pid").unlink()
 
-    restarted = jobdeck("start-server", env=env)
-    assert restarted.returncode == 0, restarted.stderr
-    assert "restored grow" in restarted.stdout
+    assert "restored grow" in jobdeck_here(capsys, "start-server")
     jobs = jobs_of(place.socket, "grow")
     assert list(jobs) == [
         "list",
@@ -73,8 +86,8 @@ def test_the_members_of_an_expanded_fan_out_come_back_after_kill_9_as_they_were(
     )
     wait_for_text(here / "c.pid")  # get[c] runs again: the dead server cut it short
     assert jobs_of(place.socket, "grow")["publish"]["state"] == "queued"  # it still waits for get[c]
-    status = jobdeck("status", "grow", env=env)
-    assert [line.split() for line in status.stdout.splitlines() if "check[c]" in line] == [
+    status = jobdeck_here(capsys, "status", "grow")
+    assert [line.split() for line in status.splitlines() if "check[c]" in line] == [
         ["check[c]", "shell", "queued", "#0", "waiting", "for", "get[c]"]
     ]
     (here / "open").touch()
