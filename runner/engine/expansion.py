@@ -28,9 +28,13 @@ def waiting_note(job: Job, waiting_for: str, more: int) -> str:
     """What a job that waits says in the panes and in `status`."""
     spec = job.spec
     if isinstance(spec, PendingFanOut) and waiting_for == spec.source:
-        possessive = "'" if spec.source.endswith("s") else "'s"
-        return f"waiting for {spec.source}{possessive} result"
+        return f"waiting for {possessive(spec.source)} result"
     return f"waiting for {waiting_for}" + (f" and {more} more" if more else "")
+
+
+def possessive(name: str) -> str:
+    """`list's`, `list_pages'`."""
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
 
 
 def items_of(source: Job) -> list[Any]:
@@ -42,11 +46,10 @@ def items_of(source: Job) -> list[Any]:
         try:
             result = read_stored_result(result)
         except (OSError, ValueError) as failed:
-            raise ExpansionError(f"cannot read {source.name}'s result again: {failed}") from None
+            raise ExpansionError(f"cannot read {possessive(source.name)} result again: {failed}") from None
     if not isinstance(result, list):
-        raise ExpansionError(
-            f"{source.name}'s result is not a list but {_described(result)}: each = {{ result_of }} needs a list"
-        )
+        whose, found = possessive(source.name), _described(result)
+        raise ExpansionError(f"{whose} result is not a list but {found}: each = {{ result_of }} needs a list")
     return result
 
 
@@ -65,7 +68,7 @@ def _printed_items(source: Job) -> list[Any]:
         try:
             value = json.loads(text)
         except json.JSONDecodeError as bad:
-            raise ExpansionError(f"{source.name}'s output is not a JSON list: {bad}") from None
+            raise ExpansionError(f"{possessive(source.name)} output is not a JSON list: {bad}") from None
         if isinstance(value, list):
             return value
     items = []
@@ -76,7 +79,7 @@ def _printed_items(source: Job) -> list[Any]:
             items.append(json.loads(line))
         except json.JSONDecodeError:
             raise ExpansionError(
-                f"line {number} of {source.name}'s output is not JSON: {line[:80]!r} "
+                f"line {number} of {possessive(source.name)} output is not JSON: {line[:80]!r} "
                 "(print one JSON value a line: strings in double quotes)"
             ) from None
     return items
@@ -115,11 +118,12 @@ def member_specs(
     for position, item in enumerate(items, start=1):
         name = f"{base.name}[{item_text(item)}]"
         if name in seen:
-            raise ExpansionError(f"item {position} of {pending.source}'s result gives the name {name} a second time")
+            source = possessive(pending.source)
+            raise ExpansionError(f"item {position} of {source} result gives the name {name} a second time")
         seen.add(name)
         work = pending.make_work(item)
         if isinstance(work, str):
-            raise ExpansionError(f"item {position} of {pending.source}'s result: {work}")
+            raise ExpansionError(f"item {position} of {possessive(pending.source)} result: {work}")
         member: JobSpec = MemberSpec(fan_out, item, work)
         if pending.item_after:
             upstream = tuple(fill_text(entry, item) for entry in pending.item_after)

@@ -194,42 +194,32 @@ async def test_a_fan_out_from_a_shell_job_s_json_lines(tmp_path: Path) -> None:
         assert shown == {"show[a]": "item a", "show[b]": "item b", "show[3]": "item 3"}
 
 
-@pytest.mark.parametrize(
-    ("command", "error"),
-    [
-        ("echo '[1, 2'", "list's output is not a JSON list: Expecting"),
-        ("echo not json", "line 1 of list's output is not JSON: 'not json'"),
-        ("true", "list printed nothing: it should print a JSON list, or JSON values one a line"),
-        ("echo '[{\\\"name\\\": 1}]'", "item 1 of list's result: {item.url}: the item {'name': 1} has no field 'url'"),
-    ],
-)
-async def test_a_result_that_gives_no_members_fails_the_fan_out_and_skips_what_waits_for_it(
-    tmp_path: Path, command: str, error: str
-) -> None:
-    path = write(
-        tmp_path,
-        f"""
-        [[job]]
-        name = "list"
-        shell = "{command}"
+BAD_RESULTS = {
+    "unclosed": ("echo '[1, 2'", "unclosed's output is not a JSON list: Expecting"),
+    "words": ("echo not json", "line 1 of words' output is not JSON: 'not json'"),
+    "silent": ("true", "silent printed nothing: it should print a JSON list, or JSON values one a line"),
+    "fieldless": (
+        "echo '[{\\\"name\\\": 1}]'",
+        "item 1 of fieldless' result: {item.url}: the item {'name': 1} has no field 'url'",
+    ),
+}
+"""Shell jobs whose output gives no members, and the message the fan-out from it fails with."""
 
-        [[job]]
-        name = "get"
-        shell = "echo {{item.url}}"
-        each = {{ result_of = "list" }}
 
-        [[job]]
-        name = "publish"
-        shell = "true"
-        after = ["get"]
-        """,
+async def test_a_result_that_gives_no_members_fails_the_fan_out_and_skips_what_waits_for_it(tmp_path: Path) -> None:
+    text = "".join(
+        f'[[job]]\nname = "{name}"\nshell = "{command}"\n\n'
+        f'[[job]]\nname = "get-{name}"\nshell = "echo {{item.url}}"\neach = {{ result_of = "{name}" }}\n\n'
+        f'[[job]]\nname = "publish-{name}"\nshell = "true"\nafter = ["get-{name}"]\n\n'
+        for name, (command, _) in BAD_RESULTS.items()
     )
     async with Engine() as engine:
-        deck = await engine.load(path)
+        deck = await engine.load(write(tmp_path, text))
         await settled(engine)
-        get, publish = engine.job(f"{deck.name}/get"), engine.job(f"{deck.name}/publish")
-        assert get.state is JobState.FAILED and get.error is not None and get.error.startswith(error), get.error
-        assert (publish.state, publish.error) == (JobState.SKIPPED, "not run: get failed")
+        for name, (_, error) in BAD_RESULTS.items():
+            get, publish = engine.job(f"{deck.name}/get-{name}"), engine.job(f"{deck.name}/publish-{name}")
+            assert get.state is JobState.FAILED and get.error is not None and get.error.startswith(error), get.error
+            assert (publish.state, publish.error) == (JobState.SKIPPED, f"not run: get-{name} failed")
 
 
 async def test_a_call_result_that_is_not_a_list_fails_the_fan_out_with_what_it_was(tmp_path: Path) -> None:
@@ -240,7 +230,7 @@ async def test_a_call_result_that_is_not_a_list_fails_the_fan_out_with_what_it_w
         await engine.load(write(tmp_path, FROM_RESULT.format(gate=gate)))
         await settled(engine)
         assert engine.job("pages/get").error == (
-            'list_pages\'s result is not a list but dict {"pages": 2}: each = { result_of } needs a list'
+            'list_pages\' result is not a list but dict {"pages": 2}: each = { result_of } needs a list'
         )
         assert engine.job("pages/count").error == "not run: get failed"
 
