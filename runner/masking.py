@@ -122,7 +122,7 @@ def deck_secret_mask(deck: Deck, environ: Mapping[str, str]) -> SecretMask:
 
 
 def referenced_names(deck: Deck) -> set[str]:
-    """The names of the `${NAME}` variables the deck's jobs use.
+    """The names of the `${NAME}` variables the deck's jobs (and its hooks) use.
 
     The jobs of a fan-out differ only where `{item}` was filled in, so only its first job is read, and any
     other whose item is text with a `$` in it (the only way an item can add a reference).
@@ -139,6 +139,9 @@ def referenced_names(deck: Deck) -> set[str]:
             else:
                 groups_read.add(group)
         _collect_names(spec.work, names)
+        _collect_names(spec.on_failure, names)
+    settings = deck.settings
+    _collect_names((settings.on_success, settings.on_failure, settings.on_finish), names)
     return names
 
 

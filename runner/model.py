@@ -12,6 +12,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from runner.policies import HaltPolicy, RunIf
+
 
 class JobState(StrEnum):
     QUEUED = "queued"
@@ -64,6 +66,17 @@ class Settings:
     """A job whose result's JSON is larger than this (MiB) fails; large results are kept in files."""
     log_limit_mb: float = 10.0
     """The output kept of each attempt of a job, in MiB (runner.joblogs): past it, the start and the end."""
+    halt: HaltPolicy | None = None
+    """When to stop dispatching the deck's jobs (runner.engine.policies); None: never."""
+    on_success: str | None = None
+    on_failure: str | None = None
+    on_finish: str | None = None
+    """Shell commands run when the deck finishes: all succeeded, not all, either way (runner.engine.hooks)."""
+    notify: bool = False
+    """Attached dashboards ring and send a desktop notification when the deck finishes."""
+    run_if_jobs: bool = False
+    """Some job of the deck has `run_if` (no key: the parser sets it), so that the engine need not look at
+    every job of a million-job deck to know whether the deck needs its policies (runner.engine.policies)."""
 
     @property
     def dask_slots(self) -> int:
@@ -146,6 +159,11 @@ class JobSpec:
     item: Any = None
     log_limit_mb: float = 10.0
     """The output kept of each of its attempts, in MiB (the deck's `log_limit_mb` unless the job sets one)."""
+    run_if: RunIf | None = None
+    """Written `run_if`: the job waits for all of `after` (without `after`: the rest of the deck) to finish and
+    runs as it says, also after a halt. None: the job runs only once `after` all succeeded."""
+    on_failure: str | None = None
+    """A shell command run when the job fails (runner.engine.hooks)."""
 
     @property
     def outline(self) -> WorkSpec:
@@ -177,8 +195,10 @@ class FanOut:
         "line",
         "log_limit_mb",
         "name",
+        "on_failure",
         "refill",
         "retries",
+        "run_if",
         "template",
         "timeout",
     )
@@ -196,9 +216,13 @@ class FanOut:
         template: Any,
         refill: Callable[[Any, Any], WorkSpec] | None,
         log_limit_mb: float = 10.0,
+        run_if: RunIf | None = None,
+        on_failure: str | None = None,
     ) -> None:
         self.name = name
         self.log_limit_mb = log_limit_mb
+        self.run_if = run_if
+        self.on_failure = on_failure
         self.kind = kind
         self.after = after
         self.retries = retries
@@ -289,6 +313,14 @@ class MemberSpec(JobSpec):
     def group(self) -> str | None:
         return self.fan_out.name
 
+    @property  # type: ignore[override]
+    def run_if(self) -> RunIf | None:
+        return self.fan_out.run_if
+
+    @property  # type: ignore[override]
+    def on_failure(self) -> str | None:
+        return self.fan_out.on_failure
+
     def drop_work(self) -> None:
         if self.fan_out.refill is not None:
             object.__setattr__(self, "_work", None)
@@ -324,6 +356,8 @@ class MemberSpec(JobSpec):
             group=self.group,
             item=self.item,
             log_limit_mb=self.log_limit_mb,
+            run_if=self.run_if,
+            on_failure=self.on_failure,
         )
 
 

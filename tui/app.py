@@ -44,6 +44,7 @@ from runner.engine.interface import EngineInterface, LoadedDeck, ObservedJob
 from runner.errors import CommandError, DeckAlreadyLoaded, DeckError, Problem
 from runner.model import Deck, JobState
 from tui import farewell
+from tui.deck_endings import TITLE, EndingWatch, notification_sequences
 from tui.exit_deadline import ExitDeadline
 from tui.formatting import STATE_GLYPHS, format_duration, format_eta, format_rate, row_seconds
 from tui.key_first import KeyFirst
@@ -168,6 +169,8 @@ class JobdeckApp(App[None]):
         self._quitting = False
         self._deck_names: set[str] = set()
         """The decks as of the last pull: one that is gone was forgotten, and its jobs leave the panes."""
+        self._endings = EndingWatch(time.time())
+        """Decks with `notify = true` whose end this dashboard has told (tui.deck_endings)."""
         self.farewell: list[str] = []
         """What the dashboard says on the terminal once it has ended (`finish` prints it)."""
         self.on_finish: list[Callable[[], None]] = []
@@ -363,6 +366,7 @@ class JobdeckApp(App[None]):
         self._show_rows(touched, changed_ids)
         self._update_summary(engine)
         self._refresh_keys_if_changed()
+        self._tell_deck_endings(engine)
 
     def _show_rows(self, touched: set[Pane], changed_ids: set[str]) -> None:
         """Redraw the panes whose rows changed, and the changed rows of the others."""
@@ -389,6 +393,13 @@ class JobdeckApp(App[None]):
         self._show_rows(self.model.apply([job]), {job_id})
         self._update_summary(engine)
         self._refresh_keys_if_changed()
+
+    def _tell_deck_endings(self, engine: EngineInterface) -> None:
+        """Ring the bell and send a desktop notification through the terminal when a `notify` deck finishes."""
+        for ending in self._endings.news(engine.deck_endings):
+            self.notify(ending.summary, title="deck finished", timeout=10)
+            if self._driver is not None and not self.is_headless:
+                self._driver.write(notification_sequences(TITLE, ending.summary))
 
     def _update_summary(self, engine: EngineInterface) -> None:
         counts = engine.counts()
@@ -425,6 +436,19 @@ class JobdeckApp(App[None]):
                         "[reverse] dispatching paused: P resumes [/reverse]",
                         "[reverse] paused: P resumes [/reverse]",
                         "[reverse] ‖ P resumes [/reverse]",
+                    ),
+                    9,
+                )
+            )
+        for deck, reason in engine.halted.items():
+            said = escape(f"{deck} {reason}" if len(names) > 1 else reason)
+            short = escape(f"{deck} halted" if len(names) > 1 else "halted")
+            parts.append(
+                SummaryPart(
+                    (
+                        f"[reverse] {said}: R retries [/reverse]",
+                        f"[reverse] {said} [/reverse]",
+                        f"[reverse] {short} [/reverse]",
                     ),
                     9,
                 )

@@ -218,7 +218,7 @@ async def cancel_on_signals(
             if outcome.stop_signal is None:
                 outcome.stop_signal = name
                 view.announce(f"jobdeck: {name}: cancelling unfinished jobs ({how_to_repeat(name)} to quit at once)")
-                await engine.cancel_all()
+                await engine.stop_jobs()
             else:
                 stop_at_once(engine, view, outcome, as_json, progress_out)
 
@@ -261,6 +261,9 @@ def write_report(engine: Engine, outcome: RunOutcome, as_json: bool, progress_ou
         done_before = len(earlier.jobs) if earlier else 0
         for line in deck_summary_lines(deck, jobs, outcome.deck_elapsed_s(jobs), earlier=done_before):
             print(line, file=progress_out)
+        for line in [engine.halted.get(deck), *engine.hook_lines(deck)]:
+            if line:
+                print(f"  {line}", file=progress_out)
     if outcome.stopped_at_once:
         print("jobdeck: stopped at once by a second signal; jobs still running were left unfinished", file=progress_out)
     elif outcome.stop_signal is not None:

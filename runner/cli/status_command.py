@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from runner import paths
 from runner.cli.arguments import chosen_socket
 from runner.cli.exits import EXIT_BAD_INPUT, EXIT_JOBS_FAILED, EXIT_OK
-from runner.cli.status_text import deck_line, job_line, server_lines
+from runner.cli.status_text import deck_line, hook_lines, job_line, server_lines
 
 if TYPE_CHECKING:
     from runner.server.client import Client
@@ -145,6 +145,10 @@ def deck_head(deck: DeckStatus) -> dict[str, Any]:
     from runner.report import deck_object
 
     more: dict[str, Any] = {"note": deck.note} if deck.note else {}
+    if deck.halted:
+        more["halted"] = deck.halted
+    if deck.hooks:
+        more["hooks"] = deck.hooks
     if deck.eta_s is not None or any(state not in FINISHED_STATES for state in deck.counts):
         more["eta_s"] = deck.eta_s
     head = deck_object(deck.deck, deck.path, deck.counts, (deck.started_at, deck.ended_at), [], **more)
@@ -211,7 +215,7 @@ async def write_text(
     from runner.server.wire import to_wire
 
     now = time.time()
-    lines = [deck_line(deck_head(deck), now=now) for deck in decks]
+    lines = [line for deck in decks for line in [deck_line(deck_head(deck), now=now), *hook_lines(deck.hooks)]]
     lines += [deck_line(waiting_object(deck), now=now) for deck in waiting]
     if not lines:
         lines = ["no decks loaded; jobdeck submit FILE loads one"]

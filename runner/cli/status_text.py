@@ -27,6 +27,14 @@ def job_line(job: Mapping[str, Any]) -> str:
 
 
 def deck_line(deck: Mapping[str, Any], *, now: float) -> str:
+    """The deck's line (see `_deck_line`), then why a `halt` stopped its dispatching, if one did."""
+    line = _deck_line(deck, now=now)
+    if deck.get("halted"):
+        line += f" · {deck['halted']} (`jobdeck retry --deck {deck['deck']}` lifts it)"
+    return line
+
+
+def _deck_line(deck: Mapping[str, Any], *, now: float) -> str:
     """E.g. `nightly: 3 running, 4 queued, 12 succeeded · 0.8 jobs/s · ETA 9 s`, or for a finished deck
     `nightly: 20 succeeded in 25 s · 0.8 jobs/s`. The ETA is the server's estimate (`eta_s`, the dashboard's):
     `ETA –` when it cannot tell, as the dashboard's header says it."""
@@ -51,6 +59,11 @@ def deck_line(deck: Mapping[str, Any], *, now: float) -> str:
     if finished > 1:  # one job's end says nothing of a rate
         text += f" · {rate_text(finished / elapsed)}"
     return text + eta_text
+
+
+def hook_lines(hooks: list[str]) -> list[str]:
+    """The deck's hooks, under its line: `  on_finish hook exited with status 0`."""
+    return [f"  {line}" for line in hooks]
 
 
 def rate_text(per_second: float) -> str:

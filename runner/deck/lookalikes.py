@@ -60,10 +60,19 @@ JOB_LOOKALIKES: Mapping[str, Lookalike] = {
         ("concurrency", "parallel", "parallelism", "max_parallel", "workers", "max_workers", "limit"), LIMITS
     ),
     **dict.fromkeys(("description", "desc", "comment", "doc"), COMMENT),
+    **dict.fromkeys(("if", "when", "condition", "trigger_rule", "run_when"), Renamed("run_if")),
+    **dict.fromkeys(("on_error", "on_fail", "onfailure"), Renamed("on_failure")),
 }
 """Lookalikes of the keys every job has, and of things jobdeck does for every job."""
 
 DECK_LOOKALIKES: Mapping[str, Lookalike] = {
+    **dict.fromkeys(("on_error", "on_fail", "onfailure"), Renamed("on_failure")),
+    **dict.fromkeys(("on_complete", "on_done", "on_exit", "on_end", "finally"), Renamed("on_finish")),
+    **dict.fromkeys(
+        ("fail_fast", "failfast", "stop_on_failure", "max_failures", "halt_on_failure", "halt_on"),
+        Renamed("halt", example='"fail=1"', meaning="no job starts after that many failures"),
+    ),
+    **dict.fromkeys(("notification", "notifications", "bell", "alert"), Renamed("notify", example="true")),
     **dict.fromkeys(
         ("concurrency", "parallel", "parallelism", "max_parallel", "workers", "max_workers", "limit", "jobs"),
         LIMITS,

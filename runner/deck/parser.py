@@ -25,6 +25,7 @@ from runner.deck.job_environment import read_deck_environment
 from runner.deck.lines import Lines
 from runner.deck.lookalikes import JOB_LOOKALIKES, Renamed, lookalike_hint
 from runner.deck.pending_fan_out import pending_fan_out
+from runner.deck.policies import JOB_POLICY_KEYS, hook_command, run_if
 from runner.deck.problems import Problems, did_you_mean, toml_syntax_problem
 from runner.deck.reading import absolute, read_job_file
 from runner.deck.settings import DECK_KEYS, log_limit, read_settings
@@ -35,10 +36,11 @@ from runner.errors import DeckError, Problem, describe_error
 from runner.kinds.registry import KIND_SPECS
 from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec, WrittenFile
 from runner.model import Deck, FanOut, JobSpec, Kind, MemberSpec, Settings, WorkSpec, replaced
+from runner.policies import RunIf
 from runner.spelling import closest
 
 TOP_LEVEL_KEYS = ("deck", "job")
-COMMON_JOB_KEYS = ("name", "after", "retries", "backoff", "timeout", "each", "log_limit_mb")
+COMMON_JOB_KEYS = ("name", "after", "retries", "backoff", "timeout", "each", "log_limit_mb", *JOB_POLICY_KEYS)
 KIND_KEYS: dict[Kind, tuple[str, ...]] = {kind: spec.keys for kind, spec in KIND_SPECS.items()}
 ALL_JOB_KEYS = COMMON_JOB_KEYS + tuple(dict.fromkeys(key for keys in KIND_KEYS.values() for key in keys))
 KIND_OF_KEY = {
@@ -154,6 +156,8 @@ class _Draft:
     """`each = { result_of = "job" }`: the items come from that job's result when it succeeds."""
     item_after: list[str] | None = None
     """The entries of `after` that name one member per item (`get[{item}]`), as written."""
+    run_if: RunIf | None = None
+    on_failure: str | None = None
 
     @property
     def line(self) -> int | None:
@@ -194,6 +198,8 @@ class DeckParser:
         if prepared is None:
             return None
         settings, place, drafts, named, resolved_after, chains = prepared
+        if any(draft.run_if is not None for draft in drafts):
+            settings = replaced(settings, run_if_jobs=True)
         jobs = [job for draft in drafts for job in self._fan_out(draft, resolved_after, place, chains)]
         self._check_shared_files(jobs, named)
         if self.problems.items:
@@ -348,6 +354,8 @@ class DeckParser:
             else settings.log_limit_mb,
             result_of=result_of,
             item_after=item_after or None,
+            run_if=run_if(table) if "run_if" in data else None,
+            on_failure=hook_command(table, "on_failure") if "on_failure" in data else None,
         )
 
     def _refuse_keys(self, table: Table, kind: KindSpec[Any, Any] | None) -> None:
@@ -532,6 +540,8 @@ class DeckParser:
             template=draft.template,
             refill=kind.refill if kind.refills else None,
             log_limit_mb=draft.log_limit_mb,
+            run_if=draft.run_if,
+            on_failure=draft.on_failure,
         )
 
     def _single_job_spec(self, draft: _Draft, name: str, work: WorkSpec, after: tuple[str, ...]) -> JobSpec:
@@ -552,6 +562,8 @@ class DeckParser:
             timeout=draft.timeout,
             line=draft.line,
             log_limit_mb=draft.log_limit_mb,
+            run_if=draft.run_if,
+            on_failure=draft.on_failure,
         )
 
     @staticmethod
@@ -568,6 +580,8 @@ class DeckParser:
             timeout=draft.timeout,
             line=draft.line,
             log_limit_mb=draft.log_limit_mb,
+            run_if=draft.run_if,
+            on_failure=draft.on_failure,
         )
 
     def _check_shared_files(self, jobs: Sequence[JobSpec], named: Mapping[str, _Draft]) -> None:

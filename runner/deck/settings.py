@@ -9,6 +9,7 @@ from runner.deck.dask_address import LOCAL_CLUSTER, scheduler_address
 from runner.deck.durations import NO_TIMEOUT, duration
 from runner.deck.lines import Block
 from runner.deck.lookalikes import DECK_LOOKALIKES
+from runner.deck.policies import DECK_POLICY_KEYS, deck_policies
 from runner.deck.reading import absolute
 from runner.deck.table import MISSING, Table, describe
 from runner.model import Settings
@@ -29,6 +30,7 @@ DECK_KEYS = (
     "log_limit_mb",
     "env",
     "cwd",
+    *DECK_POLICY_KEYS,
 )
 LIMIT_KEYS = ("fetch_limit", "process_limit", "thread_limit", "shell_limit", "dask_limit")
 
@@ -49,6 +51,7 @@ def read_settings(top: Table, block: Block, path: Path) -> Settings:
     given["dask"] = _deck_cluster(deck)
     given["result_limit_mb"] = deck.whole_number("result_limit_mb", minimum=1)
     given["log_limit_mb"] = log_limit(deck)
+    given.update(deck_policies(deck))
     settings_fields = {key: value for key, value in given.items() if value is not None}
     return Settings(name=_deck_name(deck, path), out_dir=_out_dir(deck, path.parent), **settings_fields)
 

@@ -30,6 +30,7 @@ from anyio.abc import TaskGroup
 from runner.awake_clock import watch_awake_time
 from runner.deck.parser import load_deck
 from runner.deck.pending_fan_out import PendingFanOut
+from runner.engine import policies
 from runner.engine.events import (
     ChangeLogEntry,
     DeckLoaded,
@@ -44,6 +45,16 @@ from runner.engine.events import (
 )
 from runner.engine.expansion import EXPANDED, ExpansionError, items_of, member_specs, waiting_note
 from runner.engine.heap import give_back_freed_memory
+from runner.engine.hooks import (
+    HookCall,
+    HookRun,
+    add_to_hook_log,
+    deck_facts,
+    deck_variables,
+    job_facts,
+    job_variables,
+    run_hook,
+)
 from runner.engine.interface import HistorySource, PastJob, PastRun, SpecLines
 from runner.engine.lanes import Lane
 from runner.engine.repeats import repeated_deck
@@ -51,6 +62,7 @@ from runner.engine.retries import retries_left
 from runner.errors import CommandError, JobError, describe_error, disk_full_error
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.registry import KIND_SPECS
+from runner.kinds.shell import ShellKind
 from runner.kinds.summary import spec_summary
 from runner.masking import NO_SECRETS, SecretMask, deck_secret_mask, referenced_names
 from runner.model import (
@@ -66,6 +78,9 @@ from runner.model import (
     RestoredJob,
 )
 from runner.pausing import PauseControl
+from runner.policies import DeckEnding
+from runner.private_folder import UnsafeFolder
+from runner.procs.guardian import GroupGuardian
 from runner.spelling import closest
 from runner.stored_results import keep_result_in_thread, needs_keeping
 
@@ -88,6 +103,9 @@ SUGGESTION_CANDIDATES = 5000
 
 SHRINK_AFTER_FINISHED = 1024
 """Finished jobs after which the tables of unfinished jobs may be copied smaller (see _finish)."""
+
+HOOKS_KEPT = 20
+"""Hook runs kept per deck (Engine.hook_runs)."""
 
 FREEZE_MIN_JOBS = 1000
 """A deck this large is frozen out of the cyclic garbage collector's scans once loaded (see add_deck)."""
@@ -133,6 +151,8 @@ class _Run:
     pause: PauseControl | None = None
     """The running attempt's pause control, if an attempt is running."""
     cancel_requested: bool = False
+    cancel_reason: str | None = None
+    """Why it was cancelled when not by the user (a halt)."""
     last_progress_event: float = 0.0
 
 
@@ -213,6 +233,12 @@ class Engine:
         self.logs: JobLogs | None = None
         """Where the jobs' whole output is kept in files (runner.joblogs); set it before entering the engine.
         None: only the last OUTPUT_TAIL_LINES lines of each job are kept, in memory."""
+        self._stopping = False
+        """`stop_jobs` was called: decks that end now are not told as finished."""
+        self._policies: dict[str, policies.DeckPolicy] = {}
+        """Only for decks that need one (runner.engine.policies)."""
+        self.hook_runs: dict[str, list[HookRun]] = {}
+        """The hooks each deck ran, the last HOOKS_KEPT of them (runner.engine.hooks)."""
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -394,6 +420,8 @@ class Engine:
         for job in new_jobs:
             for dependency in job.spec.after:
                 self._dependents.setdefault(f"{name}/{dependency}", []).append(job.id)
+        if policies.needs_policy(deck):
+            self._policies[name] = policies.make_policy(deck, new_jobs, self._dependents)
         for kind in {spec.kind for spec in deck.jobs}:
             task_group.start_soon(self._kinds[kind].deck_loaded, deck)
         self._events.publish(DeckLoaded(name, str(deck.path), tuple(job.id for job in new_jobs)))
@@ -488,6 +516,11 @@ class Engine:
             for dependency in spec.after:
                 self._dependents.setdefault(f"{deck_name}/{dependency}", []).append(job.id)
             jobs.append(job)
+        policy = self._policies.get(deck_name)
+        if policy is not None:
+            policy.jobs += len(jobs)
+            for job in jobs:
+                policies.added(policy, job)
         only_these = Deck(deck.name, deck.path, deck.settings, tuple(specs))
         for kind in {spec.kind for spec in specs}:
             task_group.start_soon(self._kinds[kind].deck_loaded, only_these)
@@ -585,6 +618,12 @@ class Engine:
             for lane in self._lanes.values():
                 self._dispatch(lane)
 
+    async def stop_jobs(self) -> None:
+        """Cancel every job that has not finished because jobdeck stops: the decks this ends are not told as
+        finished (no hooks, no notification), since a server started later runs them on."""
+        self._stopping = True
+        await self.cancel_all()
+
     async def cancel_all(self) -> None:
         """Cancel every job that has not finished."""
         for job in self.jobs.values():
@@ -646,7 +685,11 @@ class Engine:
 
     def _dependency_verdict(self, job: Job) -> JobState | None:
         """SUCCEEDED when every dependency succeeded, SKIPPED (with the reason in job.error) when one ended
-        otherwise, None while some are still to finish."""
+        otherwise, None while some are still to finish; a job with `run_if` as that says."""
+        if self._policies and job.deck in self._policies and job.spec.run_if is not None:
+            after = job.spec.after
+            dependencies = [self.jobs[f"{job.deck}/{name}"] for name in after] if after else None
+            return policies.run_if_verdict(job, dependencies, self._policies.get(job.deck))
         waiting: list[str] = []
         for name in job.spec.after:
             dependency = self.jobs[f"{job.deck}/{name}"]
@@ -726,6 +769,13 @@ class Engine:
         return lane
 
     def _offer(self, job: Job) -> None:
+        if self._policies:
+            policy = self._policies.get(job.deck)
+            if policy is not None and policy.halted is not None and not policies.exempt(job):
+                job.error = f"not run: {policy.halted}"
+                policy.halt_skipped.append(job.id)
+                self._finish(job, JobState.SKIPPED)
+                return
         if isinstance(job.spec, PendingFanOut):  # ready: its stand-in has no work, its members do
             self._expand(job)
             return
@@ -798,7 +848,7 @@ class Engine:
         run.task_started = False
         if outcome is None:
             outcome = JobState.CANCELLED
-            job.error = "cancelled" if run.cancel_requested else "cancelled: jobdeck stopped"
+            job.error = (run.cancel_reason or "cancelled") if run.cancel_requested else "cancelled: jobdeck stopped"
         self._finish(job, outcome)
 
     async def _back_off(self, job: Job, error: JobError, retry_number: int) -> None:
@@ -957,6 +1007,143 @@ class Engine:
             dependent_run = self._runs[dependent_id]
             if not dependent_run.ready and not dependent_run.task_started:
                 self._queue(dependent)
+        if outcome is JobState.FAILED and job.spec.on_failure:
+            self._start_job_hook(job)
+        if self._policies:
+            policy = self._policies.get(job.deck)
+            if policy is not None:
+                self._apply_policy(job, outcome, policy)
+
+    def _apply_policy(self, job: Job, outcome: JobState, policy: policies.DeckPolicy) -> None:
+        """What a job's end means for its deck: a halt, its wide `run_if` jobs' turn, its end."""
+        news = policies.finished(policy, job, outcome)
+        if news.halt:
+            self._halt(policy)
+        if news.rest_done:
+            for wide_id in policy.wide:
+                wide = self.jobs[wide_id]
+                if not wide.state.finished and not self._runs[wide_id].ready and not self._runs[wide_id].task_started:
+                    self._queue(wide)
+        if news.deck_done and not self._stopping:
+            # not `policy.unfinished == 0`: a halt above may have ended the deck (and told it) already
+            policy.endings += 1
+            policy.ending = policies.ending_summary(policy.deck.name, self.jobs_of(policy.deck.name), policy.halted)
+            policy.ended_at = time.time()
+            self._touch_deck()
+            self._start_deck_hooks(policy)
+
+    def _halt(self, policy: policies.DeckPolicy) -> None:
+        """Stop dispatching the deck's jobs (but those with run_if): skip those not started, and with
+        `halt = "now,..."` cancel those under way."""
+        reason = policy.halted
+        now = policies.halts_now(policy)
+        self._touch_deck()
+        for job in list(self.jobs_of(policy.deck.name)):
+            if job.state.finished or policies.exempt(job):
+                continue
+            run = self._runs[job.id]
+            if not run.task_started:
+                job.error = f"not run: {reason}"
+                policy.halt_skipped.append(job.id)
+                self._finish(job, JobState.SKIPPED)
+            elif now and not run.cancel_requested:
+                run.cancel_reason = f"cancelled: {reason}"
+                self._cancel(job)
+
+    def _touch_deck(self) -> None:
+        """A deck's halt or end changed: viewers pull again."""
+        self.revision += 1
+        self._wake_revision_waiters()
+
+    @property
+    def halted(self) -> dict[str, str]:
+        """The decks whose dispatching a `halt` stopped, with why (`halted: 3 jobs failed`)."""
+        return {name: policy.halted for name, policy in self._policies.items() if policy.halted is not None}
+
+    @property
+    def deck_endings(self) -> dict[str, DeckEnding]:
+        """The decks with `notify = true` that have finished, with their latest end (a dashboard rings at each)."""
+        return {
+            name: DeckEnding(policy.endings, policy.ending, policy.ended_at)
+            for name, policy in self._policies.items()
+            if policy.deck.settings.notify and policy.endings
+        }
+
+    def hook_lines(self, deck: str) -> list[str]:
+        """How the deck's hooks ended (or that they run), the latest last: `on_finish hook exited with status 0`."""
+        return [run.line() for run in self.hook_runs.get(deck, ())]
+
+    # --- hooks -----------------------------------------------------------------------------------------
+
+    def _start_deck_hooks(self, policy: policies.DeckPolicy) -> None:
+        settings = policy.deck.settings
+        jobs = list(self.jobs_of(policy.deck.name))
+        succeeded = all(job.state is JobState.SUCCEEDED for job in jobs)
+        hooks = [("on_success", settings.on_success) if succeeded else ("on_failure", settings.on_failure)]
+        hooks.append(("on_finish", settings.on_finish))
+        calls = []
+        for hook, command in hooks:
+            if command:
+                facts = deck_facts(policy.deck, hook, jobs, policy.halted)
+                calls.append((hook, self._hook_call(policy.deck.name, command, deck_variables(facts), facts)))
+        if calls:
+            self._start_hooks(policy.deck.name, calls)
+
+    def _start_job_hook(self, job: Job) -> None:
+        command = job.spec.on_failure
+        assert command is not None
+        facts = job_facts(job, self.decks[job.deck])
+        self._start_hooks(
+            job.deck, [(f"{job.name} on_failure", self._hook_call(job.deck, command, job_variables(facts), facts))]
+        )
+
+    def _hook_call(self, deck: str, command: str, variables: dict[str, str], facts: dict[str, Any]) -> HookCall:
+        environ, umask = self.deck_environment(deck)
+        return HookCall(command, self.decks[deck].path.parent, environ, umask, variables, facts)
+
+    async def _shell_guardian(self, deck: str) -> GroupGuardian | None:
+        """The shell jobs' guardian, started if need be (as for a deck with shell jobs): it ends a hook's group
+        too should jobdeck be killed."""
+        shell = self._kinds.get(Kind.SHELL)
+        if not isinstance(shell, ShellKind) or deck not in self.decks:
+            return None
+        await shell.deck_loaded(self.decks[deck])
+        return shell.guardian if shell.guardian.running else None
+
+    async def _keep_hook_log(self, deck: str, record: HookRun) -> None:
+        """Add the hook's run to its deck's `hooks.log`, beside its jobs' logs (when the engine keeps logs)."""
+        if self.logs is None or deck not in self.decks:
+            return
+        job = next(self.jobs_of(deck), None)
+        if job is None:
+            return
+        folder = self.logs.place(job).folder.parent
+        try:
+            await anyio.to_thread.run_sync(add_to_hook_log, folder, record)
+        except (OSError, UnsafeFolder) as failure:  # a full disk, say: the server's log has the lines
+            record.outcome += f"; its output could not be kept: {describe_error(failure)}"
+
+    def _start_hooks(self, deck: str, calls: list[tuple[str, HookCall]]) -> None:
+        """Run the hooks one after another in a task of the engine; `wait_until_settled` waits for them."""
+        mask = self._deck_masks.get(deck, NO_SECRETS)
+        runs = self.hook_runs.setdefault(deck, [])
+        records = [HookRun(deck, hook, mask.text(call.command), time.time()) for hook, call in calls]
+        runs.extend(records)
+        del runs[:-HOOKS_KEPT]
+        self._count_unfinished(1)
+
+        async def run_all() -> None:
+            try:
+                guardian = await self._shell_guardian(deck)
+                for record, (_, call) in zip(records, calls, strict=True):
+                    record.started_at = time.time()
+                    await run_hook(call, record, mask=mask.text, grace_period=self.grace_period, guardian=guardian)
+                    await self._keep_hook_log(deck, record)
+                    self._touch_deck()
+            finally:
+                self._count_unfinished(-1)
+
+        self._require_running().start_soon(run_all, name=f"hooks of {deck}")
 
     def _cancel(self, job: Job) -> None:
         run = self._runs[job.id]
@@ -973,6 +1160,7 @@ class Engine:
             run.scope.cancel()
 
     def _requeue(self, job: Job) -> None:
+        was = job.state
         run = self._runs[job.id]
         run.retries_left = job.spec.retries
         run.cancel_requested = False
@@ -982,10 +1170,23 @@ class Engine:
         job.finished_seq = 0
         self._count_unfinished(1)
         self._set_state(job, JobState.QUEUED)
+        policy = self._policies.get(job.deck) if self._policies else None
+        skipped_by_halt: list[str] = []
+        if policy is not None and policies.requeued(policy, job, was):
+            self._touch_deck()  # the halt is lifted: what it skipped runs after all
+            skipped_by_halt, policy.halt_skipped = policy.halt_skipped, []
         for dependent_id in self._dependents.get(job.id, ()):
             dependent = self.jobs[dependent_id]
             if dependent.state is JobState.SKIPPED:
                 self._requeue(dependent)
+        if policy is not None and policy.counts_as_rest(job.id):
+            for wide_id in policy.wide:  # judged again once the rest of the deck has finished again
+                if self.jobs[wide_id].state is JobState.SKIPPED:
+                    self._requeue(self.jobs[wide_id])
+        for skipped_id in skipped_by_halt:
+            skipped = self.jobs[skipped_id]
+            if skipped.state is JobState.SKIPPED and skipped is not job:
+                self._requeue(skipped)
         self._queue(job)
 
     def _report_progress(self, job: Job, done: float, total: float | None, unit: str) -> None:
@@ -1115,6 +1316,8 @@ class Engine:
         self._deck_environ.pop(deck, None)
         self._deck_umask.pop(deck, None)
         self._deck_masks.pop(deck, None)
+        self._policies.pop(deck, None)
+        self.hook_runs.pop(deck, None)
         del self._deck_loaded_at[deck]
         self._forgotten_names.add(deck)
         self.revision += 1
@@ -1168,7 +1371,7 @@ class Engine:
     async def shut_down(self) -> None:
         """Cancel every job and wait until they have cleaned up (no child process left), for at most the
         grace period plus 5 s."""
-        await self.cancel_all()
+        await self.stop_jobs()
         with anyio.move_on_after(self.grace_period + 5):
             await self.wait_until_settled()
 

@@ -112,6 +112,8 @@ def member_specs(
         template=base.template,
         refill=base.refill,
         log_limit_mb=base.log_limit_mb,
+        run_if=base.run_if,
+        on_failure=base.on_failure,
     )
     specs: list[JobSpec] = []
     seen: set[str] = set()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from runner.model import Attempt, Deck, JobState, Kind, OutputLine, Progress
+from runner.policies import DeckEnding
 
 if TYPE_CHECKING:
     from runner.joblogs.layout import LogPlace
@@ -199,6 +200,16 @@ class EngineInterface(Protocol):
     @property
     def dispatching(self) -> bool:
         """False while `pause_all` holds back every queued job."""
+        ...
+
+    @property
+    def halted(self) -> Mapping[str, str]:
+        """The decks whose dispatching their `halt` stopped, with why (`halted: 3 jobs failed`)."""
+        ...
+
+    @property
+    def deck_endings(self) -> Mapping[str, DeckEnding]:
+        """The decks with `notify = true` that have finished, with their latest end (runner.policies)."""
         ...
 
     def changed_since(self, revision: int, /) -> Sequence[ObservedJob]:

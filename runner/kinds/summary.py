@@ -39,6 +39,10 @@ def spec_summary(
         lines.append(("item", f"{shorten(repr(spec.item), VALUE_PREVIEW_CHARS)} (of {spec.group})"))
     if spec.after:
         lines.append(("after", ", ".join(spec.after)))
+    if spec.run_if is not None:
+        lines.append(("run_if", f"{spec.run_if}" if spec.after else f"{spec.run_if}, after the rest of the deck"))
+    if spec.on_failure:
+        lines.append(("on_failure", mask.text(spec.on_failure)))
     if spec.retries:
         lines.append(("retries", f"{spec.retries}, backoff {_seconds(spec.backoff)}"))
     else:

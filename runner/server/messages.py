@@ -103,6 +103,11 @@ class SnapshotReply:
     dispatching: bool
     counts: dict[str, int]
     kinds: list[str] = field(default_factory=list)
+    # --- policies ---
+    halted: dict[str, str] = field(default_factory=dict)
+    """Decks whose dispatching a `halt` stopped, with why (`halted: 3 jobs failed`)."""
+    endings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Decks with `notify = true` that have finished: their latest end (runner.policies.DeckEnding)."""
     """The job kinds' one-line statuses (a Dask cluster, say)."""
 
 
@@ -143,6 +148,11 @@ class DeckStatus:
     eta_s: float | None = None
     """Seconds until its jobs have all ended, as the dashboard estimates it (runner.engine.estimate); None when
     it cannot be told, or every job has finished."""
+    # --- policies ---
+    halted: str | None = None
+    """Why a `halt` stopped dispatching its jobs (`halted: 3 jobs failed`); None while it has not."""
+    hooks: list[str] = field(default_factory=list)
+    """How its latest hooks ended (`on_finish hook exited with status 0`), the latest last."""
 
 
 @dataclass

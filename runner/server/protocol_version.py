@@ -6,4 +6,5 @@ PROTOCOL_VERSION = 5
 4: `add` and `control` (jobs added and steered from the shell); wait, names (for shell completion), a deck's
    ETA in its status, and the status's jobs filtered by state; logs (where a job's log files are); `subscribe`
    makes a connection a push stream of updates (runner.server.feeds).
-5: a job's `status` (what a shell job's JOBDECK_STATUS line says)."""
+5: a job's `status` (what a shell job's JOBDECK_STATUS line says); a deck's halt and its hooks in its status;
+   updates and snapshots say which decks halted, and when decks with `notify = true` finished."""

@@ -29,6 +29,7 @@ from runner.engine.interface import PastJob, PastRun, SpecLines
 from runner.errors import CommandError, DeckAlreadyLoaded, DeckError, Problem
 from runner.joblogs.layout import LogPlace
 from runner.model import Deck, JobState
+from runner.policies import DeckEnding
 from runner.server.change_log import ChangeLog
 from runner.server.client import Client, ServerError, ensure_server, process_exited, server_pid
 from runner.server.messages import Command, Forget, Logs, RunCommand, Stop, Subscribe, Subscribed, problem_from_dict
@@ -78,6 +79,8 @@ class RemoteEngine:
         self.revision = 0
         self.dispatching = True
         self.kind_lines: list[str] = []
+        self.halted: dict[str, str] = {}
+        self.deck_endings: dict[str, DeckEnding] = {}
         self.server: dict[str, Any] = {}
         self.lost: str | None = None
         self._counts = dict.fromkeys(JobState, 0)
@@ -179,6 +182,8 @@ class RemoteEngine:
         self._server_revision = snapshot["revision"]
         self.dispatching = snapshot["dispatching"]
         self.kind_lines = list(snapshot.get("kinds", []))
+        self.halted = dict(snapshot.get("halted", {}))
+        self.deck_endings = {name: DeckEnding(**ending) for name, ending in snapshot.get("endings", {}).items()}
         for name, path in snapshot["decks"].items():
             if name not in self.decks:
                 self.decks[name] = RemoteDeck(name, Path(path))

@@ -385,6 +385,8 @@ class Server:
             "dispatching": engine.dispatching,
             "counts": {state.value: count for state, count in engine.counts().items()},
             "kinds": engine.kind_status() + self.deck_and_journal_lines(),
+            "halted": engine.halted,
+            "endings": {name: to_wire(ending) for name, ending in engine.deck_endings.items()},
         }
 
     def deck_and_journal_lines(self) -> list[str]:
@@ -530,7 +532,7 @@ class Server:
         engine = self.engine
         self.cancelling = True
         unfinished = sum(1 for job in engine.jobs.values() if not job.state.finished)
-        await engine.cancel_all()
+        await engine.stop_jobs()
         with anyio.move_on_after(self.stop_wait_s):
             await engine.wait_until_settled()
         return StopReply(cancelled=unfinished)

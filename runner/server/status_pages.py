@@ -50,7 +50,10 @@ def deck_status(engine: Engine, name: str) -> DeckStatus:
     jobs = deck_jobs(engine, name)
     path = cut_text(str(engine.decks[name].path), LINE_BYTES) or ""
     started_at, ended_at = deck_span(jobs)
-    return DeckStatus(name, path, len(jobs), state_counts(jobs), started_at, ended_at)
+    status = DeckStatus(name, path, len(jobs), state_counts(jobs), started_at, ended_at)
+    status.halted = engine.halted.get(name)
+    status.hooks = [cut_text(line, LINE_BYTES) or "" for line in engine.hook_lines(name)]
+    return status
 
 
 async def with_etas(engine: Engine, decks: list[DeckStatus]) -> list[DeckStatus]:

@@ -62,5 +62,6 @@ def test_the_engine_side_never_imports_the_dashboard() -> None:
 def test_the_bottom_layer_imports_nothing_above_it() -> None:
     bottom = {"runner.model", "runner.errors", "runner.values", "runner.version", "runner.paths", "runner.pausing"}
     bottom.add("runner.awake_clock")  # the clock runner.pausing keeps time by
+    bottom.add("runner.policies")  # the values of run_if and halt that the model holds
     for name in bottom:
         assert GRAPH[name] <= bottom | {"runner"}, name
