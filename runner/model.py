@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from collections import deque
 from collections.abc import Callable
@@ -369,9 +370,15 @@ class MemberSpec(JobSpec):
 
 
 def item_text(item: Any) -> str:
-    """A fan-out item as it appears in names and filled-in text: TOML's spelling of booleans, str() of the rest."""
+    """A fan-out item as it appears in names and filled-in text: TOML's spelling of booleans, str() of the rest;
+    a table item by its `name` field when it has a plain one, else as compact JSON."""
     if isinstance(item, bool):
         return "true" if item else "false"
+    if isinstance(item, dict):
+        name = item.get("name")
+        if isinstance(name, str | int | float | bool):
+            return item_text(name)
+        return json.dumps(item, separators=(",", ":"), ensure_ascii=False, default=str)
     return str(item)
 
 

@@ -23,7 +23,7 @@ from textual.screen import Screen
 
 from runner.deck.parser import load_deck
 from runner.demo.server import DemoServer
-from runner.demo.workspace import prepare_workspace
+from runner.demo.workspace import DEMO_DECKS, prepare_workspace
 from runner.engine.engine import Engine
 from runner.engine.estimate import Estimator
 from runner.errors import CommandError, DeckError
@@ -55,6 +55,8 @@ class DemoApp(JobdeckApp):
     def __init__(self, workspace: Path, decks: Sequence[Deck]) -> None:
         super().__init__(decks, start_dir=workspace, engine_factory=engine_with_logs)
         self.workspace = workspace
+        self.deck_files = [deck.path for deck in decks]
+        """The files of the decks the demo runs (again with `a`)."""
         self.demo_decks = [deck.name for deck in decks]
         """The names the demo's runs were loaded as (`demo`, then `demo#2`...): the jobs `a` waits for."""
         self._said_finished = False
@@ -96,11 +98,12 @@ class DemoApp(JobdeckApp):
             for name in [name for name in self.demo_decks if name in engine.decks]:
                 await engine.forget(name)
             await anyio.to_thread.run_sync(partial(shutil.rmtree, self.workspace / DOWNLOADS, ignore_errors=True))
-            deck = await engine.load(self.workspace / "demo.toml")
+            decks = [await engine.load(path) for path in self.deck_files]
         except (CommandError, DeckError) as error:
             self.notify(f"The demo could not run again: {error}", severity="error", timeout=10)
             return
-        self.demo_decks.append(deck.name)
+        self.demo_decks += [loaded.name for loaded in decks]
+        deck = decks[0]
         self._said_finished = False
         self._estimator = Estimator()  # the forgotten run's jobs are not this run's throughput or ETA
         self.notify(f"Running the demo again, as {deck.name}.", timeout=4)
@@ -125,11 +128,11 @@ def run_demo(*, keep: bool = False) -> int:
         with DemoServer(latency=DEMO_LATENCY_S) as server:
             os.environ["JOBDECK_DEMO_URL"] = server.url
             try:
-                deck = load_deck(workspace / "demo.toml")
+                decks = [load_deck(workspace / name) for name in DEMO_DECKS]
             except DeckError as error:
                 print(f"jobdeck demo: the demo deck is broken:\n{error}", file=sys.stderr)
                 return 2
-            app = DemoApp(workspace, [deck])
+            app = DemoApp(workspace, decks)
             app.on_finish.append(lambda: leave_workspace(workspace, keep=keep))
             app.run()
     finally:

@@ -22,7 +22,7 @@ def server_lines(server: Mapping[str, Any]) -> list[str]:
 
 
 def job_line(job: Mapping[str, Any]) -> str:
-    error = f"  {job['error']}" if job.get("error") else ""
+    error = f"  {job['error']}" if job.get("error") else f"  {job['note']}" if job.get("note") else ""
     return f"  {job['name']:<30} {job['kind']:<6} {job['state']:<10} #{job['attempts']}{error}"
 
 

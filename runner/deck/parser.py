@@ -19,15 +19,18 @@ from typing import Any
 
 from runner.deck.cycles import find_cycles
 from runner.deck.durations import NO_TIMEOUT, duration
+from runner.deck.each_sources import ResultOf, check_item_fields, read_each
+from runner.deck.item_chains import ItemChains, check_result_of, is_per_item, resolve_item_after
 from runner.deck.job_environment import read_deck_environment
 from runner.deck.lines import Lines
 from runner.deck.lookalikes import JOB_LOOKALIKES, Renamed, lookalike_hint
+from runner.deck.pending_fan_out import pending_fan_out
 from runner.deck.policies import JOB_POLICY_KEYS, hook_command, run_if
 from runner.deck.problems import Problems, did_you_mean, toml_syntax_problem
 from runner.deck.reading import absolute, read_job_file
 from runner.deck.settings import DECK_KEYS, log_limit, read_settings
 from runner.deck.table import MISSING, Table, describe, short
-from runner.deck.templates import NO_ITEM, TemplateText, item_text, placeholder_problems
+from runner.deck.templates import NO_ITEM, TemplateText, item_fields, item_text, placeholder_problems
 from runner.deck.toml_parsing import parse_toml
 from runner.errors import DeckError, Problem, describe_error
 from runner.kinds.registry import KIND_SPECS
@@ -52,8 +55,6 @@ VALID_KEY_SETS: dict[Kind | None, frozenset[str]] = {
     **{kind: frozenset(COMMON_JOB_KEYS + keys) for kind, keys in KIND_KEYS.items()},
 }
 """The keys a job of each kind may have (None: of a job whose kind is unknown), to test a table at once."""
-_ITEM_TYPES = {str, int, float, bool}
-"""The types of the items `each` may list (a fast test before looking at each item)."""
 
 
 def _one_of(examples: Sequence[str]) -> str:
@@ -151,6 +152,10 @@ class _Draft:
     timeout: float
     each: list[Any] | None
     log_limit_mb: float
+    result_of: str | None = None
+    """`each = { result_of = "job" }`: the items come from that job's result when it succeeds."""
+    item_after: list[str] | None = None
+    """The entries of `after` that name one member per item (`get[{item}]`), as written."""
     run_if: RunIf | None = None
     on_failure: str | None = None
 
@@ -163,7 +168,7 @@ class _Draft:
         """Each item as names and filled-in text show it (empty without `each`)."""
         if self.each is None:
             return []
-        if bool in set(map(type, self.each)):
+        if not set(map(type, self.each)).isdisjoint((bool, dict)):
             return [item_text(item) for item in self.each]
         return list(map(str, self.each))  # the same, at C speed, when no item is a boolean
 
@@ -171,7 +176,7 @@ class _Draft:
     def concrete_names(self) -> list[str]:
         if self.name is None:
             return []
-        if self.each is None:
+        if self.each is None:  # a single job, or a fan-out from a result, which is one job until it succeeds
             return [self.name]
         name = self.name
         return [f"{name}[{text}]" for text in self.item_texts]
@@ -192,10 +197,10 @@ class DeckParser:
         prepared = self._prepare()
         if prepared is None:
             return None
-        settings, place, drafts, named, resolved_after = prepared
+        settings, place, drafts, named, resolved_after, chains = prepared
         if any(draft.run_if is not None for draft in drafts):
             settings = replaced(settings, run_if_jobs=True)
-        jobs = [job for draft in drafts for job in self._fan_out(draft, resolved_after, place)]
+        jobs = [job for draft in drafts for job in self._fan_out(draft, resolved_after, place, chains)]
         self._check_shared_files(jobs, named)
         if self.problems.items:
             return None
@@ -206,14 +211,14 @@ class DeckParser:
         prepared = self._prepare()
         if prepared is None:
             return None
-        settings, place, drafts, named, resolved_after = prepared
+        settings, place, drafts, named, resolved_after, chains = prepared
         count = 0
         kinds: set[Kind] = set()
         writes: list[tuple[WrittenFile, str, str | None]] = []
         fan_outs: list[tuple[_Draft, ItemsChecked]] = []
         for draft in drafts:
             if draft.each is None or draft.kind is None or draft.template is None or draft.name is None:
-                for job in self._fan_out(draft, resolved_after, place):
+                for job in self._fan_out(draft, resolved_after, place, chains):
                     count += 1
                     kinds.add(job.kind)
                     written = KIND_SPECS[job.kind].written_file(job.work)
@@ -236,7 +241,7 @@ class DeckParser:
 
     def _prepare(
         self,
-    ) -> tuple[Settings, DeckPlace, list[_Draft], dict[str, _Draft], dict[str, list[str]]] | None:
+    ) -> tuple[Settings, DeckPlace, list[_Draft], dict[str, _Draft], dict[str, list[str]], ItemChains] | None:
         """The file read and its tables checked, up to the fan-out: None when its TOML is bad."""
         try:
             data = parse_toml(self.text)
@@ -251,9 +256,11 @@ class DeckParser:
         drafts = [self._draft(index, table, settings, place) for index, table in enumerate(self._job_tables(top))]
         named = self._first_of_each_name(drafts)
         self._check_concrete_names(drafts)
+        check_result_of(named)
         resolved_after = self._resolve_all_after(named)
-        self._check_cycles(named, resolved_after)
-        return settings, place, drafts, named, resolved_after
+        chains = resolve_item_after(named)
+        self._check_cycles(named, resolved_after, chains)
+        return settings, place, drafts, named, resolved_after, chains
 
     def _refuse_unknown_top_level_keys(self, top: Table) -> None:
         for key in top.data:
@@ -303,15 +310,35 @@ class DeckParser:
         if not data.keys() <= VALID_KEY_SETS[kind.kind if kind is not None else None]:
             self._refuse_keys(table, kind)
         template = kind.read(table, place) if kind is not None else None
+        each = read_each(table, self.folder) if "each" in data else None
+        result_of = each.job if isinstance(each, ResultOf) else None
+        items = each if isinstance(each, list) else None
         if template is not None and kind is not None:
-            _check_placeholders(table, kind.template_texts(template), in_fan_out="each" in data)
+            texts = list(kind.template_texts(template))
+            tables = result_of is not None or (items is not None and dict in set(map(type, items)))
+            _check_placeholders(table, texts, in_fan_out="each" in data, tables=tables)
+            if tables and items is not None:
+                fields = {text.key: item_fields(text.text) for text in texts if "{item." in text.text}
+                if fields and not check_item_fields(table, items, fields):
+                    template = None
+        after = self._after_names(table) if "after" in data else []
+        item_after = [entry for entry in after if is_per_item(entry)]
+        if item_after:
+            after = [entry for entry in after if not is_per_item(entry)]
+            if "each" not in data:
+                table.report(
+                    "after",
+                    f"{item_after[0]!r} names one job per item, and this job has no each",
+                    "add each to wait item by item, or name the whole fan-out (without [...])",
+                )
+                item_after = []
         # Getters only for keys the table has: a 100,000-table deck is mostly defaults.
         return _Draft(
             table=table,
             name=name,
             kind=kind,
             template=template,
-            after=self._after_names(table) if "after" in data else [],
+            after=after,
             retries=_or_default(table.whole_number("retries", minimum=0), settings.retries)
             if "retries" in data
             else settings.retries,
@@ -321,10 +348,12 @@ class DeckParser:
             timeout=_or_default(duration(table, "timeout", hint=NO_TIMEOUT), settings.timeout)
             if "timeout" in data
             else settings.timeout,
-            each=self._each(table) if "each" in data else None,
+            each=items,
             log_limit_mb=_or_default(log_limit(table), settings.log_limit_mb)
             if "log_limit_mb" in data
             else settings.log_limit_mb,
+            result_of=result_of,
+            item_after=item_after or None,
             run_if=run_if(table) if "run_if" in data else None,
             on_failure=hook_command(table, "on_failure") if "on_failure" in data else None,
         )
@@ -388,24 +417,6 @@ class DeckParser:
             return []
         return list(dict.fromkeys(value))
 
-    def _each(self, table: Table) -> list[Any] | None:
-        value = table.array("each", example="[1, 2, 3]")
-        if value is None:
-            return None
-        if not value:
-            table.report("each", "must list at least one item", "remove each for a single job")
-            return None
-        if set(map(type, value)) <= _ITEM_TYPES:
-            return value
-        for position, item in enumerate(value, start=1):
-            if not isinstance(item, str | int | float):
-                table.report(
-                    "each",
-                    f"items must be strings, numbers or booleans, but item {position} is {describe(item)}",
-                )
-                return None
-        return value
-
     # --- names, fan-out and after ---
 
     def _first_of_each_name(self, drafts: list[_Draft]) -> dict[str, _Draft]:
@@ -461,14 +472,18 @@ class DeckParser:
                 resolved.update(dict.fromkeys(targets))
         return list(resolved)
 
-    def _check_cycles(self, named: Mapping[str, _Draft], resolved_after: Mapping[str, list[str]]) -> None:
+    def _check_cycles(
+        self, named: Mapping[str, _Draft], resolved_after: Mapping[str, list[str]], chains: ItemChains
+    ) -> None:
         waiting = {name: targets for name, targets in resolved_after.items() if targets}
-        if not waiting:
+        if not waiting and not chains.groups:
             return
         group_of = {concrete: name for name, draft in named.items() for concrete in draft.concrete_names}
         waits_for = {
             name: list(dict.fromkeys(group_of[target] for target in targets)) for name, targets in waiting.items()
         }
+        for name, groups in chains.groups.items():  # per-item waits and fan-outs from results
+            waits_for[name] = list(dict.fromkeys([*waits_for.get(name, []), *groups]))
         for cycle in find_cycles(list(named), waits_for):
             first = named[cycle[0]]
             first.table.report(
@@ -477,15 +492,44 @@ class DeckParser:
                 "remove one of these after entries",
             )
 
-    def _fan_out(self, draft: _Draft, resolved_after: Mapping[str, list[str]], place: DeckPlace) -> list[JobSpec]:
+    def _fan_out(
+        self, draft: _Draft, resolved_after: Mapping[str, list[str]], place: DeckPlace, chains: ItemChains
+    ) -> list[JobSpec]:
         if draft.template is None or draft.kind is None or draft.name is None:
             return []
         kind, table, template = draft.kind, draft.table, draft.template
         after = tuple(resolved_after.get(draft.name, ()))
+        if draft.result_of is not None:
+            fan_out = self._fan_out_of(draft, (), kind)
+            pending_after = chains.pending_after.get(draft.name, (draft.result_of,))
+            entries, item_after = draft.after, draft.item_after or []
+            return [pending_fan_out(draft.result_of, fan_out, pending_after, entries, item_after, kind, table, place)]
         if draft.each is None:
             work = kind.for_item(template, NO_ITEM, table, place)
             return [] if work is None else [self._single_job_spec(draft, draft.name, work, after)]
-        fan_out = FanOut(
+        fan_out = self._fan_out_of(draft, after, kind)
+        member_after = chains.member_after.get(draft.name)
+        if kind.refills:  # each member's work is made when it runs: here its items are only checked
+            checked = kind.check_items(template, draft.each, draft.item_texts, table, place)
+            if checked.good < len(draft.each):
+                return []  # the problems are reported: the deck is not loaded
+            members: list[JobSpec] = [MemberSpec(fan_out, item, None) for item in draft.each]
+        else:
+            works = kind.for_items(template, draft.each, draft.item_texts, table, place)
+            members = [
+                MemberSpec(fan_out, item, work)
+                for item, work in zip(draft.each, works, strict=True)
+                if work is not None
+            ]
+        if member_after is None:
+            return members
+        # Each member waits for its own upstream members besides what the whole fan-out waits for.
+        return [member.with_after((*after, *member_after.get(member.name, ()))) for member in members]
+
+    @staticmethod
+    def _fan_out_of(draft: _Draft, after: tuple[str, ...], kind: KindSpec[Any, Any]) -> FanOut:
+        assert draft.name is not None
+        return FanOut(
             name=draft.name,
             kind=kind.kind,
             after=after,
@@ -493,21 +537,12 @@ class DeckParser:
             backoff=draft.backoff,
             timeout=draft.timeout,
             line=draft.line,
-            template=template,
+            template=draft.template,
             refill=kind.refill if kind.refills else None,
             log_limit_mb=draft.log_limit_mb,
             run_if=draft.run_if,
             on_failure=draft.on_failure,
         )
-        if kind.refills:  # each member's work is made when it runs: here its items are only checked
-            checked = kind.check_items(template, draft.each, draft.item_texts, table, place)
-            if checked.good < len(draft.each):
-                return []  # the problems are reported: the deck is not loaded
-            return [MemberSpec(fan_out, item, None) for item in draft.each]
-        works = kind.for_items(template, draft.each, draft.item_texts, table, place)
-        return [
-            MemberSpec(fan_out, item, work) for item, work in zip(draft.each, works, strict=True) if work is not None
-        ]
 
     def _single_job_spec(self, draft: _Draft, name: str, work: WorkSpec, after: tuple[str, ...]) -> JobSpec:
         kind = draft.kind
@@ -579,10 +614,10 @@ class DeckParser:
             )
 
 
-def _check_placeholders(table: Table, texts: Iterable[TemplateText], *, in_fan_out: bool) -> None:
+def _check_placeholders(table: Table, texts: Iterable[TemplateText], *, in_fan_out: bool, tables: bool = False) -> None:
     """Placeholders that would not be filled in (a misspelt {item}, {item} without each), once per table."""
     for text in texts:
-        for message, hint in placeholder_problems(text, in_fan_out=in_fan_out):
+        for message, hint in placeholder_problems(text, in_fan_out=in_fan_out, tables=tables):
             table.report(text.key, message, hint)
 
 

@@ -39,19 +39,55 @@ def expand_env(template: str, environ: Mapping[str, str]) -> str:
     return ENV_REFERENCE.sub(lambda match: environ[match.group(1)], template)
 
 
+ITEM_FIELD = re.compile(r"\{item((?:\.\w+)+)\}")
+"""`{item.url}`, `{item.a.b}`: a field of a table item."""
+
+
 def fill_text(text: str, item: Any) -> str:
     # str.replace, not str.format: shell commands and bodies are full of braces (awk '{print $1}', JSON).
-    if item is NO_ITEM or ITEM not in text:
+    if item is NO_ITEM or "{item" not in text:
         return text
+    if isinstance(item, dict) and "{item." in text:
+        text = ITEM_FIELD.sub(lambda match: _field_text(item, match), text)
     return text.replace(ITEM, item_text(item))
 
 
+def _field_text(item: dict[str, Any], match: re.Match[str]) -> str:
+    value = field_value(item, match.group(1)[1:])
+    return match.group(0) if value is MISSING_FIELD else item_text(value)
+
+
+MISSING_FIELD: Any = object()
+
+
+def field_value(item: Any, path: str) -> Any:
+    """The field `path` (`url`, `a.b`) of a table item, or MISSING_FIELD."""
+    for name in path.split("."):
+        if not isinstance(item, dict) or name not in item:
+            return MISSING_FIELD
+        item = item[name]
+    return item
+
+
+def item_fields(text: str) -> list[str]:
+    """The fields (`url`, `a.b`) of the item a text names, in order of first use."""
+    if "{item." not in text:
+        return []
+    return list(dict.fromkeys(match.group(1)[1:] for match in ITEM_FIELD.finditer(text)))
+
+
 def fill_value(value: Any, item: Any) -> Any:
-    """Substitute the item into call arguments; an argument that is exactly "{item}" gets the item itself."""
+    """Substitute the item into call arguments; an argument that is exactly "{item}" gets the item itself (and
+    exactly "{item.url}" that field of a table item, whatever its type)."""
     if item is NO_ITEM:
         return value
     if isinstance(value, str):
-        return item if value == ITEM else fill_text(value, item)
+        if value == ITEM:
+            return item
+        if isinstance(item, dict) and value.startswith("{item.") and ITEM_FIELD.fullmatch(value):
+            found = field_value(item, value[6:-1])
+            return value if found is MISSING_FIELD else found
+        return fill_text(value, item)
     if isinstance(value, list):
         return [fill_value(element, item) for element in value]
     if isinstance(value, dict):
@@ -76,15 +112,16 @@ class TemplateText:
     """Braces in this text can only have been meant as a placeholder (a URL cannot hold them)."""
 
 
-def placeholder_problems(template: TemplateText, *, in_fan_out: bool) -> list[tuple[str, str]]:
+def placeholder_problems(template: TemplateText, *, in_fan_out: bool, tables: bool = False) -> list[tuple[str, str]]:
     """(message, hint) for each placeholder in the text that will not be filled in as its writer meant: a
-    misspelt `{item}`, a field of an item (`{item.name}`: items are plain values), doubled braces, any other
-    name in braces where braces can only be a placeholder, and `{item}` in a job without `each`."""
+    misspelt `{item}`, a field of an item where items are plain values (`tables`: they may be tables), doubled
+    braces, any other name in braces where braces can only be a placeholder, and `{item}` in a job without
+    `each`."""
     text = template.text
     if "{" not in text:
         return []
     found: list[tuple[str, str]] = []
-    if ITEM in text and not in_fan_out:
+    if (ITEM in text or "{item." in text) and not in_fan_out:
         found.append((f"{ITEM} is filled in only for the items of each, and this job has no each", _ADD_EACH))
     if _DOUBLED in text:
         found.append(
@@ -92,7 +129,7 @@ def placeholder_problems(template: TemplateText, *, in_fan_out: bool) -> list[tu
         )
     for match in _BRACED_NAME.finditer(text):
         written, name = match.group(0), match.group(1)
-        if written == ITEM:
+        if written == ITEM or (tables and in_fan_out and ITEM_FIELD.fullmatch(written)):
             continue
         problem = _not_a_placeholder(written, name, template)
         if problem is not None and problem not in found:

@@ -200,6 +200,7 @@ class DemoApp:
         self._hits_lock = threading.Lock()
         self._routes: dict[str, Route] = {
             "page": Route(self._page, needs_segment=True),
+            "pages": Route(self._pages),
             "bytes": Route(self._bytes, needs_segment=True),
             "status": Route(self._status, needs_segment=True),
             "flaky": Route(self._flaky, needs_segment=True),
@@ -254,6 +255,13 @@ class DemoApp:
         n = parse_int("n", n_text, 0)
         body = render_page(n).encode()
         return partial(send_response, status=200, body=body, content_type="text/html; charset=utf-8")
+
+    def _pages(self, request: Request, segment: str) -> Respond:
+        """`/pages?count=N`: a JSON list of the first N pages, each `{"name": "page-1", "path": "/page/1"}`."""
+        count = int_param(request.query, "count", 12)
+        pages = [{"name": f"page-{n}", "path": f"/page/{n}"} for n in range(1, count + 1)]
+        body = json.dumps(pages).encode()
+        return partial(send_response, status=200, body=body, content_type="application/json")
 
     def _bytes(self, request: Request, n_text: str) -> Respond:
         size = parse_int("n", n_text, 0)

@@ -3,9 +3,13 @@ simulation that keeps running long enough to try pausing and cancelling."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import random
+import re
 import time
+import urllib.request
 
 from runner import job_context
 
@@ -64,3 +68,26 @@ def simulate(steps: int, seconds_per_step: float, particles: int = 2_000, seed: 
         time.sleep(max(0.0, seconds_per_step - (time.monotonic() - started)))
     spread = math.sqrt(sum(position * position for position in positions) / particles)
     return {"steps": steps, "particles": particles, "spread": round(spread, 3), "expected": round(math.sqrt(steps), 3)}
+
+
+def list_pages(count: int) -> list[dict[str, str]]:
+    """The pages the demo server offers (`/pages`), as the pipeline deck's items: `{"name", "path"}` each."""
+    address = os.environ["JOBDECK_DEMO_URL"]
+    with urllib.request.urlopen(f"{address}/pages?count={count}", timeout=30) as response:
+        pages: list[dict[str, str]] = json.load(response)
+    return pages
+
+
+def count_words(path: str) -> str:
+    """The words of a downloaded page's text (its tags left out), a little slowly so that the pipeline can be
+    watched: one paragraph at a time, with progress."""
+    context = job_context()
+    with open(path, encoding="utf-8") as handle:
+        paragraphs = handle.read().split("<p>")
+    words = 0
+    for done, paragraph in enumerate(paragraphs, start=1):
+        words += len(re.sub(r"<[^>]*>", " ", paragraph).split())
+        context.progress(done, len(paragraphs))
+        context.checkpoint()
+        time.sleep(0.1)
+    return f"{words} words in {os.path.basename(path)}"

@@ -7,8 +7,10 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-DEMO_FILES = ("demo.toml", "tasks.py")
-"""The demo deck and the module its call jobs name, both package data of runner.demo."""
+DEMO_DECKS = ("demo.toml", "pipeline.toml")
+"""The decks `jobdeck demo` loads (pipeline.toml is sample_jobs/pipeline.toml, linked into the package)."""
+DEMO_FILES = (*DEMO_DECKS, "tasks.py")
+"""The demo decks and the module their call jobs name, all package data of runner.demo."""
 
 
 def prepare_workspace() -> Path:

@@ -29,6 +29,7 @@ from anyio.abc import TaskGroup
 
 from runner.awake_clock import watch_awake_time
 from runner.deck.parser import load_deck
+from runner.deck.pending_fan_out import PendingFanOut
 from runner.engine import policies
 from runner.engine.events import (
     ChangeLogEntry,
@@ -42,6 +43,7 @@ from runner.engine.events import (
     Subscription,
     log_entry,
 )
+from runner.engine.expansion import EXPANDED, ExpansionError, items_of, member_specs, waiting_note
 from runner.engine.heap import give_back_freed_memory
 from runner.engine.hooks import (
     HookCall,
@@ -64,7 +66,18 @@ from runner.kinds.shell import ShellKind
 from runner.kinds.summary import spec_summary
 from runner.kinds.transfer_book import MemoryBook, TransferBook
 from runner.masking import NO_SECRETS, SecretMask, deck_secret_mask, referenced_names
-from runner.model import Attempt, Deck, Job, JobSpec, JobState, Kind, OutputLine, Progress, RestoredJob
+from runner.model import (
+    Attempt,
+    Deck,
+    Job,
+    JobSpec,
+    JobState,
+    Kind,
+    MemberSpec,
+    OutputLine,
+    Progress,
+    RestoredJob,
+)
 from runner.pausing import PauseControl
 from runner.policies import DeckEnding
 from runner.private_folder import UnsafeFolder
@@ -205,6 +218,8 @@ class Engine:
         """Only for jobs added to a deck from a shell whose environment or umask is not the deck's."""
         self._froze = False
         self._history = history
+        self.on_jobs_added: Callable[[str, list[Job]], None] | None = None
+        """Called with the jobs a fan-out from a result has just been expanded into (the journal keeps them)."""
         self.on_attempt_start: Callable[[Job, Attempt], None] | None = None
         """Called as each attempt starts, before its work begins (the journal notes it where a killed server
         leaves it); must be quick and must not raise."""
@@ -422,6 +437,9 @@ class Engine:
             self._froze = True
         to_run = [job for job in new_jobs if not job.state.finished]
         self._count_unfinished(len(to_run))
+        for job in new_jobs:
+            if isinstance(job.spec, PendingFanOut) and job.state is JobState.SUCCEEDED:
+                self._expand(job, restored)  # expanded before a restart: its members come back as they were
         for job in to_run:
             if not job.state.finished:  # a restored failure may already have skipped it
                 self._queue(job)
@@ -450,13 +468,25 @@ class Engine:
         of that deck, finished or not (a failed one skips them at once). They run with `environment` when given
         and other than the deck's. CommandError, changing nothing, for an unknown deck, a name the deck has
         already, or an `after` that names no job of it."""
-        task_group = self._require_running()
+        self._require_running()
         if self._closing:
             raise CommandError("jobdeck is stopping: no jobs can be added")
         deck = self.decks.get(deck_name)
         if deck is None:
             raise CommandError(f"no deck named {deck_name!r}; loaded: {', '.join(self.decks) or 'none'}")
         self._check_added(deck, specs)
+        return self._add_specs(deck, specs, environment)
+
+    def _add_specs(
+        self,
+        deck: Deck,
+        specs: Sequence[JobSpec],
+        environment: JobEnvironment | None = None,
+        restored: Mapping[str, RestoredJob] | None = None,
+    ) -> list[Job]:
+        """Add checked jobs to a loaded deck and queue them; `restored` (by name) as in `add_deck`."""
+        task_group = self._require_running()
+        deck_name = deck.name
         self.decks[deck_name] = added_to = Deck(deck.name, deck.path, deck.settings, deck.jobs + tuple(specs))
         if environment is not None and environment == self.deck_environment(deck_name):
             environment = None
@@ -473,9 +503,19 @@ class Engine:
             self._runs[job.id] = _Run(retries_left=spec.retries)
             if environment is not None:
                 self._job_environments[job.id] = environment
+            earlier = restored.get(spec.name) if restored else None
+            if earlier is not None:
+                self._restore(job, earlier)
+                if job.state.finished:
+                    del self._runs[job.id]
+                else:
+                    self._runs[job.id].retries_left = retries_left(job.attempts, spec.retries)
             self._state_counts[job.state] += 1
-            self._job_lanes[job.id] = self._lane_for(job, added_to)
+            if not job.state.finished:
+                self._job_lanes[job.id] = self._lane_for(job, added_to)
             self._touch(job)
+            if job.state.finished:
+                job.finished_seq = job.revision
             for dependency in spec.after:
                 self._dependents.setdefault(f"{deck_name}/{dependency}", []).append(job.id)
             jobs.append(job)
@@ -488,7 +528,7 @@ class Engine:
         for kind in {spec.kind for spec in specs}:
             task_group.start_soon(self._kinds[kind].deck_loaded, only_these)
         self._events.publish(JobsAdded(deck_name, tuple(job.id for job in jobs)))
-        self._count_unfinished(len(jobs))
+        self._count_unfinished(sum(1 for job in jobs if not job.state.finished))
         for job in jobs:
             if not job.state.finished:  # a dependency added with it may have skipped it already
                 self._queue(job)
@@ -640,6 +680,8 @@ class Engine:
         elif verdict is not JobState.SUCCEEDED:
             self._finish(job, JobState.SKIPPED)
         else:
+            if job.note is not None and job.note.startswith("waiting for "):
+                job.note = None
             run.ready = True
             if not run.held:
                 self._offer(job)
@@ -651,7 +693,7 @@ class Engine:
             after = job.spec.after
             dependencies = [self.jobs[f"{job.deck}/{name}"] for name in after] if after else None
             return policies.run_if_verdict(job, dependencies, self._policies.get(job.deck))
-        waiting = False
+        waiting: list[str] = []
         for name in job.spec.after:
             dependency = self.jobs[f"{job.deck}/{name}"]
             if dependency.state is JobState.SUCCEEDED:
@@ -659,8 +701,69 @@ class Engine:
             if dependency.state.finished:
                 job.error = f"not run: {dependency.name} {dependency.state}"
                 return JobState.SKIPPED
-            waiting = True
-        return None if waiting else JobState.SUCCEEDED
+            waiting.append(name)
+        if not waiting:
+            return JobState.SUCCEEDED
+        spec = job.spec
+        if isinstance(spec, PendingFanOut) or (spec.group is not None and not isinstance(spec, MemberSpec)):
+            # A member waiting item by item (or a fan-out waiting for its items) says for what; the members of a
+            # fan-out that waits as a whole share their wait, and a note each would cost a big fan-out dearly.
+            note = waiting_note(job, waiting[0], len(waiting) - 1)
+            if note != job.note:
+                job.note = note
+                self._touch(job)
+        return None
+
+    def _expand(self, job: Job, restored: Mapping[str, RestoredJob] | None = None) -> None:
+        """Make the members of a fan-out from a result, now that the result is there (or, `restored`, again
+        after a restart, from the items its stand-in's result keeps), and let the stand-in end: succeeded,
+        or failed with why the result gives no members."""
+        spec = job.spec
+        assert isinstance(spec, PendingFanOut)
+        deck = self.decks[job.deck]
+        prefix = f"{job.deck}/"
+        try:
+            if restored is not None:
+                items = job.result.get(EXPANDED) if isinstance(job.result, dict) else None
+                if not isinstance(items, list):
+                    raise ExpansionError(f"the items of {job.name} were not kept: retry {spec.source}")
+            else:
+                items = items_of(self.jobs[prefix + spec.source])
+            specs = member_specs(
+                spec, items, lambda name: self._whole(job.deck, name), lambda name: prefix + name in self.jobs
+            )
+        except ExpansionError as failed:
+            job.error = str(failed)
+            if restored is None:
+                self._finish(job, JobState.FAILED)
+            return
+        taken = [spec.name for spec in specs if prefix + spec.name in self.jobs]
+        if taken:  # the stand-in retried after it expanded: its members are there already
+            job.error = f"{job.name} has been expanded already ({taken[0]}...): retry its members instead"
+            self._finish(job, JobState.FAILED)
+            return
+        jobs = self._add_specs(deck, specs, restored=restored)
+        members = tuple(member.name for member in specs)
+        for dependent_id in self._dependents.get(job.id, ()):
+            dependent = self.jobs[dependent_id]
+            if isinstance(dependent.spec, PendingFanOut) or dependent.state.finished:
+                continue  # a fan-out from a result finds the members itself when it expands
+            after = dependent.spec.after
+            expanded = (member for name in after for member in (members if name == job.name else (name,)))
+            dependent.spec = dependent.spec.with_after(tuple(expanded))
+            for member in members:
+                self._dependents.setdefault(prefix + member, []).append(dependent_id)
+        if self.on_jobs_added is not None and restored is None:
+            self.on_jobs_added(job.deck, jobs)
+        if restored is None:
+            job.note = None
+            job.result = {"expanded": len(items), EXPANDED: items}
+            self._finish(job, JobState.SUCCEEDED)
+
+    def _whole(self, deck: str, name: str) -> tuple[str, ...]:
+        """Every job an `after` name stands for in a deck: a fan-out's members, or the job of that name."""
+        members = tuple(job.name for job in self.jobs_of(deck) if job.spec.group == name)
+        return members or (name,)
 
     def _lane_of(self, job: Job) -> Lane:
         lane = self._job_lanes.get(job.id)
@@ -676,6 +779,9 @@ class Engine:
                 policy.halt_skipped.append(job.id)
                 self._finish(job, JobState.SKIPPED)
                 return
+        if isinstance(job.spec, PendingFanOut):  # ready: its stand-in has no work, its members do
+            self._expand(job)
+            return
         lane = self._lane_of(job)
         lane.push(job)
         self._dispatch(lane)

@@ -146,6 +146,7 @@ class Recorder:
         """Where each attempt's start is noted until the journal has it (see runner.journal.starts)."""
         if starts is not None:
             engine.on_attempt_start = self._note_start
+        engine.on_jobs_added = self.jobs_added  # a fan-out from a result, expanded
 
     def continue_run(self, engine_deck_name: str, run_id: str) -> None:
         """Record the deck the engine is about to load as `engine_deck_name` into the journal's existing run

@@ -160,7 +160,7 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
     def for_items(
         self, template: FetchTemplate, items: Sequence[Any], texts: Sequence[str], table: Table, place: DeckPlace
     ) -> list[FetchSpec | None]:
-        if not _template_passes_once(template, place):
+        if not _template_passes_once(template, place) or _any_table(items):
             return [self.for_item(template, item, table, place) for item in items]
         # The checks passed for the template and hold for every item without a `$` (see
         # _same_checks_for_every_item): such items only fill in the template, sharing what has no `{item}`.
@@ -205,7 +205,7 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
     def check_items(
         self, template: FetchTemplate, items: Sequence[Any], texts: Sequence[str], table: Table, place: DeckPlace
     ) -> ItemsChecked:
-        if not _template_passes_once(template, place):
+        if not _template_passes_once(template, place) or _any_table(items):
             return super().check_items(template, items, texts, table, place)
         # As in for_items: an item without a `$` passes the template's checks; only its save path is its own.
         dollar = "$" in "".join(texts)
@@ -328,9 +328,14 @@ def _same_checks_for_every_item(template: FetchTemplate, item: Any, place: DeckP
     An item without `$` adds no reference; one placed after the URL's host cannot change its scheme, host or
     port. When this says no, the item is checked in full, so messages name the filled-in values as before.
     """
-    if item is NO_ITEM or "$" in item_text(item):
+    if item is NO_ITEM or isinstance(item, dict) or "$" in item_text(item):
         return False
     return _template_passes_once(template, place)
+
+
+def _any_table(items: Sequence[Any]) -> bool:
+    """Table items fill in `{item.field}`s, which the shortcuts for plain items do not look for."""
+    return any(isinstance(item, dict) for item in items)
 
 
 def _template_passes_once(template: FetchTemplate, place: DeckPlace) -> bool:

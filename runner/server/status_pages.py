@@ -117,6 +117,8 @@ def status_row(job: Job) -> dict[str, Any]:
     row = job_report(job)
     row["error"] = cut_text(row["error"], TEXT_FIELD_BYTES, keep_end=True)
     row["name"] = cut_text(row["name"], LINE_BYTES)
+    if job.note and not job.state.finished:
+        row["note"] = cut_text(job.note, LINE_BYTES)
     result, size = preview_result(row["result"])
     row["result"] = result
     if size is not None:

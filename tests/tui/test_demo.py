@@ -11,12 +11,15 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from runner.deck.parser import load_deck
+from runner.deck.pending_fan_out import PendingFanOut
 from runner.demo.workspace import prepare_workspace
 from runner.model import CallSpec, FetchSpec, JobState
+from runner.policies import RunIf
 from tests.helpers import CONSOLE_SCRIPT, in_terminal, until
 from tui.demo import DemoApp
 
 A_MINUTE_OR_TWO = (60.0, 150.0)
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("keep", [False, True], ids=["removed", "kept"])
@@ -91,3 +94,25 @@ async def test_the_demo_runs_again_from_inside_once_it_has_finished(tmp_path: Pa
         (tmp_path / "go").touch()
         await until(pilot, lambda: app.unfinished_count() == 0, what="the second run finished")
         await app.stop_engine()
+
+
+def test_the_demo_s_pipeline_goes_item_by_item_from_the_demo_server_s_list_of_pages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """sample_jobs/pipeline.toml, as the demo ships and loads it: each page's words are counted once that page
+    has landed, publishing waits for every count, and a cleanup runs only when something failed."""
+    monkeypatch.setenv("JOBDECK_DEMO_URL", "http://127.0.0.1:9")
+    workspace = prepare_workspace()
+    try:
+        deck = load_deck(workspace / "pipeline.toml")
+        assert (workspace / "pipeline.toml").read_text() == (PROJECT / "sample_jobs" / "pipeline.toml").read_text()
+    finally:
+        shutil.rmtree(workspace)
+    jobs = {job.name: job for job in deck.jobs}
+    assert list(jobs) == ["list_pages", "fetch", "words", "publish", "cleanup"]
+    fetch, words = jobs["fetch"], jobs["words"]
+    assert isinstance(fetch, PendingFanOut) and isinstance(words, PendingFanOut)
+    assert (fetch.source, words.source, words.item_after) == ("list_pages", "list_pages", ("fetch[{item.name}]",))
+    assert isinstance(words.work, CallSpec) and words.work.on == "process"
+    assert jobs["publish"].after == ("words",)
+    assert (jobs["cleanup"].after, jobs["cleanup"].run_if) == ((), RunIf.FAILURE)  # after the rest, if it failed

@@ -354,6 +354,9 @@ def finished_outcome(job: ObservedJob) -> str:
     if job.state is JobState.SUCCEEDED:
         if job.kind is Kind.FETCH and isinstance(job.result, dict) and job.result.get("unchanged"):
             return "unchanged (304)"  # if_changed: the saved file was left as it was
+        expanded = job.result.get("expanded") if isinstance(job.result, dict) and "items" in job.result else None
+        if isinstance(expanded, int):  # a fan-out from a result, grown into its members
+            return f"grew into {expanded} job{'s' if expanded != 1 else ''}"
         status = shell_status(job)
         if status:
             return status

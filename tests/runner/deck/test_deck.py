@@ -728,8 +728,8 @@ def test_bad_on(tmp_path: Path) -> None:
         ("3", "must be a list, not 3"),
         ('"abc"', "must be a list, not a string ('abc')"),
         ("[]", "must list at least one item"),
-        ("[1, [2]]", "items must be strings, numbers or booleans, but item 2 is a list"),
-        ("[{ a = 1 }]", "items must be strings, numbers or booleans, but item 1 is a table"),
+        ("[1, [2]]", "items must be strings, numbers, booleans or tables, but item 2 is a list"),
+        ("{ file = 'x' }", "each = { file = ... } is no source of items"),
     ],
 )
 def test_bad_each(tmp_path: Path, each: str, message: str) -> None:

@@ -42,6 +42,13 @@ def test_page_is_small_deterministic_html_about_n(client: httpx.Client) -> None:
     assert first.content != client.get("/page/8").content
 
 
+def test_pages_lists_the_pages_as_json_for_a_fan_out_from_a_result(client: httpx.Client) -> None:
+    response = client.get("/pages", params={"count": 2})
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == [{"name": "page-1", "path": "/page/1"}, {"name": "page-2", "path": "/page/2"}]
+    assert len(client.get("/pages").json()) == 12
+
+
 def test_bytes_streams_n_bytes_with_content_length(client: httpx.Client) -> None:
     response = client.get("/bytes/200000", params={"chunk": 1000})
 

@@ -39,7 +39,8 @@ def test_the_wheel_carries_the_stylesheets_and_the_demo(unpacked_wheel: tuple[Pa
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ["tui/app.tcss", "tui/screens/job_detail.tcss", "tui/screens/open_deck.tcss"]:
         assert needed in names
-    for needed in ["runner/demo/demo.toml", "runner/demo/tasks.py", "runner/demo/server.py"]:
+    for name in ["demo.toml", "pipeline.toml", "tasks.py", "server.py"]:
+        needed = f"runner/demo/{name}"
         assert needed in names
     assert not any(name.startswith(("tests/", "sample_jobs/", "bench/")) for name in names)
 
@@ -60,7 +61,7 @@ def test_an_installed_jobdeck_prepares_the_demo_and_answers_help_away_from_the_s
     assert shown.returncode == 0, shown.stderr
     where, jobs_and_files = shown.stdout.splitlines()
     assert where.startswith(str(target))
-    assert jobs_and_files.endswith("['demo.toml', 'tasks.py']")
+    assert jobs_and_files.endswith("['demo.toml', 'pipeline.toml', 'tasks.py']")
 
     helped = run_installed(target, ["-m", "runner.cli", "--help"], tmp_path)
     assert helped.returncode == 0, helped.stderr
