@@ -43,6 +43,29 @@ def default_cpu_limit() -> int:
 
 
 @dataclass(frozen=True)
+class HostLimits:
+    """What a job file or the user config file asks of the requests to one host:port (runner.hosts); None: not said."""
+
+    host_limit: int | None = None
+    """Connections to the host at once, across every deck of the engine."""
+    interval: float | None = None
+    """Seconds between the starts of two requests to the host (`min_interval`, or 1 / `rate`)."""
+    bandwidth: float | None = None
+    """Bytes per second (a deck's: shared by its fetches; a host's: by every fetch to it)."""
+
+    def over(self, other: HostLimits) -> HostLimits:
+        """These limits, with `other`'s where these say nothing."""
+        return HostLimits(
+            self.host_limit if self.host_limit is not None else other.host_limit,
+            self.interval if self.interval is not None else other.interval,
+            self.bandwidth if self.bandwidth is not None else other.bandwidth,
+        )
+
+
+NO_HOST_LIMITS = HostLimits()
+
+
+@dataclass(frozen=True)
 class Settings:
     """The `[deck]` table of a job file, with defaults filled in."""
 
@@ -63,6 +86,8 @@ class Settings:
     """A job whose result's JSON is larger than this (MiB) fails; large results are kept in files."""
     log_limit_mb: float = 10.0
     """The output kept of each attempt of a job, in MiB (runner.joblogs): past it, the start and the end."""
+    host_limits: HostLimits = NO_HOST_LIMITS
+    """The deck's `host_limit`, `rate`/`min_interval` (defaults for its fetches) and `bandwidth` (its own)."""
 
     @property
     def dask_slots(self) -> int:
@@ -89,6 +114,8 @@ class FetchSpec(WorkSpec):
     """Absolute path inside the deck's out_dir, or None to discard the body."""
     expect: frozenset[int] | None = None
     """Statuses that count as success; None means any 2xx."""
+    host_limits: HostLimits | None = None
+    """The job's own `host_limit` and `rate`/`min_interval`, over its deck's; None when it sets none."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from runner.hosts.bandwidth import UNTHROTTLED, Throttle
 from runner.model import Deck, Job, JobSpec, Settings
 from runner.pausing import PauseControl
 
@@ -37,6 +38,8 @@ class AttemptContext:
     attempt makes; None: the process's own."""
     results_folder: Path | None = None
     """Where large results are kept (runner.stored_results); None for a temporary folder."""
+    throttle: Throttle = UNTHROTTLED
+    """What a download pays its body's bytes from: its deck's and its host's bandwidth (runner.hosts)."""
 
 
 class JobKind:

@@ -171,6 +171,7 @@ async def _receive_body(response: httpx.Response, spec: FetchSpec, attempt: Atte
         async for chunk in response.aiter_bytes():
             # Not reading while paused lets TCP flow control stop the sender.
             await attempt.pause.wait_resumed()
+            await attempt.throttle.take(len(chunk))
             if sink is not None:
                 await sink.write(chunk)
             done += len(chunk)

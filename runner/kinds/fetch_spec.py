@@ -29,8 +29,9 @@ from runner.deck.templates import (
     fill_text,
     item_text,
 )
+from runner.hosts.keys import JOB_BANDWIDTH, PACING_KEYS, PACING_LOOKALIKES, read_host_limits
 from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec, WrittenFile
-from runner.model import FetchSpec, Kind, replaced
+from runner.model import NO_HOST_LIMITS, FetchSpec, HostLimits, Kind, replaced
 from runner.redaction import BODY_PREVIEW_CHARS, redact_body, redact_headers, redact_url, shorten
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class FetchTemplate:
     body: str | None
     save: str | None
     expect: frozenset[int] | None
+    host_limits: HostLimits | None = None
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class _SaveFolder:
 class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
     kind = Kind.FETCH
     writes_files = True
-    keys = ("fetch", "method", "headers", "body", "save", "expect")
+    keys = ("fetch", "method", "headers", "body", "save", "expect", *PACING_KEYS)
     example = 'fetch = "URL"'
     lookalikes: Mapping[str, Lookalike] = {
         **dict.fromkeys(("url", "uri", "href", "get", "download"), Renamed("fetch")),
@@ -81,6 +83,8 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
         **dict.fromkeys(("params", "query"), 'put the query in the URL, e.g. fetch = "https://example.org/?q=1"'),
         **dict.fromkeys(("status", "expected_status", "expect_status", "ok_status"), Renamed("expect")),
         "verb": Renamed("method"),
+        **PACING_LOOKALIKES,
+        **JOB_BANDWIDTH,
     }
 
     def read(self, table: Table, place: DeckPlace) -> FetchTemplate | None:
@@ -92,6 +96,7 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
             table.report("body", f"must be a string, not {describe(body)}", "write the request body as a string")
         save = table.text("save", example='"pages/home.html"')
         expect = _expect(table)
+        host_limits = read_host_limits(table, bandwidth=False)
         if url is None:
             return None
         return FetchTemplate(
@@ -101,6 +106,7 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
             body=body if isinstance(body, str) else None,
             save=save,
             expect=expect,
+            host_limits=None if host_limits == NO_HOST_LIMITS else host_limits,
         )
 
     def template_texts(self, template: FetchTemplate) -> Iterable[TemplateText]:
@@ -127,7 +133,15 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
         save = _save_path(table, place, template.save, item) if template.save is not None else None
         if not url_ok or (template.save is not None and save is None):
             return None
-        return FetchSpec(url=url, method=template.method, headers=headers, body=body, save=save, expect=template.expect)
+        return FetchSpec(
+            url=url,
+            method=template.method,
+            headers=headers,
+            body=body,
+            save=save,
+            expect=template.expect,
+            host_limits=template.host_limits,
+        )
 
     def for_items(
         self, template: FetchTemplate, items: Sequence[Any], texts: Sequence[str], table: Table, place: DeckPlace
@@ -142,6 +156,7 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
             headers=template.headers,
             body=template.body,
             expect=template.expect,
+            host_limits=template.host_limits,
         )
         url, body = template.url, template.body
         url_varies, body_varies = ITEM in url, body is not None and ITEM in body

@@ -1,0 +1,82 @@
+"""One host:port as every deck of an engine shares it: its open connections, its pacing, a pause it asked for.
+
+A gate never makes anyone wait: it says whether a request may start now, and if not why and (for pacing and
+pauses) from when. The engine keeps the jobs it turned away and offers them again (runner.engine.admission).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from runner.hosts.bandwidth import ByteBucket
+from runner.model import HostLimits, Job
+
+HOST_BUSY = "host busy"
+PACING = "pacing"
+HOST_PAUSED = "host paused (Retry-After)"
+SERVER_LIMIT = "server limit"
+WAITING_NOTES = frozenset({HOST_BUSY, PACING, HOST_PAUSED, SERVER_LIMIT})
+"""What a queued job's note says while it waits for its host or a server-wide limit (`queued (host busy)`)."""
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def host_of(url: str) -> tuple[str, int] | None:
+    """The host (lower case) and port a URL's request goes to; None when it has none."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return host, port if port is not None else DEFAULT_PORTS.get(parts.scheme.lower(), 80)
+
+
+@dataclass
+class HostGate:
+    name: str
+    """`host:port`."""
+    limits: HostLimits
+    """What the config file says of this host (its table over its defaults): under a deck's and a job's."""
+    bandwidth: ByteBucket | None = None
+    """Shared by every fetch to this host, when the config file gives it a bandwidth."""
+    connections: int = 0
+    next_start: float = 0.0
+    """time.monotonic() before which no request may start, by the pacing of the last one started."""
+    paused_until: float = 0.0
+    """time.monotonic() until which the host asked to be left alone (Retry-After)."""
+    waiting: deque[Job] = field(default_factory=deque)
+    """Jobs turned away, in the order they were: offered again as the host frees up."""
+    wake_at: float | None = None
+    """When a timer will offer the waiting jobs again (pacing, a pause), if one is set."""
+
+    def refusal(self, limits: HostLimits, now: float) -> tuple[str, float | None] | None:
+        """None when a request under `limits` may start now; else why not, and when it may (None: when a
+        connection ends)."""
+        if now < self.paused_until:
+            return HOST_PAUSED, self.paused_until
+        if limits.host_limit is not None and self.connections >= limits.host_limit:
+            return HOST_BUSY, None
+        if limits.interval and now < self.next_start:
+            return PACING, self.next_start
+        return None
+
+    def start(self, limits: HostLimits, now: float) -> None:
+        self.connections += 1
+        if limits.interval:
+            self.next_start = max(self.next_start, now + limits.interval)
+
+    def end(self) -> None:
+        self.connections -= 1
+
+    def pause_for(self, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to remember: no connection, nobody waiting, no pacing or pause still in force."""
+        now = time.monotonic()
+        return not self.connections and not self.waiting and now >= self.next_start and now >= self.paused_until
