@@ -50,6 +50,14 @@ def load_user_config(environ: Mapping[str, str] | None = None) -> UserConfig:
     return NO_CONFIG if path is None else read_user_config(path)
 
 
+def config_problems(environ: Mapping[str, str] | None = None) -> tuple[list[Problem], UserConfig | None]:
+    """The config file's problems (none when it is good or there is none), and what it says when good."""
+    try:
+        return [], load_user_config(environ)
+    except DeckError as error:
+        return list(error.problems), None
+
+
 def read_user_config(path: Path) -> UserConfig:
     def fail(message: str, hint: str | None = None) -> DeckError:
         return DeckError([Problem(path, message, hint=hint)])
@@ -90,7 +98,7 @@ def parse_user_config(data: Mapping[str, Any], text: str, path: Path) -> UserCon
         if not isinstance(value, dict):
             top.report("hosts", f"hosts.{name!r} must be a table, not {describe(value)}", f'write [hosts."{name}"]')
             continue
-        table = Table(value, problems, blocks.get(where, blocks.get(("hosts",), Block(line=None))), job=None)
+        table = _HostTable(name, value, problems, blocks.get(where, blocks.get(("hosts",), Block(line=None))))
         key = _host_key(name, table)
         if key is None:
             continue
@@ -98,6 +106,19 @@ def parse_user_config(data: Mapping[str, Any], text: str, path: Path) -> UserCon
         hosts[key] = read_host_limits(table, bandwidth=True)
     problems.raise_if_any()
     return UserConfig(path=path, server_limits=server_limits, defaults=defaults, hosts=hosts)
+
+
+class _HostTable(Table):
+    """A `[hosts."name"]` table: its problems name their key as `hosts."name".key`, so the host is known."""
+
+    def __init__(self, name: str, data: Mapping[str, Any], problems: Problems, block: Block) -> None:
+        super().__init__(data, problems, block, job=None)
+        self.name = name
+
+    def report(self, key: str | None, message: str, hint: str | None = None) -> None:
+        line = self.block.line_of(key) if key else self.block.line
+        full_key = f'hosts."{self.name}".{key}' if key else None
+        self.problems.add(message, line=line, key=full_key, hint=hint)
 
 
 def _host_key(name: str, table: Table) -> str | None:

@@ -18,7 +18,8 @@ import anyio
 from runner.config.user_config import NO_CONFIG, UserConfig
 from runner.deck.templates import expand_env
 from runner.hosts.bandwidth import UNTHROTTLED, ByteBucket, Throttle
-from runner.hosts.gate import SERVER_LIMIT, WAITING_NOTES, HostGate, host_of
+from runner.hosts.gate import HostGate, host_of
+from runner.hosts.waiting import SERVER_LIMIT, WAITING_NOTES
 from runner.model import NO_HOST_LIMITS, FetchSpec, HostLimits, Job, JobState, Settings
 from runner.pausing import PauseControl
 
@@ -27,6 +28,7 @@ from runner.pausing import PauseControl
 class _Held:
     slot: str | None
     gate: HostGate | None
+    interval: float | None = None
 
 
 class Admission:
@@ -68,6 +70,7 @@ class Admission:
             self._wait(job, SERVER_LIMIT, self._slot_waiting.setdefault(slot, deque()))  # type: ignore[arg-type]
             return False
         gate = self._gate_of(job, environ) if isinstance(job.spec.outline, FetchSpec) else None
+        limits = NO_HOST_LIMITS
         if gate is not None:
             limits = self._limits(job, settings, gate)
             now = time.monotonic()
@@ -82,7 +85,7 @@ class Admission:
         if cap is not None:
             self._running[slot] += 1  # type: ignore[index]
         if gate is not None or cap is not None:
-            self._held[job.id] = _Held(slot if cap is not None else None, gate)
+            self._held[job.id] = _Held(slot if cap is not None else None, gate, limits.interval)
         if job.note in WAITING_NOTES:
             job.note = None
         return True
@@ -118,9 +121,13 @@ class Admission:
                 bucket = self._deck_buckets[job.deck] = ByteBucket(deck_rate)
             buckets.append(bucket)
         held = self._held.get(job.id)
-        if held is not None and held.gate is not None and held.gate.bandwidth is not None:
-            buckets.append(held.gate.bandwidth)
-        return Throttle(buckets, pause) if buckets else UNTHROTTLED
+        gate = held.gate if held is not None else None
+        if gate is not None and gate.bandwidth is not None:
+            buckets.append(gate.bandwidth)
+        interval = held.interval if held is not None else None
+        if gate is None or not interval:
+            return Throttle(buckets, pause) if buckets else UNTHROTTLED
+        return Throttle(buckets, pause, lambda: gate.paced_from(time.monotonic(), interval))
 
     def forget_deck(self, deck: str) -> None:
         self._deck_buckets.pop(deck, None)

@@ -49,7 +49,7 @@ from runner.engine.lanes import Lane
 from runner.engine.repeats import repeated_deck
 from runner.engine.retries import retries_left
 from runner.errors import CommandError, JobError, describe_error, disk_full_error
-from runner.hosts.gate import WAITING_NOTES
+from runner.hosts.waiting import WAITING_NOTES
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.registry import KIND_SPECS
 from runner.kinds.summary import spec_summary

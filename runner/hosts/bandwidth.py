@@ -7,7 +7,7 @@ holds nothing, so one that is paused or cancelled while it waits leaves at once 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from runner.pausing import PauseControl
 
@@ -21,6 +21,8 @@ class ByteBucket:
         self.size = max(1.0, bytes_per_second * BURST_S)
         self._tokens = self.size
         self._stamp = time.monotonic()
+        self.waiting = 0
+        """Takers asleep until the bucket holds their next piece (a paused one is not among them)."""
 
     def _refill(self) -> None:
         now = time.monotonic()
@@ -38,15 +40,31 @@ class ByteBucket:
                 self._tokens -= piece
                 left -= piece
                 continue
-            await pause.sleep_unless_paused((piece - self._tokens) / self.rate)
+            self.waiting += 1
+            try:
+                await pause.sleep_unless_paused((piece - self._tokens) / self.rate)
+            finally:
+                self.waiting -= 1
 
 
 class Throttle:
-    """The buckets one attempt pays its body's bytes from (its deck's, its host's), with its pause control."""
+    """What one attempt's request answers to: the buckets it pays its body's bytes from (its deck's, its host's),
+    with its pause control, and its host's pacing, told when the request is sent."""
 
-    def __init__(self, buckets: Sequence[ByteBucket], pause: PauseControl | None) -> None:
+    def __init__(
+        self,
+        buckets: Sequence[ByteBucket],
+        pause: PauseControl | None,
+        on_request: Callable[[], None] | None = None,
+    ) -> None:
         self._buckets = tuple(buckets)
         self._pause = pause
+        self._on_request = on_request
+
+    def sending_request(self) -> None:
+        """The request is about to be sent: its host's pacing counts from now (not from when it was let start)."""
+        if self._on_request is not None:
+            self._on_request()
 
     async def take(self, count: int) -> None:
         """Wait until `count` more bytes of the body may be read."""

@@ -12,14 +12,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from runner.hosts.bandwidth import ByteBucket
+from runner.hosts.waiting import HOST_BUSY, HOST_PAUSED, PACING
 from runner.model import HostLimits, Job
 
-HOST_BUSY = "host busy"
-PACING = "pacing"
-HOST_PAUSED = "host paused (Retry-After)"
-SERVER_LIMIT = "server limit"
-WAITING_NOTES = frozenset({HOST_BUSY, PACING, HOST_PAUSED, SERVER_LIMIT})
-"""What a queued job's note says while it waits for its host or a server-wide limit (`queued (host busy)`)."""
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -68,6 +63,10 @@ class HostGate:
         self.connections += 1
         if limits.interval:
             self.next_start = max(self.next_start, now + limits.interval)
+
+    def paced_from(self, now: float, interval: float) -> None:
+        """A request is being sent now: the next may start `interval` after it (when it is later than thought)."""
+        self.next_start = max(self.next_start, now + interval)
 
     def end(self) -> None:
         self.connections -= 1

@@ -137,6 +137,7 @@ async def _fetch(client: httpx.AsyncClient, spec: FetchSpec, attempt: AttemptCon
     except KeyError as missing:
         raise JobError(f"environment variable {missing.args[0]} is not set") from None
     try:
+        attempt.throttle.sending_request()
         async with client.stream(spec.method, url, headers=headers, content=body) as response:
             _check_status(response, spec)
             size = await _receive_body(response, spec, attempt)

@@ -189,3 +189,54 @@ async def test_a_deck_bandwidth_slows_its_downloads(write_deck: WriteDeck, count
         await run_decks(engine, deck)
     starts = {path: at for _port, path, at in counted.counts.starts}
     assert starts["/wait/0"] - starts[f"/bytes/{size}"] >= (size - rate * BURST_S) / rate - TOLERANCE_S
+
+
+async def test_the_config_files_fetch_limit_caps_every_deck_together(
+    write_deck: WriteDeck, counted: CountingServer
+) -> None:
+    decks = [
+        write_deck(
+            f'[deck]\nname = "s{n}"\nfetch_limit = 2\n\n'
+            f'[[job]]\nname = "w"\nfetch = "{url}/wait/0.15"\neach = [1, 2]\n',
+            name=f"s{n}.toml",
+        )
+        for n, url in enumerate(counted.urls)
+    ]
+    async with Engine(config=UserConfig(server_limits={"fetch": 2})) as engine:
+        for deck in decks:
+            await engine.load(deck)
+        await wait_for(
+            lambda: any(job.note == "server limit" for job in engine.jobs.values()), what="a job waits for the cap"
+        )
+        with anyio.fail_after(30):
+            await engine.wait_until_settled()
+    busy = sorted((at, +1) for _port, _path, at in counted.counts.starts)
+    busy += sorted((at, -1) for _port, _path, at in counted.counts.ends)
+    at_once, most = 0, 0
+    for _at, change in sorted(busy):
+        at_once += change
+        most = max(most, at_once)
+    assert len(counted.counts.starts) == 4
+    assert most == 2, "without the cap the two decks run 4 fetches at once"
+
+
+async def test_a_download_waiting_for_bandwidth_is_cancelled_at_once(
+    write_deck: WriteDeck, counted: CountingServer
+) -> None:
+    url = counted.urls[0]
+    deck = write_deck(f"""
+        [deck]
+        bandwidth = "2KB/s"
+
+        [[job]]
+        name = "slow"
+        fetch = "{url}/bytes/400000"
+    """)
+    async with Engine() as engine:
+        await engine.load(deck)
+        slow = engine.job("slow")
+        await wait_for(lambda: slow.state is JobState.RUNNING, what="slow has started")
+        with anyio.fail_after(3):  # its first chunk alone would take the bucket many seconds
+            await engine.cancel(slow)
+            await engine.wait_until_settled()
+        assert slow.state is JobState.CANCELLED
