@@ -1,11 +1,12 @@
 """A loopback HTTP/1.1 server on several ports that counts, per port, the connections open and the requests in
 progress at once (their peaks), and notes when each request started: what per-host limits are measured by.
 
-Endpoints (GET): ``/bytes/{n}`` (n bytes, sent in 16 KiB writes), ``/wait/{s}`` (a short body after s seconds),
-``/retry-after/{key}/{s}`` (the first request for key gets 429 with ``Retry-After: s``, later ones 200),
-``/stats`` (JSON of the counts; not counted itself), ``/reset`` (zeroes them). A server-wide latency is waited
-before every answer. Used by the tests (`CountingServer` in a thread) and bench/bench_hosts.py (in its own
-process: ``python -m runner.demo.counting_server --ports 4 --latency 0.02`` prints one base URL per line).
+Endpoints (GET; a query string is ignored): ``/bytes/{n}`` (n bytes, sent in 16 KiB writes), ``/wait/{s}``
+(a short body after s seconds), ``/retry-after/{key}/{s}`` (the first request for key gets 429 with
+``Retry-After: s``, later ones 200), ``/stats`` (JSON of the counts; not counted itself), ``/reset`` (zeroes them).
+A server-wide latency is waited before every answer. Used by the tests (`CountingServer` in a thread) and
+bench/bench_hosts.py (in its own process: ``python -m runner.demo.counting_server --ports 4 --latency 0.02``
+prints one base URL per line). Connections are counted once they carry a request.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ _START_TIMEOUT_S = 10.0
 
 @dataclass
 class Counts:
-    open: Counter[int] = field(default_factory=Counter)
-    busy: Counter[int] = field(default_factory=Counter)
+    """What happened since the last reset (the peaks start from what was open and busy then)."""
+
     peak_open: Counter[int] = field(default_factory=Counter)
     peak_busy: Counter[int] = field(default_factory=Counter)
     connections: Counter[int] = field(default_factory=Counter)
@@ -53,6 +54,8 @@ class CountingServer:
     def __init__(self, *, ports: int = 1, latency: float = 0.0) -> None:
         self.latency = latency
         self.counts = Counts()
+        self._open: Counter[int] = Counter()
+        self._busy: Counter[int] = Counter()
         self.urls: list[str] = []
         self._ports = ports
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -74,7 +77,7 @@ class CountingServer:
             self._thread.join(10)
 
     def reset(self) -> None:
-        self.counts = Counts()
+        self.counts = Counts(peak_open=Counter(self._open), peak_busy=Counter(self._busy))
 
     def port(self, index: int = 0) -> int:
         return int(self.urls[index].rsplit(":", 1)[1])
@@ -96,10 +99,7 @@ class CountingServer:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         port = writer.get_extra_info("sockname")[1]
-        counts = self.counts
-        counts.connections[port] += 1
-        counts.open[port] += 1
-        counts.peak_open[port] = max(counts.peak_open[port], counts.open[port])
+        counted = False
         try:
             while True:
                 line = await reader.readline()
@@ -108,30 +108,35 @@ class CountingServer:
                 path = line.split(b" ")[1].decode() if line.count(b" ") >= 2 else "/"
                 while (await reader.readline()) not in (b"\r\n", b"\n", b""):
                     pass  # headers: GETs have no body
-                if path in ("/stats", "/reset"):
+                if path in ("/stats", "/reset"):  # the measurer's own connection is not counted
                     if path == "/reset":
                         self.reset()
                     await _answer(writer, 200, json.dumps(self.counts.as_json()).encode())
                     continue
-                counts = self.counts
-                counts.starts.append((port, path, time.monotonic()))
-                counts.busy[port] += 1
-                counts.peak_busy[port] = max(counts.peak_busy[port], counts.busy[port])
+                if not counted:
+                    counted = True
+                    self._open[port] += 1
+                    self.counts.connections[port] += 1
+                    self.counts.peak_open[port] = max(self.counts.peak_open[port], self._open[port])
+                self.counts.starts.append((port, path, time.monotonic()))
+                self._busy[port] += 1
+                self.counts.peak_busy[port] = max(self.counts.peak_busy[port], self._busy[port])
                 try:
                     if self.latency:
                         await asyncio.sleep(self.latency)
                     await self._route(path, writer)
                 finally:
-                    counts.busy[port] -= 1
-                counts.ends.append((port, path, time.monotonic()))
+                    self._busy[port] -= 1
+                self.counts.ends.append((port, path, time.monotonic()))
         except (ConnectionError, asyncio.IncompleteReadError):
             return
         finally:
-            self.counts.open[port] -= 1
+            if counted:
+                self._open[port] -= 1
             writer.close()
 
     async def _route(self, path: str, writer: asyncio.StreamWriter) -> None:
-        parts = path.strip("/").split("/")
+        parts = path.partition("?")[0].strip("/").split("/")
         if parts[0] == "bytes" and len(parts) == 2:
             size = int(parts[1])
             writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode())

@@ -113,6 +113,8 @@ class Admission:
 
     def throttle(self, job: Job, settings: Settings, pause: PauseControl) -> Throttle:
         """What the job's body is paid from: its deck's bandwidth and its host's, as far as they are limited."""
+        if not isinstance(job.spec.outline, FetchSpec):
+            return UNTHROTTLED
         buckets = []
         deck_rate = settings.host_limits.bandwidth
         if deck_rate is not None:
