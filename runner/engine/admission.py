@@ -32,19 +32,22 @@ class _Held:
 
 
 class Admission:
-    """The engine's gatekeeper. `offer(job)` gives a waiting job back to its lane; `touched(job)` tells the
-    engine that a job's note changed; `start_soon` runs a timer in the engine's task group."""
+    """The engine's gatekeeper. `offer(job)` gives a waiting job back to its lane, `lane_of(job)` names that
+    lane; `touched(job)` tells the engine that a job's note changed; `start_soon` runs a timer in the engine's
+    task group."""
 
     def __init__(
         self,
         config: UserConfig = NO_CONFIG,
         *,
         offer: Callable[[Job], None],
+        lane_of: Callable[[Job], object],
         touched: Callable[[Job], None],
         start_soon: Callable[..., None],
     ) -> None:
         self.config = config
         self._offer = offer
+        self._lane_of = lane_of
         self._touched = touched
         self._start_soon = start_soon
         self._hosts: dict[str, HostGate] = {}
@@ -54,6 +57,7 @@ class Admission:
         self._held: dict[str, _Held] = {}
         self._deck_buckets: dict[str, ByteBucket] = {}
         self._offering: Job | None = None
+        self._offered_started = False
 
     @property
     def caps_lanes(self) -> bool:
@@ -88,6 +92,8 @@ class Admission:
             self._held[job.id] = _Held(slot if cap is not None else None, gate, limits.interval)
         if job.note in WAITING_NOTES:
             job.note = None
+        if job is self._offering:
+            self._offered_started = True
         return True
 
     def release(self, job: Job) -> None:
@@ -174,24 +180,35 @@ class Admission:
             self._touched(job)
 
     def _offer_waiting(self, queue: deque[Job] | None) -> None:
-        """Offer the waiting jobs to their lanes in turn, until one is turned away again."""
+        """Offer the waiting jobs to their lanes in turn, until one is turned away again.
+
+        A job whose lane is full stays in that lane and starts when the lane has room; the others of that lane
+        keep waiting here meanwhile (offering them all would only have them turned away again and again), and
+        those of other lanes are offered on."""
         if not queue:
             return
-        for _ in range(len(queue)):
-            if not queue:
-                return
+        full_lanes: set[int] = set()
+        kept: list[Job] = []
+        while queue:
             job = queue.popleft()
             if job.state is not JobState.QUEUED or job.note not in WAITING_NOTES:
                 continue  # paused, cancelled or offered again since
+            lane = id(self._lane_of(job))
+            if lane in full_lanes:
+                kept.append(job)
+                continue
             job.note = None
             self._touched(job)
-            self._offering = job
+            self._offering, self._offered_started = job, False
             try:
                 self._offer(job)
             finally:
                 self._offering = None
             if queue and queue[0] is job:
-                return
+                break  # turned away again: its host (or limit) is full
+            if not self._offered_started:
+                full_lanes.add(lane)
+        queue.extendleft(reversed(kept))
 
     def _wake_at(self, gate: HostGate, when: float) -> None:
         if gate.wake_at is not None and gate.wake_at <= when:

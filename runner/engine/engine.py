@@ -192,6 +192,7 @@ class Engine:
         self._admission = Admission(
             config,
             offer=self._offer_again,
+            lane_of=self._lane_of,
             touched=self._touch,
             start_soon=lambda *task: self._require_running().start_soon(*task),
         )
