@@ -9,7 +9,7 @@ when its attempt ends (`release`), so that the next one may go.
 from __future__ import annotations
 
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -20,6 +20,7 @@ from runner.deck.templates import expand_env
 from runner.hosts.bandwidth import UNTHROTTLED, ByteBucket, Throttle
 from runner.hosts.gate import HostGate, host_of
 from runner.hosts.waiting import SERVER_LIMIT, WAITING_NOTES
+from runner.hosts.waiting_line import WaitingLine
 from runner.model import NO_HOST_LIMITS, FetchSpec, HostLimits, Job, JobState, Settings
 from runner.pausing import PauseControl
 
@@ -53,7 +54,7 @@ class Admission:
         self._hosts: dict[str, HostGate] = {}
         self._running: Counter[str] = Counter()
         """Jobs running by lane key, for the lanes the config file caps."""
-        self._slot_waiting: dict[str, deque[Job]] = {}
+        self._slot_waiting: dict[str, WaitingLine] = {}
         self._held: dict[str, _Held] = {}
         self._deck_buckets: dict[str, ByteBucket] = {}
         self._offering: Job | None = None
@@ -71,7 +72,7 @@ class Admission:
         and is offered to its lane again later."""
         cap = self.config.server_limits.get(slot) if slot is not None else None
         if cap is not None and self._running[slot] >= cap:  # type: ignore[index]
-            self._wait(job, SERVER_LIMIT, self._slot_waiting.setdefault(slot, deque()))  # type: ignore[arg-type]
+            self._wait(job, SERVER_LIMIT, self._slot_waiting.setdefault(slot, WaitingLine()))  # type: ignore[arg-type]
             return False
         gate = self._gate_of(job, environ) if isinstance(job.spec.outline, FetchSpec) else None
         limits = NO_HOST_LIMITS
@@ -170,45 +171,35 @@ class Admission:
 
     # --- waiting ---------------------------------------------------------------------------------------------
 
-    def _wait(self, job: Job, reason: str, queue: deque[Job]) -> None:
-        if job is self._offering:
-            queue.appendleft(job)  # offered and turned away again: it keeps its turn
-        else:
-            queue.append(job)
+    def _wait(self, job: Job, reason: str, line: WaitingLine) -> None:
+        # Offered and turned away again, a job keeps its turn.
+        line.add(job, id(self._lane_of(job)), first=job is self._offering)
         if job.note != reason:
             job.note = reason
             self._touched(job)
 
-    def _offer_waiting(self, queue: deque[Job] | None) -> None:
-        """Offer the waiting jobs to their lanes in turn, until one is turned away again.
+    def _offer_waiting(self, line: WaitingLine | None) -> None:
+        """Offer the waiting jobs to their lanes, each lane's in turn, until one is turned away again.
 
-        A job whose lane is full stays in that lane and starts when the lane has room; the others of that lane
-        keep waiting here meanwhile (offering them all would only have them turned away again and again), and
-        those of other lanes are offered on."""
-        if not queue:
+        A job whose lane is full stays in that lane and starts when it has room; the rest of that lane's line
+        keep waiting here meanwhile (offered too, they would only be turned away again and again)."""
+        if not line:
             return
-        full_lanes: set[int] = set()
-        kept: list[Job] = []
-        while queue:
-            job = queue.popleft()
-            if job.state is not JobState.QUEUED or job.note not in WAITING_NOTES:
-                continue  # paused, cancelled or offered again since
-            lane = id(self._lane_of(job))
-            if lane in full_lanes:
-                kept.append(job)
-                continue
-            job.note = None
-            self._touched(job)
-            self._offering, self._offered_started = job, False
-            try:
-                self._offer(job)
-            finally:
-                self._offering = None
-            if queue and queue[0] is job:
-                break  # turned away again: its host (or limit) is full
-            if not self._offered_started:
-                full_lanes.add(lane)
-        queue.extendleft(reversed(kept))
+        for lane in line.lanes():
+            while (job := line.pop(lane)) is not None:
+                if job.state is not JobState.QUEUED or job.note not in WAITING_NOTES:
+                    continue  # paused, cancelled or offered again since
+                job.note = None
+                self._touched(job)
+                self._offering, self._offered_started = job, False
+                try:
+                    self._offer(job)
+                finally:
+                    self._offering = None
+                if line.first(lane) is job:
+                    return  # turned away again: its host (or limit) is full
+                if not self._offered_started:
+                    break  # its lane is full: it goes when that lane has room
 
     def _wake_at(self, gate: HostGate, when: float) -> None:
         if gate.wake_at is not None and gate.wake_at <= when:

@@ -7,13 +7,13 @@ pauses) from when. The engine keeps the jobs it turned away and offers them agai
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from runner.hosts.bandwidth import ByteBucket
 from runner.hosts.waiting import HOST_BUSY, HOST_PAUSED, PACING
-from runner.model import HostLimits, Job
+from runner.hosts.waiting_line import WaitingLine
+from runner.model import HostLimits
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -43,8 +43,8 @@ class HostGate:
     """time.monotonic() before which no request may start, by the pacing of the last one started."""
     paused_until: float = 0.0
     """time.monotonic() until which the host asked to be left alone (Retry-After)."""
-    waiting: deque[Job] = field(default_factory=deque)
-    """Jobs turned away, in the order they were: offered again as the host frees up."""
+    waiting: WaitingLine = field(default_factory=WaitingLine)
+    """Jobs turned away: offered again as the host frees up."""
     wake_at: float | None = None
     """When a timer will offer the waiting jobs again (pacing, a pause), if one is set."""
 
