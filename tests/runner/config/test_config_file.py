@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.cli.check_json import check_json_command
 from runner.config.reading import config_path, load_user_config
 from runner.errors import DeckError
 from runner.model import HostLimits
@@ -100,6 +102,20 @@ def test_check_validates_the_config_file_and_run_refuses_to_start_on_a_bad_one(t
     good = write(tmp_path, "host_limit = 2\n", "good.toml")
     checked = jobdeck("check", deck, env={**env, "JOBDECK_CONFIG": str(good)})
     assert checked.returncode == 0 and f"ok: config file {good}" in checked.stdout
+
+
+def test_check_json_lists_the_config_file_and_its_problems(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write(tmp_path, 'host_limit = 2\n\n[hosts."a.org"]\nrate = 5\n')
+    deck = write(tmp_path, '[[job]]\nname = "a"\nshell = "true"\n', "deck.toml")
+    monkeypatch.setenv("JOBDECK_CONFIG", str(config))
+    assert check_json_command([deck]) == 2
+    told = json.loads(capsys.readouterr().out)
+    assert told["files"][-1] == {"file": str(config), "ok": False, "config": True}
+    assert [(problem["line"], problem["key"], problem["hint"]) for problem in told["problems"]] == [
+        (4, 'hosts."a.org".rate', 'e.g. rate = "5/s"')
+    ]
 
 
 def test_a_server_does_not_start_on_a_bad_config_file_and_says_why(tmp_path: Path) -> None:
