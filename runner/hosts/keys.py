@@ -58,6 +58,16 @@ def read_host_limits(table: Table, *, bandwidth: bool) -> HostLimits:
     return HostLimits(host_limit=host_limit, interval=interval, bandwidth=per_second)
 
 
+def host_limits_text(limits: HostLimits) -> str:
+    """What a job's own limits say, for its detail view: `host_limit 2, min_interval 0.1 s`."""
+    parts = []
+    if limits.host_limit is not None:
+        parts.append(f"host_limit {limits.host_limit}")
+    if limits.interval is not None:
+        parts.append(f"min_interval {limits.interval:g} s")
+    return ", ".join(parts)
+
+
 def _interval(table: Table) -> float | None:
     rate, min_interval = table.raw("rate"), table.raw("min_interval")
     if rate is not MISSING and min_interval is not MISSING:

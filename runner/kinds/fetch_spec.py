@@ -29,7 +29,7 @@ from runner.deck.templates import (
     fill_text,
     item_text,
 )
-from runner.hosts.keys import JOB_BANDWIDTH, PACING_KEYS, PACING_LOOKALIKES, read_host_limits
+from runner.hosts.keys import JOB_BANDWIDTH, PACING_KEYS, PACING_LOOKALIKES, host_limits_text, read_host_limits
 from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec, WrittenFile
 from runner.model import NO_HOST_LIMITS, FetchSpec, HostLimits, Kind, replaced
 from runner.redaction import BODY_PREVIEW_CHARS, redact_body, redact_headers, redact_url, shorten
@@ -238,6 +238,8 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
             yield "body", f"{shorten(redact_body(work.body), BODY_PREVIEW_CHARS)} ({size} bytes)"
         yield "save", str(work.save) if work.save is not None else "not saved"
         yield "expect", ", ".join(str(status) for status in sorted(work.expect)) if work.expect is not None else "2xx"
+        if work.host_limits is not None:
+            yield "host", host_limits_text(work.host_limits)
 
     def sent_lines(self, work: FetchSpec, environ: Mapping[str, str]) -> dict[str, str]:
         try:
