@@ -70,9 +70,9 @@ class Admission:
     def admit(self, job: Job, slot: str | None, settings: Settings, environ: Mapping[str, str]) -> bool:
         """True: the job may start now, and holds its place until `release`. False: it waits (its note says why)
         and is offered to its lane again later."""
-        cap = self.config.server_limits.get(slot) if slot is not None else None
-        if cap is not None and self._running[slot] >= cap:  # type: ignore[index]
-            self._wait(job, SERVER_LIMIT, self._slot_waiting.setdefault(slot, WaitingLine()))  # type: ignore[arg-type]
+        capped = slot if slot is not None and slot in self.config.server_limits else None
+        if capped is not None and self._running[capped] >= self.config.server_limits[capped]:
+            self._wait(job, SERVER_LIMIT, self._slot_waiting.setdefault(capped, WaitingLine()))
             return False
         gate = self._gate_of(job, environ) if isinstance(job.spec.outline, FetchSpec) else None
         limits = NO_HOST_LIMITS
@@ -87,10 +87,10 @@ class Admission:
                     self._wake_at(gate, wake_at)
                 return False
             gate.start(limits, now)
-        if cap is not None:
-            self._running[slot] += 1  # type: ignore[index]
-        if gate is not None or cap is not None:
-            self._held[job.id] = _Held(slot if cap is not None else None, gate, limits.interval)
+        if capped is not None:
+            self._running[capped] += 1
+        if gate is not None or capped is not None:
+            self._held[job.id] = _Held(capped, gate, limits.interval)
         if job.note in WAITING_NOTES:
             job.note = None
         if job is self._offering:
