@@ -7,7 +7,8 @@ from __future__ import annotations
 
 HOST_BUSY = "host busy"
 PACING = "pacing"
-HOST_PAUSED = "host paused (Retry-After)"
+HOST_PAUSED = "host paused"
+"""By a Retry-After it answered."""
 SERVER_LIMIT = "server limit"
 WAITING_NOTES = frozenset({HOST_BUSY, PACING, HOST_PAUSED, SERVER_LIMIT})
 

@@ -136,7 +136,7 @@ async def test_retry_after_pauses_the_whole_host(write_deck: WriteDeck, counted:
     async with Engine() as engine:
         await engine.load(deck)
         other = engine.job("other")
-        await wait_for(lambda: other.note == "host paused (Retry-After)", what="the other job waits for the host")
+        await wait_for(lambda: other.note == "host paused", what="the other job waits for the host")
         assert other.state is JobState.QUEUED
         with anyio.fail_after(30):
             await engine.wait_until_settled()
