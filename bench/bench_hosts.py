@@ -18,57 +18,17 @@ jobdeck counts them: host:port) with a latency per answer, and counts per port t
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-from _common import PYTHON, log, median, repeat_parser, report_line, run_deck, spread, write_deck
+from _common import log, median, repeat_parser, report_line, run_deck, spread, write_deck
+
+from runner.demo.counting_server import CountingServerProcess, Counts
 
 HOSTS = 4
 PER_HOST = 500
 HOST_LIMIT = 4
 TARGET = 1.1
-
-
-class CountingServerProcess:
-    def __init__(self, *, latency: float) -> None:
-        self.process = subprocess.Popen(
-            [PYTHON, "-m", "runner.demo.counting_server", "--ports", str(HOSTS), "--latency", str(latency)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        self.urls = [self.process.stdout.readline().strip() for _ in range(HOSTS)]
-        if not all(url.startswith("http") for url in self.urls):
-            self.stop()
-            raise RuntimeError(f"the counting server did not start (said {self.urls!r})")
-
-    def reset(self) -> None:
-        httpx.get(f"{self.urls[0]}/reset").raise_for_status()
-
-    def stats(self) -> dict[str, dict[str, int]]:
-        stats: dict[str, dict[str, int]] = httpx.get(f"{self.urls[0]}/stats").json()
-        return stats
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-@contextmanager
-def counting_server(latency: float) -> Iterator[CountingServerProcess]:
-    server = CountingServerProcess(latency=latency)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def deck_text(name: str, urls: list[str], *, fetch_limit: int, host_limit: int | None) -> str:
@@ -80,9 +40,9 @@ def deck_text(name: str, urls: list[str], *, fetch_limit: int, host_limit: int |
     return f'[deck]\nname = "{name}"\nfetch_limit = {fetch_limit}\n{limit}{jobs}'
 
 
-def peaks(stats: dict[str, dict[str, int]]) -> str:
-    busy, opened = stats["peak_busy"], stats["peak_open"]
-    return ", ".join(f":{port} {busy[port]} busy/{opened.get(port, 0)} open" for port in sorted(busy))
+def peaks(counts: Counts) -> str:
+    busy, opened = counts.peak_busy, counts.peak_open
+    return ", ".join(f":{port} {busy[port]} busy/{opened[port]} open" for port in sorted(busy))
 
 
 def main() -> None:
@@ -95,7 +55,7 @@ def main() -> None:
     unlimited_s: list[float] = []
     worst_busy = 0
     unlimited_peaks = ""
-    with tempfile.TemporaryDirectory() as folder, counting_server(options.latency) as server:
+    with tempfile.TemporaryDirectory() as folder, CountingServerProcess(ports=HOSTS, latency=options.latency) as server:
         together = write_deck(
             Path(folder), "together", deck_text("together", server.urls, fetch_limit=16, host_limit=HOST_LIMIT)
         )
@@ -109,17 +69,17 @@ def main() -> None:
         for round_number in range(1, options.repeat + 1):
             server.reset()
             together_s.append(run_deck(together).engine_s)
-            stats = server.stats()
-            assert stats["requests"] == HOSTS * PER_HOST, stats
-            worst_busy = max(worst_busy, *stats["peak_busy"].values(), *stats["peak_open"].values())
-            log(f"round {round_number}: together {together_s[-1]:.3f} s; {peaks(stats)}", verbose=options.verbose)
+            counts = server.counts
+            assert len(counts.starts) == HOSTS * PER_HOST, len(counts.starts)
+            worst_busy = max(worst_busy, *counts.peak_busy.values(), *counts.peak_open.values())
+            log(f"round {round_number}: together {together_s[-1]:.3f} s; {peaks(counts)}", verbose=options.verbose)
             runs = [run_deck(single).engine_s for single in singles]
             separate_s += runs
             sums_s.append(sum(runs))
             log(f"round {round_number}: separate {' + '.join(f'{run:.3f}' for run in runs)} s", verbose=options.verbose)
             server.reset()
             unlimited_s.append(run_deck(unlimited).engine_s)
-            unlimited_peaks = peaks(server.stats())
+            unlimited_peaks = peaks(server.counts)
             log(f"round {round_number}: unlimited {unlimited_s[-1]:.3f} s; {unlimited_peaks}", verbose=options.verbose)
     name = "hosts (2,000 fetches over 4 hosts, host_limit 4)"
     print(report_line(name, median(together_s), "4 separate runs of 500, one after another", median(sums_s), TARGET))

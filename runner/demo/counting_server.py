@@ -4,8 +4,8 @@ progress at once (their peaks), and notes when each request started: what per-ho
 Endpoints (GET; a query string is ignored): ``/bytes/{n}`` (n bytes, sent in 16 KiB writes), ``/wait/{s}``
 (a short body after s seconds), ``/retry-after/{key}/{s}`` (the first request for key gets 429 with
 ``Retry-After: s``, later ones 200), ``/stats`` (JSON of the counts; not counted itself), ``/reset`` (zeroes them).
-A server-wide latency is waited before every answer. Used by the tests (`CountingServer` in a thread) and
-bench/bench_hosts.py (in its own process: ``python -m runner.demo.counting_server --ports 4 --latency 0.02``
+A server-wide latency is waited before every answer. Used by the tests and bench/bench_hosts.py in a
+process of their own (`CountingServerProcess`: ``python -m runner.demo.counting_server --ports 4 --latency 0.02``
 prints one base URL per line). Connections are counted once they carry a request.
 """
 
@@ -15,11 +15,14 @@ import argparse
 import asyncio
 import json
 import signal
+import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 CHUNK = 16 * 1024
 _START_TIMEOUT_S = 10.0
@@ -39,13 +42,73 @@ class Counts:
     """(port, path, time.monotonic()) of each request, once its whole answer was written."""
     retried: set[str] = field(default_factory=set)
 
-    def as_json(self) -> dict[str, object]:
+    def as_json(self) -> dict[str, Any]:
         return {
-            "peak_open": {str(port): count for port, count in self.peak_open.items()},
-            "peak_busy": {str(port): count for port, count in self.peak_busy.items()},
-            "connections": {str(port): count for port, count in self.connections.items()},
-            "requests": len(self.starts),
+            "peak_open": dict(self.peak_open),
+            "peak_busy": dict(self.peak_busy),
+            "connections": dict(self.connections),
+            "starts": self.starts,
+            "ends": self.ends,
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Counts:
+        def counter(name: str) -> Counter[int]:
+            return Counter({int(port): count for port, count in data[name].items()})
+
+        def stamps(name: str) -> list[tuple[int, str, float]]:
+            return [(int(port), str(path), float(at)) for port, path, at in data[name]]
+
+        return cls(
+            peak_open=counter("peak_open"),
+            peak_busy=counter("peak_busy"),
+            connections=counter("connections"),
+            starts=stamps("starts"),
+            ends=stamps("ends"),
+        )
+
+
+class CountingServerProcess:
+    """The counting server in a process of its own, so that its clock is not held up by the measured process's
+    threads; use as a context manager. `counts` asks it what it counted."""
+
+    def __init__(self, *, ports: int = 1, latency: float = 0.0) -> None:
+        command = [sys.executable, "-m", "runner.demo.counting_server", "--ports", str(ports)]
+        self.process = subprocess.Popen([*command, "--latency", str(latency)], stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        self.urls = [self.process.stdout.readline().strip() for _ in range(ports)]
+        if not all(url.startswith("http://") for url in self.urls):
+            self.stop()
+            raise RuntimeError(f"the counting server did not start (it said {self.urls!r})")
+
+    def __enter__(self) -> CountingServerProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def port(self, index: int = 0) -> int:
+        return int(self.urls[index].rsplit(":", 1)[1])
+
+    def reset(self) -> None:
+        self._get("/reset")
+
+    @property
+    def counts(self) -> Counts:
+        return Counts.from_json(json.loads(self._get("/stats")))
+
+    def _get(self, path: str) -> bytes:
+        with urllib.request.urlopen(f"{self.urls[0]}{path}", timeout=30) as answer:
+            body: bytes = answer.read()
+            return body
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 class CountingServer:
@@ -108,7 +171,7 @@ class CountingServer:
                 path = line.split(b" ")[1].decode() if line.count(b" ") >= 2 else "/"
                 while (await reader.readline()) not in (b"\r\n", b"\n", b""):
                     pass  # headers: GETs have no body
-                if path in ("/stats", "/reset"):  # the measurer's own connection is not counted
+                if path.partition("?")[0] in ("/stats", "/reset"):  # the measurer's own connection is not counted
                     if path == "/reset":
                         self.reset()
                     await _answer(writer, 200, json.dumps(self.counts.as_json()).encode())

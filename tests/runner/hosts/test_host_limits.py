@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from runner.config.user_config import UserConfig
-from runner.demo.counting_server import CountingServer
+from runner.demo.counting_server import CountingServerProcess as CountingServer
 from runner.engine.engine import Engine
 from runner.hosts.bandwidth import BURST_S
 from runner.model import HostLimits, JobState
@@ -46,9 +46,10 @@ async def test_host_limit_holds_across_two_decks(write_deck: WriteDeck, counted:
     async with Engine() as engine:
         await run_decks(engine, *decks)
     port = counted.port(0)
-    assert len(counted.counts.starts) == 8
-    assert counted.counts.peak_busy[port] == 2, "without the host limit the two decks open 4"
-    assert counted.counts.peak_open[port] <= 2
+    counts = counted.counts
+    assert len(counts.starts) == 8
+    assert counts.peak_busy[port] == 2, "without the host limit the two decks open 4"
+    assert counts.peak_open[port] <= 2
 
 
 async def test_a_job_waiting_for_its_host_is_queued_and_holds_no_fetch_slot(
@@ -86,8 +87,9 @@ async def test_a_job_waiting_for_its_host_is_queued_and_holds_no_fetch_slot(
         with anyio.fail_after(30):
             await engine.wait_until_settled()
         assert second.state is JobState.SUCCEEDED and second.note is None
-    starts = {path: at for _port, path, at in counted.counts.starts}
-    ends = {path: at for _port, path, at in counted.counts.ends}
+    counts = counted.counts
+    starts = {path: at for _port, path, at in counts.starts}
+    ends = {path: at for _port, path, at in counts.ends}
     assert starts["/wait/0.01"] >= ends["/wait/0.6"] - TOLERANCE_S
 
 
@@ -110,10 +112,11 @@ async def test_pacing_spaces_request_starts(write_deck: WriteDeck, counted: Coun
         await engine.load(deck_paced)
         await engine.resume_all()
         await run_decks(engine)
-    starts = sorted(at for _port, _path, at in counted.counts.starts)
+    counts = counted.counts
+    starts = sorted(at for _port, _path, at in counts.starts)
     assert len(starts) == 4
     gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
-    assert min(gaps) >= 0.1 - TOLERANCE_S, (gaps, counted.counts.starts)
+    assert min(gaps) >= 0.1 - TOLERANCE_S, (gaps, counts.starts)
 
 
 async def test_retry_after_pauses_the_whole_host(write_deck: WriteDeck, counted: CountingServer) -> None:
@@ -141,8 +144,9 @@ async def test_retry_after_pauses_the_whole_host(write_deck: WriteDeck, counted:
         with anyio.fail_after(30):
             await engine.wait_until_settled()
         assert all(job.state is JobState.SUCCEEDED for job in engine.jobs.values())
-    starts = {path: at for _port, path, at in counted.counts.starts}
-    told_at = min(at for _port, path, at in counted.counts.starts if path == "/retry-after/told/1")
+    counts = counted.counts
+    starts = {path: at for _port, path, at in counts.starts}
+    told_at = min(at for _port, path, at in counts.starts if path == "/retry-after/told/1")
     assert starts["/wait/0"] >= told_at + 1 - TOLERANCE_S, "the host was left alone for Retry-After's 1 s"
 
 
@@ -166,8 +170,9 @@ async def test_bandwidth_is_shared_by_a_hosts_jobs(write_deck: WriteDeck, counte
     config = UserConfig(hosts={f"127.0.0.1:{port}": HostLimits(bandwidth=rate)})
     async with Engine(config=config) as engine:
         await run_decks(engine, deck)
-    starts = {path: at for _port, path, at in counted.counts.starts}
-    first = min(at for _port, path, at in counted.counts.starts if path.startswith("/bytes/"))
+    counts = counted.counts
+    starts = {path: at for _port, path, at in counts.starts}
+    first = min(at for _port, path, at in counts.starts if path.startswith("/bytes/"))
     # Both bodies were paid from one bucket before `after` could start: 64 KB at 64 KB/s, less its burst.
     least = (2 * size - rate * BURST_S) / rate
     assert starts["/wait/0"] - first >= least - TOLERANCE_S
@@ -191,7 +196,8 @@ async def test_a_deck_bandwidth_slows_its_downloads(write_deck: WriteDeck, count
     """)
     async with Engine() as engine:
         await run_decks(engine, deck)
-    starts = {path: at for _port, path, at in counted.counts.starts}
+    counts = counted.counts
+    starts = {path: at for _port, path, at in counts.starts}
     assert starts["/wait/0"] - starts[f"/bytes/{size}"] >= (size - rate * BURST_S) / rate - TOLERANCE_S
 
 
@@ -214,13 +220,14 @@ async def test_the_config_files_fetch_limit_caps_every_deck_together(
         )
         with anyio.fail_after(30):
             await engine.wait_until_settled()
-    busy = sorted((at, +1) for _port, _path, at in counted.counts.starts)
-    busy += sorted((at, -1) for _port, _path, at in counted.counts.ends)
+    counts = counted.counts
+    busy = sorted((at, +1) for _port, _path, at in counts.starts)
+    busy += sorted((at, -1) for _port, _path, at in counts.ends)
     at_once, most = 0, 0
     for _at, change in sorted(busy):
         at_once += change
         most = max(most, at_once)
-    assert len(counted.counts.starts) == 4
+    assert len(counts.starts) == 4
     assert most == 2, "without the cap the two decks run 4 fetches at once"
 
 
