@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from runner.cli.check_json import check_json_command
+from runner.cli.loading import check_command
 from runner.config.reading import config_path, load_user_config
 from runner.errors import DeckError
 from runner.model import HostLimits
@@ -99,9 +100,16 @@ def test_check_validates_the_config_file_and_run_refuses_to_start_on_a_bad_one(t
     assert ran.returncode == 2
     assert f"error: {config}:1: key 'fetch_limit'" in ran.stderr
     assert "Traceback" not in checked.stderr + ran.stderr
+
+
+def test_check_says_a_good_config_file_is_ok(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     good = write(tmp_path, "host_limit = 2\n", "good.toml")
-    checked = jobdeck("check", deck, env={**env, "JOBDECK_CONFIG": str(good)})
-    assert checked.returncode == 0 and f"ok: config file {good}" in checked.stdout
+    deck = write(tmp_path, '[[job]]\nname = "a"\nshell = "true"\n', "deck.toml")
+    monkeypatch.setenv("JOBDECK_CONFIG", str(good))
+    assert check_command([deck]) == 0
+    assert f"ok: config file {good}" in capsys.readouterr().out
 
 
 def test_check_json_lists_the_config_file_and_its_problems(

@@ -22,6 +22,9 @@ pytestmark = pytest.mark.anyio
 WriteDeck = Callable[..., Path]
 TOLERANCE_S = 0.02
 """Request starts are noted by the server as their line arrives: the client's own jitter is this small."""
+PACING_TOLERANCE_S = 0.04
+"""Pacing counts from when the client sends a request; on a loaded machine one request can reach the server this
+much later after that than the next one does (a garbage collection, the scheduler), shortening the gap it sees."""
 
 
 async def run_decks(engine: Engine, *paths: Path) -> None:
@@ -38,7 +41,7 @@ async def test_host_limit_holds_across_two_decks(write_deck: WriteDeck, counted:
     decks = [
         write_deck(
             f'[deck]\nname = "d{n}"\nfetch_limit = 2\nhost_limit = 2\n\n'
-            f'[[job]]\nname = "w"\nfetch = "{url}/wait/0.15"\neach = [1, 2, 3, 4]\n',
+            f'[[job]]\nname = "w"\nfetch = "{url}/wait/0.1"\neach = [1, 2, 3]\n',
             name=f"d{n}.toml",
         )
         for n in (1, 2)
@@ -47,7 +50,7 @@ async def test_host_limit_holds_across_two_decks(write_deck: WriteDeck, counted:
         await run_decks(engine, *decks)
     port = counted.port(0)
     counts = counted.counts
-    assert len(counts.starts) == 8
+    assert len(counts.starts) == 6
     assert counts.peak_busy[port] == 2, "without the host limit the two decks open 4"
     assert counts.peak_open[port] <= 2
 
@@ -62,7 +65,7 @@ async def test_a_job_waiting_for_its_host_is_queued_and_holds_no_fetch_slot(
 
         [[job]]
         name = "long"
-        fetch = "{busy}/wait/0.6"
+        fetch = "{busy}/wait/0.4"
         host_limit = 1
 
         [[job]]
@@ -90,10 +93,10 @@ async def test_a_job_waiting_for_its_host_is_queued_and_holds_no_fetch_slot(
     counts = counted.counts
     starts = {path: at for _port, path, at in counts.starts}
     ends = {path: at for _port, path, at in counts.ends}
-    assert starts["/wait/0.01"] >= ends["/wait/0.6"] - TOLERANCE_S
+    assert starts["/wait/0.01"] >= ends["/wait/0.4"] - TOLERANCE_S
 
 
-@pytest.mark.parametrize("pacing", ['rate = "10/s"', "min_interval = 0.1"])
+@pytest.mark.parametrize("pacing", ['rate = "5/s"', "min_interval = 0.2"])
 async def test_pacing_spaces_request_starts(write_deck: WriteDeck, counted: CountingServer, pacing: str) -> None:
     url = counted.urls[0]
     # A first request opens the connection the others reuse, so that their starts differ only by the pacing.
@@ -116,7 +119,7 @@ async def test_pacing_spaces_request_starts(write_deck: WriteDeck, counted: Coun
     starts = sorted(at for _port, _path, at in counts.starts)
     assert len(starts) == 4
     gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
-    assert min(gaps) >= 0.1 - TOLERANCE_S, (gaps, counts.starts)
+    assert min(gaps) >= 0.2 - PACING_TOLERANCE_S, gaps
 
 
 async def test_retry_after_pauses_the_whole_host(write_deck: WriteDeck, counted: CountingServer) -> None:
@@ -152,7 +155,7 @@ async def test_retry_after_pauses_the_whole_host(write_deck: WriteDeck, counted:
 
 async def test_bandwidth_is_shared_by_a_hosts_jobs(write_deck: WriteDeck, counted: CountingServer) -> None:
     url, port = counted.urls[1], counted.port(1)
-    rate, size = 64_000, 32_000
+    rate, size = 128_000, 32_000
     deck = write_deck(f"""
         [[job]]
         name = "a"
@@ -173,7 +176,7 @@ async def test_bandwidth_is_shared_by_a_hosts_jobs(write_deck: WriteDeck, counte
     counts = counted.counts
     starts = {path: at for _port, path, at in counts.starts}
     first = min(at for _port, path, at in counts.starts if path.startswith("/bytes/"))
-    # Both bodies were paid from one bucket before `after` could start: 64 KB at 64 KB/s, less its burst.
+    # Both bodies were paid from one bucket before `after` could start: 64 KB at 128 KB/s, less its burst.
     least = (2 * size - rate * BURST_S) / rate
     assert starts["/wait/0"] - first >= least - TOLERANCE_S
 
