@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from runner.pausing import PauseControl
 
@@ -65,6 +66,16 @@ class Throttle:
         """The request is about to be sent: its host's pacing counts from now (not from when it was let start)."""
         if self._on_request is not None:
             self._on_request()
+
+    @property
+    def request_extensions(self) -> dict[str, Any]:
+        """httpx request extensions: when the host is paced, a trace that counts its pacing again from when the
+        request's headers were written (the client may be held up between deciding to send and sending)."""
+        return {"trace": self._trace} if self._on_request is not None else {}
+
+    async def _trace(self, event: str, info: dict[str, Any]) -> None:
+        if event.endswith(".send_request_headers.complete"):
+            self.sending_request()
 
     async def take(self, count: int) -> None:
         """Wait until `count` more bytes of the body may be read."""

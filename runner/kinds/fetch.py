@@ -138,7 +138,8 @@ async def _fetch(client: httpx.AsyncClient, spec: FetchSpec, attempt: AttemptCon
         raise JobError(f"environment variable {missing.args[0]} is not set") from None
     try:
         attempt.throttle.sending_request()
-        async with client.stream(spec.method, url, headers=headers, content=body) as response:
+        extensions = attempt.throttle.request_extensions
+        async with client.stream(spec.method, url, headers=headers, content=body, extensions=extensions) as response:
             _check_status(response, spec)
             size = await _receive_body(response, spec, attempt)
             return {"status": response.status_code, "bytes": size, "url": redact_url(str(response.url))}
