@@ -46,6 +46,29 @@ def default_cpu_limit() -> int:
 
 
 @dataclass(frozen=True)
+class HostLimits:
+    """What a job file or the user config file asks of the requests to one host:port (runner.hosts); None: not said."""
+
+    host_limit: int | None = None
+    """Connections to the host at once, across every deck of the engine."""
+    interval: float | None = None
+    """Seconds between the starts of two requests to the host (`min_interval`, or 1 / `rate`)."""
+    bandwidth: float | None = None
+    """Bytes per second (a deck's: shared by its fetches; a host's: by every fetch to it)."""
+
+    def over(self, other: HostLimits) -> HostLimits:
+        """These limits, with `other`'s where these say nothing."""
+        return HostLimits(
+            self.host_limit if self.host_limit is not None else other.host_limit,
+            self.interval if self.interval is not None else other.interval,
+            self.bandwidth if self.bandwidth is not None else other.bandwidth,
+        )
+
+
+NO_HOST_LIMITS = HostLimits()
+
+
+@dataclass(frozen=True)
 class Settings:
     """The `[deck]` table of a job file, with defaults filled in."""
 
@@ -79,6 +102,8 @@ class Settings:
     run_if_jobs: bool = False
     """Some job of the deck has `run_if` (no key: the parser sets it), so that the engine need not look at
     every job of a million-job deck to know whether the deck needs its policies (runner.engine.policies)."""
+    host_limits: HostLimits = NO_HOST_LIMITS
+    """The deck's `host_limit`, `rate`/`min_interval` (defaults for its fetches) and `bandwidth` (its own)."""
 
     @property
     def dask_slots(self) -> int:
@@ -111,6 +136,8 @@ class FetchSpec(WorkSpec):
     """Ask with the last successful fetch's validators, and leave the saved file alone on 304."""
     stall_timeout: float | None = None
     """Seconds without data before the attempt fails (0: never); None: the deck's `stall_timeout`."""
+    host_limits: HostLimits | None = None
+    """The job's own `host_limit` and `rate`/`min_interval`, over its deck's; None when it sets none."""
 
 
 @dataclass(frozen=True)

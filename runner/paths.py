@@ -9,7 +9,9 @@
 - the environments decks were submitted with: one folder per journal in `environments/` of jobdeck's folder
   in the user's runtime directory (a tmpfs the system clears at boot), or in /tmp/jobdeck-$UID; the
   environments of jobs added from other shells in a folder beside it (`<key>-jobs`);
-- the jobs added from a shell (`jobdeck add`): a folder beside the journal (`journal.db.added`).
+- the jobs added from a shell (`jobdeck add`): a folder beside the journal (`journal.db.added`);
+- the user config file: `$JOBDECK_CONFIG`, else `config.toml` in the user's config directory
+  (`$XDG_CONFIG_HOME/jobdeck`, by default `~/.config/jobdeck`).
 
 Each function takes the environment to read (the process's by default). platformdirs is imported only when
 a default in a user directory is actually needed, so importing this module costs next to nothing.
@@ -26,6 +28,8 @@ APP_NAME = "jobdeck"
 SOCKET_VARIABLE = "JOBDECK_SOCKET"
 LOG_VARIABLE = "JOBDECK_LOG"
 DB_VARIABLE = "JOBDECK_DB"
+CONFIG_VARIABLE = "JOBDECK_CONFIG"
+CONFIG_FILE_NAME = "config.toml"
 SOCKET_FILE_NAME = "jobdeck.sock"
 LOG_FILE_NAME = "server.log"
 DB_FILE_NAME = "journal.db"
@@ -111,6 +115,18 @@ def journal_path(environ: Mapping[str, str] | None = None) -> Path:
     import platformdirs
 
     return Path(platformdirs.user_state_dir(APP_NAME)) / DB_FILE_NAME
+
+
+def chosen_config_path(environ: Mapping[str, str] | None = None) -> Path | None:
+    """`$JOBDECK_CONFIG` when set, else None."""
+    return _chosen(CONFIG_VARIABLE, environ)
+
+
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """`config.toml` in the user's config directory (platformdirs: `$XDG_CONFIG_HOME/jobdeck` on Linux)."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME)) / CONFIG_FILE_NAME
 
 
 def runtime_dir(environ: Mapping[str, str] | None = None) -> Path:

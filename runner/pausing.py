@@ -121,6 +121,14 @@ class PauseControl:
         while self._paused and self._resumed is not None:
             await self._resumed.wait()
 
+    async def sleep_unless_paused(self, seconds: float) -> None:
+        """Sleep `seconds`, or less: return as soon as the attempt is paused or resumed."""
+        if self._changed is None:
+            self._changed = anyio.Event()
+        changed = self._changed
+        with anyio.move_on_after(seconds):
+            await changed.wait()
+
     async def sleep_active(self, seconds: float) -> None:
         """Sleep until `seconds` of active time have passed since the attempt started."""
         while True:

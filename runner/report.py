@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from runner.hosts.waiting import waiting_for
 from runner.model import Job, JobState
 from runner.values import json_safe
 
@@ -22,7 +23,8 @@ job's exit code; a failed call has none)."""
 
 
 def job_report(job: Job) -> dict[str, Any]:
-    return {
+    waiting = waiting_for(job.state.value, job.note)
+    row = {
         "name": job.name,
         "kind": job.kind.value,
         "state": job.state.value,
@@ -31,6 +33,9 @@ def job_report(job: Job) -> dict[str, Any]:
         "error": job.error,
         "result": json_safe(job.result) if job.state in RESULT_STATES else None,
     }
+    if waiting is not None:
+        row["waiting"] = waiting  # queued, held back by its host or a server-wide limit: "host busy", "pacing"...
+    return row
 
 
 def deck_object(

@@ -22,6 +22,13 @@ def private_journal(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 
 
 @pytest.fixture(autouse=True)
+def private_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests (and the servers they start) never read the user's config file: an empty config folder of their own."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+    monkeypatch.delenv("JOBDECK_CONFIG", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def private_server_log(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Servers that tests start log into a folder of the test's own, never the user's log directory: through
     JOBDECK_LOG, and through XDG_STATE_HOME (where the default log directory is) for code that predates it."""

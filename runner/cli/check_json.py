@@ -41,6 +41,13 @@ def check_json_command(files: Sequence[Path]) -> int:
             continue
         kinds = sorted(kind.value for kind in deck.kinds)
         checked.append({"file": str(given), "ok": True, "deck": deck.name, "jobs": deck.jobs, "kinds": kinds})
+    from runner.config.reading import config_problems
+
+    config_problem_list, config = config_problems()
+    config_path = config_problem_list[0].path if config_problem_list else config.path if config else None
+    if config_path is not None:
+        checked.append({"file": str(config_path), "ok": not config_problem_list, "config": True})
+        problems += [problem_object(problem) for problem in config_problem_list]
     json.dump({"ok": not problems, "files": checked, "problems": problems}, out)
     out.write("\n")
     return EXIT_BAD_INPUT if problems else EXIT_OK

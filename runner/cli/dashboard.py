@@ -14,6 +14,7 @@ from runner.cli.exits import EXIT_BAD_INPUT, EXIT_OK
 from runner.cli.loading import load_all
 
 if TYPE_CHECKING:
+    from runner.config.user_config import UserConfig
     from runner.engine.engine import Engine
 
 
@@ -32,7 +33,15 @@ def dashboard_command(files: Sequence[Path], *, local: bool, socket_path: Path |
     from tui.app import JobdeckApp
 
     if local:
-        app = JobdeckApp(decks, engine_factory=local_engine)
+        from functools import partial
+
+        from runner.cli.config_file import user_config_or_report
+
+        config = user_config_or_report(sys.stderr)
+        if config is None:
+            print("jobdeck: the dashboard was not opened", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        app = JobdeckApp(decks, engine_factory=partial(local_engine, config))
     else:
         from runner.server.remote import RemoteEngine
 
@@ -44,15 +53,16 @@ def dashboard_command(files: Sequence[Path], *, local: bool, socket_path: Path |
     return app.return_code or EXIT_OK
 
 
-def local_engine() -> Engine:
+def local_engine(config: UserConfig | None = None) -> Engine:
     """The engine of `jobdeck --local`: its jobs are not journaled, but `h` still shows the runs the journal holds,
     and their whole output is kept (for the detail view) in a temporary folder, removed when the engine ends."""
     from runner import paths
+    from runner.config.user_config import NO_CONFIG
     from runner.engine.engine import Engine
     from runner.joblogs.keeper import JobLogs
     from runner.journal.history import JournalHistory
 
-    engine = Engine(history=JournalHistory(paths.journal_path()))
+    engine = Engine(history=JournalHistory(paths.journal_path()), config=config or NO_CONFIG)
     engine.logs = JobLogs.temporary_folder()
     return engine
 

@@ -59,13 +59,19 @@ def as_given(problem: Problem, given: Path) -> Problem:
 
 def check_command(files: Sequence[Path]) -> int:
     """Check every file as loading it would, without making the jobs (runner.deck.parser.check_deck)."""
+    from runner.config.reading import config_problems
     from runner.deck.parser import check_deck
 
     checked = load_all(files, sys.stderr, load=check_deck)
-    if checked is None:
+    problems, config = config_problems()  # the config file too, when there is one: the jobs run under it
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if checked is None or problems:
         return EXIT_BAD_INPUT
     for given, deck in zip(files, checked, strict=True):
         kinds = sorted(kind.value for kind in deck.kinds)
         jobs = f"{deck.jobs} job{'' if deck.jobs == 1 else 's'}"
         print(f"ok: {given}: deck {deck.name!r}, {jobs} ({', '.join(kinds) or 'nothing to run'})")
+    if config is not None and config.path is not None:
+        print(f"ok: config file {config.path}")
     return EXIT_OK

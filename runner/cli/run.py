@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskStatus
 
     from runner.cli.console import ProgressView
+    from runner.config.user_config import UserConfig
     from runner.engine.engine import Engine
     from runner.journal.store import Journal
     from runner.model import Deck, Job
@@ -66,6 +67,11 @@ def run_command(
     if decks is None:
         print("jobdeck: nothing was run; fix the problems above and run again", file=sys.stderr)
         return EXIT_BAD_INPUT
+    from runner.cli.config_file import user_config_or_report
+
+    config = user_config_or_report(sys.stderr)
+    if config is None:
+        return EXIT_BAD_INPUT
     import anyio
 
     from runner import paths
@@ -94,7 +100,7 @@ def run_command(
     if resume and journal is not None:
         decks, carry_over, earlier = resumed_decks(decks, journal, progress_out)
     try:
-        return anyio.run(run_decks, decks, as_json, grace_period, progress_out, journal, carry_over, earlier)
+        return anyio.run(run_decks, decks, as_json, grace_period, progress_out, journal, carry_over, earlier, config)
     finally:
         if journal is not None:
             journal.close()
@@ -173,19 +179,21 @@ async def run_decks(
     journal: Journal | None = None,
     carry_over: dict[str, tuple[str, list[str]]] | None = None,
     earlier: Mapping[str, Earlier] | None = None,
+    config: UserConfig | None = None,
 ) -> int:
     """Run the decks to the end (or until SIGINT/SIGTERM), showing progress; then report and return the exit code.
     With a journal, every change is recorded in it as it happens. `earlier`: by deck path, the jobs a resumed
-    deck does not run again, for the report."""
+    deck does not run again, for the report. `config`: the user config file's limits."""
     import anyio
 
     from runner.cli.console import progress_view
+    from runner.config.user_config import NO_CONFIG
     from runner.engine.engine import Engine
     from runner.journal.recorded import recorded_engine
     from runner.stored_results import results_folder
 
     outcome = RunOutcome(earlier=dict(earlier or {}))
-    engine = Engine(grace_period=grace_period)
+    engine = Engine(grace_period=grace_period, config=config or NO_CONFIG)
     engine.results_folder = results_folder(journal.path if journal is not None else None)
     if journal is not None:  # its connection closes with this process
         from runner.journal.transfers import JournalBook

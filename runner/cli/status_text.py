@@ -23,7 +23,8 @@ def server_lines(server: Mapping[str, Any]) -> list[str]:
 
 def job_line(job: Mapping[str, Any]) -> str:
     error = f"  {job['error']}" if job.get("error") else f"  {job['note']}" if job.get("note") else ""
-    return f"  {job['name']:<30} {job['kind']:<6} {job['state']:<10} #{job['attempts']}{error}"
+    state = f"{job['state']} ({job['waiting']})" if job.get("waiting") else job["state"]
+    return f"  {job['name']:<30} {job['kind']:<6} {state:<10} #{job['attempts']}{error}"
 
 
 def deck_line(deck: Mapping[str, Any], *, now: float) -> str:

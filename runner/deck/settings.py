@@ -12,6 +12,7 @@ from runner.deck.lookalikes import DECK_LOOKALIKES
 from runner.deck.policies import DECK_POLICY_KEYS, deck_policies
 from runner.deck.reading import absolute
 from runner.deck.table import MISSING, Table, describe
+from runner.hosts.keys import HOST_KEYS, HOST_LOOKALIKES, read_host_limits
 from runner.kinds.transfer_keys import read_stall_timeout
 from runner.model import Settings
 
@@ -33,6 +34,7 @@ DECK_KEYS = (
     "env",
     "cwd",
     *DECK_POLICY_KEYS,
+    *HOST_KEYS,
 )
 LIMIT_KEYS = ("fetch_limit", "process_limit", "thread_limit", "shell_limit", "dask_limit")
 
@@ -43,7 +45,7 @@ def read_settings(top: Table, block: Block, path: Path) -> Settings:
     if raw is not MISSING and not isinstance(raw, dict):
         top.report("deck", f"must be a table, not {describe(raw)}", "write a [deck] section")
     deck = Table(raw if isinstance(raw, dict) else {}, top.problems, block, job=None)
-    deck.refuse_unknown_keys(DECK_KEYS, table="[deck]", lookalikes=DECK_LOOKALIKES)
+    deck.refuse_unknown_keys(DECK_KEYS, table="[deck]", lookalikes={**HOST_LOOKALIKES, **DECK_LOOKALIKES})
     given: dict[str, Any] = {}
     for key in LIMIT_KEYS:
         given[key] = deck.whole_number(key, minimum=1)
@@ -55,6 +57,7 @@ def read_settings(top: Table, block: Block, path: Path) -> Settings:
     given["log_limit_mb"] = log_limit(deck)
     given["stall_timeout"] = read_stall_timeout(deck)
     given.update(deck_policies(deck))
+    given["host_limits"] = read_host_limits(deck, bandwidth=True)
     settings_fields = {key: value for key, value in given.items() if value is not None}
     return Settings(name=_deck_name(deck, path), out_dir=_out_dir(deck, path.parent), **settings_fields)
 

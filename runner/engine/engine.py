@@ -28,9 +28,11 @@ import anyio.to_thread
 from anyio.abc import TaskGroup
 
 from runner.awake_clock import watch_awake_time
+from runner.config.user_config import NO_CONFIG, UserConfig
 from runner.deck.parser import load_deck
 from runner.deck.pending_fan_out import PendingFanOut
 from runner.engine import policies
+from runner.engine.admission import Admission
 from runner.engine.events import (
     ChangeLogEntry,
     DeckLoaded,
@@ -60,6 +62,7 @@ from runner.engine.lanes import Lane
 from runner.engine.repeats import repeated_deck
 from runner.engine.retries import retries_left
 from runner.errors import CommandError, JobError, describe_error, disk_full_error
+from runner.hosts.waiting import WAITING_NOTES
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.registry import KIND_SPECS
 from runner.kinds.shell import ShellKind
@@ -181,7 +184,9 @@ class Engine:
         grace_period: float = 5.0,
         kinds: Mapping[Kind, JobKind] | None = None,
         history: HistorySource | None = None,
+        config: UserConfig = NO_CONFIG,
     ) -> None:
+        """`config`: the user config file's limits across decks and for hosts (runner.config)."""
         self.environ: Mapping[str, str] = dict(os.environ) if environ is None else environ
         self.grace_period = grace_period
         self._kinds: dict[Kind, JobKind] = dict(kinds) if kinds is not None else default_kinds()
@@ -220,6 +225,13 @@ class Engine:
         self._history = history
         self.on_jobs_added: Callable[[str, list[Job]], None] | None = None
         """Called with the jobs a fan-out from a result has just been expanded into (the journal keeps them)."""
+        self._admission = Admission(
+            config,
+            offer=self._offer_again,
+            lane_of=self._lane_of,
+            touched=self._touch,
+            start_soon=lambda *task: self._require_running().start_soon(*task),
+        )
         self.on_attempt_start: Callable[[Job, Attempt], None] | None = None
         """Called as each attempt starts, before its work begins (the journal notes it where a killed server
         leaves it); must be quick and must not raise."""
@@ -555,6 +567,8 @@ class Engine:
             run.held = True
             run.state_before_hold = job.state
             self._lane_of(job).discard(job)
+            if job.note in WAITING_NOTES:
+                job.note = None
             self._set_state(job, JobState.PAUSED)
         elif job.state is JobState.RUNNING and run.pause is not None:
             run.pause.pause()
@@ -796,10 +810,25 @@ class Engine:
             self._require_running().start_soon(self._work_lane, lane, job, name=f"lane of {job.id}")
 
     def _take_next(self, lane: Lane) -> Job | None:
-        job = lane.pop_startable(self._startable)
-        if job is not None:
-            self._runs[job.id].task_started = True
-        return job
+        """The lane's next job that may start now; those its host or a server-wide limit turns away wait there."""
+        while True:
+            job = lane.pop_startable(self._startable)
+            if job is None:
+                return None
+            if self._admit(job):
+                self._runs[job.id].task_started = True
+                return job
+
+    def _admit(self, job: Job) -> bool:
+        settings = self.decks[job.deck].settings
+        slot = self._kinds[job.kind].slot(job.spec, settings)[0] if self._admission.caps_lanes else None
+        environ = (self._job_environments.get(job.id) or self.deck_environment(job.deck))[0]
+        return self._admission.admit(job, slot, settings, environ)
+
+    def _offer_again(self, job: Job) -> None:
+        """A job its host or a server-wide limit held back: back to its lane, unless paused or ended since."""
+        if self._startable(job) and not self._closing:
+            self._offer(job)
 
     def _startable(self, job: Job) -> bool:
         run = self._runs[job.id]
@@ -828,6 +857,8 @@ class Engine:
                     scope.cancel()
                 job.spec.keep_work()
                 error = await self._attempt(job, run)
+                if error is not None and error.retry_after is not None:
+                    self._admission.pause_host(job, error.retry_after)  # every job to that host waits, not only this
                 if error is None:
                     outcome = JobState.SUCCEEDED
                 elif not error.retryable or run.retries_left <= 0:
@@ -839,6 +870,7 @@ class Engine:
                     self._require_running().start_soon(self._back_off, job, error, retry_number)
                     return
         finally:
+            self._admission.release(job)
             job.spec.drop_work()  # a fan-out member's work is made again for its next attempt
             run.scope = None
             run.pause = None
@@ -920,6 +952,7 @@ class Engine:
             results_folder=self.results_folder,
             transfers=self.transfers,
             report_status=lambda text: self._report_status(job, text),
+            throttle=self._admission.throttle(job, self.decks[job.deck].settings, pause),
         )
         error: JobError | None = None
         try:
@@ -1317,6 +1350,7 @@ class Engine:
         for key in [key for key in self._lanes if key[0] == deck]:
             del self._lanes[key]
         forgotten = self.decks.pop(deck)
+        self._admission.forget_deck(deck)
         if self._task_group is not None:
             for kind in {spec.kind for spec in forgotten.jobs}:
                 self._task_group.start_soon(self._kinds[kind].deck_forgotten, forgotten, self.transfers)

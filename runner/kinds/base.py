@@ -8,6 +8,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from runner.hosts.bandwidth import UNTHROTTLED, Throttle
 from runner.kinds.transfer_book import TransferBook
 from runner.model import Deck, Job, JobSpec, Settings
 from runner.pausing import PauseControl
@@ -46,6 +47,8 @@ class AttemptContext:
     """What downloads keep between attempts, to resume and to ask `if_changed` (runner.kinds.transfer_book)."""
     report_status: Callable[[str | None], None] = _no_status
     """(text or None) — what the job says it is doing now (a shell job's JOBDECK_STATUS line); None clears it."""
+    throttle: Throttle = UNTHROTTLED
+    """What a download pays its body's bytes from: its deck's and its host's bandwidth (runner.hosts)."""
 
 
 class JobKind:

@@ -207,8 +207,14 @@ async def _transfer(
             flow.wind()
             headers = {**request.headers, **download.request_headers()}
             timeout = STALL_WATCHED_TIMEOUT if watched else CLIENT_TIMEOUT
+            attempt.throttle.sending_request()
             async with request.client.stream(
-                request.method, url, headers=headers, content=request.body, timeout=timeout
+                request.method,
+                url,
+                headers=headers,
+                content=request.body,
+                timeout=timeout,
+                extensions=attempt.throttle.request_extensions,
             ) as response:
                 step = await download.begin(response, partial(_check_status, spec=download.spec))
                 if step is Step.AGAIN:
@@ -248,6 +254,7 @@ async def _receive_body(response: httpx.Response, download: Download, attempt: A
         await download.write(chunk)
         flow.got(len(chunk))
         attempt.report_progress(download.offset, download.total, "bytes")
+        await attempt.throttle.take(len(chunk))  # the deck's and the host's bandwidth (runner.hosts)
         if pause.paused:
             if not download.resumable:
                 # Not reading while paused lets TCP flow control stop the sender, for as long as it takes.

@@ -29,6 +29,7 @@ from runner.deck.templates import (
     fill_text,
     item_text,
 )
+from runner.hosts.keys import JOB_BANDWIDTH, PACING_KEYS, PACING_LOOKALIKES, host_limits_text, read_host_limits
 from runner.kinds.checksums import CHECKSUM_KEYS, read_checksum
 from runner.kinds.spec import DeckPlace, ItemsChecked, KindSpec, WrittenFile
 from runner.kinds.transfer_keys import (
@@ -39,7 +40,7 @@ from runner.kinds.transfer_keys import (
     read_stall_timeout,
     transfer_lines,
 )
-from runner.model import FetchSpec, Kind, replaced
+from runner.model import NO_HOST_LIMITS, FetchSpec, HostLimits, Kind, replaced
 from runner.redaction import BODY_PREVIEW_CHARS, redact_body, redact_headers, redact_url, shorten
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class FetchTemplate:
     save: str | None
     expect: frozenset[int] | None
     transfer: TransferKeys = NO_TRANSFER_KEYS
+    host_limits: HostLimits | None = None
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class _SaveFolder:
 class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
     kind = Kind.FETCH
     writes_files = True
-    keys = ("fetch", "method", "headers", "body", "save", "expect", *CHECKSUM_KEYS, *TRANSFER_KEYS)
+    keys = ("fetch", "method", "headers", "body", "save", "expect", *CHECKSUM_KEYS, *TRANSFER_KEYS, *PACING_KEYS)
     example = 'fetch = "URL"'
     lookalikes: Mapping[str, Lookalike] = {
         **dict.fromkeys(("url", "uri", "href", "get", "download"), Renamed("fetch")),
@@ -94,6 +96,8 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
         **dict.fromkeys(("hash", "digest", "sha256sum", "sha256_sum"), Renamed("sha256", example='"…"')),
         **dict.fromkeys(("if_modified", "only_if_changed", "conditional", "unless_unchanged"), Renamed("if_changed")),
         **dict.fromkeys(("stall", "idle_timeout", "read_timeout", "low_speed_time"), Renamed("stall_timeout")),
+        **PACING_LOOKALIKES,
+        **JOB_BANDWIDTH,
     }
 
     def read(self, table: Table, place: DeckPlace) -> FetchTemplate | None:
@@ -111,6 +115,7 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
             if_changed=read_if_changed(table, save=save, method=method),
             stall_timeout=read_stall_timeout(table),
         )
+        host_limits = read_host_limits(table, bandwidth=False)
         if url is None:
             return None
         return FetchTemplate(
@@ -121,6 +126,7 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
             save=save,
             expect=expect,
             transfer=transfer,
+            host_limits=None if host_limits == NO_HOST_LIMITS else host_limits,
         )
 
     def template_texts(self, template: FetchTemplate) -> Iterable[TemplateText]:
@@ -155,6 +161,7 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
             save=save,
             expect=template.expect,
             **template.transfer.fields(),
+            host_limits=template.host_limits,
         )
 
     def for_items(
@@ -171,6 +178,7 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
             body=template.body,
             expect=template.expect,
             **template.transfer.fields(),
+            host_limits=template.host_limits,
         )
         url, body = template.url, template.body
         url_varies, body_varies = ITEM in url, body is not None and ITEM in body
@@ -253,6 +261,8 @@ class FetchKindSpec(KindSpec[FetchTemplate, FetchSpec]):
         yield "save", str(work.save) if work.save is not None else "not saved"
         yield "expect", ", ".join(str(status) for status in sorted(work.expect)) if work.expect is not None else "2xx"
         yield from transfer_lines(work)
+        if work.host_limits is not None:
+            yield "host", host_limits_text(work.host_limits)
 
     def sent_lines(self, work: FetchSpec, environ: Mapping[str, str]) -> dict[str, str]:
         try:

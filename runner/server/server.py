@@ -797,10 +797,20 @@ def main(argv: list[str] | None = None) -> int:
     journal_path: Path | None = None
     if not options.no_journal:
         journal_path = options.db or paths.journal_path()
+    from runner.config.reading import config_problems
+
+    problems, config = config_problems()
+    if config is None:
+        # A detached server's starter shows its last line: every problem goes on that one.
+        print(f"jobdeck server: the config file is bad: {' | '.join(map(str, problems))}", file=sys.stderr)
+        return EXIT_CANNOT_START
     try:
         limits = ConnectionLimits(idle_timeout_s=options.idle_timeout, max_connections=options.max_connections)
         deadlines = {"exit_deadline_s": options.exit_deadline, "stop_wait_s": options.stop_wait}
-        anyio.run(partial(serve, socket_path, journal_path=journal_path, limits=limits, **deadlines))
+        engines = partial(Engine, config=config)
+        anyio.run(
+            partial(serve, socket_path, journal_path=journal_path, limits=limits, engine_factory=engines, **deadlines)
+        )
     except ServerAlreadyRunning as already:
         print(f"jobdeck server: {already}", file=sys.stderr)
         return 1
