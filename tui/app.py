@@ -44,6 +44,7 @@ from runner.engine.interface import EngineInterface, LoadedDeck, ObservedJob
 from runner.errors import CommandError, DeckAlreadyLoaded, DeckError, Problem
 from runner.model import Deck, JobState
 from tui import farewell
+from tui.collector import FewerFullCollections
 from tui.deck_endings import TITLE, EndingWatch, notification_sequences
 from tui.exit_deadline import ExitDeadline
 from tui.formatting import STATE_GLYPHS, format_duration, format_eta, format_rate, row_seconds
@@ -161,7 +162,8 @@ class JobdeckApp(App[None]):
         self._lost_shown = False
         self.model = PaneModel()
         self._revision = -1
-        self._key_first = KeyFirst(self, self.pull_changes)
+        self._key_first = KeyFirst(self.pull_changes)
+        self._collections = FewerFullCollections()
         self._stop_engine = anyio.Event()
         self._engine_stopped = anyio.Event()
         self._estimator = Estimator()
@@ -217,6 +219,7 @@ class JobdeckApp(App[None]):
         return TerminalDriver if driver_class is LinuxDriver else driver_class
 
     def on_mount(self) -> None:
+        self._collections.start()
         self._filter_input.display = False
         self.job_list(Pane.RUNNING).focus()
         self._check_size()
@@ -669,9 +672,9 @@ class JobdeckApp(App[None]):
             self._update_summary(self.engine)
 
     async def on_event(self, event: events.Event) -> None:
+        await super().on_event(event)  # an app's binding has run; a widget's key is in the widget's queue
         if isinstance(event, events.Key):
-            self._key_first.key_pressed()
-        await super().on_event(event)
+            self._key_first.key_pressed(self.focused or self.screen)
 
     def on_key(self, event: events.Key) -> None:
         """Escape clears the filter (from the filter field or from the panes; a screen in front has its own)."""
@@ -793,6 +796,7 @@ class JobdeckApp(App[None]):
             self._exit_deadline.arm(0, exit_code=0)
 
     async def on_unmount(self) -> None:
+        self._collections.stop()
         # Whatever way the app ends, an in-process engine's jobs and processes end with it; a server's go on.
         if not self._engine_stopped.is_set() and not self._abandoned:
             await self.stop_engine(stop_jobs=not self.attached)

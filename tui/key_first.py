@@ -13,23 +13,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from textual.app import App
+from textual.message_pump import MessagePump
 
 KEY_FRAME_WAIT_S = 0.25
 """The longest the timer's pull waits for a key's frame."""
 
 
 class KeyFirst:
-    def __init__(self, app: App[object], pull: Callable[[], None]) -> None:
-        self._app = app
+    def __init__(self, pull: Callable[[], None]) -> None:
         self._pull = pull
         self._key_at: float | None = None
         """When the key whose frame is on its way was pressed."""
         self._pull_waiting = False
 
-    def key_pressed(self) -> None:
+    def key_pressed(self, handler: MessagePump) -> None:
+        """A key went to `handler` (the focused widget, say), or was handled already (an app's binding): the
+        frame to wait for is the first one after `handler` has dealt with it, whose queue holds it before ours."""
         if self._key_at is None:
-            self._app.call_after_refresh(self._frame_out)
+            handler.call_after_refresh(self._frame_out)
         self._key_at = time.monotonic()
 
     def tick(self) -> None:

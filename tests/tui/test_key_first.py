@@ -15,7 +15,7 @@ from tui.key_first import KEY_FRAME_WAIT_S, KeyFirst
 from tui.panes import Pane
 
 
-class FakeApp:
+class FakeWidget:
     def __init__(self) -> None:
         self.after_refresh: list[Callable[[], None]] = []
 
@@ -32,12 +32,12 @@ class FakeApp:
 def test_the_pull_waits_for_the_keys_frame_and_runs_once_it_is_out(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [100.0]
     monkeypatch.setattr(key_first.time, "monotonic", lambda: now[0])
-    app, pulls = FakeApp(), []
-    keys = KeyFirst(app, lambda: pulls.append(now[0]))  # type: ignore[arg-type]
+    app, pulls = FakeWidget(), []
+    keys = KeyFirst(lambda: pulls.append(now[0]))
     keys.tick()
     assert pulls == [100.0], "no key: the timer pulls"
-    keys.key_pressed()
-    keys.key_pressed()  # a second key before the frame: still one frame to wait for
+    keys.key_pressed(app)  # type: ignore[arg-type]
+    keys.key_pressed(app)  # type: ignore[arg-type] # a second key before the frame: still one frame to wait for
     assert len(app.after_refresh) == 1
     now[0] += 0.1
     keys.tick()
@@ -52,8 +52,9 @@ def test_a_frame_that_never_comes_holds_the_pull_back_only_so_long(monkeypatch: 
     now = [0.0]
     monkeypatch.setattr(key_first.time, "monotonic", lambda: now[0])
     pulls: list[float] = []
-    keys = KeyFirst(FakeApp(), lambda: pulls.append(now[0]))  # type: ignore[arg-type]
-    keys.key_pressed()
+    app = FakeWidget()
+    keys = KeyFirst(lambda: pulls.append(now[0]))
+    keys.key_pressed(app)  # type: ignore[arg-type]
     keys.tick()
     now[0] = KEY_FRAME_WAIT_S + 0.01
     keys.tick()
