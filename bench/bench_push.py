@@ -6,8 +6,10 @@
    this process (headless `run_test`), either with its engine here (`--local`, the baseline) or attached to a
    server process running the same deck. Timed from posting the key as the terminal driver would until a frame
    showing its effect goes to the terminal: `p` on the last queued job (it pauses, then resumes: a command that
-   goes to the engine) and `j`/`k` in the growing Finished pane (the dashboard alone). Rounds alternate local and
-   attached, each on a fresh deck (targets: attached median within 1.2x of local's, worst under 100 ms).
+   goes to the engine) and `j`/`k` in the growing Finished pane (the dashboard alone). Before each timed key, the
+   bench's own moves (focusing the pane, sending the cursor to the end) are waited out until a frame has shown
+   them, as a person sees the pane before pressing a key. Rounds alternate local and attached, each on a fresh
+   deck (targets: attached median within 1.2x of local's, worst under 100 ms).
 2. Idle CPU, from /proc/PID/stat over `--idle` seconds: a server with no decks; then, once 10,000 jobs have
    finished in it, the server alone, the server with a `jobdeck attach` in a pseudo-terminal, that dashboard,
    and a `jobdeck --local` dashboard holding the same jobs (targets: the server and the attached dashboard under
@@ -102,6 +104,12 @@ async def measure_keys(app: JobdeckApp, presses: int, into: Latencies) -> None:
             while not condition() and time.perf_counter() < deadline:
                 await anyio.sleep(0.001)
 
+        async def shown() -> None:
+            """Until a frame drawn from now on has gone out: what the test did before the key (a focus change,
+            the cursor sent to the end) is on the screen, as it is for a person before they press the key."""
+            now = time.perf_counter()
+            await until(lambda: bool(frames) and frames[-1] > now)
+
         queued, done = app.job_list(Pane.QUEUED), app.job_list(Pane.FINISHED)
         for number in range(presses):
             if app.model.count(Pane.QUEUED) < 1000:
@@ -110,6 +118,7 @@ async def measure_keys(app: JobdeckApp, presses: int, into: Latencies) -> None:
             await until(lambda: app.focused is queued)
             app.post_message(events.Key("end", None))  # untimed: Pilot.press would wait for the app to be idle
             await until(lambda: queued.jobs and queued.cursor == len(queued.jobs) - 1)
+            await shown()
             target = app.selected_job
             assert target is not None and target.state is JobState.QUEUED, "the last queued job is selected"
             job_id = target.id
@@ -119,6 +128,7 @@ async def measure_keys(app: JobdeckApp, presses: int, into: Latencies) -> None:
             await anyio.sleep(0.05)
             done.focus()
             await until(lambda: app.focused is done)
+            await shown()
             cursor = done.cursor
             into.move.append(await timed(("j", "k")[number % 2], lambda cursor=cursor: done.cursor != cursor))
             await anyio.sleep(0.05)
