@@ -78,6 +78,8 @@ async def test_the_demo_runs_again_from_inside_once_it_has_finished(tmp_path: Pa
     app = DemoApp(tmp_path, [load_deck(tmp_path / "demo.toml")])
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: (tmp_path / "downloads" / "demo.txt").exists(), what="the first run's file")
+        # The file is there before its job has ended (under load, long before): one job left, not two.
+        await until(pilot, lambda: app.engine.job("demo/note").state is JobState.SUCCEEDED, what="note done")
         await pilot.press("a")
         await until(pilot, lambda: any("still running (1 job)" in str(note.message) for note in app._notifications))
         assert list(app.engine.decks) == ["demo"]
