@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from runner.deck.problems import did_you_mean
+from runner.deck.reading import read_regular_file
 from runner.deck.table import Table, describe, is_whole_number, short
 from runner.deck.templates import MISSING_FIELD, field_value
+from runner.errors import DeckError, Problem
 
 SOURCES = ("range", "lines", "glob", "result_of")
 SOURCE_EXAMPLES = {
@@ -117,10 +119,20 @@ def _range(table: Table, given: Any) -> list[Any] | None:
 
 def _lines(table: Table, folder: Path, name: str) -> list[Any] | None:
     path = folder / Path(name).expanduser()
+
+    def refuse(message: str, hint: str | None = None) -> DeckError:
+        return DeckError([Problem(path, message, hint=hint)])
+
     try:
-        text = path.read_text(encoding="utf-8")
+        # Opened without blocking and judged by what it is: a FIFO would hang `check` and every load for good.
+        data = read_regular_file(path, refuse, what="file of items", text_hint="text file, one item a line")
+        text = data.decode("utf-8")
     except FileNotFoundError:
         table.report("each", f"the file of items {str(path)!r} does not exist", "the path is relative to the job file")
+        return None
+    except DeckError as refused:
+        problem = refused.problems[0]
+        table.report("each", f"{str(path)!r}: {problem.message}", problem.hint)
         return None
     except (OSError, UnicodeDecodeError) as failed:
         table.report("each", f"cannot read the file of items {str(path)!r}: {failed}", None)

@@ -40,7 +40,7 @@ def read_job_file(path: Path) -> str:
     if not path.exists():
         raise fail("no such job file", _similar_file_hint(path) or "check the path; job files are TOML (.toml) files")
     try:
-        data = _read_regular_file(path, fail)
+        data = read_regular_file(path, fail)
     except PermissionError:
         raise fail("cannot read the job file: permission denied", "check the file's permissions") from None
     except OSError as exc:
@@ -58,7 +58,9 @@ def read_job_file(path: Path) -> str:
         ) from None
 
 
-def _read_regular_file(path: Path, fail: Callable[[str, str], DeckError]) -> bytes:
+def read_regular_file(
+    path: Path, fail: Callable[[str, str], DeckError], *, what: str = "job file", text_hint: str = ".toml text file"
+) -> bytes:
     """The bytes of a regular file of a sane size. The file is opened without blocking and judged by what was
     opened, not by its name: a FIFO would block the reader forever and /dev/zero never ends."""
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
@@ -66,17 +68,15 @@ def _read_regular_file(path: Path, fail: Callable[[str, str], DeckError]) -> byt
         status = os.fstat(descriptor)
         for is_kind, kind in _SPECIAL_FILES:
             if is_kind(status.st_mode):
-                raise fail(f"this is {kind}, not a job file", "give the path of a .toml text file")
+                raise fail(f"this is {kind}, not a {what}", f"give the path of a {text_hint}")
         if status.st_size > MAX_JOB_FILE_BYTES:
             raise fail(
-                f"the job file is too large ({status.st_size:,} bytes; at most {MAX_JOB_FILE_BYTES:,} are read)",
+                f"the {what} is too large ({status.st_size:,} bytes; at most {MAX_JOB_FILE_BYTES:,} are read)",
                 "split it into several job files, or use `each` to fan a job out",
             )
         data = file.read(MAX_JOB_FILE_BYTES + 1)
     if len(data) > MAX_JOB_FILE_BYTES:  # it grew while being read
-        raise fail(
-            f"the job file is too large (more than {MAX_JOB_FILE_BYTES:,} bytes)", "split it into several job files"
-        )
+        raise fail(f"the {what} is too large (more than {MAX_JOB_FILE_BYTES:,} bytes)", "split it into several files")
     return data
 
 

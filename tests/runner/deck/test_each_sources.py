@@ -3,6 +3,7 @@ result (only read here: runner.engine.expansion makes its members). Each mistake
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,13 @@ def test_a_missing_file_of_lines_is_named_with_its_whole_path(tmp_path: Path) ->
     (tmp_path / "urls.txt").write_text("# nothing yet\n\n")
     problem = only_problem(tmp_path, '[[job]]\nname = "j"\nshell = "echo {item}"\neach = { lines = "urls.txt" }\n')
     assert problem.message == f"the file of items '{tmp_path / 'urls.txt'}' has no items"
+
+
+def test_a_named_pipe_as_the_file_of_lines_is_refused_not_waited_on(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "urls.txt")  # opened as before, reading it waited for a writer for ever
+    problem = only_problem(tmp_path, '[[job]]\nname = "j"\nshell = "echo {item}"\neach = { lines = "urls.txt" }\n')
+    assert problem.message == f"'{tmp_path / 'urls.txt'}': this is a named pipe (FIFO), not a file of items"
+    assert problem.hint == "give the path of a text file, one item a line"
 
 
 def test_a_glob_gives_the_matching_paths_relative_to_the_job_file_sorted(tmp_path: Path) -> None:
