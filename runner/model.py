@@ -267,6 +267,14 @@ class FanOut:
         self.template = template
         self.refill = refill
 
+    def with_after(self, after: tuple[str, ...]) -> FanOut:
+        """The same fan-out, waiting for `after` instead: every other field copied, whatever fields it gains."""
+        copy = object.__new__(FanOut)
+        for name in FanOut.__slots__:
+            setattr(copy, name, getattr(self, name))
+        copy.after = after
+        return copy
+
     def _fields(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in FanOut.__slots__)
 

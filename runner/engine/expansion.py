@@ -13,7 +13,7 @@ from typing import Any
 
 from runner.deck.pending_fan_out import PendingFanOut
 from runner.deck.templates import fill_text
-from runner.model import FanOut, Job, JobSpec, Kind, MemberSpec, item_text
+from runner.model import Job, JobSpec, Kind, MemberSpec, item_text
 from runner.stored_results import is_stored_result, read_stored_result
 
 EXPANDED = "items"
@@ -101,20 +101,7 @@ def member_specs(
     assert pending.fan_out is not None and pending.make_work is not None
     shared = tuple(dict.fromkeys(name for entry in pending.entries for name in whole(entry)))
     base = pending.fan_out
-    fan_out = FanOut(
-        name=base.name,
-        kind=base.kind,
-        after=shared,
-        retries=base.retries,
-        backoff=base.backoff,
-        timeout=base.timeout,
-        line=base.line,
-        template=base.template,
-        refill=base.refill,
-        log_limit_mb=base.log_limit_mb,
-        run_if=base.run_if,
-        on_failure=base.on_failure,
-    )
+    fan_out = base.with_after(shared)
     specs: list[JobSpec] = []
     seen: set[str] = set()
     for position, item in enumerate(items, start=1):
