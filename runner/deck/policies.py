@@ -43,7 +43,7 @@ def deck_policies(deck: Table) -> dict[str, Any]:
         if deck.has(key):
             given[key] = hook_command(deck, key)
     if deck.has("notify"):
-        given["notify"] = flag(deck, "notify")
+        given["notify"] = deck.flag("notify")
     return {key: value for key, value in given.items() if value is not None}
 
 
@@ -57,16 +57,6 @@ def hook_command(table: Table, key: str) -> str | None:
         table.report(key, f"must be a shell command as one string, not {describe(value)}", hint)
         return None
     return table.text(key, example=HOOK_EXAMPLE)
-
-
-def flag(table: Table, key: str) -> bool | None:
-    value = table.raw(key)
-    if value is MISSING:
-        return None
-    if not isinstance(value, bool):
-        table.report(key, f"must be true or false, not {describe(value)}", f"write {key} = true")
-        return None
-    return value
 
 
 def run_if(table: Table) -> RunIf | None:

@@ -74,6 +74,16 @@ class Table:
             return None
         return value
 
+    def flag(self, key: str) -> bool | None:
+        """A true/false key; None when it is not given or not a boolean (reported)."""
+        value = self.raw(key)
+        if value is MISSING:
+            return None
+        if not isinstance(value, bool):
+            self.report(key, f"must be true or false, not {describe(value)}", f"write {key} = true")
+            return None
+        return value
+
     def table(self, key: str, *, example: str) -> dict[str, Any] | None:
         value = self.raw(key)
         if value is MISSING:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.deck.durations import duration
-from runner.deck.table import MISSING, Table, describe
+from runner.deck.table import Table
 from runner.model import FetchSpec
 
 DEFAULT_STALL_TIMEOUT_S = 60.0
@@ -27,12 +27,7 @@ def read_stall_timeout(table: Table) -> float | None:
 
 
 def read_if_changed(table: Table, *, save: str | None, method: str) -> bool:
-    value = table.raw("if_changed")
-    if value is MISSING:
-        return False
-    if not isinstance(value, bool):
-        table.report("if_changed", f"must be true or false, not {describe(value)}", "write if_changed = true")
-        return False
+    value = table.flag("if_changed")
     if value and save is None:
         table.report(
             "if_changed",
@@ -43,7 +38,7 @@ def read_if_changed(table: Table, *, save: str | None, method: str) -> bool:
     if value and method != "GET":
         table.report("if_changed", f"applies to GET requests, not {method}", "drop if_changed, or the method")
         return False
-    return value
+    return bool(value)
 
 
 @dataclass(frozen=True)
