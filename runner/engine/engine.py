@@ -707,7 +707,8 @@ class Engine:
             after = job.spec.after
             dependencies = [self.jobs[f"{job.deck}/{name}"] for name in after] if after else None
             return policies.run_if_verdict(job, dependencies, self._policies.get(job.deck))
-        waiting: list[str] = []
+        first_waiting: str | None = None
+        waiting = 0  # counted, not listed: this runs again as each of a big fan-out's members ends
         for name in job.spec.after:
             dependency = self.jobs[f"{job.deck}/{name}"]
             if dependency.state is JobState.SUCCEEDED:
@@ -715,14 +716,15 @@ class Engine:
             if dependency.state.finished:
                 job.error = f"not run: {dependency.name} {dependency.state}"
                 return JobState.SKIPPED
-            waiting.append(name)
-        if not waiting:
+            first_waiting = first_waiting or name
+            waiting += 1
+        if first_waiting is None:
             return JobState.SUCCEEDED
         spec = job.spec
         if isinstance(spec, PendingFanOut) or (spec.group is not None and not isinstance(spec, MemberSpec)):
             # A member waiting item by item (or a fan-out waiting for its items) says for what; the members of a
             # fan-out that waits as a whole share their wait, and a note each would cost a big fan-out dearly.
-            note = waiting_note(job, waiting[0], len(waiting) - 1)
+            note = waiting_note(job, first_waiting, waiting - 1)
             if note != job.note:
                 job.note = note
                 self._touch(job)
