@@ -23,6 +23,7 @@ from runner.engine.events import Event, StateChanged, Subscription
 from runner.model import Job, JobState
 
 REFRESH_S = 0.1
+LINES_INTERVAL_S = 0.05
 NOTEWORTHY_STATES = frozenset({JobState.RETRYING, JobState.FAILED, JobState.CANCELLED, JobState.SKIPPED})
 """State changes that come with a reason; the live display prints a line above its bars for them."""
 TROUBLED_STATES = frozenset({JobState.RETRYING, JobState.FAILED, JobState.CANCELLED})
@@ -88,28 +89,38 @@ def current_note(engine: Engine, event: StateChanged) -> str | None:
 
 
 class StateLines:
-    """One plain line per state change, flushed at once: for pipes, files and logs."""
+    """One plain line per state change, for pipes, files and logs. The lines of a burst go out together, at
+    most LINES_INTERVAL_S after their change: waking up and writing per line cost a third of a run of
+    10,000 tiny jobs."""
 
     def __init__(self, engine: Engine, out: TextIO) -> None:
         self._engine = engine
         self._out = out
         self._events = engine.subscribe()
+        self._held: list[Event] = []
 
     async def follow(self) -> None:
         async for event in self._events:
-            self._show(event)
+            self._held.append(event)  # close() shows it if follow is cancelled while it waits
+            await anyio.sleep(LINES_INTERVAL_S)
+            self._show_held()
 
     def announce(self, text: str) -> None:
+        self._show_held()
         print(text, file=self._out, flush=True)
 
     def close(self) -> None:
-        for event in pending_events(self._events):
-            self._show(event)
+        self._show_held()
         self._events.close()
 
-    def _show(self, event: Event) -> None:
-        if isinstance(event, StateChanged):
-            print(state_line(event, current_note(self._engine, event)), file=self._out, flush=True)
+    def _show_held(self) -> None:
+        events, self._held = [*self._held, *pending_events(self._events)], []
+        lines = [
+            state_line(event, current_note(self._engine, event)) for event in events if isinstance(event, StateChanged)
+        ]
+        if lines:
+            self._out.write("\n".join(lines) + "\n")
+            self._out.flush()
 
 
 class LiveProgress:
