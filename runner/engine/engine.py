@@ -299,10 +299,13 @@ class Engine:
                 gc.unfreeze()
 
     async def _start_kinds(self, kinds: Iterable[Kind]) -> None:
-        """Make and start the runners of these kinds, those not started yet."""
+        """Make and start the runners of these kinds, those not started yet (without a checkpoint when all are)."""
+        missing = [kind for kind in kinds if kind not in self._kinds]
+        if not missing:
+            return
         async with self._kinds_lock:
             assert self._kinds_group is not None, "use the engine as `async with`"
-            for kind in kinds:
+            for kind in missing:
                 if kind not in self._kinds:
                     runner = self._given_kinds.get(kind) or KIND_SPECS[kind].runner()
                     await self._kinds_group.start(self._keep_kind, runner)
