@@ -343,3 +343,16 @@ async def test_attached_a_shell_row_shows_its_last_line_without_opening_it(place
         assert outcome_column(app.job_list(Pane.FINISHED), "say") == "the last word"
         await pilot.press("d")
         await until(pilot, lambda: not app.is_running, what="detached")
+
+
+async def test_a_theme_change_redraws_the_rows_in_the_new_colours(tmp_path: Path) -> None:
+    async with dashboard(write(tmp_path / "sleepers.toml", SLEEPERS), jobs=4) as (app, pilot):
+        running = app.job_list(Pane.RUNNING)
+        await until(pilot, lambda: names(app, Pane.RUNNING) == ["second", "third", "gate"], what="three running")
+        app.theme = "textual-dark"
+        await pilot.pause(0.1)
+        dark = row_backgrounds(running, 2)
+        app.theme = "textual-light"
+        await pilot.pause(0.1)
+        light = row_backgrounds(running, 2)
+        assert dark and light and dark != light, (dark, light)
