@@ -1,6 +1,6 @@
 """Benchmark: jobdeck against the fastest thing a user could write instead, whole processes side by side.
 
-    .venv/bin/python bench/bench_limits.py [--repeat 5] [--only fetch shell cpu threads] [--verbose]
+    .venv/bin/python bench/bench_limits.py [--repeat 5] [--only fetch shell cpu threads] [--before DIR] [--verbose]
 
 Each row times `jobdeck run DECK` as a user starts it (a fresh process, its journal on, its lines going to a
 file) against a plain program doing the same work, from start to exit, taking turns to go first. The medians'
@@ -139,11 +139,15 @@ class Bench:
         path.write_text(text)
         return [PYTHON, str(path), *arguments]
 
-    def timed(self, command: list[str]) -> float:
+    def environ_with_code(self, checkout: Path) -> dict[str, str]:
+        """The environment that runs the jobdeck of another checkout (its `runner` first on the path)."""
+        return dict(self.environ, PYTHONPATH=os.pathsep.join([str(self.folder), str(checkout)]))
+
+    def timed(self, command: list[str], environ: dict[str, str]) -> float:
         """Seconds from starting `command` until it exits; its output goes to a file, as when run from cron."""
         with open(self.folder / "output.log", "wb") as output:
             started = time.perf_counter()
-            result = subprocess.run(command, env=self.environ, stdout=output, stderr=subprocess.STDOUT)
+            result = subprocess.run(command, env=environ, stdout=output, stderr=subprocess.STDOUT)
             elapsed = time.perf_counter() - started
         if result.returncode != 0:
             tail = (self.folder / "output.log").read_text(errors="replace")[-2000:]
@@ -247,30 +251,37 @@ def fetch_server() -> Iterator[str]:
         server.stop()
 
 
-def measure(bench: Bench, row: Row, repeat: int, *, verbose: bool) -> None:
-    jobdeck: list[float] = []
-    baseline: list[float] = []
-    for command in (row.jobdeck, row.baseline):  # warm-up: the page cache, the server's first connections
+def measure(bench: Bench, row: Row, repeat: int, *, before: Path | None, verbose: bool) -> None:
+    """Rounds of each side, in turns (the order rotates each round); with `before`, also the jobdeck at that
+    checkout (the same deck, its code first on PYTHONPATH) as a third side of every round."""
+    sides: dict[str, tuple[list[str], dict[str, str]]] = {
+        "jobdeck": (row.jobdeck, bench.environ),
+        "baseline": (row.baseline, bench.environ),
+    }
+    if before is not None:
+        sides["before"] = (row.jobdeck, bench.environ_with_code(before))
+    times: dict[str, list[float]] = {side: [] for side in sides}
+    for command, environ in sides.values():  # warm-up: the page cache, the server's first connections
         row.before_each()
-        bench.timed(command)
+        bench.timed(command, environ)
+    order = list(sides)
     for round_number in range(1, repeat + 1):
-        sides = [(jobdeck, row.jobdeck), (baseline, row.baseline)]
-        if round_number % 2 == 0:
-            sides.reverse()  # neither side always runs second, on a warmer (or busier) machine
-        for times, command in sides:
+        turn = round_number % len(order)
+        for side in order[turn:] + order[:turn]:  # no side always runs first, on a cooler (or quieter) machine
             row.before_each()
-            times.append(bench.timed(command))
-        log(
-            f"{row.name} round {round_number}: jobdeck {jobdeck[-1]:.3f} s, baseline {baseline[-1]:.3f} s",
-            verbose=verbose,
-        )
-    jobdeck_s, baseline_s = median(jobdeck), median(baseline)
+            times[side].append(bench.timed(*sides[side]))
+        figures = ", ".join(f"{side} {values[-1]:.3f} s" for side, values in times.items())
+        log(f"{row.name} round {round_number}: {figures}", verbose=verbose)
+    jobdeck_s, baseline_s = median(times["jobdeck"]), median(times["baseline"])
     ratio = jobdeck_s / baseline_s
     print(
         f"{row.name}: {row.work}: jobdeck run {jobdeck_s:.3f} s | {row.baseline_label} {baseline_s:.3f} s | "
         f"ratio {ratio:.2f} (target <= {row.target:g}) {verdict(ratio, row.target)}"
     )
-    print(f"  runs over {repeat} rounds: jobdeck {spread(jobdeck)} s, baseline {spread(baseline)} s", flush=True)
+    print(f"  runs over {repeat} rounds: " + ", ".join(f"{side} {spread(values)} s" for side, values in times.items()))
+    if before is not None:
+        before_s = median(times["before"])
+        print(f"  before ({before}): {before_s:.3f} s, ratio {before_s / baseline_s:.2f}", flush=True)
 
 
 ROWS = ("fetch", "shell", "cpu", "threads")
@@ -279,6 +290,7 @@ ROWS = ("fetch", "shell", "cpu", "threads")
 def main(argv: list[str] | None = None) -> int:
     parser = repeat_parser(__doc__.splitlines()[0], 5)
     parser.add_argument("--only", nargs="*", choices=ROWS, default=list(ROWS), help="rows to run")
+    parser.add_argument("--before", type=Path, help="another checkout of jobdeck, run as a third side of each round")
     options = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="jobdeck-bench-limits-") as folder_name, ExitStack() as stack:
         bench = Bench(Path(folder_name))
@@ -290,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
                 row = fetch_row(bench, stack.enter_context(fetch_server()))
             else:
                 row = {"shell": shell_row, "cpu": cpu_row, "threads": threads_row}[name](bench)
-            measure(bench, row, options.repeat, verbose=options.verbose)
+            measure(bench, row, options.repeat, before=options.before, verbose=options.verbose)
     return 0
 
 

@@ -1,6 +1,6 @@
 """The dashboard's speed: a run in the TUI against the headless engine, key latency under load, start-up.
 
-    .venv/bin/python bench/bench_tui.py [--only run latency startup] [--repeat 5]
+    .venv/bin/python bench/bench_tui.py [--only run latency startup] [--repeat 5] [--before DIR]
 
 1. 5,000 tiny thread jobs: wall time of the run in the TUI (headless `run_test`) against `jobdeck run` of the
    same deck, each a whole process from start to exit, rounds taking turns to go first (target: at most 1.1x).
@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -75,13 +76,13 @@ anyio.run(main)
 """
 
 
-def timed_process(command: list[str]) -> float:
+def timed_process(command: list[str], environ: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=environ)
     return time.perf_counter() - started
 
 
-def bench_run_in_tui(folder: Path, repeat: int) -> None:
+def bench_run_in_tui(folder: Path, repeat: int, before: Path | None = None) -> None:
     path = write_deck(
         folder,
         "tiny",
@@ -99,12 +100,19 @@ def bench_run_in_tui(folder: Path, repeat: int) -> None:
     )
     run_command = [sys.executable, "-m", "runner.cli.main", "run", "--no-journal", str(path)]
     tui_command = [sys.executable, "-c", TUI_RUN_SCRIPT, str(path)]
-    run_times: list[float] = []
-    tui_times: list[float] = []
+    sides: dict[str, tuple[list[str], dict[str, str] | None]] = {"run": (run_command, None), "tui": (tui_command, None)}
+    if before is not None:  # the same two at another checkout (its code first on PYTHONPATH)
+        environ = dict(
+            os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(before), os.environ.get("PYTHONPATH")]))
+        )
+        sides |= {"run before": (run_command, environ), "tui before": (tui_command, environ)}
+    times: dict[str, list[float]] = {side: [] for side in sides}
+    order = list(sides)
     for round_number in range(repeat):
-        sides = [(run_times, run_command), (tui_times, tui_command)]
-        for times, command in sides if round_number % 2 == 0 else reversed(sides):
-            times.append(timed_process(command))
+        turn = round_number % len(order)
+        for side in order[turn:] + order[:turn]:
+            times[side].append(timed_process(*sides[side]))
+    run_times, tui_times = times["run"], times["tui"]
     run_s, tui_s = statistics.median(run_times), statistics.median(tui_times)
     ratio = tui_s / run_s
     print(
@@ -112,6 +120,10 @@ def bench_run_in_tui(folder: Path, repeat: int) -> None:
         f"ratio {ratio:.2f} (target <= {RUN_TARGET:g}; median of {repeat} rounds) "
         f"{'PASS' if ratio <= RUN_TARGET else 'FAIL'}"
     )
+    if before is not None:
+        run_before, tui_before = statistics.median(times["run before"]), statistics.median(times["tui before"])
+        ratio_before = tui_before / run_before
+        print(f"  before ({before}): TUI {tui_before:.2f} s, jobdeck run {run_before:.2f} s, ratio {ratio_before:.2f}")
     tui_spread = f"{min(tui_times):.2f}-{max(tui_times):.2f}"
     print(f"  runs: TUI {tui_spread} s, jobdeck run {min(run_times):.2f}-{max(run_times):.2f} s")
 
@@ -250,10 +262,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=PARTS, default=list(PARTS), help="parts to run")
     parser.add_argument("--repeat", type=int, default=5, help="rounds of the run part (default 5)")
+    parser.add_argument("--before", type=Path, help="another checkout: its run part as two more sides of each round")
     options = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="jobdeck-bench-tui-") as folder:
         if "run" in options.only:
-            bench_run_in_tui(Path(folder), options.repeat)
+            bench_run_in_tui(Path(folder), options.repeat, options.before)
         if "latency" in options.only:
             bench_key_latency(Path(folder))
         if "startup" in options.only:
