@@ -50,6 +50,7 @@ from tui.exit_deadline import ExitDeadline
 from tui.formatting import STATE_GLYPHS, format_duration, format_eta, format_rate, row_seconds
 from tui.key_first import KeyFirst
 from tui.panes import Pane, PaneModel
+from tui.pull_pace import BUSY_CHANGES, PullPace
 from tui.screens.dialogs import (
     QUIT_ANYWAY_AFTER_S,
     ConfirmScreen,
@@ -163,6 +164,7 @@ class JobdeckApp(App[None]):
         self.model = PaneModel()
         self._revision = -1
         self._key_first = KeyFirst(self.pull_changes)
+        self._pace = PullPace()
         self._collections = FewerFullCollections()
         self._stop_engine = anyio.Event()
         self._engine_stopped = anyio.Event()
@@ -225,7 +227,7 @@ class JobdeckApp(App[None]):
         self._check_size()
         self._refresh_keys_if_changed()
         self.run_engine()
-        self.set_interval(PULL_INTERVAL_S, self._key_first.tick)
+        self.set_interval(PULL_INTERVAL_S, self._timer_pull)
         self._quit_on_signals()
 
     @property
@@ -346,10 +348,15 @@ class JobdeckApp(App[None]):
 
     # --- pulling changes -------------------------------------------------------------------------------
 
+    def _timer_pull(self) -> None:
+        if self._pace.due():
+            self._key_first.tick()
+
     def pull_changes(self) -> None:
         engine = self.engine
         if engine is None or not self.screen_stack:
             return
+        started = time.monotonic()
         if engine.lost and not self._lost_shown:
             self._lost_shown = True
             if not self._quitting:  # a server this app stopped is expected to go
@@ -362,6 +369,10 @@ class JobdeckApp(App[None]):
             self._estimator.observe(changed, self.clock())
         else:
             touched, changed_ids = set(), set()
+        if len(changed_ids) >= BUSY_CHANGES:
+            self.call_after_refresh(self._pace.busy_pull, started)
+        else:
+            self._pace.quiet_pull()
         if self._deck_names - engine.decks.keys():
             touched |= self.model.drop_decks(self._deck_names - engine.decks.keys())
             self._estimator.drop_decks(self._deck_names - engine.decks.keys())
