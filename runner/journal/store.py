@@ -40,6 +40,7 @@ from runner.journal.schema import (
     deck_path_key,
     migrate,
 )
+from runner.journal.sound_stamp import known_sound, remember_sound
 from runner.journal.starts import UnrecordedStart
 from runner.journal.transactions import roll_back, transaction
 from runner.journal.writes import Batch, encode, json_text, member_spec, spec_json, spec_value
@@ -115,9 +116,12 @@ _RUN_COLUMNS = "runs.id, runs.name, runs.path, runs.loaded_at, runs.pid"
 class Journal:
     """One SQLite database of decks, jobs, attempts and state changes. Use `Journal.open(path)`."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, connection: sqlite3.Connection, path: Path, *, checked: bool = False) -> None:
+        """`checked`: the file was found sound when this connection opened it (Journal.open), so it may be
+        stamped sound when this, its last connection, closes (runner.journal.sound_stamp)."""
         self.connection = connection
         self.path = path
+        self._checked = checked
         self._lock = threading.Lock()
         self._identity = _file_identity(path)
         """The file opened (device, inode): another one at the path means ours was replaced or removed."""
@@ -135,11 +139,13 @@ class Journal:
                 raise JournalError(f"cannot open the journal {path}: it is a directory")
         except OSError as error:
             raise JournalError(f"cannot open the journal {path}: {error.strerror or error}") from None
-        return cls(_connect(path), path)
+        return cls(_connect(path), path, checked=True)
 
     def close(self) -> None:
         with self._lock:
             self.connection.close()
+            if self._checked:
+                remember_sound(self.path)
 
     def __enter__(self) -> Journal:
         return self
@@ -413,9 +419,10 @@ def _connect(path: Path) -> sqlite3.Connection:
     except sqlite3.Error as error:
         raise JournalError(f"cannot open the journal {path}: {error}") from None
     try:
-        problems = [row[0] for row in connection.execute("PRAGMA quick_check(3)")]  # before anything is written
-        if problems != ["ok"]:
-            raise JournalDamaged(path, f"it failed its integrity check: {'; '.join(problems)}")
+        if not known_sound(path):  # unchanged since it was last closed cleanly (runner.journal.sound_stamp)
+            problems = [row[0] for row in connection.execute("PRAGMA quick_check(3)")]  # before anything is written
+            if problems != ["ok"]:
+                raise JournalDamaged(path, f"it failed its integrity check: {'; '.join(problems)}")
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
         connection.execute("PRAGMA foreign_keys=OFF")
