@@ -67,6 +67,9 @@ def run_command(
     if decks is None:
         print("jobdeck: nothing was run; fix the problems above and run again", file=sys.stderr)
         return EXIT_BAD_INPUT
+    from runner.procs.prestart import prestart_workers
+
+    prestart_workers(decks)  # they start up while the rest of jobdeck is imported
     from runner.cli.config_file import user_config_or_report
 
     config = user_config_or_report(sys.stderr)

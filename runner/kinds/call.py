@@ -26,17 +26,20 @@ from runner.pausing import PauseControl
 from runner.procs.callables import resolve_callable
 from runner.procs.job_folder import FolderError, job_folder
 from runner.procs.pool import WorkerPool
+from runner.procs.prestart import process_workers_wanted
 from runner.stored_results import temporary_results_folder
 
 THREAD_NOTE = "thread jobs cannot be interrupted: this takes effect at the job's next checkpoint"
 PROGRESS_INTERVAL_S = 0.05
+WORKER_IDLE_TIMEOUT_S = 600.0
+"""Worker processes stay warm from deck to deck (in a server) until no call started or ended for this long."""
 
 
 class CallKind(JobKind):
     def __init__(self, dask_address: str | None = None) -> None:
         """`dask_address`, if given, is the cluster of every `on = "dask"` job; by default each job's deck
         names it, or JOBDECK_DASK in the deck's environment (see runner.kinds.dask)."""
-        self.pool = WorkerPool()
+        self.pool = WorkerPool(idle_timeout=WORKER_IDLE_TIMEOUT_S)
         self.dask = DaskCalls(dask_address)
         # The engine's per-deck limiter decides which thread jobs run; this one only has to be large enough
         # never to hold them back (anyio's default thread limiter has 40 places for the whole process).
@@ -71,9 +74,8 @@ class CallKind(JobKind):
     async def deck_loaded(self, deck: Deck) -> None:
         if any(job.kind is Kind.CALL and _call_outline(job).on == "thread" for job in deck.jobs):
             self._threads.total_tokens += deck.settings.thread_limit
-        wanted = sum(1 for job in deck.jobs if job.kind is Kind.CALL and _call_outline(job).on == "process")
-        if wanted:
-            workers = min(wanted, deck.settings.process_limit)
+        workers = process_workers_wanted(deck)
+        if workers:
             self.pool.keep_idle = max(self.pool.keep_idle, workers)
             await self.pool.warm_up(workers)
 

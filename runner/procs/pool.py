@@ -9,6 +9,12 @@ signal to the group reaches the worker and every process its job started:
   goes on;
 - leaving the pool kills every worker's group and reaps the workers.
 
+Warm workers: the pool keeps up to `keep_idle` workers between calls (a server keeps them from deck to deck),
+replaces one that died or was killed (a cancelled call's, or one killed from outside) so that `keep_idle` stay
+ready, and with `idle_timeout` stops them once it went that long without a call. A worker may have been started
+before the pool (runner.procs.prestart): the pool takes those over first. A warm worker never runs stale code:
+runner.procs.callables imports a job's module again when its file changed.
+
 The protocol is described in runner.procs.worker_main.
 """
 
@@ -18,8 +24,6 @@ import logging
 import os
 import pickle
 import signal
-import subprocess
-import sys
 from collections import deque
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -36,6 +40,9 @@ from runner.errors import JobError
 from runner.model import CallSpec
 from runner.pausing import PauseControl
 from runner.procs.lines import LineSplitter
+from runner.procs.pipe_process import PipeProcess
+from runner.procs.prestart import python_child_environment as python_child_environment
+from runner.procs.prestart import start_worker_process, take_prestarted
 from runner.procs.process_groups import describe_exit, kill_group, signal_group
 from runner.procs.worker_main import CALL_END_MARKER, HEADER, MAX_OUTPUT_LINE_CHARS, encode_message
 
@@ -54,8 +61,6 @@ LOAD_IN_THREAD_BYTES = 1 << 20
 """Results pickled larger than this are unpickled on a worker thread, to keep the event loop responsive."""
 ENDING_TAGS = frozenset({"result", "result_repr", "error"})
 """Replies after which the call has ended: what is left is reading its value."""
-
-_RUNNER_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 class ResultRepr:
@@ -90,6 +95,8 @@ class _WorkerProcess:
     stderr_synced: anyio.Event = field(default_factory=anyio.Event)
     """Set when the stderr reader sees the current call's end marker."""
     exit_status: int | None = None
+    ready: bool = False
+    """It reported ready: once gone, it is worth replacing (one that cannot even start is not retried)."""
     killed: bool = False
     stopped: bool = False
     output: Callable[[str, str], None] | None = None
@@ -177,8 +184,14 @@ class WorkerPool:
     call, or is kept for reuse if fewer than `keep_idle` are idle, else it is stopped.
     """
 
-    def __init__(self, *, keep_idle: int = 0) -> None:
+    def __init__(self, *, keep_idle: int = 0, idle_timeout: float | None = None) -> None:
         self.keep_idle = keep_idle
+        self.idle_timeout = idle_timeout
+        """Seconds without a call after which the idle workers are stopped and keep_idle falls to 0 (until a
+        warm_up asks again); None: kept for as long as the pool."""
+        self._calls = 0
+        self._activity = anyio.Event()
+        """Set when a call starts or ends, or warm_up is asked: the idle clock starts again."""
         self._idle: list[_WorkerProcess] = []
         self._workers: set[_WorkerProcess] = set()
         self._starting = 0
@@ -195,6 +208,8 @@ class WorkerPool:
     async def __aenter__(self) -> WorkerPool:
         async with AsyncExitStack() as stack:
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
+            if self.idle_timeout is not None:
+                self._task_group.start_soon(self._retire_when_unused, self.idle_timeout)
             self._exit_stack = stack.pop_all()  # left in __aexit__
         return self
 
@@ -232,10 +247,18 @@ class WorkerPool:
         they become ready. Raises JobError if a worker cannot be started. Does not change `keep_idle`.
         """
         self._check_open()
-        errors: list[JobError] = []
+        self._activity.set()
         wanted = count - self.idle_count - (self._starting - len(self._waiters))
+        errors = await self._start_for_pool(wanted)
+        if errors:
+            raise errors[0]
+
+    async def _start_for_pool(self, wanted: int) -> list[JobError]:
+        """Start `wanted` workers concurrently, each for a waiting call or else the idle list; the errors of
+        those that did not start."""
+        errors: list[JobError] = []
         if wanted <= 0:
-            return
+            return errors
         # Counted now, before any task runs, so a call arriving in the meantime waits for one of these.
         self._starting += wanted
         self._starting_for_pool += wanted
@@ -257,8 +280,26 @@ class WorkerPool:
         async with anyio.create_task_group() as task_group:
             for _ in range(wanted):
                 task_group.start_soon(start_one)
-        if errors:
-            raise errors[0]
+        return errors
+
+    async def _top_up(self) -> None:
+        """Start workers until `keep_idle` are alive (idle, busy or starting), after one of them was lost."""
+        if self._closed:
+            return
+        alive = sum(1 for worker in self._workers if worker.alive)
+        for error in await self._start_for_pool(self.keep_idle - alive - self._starting):
+            logger.warning("could not replace a worker process: %s", error.message)
+
+    async def _retire_when_unused(self, timeout: float) -> None:
+        """Stop the idle workers once the pool went `timeout` seconds without a call starting or ending."""
+        while True:
+            self._activity = anyio.Event()
+            with anyio.move_on_after(timeout) as quiet:
+                await self._activity.wait()
+            if quiet.cancelled_caught and self._calls == 0 and self._idle:
+                self.keep_idle = 0
+                while self._idle:
+                    self._idle.pop().kill()  # the supervisor reaps it
 
     async def call(
         self,
@@ -284,14 +325,20 @@ class WorkerPool:
         """
         request = _encode_request(spec, job_name, umask, results)
         self._check_open()
-        worker = await self._take_worker()
+        self._calls += 1
+        self._activity.set()
         try:
-            outcome = await self._run_call(worker, request, pause, on_progress, on_output)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._discard(worker)
-            raise
-        self._give_back(worker)
+            worker = await self._take_worker()
+            try:
+                outcome = await self._run_call(worker, request, pause, on_progress, on_output)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self._discard(worker)
+                raise
+            self._give_back(worker)
+        finally:
+            self._calls -= 1
+            self._activity.set()
         if outcome.error is not None:
             raise outcome.error
         return outcome.value
@@ -441,15 +488,7 @@ class WorkerPool:
             # Shielded, as a shell job's start: a cancel during the spawn would leave the process unsupervised;
             # it reaches this call at its next await instead, which discards the worker.
             with anyio.CancelScope(shield=True):
-                process = await anyio.open_process(
-                    # -P: no current folder on sys.path, where a package named `runner` would shadow ours.
-                    [sys.executable, "-P", "-m", "runner.procs.worker_main"],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    start_new_session=True,
-                    env=python_child_environment(),
-                )
+                process = PipeProcess(take_prestarted() or start_worker_process())
         except OSError as error:
             raise JobError(f"could not start a worker process: {error}", retryable=True) from error
         if self._closed:
@@ -480,6 +519,7 @@ class WorkerPool:
             if worker.recent_stderr:
                 detail += f": {worker.recent_stderr[-1]}"
             raise JobError(f"could not start a worker process ({detail})")
+        worker.ready = True
         return worker
 
     async def _supervise(self, worker: _WorkerProcess) -> None:
@@ -501,6 +541,8 @@ class WorkerPool:
             self._workers.discard(worker)
             if self._closed and not self._workers:
                 self._all_reaped.set()
+            elif worker.ready and not self._closed:
+                self._task_group.start_soon(self._top_up)
 
     def _check_open(self) -> None:
         if self._task_group is None:
@@ -552,11 +594,3 @@ def _encode_request(
         return encode_message(message)
     except Exception as error:
         raise JobError(f"cannot send the arguments of {spec.target} to a worker process: {error}") from None
-
-
-def python_child_environment() -> dict[str, str]:
-    """The parent's environment, with the folder holding the runner package first on PYTHONPATH."""
-    env = dict(os.environ)
-    paths = [_RUNNER_ROOT, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    return env
