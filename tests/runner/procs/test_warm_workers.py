@@ -1,0 +1,122 @@
+"""Warm worker processes: started before the pool, kept ready (a lost one is replaced), stopped when unused."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from runner.deck.parser import load_deck
+from runner.model import CallSpec
+from runner.pausing import PauseControl
+from runner.procs import prestart
+from runner.procs.pool import WorkerPool
+from tests.helpers import wait_for
+
+TASKS_DIR = Path(__file__).parents[1]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def whoami(delay: float = 0.0) -> CallSpec:
+    return CallSpec(module="worker_tasks", function="whoami", args=(delay,), base_dir=TASKS_DIR)
+
+
+async def run(pool: WorkerPool, spec: CallSpec) -> Any:
+    return await pool.call(
+        spec, job_name="job", pause=PauseControl(), on_progress=lambda *_: None, on_output=lambda *_: None
+    )
+
+
+def is_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.fixture(autouse=True)
+def no_workers_left_started_early() -> Iterator[None]:
+    yield
+    prestart._end_unclaimed()
+
+
+def idle_pids(pool: WorkerPool) -> list[int]:
+    return [worker.pid for worker in pool._idle if worker.alive]
+
+
+@pytest.mark.anyio
+async def test_workers_started_while_the_decks_are_read_run_the_first_calls(tmp_path: Path) -> None:
+    deck = tmp_path / "deck.toml"
+    (tmp_path / "tasks.py").write_text("def f():\n    pass\n")
+    jobs = "".join(f'[[job]]\nname = "j{number}"\ncall = "tasks:f"\n' for number in range(3))
+    deck.write_text(f'[deck]\nname = "d"\nprocess_limit = 2\n{jobs}')
+    assert prestart.prestart_workers([load_deck(deck)]) == 2  # three process jobs, two at a time
+    started = [process.pid for process in prestart._prestarted]
+    async with WorkerPool() as pool:
+        async with anyio.create_task_group() as task_group:
+            pids: list[int] = []
+
+            async def call() -> None:
+                pids.append(await run(pool, whoami(0.3)))
+
+            task_group.start_soon(call)
+            task_group.start_soon(call)
+        assert sorted(pids) == sorted(started)
+        assert prestart.take_prestarted() is None
+    assert all(is_gone(pid) for pid in started)
+
+
+@pytest.mark.anyio
+async def test_an_idle_worker_killed_from_outside_is_replaced_before_a_call_needs_it() -> None:
+    async with WorkerPool(keep_idle=1) as pool:
+        await pool.warm_up(1)
+        [killed] = idle_pids(pool)
+        os.kill(killed, signal.SIGKILL)
+        await wait_for(lambda: len(idle_pids(pool)) == 1 and idle_pids(pool) != [killed], what="a new idle worker")
+        [replacement] = idle_pids(pool)
+        assert await run(pool, whoami()) == replacement
+
+
+@pytest.mark.anyio
+async def test_the_worker_of_a_cancelled_call_is_replaced_and_the_others_are_kept() -> None:
+    async with WorkerPool(keep_idle=2) as pool:
+        await pool.warm_up(2)
+        kept, cancelled = idle_pids(pool)
+        with anyio.move_on_after(0.5):
+            await run(pool, whoami(60))  # takes the last idle one: `cancelled`
+        await wait_for(lambda: len(idle_pids(pool)) == 2, what="two idle workers again")
+        assert is_gone(cancelled)
+        assert kept in idle_pids(pool) and cancelled not in idle_pids(pool)
+
+
+@pytest.mark.anyio
+async def test_idle_workers_are_stopped_once_the_pool_went_unused_for_idle_timeout() -> None:
+    async with WorkerPool(keep_idle=2, idle_timeout=0.5) as pool:
+        await pool.warm_up(2)
+        pids = idle_pids(pool)
+        assert len(pids) == 2
+        await wait_for(lambda: all(is_gone(pid) for pid in pids), what="the idle workers stopped")
+        assert (pool.keep_idle, pool.idle_count) == (0, 0)
+        assert await run(pool, whoami()) not in pids  # a call after that starts a worker again
+
+
+@pytest.mark.anyio
+async def test_a_long_call_does_not_count_as_unused_time() -> None:
+    async with WorkerPool(keep_idle=2, idle_timeout=0.3) as pool:
+        await pool.warm_up(2)
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(run, pool, whoami(1.0))
+            await wait_for(lambda: pool.idle_count == 1, what="one worker busy")
+            idle = idle_pids(pool)
+        # The idle one went unused for longer than idle_timeout, but the pool was busy all along.
+        assert not is_gone(idle[0]) and pool.keep_idle == 2
