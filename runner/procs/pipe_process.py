@@ -1,4 +1,4 @@
-"""An anyio Process over a process started with subprocess.Popen, possibly before any event loop ran.
+"""An anyio Process over a child process started without the event loop (by subprocess.Popen, or forked).
 
 Worker processes are started this way so that `jobdeck run` can start them while it is still reading its
 decks and importing the engine (runner.procs.prestart), and the pool can take them over later. The pipes are
@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from typing import IO
+from typing import Protocol
 
 import anyio
 import anyio.lowlevel
@@ -23,12 +23,24 @@ _wait_threads = anyio.CapacityLimiter(10_000)
 """For waiting on exits where there is no pidfd: one thread per waiting process, never held back."""
 
 
+class Child(Protocol):
+    """What a PipeProcess needs of its child: subprocess.Popen has it, and so has runner.procs.prestart's fork."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self) -> int: ...
+
+    def send_signal(self, sig: int) -> None: ...
+
+
 class PipeReader(ByteReceiveStream):
     """The read end of a pipe, owned by this object: closing it closes the file descriptor."""
 
-    def __init__(self, pipe: IO[bytes]) -> None:
-        self._fd = os.dup(pipe.fileno())
-        pipe.close()
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
         os.set_blocking(self._fd, False)
 
     async def receive(self, max_bytes: int = READ_SIZE) -> bytes:
@@ -54,9 +66,8 @@ class PipeReader(ByteReceiveStream):
 class PipeWriter(ByteSendStream):
     """The write end of a pipe, owned by this object: closing it closes the file descriptor."""
 
-    def __init__(self, pipe: IO[bytes]) -> None:
-        self._fd = os.dup(pipe.fileno())
-        pipe.close()
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
         os.set_blocking(self._fd, False)
 
     async def send(self, item: bytes) -> None:
@@ -86,46 +97,60 @@ def _close(stream: PipeReader | PipeWriter) -> None:
 
 
 class PipeProcess(Process):
-    """A Popen with its three pipes (stdin, stdout and stderr are required), as an anyio Process."""
+    """A child process and this end of its three pipes (file descriptors it then owns), as an anyio Process."""
 
-    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
-        assert popen.stdin is not None and popen.stdout is not None and popen.stderr is not None
-        self._popen = popen
-        self._stdin = PipeWriter(popen.stdin)
-        self._stdout = PipeReader(popen.stdout)
-        self._stderr = PipeReader(popen.stderr)
+    def __init__(self, child: Child, stdin: int, stdout: int, stderr: int) -> None:
+        self._child = child
+        self._returncode: int | None = None
+        self._stdin = PipeWriter(stdin)
+        self._stdout = PipeReader(stdout)
+        self._stderr = PipeReader(stderr)
         self._waiting = anyio.Lock()
         try:
-            self._pidfd = os.pidfd_open(popen.pid)
+            self._pidfd = os.pidfd_open(child.pid)
         except (AttributeError, OSError):  # not Linux, or older than 5.3
             self._pidfd = -1
 
+    @classmethod
+    def of_popen(cls, popen: subprocess.Popen[bytes]) -> PipeProcess:
+        """Take over a Popen started with stdin, stdout and stderr pipes."""
+        pipes = (popen.stdin, popen.stdout, popen.stderr)
+        fds = []
+        for pipe in pipes:
+            assert pipe is not None
+            fds.append(os.dup(pipe.fileno()))
+            pipe.close()
+        return cls(popen, *fds)
+
     async def wait(self) -> int:
         async with self._waiting:  # one waiter on the pidfd at a time; the others then find the return code
-            while self._popen.returncode is None:
+            while self._returncode is None:
                 if self._pidfd >= 0:
                     await anyio.wait_readable(self._pidfd)
-                    self._popen.poll()
+                    self._returncode = self._child.poll()
                 else:
-                    await anyio.to_thread.run_sync(self._popen.wait, abandon_on_cancel=True, limiter=_wait_threads)
-        return self._popen.returncode
+                    self._returncode = await anyio.to_thread.run_sync(
+                        self._child.wait, abandon_on_cancel=True, limiter=_wait_threads
+                    )
+        return self._returncode
 
     def terminate(self) -> None:
-        self._popen.terminate()
+        self.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:
-        self._popen.kill()
+        self.send_signal(signal.SIGKILL)
 
     def send_signal(self, signal: signal.Signals) -> None:  # type: ignore[override]
-        self._popen.send_signal(signal)
+        if self._returncode is None:  # once reaped, its pid may be another process's
+            self._child.send_signal(signal)
 
     @property
     def pid(self) -> int:
-        return self._popen.pid
+        return self._child.pid
 
     @property
     def returncode(self) -> int | None:
-        return self._popen.poll()
+        return self._returncode
 
     @property
     def stdin(self) -> ByteSendStream:

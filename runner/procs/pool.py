@@ -40,7 +40,6 @@ from runner.errors import JobError
 from runner.model import CallSpec
 from runner.pausing import PauseControl
 from runner.procs.lines import LineSplitter
-from runner.procs.pipe_process import PipeProcess
 from runner.procs.prestart import python_child_environment as python_child_environment
 from runner.procs.prestart import start_worker_process, take_prestarted
 from runner.procs.process_groups import describe_exit, kill_group, signal_group
@@ -488,7 +487,7 @@ class WorkerPool:
             # Shielded, as a shell job's start: a cancel during the spawn would leave the process unsupervised;
             # it reaches this call at its next await instead, which discards the worker.
             with anyio.CancelScope(shield=True):
-                process = PipeProcess(take_prestarted() or start_worker_process())
+                process = take_prestarted() or start_worker_process()
         except OSError as error:
             raise JobError(f"could not start a worker process: {error}", retryable=True) from error
         if self._closed:

@@ -12,6 +12,7 @@ import anyio
 import pytest
 
 from runner.deck.parser import load_deck
+from runner.errors import JobError
 from runner.model import CallSpec
 from runner.pausing import PauseControl
 from runner.procs import prestart
@@ -120,3 +121,50 @@ async def test_a_long_call_does_not_count_as_unused_time() -> None:
             idle = idle_pids(pool)
         # The idle one went unused for longer than idle_timeout, but the pool was busy all along.
         assert not is_gone(idle[0]) and pool.keep_idle == 2
+
+
+def state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
+
+
+def task(function: str, *args: Any) -> CallSpec:
+    return CallSpec(module="worker_tasks", function=function, args=args, base_dir=TASKS_DIR)
+
+
+@pytest.mark.anyio
+async def test_a_forked_worker_is_paused_resumed_and_cancelled_like_any_other(tmp_path: Path) -> None:
+    forked = prestart.fork_worker()
+    prestart._prestarted.append(forked)
+    growing = tmp_path / "growing"
+    pause = PauseControl()
+    async with WorkerPool(keep_idle=1) as pool:
+        assert await run(pool, whoami()) == forked.pid
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(
+                lambda: pool.call(
+                    task("append_forever", str(growing)),
+                    job_name="job",
+                    pause=pause,
+                    on_progress=lambda *_: None,
+                    on_output=lambda *_: None,
+                )
+            )
+            await wait_for(lambda: growing.exists() and growing.stat().st_size > 0, what="the call writing")
+            pause.pause()
+            await wait_for(lambda: state(forked.pid) == "T", what="the worker stopped")
+            pause.resume()
+            size = growing.stat().st_size
+            await wait_for(lambda: growing.stat().st_size > size, what="the call writing again")
+            task_group.cancel_scope.cancel()
+        assert is_gone(forked.pid)  # killed and reaped before the cancellation went on
+
+
+@pytest.mark.anyio
+async def test_a_forked_worker_killed_by_a_signal_fails_the_call_naming_it() -> None:
+    forked = prestart.fork_worker()
+    prestart._prestarted.append(forked)
+    async with WorkerPool() as pool:
+        with pytest.raises(JobError) as caught:
+            await run(pool, task("kill_self", signal.SIGKILL))
+    assert caught.value.message == "worker process died while running the job: killed by signal 9 (SIGKILL)"
