@@ -127,27 +127,35 @@ class ForkedChild:
 
 
 def fork_worker() -> PipeProcess:
-    """A worker forked from this process, which must have a single thread: in its own session, its pipes on
-    fds 0-2 and no other file descriptor, the environment and sys.path a new worker would have."""
+    """A worker forked from this process, which must have a single thread: in its own session (made before
+    this returns, as with Popen, so that signals to its group reach it), its pipes on fds 0-2 and no other file
+    descriptor, the environment and sys.path a new worker would have."""
     pipes = [os.pipe() for _ in range(3)]  # stdin, stdout, stderr: (read, write)
+    session_made, tell_parent = os.pipe()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()  # or the child would write what is buffered again
     pid = os.fork()
     if pid == 0:
-        _become_worker(pipes[0][0], pipes[1][1], pipes[2][1])
+        _become_worker(pipes[0][0], pipes[1][1], pipes[2][1], tell_parent)
+    os.close(tell_parent)
+    try:
+        os.read(session_made, 1)  # a byte once it made its session; end of file if it died before
+    finally:
+        os.close(session_made)
     for ours, theirs in ((pipes[0][1], pipes[0][0]), (pipes[1][0], pipes[1][1]), (pipes[2][0], pipes[2][1])):
         os.close(theirs)
         os.set_inheritable(ours, False)
     return PipeProcess(ForkedChild(pid), pipes[0][1], pipes[1][0], pipes[2][0])
 
 
-def _become_worker(stdin: int, stdout: int, stderr: int) -> None:
+def _become_worker(stdin: int, stdout: int, stderr: int, tell_parent: int) -> None:
     """In the forked child: run runner.procs.worker_main as `python -P -m` would, then exit without running
     anything the parent registered to run at exit."""
     code = 1
     try:
         os.setsid()
+        os.write(tell_parent, b"s")
         os.dup2(stdin, 0)
         os.dup2(stdout, 1)
         os.dup2(stderr, 2)

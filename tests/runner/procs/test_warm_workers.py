@@ -168,3 +168,12 @@ async def test_a_forked_worker_killed_by_a_signal_fails_the_call_naming_it() -> 
         with pytest.raises(JobError) as caught:
             await run(pool, task("kill_self", signal.SIGKILL))
     assert caught.value.message == "worker process died while running the job: killed by signal 9 (SIGKILL)"
+
+
+def test_a_forked_worker_leads_its_own_session_and_group_once_it_is_returned() -> None:
+    forked = [prestart.fork_worker() for _ in range(3)]
+    prestart._prestarted.extend(forked)  # ended after the test
+    # As with Popen(start_new_session=True): a signal to its group, as pause and cancel send, reaches it at once.
+    assert [(os.getsid(process.pid), os.getpgid(process.pid)) for process in forked] == [
+        (process.pid, process.pid) for process in forked
+    ]
