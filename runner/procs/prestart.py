@@ -29,6 +29,7 @@ import threading
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NoReturn
 
 from runner.model import CallSpec, Deck, Kind
 from runner.procs.pipe_process import PipeProcess
@@ -135,7 +136,12 @@ def fork_worker() -> PipeProcess:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()  # or the child would write what is buffered again
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        for fd in (*(end for pipe in pipes for end in pipe), session_made, tell_parent):
+            os.close(fd)
+        raise
     if pid == 0:
         _become_worker(pipes[0][0], pipes[1][1], pipes[2][1], tell_parent)
     os.close(tell_parent)
@@ -149,7 +155,7 @@ def fork_worker() -> PipeProcess:
     return PipeProcess(ForkedChild(pid), pipes[0][1], pipes[1][0], pipes[2][0])
 
 
-def _become_worker(stdin: int, stdout: int, stderr: int, tell_parent: int) -> None:
+def _become_worker(stdin: int, stdout: int, stderr: int, tell_parent: int) -> NoReturn:
     """In the forked child: run runner.procs.worker_main as `python -P -m` would, then exit without running
     anything the parent registered to run at exit."""
     code = 1
@@ -168,6 +174,7 @@ def _become_worker(stdin: int, stdout: int, stderr: int, tell_parent: int) -> No
             sys.path[0] = _RUNNER_ROOT  # the parent's script folder (or current folder) is not the worker's
         from runner.procs import worker_main
 
+        sys.argv = [worker_main.__file__]  # as `python -m runner.procs.worker_main` has it, not jobdeck's
         code = worker_main.main()
     except BaseException:
         with contextlib.suppress(Exception):

@@ -177,3 +177,19 @@ def test_a_forked_worker_leads_its_own_session_and_group_once_it_is_returned() -
     assert [(os.getsid(process.pid), os.getpgid(process.pid)) for process in forked] == [
         (process.pid, process.pid) for process in forked
     ]
+
+
+@pytest.mark.anyio
+async def test_a_job_sees_the_same_worker_whether_it_was_forked_or_started_anew(tmp_path: Path) -> None:
+    (tmp_path / "looks.py").write_text(
+        "import os, signal, sys\n\n\ndef around():\n"
+        "    handler = signal.getsignal(signal.SIGTERM)\n"
+        "    return sys.argv, sys.path[0], os.environ['PYTHONPATH'], handler == signal.SIG_DFL\n"
+    )
+    spec = CallSpec(module="looks", function="around", base_dir=tmp_path)
+    seen = []
+    for start in (prestart.fork_worker, prestart.start_worker_process):
+        prestart._prestarted.append(start())
+        async with WorkerPool() as pool:
+            seen.append(await run(pool, spec))
+    assert seen[0] == seen[1]
