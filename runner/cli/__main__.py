@@ -1,7 +1,5 @@
 """`python -m runner.cli`: the same as the `jobdeck` command."""
 
-import sys
+from runner.cli.main import entry
 
-from runner.cli.main import main
-
-sys.exit(main())
+entry()
