@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from collections.abc import Callable
 from typing import Any
 
 import anyio
 import anyio.to_thread
-from anyio.abc import ByteReceiveStream, Process
+from anyio.abc import ByteReceiveStream
 
 from runner.deck.job_environment import UnsetVariable, expanded_env
 from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.shell_meta import PREFIX, ShellMeta
 from runner.model import LAST_OUTPUT_CHARS, OUTPUT_LINE_CHARS, Deck, JobSpec, Settings, ShellSpec
+from runner.procs.group_process import GroupProcess
 from runner.procs.guardian import GroupGuardian
 from runner.procs.lines import LineSplitter
 from runner.procs.process_groups import describe_exit, end_group, group_exists, signal_group
@@ -58,19 +58,16 @@ class ShellKind(JobKind):
         assert isinstance(spec, ShellSpec)
         await self._start_guardian()
         environment = _job_environment(attempt, spec)
-        # Shielded: a cancel that arrived while the shell was being started would leave it running unseen; it
-        # reaches the job at its next await instead, where the group is ended.
-        with anyio.CancelScope(shield=True):
-            process = await anyio.open_process(
-                ["/bin/sh", "-c", spec.command],
-                cwd=spec.cwd,
-                env=environment,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                umask=-1 if attempt.umask is None else attempt.umask,  # set in the child, before exec
-            )
+        last_line = _LastLine(attempt.report_output, ShellMeta(attempt.report_progress, attempt.report_status))
+        # Started without an await: no cancel can come between the start and the guard below.
+        process = GroupProcess(
+            ["/bin/sh", "-c", spec.command],
+            cwd=spec.cwd,
+            env=environment,
+            umask=attempt.umask,
+            on_line=last_line.report,
+            line_chars=OUTPUT_LINE_CHARS,
+        )
         group = process.pid
         self.guardian.track(group)
         attempt.pause.watch_end(lambda: has_exited(group))
@@ -78,14 +75,14 @@ class ShellKind(JobKind):
             suspend=lambda: signal_group(group, signal.SIGSTOP),
             resume=lambda: signal_group(group, signal.SIGCONT),
         )
-        last_line = _LastLine(attempt.report_output, ShellMeta(attempt.report_progress, attempt.report_status))
         try:
-            returncode = await _wait_with_output(process, last_line.report)
+            returncode = await _wait_with_output(process)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await end_group(process, attempt.grace_period)
             raise
         finally:
+            process.close()
             detach()
             self.guardian.untrack(group)
         result = shell_result(returncode, last_line.text, last_line.meta.status)
@@ -125,16 +122,13 @@ class _LastLine:
         self.report_output(stream, line)
 
 
-async def _wait_with_output(process: Process, report_output: Callable[[str, str], None]) -> int:
-    async with anyio.create_task_group() as pumps:
-        assert process.stdout is not None and process.stderr is not None
-        pumps.start_soon(pump_lines, process.stdout, "stdout", report_output)
-        pumps.start_soon(pump_lines, process.stderr, "stderr", report_output)
-        returncode = await process.wait()
-        # Background children the command left running still hold the pipes open; end them so the
-        # job finishes and nothing outlives it.
-        if group_exists(process.pid):
-            await end_group(process, LEFTOVER_GRACE_S)
+async def _wait_with_output(process: GroupProcess) -> int:
+    returncode = await process.exited()
+    # Background children the command left running still hold the pipes open; end them so the
+    # job finishes and nothing outlives it.
+    if group_exists(process.pid):
+        await end_group(process, LEFTOVER_GRACE_S)
+    await process.output_closed()
     return returncode
 
 
