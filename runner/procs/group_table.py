@@ -12,7 +12,6 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-import tempfile
 
 SLOT = struct.Struct("=i")
 """A group id (a pid_t); 0 is an empty slot."""
@@ -69,6 +68,8 @@ def groups_in(fd: int) -> set[int]:
 def _shared_file() -> int:
     if hasattr(os, "memfd_create"):
         return os.memfd_create("jobdeck-groups", os.MFD_CLOEXEC)
+    import tempfile
+
     fd, path = tempfile.mkstemp(prefix="jobdeck-groups-")  # not inherited by jobs: PEP 446
     os.unlink(path)
     return fd

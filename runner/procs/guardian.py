@@ -8,7 +8,7 @@ is gone, and the watcher reads the table and ends the groups listed there (`end_
 then SIGKILL to those left after a grace period). (Process workers have a watchdog of their own in
 worker_main.)
 
-Run as `python -P -m runner.procs.guardian FD`, FD the table's file descriptor, inherited: a watcher that
+Run as `python -P -S -m runner.procs.guardian FD`, FD the table's file descriptor, inherited: a watcher that
 replaces one that died reads the same table, so the groups already live are its own from the moment it exists.
 """
 
@@ -71,7 +71,8 @@ class GroupGuardian:
         from runner.procs.pool import python_child_environment
 
         process = subprocess.Popen(
-            [sys.executable, "-P", "-m", "runner.procs.guardian", str(table.fd)],
+            # -S: no site-packages (the environment's PYTHONPATH finds runner), 30 ms less to start on every run.
+            [sys.executable, "-P", "-S", "-m", "runner.procs.guardian", str(table.fd)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C meant for jobdeck must not reach it first
