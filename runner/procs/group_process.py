@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +25,7 @@ from pathlib import Path
 import anyio
 
 from runner.procs.lines import LineSplitter
+from runner.procs.process_groups import signal_group
 
 READ_BYTES = 65536
 STREAMS = ("stdout", "stderr")
@@ -56,8 +58,10 @@ class GroupProcess:
         self._readers: dict[int, tuple[str, LineSplitter]] = {}
         self._pidfd: int | None = None
         self.returncode: int | None = None
-        ends = [os.pipe2(os.O_CLOEXEC) for _ in STREAMS]
+        ends: list[tuple[int, int]] = []
         try:
+            for _ in STREAMS:
+                ends.append(os.pipe2(os.O_CLOEXEC))
             self._popen = subprocess.Popen(
                 argv,
                 cwd=cwd,
@@ -76,10 +80,16 @@ class GroupProcess:
         self.pid = self._popen.pid
         for name, (read_end, write_end) in zip(STREAMS, ends, strict=True):
             os.close(write_end)
-            os.set_blocking(read_end, False)
             self._readers[read_end] = (name, LineSplitter(line_chars))
-            self._loop.add_reader(read_end, self._readable, read_end)
-        self._watch_exit()
+        try:
+            for read_end in self._readers:
+                os.set_blocking(read_end, False)
+                self._loop.add_reader(read_end, self._readable, read_end)
+            self._watch_exit()
+        except BaseException:  # out of descriptors or threads, say: never leave the command running unwatched
+            signal_group(self.pid, signal.SIGKILL)
+            self.close()
+            raise
 
     def _watch_exit(self) -> None:
         try:

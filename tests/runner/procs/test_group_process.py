@@ -3,10 +3,14 @@ line by line, and no thread while it runs."""
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import os
 import signal
+import subprocess
 import threading
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -148,4 +152,33 @@ async def test_a_folder_that_does_not_exist_is_the_start_s_error_and_leaves_no_d
     descriptors = set(os.listdir("/proc/self/fd"))
     with pytest.raises(FileNotFoundError):
         start("true", Lines(), cwd=tmp_path / "missing")
+    assert set(os.listdir("/proc/self/fd")) == descriptors
+
+
+async def test_a_command_that_cannot_be_watched_is_killed_not_left_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[subprocess.Popen[bytes]] = []
+
+    class Recorded(subprocess.Popen[bytes]):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    loop = asyncio.get_running_loop()
+    add_reader = loop.add_reader
+    readers: list[int] = []
+
+    def add_reader_until_out_of_descriptors(fd: int, *args: Any) -> None:
+        readers.append(fd)
+        if len(readers) == 3:  # the exit's pidfd, after both pipes
+            raise OSError(errno.EMFILE, "Too many open files")
+        add_reader(fd, *args)
+
+    monkeypatch.setattr(subprocess, "Popen", Recorded)
+    monkeypatch.setattr(loop, "add_reader", add_reader_until_out_of_descriptors)
+    descriptors = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(OSError, match="Too many open files"):
+        start("exec sleep 60", Lines())
+    [child] = started
+    await wait_for(lambda: child.returncode is not None, what="the child killed and reaped")
+    assert child.returncode == -signal.SIGKILL
     assert set(os.listdir("/proc/self/fd")) == descriptors
