@@ -77,12 +77,22 @@ async def wait_for(
 
 
 async def until(pilot: Pilot, condition: Callable[[], object], timeout: float = WAIT_TIMEOUT_S, what: str = "") -> None:
-    """Let the pilot's app run until `condition()` is true; AssertionError naming `what` after `timeout`."""
+    """Let the pilot's app run until `condition()` is true; AssertionError naming `what` after `timeout`. A job
+    the condition names that is not there yet (CommandError: its deck is still being added) counts as not yet."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not _holds(condition):
         if time.monotonic() > deadline:
             raise not_reached(what or "condition", timeout)
         await pilot.pause(0.05)
+
+
+def _holds(condition: Callable[[], object]) -> bool:
+    from runner.errors import CommandError
+
+    try:
+        return bool(condition())
+    except CommandError:
+        return False
 
 
 async def cancel_with_c(pilot: Pilot, cancelled: Callable[[], object]) -> None:

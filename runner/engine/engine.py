@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
-from anyio.abc import TaskGroup
+from anyio.abc import TaskGroup, TaskStatus
 
 from runner.awake_clock import watch_awake_time
 from runner.config.user_config import NO_CONFIG, UserConfig
@@ -189,7 +189,15 @@ class Engine:
         """`config`: the user config file's limits across decks and for hosts (runner.config)."""
         self.environ: Mapping[str, str] = dict(os.environ) if environ is None else environ
         self.grace_period = grace_period
-        self._kinds: dict[Kind, JobKind] = dict(kinds) if kinds is not None else default_kinds()
+        self._kinds: dict[Kind, JobKind] = {}
+        """The kinds started so far; a kind not given is made when a deck first has a job of it (importing
+        the fetch kind, httpx and all, took a third of the start-up of a deck of call jobs)."""
+        self._given_kinds: dict[Kind, JobKind] = dict(kinds) if kinds is not None else {}
+        self._kinds_group: TaskGroup | None = None
+        """Each started kind is used as `async with` in a task of its own here: a kind started on a client's
+        request is left from the same task that entered it, after the jobs' task group and the logs."""
+        self._kinds_released = anyio.Event()
+        self._kinds_lock = anyio.Lock()
         self.jobs: dict[str, Job] = {}
         self.decks: dict[str, Deck] = {}
         self.revision = 0
@@ -259,8 +267,9 @@ class Engine:
 
     async def __aenter__(self) -> Engine:
         async with AsyncExitStack() as stack:  # if a kind fails to start, those started are left again
-            for kind in self._kinds.values():
-                await stack.enter_async_context(kind)
+            self._kinds_group = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(self._kinds_released.set)  # once the jobs' task group and the logs are left
+            await self._start_kinds(self._given_kinds)
             if self.logs is not None:  # left after the jobs' tasks: their last lines are written
                 await stack.enter_async_context(self.logs)
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
@@ -288,6 +297,24 @@ class Engine:
             self._events.close()
             if self._froze:
                 gc.unfreeze()
+
+    async def _start_kinds(self, kinds: Iterable[Kind]) -> None:
+        """Make and start the runners of these kinds, those not started yet (without a checkpoint when all are)."""
+        missing = [kind for kind in kinds if kind not in self._kinds]
+        if not missing:
+            return
+        async with self._kinds_lock:
+            assert self._kinds_group is not None, "use the engine as `async with`"
+            for kind in missing:
+                if kind not in self._kinds:
+                    runner = self._given_kinds.get(kind) or KIND_SPECS[kind].runner()
+                    await self._kinds_group.start(self._keep_kind, runner)
+                    self._kinds[kind] = runner
+
+    async def _keep_kind(self, runner: JobKind, *, task_status: TaskStatus[None]) -> None:
+        async with runner:
+            task_status.started()
+            await self._kinds_released.wait()
 
     # --- observing -------------------------------------------------------------------------------------
 
@@ -397,6 +424,8 @@ class Engine:
         `restored` (by job name) brings back what a journal recorded: finished jobs stay finished (and count
         for their dependents), the others are queued again with their earlier attempts kept. `environments`
         (by job name) are the jobs that run with an environment of their own (added from another shell)."""
+        self._require_running()
+        await self._start_kinds({spec.kind for spec in deck.jobs})
         task_group = self._require_running()
         name = self._unique_deck_name(deck.name)
         if name != deck.name:
@@ -483,6 +512,7 @@ class Engine:
         self._require_running()
         if self._closing:
             raise CommandError("jobdeck is stopping: no jobs can be added")
+        await self._start_kinds({spec.kind for spec in specs})  # before the checks: nothing can change after them
         deck = self.decks.get(deck_name)
         if deck is None:
             raise CommandError(f"no deck named {deck_name!r}; loaded: {', '.join(self.decks) or 'none'}")
@@ -1143,6 +1173,7 @@ class Engine:
     async def _shell_guardian(self, deck: str) -> GroupGuardian | None:
         """The shell jobs' guardian, started if need be (as for a deck with shell jobs): it ends a hook's group
         too should jobdeck be killed."""
+        await self._start_kinds([Kind.SHELL])
         shell = self._kinds.get(Kind.SHELL)
         if not isinstance(shell, ShellKind) or deck not in self.decks:
             return None

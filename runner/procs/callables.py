@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import stat
 import sys
 import threading
 from collections.abc import Callable
@@ -17,11 +16,12 @@ from types import ModuleType
 from typing import Any
 
 from runner.errors import JobError, describe_error
+from runner.procs.file_stamps import Stamp, file_stamp
 from runner.spelling import closest
 
 _import_lock = threading.RLock()
 
-Signature = tuple[int, int] | None
+Signature = Stamp
 """A file's (modification time in ns, size), or None when it is not a regular file (or not there)."""
 
 _loaded_from_job_dirs: dict[str, tuple[str, Signature]] = {}
@@ -41,13 +41,13 @@ def resolve_callable(module: str, function: str, base_dir: Path | str) -> Callab
 
     Repeated calls are cheap and take no lock: the module found last time is reused while it is still the
     one in sys.modules and its file (or, for a module from sys.path, the absence of one beside the job
-    file) is unchanged, which costs one or two `os.stat` calls.
+    file) is unchanged, which costs one or two stat calls (runner.procs.file_stamps).
     """
     key = (module, os.fspath(base_dir))
     cached = _resolved.get(key)
     if cached is not None:
         loaded, checks = cached
-        if sys.modules.get(module) is loaded and all(_signature(path) == expected for path, expected in checks):
+        if sys.modules.get(module) is loaded and all(file_stamp(path) == expected for path, expected in checks):
             return _find_function(loaded, module, function)
     with _import_lock:
         loaded = _import(module, Path(base_dir), key)
@@ -56,12 +56,12 @@ def resolve_callable(module: str, function: str, base_dir: Path | str) -> Callab
 
 def _import(module: str, base_dir: Path, key: tuple[str, str]) -> ModuleType:
     plain, package = _candidates(module, base_dir)
-    plain_signature = _signature(plain)
+    plain_signature = file_stamp(plain)
     if plain_signature is not None:
         checks: tuple[tuple[str, Signature], ...] = ((plain, plain_signature),)
         loaded = _import_from_job_dir(module, Path(plain).resolve(), plain_signature, base_dir)
     else:
-        package_signature = _signature(package)
+        package_signature = file_stamp(package)
         # Watch for the plain module too: if one appears, it is what the job names from then on.
         checks = ((plain, None), (package, package_signature))
         if package_signature is not None:
@@ -127,14 +127,6 @@ def _candidates(module: str, base_dir: Path) -> tuple[str, str]:
     """The files that would define `module` inside `base_dir`: a plain module, then a package."""
     stem = base_dir.joinpath(*module.split("."))
     return str(stem.with_name(stem.name + ".py")), str(stem / "__init__.py")
-
-
-def _signature(path: str) -> Signature:
-    try:
-        status = os.stat(path)
-    except (OSError, ValueError):
-        return None
-    return (status.st_mtime_ns, status.st_size) if stat.S_ISREG(status.st_mode) else None
 
 
 def _evict(top_level: str) -> None:

@@ -152,10 +152,25 @@ class JobList(ScrollView, can_focus=True):
             if index is not None:
                 self.cursor = index
         self.cursor = max(0, min(self.cursor, len(jobs) - 1))
-        self.virtual_size = Size(0, len(jobs) + 1)
+        self._set_row_count(len(jobs))
         self._remember_selection()
         self._scroll_to_row(self.cursor)
         self.refresh()
+
+    def _set_row_count(self, rows: int) -> None:
+        """Size the scrollable area for `rows` rows and the header. Setting `virtual_size` would lay out the
+        whole screen again and redraw every widget, at each pull that moves jobs between panes: that took
+        half the dashboard's time in a run of tiny jobs. Only the scrollbars need to know, as Textual itself
+        does it when it sizes a widget without a layout; unless a scrollbar comes or goes, which changes
+        the rows' width."""
+        size = Size(0, rows + 1)
+        if size == self.virtual_size:
+            return
+        scrollbars = self.scrollbars_enabled
+        self.set_reactive(JobList.virtual_size, size)
+        self._scroll_update(size)
+        if self.scrollbars_enabled != scrollbars:
+            self.refresh(layout=True)
 
     def refresh_changed(self, changed_ids: set[str]) -> None:
         """Re-render only the visible rows whose jobs changed (and rows showing a running clock)."""

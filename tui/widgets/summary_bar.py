@@ -59,7 +59,8 @@ class SummaryBar(Static):
         if parts == self._parts:
             return  # the same line: no redraw (the dashboard shows its header several times a second)
         self._parts = parts
-        super().update(fit_parts(self._parts, self.content_size.width))
+        # No layout: the bar is one line whatever it says (app.tcss), and a layout redraws the whole screen.
+        super().update(fit_parts(self._parts, self.content_size.width), layout=False)
 
     def update(self, content: VisualType = "", *, layout: bool = True) -> None:
         self._parts = ()
