@@ -27,6 +27,7 @@ from runner.procs.guardian import GroupGuardian
 from runner.procs.lines import LineSplitter
 from runner.procs.process_groups import describe_exit, end_group, group_exists, signal_group
 
+STARTS_AT_ONCE = 8
 LEFTOVER_GRACE_S = 0.5
 """How long processes a finished shell left behind in its group get between SIGTERM and SIGKILL."""
 
@@ -36,6 +37,8 @@ class ShellKind(JobKind):
         self.guardian = GroupGuardian()
         """Ends the jobs' groups should this process be killed before it can (see runner.procs.guardian)."""
         self._guardian_starting = anyio.Lock()
+        self._starting = anyio.CapacityLimiter(STARTS_AT_ONCE)
+        """Worker threads starting shell jobs at once: their own, so that thread calls never hold up a start."""
 
     async def __aexit__(self, *exc_info: Any) -> None:
         with anyio.CancelScope(shield=True):
@@ -59,14 +62,15 @@ class ShellKind(JobKind):
         await self._start_guardian()
         environment = _job_environment(attempt, spec)
         last_line = _LastLine(attempt.report_output, ShellMeta(attempt.report_progress, attempt.report_status))
-        # Started without an await: no cancel can come between the start and the guard below.
-        process = GroupProcess(
+        # Not cancellable: a cancel that comes meanwhile reaches the job at its next await, where the group is ended.
+        process = await GroupProcess.start(
             ["/bin/sh", "-c", spec.command],
             cwd=spec.cwd,
             env=environment,
             umask=attempt.umask,
             on_line=last_line.report,
             line_chars=OUTPUT_LINE_CHARS,
+            limiter=self._starting,
         )
         group = process.pid
         self.guardian.track(group)

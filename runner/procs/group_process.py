@@ -1,11 +1,12 @@
 """A command started in a process group of its own and watched from the event loop, without a thread or a
-subprocess transport: what a shell job costs jobdeck besides the command itself.
+subprocess transport while it runs: what a shell job costs jobdeck besides the command itself.
 
 asyncio on Python 3.11 waits for each child on a thread of its own, and wraps each pipe in a transport, a
 protocol and a stream, read by a task: for a command as short as `touch` that cost as much as the command
-(issue 18). Here the child is started by `subprocess.Popen` (vfork and exec, as asyncio does), its exit comes
-through a pidfd and its two pipes are read by callbacks, all three on the event loop's selector; the job's
-task wakes only when the command has ended and its output is closed.
+(issue 18). Here the child is started by `subprocess.Popen` (vfork and exec, as asyncio does, but on a worker
+thread, so that the event loop does not wait for the exec), its exit comes through a pidfd and its two pipes
+are read by callbacks, all three on the event loop's selector; the job's task wakes only when the command has
+ended and its output is closed.
 
 Only for asyncio (the engine's loop). Where pidfds are missing (Linux before 5.3), a thread waits for the exit
 without reaping the child, as asyncio's own watcher would.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -23,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import anyio
+import anyio.to_thread
 
 from runner.procs.lines import LineSplitter
 from runner.procs.process_groups import signal_group
@@ -32,8 +35,8 @@ STREAMS = ("stdout", "stderr")
 
 
 class GroupProcess:
-    """One child in a new session (so a process group of its own, led by `pid`), stdin from /dev/null, its
-    stdout and stderr passed to `on_line` line by line (stream name, line) as they come.
+    """One child (made by `start()`) in a new session, so a process group of its own, led by `pid`; stdin from
+    /dev/null, its stdout and stderr passed to `on_line` line by line (stream name, line) as they come.
 
     `wait()` returns its exit as `Popen.returncode` does (negative: the signal that ended it), once it is
     reaped; `output_closed()` once every process holding its pipes has closed them; `close()` stops
@@ -43,6 +46,35 @@ class GroupProcess:
 
     def __init__(
         self,
+        popen: subprocess.Popen[bytes],
+        pipes: Sequence[int],
+        *,
+        on_line: Callable[[str, str], None],
+        line_chars: int,
+    ) -> None:
+        """Watch a child `start` has started; `pipes` are the reading ends of its stdout and stderr."""
+        self._loop = asyncio.get_running_loop()
+        self._popen = popen
+        self.pid = popen.pid
+        self._on_line = on_line
+        self._news: anyio.Event | None = None
+        self._failure: Exception | None = None
+        self._readers = {fd: (name, LineSplitter(line_chars)) for name, fd in zip(STREAMS, pipes, strict=True)}
+        self._pidfd: int | None = None
+        self.returncode: int | None = None
+        try:
+            for fd in self._readers:
+                os.set_blocking(fd, False)
+                self._loop.add_reader(fd, self._readable, fd)
+            self._watch_exit()
+        except BaseException:  # out of descriptors or threads, say: never leave the command running unwatched
+            signal_group(self.pid, signal.SIGKILL)
+            self.close()
+            raise
+
+    @classmethod
+    async def start(
+        cls,
         argv: Sequence[str],
         *,
         cwd: Path | str,
@@ -50,46 +82,27 @@ class GroupProcess:
         umask: int | None,
         on_line: Callable[[str, str], None],
         line_chars: int,
-    ) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._on_line = on_line
-        self._news: anyio.Event | None = None
-        self._failure: Exception | None = None
-        self._readers: dict[int, tuple[str, LineSplitter]] = {}
-        self._pidfd: int | None = None
-        self.returncode: int | None = None
+        limiter: anyio.CapacityLimiter | None = None,
+    ) -> GroupProcess:
+        """Start `argv` in a session of its own and watch it. Not cancellable: once this returns, the caller
+        owns the child (and ends its group if it is cancelled)."""
         ends: list[tuple[int, int]] = []
         try:
             for _ in STREAMS:
                 ends.append(os.pipe2(os.O_CLOEXEC))
-            self._popen = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=ends[0][1],
-                stderr=ends[1][1],
-                start_new_session=True,
-                umask=-1 if umask is None else umask,  # set in the child, before exec
-            )
+            start = functools.partial(_start, argv, cwd, env, umask, [write_end for _, write_end in ends])
+            # On a worker thread: the calling thread waits until the child has called exec (vfork), which on
+            # a busy machine can take milliseconds that the event loop would otherwise spend doing nothing.
+            with anyio.CancelScope(shield=True):
+                popen = await anyio.to_thread.run_sync(start, limiter=limiter)
         except BaseException:
             for read_end, write_end in ends:
                 os.close(read_end)
                 os.close(write_end)
             raise
-        self.pid = self._popen.pid
-        for name, (read_end, write_end) in zip(STREAMS, ends, strict=True):
+        for _, write_end in ends:
             os.close(write_end)
-            self._readers[read_end] = (name, LineSplitter(line_chars))
-        try:
-            for read_end in self._readers:
-                os.set_blocking(read_end, False)
-                self._loop.add_reader(read_end, self._readable, read_end)
-            self._watch_exit()
-        except BaseException:  # out of descriptors or threads, say: never leave the command running unwatched
-            signal_group(self.pid, signal.SIGKILL)
-            self.close()
-            raise
+        return cls(popen, [read_end for read_end, _ in ends], on_line=on_line, line_chars=line_chars)
 
     def _watch_exit(self) -> None:
         try:
@@ -178,3 +191,18 @@ class GroupProcess:
             self._pidfd = None
         if self.returncode is None:
             threading.Thread(target=self._popen.wait, name="jobdeck-shell-reap", daemon=True).start()
+
+
+def _start(
+    argv: Sequence[str], cwd: Path | str, env: Mapping[str, str], umask: int | None, outputs: Sequence[int]
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=outputs[0],
+        stderr=outputs[1],
+        start_new_session=True,
+        umask=-1 if umask is None else umask,  # set in the child, before exec
+    )

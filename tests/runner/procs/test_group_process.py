@@ -30,8 +30,10 @@ class Lines:
         self.seen.append((stream, line))
 
 
-def start(command: str, lines: Lines, *, cwd: Path | str = "/", env: dict[str, str] | None = None) -> GroupProcess:
-    return GroupProcess(
+async def start(
+    command: str, lines: Lines, *, cwd: Path | str = "/", env: dict[str, str] | None = None
+) -> GroupProcess:
+    return await GroupProcess.start(
         ["/bin/sh", "-c", command],
         cwd=cwd,
         env=dict(os.environ) if env is None else env,
@@ -41,19 +43,23 @@ def start(command: str, lines: Lines, *, cwd: Path | str = "/", env: dict[str, s
     )
 
 
+WAITING_THREADS = ("waitpid-", "jobdeck-shell-wait")
+"""The names of threads that wait for a child: asyncio's (ThreadedChildWatcher) and GroupProcess's without pidfds."""
+
+
 def stat_fields(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 async def test_the_command_leads_a_session_and_group_of_its_own_and_no_thread_waits_for_it(tmp_path: Path) -> None:
     go = tmp_path / "go"
-    threads_before = threading.active_count()
-    process = start(f"while [ ! -e {go} ]; do sleep 0.01; done", Lines())
+    process = await start(f"while [ ! -e {go} ]; do sleep 0.01; done", Lines())
     try:
         _, _, group, session = stat_fields(process.pid)[:4]
         assert int(group) == process.pid and int(session) == process.pid
         assert os.getpgid(process.pid) != os.getpgid(0)
-        assert threading.active_count() == threads_before
+        waiting = [thread.name for thread in threading.enumerate() if thread.name.startswith(WAITING_THREADS)]
+        assert waiting == []
         go.touch()
         with anyio.fail_after(10):
             assert await process.exited() == 0
@@ -65,7 +71,7 @@ async def test_the_command_leads_a_session_and_group_of_its_own_and_no_thread_wa
 
 async def test_lines_of_both_streams_come_with_their_names_and_the_exit_status_with_them(tmp_path: Path) -> None:
     lines = Lines()
-    process = start(
+    process = await start(
         'echo "$GREETING from $(pwd)"; echo oops >&2; printf "no end"; exit 3',
         lines,
         cwd=tmp_path,
@@ -83,7 +89,7 @@ async def test_lines_of_both_streams_come_with_their_names_and_the_exit_status_w
 
 
 async def test_a_signal_that_ends_the_command_is_its_negative_exit() -> None:
-    process = start("kill -KILL $$", Lines())
+    process = await start("kill -KILL $$", Lines())
     try:
         with anyio.fail_after(10):
             assert await process.exited() == -signal.SIGKILL
@@ -93,7 +99,7 @@ async def test_a_signal_that_ends_the_command_is_its_negative_exit() -> None:
 
 async def test_the_output_is_closed_only_once_a_background_child_holding_it_has_ended(tmp_path: Path) -> None:
     lines = Lines()
-    process = start("(sleep 0.3; echo late) & echo early", lines)
+    process = await start("(sleep 0.3; echo late) & echo early", lines)
     try:
         with anyio.fail_after(10):
             assert await process.exited() == 0
@@ -105,7 +111,7 @@ async def test_the_output_is_closed_only_once_a_background_child_holding_it_has_
 
 async def test_ending_the_group_ends_the_grandchildren_too(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
-    process = start(f"sleep 60 & echo $! > {pid_file}.part && mv {pid_file}.part {pid_file}; wait", Lines())
+    process = await start(f"sleep 60 & echo $! > {pid_file}.part && mv {pid_file}.part {pid_file}; wait", Lines())
     try:
         await wait_for(pid_file.exists, what="the grandchild's pid written")
         grandchild = int(pid_file.read_text())
@@ -123,7 +129,7 @@ async def test_a_line_that_cannot_be_passed_on_is_raised_at_once_while_the_comma
     def refuse(stream: str, line: str) -> None:
         raise ValueError(f"no room for {line!r}")
 
-    process = GroupProcess(
+    process = await GroupProcess.start(
         ["/bin/sh", "-c", "echo first; exec sleep 60"],
         cwd="/",
         env=dict(os.environ),
@@ -142,7 +148,7 @@ async def test_a_line_that_cannot_be_passed_on_is_raised_at_once_while_the_comma
 
 
 async def test_a_command_left_unreaped_at_close_is_reaped_once_it_ends() -> None:
-    process = start("exec sleep 60", Lines())
+    process = await start("exec sleep 60", Lines())
     process.close()
     os.kill(process.pid, signal.SIGKILL)
     await wait_for(lambda: not Path(f"/proc/{process.pid}").exists(), what="the child reaped, not a zombie")
@@ -151,7 +157,7 @@ async def test_a_command_left_unreaped_at_close_is_reaped_once_it_ends() -> None
 async def test_a_folder_that_does_not_exist_is_the_start_s_error_and_leaves_no_descriptor_open(tmp_path: Path) -> None:
     descriptors = set(os.listdir("/proc/self/fd"))
     with pytest.raises(FileNotFoundError):
-        start("true", Lines(), cwd=tmp_path / "missing")
+        await start("true", Lines(), cwd=tmp_path / "missing")
     assert set(os.listdir("/proc/self/fd")) == descriptors
 
 
@@ -177,8 +183,27 @@ async def test_a_command_that_cannot_be_watched_is_killed_not_left_running(monke
     monkeypatch.setattr(loop, "add_reader", add_reader_until_out_of_descriptors)
     descriptors = set(os.listdir("/proc/self/fd"))
     with pytest.raises(OSError, match="Too many open files"):
-        start("exec sleep 60", Lines())
+        await start("exec sleep 60", Lines())
     [child] = started
     await wait_for(lambda: child.returncode is not None, what="the child killed and reaped")
     assert child.returncode == -signal.SIGKILL
     assert set(os.listdir("/proc/self/fd")) == descriptors
+
+
+async def test_the_command_is_started_off_the_event_loop_s_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Popen returns only once the child has called exec: on a busy machine, milliseconds the loop would idle.
+    starters: list[threading.Thread] = []
+
+    class Recorded(subprocess.Popen[bytes]):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            starters.append(threading.current_thread())
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", Recorded)
+    process = await start("true", Lines())
+    try:
+        with anyio.fail_after(10):
+            assert await process.exited() == 0
+    finally:
+        process.close()
+    assert starters and starters[0] is not threading.current_thread()
