@@ -71,9 +71,9 @@ class ShellKind(JobKind):
             on_line=last_line.report,
             line_chars=OUTPUT_LINE_CHARS,
             limiter=self._starting,
+            on_start=self.guardian.track,  # thread-safe
         )
         group = process.pid
-        self.guardian.track(group)
         attempt.pause.watch_end(lambda: has_exited(group))
         detach = attempt.pause.attach(
             suspend=lambda: signal_group(group, signal.SIGSTOP),

@@ -83,14 +83,16 @@ class GroupProcess:
         on_line: Callable[[str, str], None],
         line_chars: int,
         limiter: anyio.CapacityLimiter | None = None,
+        on_start: Callable[[int], None] | None = None,
     ) -> GroupProcess:
         """Start `argv` in a session of its own and watch it. Not cancellable: once this returns, the caller
-        owns the child (and ends its group if it is cancelled)."""
+        owns the child (and ends its group if it is cancelled). `on_start(pid)` is called on the starting thread
+        the moment the child exists (the guardian's bookkeeping: no moment is left uncovered)."""
         ends: list[tuple[int, int]] = []
         try:
             for _ in STREAMS:
                 ends.append(os.pipe2(os.O_CLOEXEC))
-            start = functools.partial(_start, argv, cwd, env, umask, [write_end for _, write_end in ends])
+            start = functools.partial(_start, argv, cwd, env, umask, [write_end for _, write_end in ends], on_start)
             # On a worker thread: the calling thread waits until the child has called exec (vfork), which on
             # a busy machine can take milliseconds that the event loop would otherwise spend doing nothing.
             with anyio.CancelScope(shield=True):
@@ -194,9 +196,14 @@ class GroupProcess:
 
 
 def _start(
-    argv: Sequence[str], cwd: Path | str, env: Mapping[str, str], umask: int | None, outputs: Sequence[int]
+    argv: Sequence[str],
+    cwd: Path | str,
+    env: Mapping[str, str],
+    umask: int | None,
+    outputs: Sequence[int],
+    on_start: Callable[[int], None] | None,
 ) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    popen = subprocess.Popen(
         argv,
         cwd=cwd,
         env=env,
@@ -206,3 +213,11 @@ def _start(
         start_new_session=True,
         umask=-1 if umask is None else umask,  # set in the child, before exec
     )
+    if on_start is not None:
+        try:
+            on_start(popen.pid)
+        except BaseException:
+            signal_group(popen.pid, signal.SIGKILL)
+            popen.wait()
+            raise
+    return popen

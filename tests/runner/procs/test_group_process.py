@@ -200,10 +200,20 @@ async def test_the_command_is_started_off_the_event_loop_s_thread(monkeypatch: p
             super().__init__(*args, **kwargs)
 
     monkeypatch.setattr(subprocess, "Popen", Recorded)
-    process = await start("true", Lines())
+    told: list[tuple[int, threading.Thread]] = []
+    process = await GroupProcess.start(
+        ["/bin/sh", "-c", "true"],
+        cwd="/",
+        env=dict(os.environ),
+        umask=None,
+        on_line=Lines(),
+        line_chars=100,
+        on_start=lambda pid: told.append((pid, threading.current_thread())),
+    )
     try:
         with anyio.fail_after(10):
             assert await process.exited() == 0
     finally:
         process.close()
     assert starters and starters[0] is not threading.current_thread()
+    assert told == [(process.pid, starters[0])], "told of the child on the thread that started it"
