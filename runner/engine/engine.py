@@ -1047,7 +1047,7 @@ class Engine:
             change_log.append(log_entry((job.id, old, state, len(job.attempts), job.error, time.time())))
         if self._events.has_subscribers:
             attempt = len(job.attempts)
-            self._events.publish(StateChanged(job.id, old, state, attempt, job.error))
+            self._events.publish(StateChanged(job.id, old, state, attempt, job.error, job.output_total))
 
     def _finish(self, job: Job, outcome: JobState) -> None:
         run = self._runs[job.id]

@@ -36,6 +36,8 @@ class StateChanged:
     new: JobState
     attempt: int
     error: str | None = None
+    output_at: int = 0
+    """How many lines the job had written when it changed (the server's event streams tell those first)."""
 
 
 @dataclass(frozen=True)

@@ -10,23 +10,24 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from collections.abc import Callable
 from typing import Any
 
 import anyio
 import anyio.to_thread
-from anyio.abc import ByteReceiveStream, Process
+from anyio.abc import ByteReceiveStream
 
 from runner.deck.job_environment import UnsetVariable, expanded_env
 from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.shell_meta import PREFIX, ShellMeta
 from runner.model import LAST_OUTPUT_CHARS, OUTPUT_LINE_CHARS, Deck, JobSpec, Settings, ShellSpec
+from runner.procs.group_process import GroupProcess
 from runner.procs.guardian import GroupGuardian
 from runner.procs.lines import LineSplitter
 from runner.procs.process_groups import describe_exit, end_group, group_exists, signal_group
 
+STARTS_AT_ONCE = 8
 LEFTOVER_GRACE_S = 0.5
 """How long processes a finished shell left behind in its group get between SIGTERM and SIGKILL."""
 
@@ -36,6 +37,8 @@ class ShellKind(JobKind):
         self.guardian = GroupGuardian()
         """Ends the jobs' groups should this process be killed before it can (see runner.procs.guardian)."""
         self._guardian_starting = anyio.Lock()
+        self._starting = anyio.CapacityLimiter(STARTS_AT_ONCE)
+        """Worker threads starting shell jobs at once: their own, so that thread calls never hold up a start."""
 
     async def __aexit__(self, *exc_info: Any) -> None:
         with anyio.CancelScope(shield=True):
@@ -58,34 +61,32 @@ class ShellKind(JobKind):
         assert isinstance(spec, ShellSpec)
         await self._start_guardian()
         environment = _job_environment(attempt, spec)
-        # Shielded: a cancel that arrived while the shell was being started would leave it running unseen; it
-        # reaches the job at its next await instead, where the group is ended.
-        with anyio.CancelScope(shield=True):
-            process = await anyio.open_process(
-                ["/bin/sh", "-c", spec.command],
-                cwd=spec.cwd,
-                env=environment,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                umask=-1 if attempt.umask is None else attempt.umask,  # set in the child, before exec
-            )
+        last_line = _LastLine(attempt.report_output, ShellMeta(attempt.report_progress, attempt.report_status))
+        # Not cancellable: a cancel that comes meanwhile reaches the job at its next await, where the group is ended.
+        process = await GroupProcess.start(
+            ["/bin/sh", "-c", spec.command],
+            cwd=spec.cwd,
+            env=environment,
+            umask=attempt.umask,
+            on_line=last_line.report,
+            line_chars=OUTPUT_LINE_CHARS,
+            limiter=self._starting,
+            on_start=self.guardian.track,  # thread-safe
+        )
         group = process.pid
-        self.guardian.track(group)
         attempt.pause.watch_end(lambda: has_exited(group))
         detach = attempt.pause.attach(
             suspend=lambda: signal_group(group, signal.SIGSTOP),
             resume=lambda: signal_group(group, signal.SIGCONT),
         )
-        last_line = _LastLine(attempt.report_output, ShellMeta(attempt.report_progress, attempt.report_status))
         try:
-            returncode = await _wait_with_output(process, last_line.report)
+            returncode = await _wait_with_output(process)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await end_group(process, attempt.grace_period)
             raise
         finally:
+            process.close()
             detach()
             self.guardian.untrack(group)
         result = shell_result(returncode, last_line.text, last_line.meta.status)
@@ -125,16 +126,13 @@ class _LastLine:
         self.report_output(stream, line)
 
 
-async def _wait_with_output(process: Process, report_output: Callable[[str, str], None]) -> int:
-    async with anyio.create_task_group() as pumps:
-        assert process.stdout is not None and process.stderr is not None
-        pumps.start_soon(pump_lines, process.stdout, "stdout", report_output)
-        pumps.start_soon(pump_lines, process.stderr, "stderr", report_output)
-        returncode = await process.wait()
-        # Background children the command left running still hold the pipes open; end them so the
-        # job finishes and nothing outlives it.
-        if group_exists(process.pid):
-            await end_group(process, LEFTOVER_GRACE_S)
+async def _wait_with_output(process: GroupProcess) -> int:
+    returncode = await process.exited()
+    # Background children the command left running still hold the pipes open; end them so the
+    # job finishes and nothing outlives it.
+    if group_exists(process.pid):
+        await end_group(process, LEFTOVER_GRACE_S)
+    await process.output_closed()
     return returncode
 
 

@@ -2,26 +2,27 @@
 
 jobdeck ends every group it starts when it stops, is cancelled or gets a signal it can handle. Only a death
 it cannot handle (SIGKILL, the OOM killer, a crash) would leave shell jobs running on, as orphans. So the
-shell kind tells this watcher, over a pipe, which groups are live ("+PGID" / "-PGID" lines); when the pipe
-reaches end of file without a clean "bye", jobdeck is gone, and the watcher ends the groups still listed
-(`end_groups_blocking`: SIGTERM, then SIGKILL to those left after a grace period). (Process workers have a
-watchdog of their own in worker_main.)
+shell kind lists the live groups in a table in shared memory (runner.procs.group_table), and this watcher
+holds the reading end of a pipe from jobdeck: when the pipe reaches end of file without a clean "bye", jobdeck
+is gone, and the watcher reads the table and ends the groups listed there (`end_groups_blocking`: SIGTERM,
+then SIGKILL to those left after a grace period). (Process workers have a watchdog of their own in
+worker_main.)
 
-Run as `python -P -m runner.procs.guardian [PGID...]`: the groups already live when it starts (a watcher that
-replaces one that died) come as arguments, so they are its own from the moment it exists.
+Run as `python -P -S -m runner.procs.guardian FD`, FD the table's file descriptor, inherited: a watcher that
+replaces one that died reads the same table, so the groups already live are its own from the moment it exists.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
 import subprocess
 import sys
 import threading
 import time
 
+from runner.procs.group_table import GroupTable, groups_in
 from runner.procs.process_groups import describe_exit, end_groups_blocking
 
 log = logging.getLogger(__name__)
@@ -32,17 +33,17 @@ RETRY_S = 1.0
 
 
 class GroupGuardian:
-    """The jobdeck side: `start()` once (blocking, so from a worker thread), then `track`/`untrack` groups.
+    """The jobdeck side: `start()` once (blocking, so from a worker thread), then `track`/`untrack` groups
+    (a write to shared memory: no system call, nothing woken).
 
-    Should the watcher itself die, a new one is started at once and told the groups still live: a thread
-    waits on each watcher for that. The new watcher gets the live groups as arguments, so it knows them from
-    the moment it exists: what stays uncovered is only the few milliseconds from the death to that start (or,
+    Should the watcher itself die, a new one is started at once on the same table: a thread waits on each
+    watcher for that. What stays uncovered is only the few milliseconds from the death to that start (or,
     should no process be startable, until a retry succeeds).
     """
 
     def __init__(self) -> None:
         self._process: subprocess.Popen[bytes] | None = None
-        self._groups: set[int] = set()
+        self._table: GroupTable | None = None
         self._lock = threading.Lock()
         self._closing = False
         self.restarts = 0
@@ -62,17 +63,21 @@ class GroupGuardian:
             if self.running:
                 return
             self._closing = False
-            self._spawn()
+            if self._table is None:
+                self._table = GroupTable()
+            self._spawn(self._table)
 
-    def _spawn(self) -> None:
+    def _spawn(self, table: GroupTable) -> None:
         from runner.procs.pool import python_child_environment
 
         process = subprocess.Popen(
-            [sys.executable, "-P", "-m", "runner.procs.guardian", *map(str, sorted(self._groups))],
+            # -S: no site-packages (the environment's PYTHONPATH finds runner), 30 ms less to start on every run.
+            [sys.executable, "-P", "-S", "-m", "runner.procs.guardian", str(table.fd)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C meant for jobdeck must not reach it first
             close_fds=True,
+            pass_fds=(table.fd,),
             cwd="/",
             env=python_child_environment(),
         )
@@ -91,30 +96,34 @@ class GroupGuardian:
     def _replace(self) -> None:
         while True:
             with self._lock:
-                if self._closing or self.running:
+                if self._closing or self.running or self._table is None:
                     return
                 try:
-                    self._spawn()
+                    self._spawn(self._table)
                     return
                 except OSError as error:  # out of processes or file descriptors, say: that may pass
                     log.error("could not start a new guardian of shell jobs (%s); trying again in %g s", error, RETRY_S)
             time.sleep(RETRY_S)
 
     def track(self, group: int) -> None:
+        """List a live group (after `start()`)."""
         with self._lock:
-            self._groups.add(group)
-            self._send(f"+{group}\n")
+            if self._table is not None:
+                self._table.add(group)
 
     def untrack(self, group: int) -> None:
         with self._lock:
-            self._groups.discard(group)
-            self._send(f"-{group}\n")
+            if self._table is not None:
+                self._table.discard(group)
 
     def close(self, timeout: float = 2.0) -> None:
         """Say a clean goodbye (nothing to end) and reap the watcher; blocking, so from a worker thread."""
         with self._lock:
             self._closing = True
             process, self._process = self._process, None
+            table, self._table = self._table, None
+        if table is not None:
+            table.close()
         if process is None or process.stdin is None:
             return
         with contextlib.suppress(OSError):
@@ -126,33 +135,15 @@ class GroupGuardian:
             process.kill()
             process.wait()
 
-    def _send(self, line: str) -> None:
-        if self._process is not None:
-            self._write(self._process, line)
-
-    @staticmethod
-    def _write(process: subprocess.Popen[bytes], line: str) -> None:
-        # A few bytes on a pipe the watcher drains at once: never blocks in practice.
-        if process.stdin is None:
-            return
-        with contextlib.suppress(OSError):
-            os.write(process.stdin.fileno(), line.encode())
-
 
 def main() -> int:
     for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)  # only the pipe says when to act
-    groups = {int(argument) for argument in sys.argv[1:]}
-    for raw in sys.stdin.buffer:
-        line = raw.strip()
-        if line == b"bye":
+    table = int(sys.argv[1])
+    for line in sys.stdin.buffer:
+        if line.strip() == b"bye":
             return 0
-        with contextlib.suppress(ValueError):
-            if line.startswith(b"+"):
-                groups.add(int(line[1:]))
-            elif line.startswith(b"-"):
-                groups.discard(int(line[1:]))
-    end_groups_blocking(groups, GRACE_S)
+    end_groups_blocking(groups_in(table), GRACE_S)
     return 0
 
 

@@ -17,10 +17,17 @@ import signal
 import time
 from collections.abc import Collection
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from anyio.abc import Process
+
+class Child(Protocol):
+    """A process jobdeck started and waits for in the event loop (anyio's Process, or a GroupProcess)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    async def wait(self) -> int: ...
+
 
 GROUP_POLL_S = 0.02
 """How often, during a grace period, to look whether anything is left in a group."""
@@ -70,7 +77,7 @@ def _ask_to_end(group: int) -> None:
     signal_group(group, signal.SIGCONT)  # a stopped process acts on SIGTERM only once it runs again
 
 
-async def end_group(process: Process, grace_period: float) -> None:
+async def end_group(process: Child, grace_period: float) -> None:
     """End the process group `process` leads: SIGTERM, then SIGKILL to whatever is left after the grace
     period; returns once the leader is reaped and no member is left alive (or REAP_TIMEOUT_S after SIGKILL)."""
     import anyio

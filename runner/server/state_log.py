@@ -44,7 +44,7 @@ class Change(NamedTuple):
     """The engine's revision when the log took it: at or after the change's own. A stream shows the change
     once the journal has committed that far, as it shows the job (runner.server.server Server.committed_changes)."""
     output_at: int
-    """How many lines the job had written when the log took it: a stream tells the lines before it first."""
+    """How many lines the job had written when it changed: a stream tells the lines before it first."""
 
 
 class StateLog:
@@ -110,8 +110,7 @@ class StateLog:
 
     def _take(self, event: Event, revision: int, now: float) -> None:
         if isinstance(event, StateChanged):
-            job = self.engine.jobs.get(event.job_id)
-            lines = 0 if job is None else job.output_total
+            lines = event.output_at  # as the job changed: the log may take it after the job wrote more
             error = cut_text(event.error, ERROR_BYTES, keep_end=True)
             change = Change(event.job_id, event.old, event.new, event.attempt, error, now, revision, lines)
             self.entries.append(change)

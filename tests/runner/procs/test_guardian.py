@@ -10,6 +10,7 @@ import time
 import uuid
 from pathlib import Path
 
+from runner.procs.group_table import groups_in
 from tests.helpers import JOBDECK, jobdeck, process_alive, wait_until
 
 
@@ -56,7 +57,8 @@ def processes_marked(mark: bytes) -> list[str]:
 
 
 def guardians_of(parent: int) -> dict[int, set[int]]:
-    """Live guardian processes started by the process `parent`, each with the groups it was started knowing."""
+    """Live guardian processes started by the process `parent`, each with the groups listed in the table it
+    would read should `parent` die now."""
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or not process_alive(int(entry.name)):
@@ -67,13 +69,20 @@ def guardians_of(parent: int) -> dict[int, set[int]]:
         except (OSError, IndexError, ValueError):
             continue
         if parent_pid == parent and b"runner.procs.guardian" in command:
-            arguments = command[command.index(b"runner.procs.guardian") + 1 :]
-            found[int(entry.name)] = {int(argument) for argument in arguments if argument}
+            table_fd = command[command.index(b"runner.procs.guardian") + 1].decode()
+            try:
+                table = os.open(entry / "fd" / table_fd, os.O_RDONLY)
+            except OSError:  # it has just ended
+                continue
+            try:
+                found[int(entry.name)] = groups_in(table)
+            finally:
+                os.close(table)
     return found
 
 
 def replacement_guardian(parent: int, dead: int, groups: set[int]) -> int:
-    """Wait for the guardian `parent` starts in place of `dead`, started knowing `groups`; its pid."""
+    """Wait for the guardian `parent` starts in place of `dead`, knowing `groups`; its pid."""
     replacements: list[int] = []
 
     def replaced() -> bool:

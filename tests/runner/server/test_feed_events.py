@@ -12,6 +12,7 @@ import pytest
 from runner.engine.engine import Engine
 from runner.server.feed_events import EventTeller
 from runner.server.state_log import StateLog
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -63,3 +64,22 @@ async def test_a_stream_behind_the_log_is_told_how_many_it_missed_then_each_job_
     assert now == [("held/a", "queued"), ("held/b", "paused")]
     assert all("previous" not in event for event in events[1:])
     assert log.entries.maxlen == 3 and len(log.entries) == 3
+
+
+async def test_a_line_written_before_the_log_takes_the_job_s_start_is_told_after_the_start(tmp_path: Path) -> None:
+    # A shell job's first line can come before the log's task has taken the job's change to running (the log
+    # takes the engine's events in a task of its own): it must still be told after that change.
+    deck = tmp_path / "quick.toml"
+    deck.write_text('[deck]\nname = "quick"\n[[job]]\nname = "hello"\nshell = "echo awake; exec sleep 60"\n')
+    async with Engine() as engine:
+        log = StateLog(engine)
+        teller = EventTeller(engine, log)  # a reader, and no task taking the events: they wait until catch_up
+        revision = engine.revision
+        await engine.load(deck)
+        await wait_for(lambda: engine.job("quick/hello").output_total == 1, what="the job's line")
+        log.catch_up()
+        events, _ = teller.events(engine.changed_since(revision), engine.revision)
+        teller.close()
+        await engine.cancel("quick/hello")
+    told = [(event["type"], event.get("state") or event.get("line")) for event in events]
+    assert told == [("deck_loaded", None), ("state", "running"), ("output", "awake")]
