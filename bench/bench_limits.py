@@ -128,6 +128,9 @@ class Bench:
         )
         self.environ.pop("JOBDECK_DB", None)
         self.environ.pop("JOBDECK_CONFIG", None)
+        # As an installed jobdeck runs: from compiled modules (the warm-up round writes them), not compiling
+        # some 240 modules at every start, which a PYTHONDONTWRITEBYTECODE left in the shell would cause.
+        self.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
     def deck(self, name: str, settings: str, job: str) -> list[str]:
         path = self.folder / f"{name}.toml"

@@ -98,6 +98,7 @@ def bench_run_in_tui(folder: Path, repeat: int, before: Path | None = None) -> N
         each = {items(5000)}
         """,
     )
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # compiled modules, as installed (see bench_limits.py)
     run_command = [sys.executable, "-m", "runner.cli.main", "run", "--no-journal", str(path)]
     tui_command = [sys.executable, "-c", TUI_RUN_SCRIPT, str(path)]
     sides: dict[str, tuple[list[str], dict[str, str] | None]] = {"run": (run_command, None), "tui": (tui_command, None)}
@@ -107,6 +108,8 @@ def bench_run_in_tui(folder: Path, repeat: int, before: Path | None = None) -> N
         )
         sides |= {"run before": (run_command, environ), "tui before": (tui_command, environ)}
     times: dict[str, list[float]] = {side: [] for side in sides}
+    for command, environ in sides.values():  # warm-up: modules compiled, the page cache filled
+        timed_process(command, environ)
     order = list(sides)
     for round_number in range(repeat):
         turn = round_number % len(order)
