@@ -150,7 +150,9 @@ class Bench:
         """Seconds from starting `command` until it exits; its output goes to a file, as when run from cron."""
         with open(self.folder / "output.log", "wb") as output:
             started = time.perf_counter()
-            result = subprocess.run(command, env=environ, stdout=output, stderr=subprocess.STDOUT)
+            # In the scratch folder: `python -m` puts the current folder first on the path, where a checkout's
+            # own `runner` would shadow the one PYTHONPATH names (--before).
+            result = subprocess.run(command, env=environ, stdout=output, stderr=subprocess.STDOUT, cwd=self.folder)
             elapsed = time.perf_counter() - started
         if result.returncode != 0:
             tail = (self.folder / "output.log").read_text(errors="replace")[-2000:]

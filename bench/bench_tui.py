@@ -76,9 +76,11 @@ anyio.run(main)
 """
 
 
-def timed_process(command: list[str], environ: dict[str, str] | None = None) -> float:
+def timed_process(command: list[str], environ: dict[str, str] | None = None, folder: Path | None = None) -> float:
+    """Seconds `command` takes; run in `folder` (a scratch one), since `python -m`/`-c` put the current folder
+    first on the path, where a checkout's own `runner` would shadow the one PYTHONPATH names."""
     started = time.perf_counter()
-    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=environ)
+    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=environ, cwd=folder)
     return time.perf_counter() - started
 
 
@@ -109,12 +111,12 @@ def bench_run_in_tui(folder: Path, repeat: int, before: Path | None = None) -> N
         sides |= {"run before": (run_command, environ), "tui before": (tui_command, environ)}
     times: dict[str, list[float]] = {side: [] for side in sides}
     for command, environ in sides.values():  # warm-up: modules compiled, the page cache filled
-        timed_process(command, environ)
+        timed_process(command, environ, folder)
     order = list(sides)
     for round_number in range(repeat):
         turn = round_number % len(order)
         for side in order[turn:] + order[:turn]:
-            times[side].append(timed_process(*sides[side]))
+            times[side].append(timed_process(*sides[side], folder))
     run_times, tui_times = times["run"], times["tui"]
     run_s, tui_s = statistics.median(run_times), statistics.median(tui_times)
     ratio = tui_s / run_s
