@@ -197,9 +197,14 @@ async def test_a_server_that_finds_the_disk_full_at_start_says_so_and_restores_o
     place: Place, disk: Path
 ) -> None:
     deck, log = chain_deck(place)
+
+    def starts_of_long() -> int:
+        return log.read_text().split().count("long") if log.exists() else 0
+
     async with await ensure_server(place.socket, log_path=place.log) as client:
         await client.request("load", path=str(deck))
         await wait_states(client, {"quick": "succeeded", "long": "running", "last": "queued"})
+        await wait_for(lambda: starts_of_long() == 1, what="long started")  # running is told before its shell runs
         await client.request("status")
         pid = client.server.pid
     await kill_server(pid, place.socket)
@@ -214,6 +219,7 @@ async def test_a_server_that_finds_the_disk_full_at_start_says_so_and_restores_o
     filler.unlink()
     async with await ensure_server(place.socket, log_path=place.log) as client:
         await wait_states(client, {"quick": "succeeded", "long": "running", "last": "queued"})
+        await wait_for(lambda: starts_of_long() == 2, what="long started again")
         await client.request("command", command="cancel", job="chain/long")
         await wait_states(client, {"long": "cancelled", "last": "skipped"})
     assert sorted(log.read_text().split()) == ["long", "long", "quick"], "nothing was lost meanwhile"
