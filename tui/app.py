@@ -49,7 +49,7 @@ from tui.deck_endings import TITLE, EndingWatch, notification_sequences
 from tui.exit_deadline import ExitDeadline
 from tui.formatting import STATE_GLYPHS, format_duration, format_eta, format_rate, row_seconds
 from tui.key_first import KeyFirst
-from tui.panes import Pane, PaneModel
+from tui.panes import Pane, PaneModel, in_pane
 from tui.pull_pace import BUSY_CHANGES, PullPace
 from tui.screens.dialogs import (
     QUIT_ANYWAY_AFTER_S,
@@ -200,7 +200,9 @@ class JobdeckApp(App[None]):
         # dialog or the detail view while the panes keep updating underneath.
         self._summary = SummaryBar(id="summary")
         self._filter_input = Input(placeholder="filter by name or state; escape clears", id="filter")
-        self._lists = {pane: JobList(id=PANE_IDS[pane], clock=self.shown_time) for pane in Pane}
+        self._lists = {
+            pane: JobList(id=PANE_IDS[pane], clock=self.shown_time, belongs=partial(in_pane, pane)) for pane in Pane
+        }
         self._pane_stack = PaneStack(id="panes")
         yield self._summary
         with self._pane_stack:

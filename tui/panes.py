@@ -30,6 +30,10 @@ def pane_of(job: ObservedJob) -> Pane:
     return Pane.QUEUED
 
 
+def in_pane(pane: Pane, job: ObservedJob) -> bool:
+    return pane_of(job) is pane
+
+
 def _sort_key(pane: Pane) -> Callable[[ObservedJob], int]:
     if pane is Pane.FINISHED:
         return lambda job: -job.finished_seq

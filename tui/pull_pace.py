@@ -3,7 +3,7 @@
 A busy pull re-sorts the panes and redraws all three, which takes 20-30 ms on a small machine; ten a second
 took a third of the event loop that also runs the jobs, so a run of tiny jobs in the dashboard took 1.3-1.9x
 as long as without it. While pulls bring many changes, the next timer pull waits until the last one (and its
-frame) has had BUSY_SHARE of the time since it began, at most BUSY_MAX_INTERVAL_S: about three redraws a
+frame) has had BUSY_SHARE of the time since it began, at most BUSY_MAX_INTERVAL_S: three or more redraws a
 second, which is as fast as anyone reads a pane of moving rows. A key's own redraw is never held back.
 """
 
@@ -16,7 +16,7 @@ BUSY_CHANGES = 50
 """Jobs changed since the pull before: a pull bringing fewer keeps the timer's pace."""
 BUSY_SHARE = 0.1
 """The share of the time a busy dashboard spends pulling and drawing."""
-BUSY_MAX_INTERVAL_S = 0.5
+BUSY_MAX_INTERVAL_S = 0.3
 
 
 class PullPace:

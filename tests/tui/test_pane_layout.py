@@ -68,3 +68,40 @@ async def test_pulls_that_move_jobs_between_full_panes_do_not_lay_out_the_screen
     layout_count, pull_count = counted
     assert pull_count >= 5, f"only {pull_count} pulls: the test saw too little"
     assert layout_count <= 2, f"{layout_count} layouts of the screen in {pull_count} pulls"
+
+
+GATED = """
+[deck]
+name = "gated"
+
+[[job]]
+name = "gate"
+shell = "while [ ! -e go ]; do sleep 0.02; done"
+
+[[job]]
+name = "after"
+shell = "exec sleep 60"
+after = ["gate"]
+"""
+
+
+async def test_a_job_that_left_its_pane_since_the_pull_keeps_the_row_it_had_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with dashboard(write(tmp_path / "gated.toml", GATED), jobs=2) as (app, pilot):
+        queued = app.job_list(Pane.QUEUED)
+        await until(pilot, lambda: [job.name for job in queued.jobs] == ["after"], what="after queued")
+        await pilot.pause(0.2)
+        shown = queued.render_line(1).text
+        assert "queued" in shown
+        monkeypatch.setattr(app._pace, "due", lambda: False)  # no timer pull from now on
+        engine = app.engine
+        assert engine is not None
+        (tmp_path / "go").touch()
+        await until(pilot, lambda: engine.job("after").state is JobState.RUNNING, what="after running")
+        queued.refresh()
+        await pilot.pause(0.1)
+        assert [job.name for job in queued.jobs] == ["after"]  # not pulled: still listed here
+        assert queued.render_line(1).text == shown  # drawn as it was, not as a running job in the Queued pane
+        monkeypatch.undo()
+        await until(pilot, lambda: not queued.jobs, what="moved by the next pull")

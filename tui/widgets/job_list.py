@@ -114,9 +114,17 @@ class JobList(ScrollView, can_focus=True):
         def control(self) -> JobList:
             return self.job_list
 
-    def __init__(self, *, id: str | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        id: str | None = None,
+        clock: Callable[[], float] = time.time,
+        belongs: Callable[[ObservedJob], bool] | None = None,
+    ) -> None:
+        """`belongs`: whether a job's current state puts it in this pane (see `_moved_on`)."""
         super().__init__(id=id)
         self.clock = clock
+        self.belongs = belongs
         self.jobs: list[ObservedJob] = []
         self.cursor = 0
         self.on_first_row = True
@@ -276,13 +284,19 @@ class JobList(ScrollView, can_focus=True):
         clock = int(row_seconds(job, now) * 2) if job.state in (JobState.RUNNING, JobState.RETRYING) else 0
         key = (job.revision, width, selected, self.has_focus, self._show_decks, clock)
         cached = self._cache.get(job.id)
-        if cached is not None and cached[0] == key:
+        if cached is not None and (cached[0] == key or (cached[0][1:5] == key[1:5] and self._moved_on(job))):
             return cached[1]
         strip = self._row_strip(job, width, selected, now)
         if len(self._cache) > 4 * max(100, self.size.height):
             self._cache.clear()
         self._cache[job.id] = (key, strip)
         return strip
+
+    def _moved_on(self, job: ObservedJob) -> bool:
+        """Whether the job has left this pane since the pull that put it here. It then keeps the row it was
+        drawn with until the next pull moves it: a queued job that started since shows as queued, not as a
+        running job in the Queued pane (a busy dashboard pulls only a few times a second)."""
+        return self.belongs is not None and not self.belongs(job)
 
     def _columns(self, width: int) -> tuple[int, bool]:
         """The name column's width, and whether the progress column fits; wide panes give the rest to progress."""
