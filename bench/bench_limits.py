@@ -31,6 +31,7 @@ from pathlib import Path
 
 from _common import PYTHON, log, median, repeat_parser, spread, toml_list, verdict
 from bench_fetch import DemoServerProcess
+from bench_process import calibrate
 
 FETCHES, FETCH_LIMIT, LATENCY_S = 1500, 50, 0.02
 SHELL_JOBS, SHELL_LIMIT = 500, 4
@@ -165,14 +166,7 @@ def calibrate_spin(seconds: float) -> int:
     namespace: dict[str, object] = {}
     exec(TASKS, namespace)
     spin: Callable[[int], int] = namespace["spin"]  # type: ignore[assignment]
-    rounds = 100_000
-    while True:
-        started = time.perf_counter()
-        spin(rounds)
-        elapsed = time.perf_counter() - started
-        if elapsed > 0.05:
-            return max(1, int(rounds * seconds / elapsed))
-        rounds *= 2
+    return calibrate(spin, seconds)
 
 
 def fetch_row(bench: Bench, url: str) -> Row:
