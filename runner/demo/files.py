@@ -148,54 +148,40 @@ async def send_file(
 ) -> None:
     """Send the answer, counting the body bytes handed over (in `entry` too); misbehaving as the query asks."""
     try:
-        await _send_file(send, name=name, reply=reply, query=query, log=log, entry=entry, head=head, drop=drop)
+        await send({"type": "http.response.start", "status": reply.status, "headers": _pairs(reply.headers)})
+        if reply.path is None or head:
+            await send({"type": "http.response.body", "body": b""})
+            return
+        chunk = max(1, int(query.get("chunk", DEFAULT_CHUNK)))
+        delay = float(query.get("delay", 0))
+        stall_after = int(query["stall_after"]) if "stall_after" in query else None
+        trickle = float(query["trickle"]) if "trickle" in query else None
+        drop_after = int(query["drop_after"]) if "drop_after" in query else None
+        offset, sent = reply.start, 0
+        with reply.path.open("rb") as reader:
+            reader.seek(offset)
+            while offset < reply.end:
+                size = min(chunk, reply.end - offset)
+                if stall_after is not None and sent >= stall_after:
+                    if trickle is None:
+                        await asyncio.Event().wait()  # until the client goes away and this is cancelled
+                    size = 1
+                    await asyncio.sleep(trickle)
+                elif stall_after is not None:
+                    size = min(size, stall_after - sent)
+                if drop_after is not None and sent >= drop_after:
+                    drop()
+                    await asyncio.Event().wait()
+                if drop_after is not None:
+                    size = min(size, max(1, drop_after - sent))
+                piece = reader.read(size)
+                offset += len(piece)
+                sent += len(piece)
+                log.count(name, len(piece), entry)
+                await send({"type": "http.response.body", "body": piece, "more_body": offset < reply.end})
+                await asyncio.sleep(delay)
     finally:
         log.end(name)
-
-
-async def _send_file(
-    send: Send,
-    *,
-    name: str,
-    reply: Answer,
-    query: dict[str, str],
-    log: FileLog,
-    entry: dict[str, Any],
-    head: bool,
-    drop: Callable[[], bool],
-) -> None:
-    await send({"type": "http.response.start", "status": reply.status, "headers": _pairs(reply.headers)})
-    if reply.path is None or head:
-        await send({"type": "http.response.body", "body": b""})
-        return
-    chunk = max(1, int(query.get("chunk", DEFAULT_CHUNK)))
-    delay = float(query.get("delay", 0))
-    stall_after = int(query["stall_after"]) if "stall_after" in query else None
-    trickle = float(query["trickle"]) if "trickle" in query else None
-    drop_after = int(query["drop_after"]) if "drop_after" in query else None
-    offset, sent = reply.start, 0
-    with reply.path.open("rb") as reader:
-        reader.seek(offset)
-        while offset < reply.end:
-            size = min(chunk, reply.end - offset)
-            if stall_after is not None and sent >= stall_after:
-                if trickle is None:
-                    await asyncio.Event().wait()  # until the client goes away and this is cancelled
-                size = 1
-                await asyncio.sleep(trickle)
-            elif stall_after is not None:
-                size = min(size, stall_after - sent)
-            if drop_after is not None and sent >= drop_after:
-                drop()
-                await asyncio.Event().wait()
-            if drop_after is not None:
-                size = min(size, max(1, drop_after - sent))
-            piece = reader.read(size)
-            offset += len(piece)
-            sent += len(piece)
-            log.count(name, len(piece), entry)
-            await send({"type": "http.response.body", "body": piece, "more_body": offset < reply.end})
-            await asyncio.sleep(delay)
 
 
 def _pairs(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
