@@ -359,6 +359,8 @@ class Server:
         if kept is not None and environment is not None and self.recorder is not None:
             self.recorder.name_run(deck.name, run_id)  # no await since the engine took the deck: no flush saw it
             kept.keep(deck.name, run_id, environment, on_disk=on_disk)
+        if self.recorder is not None:
+            await self.recorder.flush()  # once the reply says loaded, the deck survives kill -9, as an added job does
         return to_wire(LoadReply(deck.name, len(deck.jobs), repeats))
 
     async def command(self, request: RunCommand) -> Any:
