@@ -19,18 +19,20 @@ from runner.server.messages import Hello, Status, Subscribe, request_message
 from runner.server.server import Server, serve
 from runner.server.subscriber import SubscribedClient
 from tests.conftest import Place
-from tests.helpers import process_alive
+from tests.helpers import process_alive, wait_for
 from tests.runner.server.server_process import start_server
 
 pytestmark = pytest.mark.anyio
 
 
 def gated_deck(place: Place) -> tuple[Path, Path]:
-    """A job that runs until the gate file exists, then succeeds."""
+    """A job that runs until the gate file exists, then succeeds; `started` beside the gate once its shell runs."""
     gate = place.root / "gate"
     deck = place.root / "gated.toml"
+    started = place.root / "started"
     deck.write_text(
-        f'[deck]\nname = "gated"\n\n[[job]]\nname = "wait"\nshell = "while [ ! -e {gate} ]; do sleep 0.02; done"\n'
+        f'[deck]\nname = "gated"\n\n[[job]]\nname = "wait"\n'
+        f'shell = "touch {started}; while [ ! -e {gate} ]; do sleep 0.02; done"\n'
     )
     return deck, gate
 
@@ -66,6 +68,8 @@ async def flood_and_survive(place: Place, process: subprocess.Popen[bytes], conn
     async with await Client.connect(place.socket) as client:
         await client.request("load", path=str(deck))
         await wait_job_state(client, "gated/wait", "running")
+    # Running is told before the shell starts: the flood must not take the descriptors its start needs.
+    await wait_for(lambda: (place.root / "started").exists(), what="the job's shell started")
     with idle_connections(place, connections):
         # A new client still gets in (and answers come back) while the idle ones hold the descriptors.
         async with await Client.connect(place.socket) as client:
