@@ -47,8 +47,9 @@ NOTE_RETRY_S = 2.0
 """While a log owes a note about lines the disk refused, how often writing it is tried again."""
 DEFAULT_LIMIT_MB = 10.0
 FINAL_FLUSH_TIMEOUT_S = 10.0
-PENDING_LINES = 50_000
-"""Lines an attempt's log holds unsorted at most: a job that outpaces the disk is cut to its cap at once."""
+PENDING_LINES = 1_000
+"""Lines an attempt's log holds unsorted at most: a job that outpaces the disk is cut to its cap at once. Few, as
+lines may be long: 50,000 lines of a job flooding its output held 40 MB until the next flush."""
 TEMPORARY_PREFIX = "jobdeck-logs-"
 
 
