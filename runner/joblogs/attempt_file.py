@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,9 @@ from runner.stored_results import describe_size
 SEGMENTS_PER_TAIL = 4
 """The tail is kept in about this many segments: about a quarter of it goes at each removal."""
 MIN_SEGMENT_BYTES = 4096
+CHUNK_RECORDS = 512
+"""Records encoded and written at a time: a batch is up to the whole cap, and each copy of it made at once (text
+joined, encoded, split into records) cost the server that much again while a job flooded its output."""
 OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -85,11 +89,14 @@ class AttemptFile:
         return self.lost_reason is not None
 
     def write(self, batch: Batch) -> None:
-        if batch.head:
-            self._write_head(encode_lines(batch.head), len(batch.head))
-        if batch.tail:
-            records = [record + b"\n" for record in encode_lines(batch.tail).split(b"\n")[:-1]]
-            self._write_tail(records, batch.tail_start)
+        for chunk in _chunks(batch.head):
+            self._write_head(encode_lines(chunk), len(chunk))
+        start_bytes, start_lines = batch.tail_start
+        for chunk in _chunks(batch.tail):
+            records = [record + b"\n" for record in encode_lines(chunk).split(b"\n")[:-1]]
+            self._write_tail(records, (start_bytes, start_lines))
+            start_bytes += sum(map(output_size, records))
+            start_lines += len(records)
         if self.owes_note:
             self.write_note()
         if batch.close:
@@ -257,3 +264,8 @@ class AttemptFile:
             with contextlib.suppress(OSError):
                 os.close(self._head.fd)
             self._head = None
+
+
+def _chunks(records: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(records), CHUNK_RECORDS):
+        yield records[start : start + CHUNK_RECORDS]

@@ -11,6 +11,7 @@ import re
 import stat
 import subprocess
 import tempfile
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -267,6 +268,25 @@ def test_lines_waiting_for_a_slow_disk_are_cut_to_the_cap_as_they_come(tmp_path:
     batch = attempt.take()
     assert batch.head[0] == "1 0000000\n" and batch.tail[-1] == "1 0199999\n"
     assert batch.tail_start == (8 * (200_000 - len(batch.tail)), 200_000 - len(batch.tail))
+
+
+def test_a_batch_as_large_as_the_cap_is_written_a_chunk_at_a_time(tmp_path: Path) -> None:
+    """A flooding job hands the writer its whole cap at once: encoding it whole made three more copies of it."""
+    place = LogPlace(tmp_path / "job")
+    writer = AttemptFile(place, 1, tail_limit=8 * 1024 * 1024)
+    records = [record_line("stdout", f"{n:06d} {'x' * 1000}") for n in range(8000)]
+    batch_bytes = sum(map(len, records))
+    tracemalloc.start()
+    try:
+        writer.write(Batch(head=records[:4000], tail=records[4000:], tail_start=(4000 * 1008, 4000)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    writer.close()
+    assert peak < batch_bytes / 4, f"{peak:,} bytes at once for a batch of {batch_bytes:,}"
+    reader = AttemptReader(place, 1)
+    assert [line.text[:6] for line in reader.read_new()] == [f"{n:06d}" for n in range(8000)]
+    reader.close()
 
 
 def test_run_folders_the_journal_no_longer_has_are_swept_once_old(tmp_path: Path) -> None:
