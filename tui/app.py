@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import anyio
 from rich.markup import escape
@@ -62,12 +62,14 @@ from tui.screens.dialogs import (
     StoppingScreen,
     load_again_question,
 )
-from tui.screens.job_detail import JobDetailScreen
 from tui.terminal import TerminalDriver
 from tui.widgets.job_list import JobList
 from tui.widgets.key_bar import KeyBar, KeyHint
 from tui.widgets.pane_stack import PaneStack
 from tui.widgets.summary_bar import SummaryBar, SummaryPart
+
+if TYPE_CHECKING:
+    from tui.screens.job_detail import JobDetailScreen
 
 PULL_INTERVAL_S = 0.1
 GONE_EXIT_S = 5.0
@@ -627,6 +629,8 @@ class JobdeckApp(App[None]):
         engine = self.engine
         if engine is None:
             return
+        from tui.screens.job_detail import JobDetailScreen  # a tenth of the dashboard's start-up, when imported early
+
         engine.watch(job.id)
         screen = JobDetailScreen(
             job,
