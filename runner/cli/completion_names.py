@@ -18,8 +18,10 @@ from pathlib import Path
 from runner.server.framing import HEADER, MAX_MESSAGE_BYTES, decode, encode
 from runner.server.protocol_version import PROTOCOL_VERSION
 
-ANSWER_S = 0.1
-"""How long the server may take to answer, all told, before the completion gives up."""
+ANSWER_S = 0.5
+"""How long the server may take to answer, all told, before the completion gives up: a Tab that waits half a
+second is still a Tab, while a server busy with thousands of jobs (or a loaded machine) missed 0.1 s now and then,
+and the names were not offered at all."""
 LIMIT = 200
 KINDS = ("decks", "jobs", "runs")
 
