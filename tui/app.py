@@ -43,6 +43,7 @@ from runner.engine.estimate import Estimator
 from runner.engine.interface import EngineInterface, LoadedDeck, ObservedJob
 from runner.errors import CommandError, DeckAlreadyLoaded, DeckError, Problem
 from runner.model import Deck, JobState
+from runner.server.server_error import ServerError
 from tui import farewell
 from tui.collector import FewerFullCollections
 from tui.deck_endings import TITLE, EndingWatch, notification_sequences
@@ -293,8 +294,6 @@ class JobdeckApp(App[None]):
 
     @work(group="engine", exit_on_error=False)
     async def run_engine(self) -> None:
-        from runner.server.client import ServerError
-
         try:
             async with self._engine_factory() as engine:
                 self.engine = engine

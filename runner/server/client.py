@@ -44,6 +44,7 @@ from runner.server.messages import (
     read_result,
     request_message,
 )
+from runner.server.server_error import ServerError
 from runner.server.wire import to_wire
 from runner.umask import current_umask
 
@@ -64,16 +65,6 @@ TIMEOUT_VARIABLE = "JOBDECK_CLIENT_TIMEOUT"
 SERVER_CANNOT_START = 2
 """The exit status of a server that cannot start for a reason a retry would not change (the server's
 EXIT_CANNOT_START; not imported from there, which would load the engine)."""
-
-
-class ServerError(Exception):
-    """The server answered with an error, or could not be reached; `kind` says which."""
-
-    def __init__(self, kind: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.details = details or {}
 
 
 def request_timeout(environ: Mapping[str, str] | None = None) -> float:
