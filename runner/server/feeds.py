@@ -13,6 +13,9 @@ events for what a reader too slow for them missed (runner.server.feed_events). A
 for as long as a connection may stay idle is disconnected, and the server's log says why. The engine never
 waits for a feed: it only bumps its revision.
 
+Before a reply, a mirror gets what the request changed, ahead of the other changes (`Feed.push_before_reply`):
+a command's effect is in the mirror when the command returns, without the wait for everything else.
+
 Like every view of the server, a feed shows a job's end only once the journal has committed it.
 """
 
@@ -56,6 +59,9 @@ class Feed:
         """The engine revision the views are up to: a mirror starts from nothing."""
         self.held: set[str] = set()
         """Jobs whose end was not shown yet: the journal had not committed it."""
+        self.sent_ahead: dict[str, int] = {}
+        """Jobs sent ahead of the others before a reply, with their revision then: the next update leaves out
+        those that have not changed since."""
         self.events_revision = engine.revision
         """The engine revision the events are up to: they tell what happens from now on."""
         self.teller = EventTeller(engine, server.feeds.state_log, request.deck) if request.events else None
@@ -95,6 +101,46 @@ class Feed:
                 await self.send(update)
             if not more:
                 return
+
+    async def push_before_reply(self, since: int | None) -> None:
+        """Send what a request changed, before its reply (call it with the conversation's `sending` lock held).
+        `since`: the engine's revision when the request came.
+
+        A mirror gets one update ahead of the rest with the jobs changed since then (a command's job, the jobs
+        its cancel skipped), and nothing when nothing changed: at a thousand changes a second, sending every
+        pending change first made a command's reply wait for an update of dozens of jobs, which the dashboard
+        waiting for it then had to read and apply. The other changes follow at the next frame as usual (and the
+        jobs sent ahead if they changed again: a job's views never go back in time). Every pending update
+        goes first instead for an event stream (its events stay in order), before the first update, when
+        `since` is None, and when what changed does not fit in one update."""
+        ahead = self._ahead(since)
+        if ahead is None:
+            await self.push_pending()
+        elif ahead:
+            await self.send(ahead)
+
+    def _ahead(self, since: int | None) -> dict[str, Any] | None:
+        """The update to send before a reply (empty: none is needed), or None when every pending one must go."""
+        engine = self.server.engine
+        if since is None or self.teller is not None or not self.views or self.first:
+            return None
+        if engine.revision <= since:
+            return {}
+        committed = self.server.committed_revision()
+        shown = [
+            job
+            for job in engine.changed_since(since)
+            if (self.deck is None or job.deck == self.deck)
+            and (job.revision > self.revision or job.id in self.held)  # not shown as it is by an update already
+            and not (committed is not None and job.state.finished and job.revision > committed)
+        ]
+        jobs, cut = snapshot_jobs(shown)
+        if cut is not None:
+            return None
+        self.sent_ahead.update((job.id, job.revision) for job in shown)
+        # The stream's revision does not move: what it is up to is what the next update goes on from.
+        update = Update(jobs=[], more=False, revision=self.revision, **self.server.engine_summary(), events=[])
+        return {**to_wire(update), "jobs": jobs}
 
     async def send(self, update: dict[str, Any]) -> None:
         limit = self.server.connections.limits.idle_timeout_s
@@ -144,6 +190,9 @@ class Feed:
             ]
         if self.deck is not None:
             candidates = [job for job in candidates if job.deck == self.deck]
+        if self.sent_ahead:
+            sent, self.sent_ahead = self.sent_ahead, {}
+            candidates = [job for job in candidates if sent.get(job.id) != job.revision]
         shown = []
         self.held = set()
         for job in candidates:

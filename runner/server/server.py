@@ -287,6 +287,7 @@ class Server:
                 continue
             connection.busy = True  # however long the answer takes, the connection is not idle meanwhile
             request_id = message.get("id")
+            since = self.engine.revision  # what the request changes goes before its reply (Conversation.reply)
             try:
                 request = parse_request(message)
                 if not greeted and not isinstance(request, Hello):
@@ -302,7 +303,7 @@ class Server:
                 reply = failure_message(request_id, self._failure(message.get("op"), failed))
             stopping = reply["ok"] and isinstance(request, Stop)
             try:
-                await conversation.reply(reply)
+                await conversation.reply(reply, since=since)
             except ProtocolError as problem:  # the reply is too large for a frame
                 await self._refuse(conversation, request_id, problem)
             finally:
