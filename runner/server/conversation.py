@@ -33,12 +33,13 @@ class Conversation:
             await send_message(self.stream, message)
 
     async def reply(self, message: dict[str, Any], *, since: int | None = None) -> None:
-        """Send a reply; on a subscribed connection, what the request changed goes first (`Feed.push_before_reply`:
-        `since` is the engine's revision when the request came; None: every update still to send goes first)."""
+        """Send a reply; on a subscribed connection, after what the request changed (`Feed.send_reply`: `since` is
+        the engine's revision when the request came; None: every update still to send goes first)."""
         async with self.sending:
-            if self.feed is not None:
-                await self.feed.push_before_reply(since)
-            await send_message(self.stream, message)
+            if self.feed is None:
+                await send_message(self.stream, message)
+            else:
+                await self.feed.send_reply(message, since)
 
 
 current_conversation: ContextVar[Conversation] = ContextVar("current_conversation")

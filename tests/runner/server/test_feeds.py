@@ -83,15 +83,21 @@ class Wire:
         self.sent, self._received = anyio.create_memory_object_stream[bytes](100)
         self.conversation = Conversation(self.sent, None, None)  # type: ignore[arg-type]
         self.feed = self.conversation.feed = Feed(server, self.conversation, subscription)  # type: ignore[arg-type]
+        self.frames_per_write: list[int] = []
 
     def read(self) -> list[dict[str, Any]]:
         messages = []
         while True:
             try:
-                frame = self._received.receive_nowait()
+                written = self._received.receive_nowait()  # one write: one frame or more
             except anyio.WouldBlock:
                 return messages
-            messages.append(decode(frame[HEADER.size :]))
+            self.frames_per_write.append(0)
+            while written:
+                (length,) = HEADER.unpack(written[: HEADER.size])
+                messages.append(decode(written[HEADER.size : HEADER.size + length]))
+                written = written[HEADER.size + length :]
+                self.frames_per_write[-1] += 1
 
     def updates_before(self, reply: dict[str, Any]) -> list[dict[str, str]]:
         """The jobs' states in each update sent before `reply`, which must come last."""
@@ -117,6 +123,7 @@ async def test_a_reply_comes_after_what_its_request_changed_and_the_other_change
         await engine.pause(engine.job("b").id)  # what the request changes
         await wire.conversation.reply({"id": 2}, since=since)
         assert wire.updates_before({"id": 2}) == [{"b": "paused"}], "the request's change alone, ahead of a's"
+        assert wire.frames_per_write[-1] == 2, "the update and its reply in one write (one turn of the loop)"
         assert states(wire.feed.make_update()[0]) == {"a": "paused"}, "then the rest, not b again"
 
         since = engine.revision
