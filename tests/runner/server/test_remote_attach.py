@@ -8,6 +8,7 @@ import gc
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
 import anyio
 import pytest
@@ -110,19 +111,16 @@ async def test_waiting_for_a_change_returns_at_a_jobs_change_at_news_without_one
         with anyio.fail_after(1):
             await engine.wait_for_change(engine.revision - 1)  # passed already
 
-        async def wait_while(command: Command, job: str | None = None) -> int:
-            revision = engine.revision
+        async def told(command: Command, job: str | None, shown: Callable[[], bool]) -> None:
+            """Another client's command, shown once the waits for a change that it ends have returned."""
             with anyio.fail_after(15):
                 async with anyio.create_task_group() as group:
-                    group.start_soon(engine.wait_for_change, revision)
-                    await anyio.sleep(0)  # the waiter is waiting before the change is made
-                    await other.call(RunCommand(command, job))
-            return revision
+                    group.start_soon(other.call, RunCommand(command, job))
+                    while not shown():
+                        await engine.wait_for_change(engine.revision)
 
-        revision = await wait_while(Command.PAUSE_ALL)  # no job changes: the header's "dispatching paused"
-        assert engine.dispatching is False and engine.revision == revision
-        await wait_while(Command.PAUSE, "wait/nap")
-        assert engine.jobs["wait/nap"].state is JobState.PAUSED
+        await told(Command.PAUSE_ALL, None, lambda: engine.dispatching is False)  # no job changes: news all the same
+        await told(Command.PAUSE, "wait/nap", lambda: engine.jobs["wait/nap"].state is JobState.PAUSED)
         with anyio.fail_after(30):
             async with anyio.create_task_group() as group:
                 group.start_soon(engine.wait_for_change, engine.revision)
