@@ -15,8 +15,10 @@
    and a `jobdeck --local` dashboard holding the same jobs (targets: the server and the attached dashboard under
    1% of a core each).
 
-Each server and dashboard process is started with this interpreter and its path (`-m runner...`), so the code
-before can be measured the same way (bench/README.md says how).
+Each server and dashboard process is started with this interpreter and its path (`-m runner...`), in the scratch
+folder (`python -m` puts the current folder first on the path: started from a checkout, that checkout's own
+`runner` would shadow the one PYTHONPATH names), so the code before can be measured the same way:
+`PYTHONPATH=<a checkout> .venv/bin/python bench/bench_push.py` measures that checkout in every process.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import anyio
 from _common import toml_list, write_deck
 from textual import events
 
+import runner
 from runner.model import JobState
 from runner.server.client import Client, ensure_server, stop_server
 from runner.server.remote import RemoteEngine
@@ -212,7 +215,7 @@ def settle(pid: int, *, below: float = 2.0, timeout: float = 150.0) -> None:
 class Dashboard:
     """A real `jobdeck ...` dashboard in a pseudo-terminal, whose output is read (and dropped) by a thread."""
 
-    def __init__(self, arguments: list[str], env: dict[str, str]) -> None:
+    def __init__(self, arguments: list[str], env: dict[str, str], folder: Path) -> None:
         controlling, program = pty.openpty()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "runner.cli", *arguments],
@@ -221,6 +224,7 @@ class Dashboard:
             stderr=program,
             start_new_session=True,
             env={**env, **TERMINAL},
+            cwd=folder,  # not a checkout whose `runner` would come first on the path (see the module's docstring)
         )
         os.close(program)
         self.fd = controlling
@@ -272,7 +276,7 @@ def bench_idle(folder: Path, seconds: float) -> None:
         server = anyio.run(load_and_finish)
         settle(server)
         [alone] = cpu_share([server], seconds)
-        attached = Dashboard(["attach"], env)
+        attached = Dashboard(["attach"], env, folder)
         try:
             settle(attached.process.pid)
             server_share, dashboard_share = cpu_share([server, attached.process.pid], seconds)
@@ -280,7 +284,7 @@ def bench_idle(folder: Path, seconds: float) -> None:
             attached.close()
     finally:
         stop_server(socket_path)
-    local = Dashboard(["--local", str(deck)], env)
+    local = Dashboard(["--local", str(deck)], env, folder)
     try:
         settle(local.process.pid)
         [local_share] = cpu_share([local.process.pid], seconds)
@@ -302,9 +306,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=float, default=30.0, help="seconds each idle CPU figure is measured over")
     parser.add_argument("--only", nargs="*", choices=("latency", "idle"), default=["latency", "idle"])
     options = parser.parse_args(argv)
+    # As an installed jobdeck runs: from compiled modules, not compiling some 240 modules at every start of a
+    # server or dashboard, which a PYTHONDONTWRITEBYTECODE left in the shell would cause (see bench_limits.py).
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryDirectory(prefix="jdpush", dir="/tmp") as name:  # a short socket path
         folder = Path(name)
         os.environ["JOBDECK_DB"] = str(folder / "journal.db")
+        print(f"code measured: {Path(runner.__file__).parent.parent} (every process)", flush=True)
         if "latency" in options.only:
             bench_latency(folder, options.repeat, options.presses)
         if "idle" in options.only:

@@ -52,6 +52,7 @@ from tui.formatting import STATE_GLYPHS, format_duration, format_eta, format_rat
 from tui.key_first import KeyFirst
 from tui.panes import Pane, PaneModel, in_pane
 from tui.pull_pace import BUSY_CHANGES, PullPace
+from tui.quiet_pulls import QuietPulls
 from tui.screens.dialogs import (
     QUIT_ANYWAY_AFTER_S,
     ConfirmScreen,
@@ -168,6 +169,7 @@ class JobdeckApp(App[None]):
         self._revision = -1
         self._key_first = KeyFirst(self.pull_changes)
         self._pace = PullPace()
+        self._quiet_pulls = QuietPulls(self, PULL_INTERVAL_S, self._timer_pull, lambda: self.engine)
         self._collections = FewerFullCollections()
         self._stop_engine = anyio.Event()
         self._engine_stopped = anyio.Event()
@@ -232,7 +234,7 @@ class JobdeckApp(App[None]):
         self._check_size()
         self._refresh_keys_if_changed()
         self.run_engine()
-        self.set_interval(PULL_INTERVAL_S, self._timer_pull)
+        self._quiet_pulls.start()
         self._quit_on_signals()
 
     @property

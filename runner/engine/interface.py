@@ -216,6 +216,11 @@ class EngineInterface(Protocol):
         """The jobs whose `revision` is above `revision`, in load order."""
         ...
 
+    async def wait_for_change(self, revision: int, /) -> None:
+        """Return once `revision` has been passed (at once if it has), or earlier when something else a viewer
+        shows may have changed; for a viewer that sleeps while nothing changes."""
+        ...
+
     def counts(self) -> dict[JobState, int]:
         """How many jobs are in each state (every state present, zero included)."""
         ...

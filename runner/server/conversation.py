@@ -1,5 +1,5 @@
 """The server's side of one connection: its messages go out one at a time, and a subscribed one also carries
-pushed updates (runner.server.feeds), each reply after the updates made before it."""
+pushed updates (runner.server.feeds), each reply after an update with what its request changed."""
 
 from __future__ import annotations
 
@@ -32,12 +32,14 @@ class Conversation:
         async with self.sending:
             await send_message(self.stream, message)
 
-    async def reply(self, message: dict[str, Any]) -> None:
-        """Send a reply; on a subscribed connection, the updates still to send go first."""
+    async def reply(self, message: dict[str, Any], *, since: int | None = None) -> None:
+        """Send a reply; on a subscribed connection, after what the request changed (`Feed.send_reply`: `since` is
+        the engine's revision when the request came; None: every update still to send goes first)."""
         async with self.sending:
-            if self.feed is not None:
-                await self.feed.push_pending()
-            await send_message(self.stream, message)
+            if self.feed is None:
+                await send_message(self.stream, message)
+            else:
+                await self.feed.send_reply(message, since)
 
 
 current_conversation: ContextVar[Conversation] = ContextVar("current_conversation")

@@ -13,6 +13,9 @@ events for what a reader too slow for them missed (runner.server.feed_events). A
 for as long as a connection may stay idle is disconnected, and the server's log says why. The engine never
 waits for a feed: it only bumps its revision.
 
+Before a reply, a mirror gets what the request changed, ahead of the other changes (`Feed.send_reply`):
+a command's effect is in the mirror when the command returns, without the wait for everything else.
+
 Like every view of the server, a feed shows a job's end only once the journal has committed it.
 """
 
@@ -23,10 +26,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from anyio.abc import ByteSendStream, SocketAttribute
 
 from runner.server.conversation import Conversation, current_conversation
 from runner.server.feed_events import EventTeller, event_json
-from runner.server.framing import send_message
+from runner.server.framing import encode
 from runner.server.messages import EventType, StreamEvent, Subscribe, Subscribed, Update, push_message
 from runner.server.protocol import snapshot_jobs
 from runner.server.state_log import StateLog
@@ -56,6 +60,9 @@ class Feed:
         """The engine revision the views are up to: a mirror starts from nothing."""
         self.held: set[str] = set()
         """Jobs whose end was not shown yet: the journal had not committed it."""
+        self.sent_ahead: dict[str, int] = {}
+        """Jobs sent ahead of the others before a reply, with their revision then: the next update leaves out
+        those that have not changed since."""
         self.events_revision = engine.revision
         """The engine revision the events are up to: they tell what happens from now on."""
         self.teller = EventTeller(engine, server.feeds.state_log, request.deck) if request.events else None
@@ -96,10 +103,61 @@ class Feed:
             if not more:
                 return
 
+    async def send_reply(self, reply: dict[str, Any], since: int | None) -> None:
+        """Send a reply after what its request changed (call it with the conversation's `sending` lock held).
+        `since`: the engine's revision when the request came.
+
+        A mirror gets one update ahead of the rest with the jobs changed since then (a command's job, the jobs
+        its cancel skipped), and nothing when nothing changed: at a thousand changes a second, sending every
+        pending change first made a command's reply wait for an update of dozens of jobs, which the dashboard
+        waiting for it then had to read and apply. The other changes follow at the next frame as usual (and the
+        jobs sent ahead if they changed again: a job's views never go back in time). The update and the reply
+        go in one write: on a busy server, each write let the event loop run other work first (a millisecond,
+        typically). Every pending update goes first instead for an event stream (its events stay in order),
+        before the first update, when `since` is None, and when what changed does not fit in one update."""
+        reply_frame = encode(reply)  # too large (ProtocolError): nothing is sent, and nothing marked sent ahead
+        ahead = self._ahead(since)
+        if ahead is None:
+            await self.push_pending()
+            await self._write(reply_frame)
+        else:
+            await self._write((encode(push_message(ahead)) if ahead else b"") + reply_frame)
+
+    def _ahead(self, since: int | None) -> dict[str, Any] | None:
+        """The update to send before a reply (empty: none is needed), or None when every pending one must go."""
+        engine = self.server.engine
+        if since is None or self.teller is not None or not self.views or self.first:
+            return None
+        if engine.revision <= since:
+            return {}
+        committed = self.server.committed_revision()
+        shown = [
+            job
+            for job in engine.changed_since(since)
+            if (self.deck is None or job.deck == self.deck)
+            and (job.revision > self.revision or job.id in self.held)  # not shown as it is by an update already
+            and not (committed is not None and job.state.finished and job.revision > committed)
+        ]
+        jobs, cut = snapshot_jobs(shown)
+        if cut is not None:
+            return None
+        self.sent_ahead.update((job.id, job.revision) for job in shown)
+        # The stream's revision does not move: what it is up to is what the next update goes on from.
+        update = Update(jobs=[], more=False, revision=self.revision, **self.server.engine_summary(), events=[])
+        return {**to_wire(update), "jobs": jobs}
+
     async def send(self, update: dict[str, Any]) -> None:
+        await self._write(encode(push_message(update)))
+
+    async def _write(self, frames: bytes) -> None:
+        """Write at once what the socket takes; the rest (a slow reader's) once there is room, for a while."""
+        stream = self.conversation.stream
+        written = _write_now(stream, frames)
+        if written == len(frames):
+            return
         limit = self.server.connections.limits.idle_timeout_s
         with anyio.move_on_after(limit) as stalled:
-            await send_message(self.conversation.stream, push_message(update))
+            await stream.send(frames[written:])
         if stalled.cancelled_caught:
             log.warning("closed a subscriber that read nothing for %g s (its updates could not be sent)", limit)
             self.conversation.connection.close()
@@ -144,6 +202,9 @@ class Feed:
             ]
         if self.deck is not None:
             candidates = [job for job in candidates if job.deck == self.deck]
+        if self.sent_ahead:
+            sent, self.sent_ahead = self.sent_ahead, {}
+            candidates = [job for job in candidates if sent.get(job.id) != job.revision]
         shown = []
         self.held = set()
         for job in candidates:
@@ -179,6 +240,20 @@ class Feed:
         if self.views and self.teller is not None:
             return min(self.revision, self.events_revision)
         return self.revision if self.views else self.events_revision
+
+
+def _write_now(stream: ByteSendStream, data: bytes) -> int:
+    """Write what the stream's socket takes now, without waiting; how many bytes that was.
+
+    A stream's own `send` first lets the event loop run whatever else is ready: on a server running a thousand
+    state changes a second, that was a millisecond or more before a command's reply went out."""
+    sock = stream.extra(SocketAttribute.raw_socket, None)
+    if sock is None:
+        return 0
+    try:
+        return int(sock.send(data))
+    except OSError:  # no room (BlockingIOError), or a broken connection, which the stream's send then reports
+        return 0
 
 
 class Feeds:

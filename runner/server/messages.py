@@ -738,7 +738,9 @@ class Update(SnapshotReply):
     """What a subscribed connection is sent unasked (as `{"push": update}`) whenever the engine has changed,
     at most one every frame (runner.server.feeds.FRAME_S), nothing while nothing changes. A subscription with
     `views` gets the changed jobs' wire views as a snapshot does (with `more`, the next update follows at once);
-    one with `events` gets `events`. `stopping`: the server stops, and this is the last update."""
+    one with `events` gets `events`. `stopping`: the server stops, and this is the last update. Before a reply
+    to a mirror's request, an update may carry only the jobs that request changed, ahead of the others (its
+    `revision` does not move; they come again with the next update)."""
 
     events: list[StreamEvent] = field(default_factory=list)
     stopping: bool = False
@@ -754,7 +756,8 @@ class Subscribed:
 @dataclass(frozen=True)
 class Subscribe(Request[Subscribed]):
     """Make this connection a push stream of `Update`s, until it closes; it goes on taking requests, and every
-    reply comes after an update with the changes made before it (so a command's effect is seen on its return).
+    reply comes after an update with the changes its request made (so a command's effect is seen on its return;
+    an event stream's reply comes after every update made before it).
 
     `views`: the changed jobs' wire views (a mirror: the first updates, sent before this reply, carry every
     job). `events`: what happens from now on, as StreamEvents. `deck`: only that deck's jobs and events."""

@@ -92,6 +92,8 @@ class RemoteEngine:
         """Where watched jobs' log files are (None: the server keeps none), once asked."""
         self._pending: set[str] = set()
         """Jobs changed in the update under way: they get the mirror's next revision."""
+        self._news = anyio.Event()
+        """Set (and replaced) when an update has been applied, or the connection has ended."""
         self._changes = ChangeLog()
         self._views_made = 0
         """Views made since the mirror was last frozen out of the garbage collector's way."""
@@ -140,6 +142,7 @@ class RemoteEngine:
         ended = client.ended.message if client.ended is not None else "the connection was closed"
         self.lost = self.lost or ended
         self._watched_behind.set()  # what waits for the watched jobs learns that it is over
+        self._tell_news()
 
     # --- the mirror ------------------------------------------------------------------------------------
 
@@ -159,6 +162,18 @@ class RemoteEngine:
         if changed:
             self.revision += 1
             self._mark_changed()
+        self._tell_news()  # also an update without jobs: the counts, a deck dropped, dispatching paused
+
+    def _tell_news(self) -> None:
+        self._news.set()
+        self._news = anyio.Event()
+
+    async def wait_for_change(self, revision: int) -> None:
+        """Return once the mirror's revision has moved past `revision` (at once if it has), or an update has
+        come that may change what it says besides the jobs, or the connection has ended: for a viewer that
+        sleeps while nothing changes instead of pulling at a steady rate."""
+        if self.revision <= revision and self.lost is None:
+            await self._news.wait()
 
     async def _keep_watched_jobs(self) -> None:
         """Fetch the spec lines and new output of watched jobs when an update shows them behind."""
@@ -177,6 +192,7 @@ class RemoteEngine:
             if changed:
                 self.revision += 1
                 self._mark_changed()
+                self._tell_news()
 
     def _apply(self, snapshot: dict[str, Any]) -> bool:
         self._server_revision = snapshot["revision"]

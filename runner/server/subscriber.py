@@ -1,8 +1,8 @@
 """A client connection subscribed to the server's updates (runner.server.feeds), which still takes requests.
 
 Once subscribed, one task reads everything the server sends (`follow`): updates go to the caller's function as
-they arrive, replies to the requests waiting for them. The server sends a reply only after the updates made
-before it, so when a request returns, the caller has applied every change it made.
+they arrive, replies to the requests waiting for them. The server sends a reply only after an update with the
+changes its request made, so when a request returns, the caller has applied every change it made.
 
 Light like runner.server.client: no engine, parser or job kinds.
 """

@@ -86,6 +86,9 @@ async def test_steer_detach_and_attach_again_while_the_job_goes_on(place: Place)
     async with attached(place, deck) as (app, pilot):
         await until(pilot, lambda: selected_writer(app) and app.selected_job.state is JobState.RUNNING, what="run")
         assert app.attached and "detach" in str(app.query_one("#keys").render())
+        # Running is told before the shell has started (on a worker thread); paused before, it would run a
+        # little once started, until it is stopped: after the reply, which now comes at once.
+        await wait_growth(grown, what="the shell started")
         await pilot.press("p")
         await until(pilot, lambda: app.selected_job.state is JobState.PAUSED, what="paused on screen")
         assert await server_state(place, "grow/writer") == "paused"

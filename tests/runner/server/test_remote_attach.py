@@ -8,6 +8,7 @@ import gc
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
 import anyio
 import pytest
@@ -96,3 +97,32 @@ async def test_a_big_mirror_is_kept_out_of_the_garbage_collectors_way_until_it_i
         assert len(engine.jobs) == 1200
         assert gc.get_freeze_count() > 0
     assert gc.get_freeze_count() == 0
+
+
+async def test_waiting_for_a_change_returns_at_a_jobs_change_at_news_without_one_and_when_the_server_ends(
+    place: Place,
+) -> None:
+    """What an idle dashboard sleeps on (tui.quiet_pulls) instead of pulling ten times a second."""
+    deck = place.root / "wait.toml"
+    deck.write_text('[deck]\nname = "wait"\n[[job]]\nname = "nap"\nshell = "exec sleep 60"\n')
+    async with RemoteEngine(place.socket) as engine, await Client.connect(place.socket) as other:
+        await engine.load(deck)
+        await wait_for(lambda: engine.jobs["wait/nap"].state is JobState.RUNNING, what="running")
+        with anyio.fail_after(1):
+            await engine.wait_for_change(engine.revision - 1)  # passed already
+
+        async def told(command: Command, job: str | None, shown: Callable[[], bool]) -> None:
+            """Another client's command, shown once the waits for a change that it ends have returned."""
+            with anyio.fail_after(15):
+                async with anyio.create_task_group() as group:
+                    group.start_soon(other.call, RunCommand(command, job))
+                    while not shown():
+                        await engine.wait_for_change(engine.revision)
+
+        await told(Command.PAUSE_ALL, None, lambda: engine.dispatching is False)  # no job changes: news all the same
+        await told(Command.PAUSE, "wait/nap", lambda: engine.jobs["wait/nap"].state is JobState.PAUSED)
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as group:
+                group.start_soon(engine.stop_server)
+                while engine.lost is None:  # the job's end comes first
+                    await engine.wait_for_change(engine.revision)
