@@ -63,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="jobdeck-bench-") as folder_name:
         folder = Path(folder_name)
         deck = load_deck(write_echo_deck(folder, "bench-journal", MODULE, JOBS, THREAD_LIMIT))
-        run(deck, None)  # warm up: imports, the thread pool
+        # Warm up both sides: imports, the thread pool, and the journal's own first-use costs (its SQL built and
+        # cached, its code specialised), which would otherwise fall on the first journaled run only.
+        run(deck, None)
+        run(deck, folder / "warm-up.db")
         for round_number in range(1, options.repeat + 1):
             db = folder / f"journal-{round_number}.db"
             modes = [(plain, plain_cpu, None), (journaled, journaled_cpu, db)]

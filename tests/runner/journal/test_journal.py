@@ -858,3 +858,40 @@ def test_common_rows_keep_each_item_result_and_attempt_time_exactly(write_deck: 
     ]
     nothing = rows(db, "SELECT DISTINCT result FROM jobs WHERE name LIKE 'nothing[%'")
     assert nothing == [("null",)]  # a None result, not a missing one
+
+
+def test_common_rows_are_named_by_their_job_in_each_run_of_a_deck_loaded_twice(
+    write_deck: WriteDeck, tmp_path: Path
+) -> None:
+    """A common row's name is cut out of its engine job id (`deck/name`): by characters, not bytes, for a deck
+    named beyond ASCII, and after the engine's own name for a deck loaded a second time (`déploiement#2`)."""
+    members = GROUP_SPEC_MIN_MEMBERS + 2
+    deck = load_deck(
+        write_deck(
+            '[deck]\nname = "déploiement"\n\n'
+            f'[[job]]\nname = "fan"\ncall = "tasks:identity"\non = "thread"\neach = {list(range(members))}\n'
+            'args = ["{item}"]\n\n'
+            '[[job]]\nname = "solo"\ncall = "tasks:identity"\non = "thread"\nargs = [7]\n'
+        )
+    )
+    db = tmp_path / "journal.db"
+
+    async def main() -> None:
+        with Journal.open(db) as journal:
+            engine = Engine()
+            async with Recorder(engine, journal, flush_interval=60) as recorder, engine:
+                for _ in range(2):
+                    await engine.add_deck(deck)
+                await engine.wait_until_settled()
+                assert set(engine.decks) == {"déploiement", "déploiement#2"}
+                await recorder.flush()
+
+    anyio.run(main)
+    with Journal.open(db) as journal:
+        runs = journal.history()
+        assert len(runs) == 2
+        for run in runs:
+            jobs = journal.jobs(run.id)
+            assert sorted(jobs) == sorted(["solo", *(f"fan[{item}]" for item in range(members))])
+            assert jobs["solo"]["result"] == 7
+            assert [jobs[f"fan[{item}]"]["result"] for item in range(members)] == list(range(members))
