@@ -639,7 +639,8 @@ class Job(AttemptsMixin):
 
     @property
     def name(self) -> str:
-        return self.spec.name
+        """Cut from the id (`deck/name`): a fan-out member's spec makes its name anew each time it is asked."""
+        return self.id[len(self.deck) + 1 :]
 
     @property
     def result_type(self) -> str:
