@@ -26,7 +26,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from anyio.abc import ByteSendStream, SocketAttribute
+from anyio.abc import ByteSendStream, SocketAttribute, UNIXSocketStream
 
 from runner.server.conversation import Conversation, current_conversation
 from runner.server.feed_events import EventTeller, event_json
@@ -246,10 +246,13 @@ def _write_now(stream: ByteSendStream, data: bytes) -> int:
     """Write what the stream's socket takes now, without waiting; how many bytes that was.
 
     A stream's own `send` first lets the event loop run whatever else is ready: on a server running a thousand
-    state changes a second, that was a millisecond or more before a command's reply went out."""
-    sock = stream.extra(SocketAttribute.raw_socket, None)
-    if sock is None:
+    state changes a second, that was a millisecond or more before a command's reply went out. Only for a UNIX
+    socket stream (the server's): its `send` writes to the socket until done, keeping nothing back, so a direct
+    write after it (under the conversation's `sending` lock) cannot overtake earlier bytes. A transport-based
+    stream may still hold some, and always goes through its own `send`."""
+    if not isinstance(stream, UNIXSocketStream):
         return 0
+    sock = stream.extra(SocketAttribute.raw_socket)
     try:
         return int(sock.send(data))
     except OSError:  # no room (BlockingIOError), or a broken connection, which the stream's send then reports
