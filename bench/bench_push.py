@@ -6,7 +6,10 @@
    this process (headless `run_test`), either with its engine here (`--local`, the baseline) or attached to a
    server process running the same deck. Timed from posting the key as the terminal driver would until a frame
    showing its effect goes to the terminal: `p` on the last queued job (it pauses, then resumes: a command that
-   goes to the engine) and `j`/`k` in the growing Finished pane (the dashboard alone). Before each timed key, the
+   goes to the engine) and `j`/`k` in the growing Finished pane (the dashboard alone). The effect is looked for
+   as each frame goes out, not by a loop polling beside the dashboard (which added its own wake-ups, and, when
+   it saw the effect only after the loop had drawn it, waited for a later frame: up to 0.4 s at a busy
+   dashboard's pace of redraws). Before each timed key, the
    bench's own moves (focusing the pane, sending the cursor to the end) are waited out until a frame has shown
    them, as a person sees the pane before pressing a key. Rounds alternate local and attached, each on a fresh
    deck (targets: attached median within 1.2x of local's, worst under 100 ms).
@@ -78,29 +81,45 @@ class Latencies:
 async def measure_keys(app: JobdeckApp, presses: int, into: Latencies) -> None:
     """Time `presses` presses of `p` and of `j`/`k` while the deck runs (see the module's docstring)."""
     frames: list[float] = []
+    waiting: list[tuple[Callable[[], bool], anyio.Event, list[float]]] = []
+    """A timed key's test of its effect, checked as each frame goes out: a frame going out when it holds was
+    drawn after the effect (the effect and the drawing both happen on the event loop), so it shows it."""
+    commanded: list[str] = []
     async with app.run_test(size=(120, 40)):
         display = app._display
+        show_commanded = app._show_commanded
 
         def timed_display(screen: object, renderable: object) -> None:
             if renderable is not None:
-                frames.append(time.perf_counter())
+                now = time.perf_counter()
+                frames.append(now)
+                for effect_shown, seen, at in list(waiting):
+                    if effect_shown():
+                        at.append(now)
+                        seen.set()
+                        waiting.remove((effect_shown, seen, at))
             display(screen, renderable)  # type: ignore[arg-type]
 
+        def noted_show_commanded(job_id: str) -> None:
+            show_commanded(job_id)
+            commanded.append(job_id)
+
         app._display = timed_display  # type: ignore[method-assign]
+        app._show_commanded = noted_show_commanded  # type: ignore[method-assign]
         while app.engine is None or len(app.job_list(Pane.FINISHED).jobs) < 50:
             await anyio.sleep(0.05)
         engine = app.engine
         finished_before, started = sum(engine.counts()[state] for state in FINISHED), time.perf_counter()
 
-        async def timed(key: str, shown: Callable[[], bool]) -> float:
+        async def timed(key: str, effect_shown: Callable[[], bool]) -> float:
+            """From posting the key until the first frame drawn after its effect has gone out."""
+            seen, at = anyio.Event(), []
+            waiting.append((effect_shown, seen, at))
             sent = time.perf_counter()
             app.post_message(events.Key(key, key if len(key) == 1 else None))
-            while not shown() and time.perf_counter() - sent < 2:
-                await anyio.sleep(0.0005)
-            effect = time.perf_counter()
-            while not (frames and frames[-1] >= effect) and time.perf_counter() - sent < 2:
-                await anyio.sleep(0.0005)
-            return time.perf_counter() - sent
+            with anyio.move_on_after(2):
+                await seen.wait()
+            return (at[0] if at else time.perf_counter()) - sent
 
         async def until(condition: Callable[[], bool]) -> None:
             deadline = time.perf_counter() + 5
@@ -112,6 +131,11 @@ async def measure_keys(app: JobdeckApp, presses: int, into: Latencies) -> None:
             the cursor sent to the end) is on the screen, as it is for a person before they press the key."""
             now = time.perf_counter()
             await until(lambda: bool(frames) and frames[-1] > now)
+
+        def command_shown(job_id: str, state: JobState) -> Callable[[], bool]:
+            """The command's effect on the job's row is drawn: the dashboard has shown the commanded job (its
+            one-row redraw after the engine's answer) in its new state."""
+            return lambda: job_id in commanded and engine.jobs[job_id].state is state
 
         queued, done = app.job_list(Pane.QUEUED), app.job_list(Pane.FINISHED)
         for number in range(presses):
@@ -125,9 +149,11 @@ async def measure_keys(app: JobdeckApp, presses: int, into: Latencies) -> None:
             target = app.selected_job
             assert target is not None and target.state is JobState.QUEUED, "the last queued job is selected"
             job_id = target.id
-            into.command.append(await timed("p", lambda job_id=job_id: engine.jobs[job_id].state is JobState.PAUSED))
+            commanded.clear()
+            into.command.append(await timed("p", command_shown(job_id, JobState.PAUSED)))
             await anyio.sleep(0.05)
-            into.command.append(await timed("p", lambda job_id=job_id: engine.jobs[job_id].state is JobState.QUEUED))
+            commanded.clear()
+            into.command.append(await timed("p", command_shown(job_id, JobState.QUEUED)))
             await anyio.sleep(0.05)
             done.focus()
             await until(lambda: app.focused is done)
@@ -138,6 +164,7 @@ async def measure_keys(app: JobdeckApp, presses: int, into: Latencies) -> None:
         finished = sum(engine.counts()[state] for state in FINISHED) - finished_before
         into.changes_per_s.append(2 * finished / (time.perf_counter() - started))  # running, then finished
         app._display = display  # type: ignore[method-assign]
+        app._show_commanded = show_commanded  # type: ignore[method-assign]
         await engine.pause_all()
         await app.stop_engine()  # local: the jobs are cancelled; attached: the server is stopped too
 
