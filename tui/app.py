@@ -544,10 +544,13 @@ class JobdeckApp(App[None]):
     async def _command(self, command: Callable[[str], Awaitable[None]], job: ObservedJob | None) -> None:
         if job is None:
             return
+        self._key_first.command_sent()
         try:
             await command(job.id)
         except CommandError as error:
             self.notify(str(error), severity="warning", timeout=4)
+        finally:
+            self._key_first.command_answered(self.focused or self.screen)
         self._show_commanded(job.id)
 
     async def action_toggle_pause(self) -> None:

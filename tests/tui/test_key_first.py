@@ -48,6 +48,41 @@ def test_the_pull_waits_for_the_keys_frame_and_runs_once_it_is_out(monkeypatch: 
     assert len(pulls) == 2
 
 
+def test_a_command_holds_the_pull_until_the_frame_after_its_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attached to a server, a command waits for its answer while frames go out: the pull must not run in
+    that round trip, or the key's frame would redraw every pane where its own effect is one row."""
+    now = [100.0]
+    monkeypatch.setattr(key_first.time, "monotonic", lambda: now[0])
+    app, pulls = FakeWidget(), []
+    keys = KeyFirst(lambda: pulls.append(now[0]))
+    keys.key_pressed(app)  # type: ignore[arg-type]
+    keys.command_sent()
+    app.frame_out()  # a frame during the round trip: not the key's
+    now[0] += 0.05
+    keys.tick()
+    assert pulls == [], "the command is not answered yet"
+    keys.command_answered(app)  # type: ignore[arg-type]
+    now[0] += 0.05
+    keys.tick()
+    assert pulls == []
+    app.frame_out()  # the frame showing the command's effect
+    assert pulls == [100.1], "the pull that waited runs once the key's frame is out"
+
+
+def test_a_command_never_answered_holds_the_pull_back_only_so_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+    monkeypatch.setattr(key_first.time, "monotonic", lambda: now[0])
+    pulls: list[float] = []
+    app = FakeWidget()
+    keys = KeyFirst(lambda: pulls.append(now[0]))
+    keys.key_pressed(app)  # type: ignore[arg-type]
+    keys.command_sent()
+    app.frame_out()
+    now[0] = KEY_FRAME_WAIT_S + 0.01
+    keys.tick()
+    assert pulls == [now[0]]
+
+
 def test_a_frame_that_never_comes_holds_the_pull_back_only_so_long(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [0.0]
     monkeypatch.setattr(key_first.time, "monotonic", lambda: now[0])
