@@ -165,6 +165,8 @@ class JobdeckApp(App[None]):
         """The app ended by detaching: the server's jobs go on."""
         self._stop_jobs = True
         self._lost_shown = False
+        self._work_left: bool | None = None
+        """Whether some job was unfinished at the last pull (None before the first)."""
         self.model = PaneModel()
         self._revision = -1
         self._key_first = KeyFirst(self.pull_changes)
@@ -386,6 +388,7 @@ class JobdeckApp(App[None]):
         self._update_summary(engine)
         self._refresh_keys_if_changed()
         self._tell_deck_endings(engine)
+        self._focus_finished_once_all_done(engine)
 
     def _show_rows(self, touched: set[Pane], changed_ids: set[str]) -> None:
         """Redraw the panes whose rows changed, and the changed rows of the others."""
@@ -412,6 +415,17 @@ class JobdeckApp(App[None]):
         self._show_rows(self.model.apply([job]), {job_id})
         self._update_summary(engine)
         self._refresh_keys_if_changed()
+
+    def _focus_finished_once_all_done(self, engine: EngineInterface) -> None:
+        """When the last job finishes (or the dashboard opens on finished work), an empty Queued or Running pane
+        in focus hands it to Finished, where Enter opens a job: jobs that all ended before the person pressed a
+        key left them on a pane with nothing to select. Only then: a pane chosen later keeps the focus."""
+        work_left = any(count for state, count in engine.counts().items() if not state.finished)
+        all_done_now, self._work_left = self._work_left is not False and not work_left, work_left
+        focused = self.focused_list
+        finished = self.job_list(Pane.FINISHED)
+        if all_done_now and focused is not None and focused is not finished and not focused.jobs and finished.jobs:
+            finished.focus()
 
     def _tell_deck_endings(self, engine: EngineInterface) -> None:
         """Ring the bell and send a desktop notification through the terminal when a `notify` deck finishes."""

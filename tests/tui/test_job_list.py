@@ -159,6 +159,28 @@ async def test_a_moved_cursor_stays_on_its_job_and_keeps_its_place_when_the_job_
 
 # --- Finished: the newest on top, wherever the jobs run ---------------------------------------------------------------
 
+QUICK = "[deck]\nname = 'quick'\n" + "".join(f"\n[[job]]\nname = 'q{number}'\nshell = 'true'\n" for number in range(3))
+
+
+@pytest.mark.anyio
+async def test_once_every_job_has_finished_the_focus_goes_to_finished_where_enter_opens_a_job(tmp_path: Path) -> None:
+    """Jobs that all end before the person presses a key must not leave the focus on an empty Running pane."""
+    async with dashboard(write(tmp_path / "quick.toml", QUICK), jobs=3) as (app, pilot):
+        finished = app.job_list(Pane.FINISHED)
+        await until(pilot, lambda: len(finished.jobs) == 3, what="all finished")
+        await until(pilot, lambda: app.focused is finished, what="Finished in focus")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is not app.screen_stack[0], what="the job's detail open")
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.screen_stack[0], what="back")
+        await pilot.press("tab")  # to Queued, empty: a pane chosen now keeps the focus
+        queued = app.job_list(Pane.QUEUED)
+        await until(pilot, lambda: app.focused is queued, what="Queued in focus")
+        app.pull_changes()
+        await pilot.pause()
+        assert app.focused is queued
+
+
 IN_TURN = "[deck]\nname = 'turns'\nshell_limit = 1\n" + "".join(
     f"\n[[job]]\nname = 'step{number:02d}'\nshell = 'true'\n" for number in range(1, 31)
 )
@@ -170,7 +192,7 @@ async def test_finished_shows_the_newest_job_on_top(tmp_path: Path) -> None:
     async with dashboard(write(tmp_path / "turns.toml", IN_TURN), jobs=30, size=(80, 24)) as (app, pilot):
         await until(pilot, lambda: app.model.count(Pane.FINISHED) == 30, what="every job finished")
         assert names(app, Pane.FINISHED) == NEWEST_FIRST
-        await pilot.press("tab")
+        await until(pilot, lambda: app.focused is app.job_list(Pane.FINISHED), what="Finished in focus, all done")
         assert selected(app) == "step30"
         assert rows(app.job_list(Pane.FINISHED))[1].startswith("✓ step30")
 
@@ -192,7 +214,7 @@ async def test_attached_again_finished_shows_the_newest_job_on_top(place: Place)
         assert names(again, Pane.FINISHED) == NEWEST_FIRST
         shown = rows(finished)
         assert shown[1].startswith("✓ step30") and shown[2].startswith("✓ step29")
-        await pilot.press("tab")
+        await until(pilot, lambda: again.focused is finished, what="Finished in focus: opened on finished work")
         assert selected(again) == "step30"
         await pilot.press("d")
 
