@@ -302,8 +302,9 @@ class ControlHandlers:
             await self._wait_until_ended([job for job in selection.jobs if done[job.id]], engine.grace_period)
         if server.recorder is not None:
             await server.recorder.flush()  # what the reply says has ended is in the journal
-        if server.environments is not None:
-            server.environments.sweep(engine, server.committed_revision())  # a retried job's deck has work again
+        if server.environments is not None and request.action is Command.RETRY:
+            # A retried job's deck has work again; decks that end are swept by the server's own round.
+            server.environments.sweep(engine, server.committed_revision())
         states = Counter(f"{'done' if done[job.id] else 'not_done'}:{job.state.value}" for job in selection.jobs)
         listed = [
             ControlledJob(cut_text(job.id, LINE_BYTES) or "", done[job.id], job.state.value)
