@@ -11,6 +11,8 @@ import json
 import struct
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 if TYPE_CHECKING:  # anyio is imported when a stream is used: `jobdeck __complete` frames without it, in a hurry
     from anyio.abc import ByteSendStream
     from anyio.streams.buffered import BufferedByteReceiveStream
@@ -30,8 +32,19 @@ class ProtocolError(Exception):
         self.fatal = fatal
 
 
+def json_payload(value: Any) -> bytes:
+    """`value` as the wire's JSON. orjson writes it several times faster than json: a server's updates carry
+    every changed job to every dashboard, 20 times a second. orjson writes UTF-8 where json writes ASCII
+    escapes, never more bytes, and NaN as null; what it refuses (integers beyond 64 bits, keys that are not
+    strings) goes through json, as before."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is one
+        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+
+
 def encode(message: dict[str, Any]) -> bytes:
-    payload = json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
+    payload = json_payload(message)
     if len(payload) > MAX_MESSAGE_BYTES:
         raise ProtocolError("too_large", f"message too large ({len(payload)} bytes; the limit is {MAX_MESSAGE_BYTES})")
     return HEADER.pack(len(payload)) + payload

@@ -1,8 +1,9 @@
 """Bounded previews of what a reply carries, so that no one value (a 200 MB result, a megabyte-long output line
 or error) can make a reply too large for a frame.
 
-Sizes are counted as the wire counts them: bytes of JSON as `runner.server.framing` encodes it (ASCII, so a
-non-ASCII character may cost six bytes). A value cut to a preview says so, and how large it was in all.
+Sizes are counted as the wire counts them: bytes of JSON as `runner.server.framing` encodes it. Texts are cut
+by their ASCII JSON (a non-ASCII character may cost six bytes there), which is never shorter than the wire's:
+a cut text fits. A value cut to a preview says so, and how large it was in all.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from typing import Any
+
+from runner.server.framing import json_payload
 
 RESULT_PREVIEW_BYTES = 4 * 1024
 """A job's result whose JSON is longer than this travels as a preview string of its first bytes."""
@@ -24,12 +27,9 @@ LISTED_ITEMS = 50
 """How many items of a long list (a job's attempts, a deck's problems) a shrunk view keeps."""
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
-
-
 def json_bytes(value: Any) -> int:
     """How many bytes `value` takes as the wire's JSON."""
-    return len(_ENCODER.encode(value))
+    return len(json_payload(value))
 
 
 def head(text: str, limit: int) -> str:

@@ -22,6 +22,7 @@ from runner.model import (
 )
 from runner.server.framing import HEADER, MAX_MESSAGE_BYTES, ProtocolError, decode, encode, receive_message
 from runner.server.messages import PROTOCOL_VERSION, version_mismatch
+from runner.server.previews import json_bytes
 from runner.server.protocol import job_to_dict, output_since, snapshot_jobs
 from runner.server.views import JobView
 from runner.server.wire import to_wire
@@ -121,6 +122,16 @@ def test_frames_round_trip_and_refuse_what_is_not_a_json_object() -> None:
         assert refused.value.kind == "bad_message"
     with pytest.raises(ProtocolError, match="message too large"):
         encode({"blob": "x" * MAX_MESSAGE_BYTES})
+
+
+def test_frames_keep_what_the_fast_encoder_refuses_and_count_bytes_as_sent() -> None:
+    """Frames are written by orjson, which refuses integers beyond 64 bits and keys that are not strings:
+    those still go, through json, unchanged; and a job's size is counted in the bytes actually sent."""
+    huge = {"result": 2**100, "by_number": {1: "one"}}
+    assert decode(encode(huge)[4:]) == {"result": 2**100, "by_number": {"1": "one"}}
+    text = {"line": "é" * 1000}
+    assert len(encode(text)) - 4 == json_bytes(text) == len('{"line":""}') + 2000  # UTF-8, not \u00e9 escapes
+    assert decode(encode({"ratio": float("nan")})[4:]) == {"ratio": None}
 
 
 @pytest.mark.anyio
