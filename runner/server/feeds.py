@@ -37,6 +37,7 @@ from runner.server.state_log import StateLog
 from runner.server.wire import to_wire
 
 if TYPE_CHECKING:
+    from runner.model import JobSpec
     from runner.server.server import Server
 
 log = logging.getLogger("jobdeck.server")
@@ -60,6 +61,10 @@ class Feed:
         """The engine revision the views are up to: a mirror starts from nothing."""
         self.held: set[str] = set()
         """Jobs whose end was not shown yet: the journal had not committed it."""
+        self.specs_sent: dict[str, JobSpec] = {}
+        """The spec each job had when its summary last went to this reader: until it changes (an `after` made
+        concrete), the job's later views go without it, the reader keeping what it has (a job changes two or
+        three times; its summary was most of the cost of its view)."""
         self.sent_ahead: dict[str, int] = {}
         """Jobs sent ahead of the others before a reply, with their revision then: the next update leaves out
         those that have not changed since."""
@@ -138,9 +143,10 @@ class Feed:
             and (job.revision > self.revision or job.id in self.held)  # not shown as it is by an update already
             and not (committed is not None and job.state.finished and job.revision > committed)
         ]
-        jobs, cut = snapshot_jobs(shown)
+        jobs, cut = snapshot_jobs(shown, known_specs=self.specs_sent)
         if cut is not None:
             return None
+        self._note_specs_sent(jobs)
         self.sent_ahead.update((job.id, job.revision) for job in shown)
         # The stream's revision does not move: what it is up to is what the next update goes on from.
         update = Update(jobs=[], more=False, revision=self.revision, **self.server.engine_summary(), events=[])
@@ -213,12 +219,21 @@ class Feed:
             else:
                 shown.append(job)
         upto = engine.revision
-        jobs, cut = snapshot_jobs(shown)
+        jobs, cut = snapshot_jobs(shown, known_specs=self.specs_sent)
+        self._note_specs_sent(jobs)
         if cut is not None:  # the jobs changed after `cut` come with the next update, held or not
             upto = cut
             self.held = {job_id for job_id in self.held if engine.jobs[job_id].revision <= cut}
         self.revision = upto
         return jobs, cut is not None
+
+    def _note_specs_sent(self, views: list[dict[str, Any]]) -> None:
+        jobs = self.server.engine.jobs
+        for view in views:
+            if "spec" in view:
+                self.specs_sent[view["id"]] = jobs[view["id"]].spec
+        if len(self.specs_sent) > 2 * len(jobs) + 1000:  # forgotten decks' jobs
+            self.specs_sent = {job_id: spec for job_id, spec in self.specs_sent.items() if job_id in jobs}
 
     def _events(self) -> tuple[list[dict[str, Any]], bool]:
         """The events since the last update, and whether some were left for the next. The changes after a job's

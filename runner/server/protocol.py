@@ -8,10 +8,11 @@ those views, within the size a frame allows; the client never imports it, nor th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from runner.kinds.summary import wire_fields
-from runner.model import Job, OutputLine
+from runner.model import Job, JobSpec, OutputLine
 from runner.server.messages import problem_from_dict, problem_to_dict
 from runner.server.previews import (
     JOB_BYTES,
@@ -59,23 +60,25 @@ def spec_summary(job: Job) -> dict[str, Any]:
     }
 
 
-def job_to_dict(job: Job) -> dict[str, Any]:
+def job_to_dict(job: Job, *, with_spec: bool = True) -> dict[str, Any]:
     """The job as the wire carries it (a JobWire's JSON), with long texts cut and the result as a preview when
-    large (a string that says its full size), so that one job always fits in a reply."""
+    large (a string that says its full size), so that one job always fits in a reply. Without its spec summary
+    when `with_spec` is false: a feed's reader has it already (the reader keeps what it has)."""
     data = encode_fields(JobFields, job)  # read straight from the Job: it has every field of the schema
     data.update(
         error=cut_text(job.error, TEXT_FIELD_BYTES, keep_end=True),
         traceback=cut_text(job.traceback, TEXT_FIELD_BYTES, keep_end=True),
         result=preview_result(json_safe(job.result))[0],
-        spec=spec_summary(job),
     )
+    if with_spec:
+        data["spec"] = spec_summary(job)
     return data
 
 
-def bounded_job(job: Job) -> tuple[dict[str, Any], int]:
+def bounded_job(job: Job, *, with_spec: bool = True) -> tuple[dict[str, Any], int]:
     """`job_to_dict(job)` and its size in bytes of JSON, shrunk when its long texts together (errors of many
     attempts, say) would still take more than JOB_BYTES."""
-    data = job_to_dict(job)
+    data = job_to_dict(job, with_spec=with_spec)
     size = json_bytes(data)
     if size > JOB_BYTES:
         data = {**shrink(data), "id": data["id"], "deck": data["deck"]}
@@ -87,16 +90,18 @@ def _cut_value(value: Any) -> Any:
     return cut_text(value, LINE_BYTES) if isinstance(value, str) else value
 
 
-def snapshot_jobs(jobs: list[Job], budget: int = SNAPSHOT_BYTES) -> tuple[list[dict[str, Any]], int | None]:
+def snapshot_jobs(
+    jobs: list[Job], budget: int = SNAPSHOT_BYTES, known_specs: Mapping[str, JobSpec] | None = None
+) -> tuple[list[dict[str, Any]], int | None]:
     """The changed jobs' wire views (JobWire dicts), oldest change first, within about `budget` bytes of JSON;
     and the revision to continue from when some were left for the next reply (None when all fit). Revisions
     are unique per change, so a client that asks again `since` that revision misses nothing, whatever changed
-    meanwhile."""
+    meanwhile. A job whose spec is the one in `known_specs` (what a feed sent its reader) goes without it."""
     jobs = sorted(jobs, key=lambda job: job.revision)
     chosen: list[dict[str, Any]] = []
     size = 0
     for job in jobs:
-        data, job_size = bounded_job(job)
+        data, job_size = bounded_job(job, with_spec=known_specs is None or known_specs.get(job.id) is not job.spec)
         size += job_size
         if chosen and size > budget:
             return chosen, chosen[-1]["revision"]

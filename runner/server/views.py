@@ -125,11 +125,12 @@ class JobView(JobFields, AttemptsMixin):
         return view
 
     def update(self, data: dict[str, Any] | JobWire) -> None:
-        """Take a newer snapshot of the same job, keeping the output and spec lines already fetched."""
+        """Take a newer snapshot of the same job, keeping the output and spec lines already fetched, and the
+        spec when the snapshot comes without one (a feed sends a job's spec summary only when it changed)."""
         fresh = JobView.from_wire(data) if isinstance(data, JobWire) else JobView.from_dict(data)
         fresh.output, fresh.output_seen = self.output, self.output_seen
         fresh.spec.lines = self.spec.lines
-        if fresh.spec == self.spec:
+        if (isinstance(data, dict) and "spec" not in data) or fresh.spec == self.spec:
             fresh.spec = self.spec  # unchanged: views keyed on it need not redraw
         self.__dict__.update(fresh.__dict__)
 

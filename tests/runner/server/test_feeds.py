@@ -16,8 +16,10 @@ from runner.server.conversation import Conversation
 from runner.server.feeds import Feed
 from runner.server.framing import HEADER, decode
 from runner.server.messages import Subscribe
+from runner.server.protocol import snapshot_jobs
 from runner.server.server import Server
 from runner.server.state_log import StateLog
+from runner.server.views import JobView
 from tests.helpers import wait_state
 
 pytestmark = pytest.mark.anyio
@@ -167,3 +169,30 @@ async def test_before_a_reply_an_uncommitted_end_is_held_back_and_an_event_strea
         *pushed, _ = events.read()
         assert pushed and all("push" in message for message in pushed)
         assert pushed[0]["push"]["events"], "an event stream's reply waits for the events before it, in order"
+
+
+async def test_a_jobs_spec_goes_to_a_reader_once_and_its_mirror_keeps_it(tmp_path: Path) -> None:
+    """A job changes two or three times; its spec summary, most of the cost of its view, goes with the first
+    update alone (and a snapshot still carries it: a snapshot's reader may have nothing)."""
+    deck = tmp_path / "one.toml"
+    deck.write_text('[[job]]\nname = "nap"\nshell = "sleep 30"\nretries = 2\n')
+    async with Engine() as engine:
+        await engine.pause_all()
+        await engine.load(deck)
+        server = Journaled(engine)
+        server.committed = engine.revision
+        feed = Feed(server, None, Subscribe(views=True))  # type: ignore[arg-type]
+        [first] = feed.make_update()[0]["jobs"]  # type: ignore[index]
+        assert first["spec"]["target"] == "sleep 30" and first["spec"]["retries"] == 2
+        mirror = JobView.from_dict(first)
+
+        await engine.pause(engine.job("nap").id)
+        [later] = feed.make_update()[0]["jobs"]  # type: ignore[index]
+        assert "spec" not in later and later["state"] == "paused"
+        mirror.update(later)
+        assert (mirror.state, mirror.spec.target, mirror.spec.retries) == (JobState.PAUSED, "sleep 30", 2)
+
+        again = Feed(server, None, Subscribe(views=True))  # type: ignore[arg-type] # another reader: from scratch
+        [fresh] = again.make_update()[0]["jobs"]  # type: ignore[index]
+        assert fresh["spec"]["target"] == "sleep 30"
+        assert snapshot_jobs([engine.job("nap")])[0][0]["spec"]["target"] == "sleep 30"
