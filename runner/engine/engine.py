@@ -13,9 +13,11 @@ from __future__ import annotations
 import functools
 import gc
 import itertools
+import operator
 import os
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -95,8 +97,11 @@ if TYPE_CHECKING:
 PROGRESS_EVENT_INTERVAL_S = 0.1
 JITTER = 0.25
 """Backoff delays vary by up to this fraction either way, so retries of many jobs do not arrive together."""
+RECENT_CHANGES = 20_000
+"""How many of the jobs changed last `changed_since` finds without looking at every job."""
 
 JobRef = str | Job
+_load_order = operator.attrgetter("order")
 JobEnvironment = tuple[Mapping[str, str], int | None]
 """A job's own environment variables and umask (None: the server's), when they are not its deck's."""
 ResultT = TypeVar("ResultT")
@@ -201,6 +206,10 @@ class Engine:
         self.jobs: dict[str, Job] = {}
         self.decks: dict[str, Deck] = {}
         self.revision = 0
+        self._recent: OrderedDict[str, Job] = OrderedDict()
+        """The RECENT_CHANGES jobs changed last, the one changed last at the end."""
+        self._recent_floor = 0
+        """`_recent` holds every job changed after this revision."""
         self.dispatching = True
         self._runs: dict[str, _Run] = _Runs()
         """Only while a job is unfinished: a finished job's bookkeeping is made afresh if it is queued again."""
@@ -353,8 +362,18 @@ class Engine:
         raise CommandError(f"no job named {ref!r}")
 
     def changed_since(self, revision: int) -> list[Job]:
-        """Jobs changed after `revision`, in load order: pull this at a steady rate instead of redrawing per event."""
-        return [job for job in self.jobs.values() if job.revision > revision]
+        """Jobs changed after `revision`, in load order: pull this at a steady rate instead of redrawing per event.
+        A viewer's pull looks at the jobs changed since its last one, not at every job (a feed of a deck of
+        10,000 spent 2 ms on each of its 20 updates a second), unless it is far behind."""
+        if revision < self._recent_floor:
+            return [job for job in self.jobs.values() if job.revision > revision]
+        changed = []
+        for job in reversed(self._recent.values()):
+            if job.revision <= revision:
+                break
+            changed.append(job)
+        changed.sort(key=_load_order)
+        return changed
 
     def kind_status(self) -> list[str]:
         """One line per thing the job kinds run on, e.g. a Dask cluster's address, workers and threads."""
@@ -1031,6 +1050,11 @@ class Engine:
     def _touch(self, job: Job) -> None:
         self.revision += 1
         job.revision = self.revision
+        recent = self._recent
+        recent[job.id] = job
+        recent.move_to_end(job.id)
+        if len(recent) > RECENT_CHANGES:
+            self._recent_floor = recent.popitem(last=False)[1].revision
         if self._revision_moved is not None:
             self._wake_revision_waiters()
 
@@ -1375,6 +1399,7 @@ class Engine:
         for job in jobs:
             job_id = job.id
             del self.jobs[job_id]
+            self._recent.pop(job_id, None)
             self._runs.pop(job_id, None)
             self._dependents.pop(job_id, None)
             self._job_lanes.pop(job_id, None)

@@ -8,6 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from runner.engine import engine as engine_module
 from runner.engine.engine import Engine
 from runner.engine.events import ChangeLogEntry, DeckLoaded, OutputAdded, ProgressChanged, StateChanged
 from runner.errors import CommandError
@@ -386,6 +387,34 @@ async def test_changed_since_returns_only_jobs_changed_after_a_revision(write_de
         await engine.cancel("b")
         await wait_for(lambda: engine.job("b").state is JobState.CANCELLED)
         assert [job.name for job in engine.changed_since(revision)] == ["b"]
+
+
+async def test_changed_since_finds_the_same_jobs_as_a_look_at_every_job_however_far_behind(
+    write_deck: WriteDeck, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It looks only at the jobs changed last (RECENT_CHANGES of them), and at every job for a viewer further
+    behind; forgotten jobs are in neither."""
+    monkeypatch.setattr(engine_module, "RECENT_CHANGES", 5)
+    deck = '[deck]\nname = "{name}"\n[[job]]\nname = "n"\nshell = "true"\neach = [1, 2, 3, 4, 5, 6, 7, 8]\n'
+    async with Engine() as engine:
+        await engine.pause_all()
+        await engine.load(write_deck(deck.format(name="first"), name="first.toml"))
+        await engine.load(write_deck(deck.format(name="second"), name="second.toml"))
+        seen = list(range(-1, engine.revision + 1))
+        for job in list(engine.jobs.values())[::3]:
+            await engine.pause(job)
+            seen.append(engine.revision)
+            await engine.resume(job)
+        await engine.resume_all()
+        await wait_for(lambda: all(job.state.finished for job in engine.jobs.values()))
+        await engine.forget("first")
+
+        def every_job(revision: int) -> list[str]:
+            return [job.id for job in engine.jobs.values() if job.revision > revision]
+
+        for revision in [*seen, engine.revision - 3, engine.revision]:
+            assert [job.id for job in engine.changed_since(revision)] == every_job(revision), revision
+        assert engine._recent_floor > 0, "some changes were older than the recent ones"
 
 
 async def test_a_wait_for_change_ends_at_the_next_change_of_any_kind(write_deck: WriteDeck) -> None:
