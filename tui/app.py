@@ -166,7 +166,7 @@ class JobdeckApp(App[None]):
         self._stop_jobs = True
         self._lost_shown = False
         self._work_left: bool | None = None
-        """Whether some job was unfinished at the last pull (None before the first)."""
+        """Whether some job was unfinished at the last pull that saw jobs (None before the first)."""
         self.model = PaneModel()
         self._revision = -1
         self._key_first = KeyFirst(self.pull_changes)
@@ -420,7 +420,10 @@ class JobdeckApp(App[None]):
         """When the last job finishes (or the dashboard opens on finished work), an empty Queued or Running pane
         in focus hands it to Finished, where Enter opens a job: jobs that all ended before the person pressed a
         key left them on a pane with nothing to select. Only then: a pane chosen later keeps the focus."""
-        work_left = any(count for state, count in engine.counts().items() if not state.finished)
+        counts = engine.counts()
+        if not any(counts.values()):
+            return  # nothing loaded (yet): nothing has finished either
+        work_left = any(count for state, count in counts.items() if not state.finished)
         all_done_now, self._work_left = self._work_left is not False and not work_left, work_left
         focused = self.focused_list
         finished = self.job_list(Pane.FINISHED)
