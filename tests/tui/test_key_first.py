@@ -69,27 +69,17 @@ def test_a_command_holds_the_pull_until_the_frame_after_its_answer(monkeypatch: 
     assert pulls == [100.1], "the pull that waited runs once the key's frame is out"
 
 
-def test_a_command_never_answered_holds_the_pull_back_only_so_long(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("command", [False, True], ids=["a frame that never comes", "a command never answered"])
+def test_the_pull_is_held_back_only_so_long(monkeypatch: pytest.MonkeyPatch, command: bool) -> None:
     now = [0.0]
     monkeypatch.setattr(key_first.time, "monotonic", lambda: now[0])
     pulls: list[float] = []
     app = FakeWidget()
     keys = KeyFirst(lambda: pulls.append(now[0]))
     keys.key_pressed(app)  # type: ignore[arg-type]
-    keys.command_sent()
-    app.frame_out()
-    now[0] = KEY_FRAME_WAIT_S + 0.01
-    keys.tick()
-    assert pulls == [now[0]]
-
-
-def test_a_frame_that_never_comes_holds_the_pull_back_only_so_long(monkeypatch: pytest.MonkeyPatch) -> None:
-    now = [0.0]
-    monkeypatch.setattr(key_first.time, "monotonic", lambda: now[0])
-    pulls: list[float] = []
-    app = FakeWidget()
-    keys = KeyFirst(lambda: pulls.append(now[0]))
-    keys.key_pressed(app)  # type: ignore[arg-type]
+    if command:
+        keys.command_sent()
+        app.frame_out()
     keys.tick()
     now[0] = KEY_FRAME_WAIT_S + 0.01
     keys.tick()
