@@ -192,7 +192,8 @@ class JobLogs:
         self._owing: list[AttemptFile] = []
         """Files of ended attempts that still owe a note about lines the disk refused."""
         self._work = anyio.Event()
-        self._changed = anyio.Event()
+        self._changed: anyio.Event | None = None
+        """Set when a job's logs may have changed; made only while someone waits (most runs: nobody)."""
         self._flush_lock = anyio.Lock()
         self._task_group: TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
@@ -318,11 +319,15 @@ class JobLogs:
         """Until `condition()` holds (looked at whenever a job's logs may have changed) or `timeout` s passed."""
         with anyio.move_on_after(timeout):
             while not condition():
+                if self._changed is None:
+                    self._changed = anyio.Event()
                 await self._changed.wait()
 
     def _notify(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
+        changed = self._changed
+        if changed is not None:
+            self._changed = None
+            changed.set()
 
     # --- writing --------------------------------------------------------------------------------------------
 
