@@ -44,9 +44,11 @@ class CallKind(JobKind):
         # The engine's per-deck lanes decide which thread jobs run; every job they start gets a thread at once.
         self._threads = ThreadCalls()
         self._outputs = ThreadOutputs()
+        self._cancelled_class: type[BaseException] = BaseException  # the event loop's, once entered
         self._exit_stack = AsyncExitStack()
 
     async def __aenter__(self) -> CallKind:
+        self._cancelled_class = anyio.get_cancelled_exc_class()
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.pool)
             await stack.enter_async_context(self.dask)
@@ -105,7 +107,7 @@ class CallKind(JobKind):
         )
 
     async def _run_on_thread(self, spec: CallSpec, attempt: AttemptContext) -> Any:
-        cancelled_class = anyio.get_cancelled_exc_class()  # asks the event loop, so not from the thread
+        cancelled_class = self._cancelled_class
 
         def call(output: ThreadJobOutput) -> Any:
             token = set_job_context(context)
@@ -131,10 +133,13 @@ class CallKind(JobKind):
                 reset_job_context(token)
 
         route_output_by_thread()
-        with self._outputs.collecting(attempt.report_output) as output:
+        output = self._outputs.start(attempt.report_output)
+        try:
             thread_call = ThreadCall(self._threads, partial(call, output))
-            context = ThreadJobContext(attempt, thread_call)
+            context = ThreadJobContext(attempt, thread_call, cancelled_class)
             return await self._threads.run(thread_call)
+        finally:
+            self._outputs.stop(output)
 
 
 def _call_spec(spec: JobSpec) -> CallSpec:
@@ -153,9 +158,9 @@ def _call_outline(spec: JobSpec) -> CallSpec:
 class ThreadJobContext(JobContext):
     """The job context of a call running on a worker thread: pause and cancel wait for `checkpoint()`."""
 
-    def __init__(self, attempt: AttemptContext, call: ThreadCall) -> None:
+    def __init__(self, attempt: AttemptContext, call: ThreadCall, cancelled_class: type[BaseException]) -> None:
         self.job_name = attempt.job.name
-        self._cancelled_class = anyio.get_cancelled_exc_class()
+        self._cancelled_class = cancelled_class
         self._attempt = attempt
         self._call = call
         self._pause: PauseControl = attempt.pause
