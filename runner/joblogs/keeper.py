@@ -267,9 +267,16 @@ class JobLogs:
         if attempt is None:
             return
         attempt.ended = True
-        if not attempt.queued:
-            attempt.queued = True
-            self._queue(attempt)
+        if attempt.queued:
+            return
+        if attempt.place is None and not attempt.lines:
+            # It wrote nothing, so it has no file to close: done now (a flush of 10,000 silent tiny jobs' logs
+            # cost the event loop more than their writing thread saved it).
+            del self._open[job_id]
+            self._notify()
+            return
+        attempt.queued = True
+        self._queue(attempt)
 
     def job_finished(self, job_id: str) -> None:
         self._notify()

@@ -159,12 +159,16 @@ class ThreadJobContext(JobContext):
     """The job context of a call running on a worker thread: pause and cancel wait for `checkpoint()`."""
 
     def __init__(self, attempt: AttemptContext, call: ThreadCall, cancelled_class: type[BaseException]) -> None:
-        self.job_name = attempt.job.name
         self._cancelled_class = cancelled_class
         self._attempt = attempt
         self._call = call
         self._pause: PauseControl = attempt.pause
         self._last_progress = 0.0
+
+    @property  # type: ignore[override]
+    def job_name(self) -> str:
+        """Made when asked: most jobs never do (a fan-out member's name is made anew at each read)."""
+        return self._attempt.job.name
 
     def progress(self, done: float, total: float | None = None) -> None:
         now = time.monotonic()
