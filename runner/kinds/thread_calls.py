@@ -52,7 +52,6 @@ class ThreadCall:
             self.result = self.function()
         except BaseException as error:  # handed back whole to the waiting task
             self.error = error
-        self._calls._tell_loop(self._end, ())
 
     def _end(self) -> None:
         """On the event loop."""
@@ -145,7 +144,8 @@ class ThreadCalls:
                 return
             contextvars.Context().run(call._run)  # a fresh context: what a job sets stays with it
             with self._lock:
-                self._idle += 1
+                self._idle += 1  # before the end is told: the next call the loop hands out then finds this worker
+            self._tell_loop(call._end, ())
 
     def _tell_loop(self, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
         """From a worker thread: queue `callback(*args)` for the event loop, waking it only if no wake-up is
