@@ -996,7 +996,8 @@ class Engine:
         )
         error: JobError | None = None
         try:
-            result = await _run_with_timeout(kind, context, job.spec.timeout)
+            timeout = job.spec.timeout
+            result = await (_run_with_timeout(kind, context, timeout) if timeout > 0 else kind.run(context))
             if needs_keeping(result):
                 result = await keep_result_in_thread(result, self.results_folder, context.settings, job.id)
         except JobError as failure:
