@@ -13,7 +13,6 @@ thread at once. Cancelling the task that waits for a call does not stop its thre
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import queue
 import threading
@@ -22,6 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+
+from runner.kinds.loop_bell import LoopBell
 
 IDLE_TIMEOUT_S = 10.0
 """A worker thread with nothing to do for this long ends (as anyio's do)."""
@@ -73,10 +74,12 @@ class ThreadCalls:
         self._told: deque[tuple[Callable[..., object], tuple[Any, ...]]] = deque()
         self._wake_up_sent = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._bell: LoopBell | None = None
         self._closed = False
 
     async def __aenter__(self) -> ThreadCalls:
         self._loop = asyncio.get_running_loop()
+        self._bell = LoopBell(self._loop, self._hear)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -87,6 +90,8 @@ class ThreadCalls:
             workers, self._workers, self._idle = self._workers, 0, 0
         for _ in range(workers):
             self._work.put(None)
+        if self._bell is not None:
+            self._bell.close()  # calls still running end unheard: nobody waits for them any more
 
     @property
     def workers(self) -> int:
@@ -153,12 +158,13 @@ class ThreadCalls:
         self._told.append((callback, args))
         if not self._wake_up_sent:
             self._wake_up_sent = True
-            assert self._loop is not None
-            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting any more
-                self._loop.call_soon_threadsafe(self._hear)
+            assert self._bell is not None
+            self._bell.ring()
 
     def _hear(self) -> None:
         """On the event loop: everything the threads told since the last wake-up, in the order told."""
+        assert self._bell is not None
+        self._bell.quiet()  # first: a ring from now on wakes the loop again
         self._wake_up_sent = False
         told = self._told
         while told:
