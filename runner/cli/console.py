@@ -50,9 +50,10 @@ def progress_view(engine: Engine, out: TextIO) -> Iterator[ProgressView]:
         view.close()
 
 
-def state_line(event: StateChanged, note: str | None = None) -> str:
-    """One plain line for a state change, e.g. `12:00:01 nightly/home failed (attempt 2): HTTP 503`."""
-    text = f"{time.strftime('%H:%M:%S')} {event.job_id} {event.new.value}"
+def state_line(event: StateChanged, note: str | None = None, clock: str | None = None) -> str:
+    """One plain line for a state change, e.g. `12:00:01 nightly/home failed (attempt 2): HTTP 503`; `clock`: the
+    time to show, if already made (once for a burst of lines, which go out together)."""
+    text = f"{clock or time.strftime('%H:%M:%S')} {event.job_id} {event.new.value}"
     if event.attempt and event.new is not JobState.QUEUED:
         text += f" (attempt {event.attempt})"
     error = event.error if event.error != event.new.value else None
@@ -104,8 +105,11 @@ class StateLines:
 
     def _show_held(self) -> None:
         events, self._held = [*self._held, *pending_events(self._events)], []
+        clock = time.strftime("%H:%M:%S")
         lines = [
-            state_line(event, current_note(self._engine, event)) for event in events if isinstance(event, StateChanged)
+            state_line(event, current_note(self._engine, event), clock)
+            for event in events
+            if isinstance(event, StateChanged)
         ]
         if lines:
             self._out.write("\n".join(lines) + "\n")

@@ -192,7 +192,8 @@ class JobLogs:
         self._owing: list[AttemptFile] = []
         """Files of ended attempts that still owe a note about lines the disk refused."""
         self._work = anyio.Event()
-        self._changed = anyio.Event()
+        self._changed: anyio.Event | None = None
+        """Set when a job's logs may have changed; made only while someone waits (most runs: nobody)."""
         self._flush_lock = anyio.Lock()
         self._task_group: TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
@@ -266,9 +267,16 @@ class JobLogs:
         if attempt is None:
             return
         attempt.ended = True
-        if not attempt.queued:
-            attempt.queued = True
-            self._queue(attempt)
+        if attempt.queued:
+            return
+        if attempt.place is None and not attempt.lines:
+            # It wrote nothing, so it has no file to close: done now (a flush of 10,000 silent tiny jobs' logs
+            # cost the event loop more than their writing thread saved it).
+            del self._open[job_id]
+            self._notify()
+            return
+        attempt.queued = True
+        self._queue(attempt)
 
     def job_finished(self, job_id: str) -> None:
         self._notify()
@@ -318,11 +326,15 @@ class JobLogs:
         """Until `condition()` holds (looked at whenever a job's logs may have changed) or `timeout` s passed."""
         with anyio.move_on_after(timeout):
             while not condition():
+                if self._changed is None:
+                    self._changed = anyio.Event()
                 await self._changed.wait()
 
     def _notify(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
+        changed = self._changed
+        if changed is not None:
+            self._changed = None
+            changed.set()
 
     # --- writing --------------------------------------------------------------------------------------------
 

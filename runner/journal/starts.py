@@ -7,16 +7,26 @@ start is also appended, as it happens, to one of two small files beside the jour
 At each flush the recorder switches files and empties the other once the flush has committed, so the files hold
 only the starts the journal may lack. The next server reads them before anything else and records those attempts
 (`Journal.record_unrecorded_starts`), so that a job that runs again says so.
+
+The `write` is made on the event loop, so after the first WRITES_BEFORE_KEEPING_GIL starts it is libc's, called
+through ctypes.PyDLL, which keeps the GIL (as runner.procs.job_folder does for chdir): `os.write` lets the GIL go,
+and with thread jobs running, the busy event loop then waited for one of them to hand it back, at every start
+(10,000 tiny thread jobs: a fifth of the loop's time). A short run does not pay for importing ctypes; a journal on
+a network or FUSE file system, where a write can hang, keeps `os.write`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
 import orjson
+
+WRITES_BEFORE_KEEPING_GIL = 64
 
 
 class UnrecordedStart(NamedTuple):
@@ -38,13 +48,22 @@ class StartsLog:
         self._fds = [os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) for path in self.paths]
         self._current = 0
         self._broken = False
+        self._write: Callable[[int, bytes], object] | None = None
+        """The write that keeps the GIL (or os.write where there is none), once past the first starts."""
+        self._writes = 0
 
     def note(self, run_id: str, job: str, number: int, at: float) -> None:
         """Append one start; a failed write (a full disk) is let go: the journal itself says why it lags."""
         if self._broken:
             return
+        write = self._write
+        if write is None:
+            self._writes += 1
+            if self._writes >= WRITES_BEFORE_KEEPING_GIL:
+                self._write = write_keeping_gil(str(self.paths[0].parent))
+            write = os.write
         try:  # noqa: SIM105 (once per attempt: a plain try costs less than contextlib.suppress)
-            os.write(self._fds[self._current], orjson.dumps((run_id, job, number, at)) + b"\n")
+            write(self._fds[self._current], orjson.dumps((run_id, job, number, at)) + b"\n")
         except OSError:
             pass
 
@@ -67,6 +86,30 @@ class StartsLog:
         if remove:
             for path in self.paths:
                 path.unlink(missing_ok=True)
+
+
+def write_keeping_gil(folder: str) -> Callable[[int, bytes], object]:
+    """A `write(fd, data)` for files in `folder` that keeps the GIL: libc's, where there is one and `folder` is on
+    a local file system; else os.write. Like os.write's, its count of bytes written is not looked at here; unlike
+    it, a failed write returns -1 instead of raising."""
+    import ctypes
+
+    from runner.procs.local_folders import on_local_file_system  # here: a short run never needs it
+
+    if not sys.platform.startswith("linux") or not on_local_file_system(folder):
+        return os.write
+
+    try:
+        libc_write = ctypes.PyDLL(None).write
+    except (OSError, AttributeError):
+        return os.write
+    libc_write.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
+    libc_write.restype = ctypes.c_ssize_t
+
+    def write(fd: int, data: bytes) -> object:
+        return libc_write(fd, data, len(data))
+
+    return write
 
 
 def read_starts(paths: tuple[Path, ...]) -> list[UnrecordedStart]:

@@ -9,19 +9,19 @@ from __future__ import annotations
 import time
 import traceback
 from contextlib import AsyncExitStack
+from functools import partial
 from typing import Any
 
 import anyio
-import anyio.from_thread
-import anyio.to_thread
 
 from runner.context import JobContext, reset_job_context, set_job_context
 from runner.deck.job_environment import UnsetVariable, expanded_env
 from runner.errors import JobError, describe_error
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.dask import CANCEL_NOTE, PAUSE_NOTE, DaskCalls
+from runner.kinds.thread_calls import ThreadCall, ThreadCalls
 from runner.kinds.thread_output import ThreadJobOutput, ThreadOutputs, route_output_by_thread, write_to
-from runner.model import CallSpec, Deck, JobSpec, Kind, Settings, replaced
+from runner.model import CallSpec, Deck, JobSpec, Settings, replaced
 from runner.pausing import PauseControl
 from runner.procs.callables import resolve_callable
 from runner.procs.job_folder import FolderError, job_folder
@@ -41,16 +41,18 @@ class CallKind(JobKind):
         names it, or JOBDECK_DASK in the deck's environment (see runner.kinds.dask)."""
         self.pool = WorkerPool(idle_timeout=WORKER_IDLE_TIMEOUT_S)
         self.dask = DaskCalls(dask_address)
-        # The engine's per-deck limiter decides which thread jobs run; this one only has to be large enough
-        # never to hold them back (anyio's default thread limiter has 40 places for the whole process).
-        self._threads = anyio.CapacityLimiter(1)
+        # The engine's per-deck lanes decide which thread jobs run; every job they start gets a thread at once.
+        self._threads = ThreadCalls()
         self._outputs = ThreadOutputs()
+        self._cancelled_class: type[BaseException] = BaseException  # the event loop's, once entered
         self._exit_stack = AsyncExitStack()
 
     async def __aenter__(self) -> CallKind:
+        self._cancelled_class = anyio.get_cancelled_exc_class()
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.pool)
             await stack.enter_async_context(self.dask)
+            await stack.enter_async_context(self._threads)
             task_group = await stack.enter_async_context(anyio.create_task_group())
             task_group.start_soon(self._outputs.pass_on, name="thread jobs' output")
             stack.callback(task_group.cancel_scope.cancel)  # on the way out, before the task group is left
@@ -72,8 +74,6 @@ class CallKind(JobKind):
         return self.dask.describe()
 
     async def deck_loaded(self, deck: Deck) -> None:
-        if any(job.kind is Kind.CALL and _call_outline(job).on == "thread" for job in deck.jobs):
-            self._threads.total_tokens += deck.settings.thread_limit
         workers = process_workers_wanted(deck)
         if workers:
             self.pool.keep_idle = max(self.pool.keep_idle, workers)
@@ -107,8 +107,7 @@ class CallKind(JobKind):
         )
 
     async def _run_on_thread(self, spec: CallSpec, attempt: AttemptContext) -> Any:
-        context = ThreadJobContext(attempt)
-        cancelled_class = anyio.get_cancelled_exc_class()  # asks the event loop, so not from the thread
+        cancelled_class = self._cancelled_class
 
         def call(output: ThreadJobOutput) -> Any:
             token = set_job_context(context)
@@ -134,8 +133,13 @@ class CallKind(JobKind):
                 reset_job_context(token)
 
         route_output_by_thread()
-        with self._outputs.collecting(attempt.report_output) as output:
-            return await anyio.to_thread.run_sync(call, output, limiter=self._threads)
+        output = self._outputs.start(attempt.report_output)
+        try:
+            thread_call = ThreadCall(self._threads, partial(call, output))
+            context = ThreadJobContext(attempt, thread_call, cancelled_class)
+            return await self._threads.run(thread_call)
+        finally:
+            self._outputs.stop(output)
 
 
 def _call_spec(spec: JobSpec) -> CallSpec:
@@ -154,29 +158,34 @@ def _call_outline(spec: JobSpec) -> CallSpec:
 class ThreadJobContext(JobContext):
     """The job context of a call running on a worker thread: pause and cancel wait for `checkpoint()`."""
 
-    def __init__(self, attempt: AttemptContext) -> None:
-        self.job_name = attempt.job.name
-        self._cancelled_class = anyio.get_cancelled_exc_class()
+    def __init__(self, attempt: AttemptContext, call: ThreadCall, cancelled_class: type[BaseException]) -> None:
+        self._cancelled_class = cancelled_class
         self._attempt = attempt
+        self._call = call
         self._pause: PauseControl = attempt.pause
         self._last_progress = 0.0
+
+    @property  # type: ignore[override]
+    def job_name(self) -> str:
+        """Made when asked: most jobs never do (a fan-out member's name is made anew at each read)."""
+        return self._attempt.job.name
 
     def progress(self, done: float, total: float | None = None) -> None:
         now = time.monotonic()
         if now - self._last_progress < PROGRESS_INTERVAL_S and (total is None or done < total):
             return
         self._last_progress = now
-        anyio.from_thread.run_sync(self._attempt.report_progress, done, total, "")
+        self._call.send(self._attempt.report_progress, done, total, "")
 
     def checkpoint(self) -> None:
-        anyio.from_thread.check_cancelled()
+        self._check_cancelled()
         while not self._pause.wait_running(0.1):
-            anyio.from_thread.check_cancelled()
+            self._check_cancelled()
+
+    def _check_cancelled(self) -> None:
+        if self._call.cancelled:
+            raise self._cancelled_class("the job was cancelled")
 
     @property
     def cancelled(self) -> bool:
-        try:
-            anyio.from_thread.check_cancelled()
-        except self._cancelled_class:
-            return True
-        return False
+        return self._call.cancelled

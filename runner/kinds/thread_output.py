@@ -18,8 +18,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -134,14 +133,14 @@ class ThreadOutputs:
             for output, report in list(self._running.items()):
                 output.take(report)
 
-    @contextmanager
-    def collecting(self, report: Callable[[str, str], None]) -> Iterator[ThreadJobOutput]:
-        """The output of one job, passed on to `report(stream, line)` while the block runs and at its end."""
+    def start(self, report: Callable[[str, str], None]) -> ThreadJobOutput:
+        """The output of one job, passed on to `report(stream, line)` from now until `stop`."""
         output = ThreadJobOutput()
         self._running[output] = report
-        self._some_running.set()
-        try:
-            yield output
-        finally:
-            del self._running[output]
-            output.take(report)
+        if not self._some_running.is_set():
+            self._some_running.set()
+        return output
+
+    def stop(self, output: ThreadJobOutput) -> None:
+        """The job's function has returned: pass on what is left of its output, and no more."""
+        output.take(self._running.pop(output))

@@ -76,3 +76,14 @@ def unpicklable() -> object:
 
 def text_of(size: int) -> str:
     return "x" * size
+
+
+def hold_until(folder: str, name: str) -> str:
+    """Leave `started-NAME` in `folder`, wait for a file `go` there, then leave `done-NAME`: thread jobs that are
+    all inside their function at once, and end together when the test says."""
+    here = Path(folder)
+    (here / f"started-{name}").touch()
+    while not (here / "go").exists():
+        time.sleep(0.005)
+    (here / f"done-{name}").touch()
+    return name
