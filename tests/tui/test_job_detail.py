@@ -481,12 +481,10 @@ async def test_z_gives_the_whole_body_to_the_output() -> None:
 async def test_the_details_scroll_with_the_keyboard_at_80x24() -> None:
     app = DetailApp(failed_call_job())
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        assert detail(app).query_one("#details").has_focus, "a job without output opens on its details"
+        await until(pilot, lambda: detail(app).query_one("#details").has_focus, what="the details in focus")
         assert "timeout  30 s" not in screen_text(app)
         await pilot.press("end")
-        await pilot.pause()
-        assert "timeout  30 s" in screen_text(app)
+        await until(pilot, lambda: "timeout  30 s" in screen_text(app), what="the details' end on the screen")
 
 
 async def test_a_theme_change_redraws_the_sections_in_the_new_colours() -> None:
