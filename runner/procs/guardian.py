@@ -68,7 +68,7 @@ class GroupGuardian:
             self._spawn(self._table)
 
     def _spawn(self, table: GroupTable) -> None:
-        from runner.procs.pool import python_child_environment
+        from runner.procs.child_environment import python_child_environment
 
         process = subprocess.Popen(
             # -S: no site-packages (the environment's PYTHONPATH finds runner), 30 ms less to start on every run.
