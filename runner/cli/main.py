@@ -19,7 +19,6 @@ import atexit
 import contextlib
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 
 from runner.cli.exits import EXIT_BAD_INPUT, EXIT_JOBS_FAILED, EXIT_OK
@@ -130,6 +129,8 @@ def report_unexpected_error(error: BaseException) -> int:
 
     print(f"jobdeck: internal error: {describe_error(innermost(error))}", file=sys.stderr)
     if os.environ.get(DEBUG_VARIABLE):
+        import traceback
+
         traceback.print_exception(error, file=sys.stderr)
     else:
         print(
