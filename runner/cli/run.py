@@ -70,6 +70,9 @@ def run_command(
     from runner.procs.prestart import prestart_workers
 
     prestart_workers(decks)  # they start up while the rest of jobdeck is imported
+    from runner.procs.early_guardian import start_early_guardian
+
+    start_early_guardian(decks)  # after the workers: they are forks of this process while it has one thread
     from runner.cli.config_file import user_config_or_report
 
     config = user_config_or_report(sys.stderr)
