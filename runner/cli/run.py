@@ -81,7 +81,6 @@ def run_command(
     import anyio
 
     from runner import paths
-    from runner.journal.store import Journal, JournalError
     from runner.redaction import quiet_request_loggers
 
     quiet_request_loggers()
@@ -91,6 +90,8 @@ def run_command(
     explicit = db is not None or paths.chosen_journal_path() is not None
     journal: Journal | None = None
     if not no_journal:
+        from runner.journal.store import Journal, JournalError  # sqlite3 and the journal's modules: only here
+
         path = db if db is not None else paths.journal_path()
         try:
             journal = Journal.open(path, create_parent=not explicit)
