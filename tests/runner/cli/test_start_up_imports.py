@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from runner.procs.child_environment import python_child_environment
 from tests.helpers import RUN_TIMEOUT_S
 
 HEAVY = (
@@ -69,3 +70,17 @@ def test_a_run_of_shell_jobs_imports_no_http_client_dashboard_dask_or_worker_poo
 def test_a_run_without_journal_imports_no_sqlite(tmp_path: Path) -> None:
     loaded = loaded_after(tmp_path, "run", "--no-journal", shell_deck(tmp_path))
     assert loaded == {"anyio", "asyncio", "logging", "runner.engine.engine", "traceback"}
+
+
+def test_the_guardian_process_imports_only_what_watching_needs() -> None:
+    # It starts with every run of shell jobs, on the core jobdeck is not using for its own start-up.
+    script = "import sys, runner.procs.guardian; print(' '.join(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-P", "-S", "-c", script],  # as it is started, with runner on PYTHONPATH
+        env=python_child_environment(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = set(done.stdout.split())
+    assert loaded & {"logging", "pathlib", "re", "subprocess", "threading", "typing"} == set()
