@@ -36,6 +36,9 @@ closed. `entry` then ends the process without Python's own tear-down of every mo
 
 def entry() -> None:
     """The `jobdeck` command: `main`, then the process ends with its exit status."""
+    from runner.cli.collector import pause_for_start_up
+
+    pause_for_start_up()
     code = main()
     if not _ended_cleanly:
         sys.exit(code)
@@ -61,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT if exit_request.code else EXIT_OK
     if getattr(options, "dask", None) is not None:
         use_dask_cluster(options.dask)
+    if (options.command if not dashboard else "dashboard") != "run":
+        from runner.cli.collector import started
+
+        started()  # `run` says so itself, once it has imported the engine
     try:
         command = "dashboard" if dashboard else options.command
         if command in ("dashboard", "attach"):

@@ -193,12 +193,14 @@ async def run_decks(
     deck does not run again, for the report. `config`: the user config file's limits."""
     import anyio
 
+    from runner.cli.collector import started
     from runner.cli.console import progress_view
     from runner.config.user_config import NO_CONFIG
     from runner.engine.engine import Engine
     from runner.journal.recorded import recorded_engine
     from runner.stored_results import results_folder
 
+    started(freeze=True)
     outcome = RunOutcome(earlier=dict(earlier or {}))
     engine = Engine(grace_period=grace_period, config=config or NO_CONFIG)
     engine.results_folder = results_folder(journal.path if journal is not None else None)

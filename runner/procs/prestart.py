@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import os
 import signal
 import subprocess
@@ -166,6 +167,7 @@ def _become_worker(stdin: int, stdout: int, stderr: int, tell_parent: int) -> No
         os.dup2(stderr, 2)
         os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024)
         _reset_signals()
+        gc.enable()  # as a new interpreter has it (jobdeck's start-up pauses it: runner.cli.collector)
         environment = python_child_environment()
         os.environ.clear()
         os.environ.update(environment)

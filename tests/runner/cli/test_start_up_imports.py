@@ -10,8 +10,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from runner.procs.child_environment import python_child_environment
-from tests.helpers import RUN_TIMEOUT_S
+from tests.helpers import JOBDECK, RUN_TIMEOUT_S
 
 HEAVY = (
     "anyio",
@@ -84,3 +86,21 @@ def test_the_guardian_process_imports_only_what_watching_needs() -> None:
     )
     loaded = set(done.stdout.split())
     assert loaded & {"logging", "pathlib", "re", "subprocess", "threading", "typing"} == set()
+
+
+@pytest.mark.parametrize("on", ["process", "thread"])
+def test_jobs_run_with_the_garbage_collector_on(tmp_path: Path, on: str) -> None:
+    # jobdeck pauses its garbage collector while it starts up (runner.cli.collector), and forks its first
+    # workers meanwhile: neither it (thread jobs) nor they may keep it paused for the jobs they run.
+    (tmp_path / "gc_tasks.py").write_text("import gc\n\n\ndef collecting():\n    return gc.isenabled()\n")
+    deck = tmp_path / "deck.toml"
+    deck.write_text(f'[[job]]\nname = "gc"\ncall = "gc_tasks:collecting"\non = "{on}"\n')
+    done = subprocess.run(
+        [*JOBDECK, "run", "--json", "--no-journal", str(deck)],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["jobs"][0]["result"] is True
