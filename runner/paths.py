@@ -19,7 +19,6 @@ a default in a user directory is actually needed, so importing this module costs
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -145,6 +144,8 @@ def runtime_dir(environ: Mapping[str, str] | None = None) -> Path:
 def environments_dir(journal: Path, environ: Mapping[str, str] | None = None) -> Path:
     """Where a server keeps the environments of the decks it runs with `journal`: a folder of its own per
     journal (named by a hash of its path), so that servers of different journals never touch each other's."""
+    import hashlib
+
     key = hashlib.sha256(str(Path(journal).resolve()).encode()).hexdigest()[:16]
     return runtime_dir(environ) / ENVIRONMENTS_FOLDER_NAME / key
 

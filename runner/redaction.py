@@ -7,7 +7,6 @@ most its first few characters (never more than four, and fewer for a short secre
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -226,6 +225,8 @@ REQUEST_LOGGERS = ("httpx", "httpcore")
 
 def quiet_request_loggers() -> None:
     """Keep the HTTP libraries from writing request URLs to any log: only their warnings and errors pass."""
+    import logging
+
     for name in REQUEST_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
 

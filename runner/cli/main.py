@@ -19,7 +19,6 @@ import atexit
 import contextlib
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 
 from runner.cli.exits import EXIT_BAD_INPUT, EXIT_JOBS_FAILED, EXIT_OK
@@ -37,6 +36,9 @@ closed. `entry` then ends the process without Python's own tear-down of every mo
 
 def entry() -> None:
     """The `jobdeck` command: `main`, then the process ends with its exit status."""
+    from runner.cli.collector import pause_for_start_up
+
+    pause_for_start_up()
     code = main()
     if not _ended_cleanly:
         sys.exit(code)
@@ -62,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT if exit_request.code else EXIT_OK
     if getattr(options, "dask", None) is not None:
         use_dask_cluster(options.dask)
+    if (options.command if not dashboard else "dashboard") != "run":
+        from runner.cli.collector import started
+
+        started()  # `run` says so itself, once it has imported the engine
     try:
         command = "dashboard" if dashboard else options.command
         if command in ("dashboard", "attach"):
@@ -130,6 +136,8 @@ def report_unexpected_error(error: BaseException) -> int:
 
     print(f"jobdeck: internal error: {describe_error(innermost(error))}", file=sys.stderr)
     if os.environ.get(DEBUG_VARIABLE):
+        import traceback
+
         traceback.print_exception(error, file=sys.stderr)
     else:
         print(

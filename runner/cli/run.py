@@ -70,6 +70,9 @@ def run_command(
     from runner.procs.prestart import prestart_workers
 
     prestart_workers(decks)  # they start up while the rest of jobdeck is imported
+    from runner.procs.early_guardian import start_early_guardian
+
+    start_early_guardian(decks)  # after the workers: they are forks of this process while it has one thread
     from runner.cli.config_file import user_config_or_report
 
     config = user_config_or_report(sys.stderr)
@@ -78,7 +81,6 @@ def run_command(
     import anyio
 
     from runner import paths
-    from runner.journal.store import Journal, JournalError
     from runner.redaction import quiet_request_loggers
 
     quiet_request_loggers()
@@ -88,6 +90,8 @@ def run_command(
     explicit = db is not None or paths.chosen_journal_path() is not None
     journal: Journal | None = None
     if not no_journal:
+        from runner.journal.store import Journal, JournalError  # sqlite3 and the journal's modules: only here
+
         path = db if db is not None else paths.journal_path()
         try:
             journal = Journal.open(path, create_parent=not explicit)
@@ -189,12 +193,14 @@ async def run_decks(
     deck does not run again, for the report. `config`: the user config file's limits."""
     import anyio
 
+    from runner.cli.collector import started
     from runner.cli.console import progress_view
     from runner.config.user_config import NO_CONFIG
     from runner.engine.engine import Engine
     from runner.journal.recorded import recorded_engine
     from runner.stored_results import results_folder
 
+    started(freeze=True)
     outcome = RunOutcome(earlier=dict(earlier or {}))
     engine = Engine(grace_period=grace_period, config=config or NO_CONFIG)
     engine.results_folder = results_folder(journal.path if journal is not None else None)

@@ -6,10 +6,9 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
-from runner.journal.recorder import Recorder
-
 if TYPE_CHECKING:
     from runner.engine.engine import Engine
+    from runner.journal.recorder import Recorder
     from runner.journal.starts import StartsLog
     from runner.journal.store import Journal
 
@@ -32,6 +31,8 @@ async def recorded_engine(
     async with AsyncExitStack() as stack:
         recorder = None
         if journal is not None:
+            from runner.journal.recorder import Recorder  # sqlite3 and the rest: only for a journaled run
+
             recorder = await stack.enter_async_context(Recorder(engine, journal, carry_over=carry_over, starts=starts))
             if engine.logs is None:
                 from runner.joblogs.keeper import JobLogs

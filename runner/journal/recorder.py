@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import sqlite3
 import time
 import uuid
@@ -112,7 +111,7 @@ class Recorder:
         self.committed_revision = 0
         """The engine revision up to which every change is committed to the journal."""
         self.flushes = 0
-        self._id = secrets.randbits(62)
+        self._id = int.from_bytes(os.urandom(8), "big") >> 2  # 62 random bits (secrets would import hashlib)
         """This recording's id, in the journal's change batches."""
         self._carry_over = {path: (old, list(names)) for path, (old, names) in (carry_over or {}).items()}
         self._continued: dict[str, str] = {}

@@ -7,7 +7,6 @@ The digest is of the body as saved (after any Content-Encoding was undone), the 
 
 from __future__ import annotations
 
-import hashlib
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -95,6 +94,8 @@ class RunningHash:
     """The hash of a body as its chunks come, compared with what was expected once it is whole."""
 
     def __init__(self, expected: Digest) -> None:
+        import hashlib  # only a fetch with a checksum needs it, not every start-up that reads a deck
+
         self.expected = expected
         self._hash = hashlib.new(expected.algorithm)
 
@@ -107,6 +108,8 @@ class RunningHash:
             self._hash.update(chunk)
 
     def restart(self) -> None:
+        import hashlib
+
         self._hash = hashlib.new(self.expected.algorithm)
 
     def check(self, what: str) -> None:

@@ -22,6 +22,7 @@ from runner.errors import JobError
 from runner.kinds.base import AttemptContext, JobKind
 from runner.kinds.shell_meta import PREFIX, ShellMeta
 from runner.model import LAST_OUTPUT_CHARS, OUTPUT_LINE_CHARS, Deck, JobSpec, Settings, ShellSpec
+from runner.procs.early_guardian import take_early_guardian
 from runner.procs.group_process import GroupProcess
 from runner.procs.guardian import GroupGuardian
 from runner.procs.lines import LineSplitter
@@ -34,8 +35,9 @@ LEFTOVER_GRACE_S = 0.5
 
 class ShellKind(JobKind):
     def __init__(self) -> None:
-        self.guardian = GroupGuardian()
-        """Ends the jobs' groups should this process be killed before it can (see runner.procs.guardian)."""
+        self.guardian = take_early_guardian() or GroupGuardian()
+        """Ends the jobs' groups should this process be killed before it can (see runner.procs.guardian); the
+        one `jobdeck run` started while starting up, if any (runner.procs.early_guardian)."""
         self._guardian_starting = anyio.Lock()
         self._starting = anyio.CapacityLimiter(STARTS_AT_ONCE)
         """Worker threads starting shell jobs at once: their own, so that thread calls never hold up a start."""

@@ -10,22 +10,24 @@ worker_main.)
 
 Run as `python -P -S -m runner.procs.guardian FD`, FD the table's file descriptor, inherited: a watcher that
 replaces one that died reads the same table, so the groups already live are its own from the moment it exists.
+What only the jobdeck side uses (subprocess, threading, logging) is imported there, not by the watcher, whose
+start-up is felt by every run of shell jobs.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
+import os
 import signal
-import subprocess
 import sys
-import threading
 import time
 
 from runner.procs.group_table import GroupTable, groups_in
 from runner.procs.process_groups import describe_exit, end_groups_blocking
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False  # as typing has it, without importing typing into the watcher
+if TYPE_CHECKING:
+    import subprocess
 
 GRACE_S = 3.0
 RETRY_S = 1.0
@@ -42,6 +44,8 @@ class GroupGuardian:
     """
 
     def __init__(self) -> None:
+        import threading
+
         self._process: subprocess.Popen[bytes] | None = None
         self._table: GroupTable | None = None
         self._lock = threading.Lock()
@@ -68,7 +72,10 @@ class GroupGuardian:
             self._spawn(self._table)
 
     def _spawn(self, table: GroupTable) -> None:
-        from runner.procs.pool import python_child_environment
+        import subprocess
+        import threading
+
+        from runner.procs.child_environment import python_child_environment
 
         process = subprocess.Popen(
             # -S: no site-packages (the environment's PYTHONPATH finds runner), 30 ms less to start on every run.
@@ -85,15 +92,21 @@ class GroupGuardian:
         threading.Thread(target=self._watch, args=(process,), name="jobdeck-guardian-watch", daemon=True).start()
 
     def _watch(self, process: subprocess.Popen[bytes]) -> None:
+        import logging
+
         status = process.wait()
         with self._lock:
             if self._closing or self._process is not process:
                 return
-            log.warning("the guardian of shell jobs ended (%s); starting a new one", describe_exit(status))
+            logging.getLogger(__name__).warning(
+                "the guardian of shell jobs ended (%s); starting a new one", describe_exit(status)
+            )
             self.restarts += 1
         self._replace()
 
     def _replace(self) -> None:
+        import logging
+
         while True:
             with self._lock:
                 if self._closing or self.running or self._table is None:
@@ -102,7 +115,9 @@ class GroupGuardian:
                     self._spawn(self._table)
                     return
                 except OSError as error:  # out of processes or file descriptors, say: that may pass
-                    log.error("could not start a new guardian of shell jobs (%s); trying again in %g s", error, RETRY_S)
+                    logging.getLogger(__name__).error(
+                        "could not start a new guardian of shell jobs (%s); trying again in %g s", error, RETRY_S
+                    )
             time.sleep(RETRY_S)
 
     def track(self, group: int) -> None:
@@ -126,6 +141,8 @@ class GroupGuardian:
             table.close()
         if process is None or process.stdin is None:
             return
+        import subprocess
+
         with contextlib.suppress(OSError):
             process.stdin.write(b"bye\n")
             process.stdin.close()
@@ -148,4 +165,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Without Python's tear-down: there is nothing to flush or close, and jobdeck waits for this exit at its end.
+    os._exit(main())

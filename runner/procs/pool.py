@@ -39,8 +39,8 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from runner.errors import JobError
 from runner.model import CallSpec
 from runner.pausing import PauseControl
+from runner.procs.child_environment import python_child_environment as python_child_environment
 from runner.procs.lines import LineSplitter
-from runner.procs.prestart import python_child_environment as python_child_environment
 from runner.procs.prestart import start_worker_process, take_prestarted
 from runner.procs.process_groups import describe_exit, kill_group, signal_group
 from runner.procs.worker_main import CALL_END_MARKER, HEADER, MAX_OUTPUT_LINE_CHARS, encode_message

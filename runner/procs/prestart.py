@@ -21,21 +21,21 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import os
 import signal
 import subprocess
 import sys
 import threading
-import traceback
 from collections.abc import Iterable
-from pathlib import Path
 from typing import NoReturn
 
 from runner.model import CallSpec, Deck, Kind
+from runner.procs import child_environment
+from runner.procs.child_environment import python_child_environment
 from runner.procs.pipe_process import PipeProcess
 from runner.procs.process_groups import kill_group
 
-_RUNNER_ROOT = str(Path(__file__).resolve().parents[2])
 _prestarted: list[PipeProcess] = []
 
 
@@ -167,16 +167,21 @@ def _become_worker(stdin: int, stdout: int, stderr: int, tell_parent: int) -> No
         os.dup2(stderr, 2)
         os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024)
         _reset_signals()
+        gc.enable()  # as a new interpreter has it (jobdeck's start-up pauses it: runner.cli.collector)
         environment = python_child_environment()
         os.environ.clear()
         os.environ.update(environment)
-        if sys.path and sys.path[0] != _RUNNER_ROOT:
-            sys.path[0] = _RUNNER_ROOT  # the parent's script folder (or current folder) is not the worker's
+        if sys.path and sys.path[0] != child_environment.RUNNER_ROOT:
+            sys.path[0] = (
+                child_environment.RUNNER_ROOT
+            )  # the parent's script folder (or current folder) is not the worker's
         from runner.procs import worker_main
 
         sys.argv = [worker_main.__file__]  # as `python -m runner.procs.worker_main` has it, not jobdeck's
         code = worker_main.main()
     except BaseException:
+        import traceback
+
         with contextlib.suppress(Exception):
             os.write(2, traceback.format_exc().encode("utf-8", "replace"))
     finally:
@@ -192,11 +197,3 @@ def _reset_signals() -> None:
             if callable(signal.getsignal(number)):
                 signal.signal(number, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def python_child_environment() -> dict[str, str]:
-    """The parent's environment, with the folder holding the runner package first on PYTHONPATH."""
-    env = dict(os.environ)
-    paths = [_RUNNER_ROOT, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    return env

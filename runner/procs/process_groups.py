@@ -12,21 +12,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import time
-from collections.abc import Collection
-from pathlib import Path
-from typing import Protocol
 
+TYPE_CHECKING = False  # as typing has it, without importing typing into the guardian process
+if TYPE_CHECKING:
+    from collections.abc import Collection
+    from typing import Protocol
 
-class Child(Protocol):
-    """A process jobdeck started and waits for in the event loop (anyio's Process, or a GroupProcess)."""
+    class Child(Protocol):
+        """A process jobdeck started and waits for in the event loop (anyio's Process, or a GroupProcess)."""
 
-    @property
-    def pid(self) -> int: ...
+        @property
+        def pid(self) -> int: ...
 
-    async def wait(self) -> int: ...
+        async def wait(self) -> int: ...
 
 
 GROUP_POLL_S = 0.02
@@ -57,14 +57,14 @@ def group_exists(group: int) -> bool:
 def _has_live_member(group: int) -> bool:
     # Orphans that already exited stay zombies until init reaps them, which in a container may be late
     # or never; they count as gone. Without /proc, trust kill(0).
-    proc = Path("/proc")
-    if not proc.is_dir():
+    if not os.path.isdir("/proc"):
         return True
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            with open(f"/proc/{name}/stat", encoding="utf-8", errors="replace") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
         if fields[2] == str(group) and fields[0] != "Z":
@@ -125,12 +125,14 @@ def describe_exit(status: int | None) -> str:
     return f"exited with status {status}"
 
 
-_EXIT = re.compile(r"exited with status (\d+)|killed by signal (\d+)(?: \(\w+\))?")
+_EXIT = r"exited with status (\d+)|killed by signal (\d+)(?: \(\w+\))?"
 
 
 def exit_of(description: str | None) -> tuple[int | None, int | None]:
     """The (exit status, signal) a `describe_exit` text says, for a joblog; (None, None) for any other text."""
-    found = _EXIT.fullmatch(description or "")
+    import re  # not in the guardian process, which never reads joblogs
+
+    found = re.fullmatch(_EXIT, description or "")
     if found is None:
         return None, None
     status, signum = found.groups()

@@ -20,7 +20,7 @@ import pytest
 from runner.errors import JobError
 from runner.model import CallSpec
 from runner.pausing import PauseControl
-from runner.procs import callables, prestart
+from runner.procs import callables, child_environment
 from runner.procs.callables import resolve_callable
 from runner.procs.pool import ResultRepr, WorkerPool
 from tests.helpers import wait_for
@@ -358,7 +358,7 @@ async def test_a_worker_that_cannot_start_fails_the_call_with_its_last_stderr_li
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_broken_runner_package(tmp_path)
-    monkeypatch.setattr(prestart, "_RUNNER_ROOT", str(tmp_path))  # first on the worker's PYTHONPATH
+    monkeypatch.setattr(child_environment, "RUNNER_ROOT", str(tmp_path))  # first on the worker's PYTHONPATH
 
     async with WorkerPool() as pool:
         with pytest.raises(JobError) as caught:
@@ -471,7 +471,7 @@ async def test_a_call_waiting_for_a_worker_that_fails_to_start_starts_its_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record_spawns: Callable[[WorkerPool], SpawnRecorder]
 ) -> None:
     write_broken_runner_package(tmp_path)
-    monkeypatch.setattr(prestart, "_RUNNER_ROOT", str(tmp_path))
+    monkeypatch.setattr(child_environment, "RUNNER_ROOT", str(tmp_path))
     errors: list[JobError] = []
 
     async def catching(start: Callable[[], Any]) -> None:
