@@ -423,11 +423,16 @@ class JobdeckApp(App[None]):
         counts = engine.counts()
         if not any(counts.values()):
             return  # nothing loaded (yet): nothing has finished either
-        work_left = any(count for state, count in counts.items() if not state.finished)
-        all_done_now, self._work_left = self._work_left is not False and not work_left, work_left
-        focused = self.focused_list
-        finished = self.job_list(Pane.FINISHED)
-        if all_done_now and focused is not None and focused is not finished and not focused.jobs and finished.jobs:
+        if any(count for state, count in counts.items() if not state.finished):
+            self._work_left = True
+            return
+        focused, finished = self.focused_list, self.job_list(Pane.FINISHED)
+        if self._work_left is False or focused is None or (focused is not finished and focused.jobs):
+            # Done already; or not yet: no pane in focus (starting, a dialog in front), or the focused one still
+            # shows jobs (a server's counts can come before the jobs' last views). A later pull decides.
+            return
+        self._work_left = False
+        if focused is not finished and finished.jobs:
             finished.focus()
 
     def _tell_deck_endings(self, engine: EngineInterface) -> None:

@@ -21,6 +21,7 @@ from runner.server.remote import RemoteEngine
 from tests.conftest import Place
 from tests.helpers import until
 from tui.app import JobdeckApp
+from tui.panes import Pane
 from tui.screens.job_detail import JobDetailScreen, OutputView
 
 T0 = 1_700_000_000.0
@@ -45,7 +46,8 @@ def screen_text(app: JobdeckApp) -> str:
 async def open_detail(app: JobdeckApp, pilot: Pilot) -> OutputView:
     """The detail view of the deck's one job, once it has finished."""
     await until(pilot, lambda: app.engine is not None and app.engine.counts()[JobState.SUCCEEDED] == 1, what="done")
-    await pilot.press("tab")  # to Finished, where it is the only job
+    finished = app.job_list(Pane.FINISHED)
+    await until(pilot, lambda: app.focused is finished, what="Finished in focus, once its only job has ended")
     await until(pilot, lambda: app.selected_job is not None, what="selected")
     await pilot.press("enter")
     assert isinstance(app.screen, JobDetailScreen)
