@@ -8,6 +8,7 @@ newline-delimited JSON would have to buffer up to the limit while looking for th
 from __future__ import annotations
 
 import json
+import re
 import struct
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:  # anyio is imported when a stream is used: `jobdeck __complet
 MAX_MESSAGE_BYTES = 1024 * 1024
 """A frame longer than this is refused with a `too_large` error and the connection is closed."""
 HEADER = struct.Struct(">I")
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 
 class ProtocolError(Exception):
@@ -52,12 +54,24 @@ def encode(message: dict[str, Any]) -> bytes:
 
 def decode(payload: bytes) -> dict[str, Any]:
     try:
-        message = json.loads(payload.decode())
+        message = _parse(payload)
     except (UnicodeDecodeError, ValueError) as bad:
         raise ProtocolError("bad_message", f"message is not UTF-8 JSON: {bad}") from None
     if not isinstance(message, dict):
         raise ProtocolError("bad_message", "message is not a JSON object")
     return message
+
+
+def _parse(payload: bytes) -> Any:
+    """orjson reads a dashboard's updates several times faster than json, but reads an integer beyond 64 bits
+    as a float: a message with a run of 19 digits (a result of 2**70 or -2**63 - 1, or a long number in a
+    text) and one orjson refuses (a lone surrogate's escape, which json writes) are read by json."""
+    if _LONG_DIGITS.search(payload) is None:
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(payload.decode())
 
 
 async def send_message(stream: ByteSendStream, message: dict[str, Any]) -> None:

@@ -129,6 +129,9 @@ def test_frames_keep_what_the_fast_encoder_refuses_and_count_bytes_as_sent() -> 
     those still go, through json, unchanged; and a job's size is counted in the bytes actually sent."""
     huge = {"result": 2**100, "by_number": {1: "one"}}
     assert decode(encode(huge)[4:]) == {"result": 2**100, "by_number": {"1": "one"}}
+    for edge in (2**64 - 1, -(2**63), -(2**63) - 1, -(10**19) + 1, 10**19):  # orjson would read some as floats
+        assert decode(encode({"result": edge})[4:]) == {"result": edge}
+    assert decode(encode({"text": "\ud800 alone"})[4:]) == {"text": "\ud800 alone"}, "json's escape, read back"
     text = {"line": "é" * 1000}
     assert len(encode(text)) - 4 == json_bytes(text) == len('{"line":""}') + 2000  # UTF-8, not \u00e9 escapes
     assert decode(encode({"ratio": float("nan")})[4:]) == {"ratio": None}
