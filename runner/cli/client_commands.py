@@ -35,6 +35,11 @@ def server_command(options: argparse.Namespace) -> int:
         return EXIT_JOBS_FAILED
     if stopped is None:
         print("jobdeck: no server runs")
+    elif stopped["cancelled"] is None:
+        print(
+            f"jobdeck: server {stopped['pid']} was started by another version of jobdeck (its protocol differs): "
+            "stopped it with SIGTERM; its unfinished jobs run again when a server next starts"
+        )
     else:
         cancelled = stopped["cancelled"]
         print(f"jobdeck: server {stopped['pid']} stopped; {cancelled} job{'' if cancelled == 1 else 's'} cancelled")

@@ -12,6 +12,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -58,6 +61,8 @@ REFUSED_BEFORE_LOADING = frozenset(
 STOP_TIMEOUT_S = 40.0
 """How long `stop_server` waits, after the server has answered, for its process to exit (longer than the
 server's own exit deadline, runner.server.server.EXIT_DEADLINE_S)."""
+PEER_PROBE_TIMEOUT_S = 5.0
+"""How long asking a server's socket whose process it is may take."""
 REQUEST_TIMEOUT_S = 120.0
 """How long a request waits for its answer: generous, since loading a deck of a million jobs takes the server
 tens of seconds; a server that takes longer is taken for stuck. `$JOBDECK_CLIENT_TIMEOUT` chooses another."""
@@ -391,22 +396,57 @@ def stop_server(socket_path: Path | None = None, timeout: float = STOP_TIMEOUT_S
             client = await Client.connect(path)
         except OSError:
             return None
+        except ServerError as refused:
+            if refused.kind != "version":
+                raise
+            return await _stop_other_version(path, refused, timeout)
         async with client:
             stopped = await client.call(Stop())
             pid = client.server.pid
-        with anyio.move_on_after(timeout):
-            while not process_exited(pid):
-                await anyio.sleep(0.05)
-        if not process_exited(pid):
-            raise ServerError(
-                "stuck",
-                f"the jobdeck server {pid} cancelled {stopped.cancelled} job(s) but has not exited {timeout:g} s "
-                f"later (something in it does not end); see its log at {paths.server_log_path()}; `kill {pid}` "
-                f"ends it, `kill -9 {pid}` if that does not",
-            )
+        await _wait_for_exit(pid, timeout, f"cancelled {stopped.cancelled} job(s) but ")
         return {"cancelled": stopped.cancelled, "pid": pid}
 
     return anyio.run(run)
+
+
+async def _stop_other_version(path: Path, refused: ServerError, timeout: float) -> dict[str, Any]:
+    """Stop a server of another protocol, which no request of ours reaches: after an upgrade, the version
+    that started it is gone. SIGTERM, as a system shutdown sends it: its unfinished jobs run again at the next
+    start, from the journal. Only a server running as this user (the socket's peer credentials say)."""
+    pid = _peer_pid(path)
+    if pid is None:
+        raise refused
+    os.kill(pid, signal.SIGTERM)
+    await _wait_for_exit(pid, timeout, "was sent SIGTERM but ")
+    return {"cancelled": None, "pid": pid, "other_version": refused.message}
+
+
+def _peer_pid(path: Path) -> int | None:
+    """The pid of the process listening on the socket when it runs as this user (None: another user's, or no
+    way to tell on this system)."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        return None
+    credentials = struct.Struct("3i")  # pid, uid, gid
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(PEER_PROBE_TIMEOUT_S)
+        try:
+            probe.connect(str(path))
+            pid, uid, _ = credentials.unpack(probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, credentials.size))
+        except OSError:
+            return None
+    return pid if uid == os.getuid() and pid > 0 else None
+
+
+async def _wait_for_exit(pid: int, timeout: float, done: str) -> None:
+    with anyio.move_on_after(timeout):
+        while not process_exited(pid):
+            await anyio.sleep(0.05)
+    if not process_exited(pid):
+        raise ServerError(
+            "stuck",
+            f"the jobdeck server {pid} {done}has not exited {timeout:g} s later (something in it does not end); "
+            f"see its log at {paths.server_log_path()}; `kill {pid}` ends it, `kill -9 {pid}` if that does not",
+        )
 
 
 def process_exited(pid: int) -> bool:

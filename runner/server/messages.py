@@ -34,7 +34,8 @@ def version_mismatch(client_protocol: Any, client_version: Any) -> str:
     return (
         f"protocol mismatch: this jobdeck server speaks protocol {PROTOCOL_VERSION} (jobdeck {installed_version()}), "
         f"the client speaks protocol {client_protocol} (jobdeck {client_version}); "
-        "stop the old server with `jobdeck stop-server` (from the version that started it) and try again"
+        "stop the server with `jobdeck stop-server` and try again (a jobdeck speaking protocol 6 or later stops a "
+        "server of any version; an older one, only a server of its own)"
     )
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+from runner.server.server import socket_answers
 from tests.helpers import jobdeck, process_alive, wait_until
 
 
@@ -60,3 +63,37 @@ def test_clients_that_hang_up_leave_no_errors_in_the_server_log(socket_env: dict
     log = Path(socket_env["JOBDECK_LOG"]).read_text()
     assert "listening on" in log and "jobdeck server stopped" in log  # the server started with it logs there
     assert "ERROR" not in log and "Traceback" not in log
+
+
+OLDER_SERVER = """
+import runpy, sys
+import runner.server.protocol_version as version
+version.PROTOCOL_VERSION -= 1  # a server from before an upgrade: what it speaks, this jobdeck does not
+sys.argv = ["server", "--socket", sys.argv[1], "--log", sys.argv[2]]
+runpy.run_module("runner.server.server", run_name="__main__")
+"""
+
+
+def test_stop_server_stops_a_server_of_another_version_which_no_request_reaches(socket_env: dict[str, str]) -> None:
+    """After an upgrade, the version that started the running server is gone: stop-server must still stop it."""
+    socket_path = Path(socket_env["JOBDECK_SOCKET"])
+    older = subprocess.Popen(
+        [sys.executable, "-c", OLDER_SERVER, str(socket_path), socket_env["JOBDECK_LOG"]],
+        env=socket_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: socket_answers(socket_path) or older.poll() is not None, what="the older server")
+        assert "protocol mismatch" in jobdeck("status", env=socket_env).stderr, "it is of another version"
+        stopped = jobdeck("stop-server", env=socket_env)
+        assert stopped.returncode == 0, stopped.stderr
+        assert f"server {older.pid} was started by another version of jobdeck" in stopped.stdout
+        assert "stopped it with SIGTERM; its unfinished jobs run again when a server next starts" in stopped.stdout
+        assert older.wait(timeout=30) == 0, "it ended as a signalled server does"
+        assert not socket_path.exists()
+    finally:
+        if older.poll() is None:
+            older.kill()
+            older.wait()
