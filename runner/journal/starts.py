@@ -8,10 +8,10 @@ At each flush the recorder switches files and empties the other once the flush h
 only the starts the journal may lack. The next server reads them before anything else and records those attempts
 (`Journal.record_unrecorded_starts`), so that a job that runs again says so.
 
-The `write` is made on the event loop, so after the first WRITES_BEFORE_KEEPING_GIL starts it is libc's, called
-through ctypes.PyDLL, which keeps the GIL (as runner.procs.job_folder does for chdir): `os.write` lets the GIL go,
-and with thread jobs running, the busy event loop then waited for one of them to hand it back, at every start
-(10,000 tiny thread jobs: a fifth of the loop's time). A short run does not pay for importing ctypes; a journal on
+The `write` is made on the event loop, so after the first WRITES_BEFORE_KEEPING_GIL starts it is libc's, which
+keeps the GIL (runner.procs.libc_calls): `os.write` lets the GIL go, and with thread jobs running, the busy event
+loop then waited for one of them to hand it back, at every start (10,000 tiny thread jobs: a fifth of the loop's
+time). A short run does not pay for importing ctypes; a journal on
 a network or FUSE file system, where a write can hang, keeps `os.write`.
 """
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -94,17 +93,12 @@ def write_keeping_gil(folder: str) -> Callable[[int, bytes], object]:
     it, a failed write returns -1 instead of raising."""
     import ctypes
 
-    from runner.procs.local_folders import on_local_file_system  # here: a short run never needs it
+    from runner.procs.libc_calls import libc_function  # here: a short run never needs them
+    from runner.procs.local_folders import on_local_file_system
 
-    if not sys.platform.startswith("linux") or not on_local_file_system(folder):
+    libc_write = libc_function("write", (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t), ctypes.c_ssize_t)
+    if libc_write is None or not on_local_file_system(folder):
         return os.write
-
-    try:
-        libc_write = ctypes.PyDLL(None).write
-    except (OSError, AttributeError):
-        return os.write
-    libc_write.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
-    libc_write.restype = ctypes.c_ssize_t
 
     def write(fd: int, data: bytes) -> object:
         return libc_write(fd, data, len(data))

@@ -3,9 +3,9 @@
 `loop.call_soon_threadsafe` wakes the loop through its self-pipe: the waking thread's `send` and the loop's two
 `recv`s (its data, then the end of it) each let the GIL go. With thread jobs running, every such release can hand
 the GIL to a thread that then holds it while the loop, which has work to do, waits to get it back. A `LoopBell` is
-an eventfd written and read with libc's `write` and `read` called through ctypes.PyDLL, which keep the GIL (as
-runner.procs.job_folder does for chdir). Rings between two wake-ups are one wake-up. Where there is no eventfd
-(not Linux), or libc cannot be loaded, it rings with `call_soon_threadsafe`.
+an eventfd written and read with libc's `write` and `read`, which keep the GIL (runner.procs.libc_calls). Rings
+between two wake-ups are one wake-up. Where there is no eventfd (not Linux), or libc cannot be loaded, it rings with
+`call_soon_threadsafe`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import sys
 import threading
 from collections.abc import Callable
 from typing import Any
+
+from runner.procs.libc_calls import libc_function
 
 _ONE = (1).to_bytes(8, sys.byteorder)
 
@@ -73,12 +75,8 @@ def _libc_calls() -> tuple[Any, Any, Any] | None:
         return None
     import ctypes
 
-    try:
-        libc = ctypes.PyDLL(None)
-        write, read = libc.write, libc.read
-    except (OSError, AttributeError):
+    write = libc_function("write", (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t), ctypes.c_ssize_t)
+    read = libc_function("read", (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t), ctypes.c_ssize_t)
+    if write is None or read is None:
         return None
-    write.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
-    read.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t)
-    write.restype = read.restype = ctypes.c_ssize_t
     return write, read, ctypes.create_string_buffer(8)

@@ -1,10 +1,9 @@
 """A file's (modification time in ns, size), looked up while keeping the GIL where the file is on a local disk.
 
-A thread call job checks that its module's file is unchanged before each call. `os.stat` lets the GIL go and
-then waits for the busy event loop to hand it back: in a run of 10,000 tiny thread jobs that wait took a seventh
-of the time. Through libc's statx called with ctypes.PyDLL the GIL is kept, as runner.procs.job_folder does for
-chdir. On a network or FUSE file system a lookup can hang, so there (and where statx is missing) `os.stat` is
-used, which lets other threads run meanwhile.
+A thread call job checks that its module's file is unchanged before each call. `os.stat` lets the GIL go and then
+waits for the busy event loop to hand it back: in a run of 10,000 tiny thread jobs that wait took a seventh of the
+time. Through libc's statx the GIL is kept (runner.procs.libc_calls). On a network or FUSE file system a lookup can
+hang, so there (and where statx is missing) `os.stat` is used, which lets other threads run meanwhile.
 """
 
 from __future__ import annotations
@@ -14,8 +13,8 @@ import stat
 import struct
 import sys
 from collections.abc import Callable
-from typing import Any
 
+from runner.procs.libc_calls import libc_function
 from runner.procs.local_folders import on_local_file_system
 
 Stamp = tuple[int, int] | None
@@ -54,12 +53,11 @@ def _find_statx() -> Callable[[str], Stamp]:
         return _stat
     import ctypes
 
-    try:
-        function: Any = ctypes.PyDLL(None).statx
-    except (OSError, AttributeError):
+    function = libc_function(
+        "statx", (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_char_p), ctypes.c_int
+    )
+    if function is None:
         return _stat
-    function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_char_p)
-    function.restype = ctypes.c_int
 
     def statx(path: str) -> Stamp:
         encoded = os.fsencode(path)

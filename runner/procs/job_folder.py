@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from runner.procs.libc_calls import libc_function
 from runner.procs.local_folders import on_local_file_system
 
 CLONE_FS = 0x200
@@ -73,33 +74,21 @@ def _find_unshare() -> Callable[[], bool]:
             return True
 
         return unshare_natively
-    libc = _libc()
-    if libc is None:
-        return _cannot
-    unshare = libc.unshare
-    return lambda: bool(unshare(CLONE_FS) == 0)
-
-
-def _libc() -> Any:
-    """The C library through ctypes.PyDLL, whose calls keep the GIL (a call this short costs less than handing
-    the GIL over and back); None where there is none to load."""
     import ctypes
 
-    try:
-        library = ctypes.PyDLL(None, use_errno=True)
-        library.unshare, library.chdir  # noqa: B018 (looked up now, so that a missing one shows here)
-    except (OSError, AttributeError):
-        return None
-    library.chdir.argtypes = (ctypes.c_char_p,)
-    return library
+    unshare = libc_function("unshare", (ctypes.c_int,), ctypes.c_int)
+    if unshare is None:
+        return _cannot
+    return lambda: bool(unshare(CLONE_FS) == 0)
 
 
 def _chdir(folder: str) -> None:
     """os.chdir, keeping the GIL where `folder` is on a local file system (see the module's docstring)."""
     global _libc_chdir
     if _libc_chdir is None:
-        library = _libc() if sys.platform.startswith("linux") else None
-        _libc_chdir = library.chdir if library is not None else False
+        import ctypes
+
+        _libc_chdir = libc_function("chdir", (ctypes.c_char_p,), ctypes.c_int) or False
     if _libc_chdir is False or not on_local_file_system(folder):
         os.chdir(folder)
         return

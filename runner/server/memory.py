@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import gc
-from collections.abc import Callable
+
+from runner.engine.heap import give_back_freed_memory
 
 
 def release_freed_memory() -> None:
@@ -13,18 +12,4 @@ def release_freed_memory() -> None:
     freed heap for reuse, so without this the server's RSS would hardly shrink after forgetting (CPython's own
     arenas go back only once wholly free). Elsewhere than glibc this only collects."""
     gc.collect()
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        trim = ctypes.CDLL(None).malloc_trim  # the C library this process already uses
-    except (OSError, AttributeError):  # not glibc
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    function: Callable[[int], int] = trim
-    return function
+    give_back_freed_memory()
